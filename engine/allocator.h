@@ -1,0 +1,44 @@
+// Every byte of tensor storage goes through a per-device Allocator that counts it. The counts are
+// exact to the byte of what tensors asked for (alignment padding is not counted), so the memory
+// planner's predictions can be compared with them directly.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/device.h"
+
+namespace spool {
+
+struct MemoryStats {
+  int64_t live_bytes = 0;      // bytes held by live storages now
+  int64_t peak_bytes = 0;      // highest live_bytes since the last reset_peak()
+  int64_t live_allocs = 0;     // storages alive now
+  int64_t total_allocs = 0;    // allocations since start
+  int64_t reserved_bytes = 0;  // bytes held from the system (caching allocators hold more)
+};
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  virtual void* allocate(size_t nbytes) = 0;
+  virtual void deallocate(void* ptr, size_t nbytes) = 0;
+  MemoryStats stats() const;
+  void reset_peak();
+
+ protected:
+  void count_alloc(size_t nbytes);
+  void count_free(size_t nbytes);
+
+ private:
+  std::atomic<int64_t> live_{0}, peak_{0}, live_allocs_{0}, total_allocs_{0};
+};
+
+// The allocator of a device. The CUDA backend registers its own when it is built.
+Allocator& allocator(Device device);
+void register_allocator(DeviceType type, Allocator* alloc);
+
+MemoryStats memory_stats(Device device = Device::cpu());
+void reset_peak(Device device = Device::cpu());
+
+}  // namespace spool

@@ -1,0 +1,218 @@
+#include "engine/autograd.h"
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/backend.h"
+#include "engine/factory.h"
+
+namespace spool {
+
+namespace {
+thread_local bool t_grad_enabled = true;
+}
+
+bool grad_enabled() { return t_grad_enabled; }
+NoGrad::NoGrad() : prev_(t_grad_enabled) { t_grad_enabled = false; }
+NoGrad::~NoGrad() { t_grad_enabled = prev_; }
+
+int64_t Node::saved_bytes() const {
+  int64_t b = 0;
+  for (const auto& s : saved) b += int64_t(s.tensor.nbytes());
+  return b;
+}
+
+bool needs_grad(const Tensors& inputs) {
+  if (!t_grad_enabled) return false;
+  for (const auto& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+Tape& Tape::current() {
+  thread_local Tape tape;
+  return tape;
+}
+
+void Tape::append(const std::shared_ptr<Node>& node) {
+  if (entries_.size() >= compact_at_) {
+    std::erase_if(entries_, [](const auto& w) { return w.expired(); });
+    compact_at_ = std::max<size_t>(1024, 2 * entries_.size());
+  }
+  entries_.push_back(node);
+}
+
+std::vector<std::shared_ptr<Node>> Tape::entries() const {
+  std::vector<std::shared_ptr<Node>> out;
+  for (const auto& w : entries_)
+    if (auto n = w.lock()) out.push_back(std::move(n));
+  return out;
+}
+
+void Tape::clear() { entries_.clear(); }
+
+void record(const char* op, const Tensors& inputs, const Tensors& outputs, const Tensors& saved,
+            BackwardFn backward, ReplayFn replay, Cost cost) {
+  if (!needs_grad(inputs)) return;
+  auto node = std::make_shared<Node>();
+  node->op = op;
+  Tape& tape = Tape::current();
+  node->seq = tape.next_seq();
+  node->next.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& x = inputs[i];
+    if (!x.defined() || !x.requires_grad()) continue;
+    if (x.grad_fn()) node->next[i] = {x.grad_fn(), x.impl().output_nr, nullptr};
+    else node->next[i] = {nullptr, 0, x.impl_ptr()};
+  }
+  for (const auto& s : saved) {
+    // Saved tensors carry no history, so an op saving its own output makes no cycle.
+    if (s.defined()) node->saved.push_back({s.detach(), s.storage()->version()});
+    else node->saved.push_back({});
+  }
+  node->backward = std::move(backward);
+  node->replay = std::move(replay);
+  if (cost.flops < 0) {
+    cost = {0, 0};
+    for (const auto& y : outputs) cost.flops += double(y.numel()), cost.bytes += double(y.nbytes());
+    for (const auto& x : inputs)
+      if (x.defined()) cost.bytes += double(x.nbytes());
+  }
+  node->cost = cost;
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const Tensor& y = outputs[k];
+    node->outputs.push_back({y.shape(), y.dtype(), y.device()});
+    TensorImpl& impl = y.impl();
+    SPOOL_CHECK(impl.grad_fn == nullptr && !impl.requires_grad, op,
+                ": internal error: output ", k, " already has autograd history");
+    impl.requires_grad = true;
+    impl.grad_fn = node;
+    impl.output_nr = int(k);
+  }
+  tape.append(node);
+}
+
+void check_inplace(const Tensor& t, const char* op) {
+  SPOOL_CHECK(!(t_grad_enabled && t.requires_grad()), op, ": in-place write to a ",
+              describe(t), " tensor that requires grad; do it under NoGrad or on a detached copy");
+}
+
+namespace {
+
+void accumulate_into_leaf(TensorImpl& leaf, const Tensor& g) {
+  if (!leaf.grad) {
+    // Own a fresh contiguous buffer: the incoming gradient may alias another tensor.
+    Tensor copy = empty(g.shape(), g.dtype(), g.device());
+    backend(g.device()).copy(g, copy);
+    leaf.grad = copy.impl_ptr();
+  } else {
+    Tensor acc(leaf.grad);
+    SPOOL_CHECK(acc.shape() == g.shape(), "backward: gradient of shape ", str(g.shape()),
+                " for a leaf of shape ", str(acc.shape()));
+    backend(g.device()).binary(BinaryOp::add, acc, g, acc);
+    acc.storage()->bump_version();
+  }
+}
+
+Tensor add_grads(const Tensor& a, const Tensor& b) {
+  Tensor out = empty(a.shape(), a.dtype(), a.device());
+  backend(a.device()).binary(BinaryOp::add, a, b, out);
+  return out;
+}
+
+}  // namespace
+
+void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  SPOOL_CHECK(root.requires_grad(), "backward: the ", describe(root),
+              " tensor does not require grad (no input of the computation requires grad, or it "
+              "ran under NoGrad)");
+  Tensor seed = grad;
+  if (!seed.defined()) {
+    SPOOL_CHECK(root.numel() == 1, "backward: the output is ", describe(root),
+                "; a non-scalar output needs an explicit gradient of the same shape");
+    seed = full(root.shape(), 1.0, root.dtype(), root.device());
+  }
+  SPOOL_CHECK(seed.shape() == root.shape() && seed.dtype() == root.dtype(),
+              "backward: gradient is ", describe(seed), " for an output that is ", describe(root));
+  NoGrad no_grad;
+  if (root.is_leaf()) {
+    accumulate_into_leaf(root.impl(), seed);
+    return;
+  }
+
+  // Every node reachable from the root, newest first.
+  std::vector<Node*> order;
+  std::unordered_set<Node*> seen;
+  std::vector<Node*> stack = {root.grad_fn().get()};
+  seen.insert(stack.back());
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    order.push_back(n);
+    for (const auto& e : n->next)
+      if (e.node && seen.insert(e.node.get()).second) stack.push_back(e.node.get());
+  }
+  std::sort(order.begin(), order.end(), [](Node* a, Node* b) { return a->seq > b->seq; });
+
+  std::unordered_map<Node*, Tensors> pending;
+  pending[root.grad_fn().get()].resize(root.grad_fn()->outputs.size());
+  pending[root.grad_fn().get()][size_t(root.impl().output_nr)] = seed;
+
+  for (Node* n : order) {
+    auto it = pending.find(n);
+    if (it == pending.end()) continue;  // nothing flows into this node
+    SPOOL_CHECK(!n->released, "backward: the tape entry '", n->op,
+                "' was freed by an earlier backward; pass retain_graph=true to the first "
+                "backward to run backward twice");
+    Tensors grads = std::move(it->second);
+    pending.erase(it);
+    grads.resize(n->outputs.size());
+    for (size_t k = 0; k < grads.size(); ++k)
+      if (!grads[k].defined()) {
+        const auto& o = n->outputs[k];
+        grads[k] = zeros(o.shape, o.dtype, o.device);
+      }
+    Tensors saved;
+    saved.reserve(n->saved.size());
+    for (size_t k = 0; k < n->saved.size(); ++k) {
+      const SavedTensor& s = n->saved[k];
+      if (s.tensor.defined())
+        SPOOL_CHECK(s.tensor.storage()->version() == s.version, "backward: ", n->op,
+                    ": saved tensor ", k, " (", describe(s.tensor),
+                    ") was modified in place after it was saved (version ", s.version, " -> ",
+                    s.tensor.storage()->version(), "); clone it before the in-place write");
+      saved.push_back(s.tensor);
+    }
+    Needs needs(n->next.size());
+    for (size_t i = 0; i < needs.size(); ++i) needs[i] = n->next[i].active();
+    Tensors in_grads = n->backward(saved, grads, needs);
+    SPOOL_CHECK(in_grads.size() == n->next.size(), "backward: ", n->op, " returned ",
+                in_grads.size(), " gradients for ", n->next.size(), " inputs");
+    if (!retain_graph) {
+      n->released = true;
+      n->saved.clear();
+      n->backward = nullptr;
+    }
+    for (size_t i = 0; i < n->next.size(); ++i) {
+      const Node::Edge& e = n->next[i];
+      const Tensor& g = in_grads[i];
+      if (!e.active() || !g.defined()) continue;
+      if (e.leaf) {
+        SPOOL_CHECK(g.shape() == e.leaf->shape, "backward: ", n->op, " gave a gradient of shape ",
+                    str(g.shape()), " for input ", i, " of shape ", str(e.leaf->shape));
+        accumulate_into_leaf(*e.leaf, g);
+        continue;
+      }
+      const auto& want = e.node->outputs[size_t(e.output_nr)].shape;
+      SPOOL_CHECK(g.shape() == want, "backward: ", n->op, " gave a gradient of shape ",
+                  str(g.shape()), " for input ", i, " of shape ", str(want));
+      Tensors& slot = pending[e.node.get()];
+      slot.resize(e.node->outputs.size());
+      Tensor& acc = slot[size_t(e.output_nr)];
+      acc = acc.defined() ? add_grads(acc, g) : g;
+    }
+  }
+}
+
+}  // namespace spool

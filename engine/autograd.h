@@ -1,0 +1,111 @@
+// Tape-based autograd.
+//
+// Every differentiable op records one Node (a tape entry): its name, edges to where its inputs'
+// gradients go, the tensors it saved for backward, a backward function, a replay function that
+// recomputes its outputs from its inputs (the memory planner's rematerialisation), and a cost.
+// Output tensors own their node; a node owns the nodes of its inputs, so a graph lives exactly as
+// long as something can still call backward on it. The thread-local Tape keeps the order in which
+// nodes were recorded; backward() runs the reachable nodes in reverse of that order.
+//
+// Rule: backward functions return one gradient per input (an undefined Tensor where the input
+// needs none) with exactly the input's shape; they run with recording off.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace spool {
+
+// Negative values ask record() to estimate: one flop per output element, bytes of all tensors.
+struct Cost {
+  double flops = -1;  // floating-point operations of the forward
+  double bytes = -1;  // bytes read and written by the forward
+};
+
+// A tensor saved for backward, with the storage version it had when saved.
+struct SavedTensor {
+  Tensor tensor;
+  uint64_t version = 0;
+};
+
+// Which inputs need a gradient; a backward function may skip work for the others.
+using Needs = std::vector<bool>;
+using BackwardFn =
+    std::function<Tensors(const Tensors& saved, const Tensors& grad_outputs, const Needs& needs)>;
+using ReplayFn = std::function<Tensors(const Tensors& inputs)>;
+
+struct Node {
+  struct Edge {
+    std::shared_ptr<Node> node;        // the input was made by this node's output `output_nr`
+    int output_nr = 0;
+    std::shared_ptr<TensorImpl> leaf;  // or the input is a leaf that requires grad
+    bool active() const { return node || leaf; }
+  };
+  struct OutputInfo {
+    Shape shape;
+    DType dtype;
+    Device device;
+  };
+
+  std::string op;
+  uint64_t seq = 0;  // recording order
+  std::vector<Edge> next;  // one per input
+  std::vector<OutputInfo> outputs;
+  std::vector<SavedTensor> saved;
+  BackwardFn backward;
+  ReplayFn replay;
+  Cost cost;
+  bool released = false;  // backward ran and freed the saved tensors
+
+  int64_t saved_bytes() const;
+};
+
+// Recording on/off for this thread. NoGrad turns it off for its scope.
+bool grad_enabled();
+class NoGrad {
+ public:
+  NoGrad();
+  ~NoGrad();
+  NoGrad(const NoGrad&) = delete;
+  NoGrad& operator=(const NoGrad&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// True when recording is on and some input requires grad: the op must call record().
+bool needs_grad(const Tensors& inputs);
+
+// Appends a tape entry for an op that made `outputs` from `inputs`, saving `saved`. Does nothing
+// unless needs_grad(inputs). Marks the outputs as requiring grad.
+void record(const char* op, const Tensors& inputs, const Tensors& outputs, const Tensors& saved,
+            BackwardFn backward, ReplayFn replay, Cost cost = {});
+
+// Accumulates d(root)/d(leaf) into every leaf's grad. A non-scalar root needs `grad`. Unless
+// retain_graph, the saved tensors are freed as backward passes them.
+void backward(const Tensor& root, const Tensor& grad = {}, bool retain_graph = false);
+
+// Refuses an in-place write to `t` while recording would be needed (the op names itself).
+void check_inplace(const Tensor& t, const char* op);
+
+// The thread's record of tape entries in order, for profiling and planning.
+class Tape {
+ public:
+  static Tape& current();
+  // Live entries recorded since the last clear(), oldest first.
+  std::vector<std::shared_ptr<Node>> entries() const;
+  void clear();
+  void append(const std::shared_ptr<Node>& node);
+  uint64_t next_seq() { return seq_++; }
+
+ private:
+  std::vector<std::weak_ptr<Node>> entries_;
+  uint64_t seq_ = 0;
+  size_t compact_at_ = 1024;
+};
+
+}  // namespace spool

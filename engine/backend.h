@@ -1,0 +1,94 @@
+// The kernels a device must provide. The CPU backend (ops/cpu/) and the CUDA backend (cuda/)
+// implement this interface; ops call backend(device) and never branch on the device themselves.
+//
+// Rules for every kernel: arguments are already checked by the op (shapes agree, dtypes agree,
+// indices are in range); `out` tensors are allocated by the caller; inputs may be any strided
+// view unless a comment says "contiguous"; kernels are deterministic for a fixed thread count.
+#pragma once
+#include <vector>
+
+#include "engine/rng.h"
+#include "engine/tensor.h"
+
+namespace spool {
+
+enum class UnaryOp {
+  neg, exp, log, sqrt, abs, sign, tanh, sigmoid, relu,
+  gelu,            // x * Phi(x)
+  gelu_tanh,       // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  gelu_grad,       // d gelu / dx
+  gelu_tanh_grad,  // d gelu_tanh / dx
+  pow_scalar,      // x ^ a
+  clamp,           // min(max(x, a), b)
+  affine,          // a * x + b
+};
+
+enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge };
+
+constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
+
+enum class ReduceOp { sum, max, min };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  virtual void fill(const Tensor& out, double value) = 0;
+  // out = src converted to out's dtype; equal shapes.
+  virtual void copy(const Tensor& src, const Tensor& out) = 0;
+  // out (contiguous) = start, start + step, ...
+  virtual void arange(const Tensor& out, double start, double step) = 0;
+  // out (contiguous) = lo + (hi - lo) * U[0,1) or mean + std * N(0,1), element i from counter i.
+  virtual void uniform(const Tensor& out, RngState state, double lo, double hi) = 0;
+  virtual void normal(const Tensor& out, RngState state, double mean, double std) = 0;
+
+  virtual void unary(UnaryOp op, const Tensor& x, const Tensor& out, double a = 0,
+                     double b = 0) = 0;
+  // a and b have out's shape (broadcast operands arrive as stride-0 views). Comparisons write
+  // b8; the others write a's dtype.
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  // out = cond ? a : b, all of out's shape; cond is b8.
+  virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  // out has x's shape with each of `dims` set to 1.
+  virtual void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
+                      const Tensor& out) = 0;
+  // out (i64, x's shape with dim set to 1) = index of the first maximum along dim.
+  virtual void argmax(const Tensor& x, int64_t dim, const Tensor& out) = 0;
+
+  // out[i] = a[i] @ b[i]: a [B, M, K], b [B, K, N], out [B, M, N] contiguous, float dtypes.
+  virtual void matmul(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+
+  // Softmax along dim of a contiguous x; log selects log_softmax.
+  virtual void softmax(const Tensor& x, int64_t dim, bool log, const Tensor& out) = 0;
+  // gx from the forward's output y and the output gradient gy (all contiguous).
+  virtual void softmax_backward(const Tensor& y, const Tensor& gy, int64_t dim, bool log,
+                                const Tensor& gx) = 0;
+
+  // Layer norm over the last dim of contiguous x [R, D]; w, b [D] may be undefined.
+  // mean and rstd [R] are saved for backward.
+  virtual void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps,
+                          const Tensor& y, const Tensor& mean, const Tensor& rstd) = 0;
+  // Writes gx; gw and gb (when defined) are written, not accumulated.
+  virtual void layer_norm_backward(const Tensor& x, const Tensor& w, const Tensor& mean,
+                                   const Tensor& rstd, const Tensor& gy, const Tensor& gx,
+                                   const Tensor& gw, const Tensor& gb) = 0;
+
+  // out = x.index_select(dim, idx): idx is 1-D i64, out contiguous.
+  virtual void index_select(const Tensor& x, int64_t dim, const Tensor& idx,
+                            const Tensor& out) = 0;
+  // out.index_select(dim, idx) += src (repeated indices accumulate).
+  virtual void index_add(const Tensor& out, int64_t dim, const Tensor& idx,
+                         const Tensor& src) = 0;
+  // out[..i..] = x[..idx[..i..]..] along dim; idx and out have the same shape.
+  virtual void gather(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) = 0;
+  // out[..idx[..i..]..] += src[..i..] along dim.
+  virtual void scatter_add(const Tensor& out, int64_t dim, const Tensor& idx,
+                           const Tensor& src) = 0;
+};
+
+Backend& backend(Device device);
+void register_backend(DeviceType type, Backend* backend);
+Backend& cpu_backend();  // defined by ops/cpu
+
+}  // namespace spool

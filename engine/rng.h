@@ -1,0 +1,44 @@
+// Counter-based random numbers (Philox-4x32-10). A Generator is a seed and an offset; every random
+// op takes a range of counters from it, so a result depends only on (seed, offset, element index),
+// never on thread count or device. Restoring (seed, offset) replays the same numbers, which is what
+// checkpointing needs to recompute dropout exactly.
+#pragma once
+#include <array>
+#include <cstdint>
+
+namespace spool {
+
+struct RngState {
+  uint64_t seed = 0;
+  uint64_t offset = 0;
+  bool operator==(const RngState&) const = default;
+};
+
+class Generator {
+ public:
+  explicit Generator(uint64_t seed = 0) : state_{seed, 0} {}
+  void manual_seed(uint64_t seed) { state_ = {seed, 0}; }
+  RngState state() const { return state_; }
+  void set_state(RngState s) { state_ = s; }
+  // Reserves counters for n random values; returns the state to generate them from.
+  RngState take(int64_t n) {
+    RngState s = state_;
+    state_.offset += uint64_t((n + 3) / 4);
+    return s;
+  }
+
+ private:
+  RngState state_;
+};
+
+// The process-wide generator used when an op is given none.
+Generator& default_generator();
+void manual_seed(uint64_t seed);
+
+// Four 32-bit random words for counter `c` under key `seed`.
+std::array<uint32_t, 4> philox4x32(uint64_t counter, uint64_t seed);
+// Element i of a stream started at state s: uniform in [0, 1), and standard normal (Box-Muller).
+double uniform_at(RngState s, int64_t i);
+double normal_at(RngState s, int64_t i);
+
+}  // namespace spool

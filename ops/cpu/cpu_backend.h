@@ -1,0 +1,36 @@
+// The CPU backend: OpenMP kernels, OpenBLAS for GEMM. One file per kernel family.
+#pragma once
+#include "engine/backend.h"
+
+namespace spool::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+  void fill(const Tensor& out, double value) override;
+  void copy(const Tensor& src, const Tensor& out) override;
+  void arange(const Tensor& out, double start, double step) override;
+  void uniform(const Tensor& out, RngState state, double lo, double hi) override;
+  void normal(const Tensor& out, RngState state, double mean, double std) override;
+  void unary(UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) override;
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
+              const Tensor& out) override;
+  void argmax(const Tensor& x, int64_t dim, const Tensor& out) override;
+  void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void softmax(const Tensor& x, int64_t dim, bool log, const Tensor& out) override;
+  void softmax_backward(const Tensor& y, const Tensor& gy, int64_t dim, bool log,
+                        const Tensor& gx) override;
+  void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y,
+                  const Tensor& mean, const Tensor& rstd) override;
+  void layer_norm_backward(const Tensor& x, const Tensor& w, const Tensor& mean,
+                           const Tensor& rstd, const Tensor& gy, const Tensor& gx,
+                           const Tensor& gw, const Tensor& gb) override;
+  void index_select(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) override;
+  void index_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) override;
+  void gather(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) override;
+  void scatter_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) override;
+};
+
+}  // namespace spool::cpu

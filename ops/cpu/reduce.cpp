@@ -1,0 +1,262 @@
+// CPU reductions (sum/max/min over any dims, argmax) and softmax / log_softmax.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "ops/cpu/cpu_backend.h"
+#include "ops/cpu/loops.h"
+
+namespace spool::cpu {
+
+namespace {
+
+// Float sums accumulate in double, integer sums in int64.
+template <class T>
+using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+
+// The reduced sub-space of one output element: sizes and strides after coalescing.
+struct SubSpace {
+  Shape size, stride;
+  int64_t count = 1;
+  // Calls f(offset) for every element of the sub-space in order.
+  template <class F>
+  void for_each(int64_t base, F&& f) const {
+    if (size.size() == 1) {
+      for (int64_t i = 0; i < size[0]; ++i) f(base + i * stride[0]);
+      return;
+    }
+    Shape idx(size.size(), 0);
+    for (int64_t k = 0; k < count; ++k) {
+      int64_t off = base;
+      for (size_t d = 0; d < size.size(); ++d) off += idx[d] * stride[d];
+      f(off);
+      for (size_t d = size.size(); d-- > 0;) {
+        if (++idx[d] < size[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+};
+
+template <class T, class A>
+struct Reducer {
+  ReduceOp op;
+  A init() const {
+    if (op == ReduceOp::sum) return A(0);
+    if (op == ReduceOp::max) return A(std::numeric_limits<T>::lowest());
+    return A(std::numeric_limits<T>::max());
+  }
+  A combine(A acc, A v) const {
+    if (op == ReduceOp::sum) return acc + v;
+    // NaN propagates, as in PyTorch.
+    if (v != v) return v;
+    if (op == ReduceOp::max) return v > acc ? v : acc;
+    return v < acc ? v : acc;
+  }
+};
+
+}  // namespace
+
+void CpuBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
+                        const Tensor& out) {
+  std::vector<bool> reduced(size_t(x.dim()), false);
+  for (int64_t d : dims) reduced[size_t(d)] = true;
+  Shape kept_size, kept_xs, kept_os;
+  SubSpace sub;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    int64_t n = x.shape()[d];
+    if (reduced[size_t(d)]) {
+      if (n == 1) continue;
+      if (!sub.size.empty() && sub.stride.back() == x.strides()[d] * n) {
+        sub.size.back() *= n;
+        sub.stride.back() = x.strides()[d];
+      } else {
+        sub.size.push_back(n);
+        sub.stride.push_back(x.strides()[d]);
+      }
+      sub.count *= n;
+    } else {
+      kept_size.push_back(n);
+      kept_xs.push_back(x.strides()[d]);
+      kept_os.push_back(out.strides()[d]);
+    }
+  }
+  if (sub.size.empty()) {
+    sub.size = {1};
+    sub.stride = {0};
+  }
+  const int64_t n_out = numel(kept_size);
+  if (sub.count == 0) {  // reducing an empty dimension
+    SPOOL_CHECK(op == ReduceOp::sum, "reduce: max/min over an empty dimension of ", describe(x));
+  }
+  dispatch_all(x.dtype(), "reduce", [&](auto tag) {
+    using T = decltype(tag);
+    using A = std::conditional_t<std::is_floating_point_v<T>, Acc<T>, int64_t>;
+    const T* px = static_cast<const T*>(x.raw());
+    T* po = static_cast<T*>(out.raw());
+    Reducer<T, A> r{op};
+    auto offsets = [&](int64_t o, int64_t& xo, int64_t& oo) {
+      xo = 0;
+      oo = 0;
+      for (int64_t d = int64_t(kept_size.size()) - 1; d >= 0; --d) {
+        int64_t i = o % kept_size[size_t(d)];
+        o /= kept_size[size_t(d)];
+        xo += i * kept_xs[size_t(d)];
+        oo += i * kept_os[size_t(d)];
+      }
+    };
+    if (n_out < omp_get_max_threads() * 4 && sub.count >= kParallelGrain) {
+      // Few outputs, long reductions: split each reduction into fixed chunks, combine in order.
+      constexpr int64_t chunk = 8192;
+      int64_t n_chunks = (sub.count + chunk - 1) / chunk;
+      std::vector<A> partial(static_cast<size_t>(n_chunks));
+      for (int64_t o = 0; o < n_out; ++o) {
+        int64_t xo, oo;
+        offsets(o, xo, oo);
+        // Linear index -> offset within the sub-space.
+        auto sub_offset = [&](int64_t k) {
+          int64_t off = 0;
+          for (size_t d = sub.size.size(); d-- > 0;) {
+            off += (k % sub.size[d]) * sub.stride[d];
+            k /= sub.size[d];
+          }
+          return off;
+        };
+#pragma omp parallel for schedule(static)
+        for (int64_t c = 0; c < n_chunks; ++c) {
+          A acc = r.init();
+          int64_t lo = c * chunk, hi = std::min(sub.count, lo + chunk);
+          if (sub.size.size() == 1) {
+            const T* p = px + xo;
+            int64_t s = sub.stride[0];
+            for (int64_t k = lo; k < hi; ++k) acc = r.combine(acc, A(p[k * s]));
+          } else {
+            for (int64_t k = lo; k < hi; ++k) acc = r.combine(acc, A(px[xo + sub_offset(k)]));
+          }
+          partial[size_t(c)] = acc;
+        }
+        A acc = r.init();
+        for (A p : partial) acc = r.combine(acc, p);
+        po[oo] = T(acc);
+      }
+      return;
+    }
+#pragma omp parallel for schedule(static) if (n_out * sub.count >= kParallelGrain)
+    for (int64_t o = 0; o < n_out; ++o) {
+      int64_t xo, oo;
+      offsets(o, xo, oo);
+      A acc = r.init();
+      sub.for_each(xo, [&](int64_t off) { acc = r.combine(acc, A(px[off])); });
+      po[oo] = T(acc);
+    }
+  });
+}
+
+void CpuBackend::argmax(const Tensor& x, int64_t dim, const Tensor& out) {
+  dispatch_all(x.dtype(), "argmax", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = static_cast<const T*>(x.raw());
+    int64_t* po = static_cast<int64_t*>(out.raw());
+    const int64_t n = x.shape()[dim], s = x.strides()[dim];
+    Shape outer_size, xs, os;
+    for (int64_t d = 0; d < x.dim(); ++d) {
+      if (d == dim) continue;
+      outer_size.push_back(x.shape()[d]);
+      xs.push_back(x.strides()[d]);
+      os.push_back(out.strides()[d]);
+    }
+    const int64_t n_out = numel(outer_size);
+#pragma omp parallel for schedule(static) if (n_out * n >= kParallelGrain)
+    for (int64_t o = 0; o < n_out; ++o) {
+      int64_t xo = 0, oo = 0, rem = o;
+      for (int64_t d = int64_t(outer_size.size()) - 1; d >= 0; --d) {
+        int64_t i = rem % outer_size[size_t(d)];
+        rem /= outer_size[size_t(d)];
+        xo += i * xs[size_t(d)];
+        oo += i * os[size_t(d)];
+      }
+      int64_t best = 0;
+      T bv = px[xo];
+      for (int64_t i = 1; i < n; ++i)
+        if (px[xo + i * s] > bv) bv = px[xo + (best = i) * s];
+      po[oo] = best;
+    }
+  });
+}
+
+namespace {
+// Views a contiguous tensor as [outer, n, inner] around dim.
+struct Around {
+  int64_t outer = 1, n = 1, inner = 1;
+  Around(const Shape& shape, int64_t dim) {
+    for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
+      if (d < dim) outer *= shape[size_t(d)];
+      else if (d == dim) n = shape[size_t(d)];
+      else inner *= shape[size_t(d)];
+    }
+  }
+};
+}  // namespace
+
+void CpuBackend::softmax(const Tensor& x, int64_t dim, bool log, const Tensor& out) {
+  Around g(x.shape(), dim);
+  dispatch_float(x.dtype(), "softmax", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = static_cast<const T*>(x.raw());
+    T* po = static_cast<T*>(out.raw());
+    const int64_t rows = g.outer * g.inner;
+#pragma omp parallel for schedule(static) if (rows * g.n >= kParallelGrain)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t base = (r / g.inner) * g.n * g.inner + r % g.inner, s = g.inner;
+      const T* a = px + base;
+      T* o = po + base;
+      T mx = -std::numeric_limits<T>::infinity();
+      for (int64_t i = 0; i < g.n; ++i) mx = std::max(mx, a[i * s]);
+      if (mx == -std::numeric_limits<T>::infinity()) mx = 0;  // an all -inf row stays finite
+      double sum = 0;
+      for (int64_t i = 0; i < g.n; ++i) {
+        T e = std::exp(a[i * s] - mx);
+        if (!log) o[i * s] = e;
+        sum += e;
+      }
+      if (log) {
+        T lse = mx + T(std::log(sum));
+        for (int64_t i = 0; i < g.n; ++i) o[i * s] = a[i * s] - lse;
+      } else {
+        T inv = T(1.0 / sum);
+        for (int64_t i = 0; i < g.n; ++i) o[i * s] *= inv;
+      }
+    }
+  });
+}
+
+void CpuBackend::softmax_backward(const Tensor& y, const Tensor& gy, int64_t dim, bool log,
+                                  const Tensor& gx) {
+  Around g(y.shape(), dim);
+  dispatch_float(y.dtype(), "softmax_backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T* py = static_cast<const T*>(y.raw());
+    const T* pg = static_cast<const T*>(gy.raw());
+    T* po = static_cast<T*>(gx.raw());
+    const int64_t rows = g.outer * g.inner;
+#pragma omp parallel for schedule(static) if (rows * g.n >= kParallelGrain)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t base = (r / g.inner) * g.n * g.inner + r % g.inner, s = g.inner;
+      const T *yr = py + base, *gr = pg + base;
+      T* o = po + base;
+      double dot = 0;
+      if (log) {
+        // d log_softmax: gx = gy - softmax * sum(gy)
+        for (int64_t i = 0; i < g.n; ++i) dot += gr[i * s];
+        for (int64_t i = 0; i < g.n; ++i) o[i * s] = gr[i * s] - std::exp(yr[i * s]) * T(dot);
+      } else {
+        // d softmax: gx = y * (gy - sum(gy * y))
+        for (int64_t i = 0; i < g.n; ++i) dot += double(gr[i * s]) * yr[i * s];
+        for (int64_t i = 0; i < g.n; ++i) o[i * s] = yr[i * s] * (gr[i * s] - T(dot));
+      }
+    }
+  });
+}
+
+}  // namespace spool::cpu
