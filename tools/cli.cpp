@@ -1,0 +1,173 @@
+#include "tools/cli.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+
+namespace spool::cli {
+
+Args::Args(int argc, char** argv, int first, const std::vector<FlagSpec>& allowed,
+           const std::string& command)
+    : command_(command) {
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0)
+      throw UsageError(command + ": unexpected argument '" + a + "' (flags start with --)");
+    std::string name = a.substr(2), value;
+    bool inline_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      inline_value = true;
+    }
+    const FlagSpec* spec = nullptr;
+    for (const auto& f : allowed)
+      if (f.name == name) spec = &f;
+    if (!spec) throw UsageError(command + ": unknown flag --" + name + " (see spool --help)");
+    if (spec->takes_value && !inline_value) {
+      if (i + 1 >= argc) throw UsageError(command + ": --" + name + " needs a value");
+      value = argv[++i];
+    } else if (!spec->takes_value && inline_value) {
+      throw UsageError(command + ": --" + name + " takes no value");
+    }
+    if (values_.count(name)) throw UsageError(command + ": --" + name + " is given twice");
+    values_[name] = value;
+  }
+}
+
+std::string Args::str(const std::string& name, const std::string& fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second;
+}
+
+int64_t Args::positive_int(const std::string& name, int64_t fallback) const {
+  if (!has(name)) return fallback;
+  const std::string& v = values_.at(name);
+  char* end = nullptr;
+  long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || x <= 0)
+    throw UsageError(command_ + ": --" + name + " '" + v + "' is not a positive integer");
+  return x;
+}
+
+uint64_t Args::seed(const std::string& name, uint64_t fallback) const {
+  if (!has(name)) return fallback;
+  const std::string& v = values_.at(name);
+  char* end = nullptr;
+  unsigned long long x = std::strtoull(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || v[0] == '-')
+    throw UsageError(command_ + ": --" + name + " '" + v + "' is not a non-negative integer");
+  return x;
+}
+
+double Args::positive_double(const std::string& name, double fallback) const {
+  if (!has(name)) return fallback;
+  const std::string& v = values_.at(name);
+  char* end = nullptr;
+  double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !(x > 0) || !std::isfinite(x))
+    throw UsageError(command_ + ": --" + name + " '" + v + "' is not a positive number");
+  return x;
+}
+
+double now_seconds() {
+  using clock = std::chrono::steady_clock;
+  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+Progress::Progress(int64_t total) : total_(total), tty_(isatty(2)), start_(now_seconds()) {}
+
+void Progress::update(int64_t done, const std::string& status) {
+  if (!tty_) return;
+  const int width = 30;
+  int filled = total_ > 0 ? int(width * done / total_) : width;
+  std::string bar(size_t(filled), '=');
+  if (filled < width) bar += '>';
+  bar.resize(size_t(width), ' ');
+  double rate = done / std::max(1e-9, now_seconds() - start_);
+  std::fprintf(stderr, "\r[%s] %lld/%lld %s %.1f it/s ", bar.c_str(), (long long)done,
+               (long long)total_, status.c_str(), rate);
+  std::fflush(stderr);
+}
+
+void Progress::finish() {
+  if (tty_) std::fprintf(stderr, "\n");
+}
+
+JsonlLog::JsonlLog(const std::optional<std::string>& path) {
+  if (!path) return;
+  path_ = *path;
+  tmp_ = path_ + ".tmp";
+  std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+  if (!dir.empty() && !std::filesystem::is_directory(dir))
+    throw UsageError("--log: directory " + dir.string() + " does not exist");
+  f_ = std::fopen(tmp_.c_str(), "w");
+  if (!f_) throw UsageError("--log: cannot write " + tmp_);
+}
+
+JsonlLog::~JsonlLog() {
+  if (f_) {
+    std::fclose(f_);
+    std::remove(tmp_.c_str());
+  }
+}
+
+void JsonlLog::write(const std::string& json_object) {
+  if (f_) std::fprintf(f_, "%s\n", json_object.c_str());
+}
+
+void JsonlLog::commit() {
+  if (!f_) return;
+  bool ok = std::fflush(f_) == 0 && fsync(fileno(f_)) == 0;
+  std::fclose(f_);
+  f_ = nullptr;
+  if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    std::remove(tmp_.c_str());
+    throw std::runtime_error("--log: could not write " + path_);
+  }
+}
+
+void Json::key(const std::string& k) {
+  if (!body_.empty()) body_ += ", ";
+  body_ += "\"" + k + "\": ";
+}
+
+Json& Json::add(const std::string& k, double v) {
+  key(k);
+  if (!std::isfinite(v)) {
+    body_ += "null";
+    return *this;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  body_ += buf;
+  return *this;
+}
+
+Json& Json::add(const std::string& k, int64_t v) {
+  key(k);
+  body_ += std::to_string(v);
+  return *this;
+}
+
+Json& Json::add(const std::string& k, bool v) {
+  key(k);
+  body_ += v ? "true" : "false";
+  return *this;
+}
+
+Json& Json::add(const std::string& k, const std::string& v) {
+  key(k);
+  body_ += "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') body_ += '\\';
+    body_ += c;
+  }
+  body_ += "\"";
+  return *this;
+}
+
+}  // namespace spool::cli

@@ -1,1 +1,54 @@
-int main() { return 0; }  // replaced by the CLI shortly
+// spool: the command line. Bad usage and bad input print one line and exit with status 2.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "engine/error.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
+
+namespace {
+
+const char* kHelp = R"(spool: a deep learning engine with a checkpoint-aware memory planner
+
+usage: spool <command> [flags]
+
+commands:
+  info                       version, compiled backends, GPU presence, BLAS, threads
+  train --model NAME         train a model and report its evaluation metrics
+      [--data SPEC]          data set: 'digits' (default for mlp) or a path to a digits CSV(.gz)
+      [--steps N | --epochs N]
+      [--batch B] [--lr X] [--seed S]
+      [--device cpu|cuda]
+      [--log FILE.jsonl]     one JSON object per logged step and a final {"final": true, ...}
+
+models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10)
+
+spool --help               this text
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace spool::cli;
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+      !std::strcmp(argv[1], "help")) {
+    std::fputs(kHelp, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string cmd = argv[1];
+  try {
+    if (cmd == "info") return cmd_info(argc, argv);
+    if (cmd == "train") return cmd_train(argc, argv);
+    throw UsageError("unknown command '" + cmd + "' (see spool --help)");
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "spool: %s\n", e.what());
+    return 2;
+  } catch (const spool::Error& e) {
+    std::fprintf(stderr, "spool: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "spool: internal error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,23 @@
+// The 8x8 digits data set (1797 images, 10 classes) that scikit-learn ships as digits.csv.gz:
+// 64 pixel values in 0..16 then the label, one image per line.
+#pragma once
+#include <string>
+
+#include "engine/tensor.h"
+
+namespace spool::data {
+
+struct Split {
+  Tensor x_train, y_train;  // f32 [N, 64] scaled to [0, 1]; i64 [N]
+  Tensor x_test, y_test;
+};
+
+// Where Debian's python3-sklearn (or $SPOOL_DIGITS) put digits.csv.gz; throws naming what to
+// install when it is nowhere.
+std::string find_digits();
+// Reads a digits CSV, gzipped or plain; throws naming the file and line on malformed input.
+void load_digits(const std::string& path, Tensor& images, Tensor& labels);
+// A fixed 80/20 split (the same shuffle every time, independent of any training seed).
+Split digits_split(const std::string& path);
+
+}  // namespace spool::data

@@ -1,0 +1,28 @@
+#include "models/mlp.h"
+
+#include "ops/elementwise.h"
+
+namespace spool::models {
+
+Mlp::Mlp(int64_t in_features, const std::vector<int64_t>& hidden, int64_t classes,
+         Generator* gen) {
+  int64_t width = in_features;
+  std::vector<int64_t> sizes = hidden;
+  sizes.push_back(classes);
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    layers_.push_back(register_module("layers." + std::to_string(i),
+                                      std::make_shared<nn::Linear>(width, sizes[i], true, gen)));
+    width = sizes[i];
+  }
+}
+
+Tensor Mlp::forward(const Tensor& x) const {
+  Tensor h = x;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    h = layers_[i]->forward(h);
+    if (i + 1 < layers_.size()) h = relu(h);
+  }
+  return h;
+}
+
+}  // namespace spool::models

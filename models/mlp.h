@@ -1,0 +1,22 @@
+// A multi-layer perceptron: Linear -> ReLU -> ... -> Linear (logits).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "nn/linear.h"
+#include "nn/module.h"
+
+namespace spool::models {
+
+class Mlp : public nn::Module {
+ public:
+  // Layers are named "layers.0", "layers.1", ...
+  Mlp(int64_t in_features, const std::vector<int64_t>& hidden, int64_t classes,
+      Generator* gen = nullptr);
+  Tensor forward(const Tensor& x) const;  // [N, in] -> [N, classes]
+
+ private:
+  std::vector<std::shared_ptr<nn::Linear>> layers_;
+};
+
+}  // namespace spool::models

@@ -1,0 +1,84 @@
+// Command-line plumbing shared by the spool commands: flag parsing with clear errors, a progress
+// bar, and a JSON-lines log written atomically.
+#pragma once
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace spool::cli {
+
+// Bad usage: printed as one line, exit status 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct FlagSpec {
+  std::string name;  // without the leading dashes
+  bool takes_value;
+};
+
+class Args {
+ public:
+  // Parses argv[first..] against the allowed flags; "--flag value" and "--flag=value" both work.
+  Args(int argc, char** argv, int first, const std::vector<FlagSpec>& allowed,
+       const std::string& command);
+  bool has(const std::string& name) const { return values_.count(name) > 0; }
+  std::string str(const std::string& name, const std::string& fallback) const;
+  int64_t positive_int(const std::string& name, int64_t fallback) const;
+  uint64_t seed(const std::string& name, uint64_t fallback) const;
+  double positive_double(const std::string& name, double fallback) const;
+
+ private:
+  std::string command_;
+  std::map<std::string, std::string> values_;
+};
+
+// Redraws one line on a terminal (stderr); silent when stderr is not a terminal.
+class Progress {
+ public:
+  explicit Progress(int64_t total);
+  void update(int64_t done, const std::string& status);
+  void finish();
+
+ private:
+  int64_t total_;
+  bool tty_;
+  double start_;
+};
+
+// One JSON object per line. Lines go to PATH.tmp, renamed to PATH by commit(); an unfinished
+// run leaves no PATH behind, and the destructor removes the temporary file.
+class JsonlLog {
+ public:
+  explicit JsonlLog(const std::optional<std::string>& path);
+  ~JsonlLog();
+  void write(const std::string& json_object);
+  void commit();
+
+ private:
+  std::string path_, tmp_;
+  std::FILE* f_ = nullptr;
+};
+
+// A small builder for flat JSON objects.
+class Json {
+ public:
+  Json& add(const std::string& key, double v);
+  Json& add(const std::string& key, int64_t v);
+  Json& add(const std::string& key, bool v);
+  Json& add(const std::string& key, const std::string& v);
+  Json& add(const std::string& key, const char* v) { return add(key, std::string(v)); }
+  std::string str() const { return "{" + body_ + "}"; }
+
+ private:
+  void key(const std::string& k);
+  std::string body_;
+};
+
+double now_seconds();
+
+}  // namespace spool::cli

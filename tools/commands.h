@@ -1,0 +1,9 @@
+// The spool subcommands; each returns the process exit status.
+#pragma once
+
+namespace spool::cli {
+
+int cmd_info(int argc, char** argv);
+int cmd_train(int argc, char** argv);
+
+}  // namespace spool::cli
