@@ -3,6 +3,7 @@
 
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
+#include "ops/cpu/vec_math.h"
 
 namespace spool {
 
@@ -67,17 +68,20 @@ T gelu_exact_grad(T x) {
   return cdf + x * pdf;
 }
 constexpr double kSqrt2OverPi = 0.7978845608028654;
+// 0.5 x (1 + tanh(u)) = x * sigmoid(2u): the same value without the cancellation of 1 + tanh(u)
+// for very negative x, and through an exp that vectorises.
 template <class T>
 T gelu_tanh(T x) {
   T u = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
-  return T(0.5) * x * (T(1) + std::tanh(u));
+  return x / (T(1) + exp_fast(T(-2) * u));
 }
 template <class T>
 T gelu_tanh_grad(T x) {
+  // With s = sigmoid(2u): gelu = x s, and d/dx = s + 2 x s (1 - s) du/dx.
   T u = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
-  T t = std::tanh(u);
+  T s = T(1) / (T(1) + exp_fast(T(-2) * u));
   T du = T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x * x);
-  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du;
+  return s + T(2) * x * s * (T(1) - s) * du;
 }
 
 }  // namespace
@@ -134,7 +138,7 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, double a,
     const T ta = T(a), tb = T(b);
     switch (op) {
       case UnaryOp::neg: map1<T, T>(x, out, [](T v) { return -v; }); break;
-      case UnaryOp::exp: map1<T, T>(x, out, [](T v) { return std::exp(v); }); break;
+      case UnaryOp::exp: map1<T, T>(x, out, [](T v) { return exp_fast(v); }); break;
       case UnaryOp::log: map1<T, T>(x, out, [](T v) { return std::log(v); }); break;
       case UnaryOp::sqrt: map1<T, T>(x, out, [](T v) { return std::sqrt(v); }); break;
       case UnaryOp::abs: map1<T, T>(x, out, [](T v) { return std::abs(v); }); break;
@@ -143,7 +147,7 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, double a,
         break;
       case UnaryOp::tanh: map1<T, T>(x, out, [](T v) { return std::tanh(v); }); break;
       case UnaryOp::sigmoid:
-        map1<T, T>(x, out, [](T v) { return T(1) / (T(1) + std::exp(-v)); });
+        map1<T, T>(x, out, [](T v) { return T(1) / (T(1) + exp_fast(-v)); });
         break;
       case UnaryOp::relu: map1<T, T>(x, out, [](T v) { return v > 0 ? v : T(0); }); break;
       case UnaryOp::gelu: map1<T, T>(x, out, [](T v) { return gelu_exact(v); }); break;

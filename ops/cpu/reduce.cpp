@@ -6,6 +6,7 @@
 
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
+#include "ops/cpu/vec_math.h"
 
 namespace spool::cpu {
 
@@ -39,22 +40,123 @@ struct SubSpace {
   }
 };
 
-template <class T, class A>
+template <ReduceOp OP, class A>
 struct Reducer {
-  ReduceOp op;
-  A init() const {
-    if (op == ReduceOp::sum) return A(0);
-    if (op == ReduceOp::max) return A(std::numeric_limits<T>::lowest());
-    return A(std::numeric_limits<T>::max());
+  static A init() {
+    if constexpr (OP == ReduceOp::sum) return A(0);
+    else if constexpr (OP == ReduceOp::max) return std::numeric_limits<A>::lowest();
+    else return std::numeric_limits<A>::max();
   }
-  A combine(A acc, A v) const {
-    if (op == ReduceOp::sum) return acc + v;
-    // NaN propagates, as in PyTorch.
-    if (v != v) return v;
-    if (op == ReduceOp::max) return v > acc ? v : acc;
-    return v < acc ? v : acc;
+  static A combine(A acc, A v) {
+    if constexpr (OP == ReduceOp::sum) return acc + v;
+    else if constexpr (OP == ReduceOp::max) return (v > acc || v != v) ? v : acc;  // NaN wins
+    else return (v < acc || v != v) ? v : acc;
   }
 };
+
+// The reduction of x over the sub-space `sub` for each kept position, written to out.
+template <ReduceOp OP, class T>
+void reduce_typed(const Tensor& x, const Tensor& out, const Shape& kept_size,
+                  const Shape& kept_xs, const Shape& kept_os, const SubSpace& sub) {
+  // Sums accumulate in double (floats) or int64; max/min in the element type.
+  using A = std::conditional_t<OP == ReduceOp::sum, Acc<T>, T>;
+  using R = Reducer<OP, A>;
+  const T* px = static_cast<const T*>(x.raw());
+  T* po = static_cast<T*>(out.raw());
+  const int64_t n_out = numel(kept_size);
+  auto offsets = [&](int64_t o, int64_t& xo, int64_t& oo) {
+    xo = oo = 0;
+    for (int64_t d = int64_t(kept_size.size()) - 1; d >= 0; --d) {
+      int64_t i = o % kept_size[size_t(d)];
+      o /= kept_size[size_t(d)];
+      xo += i * kept_xs[size_t(d)];
+      oo += i * kept_os[size_t(d)];
+    }
+  };
+
+  // Column reduction: one kept run with unit stride in x and out, one reduced run outside it
+  // ([rows, cols] -> [cols], the bias-gradient shape). Rows stream through a row of
+  // accumulators, so memory is read in order.
+  if (kept_size.size() == 1 && kept_xs[0] == 1 && kept_os[0] == 1 && sub.size.size() == 1 &&
+      sub.count > 1) {
+    const int64_t cols = kept_size[0], rows = sub.count, rs = sub.stride[0];
+    constexpr int64_t block = 256;
+    const int64_t blocks = (cols + block - 1) / block;
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelGrain)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t lo = b * block, w = std::min(block, cols - lo);
+      A acc[block];
+      for (int64_t j = 0; j < w; ++j) acc[j] = R::init();
+      for (int64_t i = 0; i < rows; ++i) {
+        const T* row = px + i * rs + lo;
+        for (int64_t j = 0; j < w; ++j) acc[j] = R::combine(acc[j], A(row[j]));
+      }
+      for (int64_t j = 0; j < w; ++j) po[lo + j] = T(acc[j]);
+    }
+    return;
+  }
+
+  // Few outputs, long reductions: split each into fixed chunks and combine them in order, so
+  // the result does not depend on the thread count.
+  if (n_out < omp_get_max_threads() * 4 && sub.count >= kParallelGrain) {
+    constexpr int64_t chunk = 8192;
+    const int64_t n_chunks = (sub.count + chunk - 1) / chunk;
+    std::vector<A> partial(static_cast<size_t>(n_chunks));
+    auto sub_offset = [&](int64_t k) {
+      int64_t off = 0;
+      for (size_t d = sub.size.size(); d-- > 0;) {
+        off += (k % sub.size[d]) * sub.stride[d];
+        k /= sub.size[d];
+      }
+      return off;
+    };
+    for (int64_t o = 0; o < n_out; ++o) {
+      int64_t xo, oo;
+      offsets(o, xo, oo);
+#pragma omp parallel for schedule(static)
+      for (int64_t c = 0; c < n_chunks; ++c) {
+        A acc = R::init();
+        const int64_t lo = c * chunk, hi = std::min(sub.count, lo + chunk);
+        if (sub.size.size() == 1 && sub.stride[0] == 1) {
+          const T* p = px + xo;
+          if constexpr (OP == ReduceOp::sum && std::is_floating_point_v<T>)
+            acc = A(sum_contiguous(p + lo, hi - lo));
+          else
+            for (int64_t k = lo; k < hi; ++k) acc = R::combine(acc, A(p[k]));
+        } else if (sub.size.size() == 1) {
+          const T* p = px + xo;
+          const int64_t st = sub.stride[0];
+          for (int64_t k = lo; k < hi; ++k) acc = R::combine(acc, A(p[k * st]));
+        } else {
+          for (int64_t k = lo; k < hi; ++k) acc = R::combine(acc, A(px[xo + sub_offset(k)]));
+        }
+        partial[size_t(c)] = acc;
+      }
+      A acc = R::init();
+      for (A p : partial) acc = R::combine(acc, p);
+      po[oo] = T(acc);
+    }
+    return;
+  }
+
+  // General case: outputs spread over threads, each reduces its sub-space in order.
+#pragma omp parallel for schedule(static) if (n_out * sub.count >= kParallelGrain)
+  for (int64_t o = 0; o < n_out; ++o) {
+    int64_t xo, oo;
+    offsets(o, xo, oo);
+    A acc = R::init();
+    if (sub.size.size() == 1 && sub.stride[0] == 1) {
+      const T* p = px + xo;
+      if constexpr (OP == ReduceOp::sum && std::is_floating_point_v<T>)
+        acc = A(sum_contiguous(p, sub.count));
+      else
+        for (int64_t k = 0; k < sub.count; ++k) acc = R::combine(acc, A(p[k]));
+    } else {
+      sub.for_each(xo, [&](int64_t off) { acc = R::combine(acc, A(px[off])); });
+    }
+    po[oo] = T(acc);
+  }
+}
 
 }  // namespace
 
@@ -65,90 +167,42 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>
   Shape kept_size, kept_xs, kept_os;
   SubSpace sub;
   for (int64_t d = 0; d < x.dim(); ++d) {
-    int64_t n = x.shape()[d];
+    const int64_t n = x.shape()[size_t(d)];
+    if (n == 1) continue;
     if (reduced[size_t(d)]) {
-      if (n == 1) continue;
-      if (!sub.size.empty() && sub.stride.back() == x.strides()[d] * n) {
+      if (!sub.size.empty() && sub.stride.back() == x.strides()[size_t(d)] * n) {
         sub.size.back() *= n;
-        sub.stride.back() = x.strides()[d];
+        sub.stride.back() = x.strides()[size_t(d)];
       } else {
         sub.size.push_back(n);
-        sub.stride.push_back(x.strides()[d]);
+        sub.stride.push_back(x.strides()[size_t(d)]);
       }
       sub.count *= n;
+    } else if (!kept_size.empty() && kept_xs.back() == x.strides()[size_t(d)] * n &&
+               kept_os.back() == out.strides()[size_t(d)] * n) {
+      kept_size.back() *= n;
+      kept_xs.back() = x.strides()[size_t(d)];
+      kept_os.back() = out.strides()[size_t(d)];
     } else {
       kept_size.push_back(n);
-      kept_xs.push_back(x.strides()[d]);
-      kept_os.push_back(out.strides()[d]);
+      kept_xs.push_back(x.strides()[size_t(d)]);
+      kept_os.push_back(out.strides()[size_t(d)]);
     }
   }
   if (sub.size.empty()) {
     sub.size = {1};
     sub.stride = {0};
   }
-  const int64_t n_out = numel(kept_size);
-  if (sub.count == 0) {  // reducing an empty dimension
-    SPOOL_CHECK(op == ReduceOp::sum, "reduce: max/min over an empty dimension of ", describe(x));
+  if (numel(x.shape()) == 0) {  // an empty reduction: sums are 0; max/min were refused by the op
+    fill(out, 0);
+    return;
   }
   dispatch_all(x.dtype(), "reduce", [&](auto tag) {
     using T = decltype(tag);
-    using A = std::conditional_t<std::is_floating_point_v<T>, Acc<T>, int64_t>;
-    const T* px = static_cast<const T*>(x.raw());
-    T* po = static_cast<T*>(out.raw());
-    Reducer<T, A> r{op};
-    auto offsets = [&](int64_t o, int64_t& xo, int64_t& oo) {
-      xo = 0;
-      oo = 0;
-      for (int64_t d = int64_t(kept_size.size()) - 1; d >= 0; --d) {
-        int64_t i = o % kept_size[size_t(d)];
-        o /= kept_size[size_t(d)];
-        xo += i * kept_xs[size_t(d)];
-        oo += i * kept_os[size_t(d)];
-      }
-    };
-    if (n_out < omp_get_max_threads() * 4 && sub.count >= kParallelGrain) {
-      // Few outputs, long reductions: split each reduction into fixed chunks, combine in order.
-      constexpr int64_t chunk = 8192;
-      int64_t n_chunks = (sub.count + chunk - 1) / chunk;
-      std::vector<A> partial(static_cast<size_t>(n_chunks));
-      for (int64_t o = 0; o < n_out; ++o) {
-        int64_t xo, oo;
-        offsets(o, xo, oo);
-        // Linear index -> offset within the sub-space.
-        auto sub_offset = [&](int64_t k) {
-          int64_t off = 0;
-          for (size_t d = sub.size.size(); d-- > 0;) {
-            off += (k % sub.size[d]) * sub.stride[d];
-            k /= sub.size[d];
-          }
-          return off;
-        };
-#pragma omp parallel for schedule(static)
-        for (int64_t c = 0; c < n_chunks; ++c) {
-          A acc = r.init();
-          int64_t lo = c * chunk, hi = std::min(sub.count, lo + chunk);
-          if (sub.size.size() == 1) {
-            const T* p = px + xo;
-            int64_t s = sub.stride[0];
-            for (int64_t k = lo; k < hi; ++k) acc = r.combine(acc, A(p[k * s]));
-          } else {
-            for (int64_t k = lo; k < hi; ++k) acc = r.combine(acc, A(px[xo + sub_offset(k)]));
-          }
-          partial[size_t(c)] = acc;
-        }
-        A acc = r.init();
-        for (A p : partial) acc = r.combine(acc, p);
-        po[oo] = T(acc);
-      }
-      return;
-    }
-#pragma omp parallel for schedule(static) if (n_out * sub.count >= kParallelGrain)
-    for (int64_t o = 0; o < n_out; ++o) {
-      int64_t xo, oo;
-      offsets(o, xo, oo);
-      A acc = r.init();
-      sub.for_each(xo, [&](int64_t off) { acc = r.combine(acc, A(px[off])); });
-      po[oo] = T(acc);
+    switch (op) {
+      case ReduceOp::sum: reduce_typed<ReduceOp::sum, T>(x, out, kept_size, kept_xs, kept_os, sub); break;
+      case ReduceOp::max: reduce_typed<ReduceOp::max, T>(x, out, kept_size, kept_xs, kept_os, sub); break;
+      case ReduceOp::min: reduce_typed<ReduceOp::min, T>(x, out, kept_size, kept_xs, kept_os, sub); break;
     }
   });
 }
@@ -212,13 +266,23 @@ void CpuBackend::softmax(const Tensor& x, int64_t dim, bool log, const Tensor& o
       const T* a = px + base;
       T* o = po + base;
       T mx = -std::numeric_limits<T>::infinity();
-      for (int64_t i = 0; i < g.n; ++i) mx = std::max(mx, a[i * s]);
+      if (s == 1) mx = max_contiguous(a, g.n);
+      else
+        for (int64_t i = 0; i < g.n; ++i) mx = std::max(mx, a[i * s]);
       if (mx == -std::numeric_limits<T>::infinity()) mx = 0;  // an all -inf row stays finite
       double sum = 0;
-      for (int64_t i = 0; i < g.n; ++i) {
-        T e = std::exp(a[i * s] - mx);
-        if (!log) o[i * s] = e;
-        sum += e;
+      if (s == 1) {
+        // exp into the output, then one pipelined sum over it.
+        for (int64_t i = 0; i < g.n; ++i) o[i] = exp_fast(a[i] - mx);
+        sum = sum_contiguous(o, g.n);
+        if (log)
+          for (int64_t i = 0; i < g.n; ++i) o[i] = a[i];  // overwritten below
+      } else {
+        for (int64_t i = 0; i < g.n; ++i) {
+          T e = exp_fast(a[i * s] - mx);
+          if (!log) o[i * s] = e;
+          sum += e;
+        }
       }
       if (log) {
         T lse = mx + T(std::log(sum));
@@ -249,7 +313,7 @@ void CpuBackend::softmax_backward(const Tensor& y, const Tensor& gy, int64_t dim
       if (log) {
         // d log_softmax: gx = gy - softmax * sum(gy)
         for (int64_t i = 0; i < g.n; ++i) dot += gr[i * s];
-        for (int64_t i = 0; i < g.n; ++i) o[i * s] = gr[i * s] - std::exp(yr[i * s]) * T(dot);
+        for (int64_t i = 0; i < g.n; ++i) o[i * s] = gr[i * s] - exp_fast(yr[i * s]) * T(dot);
       } else {
         // d softmax: gx = y * (gy - sum(gy * y))
         for (int64_t i = 0; i < g.n; ++i) dot += double(gr[i * s]) * yr[i * s];
