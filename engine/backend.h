@@ -29,6 +29,16 @@ constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
 
 enum class ReduceOp { sum, max, min };
 
+// Geometry of a convolution or pooling window over 1, 2 or 3 spatial dims (one entry per dim).
+struct WindowParams {
+  std::vector<int64_t> kernel, stride, padding, dilation;
+  int64_t groups = 1;              // convolution only
+  bool ceil_mode = false;          // pooling only
+  bool count_include_pad = true;   // average pooling only
+  // Output size of spatial dim d for an input of size `in`.
+  int64_t out_size(size_t d, int64_t in) const;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -73,6 +83,33 @@ class Backend {
   virtual void layer_norm_backward(const Tensor& x, const Tensor& w, const Tensor& mean,
                                    const Tensor& rstd, const Tensor& gy, const Tensor& gx,
                                    const Tensor& gw, const Tensor& gb) = 0;
+
+  // Convolution: x [N, C, *in], w [Cout, C / groups, *kernel], y [N, Cout, *out], contiguous.
+  virtual void conv(const Tensor& x, const Tensor& w, const WindowParams& p, const Tensor& y) = 0;
+  // gx (written) from gy and w; gw (written) from gy and x.
+  virtual void conv_backward_input(const Tensor& gy, const Tensor& w, const WindowParams& p,
+                                   const Tensor& gx) = 0;
+  virtual void conv_backward_weight(const Tensor& gy, const Tensor& x, const WindowParams& p,
+                                    const Tensor& gw) = 0;
+
+  // Pooling over the spatial dims of contiguous x [N, C, *in]; max_pool records in `indices`
+  // (i64, y's shape) the flat spatial index of each maximum. Padding counts as -inf for max.
+  virtual void max_pool(const Tensor& x, const WindowParams& p, const Tensor& y,
+                        const Tensor& indices) = 0;
+  virtual void max_pool_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx) = 0;
+  virtual void avg_pool(const Tensor& x, const WindowParams& p, const Tensor& y) = 0;
+  virtual void avg_pool_backward(const Tensor& gy, const WindowParams& p, const Tensor& gx) = 0;
+
+  // Batch norm over contiguous x viewed as [N, C, S]: per-channel mean and biased variance.
+  virtual void batch_norm_stats(const Tensor& x, const Tensor& mean, const Tensor& var) = 0;
+  // y = (x - mean) * invstd * w + b per channel (w, b may be undefined).
+  virtual void batch_norm_apply(const Tensor& x, const Tensor& mean, const Tensor& invstd,
+                                const Tensor& w, const Tensor& b, const Tensor& y) = 0;
+  // Gradients given the statistics used in forward. `batch_stats`: mean and invstd came from
+  // this batch (training), so gx includes their dependence on x. gw, gb may be undefined.
+  virtual void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& mean,
+                                   const Tensor& invstd, const Tensor& w, bool batch_stats,
+                                   const Tensor& gx, const Tensor& gw, const Tensor& gb) = 0;
 
   // out = x.index_select(dim, idx): idx is 1-D i64, out contiguous.
   virtual void index_select(const Tensor& x, int64_t dim, const Tensor& idx,

@@ -59,37 +59,41 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   const int64_t nb = numel(batch);
   if (b.dim() == 2 && a.dim() > 2 && numel(out_shape) > 0) {
     // [..., M, K] @ [K, N]: fold the batch into M for a single GEMM when a allows it.
-    Tensor a2 = a.is_contiguous() ? Tensor::make(a.storage(), a.offset(), {1, nb * m, k},
-                                                 {0, k, 1}, a.dtype())
-                                  : as_batched(a, batch);
+    Tensor a2 = a.is_contiguous()
+                    ? Tensor::make(a.storage(), a.offset(), {1, nb * m, k}, {0, k, 1}, a.dtype())
+                    : as_batched(a, batch);
     if (a.is_contiguous())
-      backend(a.device()).matmul(a2, as_batched(b, {1}),
-                                 Tensor::make(y.storage(), 0, {1, nb * m, n}, {0, n, 1}, y.dtype()));
+      backend(a.device())
+          .matmul(a2, as_batched(b, {1}),
+                  Tensor::make(y.storage(), 0, {1, nb * m, n}, {0, n, 1}, y.dtype()));
     else
-      backend(a.device()).matmul(a2, as_batched(b, batch),
-                                 Tensor::make(y.storage(), 0, {nb, m, n}, {m * n, n, 1}, y.dtype()));
+      backend(a.device())
+          .matmul(a2, as_batched(b, batch),
+                  Tensor::make(y.storage(), 0, {nb, m, n}, {m * n, n, 1}, y.dtype()));
   } else if (numel(out_shape) > 0) {
-    backend(a.device()).matmul(as_batched(a, batch), as_batched(b, batch),
-                               Tensor::make(y.storage(), 0, {nb, m, n}, {m * n, n, 1}, y.dtype()));
+    backend(a.device())
+        .matmul(as_batched(a, batch), as_batched(b, batch),
+                Tensor::make(y.storage(), 0, {nb, m, n}, {m * n, n, 1}, y.dtype()));
   }
-  record("matmul", {a, b}, {y}, {a, b},
-         [](const Tensors& s, const Tensors& g, const Needs& need) {
-           const Tensor &a = s[0], &b = s[1];
-           Tensor ga, gb;
-           // dA = dY @ B^T, dB = A^T @ dY, summed over broadcast batch dims.
-           if (need[0]) ga = detail::sum_to(matmul(g[0], transpose(b, -1, -2)), a.shape());
-           if (need[1]) {
-             if (b.dim() == 2 && a.dim() > 2)
-               gb = matmul(transpose(reshape(a, {-1, a.size(-1)}), 0, 1),
-                           reshape(g[0], {-1, g[0].size(-1)}));
-             else
-               gb = detail::sum_to(matmul(transpose(a, -1, -2), g[0]), b.shape());
-           }
-           return Tensors{ga, gb};
-         },
-         [](const Tensors& in) { return Tensors{matmul(in[0], in[1])}; },
-         {2.0 * double(nb) * double(m) * double(n) * double(k),
-          double(a.nbytes() + b.nbytes() + y.nbytes())});
+  record(
+      "matmul", {a, b}, {y}, {a, b},
+      [](const Tensors& s, const Tensors& g, const Needs& need) {
+        const Tensor &a = s[0], &b = s[1];
+        Tensor ga, gb;
+        // dA = dY @ B^T, dB = A^T @ dY, summed over broadcast batch dims.
+        if (need[0]) ga = detail::sum_to(matmul(g[0], transpose(b, -1, -2)), a.shape());
+        if (need[1]) {
+          if (b.dim() == 2 && a.dim() > 2)
+            gb = matmul(transpose(reshape(a, {-1, a.size(-1)}), 0, 1),
+                        reshape(g[0], {-1, g[0].size(-1)}));
+          else
+            gb = detail::sum_to(matmul(transpose(a, -1, -2), g[0]), b.shape());
+        }
+        return Tensors{ga, gb};
+      },
+      [](const Tensors& in) { return Tensors{matmul(in[0], in[1])}; },
+      {2.0 * double(nb) * double(m) * double(n) * double(k),
+       double(a.nbytes() + b.nbytes() + y.nbytes())});
   return y;
 }
 
@@ -101,9 +105,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
               str(b.shape()), ": both need at least one dimension");
   SPOOL_CHECK(a.dtype() == b.dtype() && is_float(a.dtype()), "matmul: a is ", describe(a),
               ", b is ", describe(b), ": need equal float dtypes");
-  if (a.dim() == 1 && b.dim() == 1)
-    SPOOL_CHECK(a.size(0) == b.size(0), "matmul: a is ", str(a.shape()), ", b is ",
-                str(b.shape()), ": inner dimensions ", a.size(0), " and ", b.size(0), " differ");
+  if (a.dim() == 1 && b.dim() == 1) {
+    SPOOL_CHECK(a.size(0) == b.size(0), "matmul: a is ", str(a.shape()), ", b is ", str(b.shape()),
+                ": inner dimensions ", a.size(0), " and ", b.size(0), " differ");
+    return reshape(matmul_nd(unsqueeze(a, 0), unsqueeze(b, 1)), {});  // the dot product, 0-d
+  }
   if (a.dim() == 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
   if (b.dim() == 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
   return matmul_nd(a, b);
@@ -112,8 +118,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   SPOOL_CHECK(w.dim() == 2, "linear: weight is ", str(w.shape()), "; expected [out, in]");
   SPOOL_CHECK(x.dim() >= 1 && x.size(-1) == w.size(1), "linear: input is ", str(x.shape()),
-              ", weight is ", str(w.shape()), ": input features ",
-              x.dim() >= 1 ? x.size(-1) : 0, " and weight's in-features ", w.size(1), " differ");
+              ", weight is ", str(w.shape()), ": input features ", x.dim() >= 1 ? x.size(-1) : 0,
+              " and weight's in-features ", w.size(1), " differ");
   Tensor y = matmul(x, transpose(w, 0, 1));
   if (b.defined()) {
     SPOOL_CHECK(b.dim() == 1 && b.size(0) == w.size(0), "linear: bias is ", str(b.shape()),

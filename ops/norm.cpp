@@ -4,9 +4,22 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
+#include "ops/elementwise.h"
 #include "ops/shape.h"
 
 namespace spool {
+
+namespace {
+
+// A contiguous tensor viewed as [rows, d], and as [d] (undefined stays undefined).
+Tensor as_rows(const Tensor& t, int64_t rows, int64_t d) {
+  return Tensor::make(t.storage(), t.offset(), {rows, d}, {d, 1}, t.dtype());
+}
+Tensor as_row(const Tensor& t, int64_t d) {
+  return t.defined() ? Tensor::make(t.storage(), t.offset(), {d}, {1}, t.dtype()) : Tensor();
+}
+
+}  // namespace
 
 Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
@@ -19,30 +32,107 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
               "; expected f32 or f64");
   for (const Tensor* p : {&weight, &bias})
     if (p->defined())
-      SPOOL_CHECK(p->shape() == normalized_shape && p->dtype() == x_in.dtype(), "layer_norm: ",
-                  p == &weight ? "weight" : "bias", " is ", describe(*p), "; expected ",
-                  name(x_in.dtype()), str(normalized_shape));
+      SPOOL_CHECK(p->shape() == normalized_shape && p->dtype() == x_in.dtype(),
+                  "layer_norm: ", p == &weight ? "weight" : "bias", " is ", describe(*p),
+                  "; expected ", name(x_in.dtype()), str(normalized_shape));
   const int64_t d = numel(normalized_shape), rows = d == 0 ? 0 : x_in.numel() / d;
   Tensor x = contiguous(x_in);
   Tensor w = weight.defined() ? contiguous(weight) : Tensor();
   Tensor b = bias.defined() ? contiguous(bias) : Tensor();
   Tensor y = empty(x.shape(), x.dtype(), x.device());
   Tensor mu = empty({rows}, x.dtype(), x.device()), rstd = empty({rows}, x.dtype(), x.device());
-  backend(x.device()).layer_norm(x, w, b, eps, y, mu, rstd);
-  record("layer_norm", {x, w, b}, {y}, {x, w, mu, rstd},
-         [normalized_shape](const Tensors& s, const Tensors& g, const Needs& n) {
-           const Tensor &x = s[0], &w = s[1];
+  // The kernels see [rows, d] and [d]: normalized_shape may span several trailing dims.
+  backend(x.device())
+      .layer_norm(as_rows(x, rows, d), as_row(w, d), as_row(b, d), eps, as_rows(y, rows, d), mu,
+                  rstd);
+  record(
+      "layer_norm", {x, w, b}, {y}, {x, w, mu, rstd},
+      [normalized_shape, rows, d](const Tensors& s, const Tensors& g, const Needs& n) {
+        const Tensor &x = s[0], &w = s[1];
+        Tensor gy = contiguous(g[0]);
+        Tensor gx = empty(x.shape(), x.dtype(), x.device());
+        Tensor gw = n[1] ? empty(normalized_shape, x.dtype(), x.device()) : Tensor();
+        Tensor gb = n[2] ? empty(normalized_shape, x.dtype(), x.device()) : Tensor();
+        backend(x.device())
+            .layer_norm_backward(as_rows(x, rows, d), as_row(w, d), s[2], s[3],
+                                 as_rows(gy, rows, d), as_rows(gx, rows, d), as_row(gw, d),
+                                 as_row(gb, d));
+        return Tensors{gx, gw, gb};
+      },
+      [normalized_shape, eps](const Tensors& in) {
+        return Tensors{layer_norm(in[0], normalized_shape, in[1], in[2], eps)};
+      },
+      {8.0 * double(x.numel()), 2.0 * double(x.nbytes())});
+  return y;
+}
+
+Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                  double eps) {
+  SPOOL_CHECK(x_in.dim() >= 2, "batch_norm: input is ", str(x_in.shape()),
+              "; expected [N, C, *]");
+  SPOOL_CHECK(is_float(x_in.dtype()), "batch_norm: input is ", describe(x_in),
+              "; expected f32 or f64");
+  const int64_t c = x_in.size(1);
+  const char* names[] = {"running_mean", "running_var", "weight", "bias"};
+  const Tensor* params[] = {&running_mean, &running_var, &weight, &bias};
+  for (int i = 0; i < 4; ++i)
+    if (params[i]->defined())
+      SPOOL_CHECK(params[i]->shape() == Shape{c} && params[i]->dtype() == x_in.dtype(),
+                  "batch_norm: ", names[i], " is ", describe(*params[i]), " for an input of ",
+                  c, " channels; expected ", name(x_in.dtype()), "[", c, "]");
+  SPOOL_CHECK(training || (running_mean.defined() && running_var.defined()),
+              "batch_norm: eval mode needs running_mean and running_var");
+  const int64_t count = c == 0 ? 0 : x_in.numel() / c;
+  if (training)
+    SPOOL_CHECK(count > 1, "batch_norm: training needs more than one value per channel, input is ",
+                str(x_in.shape()));
+  Tensor x = contiguous(x_in);
+  Backend& be = backend(x.device());
+  Tensor mu, invstd;
+  {
+    NoGrad no_grad;
+    if (training) {
+      mu = empty({c}, x.dtype(), x.device());
+      Tensor var = empty({c}, x.dtype(), x.device());
+      be.batch_norm_stats(x, mu, var);
+      invstd = pow(var + eps, -0.5);
+      if (running_mean.defined()) {
+        mul_(running_mean, 1 - momentum);
+        add_(running_mean, mu, momentum);
+      }
+      if (running_var.defined()) {
+        mul_(running_var, 1 - momentum);
+        add_(running_var, var, momentum * double(count) / double(count - 1));
+      }
+    } else {
+      mu = clone(running_mean);
+      invstd = pow(running_var + eps, -0.5);
+    }
+  }
+  Tensor w = weight.defined() ? contiguous(weight) : Tensor();
+  Tensor b = bias.defined() ? contiguous(bias) : Tensor();
+  Tensor y = empty(x.shape(), x.dtype(), x.device());
+  be.batch_norm_apply(x, mu, invstd, w, b, y);
+  record("batch_norm", {x, w, b}, {y}, {x, mu, invstd, w},
+         [training](const Tensors& s, const Tensors& g, const Needs& n) {
+           const Tensor& x = s[0];
            Tensor gy = contiguous(g[0]);
-           Tensor gx = empty(x.shape(), x.dtype(), x.device());
-           Tensor gw = n[1] ? empty(normalized_shape, x.dtype(), x.device()) : Tensor();
-           Tensor gb = n[2] ? empty(normalized_shape, x.dtype(), x.device()) : Tensor();
-           backend(x.device()).layer_norm_backward(x, w, s[2], s[3], gy, gx, gw, gb);
+           Tensor gx = n[0] ? empty(x.shape(), x.dtype(), x.device()) : Tensor();
+           Tensor gw = n[1] ? empty(s[3].shape(), x.dtype(), x.device()) : Tensor();
+           Tensor gb = n[2] ? empty(s[3].defined() ? s[3].shape() : s[1].shape(), x.dtype(),
+                                    x.device())
+                            : Tensor();
+           backend(x.device()).batch_norm_backward(x, gy, s[1], s[2], s[3], training, gx, gw, gb);
            return Tensors{gx, gw, gb};
          },
-         [normalized_shape, eps](const Tensors& in) {
-           return Tensors{layer_norm(in[0], normalized_shape, in[1], in[2], eps)};
-         },
-         {8.0 * double(x.numel()), 2.0 * double(x.nbytes())});
+         // Replay normalises with the statistics this step computed, without touching the
+         // running statistics a second time.
+         [mu, invstd](const Tensors& in) {
+           Tensor y = empty(in[0].shape(), in[0].dtype(), in[0].device());
+           backend(y.device()).batch_norm_apply(contiguous(in[0]), mu, invstd, in[1], in[2], y);
+           return Tensors{y};
+         });
   return y;
 }
 

@@ -9,4 +9,12 @@ namespace spool {
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = {},
                   const Tensor& bias = {}, double eps = 1e-5);
 
+// Batch norm over x [N, C, *] per channel, as torch.nn.functional.batch_norm. In training the
+// batch's mean and biased variance normalise, and running_mean / running_var (when defined) are
+// updated in place: r = (1 - momentum) r + momentum * stat, with the unbiased variance. In eval
+// the running statistics normalise. weight and bias [C] may be undefined.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum = 0.1,
+                  double eps = 1e-5);
+
 }  // namespace spool

@@ -28,8 +28,8 @@ std::optional<Shape> view_strides(const Shape& old_shape, const Shape& old_strid
   for (int64_t d = int64_t(old_shape.size()) - 1; d >= 0; --d) {
     tensor_numel *= old_shape[size_t(d)];
     // End of a chunk of dims that are contiguous with one another.
-    if (d == 0 || (old_shape[size_t(d - 1)] != 1 &&
-                   old_strides[size_t(d - 1)] != tensor_numel * base)) {
+    if (d == 0 ||
+        (old_shape[size_t(d - 1)] != 1 && old_strides[size_t(d - 1)] != tensor_numel * base)) {
       while (view_d >= 0 && (view_numel < tensor_numel || shape[size_t(view_d)] == 1)) {
         strides[size_t(view_d)] = view_numel * base;
         view_numel *= shape[size_t(view_d)];
@@ -58,8 +58,8 @@ Shape infer_shape(const Tensor& x, Shape shape) {
     }
   }
   if (infer >= 0) {
-    SPOOL_CHECK(known != 0 && x.numel() % known == 0, "reshape: cannot reshape ",
-                str(x.shape()), " (", x.numel(), " elements) to ", str(shape));
+    SPOOL_CHECK(known != 0 && x.numel() % known == 0, "reshape: cannot reshape ", str(x.shape()),
+                " (", x.numel(), " elements) to ", str(shape));
     shape[size_t(infer)] = x.numel() / known;
   }
   SPOOL_CHECK(numel(shape) == x.numel(), "reshape: cannot reshape ", str(x.shape()), " (",
@@ -85,11 +85,12 @@ Tensor reshape(const Tensor& x, const Shape& requested) {
   if (shape == x.shape()) return x;
   if (auto strides = view_strides(x.shape(), x.strides(), shape)) {
     Tensor y = view_of(x, shape, *strides, x.offset());
-    record("reshape", {x}, {y}, {},
-           [in = x.shape()](const Tensors&, const Tensors& g, const Needs&) {
-             return Tensors{reshape(g[0], in)};
-           },
-           [shape](const Tensors& in) { return Tensors{reshape(in[0], shape)}; }, {0, 0});
+    record(
+        "reshape", {x}, {y}, {},
+        [in = x.shape()](const Tensors&, const Tensors& g, const Needs&) {
+          return Tensors{reshape(g[0], in)};
+        },
+        [shape](const Tensors& in) { return Tensors{reshape(in[0], shape)}; }, {0, 0});
     return y;
   }
   return reshape(contiguous(x), shape);
@@ -103,18 +104,20 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   Shape shape(dims.size()), strides(dims.size());
   for (size_t i = 0; i < dims.size(); ++i) {
     d[i] = wrap_dim(dims[i], x.dim(), "permute");
-    SPOOL_CHECK(!seen[size_t(d[i])], "permute: dim ", d[i], " appears twice");
+    SPOOL_CHECK(!seen[size_t(d[i])], "permute: dim ", d[i], " appears twice in ", str(dims),
+                " for a tensor of shape ", str(x.shape()));
     seen[size_t(d[i])] = true;
     inverse[size_t(d[i])] = int64_t(i);
     shape[i] = x.shape()[size_t(d[i])];
     strides[i] = x.strides()[size_t(d[i])];
   }
   Tensor y = view_of(x, shape, strides, x.offset());
-  record("permute", {x}, {y}, {},
-         [inverse](const Tensors&, const Tensors& g, const Needs&) {
-           return Tensors{permute(g[0], inverse)};
-         },
-         [d](const Tensors& in) { return Tensors{permute(in[0], d)}; }, {0, 0});
+  record(
+      "permute", {x}, {y}, {},
+      [inverse](const Tensors&, const Tensors& g, const Needs&) {
+        return Tensors{permute(g[0], inverse)};
+      },
+      [d](const Tensors& in) { return Tensors{permute(in[0], d)}; }, {0, 0});
   return y;
 }
 
@@ -140,14 +143,15 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   shape[size_t(dim)] = len;
   strides[size_t(dim)] *= step;
   Tensor y = view_of(x, shape, strides, x.offset() + start * x.strides()[size_t(dim)]);
-  record("slice", {x}, {y}, {},
-         [in = x.shape(), dim, start, step](const Tensors&, const Tensors& g, const Needs&) {
-           return Tensors{embed_slice(g[0], in, dim, start, step)};
-         },
-         [dim, start, end, step](const Tensors& in) {
-           return Tensors{slice(in[0], dim, start, end, step)};
-         },
-         {0, 0});
+  record(
+      "slice", {x}, {y}, {},
+      [in = x.shape(), dim, start, step](const Tensors&, const Tensors& g, const Needs&) {
+        return Tensors{embed_slice(g[0], in, dim, start, step)};
+      },
+      [dim, start, end, step](const Tensors& in) {
+        return Tensors{slice(in[0], dim, start, end, step)};
+      },
+      {0, 0});
   return y;
 }
 
@@ -180,11 +184,12 @@ Tensor expand(const Tensor& x, const Shape& requested) {
     strides[size_t(d)] = have == want ? x.strides()[size_t(d - lead)] : 0;
   }
   Tensor y = view_of(x, shape, strides, x.offset());
-  record("expand", {x}, {y}, {},
-         [in = x.shape()](const Tensors&, const Tensors& g, const Needs&) {
-           return Tensors{detail::sum_to(g[0], in)};
-         },
-         [shape](const Tensors& in) { return Tensors{expand(in[0], shape)}; }, {0, 0});
+  record(
+      "expand", {x}, {y}, {},
+      [in = x.shape()](const Tensors&, const Tensors& g, const Needs&) {
+        return Tensors{detail::sum_to(g[0], in)};
+      },
+      [shape](const Tensors& in) { return Tensors{expand(in[0], shape)}; }, {0, 0});
   return y;
 }
 
@@ -229,9 +234,10 @@ Tensor contiguous(const Tensor& x) {
   if (x.is_contiguous()) return x;
   Tensor y = empty(x.shape(), x.dtype(), x.device());
   backend(x.device()).copy(x, y);
-  record("contiguous", {x}, {y}, {},
-         [](const Tensors&, const Tensors& g, const Needs&) { return Tensors{g[0]}; },
-         [](const Tensors& in) { return Tensors{contiguous(in[0])}; });
+  record(
+      "contiguous", {x}, {y}, {},
+      [](const Tensors&, const Tensors& g, const Needs&) { return Tensors{g[0]}; },
+      [](const Tensors& in) { return Tensors{contiguous(in[0])}; });
   return y;
 }
 
@@ -244,9 +250,9 @@ Tensor cat(const Tensors& xs, int64_t dim) {
   std::vector<int64_t> sizes;
   for (size_t i = 0; i < xs.size(); ++i) {
     const Tensor& x = xs[i];
-    SPOOL_CHECK(x.dim() == first.dim() && x.dtype() == first.dtype() &&
-                    x.device() == first.device(),
-                "cat: tensor ", i, " is ", describe(x), ", tensor 0 is ", describe(first));
+    SPOOL_CHECK(
+        x.dim() == first.dim() && x.dtype() == first.dtype() && x.device() == first.device(),
+        "cat: tensor ", i, " is ", describe(x), ", tensor 0 is ", describe(first));
     for (int64_t d = 0; d < x.dim(); ++d)
       SPOOL_CHECK(d == dim || x.shape()[size_t(d)] == first.shape()[size_t(d)], "cat: tensor ", i,
                   " has shape ", str(x.shape()), ", tensor 0 has ", str(first.shape()),
@@ -259,19 +265,19 @@ Tensor cat(const Tensors& xs, int64_t dim) {
   for (size_t i = 0; i < xs.size(); ++i) {
     Shape part = y.shape();
     part[size_t(dim)] = sizes[i];
-    backend(y.device()).copy(xs[i], view_of(y, part, y.strides(),
-                                            at * y.strides()[size_t(dim)]));
+    backend(y.device()).copy(xs[i], view_of(y, part, y.strides(), at * y.strides()[size_t(dim)]));
     at += sizes[i];
   }
-  record("cat", xs, {y}, {},
-         [sizes, dim](const Tensors&, const Tensors& g, const Needs& n) {
-           Tensors out(sizes.size());
-           int64_t at = 0;
-           for (size_t i = 0; i < sizes.size(); at += sizes[i], ++i)
-             if (n[i]) out[i] = narrow(g[0], dim, at, sizes[i]);
-           return out;
-         },
-         [dim](const Tensors& in) { return Tensors{cat(in, dim)}; });
+  record(
+      "cat", xs, {y}, {},
+      [sizes, dim](const Tensors&, const Tensors& g, const Needs& n) {
+        Tensors out(sizes.size());
+        int64_t at = 0;
+        for (size_t i = 0; i < sizes.size(); at += sizes[i], ++i)
+          if (n[i]) out[i] = narrow(g[0], dim, at, sizes[i]);
+        return out;
+      },
+      [dim](const Tensors& in) { return Tensors{cat(in, dim)}; });
   return y;
 }
 
@@ -292,7 +298,8 @@ Tensors split(const Tensor& x, int64_t size, int64_t dim) {
   SPOOL_CHECK(size > 0, "split: piece size ", size, " must be positive");
   Tensors out;
   const int64_t n = x.shape()[size_t(dim)];
-  for (int64_t at = 0; at < n; at += size) out.push_back(narrow(x, dim, at, std::min(size, n - at)));
+  for (int64_t at = 0; at < n; at += size)
+    out.push_back(narrow(x, dim, at, std::min(size, n - at)));
   return out;
 }
 

@@ -27,6 +27,22 @@ class CpuBackend final : public Backend {
   void layer_norm_backward(const Tensor& x, const Tensor& w, const Tensor& mean,
                            const Tensor& rstd, const Tensor& gy, const Tensor& gx,
                            const Tensor& gw, const Tensor& gb) override;
+  void conv(const Tensor& x, const Tensor& w, const WindowParams& p, const Tensor& y) override;
+  void conv_backward_input(const Tensor& gy, const Tensor& w, const WindowParams& p,
+                           const Tensor& gx) override;
+  void conv_backward_weight(const Tensor& gy, const Tensor& x, const WindowParams& p,
+                            const Tensor& gw) override;
+  void max_pool(const Tensor& x, const WindowParams& p, const Tensor& y,
+                const Tensor& indices) override;
+  void max_pool_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx) override;
+  void avg_pool(const Tensor& x, const WindowParams& p, const Tensor& y) override;
+  void avg_pool_backward(const Tensor& gy, const WindowParams& p, const Tensor& gx) override;
+  void batch_norm_stats(const Tensor& x, const Tensor& mean, const Tensor& var) override;
+  void batch_norm_apply(const Tensor& x, const Tensor& mean, const Tensor& invstd,
+                        const Tensor& w, const Tensor& b, const Tensor& y) override;
+  void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& mean,
+                           const Tensor& invstd, const Tensor& w, bool batch_stats,
+                           const Tensor& gx, const Tensor& gw, const Tensor& gb) override;
   void index_select(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) override;
   void index_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) override;
   void gather(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) override;

@@ -1,0 +1,172 @@
+// CPU max and average pooling over 1-3 spatial dims, one (sample, channel) plane per task.
+#include <cstring>
+#include <limits>
+
+#include "ops/cpu/cpu_backend.h"
+#include "ops/cpu/loops.h"
+
+namespace spool::cpu {
+
+namespace {
+
+struct PoolGeo {
+  int64_t in[3], out[3], k[3], s[3], p[3], d[3];
+  int64_t planes;
+  int64_t in_vol() const { return in[0] * in[1] * in[2]; }
+  int64_t out_vol() const { return out[0] * out[1] * out[2]; }
+};
+
+PoolGeo pool_geometry(const Shape& in_shape, const Shape& out_shape, const WindowParams& w) {
+  PoolGeo g;
+  const int64_t nd = int64_t(in_shape.size()) - 2, lead = 3 - nd;
+  g.planes = in_shape[0] * in_shape[1];
+  for (int64_t i = 0; i < 3; ++i) {
+    const bool real = i >= lead;
+    const size_t j = size_t(i - lead);
+    g.in[i] = real ? in_shape[size_t(2 + i - lead)] : 1;
+    g.out[i] = real ? out_shape[size_t(2 + i - lead)] : 1;
+    g.k[i] = real ? w.kernel[j] : 1;
+    g.s[i] = real ? w.stride[j] : 1;
+    g.p[i] = real ? w.padding[j] : 0;
+    g.d[i] = real ? w.dilation[j] : 1;
+  }
+  return g;
+}
+
+// Calls f(out_index, window start per dim) for every output position of a plane.
+template <class F>
+void for_each_window(const PoolGeo& g, F&& f) {
+  int64_t o = 0;
+  for (int64_t od = 0; od < g.out[0]; ++od)
+    for (int64_t oh = 0; oh < g.out[1]; ++oh)
+      for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o)
+        f(o, od * g.s[0] - g.p[0], oh * g.s[1] - g.p[1], ow * g.s[2] - g.p[2]);
+}
+
+}  // namespace
+
+void CpuBackend::max_pool(const Tensor& x, const WindowParams& p, const Tensor& y,
+                          const Tensor& indices) {
+  const PoolGeo g = pool_geometry(x.shape(), y.shape(), p);
+  dispatch_float(x.dtype(), "max_pool", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = static_cast<const T*>(x.raw());
+    T* py = static_cast<T*>(y.raw());
+    int64_t* pi = static_cast<int64_t*>(indices.raw());
+#pragma omp parallel for schedule(static) if (g.planes * g.out_vol() >= kParallelGrain / 8)
+    for (int64_t pl = 0; pl < g.planes; ++pl) {
+      const T* xp = px + pl * g.in_vol();
+      T* yp = py + pl * g.out_vol();
+      int64_t* ip = pi + pl * g.out_vol();
+      for_each_window(g, [&](int64_t o, int64_t d0, int64_t h0, int64_t w0) {
+        T best = -std::numeric_limits<T>::infinity();
+        int64_t arg = -1;
+        for (int64_t a = 0; a < g.k[0]; ++a) {
+          const int64_t id = d0 + a * g.d[0];
+          if (id < 0 || id >= g.in[0]) continue;
+          for (int64_t b = 0; b < g.k[1]; ++b) {
+            const int64_t ih = h0 + b * g.d[1];
+            if (ih < 0 || ih >= g.in[1]) continue;
+            for (int64_t c = 0; c < g.k[2]; ++c) {
+              const int64_t iw = w0 + c * g.d[2];
+              if (iw < 0 || iw >= g.in[2]) continue;
+              const int64_t at = (id * g.in[1] + ih) * g.in[2] + iw;
+              const T v = xp[at];
+              if (arg < 0 || v > best || v != v) {  // NaN wins, as in PyTorch
+                best = v;
+                arg = at;
+                if (v != v) goto done;
+              }
+            }
+          }
+        }
+      done:
+        yp[o] = best;
+        ip[o] = arg;
+      });
+    }
+  });
+}
+
+void CpuBackend::max_pool_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx) {
+  const int64_t planes = gy.shape()[0] * gy.shape()[1];
+  const int64_t ov = planes == 0 ? 0 : gy.numel() / planes;
+  const int64_t iv = planes == 0 ? 0 : gx.numel() / planes;
+  dispatch_float(gy.dtype(), "max_pool_backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = static_cast<const T*>(gy.raw());
+    const int64_t* pi = static_cast<const int64_t*>(indices.raw());
+    T* px = static_cast<T*>(gx.raw());
+    std::memset(px, 0, size_t(gx.numel()) * sizeof(T));
+#pragma omp parallel for schedule(static) if (planes * ov >= kParallelGrain)
+    for (int64_t pl = 0; pl < planes; ++pl)
+      for (int64_t o = 0; o < ov; ++o)
+        if (pi[pl * ov + o] >= 0) px[pl * iv + pi[pl * ov + o]] += pg[pl * ov + o];
+  });
+}
+
+namespace {
+// How many elements average pooling divides by at one window (PyTorch's rule: with
+// count_include_pad the window is clipped to the padded input, otherwise to the input).
+int64_t divisor(const PoolGeo& g, const WindowParams& p, int64_t d0, int64_t h0, int64_t w0) {
+  const int64_t start[3] = {d0, h0, w0};
+  int64_t count = 1;
+  for (int i = 0; i < 3; ++i) {
+    int64_t lo = start[i], hi = start[i] + g.k[i];
+    if (p.count_include_pad) {
+      hi = std::min(hi, g.in[i] + g.p[i]);
+    } else {
+      lo = std::max<int64_t>(lo, 0);
+      hi = std::min(hi, g.in[i]);
+    }
+    count *= std::max<int64_t>(hi - lo, 0);
+  }
+  return std::max<int64_t>(count, 1);
+}
+}  // namespace
+
+void CpuBackend::avg_pool(const Tensor& x, const WindowParams& p, const Tensor& y) {
+  const PoolGeo g = pool_geometry(x.shape(), y.shape(), p);
+  dispatch_float(x.dtype(), "avg_pool", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = static_cast<const T*>(x.raw());
+    T* py = static_cast<T*>(y.raw());
+#pragma omp parallel for schedule(static) if (g.planes * g.out_vol() >= kParallelGrain / 8)
+    for (int64_t pl = 0; pl < g.planes; ++pl) {
+      const T* xp = px + pl * g.in_vol();
+      T* yp = py + pl * g.out_vol();
+      for_each_window(g, [&](int64_t o, int64_t d0, int64_t h0, int64_t w0) {
+        double s = 0;
+        for (int64_t id = std::max<int64_t>(d0, 0); id < std::min(d0 + g.k[0], g.in[0]); ++id)
+          for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min(h0 + g.k[1], g.in[1]); ++ih)
+            for (int64_t iw = std::max<int64_t>(w0, 0); iw < std::min(w0 + g.k[2], g.in[2]); ++iw)
+              s += xp[(id * g.in[1] + ih) * g.in[2] + iw];
+        yp[o] = T(s / double(divisor(g, p, d0, h0, w0)));
+      });
+    }
+  });
+}
+
+void CpuBackend::avg_pool_backward(const Tensor& gy, const WindowParams& p, const Tensor& gx) {
+  const PoolGeo g = pool_geometry(gx.shape(), gy.shape(), p);
+  dispatch_float(gy.dtype(), "avg_pool_backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = static_cast<const T*>(gy.raw());
+    T* px = static_cast<T*>(gx.raw());
+    std::memset(px, 0, size_t(gx.numel()) * sizeof(T));
+#pragma omp parallel for schedule(static) if (g.planes * g.out_vol() >= kParallelGrain / 8)
+    for (int64_t pl = 0; pl < g.planes; ++pl) {
+      T* xp = px + pl * g.in_vol();
+      const T* gp = pg + pl * g.out_vol();
+      for_each_window(g, [&](int64_t o, int64_t d0, int64_t h0, int64_t w0) {
+        const T v = T(double(gp[o]) / double(divisor(g, p, d0, h0, w0)));
+        for (int64_t id = std::max<int64_t>(d0, 0); id < std::min(d0 + g.k[0], g.in[0]); ++id)
+          for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min(h0 + g.k[1], g.in[1]); ++ih)
+            for (int64_t iw = std::max<int64_t>(w0, 0); iw < std::min(w0 + g.k[2], g.in[2]); ++iw)
+              xp[(id * g.in[1] + ih) * g.in[2] + iw] += v;
+      });
+    }
+  });
+}
+
+}  // namespace spool::cpu
