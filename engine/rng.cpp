@@ -46,4 +46,23 @@ double normal_at(RngState s, int64_t i) {
   return lane % 2 == 0 ? r * std::cos(theta) : r * std::sin(theta);
 }
 
+std::array<double, 4> uniform_block(RngState s, int64_t b) {
+  auto w = philox4x32(s.offset + uint64_t(b), s.seed);
+  std::array<double, 4> out;
+  for (int k = 0; k < 4; ++k) out[size_t(k)] = to_unit(w[size_t(k)]) - 0.5 / 4294967296.0;
+  return out;
+}
+
+std::array<double, 4> normal_block(RngState s, int64_t b) {
+  auto w = philox4x32(s.offset + uint64_t(b), s.seed);
+  std::array<double, 4> out;
+  for (int pair = 0; pair < 2; ++pair) {
+    double u1 = to_unit(w[size_t(2 * pair)]), u2 = to_unit(w[size_t(2 * pair + 1)]);
+    double r = std::sqrt(-2.0 * std::log(u1)), theta = 2.0 * M_PI * u2;
+    out[size_t(2 * pair)] = r * std::cos(theta);
+    out[size_t(2 * pair + 1)] = r * std::sin(theta);
+  }
+  return out;
+}
+
 }  // namespace spool

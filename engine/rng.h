@@ -40,5 +40,8 @@ std::array<uint32_t, 4> philox4x32(uint64_t counter, uint64_t seed);
 // Element i of a stream started at state s: uniform in [0, 1), and standard normal (Box-Muller).
 double uniform_at(RngState s, int64_t i);
 double normal_at(RngState s, int64_t i);
+// Elements 4b .. 4b+3 at once (one Philox call): the same values as uniform_at / normal_at.
+std::array<double, 4> uniform_block(RngState s, int64_t b);
+std::array<double, 4> normal_block(RngState s, int64_t b);
 
 }  // namespace spool

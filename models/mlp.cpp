@@ -16,7 +16,7 @@ Mlp::Mlp(int64_t in_features, const std::vector<int64_t>& hidden, int64_t classe
   }
 }
 
-Tensor Mlp::forward(const Tensor& x) const {
+Tensor Mlp::forward(const Tensor& x) {
   Tensor h = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
     h = layers_[i]->forward(h);

@@ -13,7 +13,8 @@ class Mlp : public nn::Module {
   // Layers are named "layers.0", "layers.1", ...
   Mlp(int64_t in_features, const std::vector<int64_t>& hidden, int64_t classes,
       Generator* gen = nullptr);
-  Tensor forward(const Tensor& x) const;  // [N, in] -> [N, classes]
+  std::string type_name() const override { return "Mlp"; }
+  Tensor forward(const Tensor& x) override;  // [N, in] -> [N, classes]
 
  private:
   std::vector<std::shared_ptr<nn::Linear>> layers_;

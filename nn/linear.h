@@ -9,7 +9,8 @@ namespace spool::nn {
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator* gen = nullptr);
-  Tensor forward(const Tensor& x) const;
+  std::string type_name() const override { return "Linear"; }
+  Tensor forward(const Tensor& x) override;
 
   Tensor weight;  // [out, in]
   Tensor bias;    // [out] or undefined

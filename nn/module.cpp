@@ -1,23 +1,59 @@
 #include "nn/module.h"
 
+#include <algorithm>
+#include <set>
+
+#include "engine/autograd.h"
+#include "ops/elementwise.h"
+
 namespace spool::nn {
+
+Tensor Module::forward(const Tensor&) {
+  fail(type_name(), ": this module has no single-input forward");
+}
 
 Tensor Module::register_parameter(const std::string& name, Tensor value) {
   for (const auto& [n, t] : params_)
-    SPOOL_CHECK(n != name, "register_parameter: a parameter named '", name, "' already exists");
+    SPOOL_CHECK(n != name, type_name(), ": a parameter named '", name, "' already exists");
   value.requires_grad_(true);
   params_.emplace_back(name, value);
   return value;
 }
 
-void Module::collect(const std::string& prefix, NamedTensors& out) const {
+Tensor Module::register_buffer(const std::string& name, Tensor value) {
+  for (const auto& [n, t] : buffers_)
+    SPOOL_CHECK(n != name, type_name(), ": a buffer named '", name, "' already exists");
+  buffers_.emplace_back(name, value);
+  return value;
+}
+
+void Module::collect(const std::string& prefix, Kind kind, NamedTensors& out) const {
+  for (const auto& [n, t] : kind == Kind::parameter ? params_ : buffers_)
+    out.emplace_back(prefix + n, t);
+  for (const auto& [n, m] : children_) m->collect(prefix + n + ".", kind, out);
+}
+
+void Module::collect_state(const std::string& prefix, NamedTensors& out) const {
   for (const auto& [n, t] : params_) out.emplace_back(prefix + n, t);
-  for (const auto& [n, m] : children_) m->collect(prefix + n + ".", out);
+  for (const auto& [n, t] : buffers_) out.emplace_back(prefix + n, t);
+  for (const auto& [n, m] : children_) m->collect_state(prefix + n + ".", out);
 }
 
 NamedTensors Module::named_parameters() const {
   NamedTensors out;
-  collect("", out);
+  collect("", Kind::parameter, out);
+  return out;
+}
+
+NamedTensors Module::named_buffers() const {
+  NamedTensors out;
+  collect("", Kind::buffer, out);
+  return out;
+}
+
+NamedTensors Module::state_dict() const {
+  NamedTensors out;
+  collect_state("", out);
   return out;
 }
 
@@ -33,6 +69,44 @@ int64_t Module::num_parameters() const {
   return n;
 }
 
+void Module::load_state_dict(const NamedTensors& state, bool strict) {
+  NamedTensors mine = state_dict();
+  std::map<std::string, Tensor> given;
+  for (const auto& [n, t] : state) {
+    SPOOL_CHECK(!given.count(n), "load_state_dict: '", n, "' appears twice");
+    given[n] = t;
+  }
+  std::vector<std::string> problems;
+  std::set<std::string> known;
+  for (const auto& [n, t] : mine) {
+    known.insert(n);
+    auto it = given.find(n);
+    if (it == given.end()) {
+      if (strict) problems.push_back("missing '" + n + "' (" + describe(t) + ")");
+      continue;
+    }
+    const Tensor& v = it->second;
+    if (v.shape() != t.shape() || v.dtype() != t.dtype())
+      problems.push_back("'" + n + "' is " + describe(v) + " in the file, " + describe(t) +
+                         " in the " + type_name());
+  }
+  if (strict)
+    for (const auto& [n, t] : given)
+      if (!known.count(n)) problems.push_back("unexpected '" + n + "' (" + describe(t) + ")");
+  if (!problems.empty()) {
+    std::string msg = "load_state_dict: " + std::to_string(problems.size()) + " problem(s) for " +
+                      type_name() + ": ";
+    for (size_t i = 0; i < problems.size() && i < 8; ++i) msg += (i ? "; " : "") + problems[i];
+    if (problems.size() > 8) msg += "; ...";
+    throw Error(msg + " (nothing was loaded)");
+  }
+  NoGrad no_grad;
+  for (const auto& [n, t] : mine) {
+    auto it = given.find(n);
+    if (it != given.end()) copy_(t, it->second);
+  }
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, m] : children_) m->train(on);
@@ -40,6 +114,12 @@ void Module::train(bool on) {
 
 void Module::zero_grad() {
   for (auto& t : parameters()) t.impl().grad.reset();
+}
+
+void Module::to(Device device) {
+  SPOOL_CHECK(device.type == DeviceType::cpu, type_name(), ": to(", device.str(),
+              "): module state lives on the cpu in this version (the CUDA backend does not "
+              "hold modules yet)");
 }
 
 }  // namespace spool::nn

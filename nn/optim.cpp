@@ -1,83 +1,187 @@
 #include "nn/optim.h"
 
 #include <cmath>
+#include <map>
 
 #include "engine/autograd.h"
 #include "engine/factory.h"
 #include "ops/elementwise.h"
+#include "ops/reduce.h"
 
 namespace spool::nn {
 
-Optimizer::Optimizer(Tensors params) : params_(std::move(params)) {
-  for (size_t i = 0; i < params_.size(); ++i)
-    SPOOL_CHECK(params_[i].defined() && params_[i].is_leaf() && is_float(params_[i].dtype()),
-                "optimizer: parameter ", i, " is ", describe(params_[i]),
-                "; parameters must be float leaf tensors");
+std::vector<ParamGroup> decay_matrices_only(const Module& module, double weight_decay) {
+  ParamGroup decay{{}, weight_decay}, none{{}, 0.0};
+  for (const auto& [n, p] : module.named_parameters()) (p.dim() >= 2 ? decay : none).params.push_back(p);
+  return {decay, none};
+}
+
+Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr, const char* name)
+    : groups_(std::move(groups)), lr_(lr), name_(name) {
+  SPOOL_CHECK(lr >= 0 && std::isfinite(lr), name, ": lr ", lr, " must be a non-negative number");
+  size_t i = 0;
+  for (const auto& g : groups_) {
+    if (g.weight_decay)
+      SPOOL_CHECK(*g.weight_decay >= 0, name, ": weight_decay ", *g.weight_decay,
+                  " is negative");
+    for (const auto& p : g.params) {
+      SPOOL_CHECK(p.defined() && p.is_leaf() && is_float(p.dtype()), name, ": parameter ", i,
+                  " is ", describe(p), "; parameters must be float leaf tensors");
+      ++i;
+    }
+  }
+}
+
+std::vector<Tensor> Optimizer::params() const {
+  Tensors out;
+  for (const auto& g : groups_) out.insert(out.end(), g.params.begin(), g.params.end());
+  return out;
 }
 
 void Optimizer::zero_grad() {
-  for (auto& p : params_) p.impl().grad.reset();
+  for (const auto& g : groups_)
+    for (const auto& p : g.params) p.impl().grad.reset();
 }
 
-SGD::SGD(Tensors params, SGDOptions o) : Optimizer(std::move(params)), o_(o) {
-  SPOOL_CHECK(o.lr >= 0, "SGD: lr ", o.lr, " is negative");
+NamedTensors Optimizer::slots_state(
+    const std::vector<std::pair<std::string, Tensors*>>& slots) const {
+  NamedTensors out;
+  for (const auto& [slot, tensors] : slots)
+    for (size_t i = 0; i < tensors->size(); ++i)
+      if ((*tensors)[i].defined()) out.emplace_back(std::to_string(i) + "." + slot, (*tensors)[i]);
+  out.emplace_back("step", full({}, double(t_), DType::i64));
+  return out;
+}
+
+void Optimizer::load_slots(const NamedTensors& state,
+                           const std::vector<std::pair<std::string, Tensors*>>& slots) {
+  const Tensors ps = params();
+  std::map<std::string, Tensor> given(state.begin(), state.end());
+  auto step = given.find("step");
+  SPOOL_CHECK(step != given.end() && step->second.numel() == 1, name_,
+              ": optimizer state has no 'step'");
+  std::vector<std::tuple<Tensors*, size_t, Tensor>> updates;
+  for (const auto& [n, t] : state) {
+    if (n == "step") continue;
+    auto dot = n.find('.');
+    SPOOL_CHECK(dot != std::string::npos, name_, ": unexpected optimizer state '", n, "'");
+    size_t index = std::stoul(n.substr(0, dot));
+    std::string slot = n.substr(dot + 1);
+    Tensors* target = nullptr;
+    for (const auto& [s, ts] : slots)
+      if (s == slot) target = ts;
+    SPOOL_CHECK(target && index < ps.size(), name_, ": unexpected optimizer state '", n, "'");
+    SPOOL_CHECK(t.shape() == ps[index].shape() && t.dtype() == ps[index].dtype(), name_,
+                ": state '", n, "' is ", describe(t), " for a parameter that is ",
+                describe(ps[index]));
+    updates.emplace_back(target, index, t);
+  }
+  for (const auto& [s, ts] : slots) ts->assign(ps.size(), Tensor());
+  for (auto& [target, index, t] : updates) (*target)[index] = clone(t.detach());
+  t_ = int64_t(step->second.item());
+}
+
+SGD::SGD(std::vector<ParamGroup> groups, SGDOptions o)
+    : Optimizer(std::move(groups), o.lr, "SGD"), o_(o) {
   SPOOL_CHECK(o.momentum >= 0, "SGD: momentum ", o.momentum, " is negative");
+  SPOOL_CHECK(o.weight_decay >= 0, "SGD: weight_decay ", o.weight_decay, " is negative");
   SPOOL_CHECK(!o.nesterov || o.momentum > 0, "SGD: nesterov needs momentum > 0");
-  lr_ = o.lr;
-  velocity_.resize(params_.size());
+  default_decay_ = o.weight_decay;
+  velocity_.resize(params().size());
 }
 
 void SGD::step() {
   NoGrad no_grad;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const Tensor& p = params_[i];
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    if (o_.weight_decay != 0) g = g + p * o_.weight_decay;
+  ++t_;
+  for_each_param([&](const Tensor& p, Tensor g, size_t i, double wd) {
+    if (wd != 0) g = g + p * wd;
     if (o_.momentum != 0) {
       // PyTorch's form: v = momentum * v + g; the step uses v (or g + momentum * v, Nesterov).
-      if (!velocity_[i].defined()) velocity_[i] = clone(g);
-      else {
+      if (!velocity_[i].defined()) {
+        velocity_[i] = clone(g);
+      } else {
         mul_(velocity_[i], o_.momentum);
         add_(velocity_[i], g);
       }
       g = o_.nesterov ? g + velocity_[i] * o_.momentum : velocity_[i];
     }
     add_(p, g, -lr_);
-  }
+  });
 }
 
-AdamW::AdamW(Tensors params, AdamWOptions o) : Optimizer(std::move(params)), o_(o) {
-  SPOOL_CHECK(o.lr >= 0, "AdamW: lr ", o.lr, " is negative");
-  SPOOL_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "AdamW: betas (",
+NamedTensors SGD::state() const {
+  return slots_state({{"momentum_buffer", const_cast<Tensors*>(&velocity_)}});
+}
+void SGD::load_state(const NamedTensors& s) { load_slots(s, {{"momentum_buffer", &velocity_}}); }
+
+Adam::Adam(std::vector<ParamGroup> groups, AdamOptions o)
+    : Optimizer(std::move(groups), o.lr, o.decoupled ? "AdamW" : "Adam"), o_(o) {
+  SPOOL_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, name_, ": betas (",
               o.beta1, ", ", o.beta2, ") must lie in [0, 1)");
-  SPOOL_CHECK(o.eps > 0, "AdamW: eps ", o.eps, " must be positive");
-  lr_ = o.lr;
-  m_.resize(params_.size());
-  v_.resize(params_.size());
+  SPOOL_CHECK(o.eps > 0, name_, ": eps ", o.eps, " must be positive");
+  SPOOL_CHECK(o.weight_decay >= 0, name_, ": weight_decay ", o.weight_decay, " is negative");
+  default_decay_ = o.weight_decay;
+  m_.resize(params().size());
+  v_.resize(params().size());
 }
 
-void AdamW::step() {
+void Adam::step() {
   NoGrad no_grad;
   ++t_;
   const double c1 = 1 - std::pow(o_.beta1, double(t_)), c2 = 1 - std::pow(o_.beta2, double(t_));
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const Tensor& p = params_[i];
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
+  for_each_param([&](const Tensor& p, Tensor g, size_t i, double wd) {
     if (!m_[i].defined()) {
       m_[i] = zeros_like(p);
       v_[i] = zeros_like(p);
     }
+    if (wd != 0 && !o_.decoupled) g = g + p * wd;
     mul_(m_[i], o_.beta1);
     add_(m_[i], g, 1 - o_.beta1);
     mul_(v_[i], o_.beta2);
     add_(v_[i], g * g, 1 - o_.beta2);
-    if (o_.weight_decay != 0) mul_(p, 1 - lr_ * o_.weight_decay);
+    if (wd != 0 && o_.decoupled) mul_(p, 1 - lr_ * wd);
     // p -= lr * (m / c1) / (sqrt(v / c2) + eps)
-    Tensor update = (m_[i] / c1) / (sqrt(v_[i] / c2) + o_.eps);
-    add_(p, update, -lr_);
+    add_(p, (m_[i] / c1) / (sqrt(v_[i] / c2) + o_.eps), -lr_);
+  });
+}
+
+NamedTensors Adam::state() const {
+  return slots_state({{"exp_avg", const_cast<Tensors*>(&m_)},
+                      {"exp_avg_sq", const_cast<Tensors*>(&v_)}});
+}
+void Adam::load_state(const NamedTensors& s) {
+  load_slots(s, {{"exp_avg", &m_}, {"exp_avg_sq", &v_}});
+}
+
+double clip_grad_norm(const Tensors& params, double max_norm) {
+  SPOOL_CHECK(max_norm > 0, "clip_grad_norm: max_norm ", max_norm, " must be positive");
+  NoGrad no_grad;
+  double total = 0;
+  for (const auto& p : params)
+    if (p.grad().defined()) {
+      Tensor g = p.grad();
+      total += sum(g * g).item();
+    }
+  const double norm = std::sqrt(total);
+  if (norm > max_norm) {
+    const double scale = max_norm / (norm + 1e-6);
+    for (const auto& p : params)
+      if (p.grad().defined()) mul_(p.grad(), scale);
   }
+  return norm;
+}
+
+double CosineSchedule::at(int64_t t) const {
+  if (t < warmup_steps) return base_lr * double(t + 1) / double(warmup_steps);
+  if (t >= total_steps) return min_lr;
+  const double progress =
+      double(t - warmup_steps) / double(std::max<int64_t>(1, total_steps - warmup_steps));
+  return min_lr + 0.5 * (base_lr - min_lr) * (1 + std::cos(M_PI * progress));
+}
+
+double StepSchedule::at(int64_t t) const {
+  SPOOL_CHECK(step_size > 0, "StepSchedule: step_size ", step_size, " must be positive");
+  return base_lr * std::pow(gamma, double(t / step_size));
 }
 
 }  // namespace spool::nn

@@ -1,63 +1,142 @@
-// Optimizers. Each holds its parameters and per-parameter state; step() updates the parameters
-// in place from their .grad (parameters without a gradient are skipped), zero_grad() drops the
-// gradients.
+// Optimizers. Each holds parameter groups and per-parameter state; step() updates parameters in
+// place from their .grad (parameters without a gradient are skipped), zero_grad() drops the
+// gradients. A group may override the weight decay, so norms and biases can skip it.
 #pragma once
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "engine/tensor.h"
+#include "nn/module.h"
 
 namespace spool::nn {
 
+struct ParamGroup {
+  Tensors params;
+  std::optional<double> weight_decay;  // unset: the optimizer's
+};
+
+// Two groups: tensors with 2 or more dims (matrices, convolution kernels) get weight_decay; the
+// rest (biases, norm scales) get none.
+std::vector<ParamGroup> decay_matrices_only(const Module& module, double weight_decay);
+
 class Optimizer {
  public:
-  explicit Optimizer(Tensors params);
+  Optimizer(std::vector<ParamGroup> groups, double lr, const char* name);
   virtual ~Optimizer() = default;
   virtual void step() = 0;
   void zero_grad();
   double lr() const { return lr_; }
   void set_lr(double lr) { lr_ = lr; }
-  const Tensors& params() const { return params_; }
+  std::vector<Tensor> params() const;
+
+  // Per-parameter state, named "<index>.<slot>" (e.g. "3.exp_avg"), plus the step count; for
+  // checkpoints. load_state checks every name and shape before changing anything.
+  virtual NamedTensors state() const = 0;
+  virtual void load_state(const NamedTensors& state) = 0;
+  int64_t steps() const { return t_; }
+  void set_steps(int64_t t) { t_ = t; }
 
  protected:
-  Tensors params_;
-  double lr_ = 1e-3;
+  // Calls f(param, grad, index, weight_decay) for each parameter that has a gradient.
+  template <class F>
+  void for_each_param(F&& f) {
+    size_t index = 0;
+    for (const auto& g : groups_)
+      for (const auto& p : g.params) {
+        Tensor grad = p.grad();
+        if (grad.defined()) f(p, grad, index, g.weight_decay.value_or(default_decay_));
+        ++index;
+      }
+  }
+  NamedTensors slots_state(const std::vector<std::pair<std::string, Tensors*>>& slots) const;
+  void load_slots(const NamedTensors& state,
+                  const std::vector<std::pair<std::string, Tensors*>>& slots);
+
+  std::vector<ParamGroup> groups_;
+  double lr_;
+  double default_decay_ = 0;
+  int64_t t_ = 0;
+  std::string name_;
 };
 
 struct SGDOptions {
   double lr = 0.01;
   double momentum = 0;
-  double weight_decay = 0;
+  double weight_decay = 0;  // L2, added to the gradient
   bool nesterov = false;
 };
 
 class SGD : public Optimizer {
  public:
-  SGD(Tensors params, SGDOptions options);
+  SGD(std::vector<ParamGroup> groups, SGDOptions options);
+  SGD(Tensors params, SGDOptions options) : SGD({ParamGroup{std::move(params), {}}}, options) {}
   void step() override;
+  NamedTensors state() const override;
+  void load_state(const NamedTensors& state) override;
 
  private:
   SGDOptions o_;
   Tensors velocity_;
 };
 
+struct AdamOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0;
+  // false: Adam's L2 (decay added to the gradient); true: AdamW's decoupled decay
+  // (p -= lr * weight_decay * p before the Adam update).
+  bool decoupled = false;
+};
+
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<ParamGroup> groups, AdamOptions options);
+  Adam(Tensors params, AdamOptions options) : Adam({ParamGroup{std::move(params), {}}}, options) {}
+  void step() override;
+  NamedTensors state() const override;
+  void load_state(const NamedTensors& state) override;
+
+ private:
+  AdamOptions o_;
+  Tensors m_, v_;
+};
+
+// AdamW: Adam with decoupled weight decay (default 0.01, as torch.optim.AdamW).
 struct AdamWOptions {
   double lr = 1e-3;
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;
-  double weight_decay = 0.01;  // decoupled: p -= lr * weight_decay * p
+  double weight_decay = 0.01;
 };
 
-class AdamW : public Optimizer {
+class AdamW : public Adam {
  public:
-  AdamW(Tensors params, AdamWOptions options);
-  void step() override;
-  int64_t steps() const { return t_; }
+  AdamW(std::vector<ParamGroup> groups, AdamWOptions o)
+      : Adam(std::move(groups), {o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, true}) {}
+  AdamW(Tensors params, AdamWOptions o) : AdamW({ParamGroup{std::move(params), {}}}, o) {}
+};
 
- private:
-  AdamWOptions o_;
-  Tensors m_, v_;
-  int64_t t_ = 0;
+// Scales all gradients so their global L2 norm is at most max_norm; returns the norm before.
+double clip_grad_norm(const Tensors& params, double max_norm);
+
+// Learning-rate schedules: lr at step t (0-based).
+struct CosineSchedule {
+  double base_lr;
+  int64_t warmup_steps;  // linear from base_lr / warmup_steps up to base_lr
+  int64_t total_steps;   // then cosine down to min_lr at total_steps
+  double min_lr = 0;
+  double at(int64_t t) const;
+};
+
+struct StepSchedule {
+  double base_lr;
+  int64_t step_size;  // multiply by gamma every step_size steps
+  double gamma = 0.1;
+  double at(int64_t t) const;
 };
 
 }  // namespace spool::nn

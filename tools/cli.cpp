@@ -142,7 +142,7 @@ Json& Json::add(const std::string& k, double v) {
     return *this;
   }
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
+  std::snprintf(buf, sizeof buf, "%.9g", v);  // enough digits to round-trip a float
   body_ += buf;
   return *this;
 }

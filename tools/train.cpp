@@ -1,4 +1,6 @@
-// spool train: trains a model on its data set and reports the evaluation metrics.
+// spool train: trains a model on its data set and reports the evaluation metrics. A checkpoint
+// (--save) holds the model, the optimizer state, the step and the configuration; --resume
+// continues from one and gives the same losses as an uninterrupted run.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -7,11 +9,12 @@
 #include "data/digits.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
-#include "models/mlp.h"
+#include "engine/safetensors.h"
 #include "nn/optim.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
+#include "tools/models.h"
 
 namespace spool::cli {
 
@@ -19,79 +22,150 @@ namespace {
 
 struct TrainConfig {
   std::string model, data;
-  int64_t steps = 0, epochs = 0, batch = 0;
+  int64_t steps = 0, epochs = 0, batch = 0, log_every = 10;
   double lr = 0;
   uint64_t seed = 0;
-  std::optional<std::string> log;
+  std::optional<std::string> log, save, resume;
 };
 
-// Rows `idx` of x (index_select without recording).
-Tensor rows(const Tensor& x, const std::vector<int64_t>& idx) {
-  return index_select(x, 0, from_vector(idx));
+// The order of epoch e's samples: a function of (seed, e) only, so a resumed run sees the same
+// batches as an uninterrupted one.
+std::vector<int64_t> epoch_order(uint64_t seed, int64_t epoch, int64_t n) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
+  RngState s{seed ^ 0x5eedf00dULL, uint64_t(epoch) << 24};
+  for (int64_t i = n - 1; i > 0; --i)
+    std::swap(order[size_t(i)], order[size_t(int64_t(uniform_at(s, i) * double(i + 1)))]);
+  return order;
 }
 
-double accuracy(const models::Mlp& model, const Tensor& x, const Tensor& y) {
+double accuracy(nn::Module& model, const Tensor& x, const Tensor& y) {
   NoGrad no_grad;
-  Tensor pred = argmax(model.forward(x), 1);
-  return mean(to(eq(pred, y), DType::f32)).item();
+  const int64_t n = x.size(0), chunk = 256;
+  double correct = 0;
+  for (int64_t at = 0; at < n; at += chunk) {
+    const int64_t m = std::min(chunk, n - at);
+    Tensor pred = argmax(model.forward(narrow(x, 0, at, m)), 1);
+    correct += sum(to(eq(pred, narrow(y, 0, at, m)), DType::f32)).item();
+  }
+  return correct / double(n);
 }
 
-int train_mlp(const TrainConfig& c) {
+void save_checkpoint(const std::string& path, const TrainConfig& c, const nn::Module& model,
+                     const nn::Optimizer& opt, int64_t step, const Generator& gen) {
+  nn::NamedTensors all;
+  for (const auto& [n, t] : model.state_dict()) all.emplace_back("model." + n, t);
+  for (const auto& [n, t] : opt.state()) all.emplace_back("optimizer." + n, t);
+  save_safetensors(path, all,
+                   {{"format", "spool-checkpoint-1"},
+                    {"model", c.model},
+                    {"step", std::to_string(step)},
+                    {"seed", std::to_string(c.seed)},
+                    {"batch", std::to_string(c.batch)},
+                    {"lr", Json().add("lr", c.lr).str()},
+                    {"rng_seed", std::to_string(gen.state().seed)},
+                    {"rng_offset", std::to_string(gen.state().offset)}});
+}
+
+// Restores model, optimizer and generator from a checkpoint; returns the step to continue at.
+int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Module& model,
+                        nn::Optimizer& opt, Generator& gen) {
+  TensorFile f = load_safetensors(path);
+  auto meta = [&](const char* k) {
+    auto it = f.metadata.find(k);
+    if (it == f.metadata.end())
+      throw UsageError("--resume: " + path + " is not a spool training checkpoint (no '" + k + "')");
+    return it->second;
+  };
+  if (meta("format") != "spool-checkpoint-1")
+    throw UsageError("--resume: " + path + " has unknown format '" + meta("format") + "'");
+  if (meta("model") != c.model)
+    throw UsageError("--resume: " + path + " holds a '" + meta("model") + "' model, not '" +
+                     c.model + "'");
+  if (meta("seed") != std::to_string(c.seed) || meta("batch") != std::to_string(c.batch))
+    throw UsageError("--resume: " + path + " was trained with seed " + meta("seed") +
+                     " and batch " + meta("batch") + "; pass the same --seed and --batch");
+  nn::NamedTensors model_state, opt_state;
+  for (const auto& [n, t] : f.tensors) {
+    if (n.rfind("model.", 0) == 0) model_state.emplace_back(n.substr(6), t);
+    else if (n.rfind("optimizer.", 0) == 0) opt_state.emplace_back(n.substr(10), t);
+  }
+  model.load_state_dict(model_state);
+  opt.load_state(opt_state);
+  gen.set_state({std::stoull(meta("rng_seed")), std::stoull(meta("rng_offset"))});
+  return std::stoll(meta("step"));
+}
+
+int run(const TrainConfig& c) {
   std::string path = c.data == "digits" ? data::find_digits() : c.data;
   if (c.data != "digits" && !std::filesystem::exists(path))
     throw UsageError("train: --data '" + c.data + "' is neither 'digits' nor an existing file");
+  if (c.save) {
+    auto dir = std::filesystem::path(*c.save).parent_path();
+    if (!dir.empty() && !std::filesystem::is_directory(dir))
+      throw UsageError("--save: folder " + dir.string() + " does not exist");
+  }
   data::Split d = data::digits_split(path);
-  const int64_t n = d.x_train.size(0);
+  Tensor x_train = prepare_images(c.model, d.x_train), x_test = prepare_images(c.model, d.x_test);
+  const int64_t n = x_train.size(0);
   const int64_t batch = std::min(c.batch, n);
   const int64_t per_epoch = (n + batch - 1) / batch;
   const int64_t total = c.steps > 0 ? c.steps : c.epochs * per_epoch;
 
-  JsonlLog log(c.log);
   Generator gen(c.seed);
-  models::Mlp model(64, {128, 64}, 10, &gen);
-  nn::AdamW opt(model.parameters(), {.lr = c.lr});
+  auto model = make_model(c.model, &gen);
+  nn::AdamW opt(nn::decay_matrices_only(*model, 0.01), {.lr = c.lr});
+  int64_t start = 0;
+  if (c.resume) start = load_checkpoint(*c.resume, c, *model, opt, gen);
+  if (start > total)
+    throw UsageError("--resume: the checkpoint is at step " + std::to_string(start) +
+                     ", past the " + std::to_string(total) + " steps asked for");
+
+  JsonlLog log(c.log);
   Progress progress(total);
-  std::vector<int64_t> order(static_cast<size_t>(n));
+  model->train();
   double last_loss = NAN, t0 = now_seconds();
-  for (int64_t step = 0; step < total; ++step) {
-    const int64_t pos = step % per_epoch;
-    if (pos == 0) {  // a new shuffle each epoch, from the training seed
-      RngState s = gen.take(n);
-      for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
-      for (int64_t i = n - 1; i > 0; --i)
-        std::swap(order[size_t(i)], order[size_t(int64_t(uniform_at(s, i) * double(i + 1)))]);
+  std::vector<int64_t> order;
+  int64_t order_epoch = -1;
+  for (int64_t step = start; step < total; ++step) {
+    const int64_t epoch = step / per_epoch, pos = step % per_epoch;
+    if (epoch != order_epoch) {
+      order = epoch_order(c.seed, epoch, n);
+      order_epoch = epoch;
     }
     std::vector<int64_t> idx(order.begin() + pos * batch,
                              order.begin() + std::min(n, (pos + 1) * batch));
+    Tensor rows = from_vector(idx);
     opt.zero_grad();
-    Tensor loss = cross_entropy(model.forward(rows(d.x_train, idx)), rows(d.y_train, idx));
+    Tensor loss =
+        cross_entropy(model->forward(index_select(x_train, 0, rows)), index_select(d.y_train, 0, rows));
     backward(loss);
     opt.step();
     last_loss = loss.item();
-    if (step % 10 == 0 || step + 1 == total)
+    if (step % c.log_every == 0 || step + 1 == total)
       log.write(Json().add("step", step).add("loss", last_loss).str());
     char status[64];
     std::snprintf(status, sizeof status, "loss %.4f", last_loss);
     progress.update(step + 1, status);
   }
   progress.finish();
-  model.eval();
-  const double test_acc = accuracy(model, d.x_test, d.y_test);
-  const double train_acc = accuracy(model, d.x_train, d.y_train);
+  if (c.save) save_checkpoint(*c.save, c, *model, opt, total, gen);
+  model->eval();
+  const double test_acc = accuracy(*model, x_test, d.y_test);
   const double secs = now_seconds() - t0;
   log.write(Json()
                 .add("final", true)
                 .add("model", c.model)
                 .add("steps", total)
                 .add("loss", last_loss)
-                .add("train_acc", train_acc)
                 .add("test_acc", test_acc)
                 .add("seconds", secs)
                 .str());
   log.commit();
-  std::printf("mlp on digits: %lld steps, final loss %.4f, train accuracy %.4f, test accuracy "
-              "%.4f (%lld test images), %.1f s\n",
-              (long long)total, last_loss, train_acc, test_acc, (long long)d.y_test.numel(), secs);
+  std::printf("%s on digits: %lld steps, final loss %.4f, test accuracy %.4f (%lld test images), "
+              "%.1f s\n",
+              c.model.c_str(), (long long)total, last_loss, test_acc,
+              (long long)d.y_test.numel(), secs);
   return 0;
 }
 
@@ -100,12 +174,14 @@ int train_mlp(const TrainConfig& c) {
 int cmd_train(int argc, char** argv) {
   Args a(argc, argv, 2,
          {{"model", true}, {"data", true}, {"steps", true}, {"epochs", true}, {"batch", true},
-          {"lr", true}, {"seed", true}, {"device", true}, {"log", true}},
+          {"lr", true}, {"seed", true}, {"device", true}, {"log", true}, {"log-every", true},
+          {"save", true}, {"resume", true}},
          "train");
-  if (!a.has("model")) throw UsageError("train: --model is required (available: mlp)");
+  if (!a.has("model"))
+    throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
   TrainConfig c;
   c.model = a.str("model", "");
-  if (c.model != "mlp") throw UsageError("train: unknown model '" + c.model + "' (available: mlp)");
+  { Generator probe(0); make_model(c.model, &probe); }  // rejects unknown names before any work
   if (a.has("steps") && a.has("epochs"))
     throw UsageError("train: give --steps or --epochs, not both");
   const std::string device = a.str("device", "cpu");
@@ -114,13 +190,21 @@ int cmd_train(int argc, char** argv) {
   if (device == "cuda")
     throw UsageError("train: --device cuda: the CUDA backend does not run models yet");
   c.data = a.str("data", "digits");
+  const bool resnet = c.model == "resnet18";
   c.steps = a.positive_int("steps", 0);
-  c.epochs = a.positive_int("epochs", 30);
+  c.epochs = a.positive_int("epochs", resnet ? 2 : 30);
   c.batch = a.positive_int("batch", 32);
   c.lr = a.positive_double("lr", 1e-3);
   c.seed = a.seed("seed", 0);
+  c.log_every = a.positive_int("log-every", 10);
   if (a.has("log")) c.log = a.str("log", "");
-  return train_mlp(c);
+  if (a.has("save")) c.save = a.str("save", "");
+  if (a.has("resume")) {
+    c.resume = a.str("resume", "");
+    if (!std::filesystem::is_regular_file(*c.resume))
+      throw UsageError("--resume: no such file: " + *c.resume);
+  }
+  return run(c);
 }
 
 }  // namespace spool::cli

@@ -19,11 +19,6 @@ struct Geo {
   int64_t in_vol() const { return in[0] * in[1] * in[2]; }
   int64_t out_vol() const { return out[0] * out[1] * out[2]; }
   int64_t k_vol() const { return k[0] * k[1] * k[2]; }
-  bool pointwise() const {  // 1x1 kernel, stride 1, no padding: the input is its own im2col
-    for (int i = 0; i < 3; ++i)
-      if (k[i] != 1 || s[i] != 1 || p[i] != 0) return false;
-    return true;
-  }
 };
 
 Geo geometry(const Shape& in_shape, const Shape& out_shape, const WindowParams& w) {
@@ -42,17 +37,17 @@ Geo geometry(const Shape& in_shape, const Shape& out_shape, const WindowParams& 
   return g;
 }
 
-// Row r = (c, kd, kh, kw) of col holds, for every output position, the input value that kernel
+// Row r = (c, kd, kh, kw) of col (rows ld apart) holds, for every output position, the input value that kernel
 // tap meets there (0 in the padding).
 template <class T>
-void im2col(const T* x, int64_t channels, const Geo& g, T* col) {
+void im2col(const T* x, int64_t channels, const Geo& g, T* col, int64_t ld) {
   const int64_t kv = g.k_vol(), ov = g.out_vol(), rows = channels * kv;
 #pragma omp parallel for schedule(static) if (rows * ov >= kParallelGrain)
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t c = r / kv, kk = r % kv;
     const int64_t kw = kk % g.k[2], kh = (kk / g.k[2]) % g.k[1], kd = kk / (g.k[2] * g.k[1]);
     const T* xc = x + c * g.in_vol();
-    T* o = col + r * ov;
+    T* o = col + r * ld;
     for (int64_t od = 0; od < g.out[0]; ++od) {
       const int64_t id = od * g.s[0] - g.p[0] + kd * g.d[0];
       for (int64_t oh = 0; oh < g.out[1]; ++oh, o += g.out[2]) {
@@ -75,14 +70,14 @@ void im2col(const T* x, int64_t channels, const Geo& g, T* col) {
 // The adjoint of im2col: adds every column entry back onto the input position it came from.
 // Parallel over channels, so no two threads touch the same image.
 template <class T>
-void col2im(const T* col, int64_t channels, const Geo& g, T* x) {
+void col2im(const T* col, int64_t ld, int64_t channels, const Geo& g, T* x) {
   const int64_t kv = g.k_vol(), ov = g.out_vol();
 #pragma omp parallel for schedule(static) if (channels * kv * ov >= kParallelGrain)
   for (int64_t c = 0; c < channels; ++c) {
     T* xc = x + c * g.in_vol();
     for (int64_t kk = 0; kk < kv; ++kk) {
       const int64_t kw = kk % g.k[2], kh = (kk / g.k[2]) % g.k[1], kd = kk / (g.k[2] * g.k[1]);
-      const T* o = col + (c * kv + kk) * ov;
+      const T* o = col + (c * kv + kk) * ld;
       for (int64_t od = 0; od < g.out[0]; ++od) {
         const int64_t id = od * g.s[0] - g.p[0] + kd * g.d[0];
         for (int64_t oh = 0; oh < g.out[1]; ++oh, o += g.out[2]) {
@@ -115,9 +110,13 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t
 // Sizes shared by the three entry points.
 struct ConvDims {
   int64_t n, cin, cout, groups, cg, cog, kdim, l;
+  int64_t chunk;  // samples per GEMM
   Geo g;
 };
 
+// Samples are batched into one GEMM per group ([kdim, chunk * L] columns), so each weight is
+// packed once per chunk rather than once per sample; the chunk keeps the column buffer near
+// 16 M elements.
 ConvDims dims_of(const Tensor& x_like, const Tensor& w, const Tensor& y_like,
                  const WindowParams& p) {
   ConvDims d;
@@ -130,7 +129,24 @@ ConvDims dims_of(const Tensor& x_like, const Tensor& w, const Tensor& y_like,
   d.cog = d.cout / d.groups;
   d.kdim = d.cg * d.g.k_vol();
   d.l = d.g.out_vol();
+  const int64_t budget = int64_t(1) << 24;
+  d.chunk = std::max<int64_t>(1, std::min<int64_t>(d.n, budget / std::max<int64_t>(1, d.kdim * d.l)));
   return d;
+}
+
+// Copies rows [c0, c0 + rows) of sample planes [n0, n0 + cn) of t ([N, C, L]) into a
+// [rows, cn * L] matrix, or back (to_matrix = false).
+template <class T>
+void gather_samples(T* t, int64_t channels, int64_t l, int64_t n0, int64_t cn, int64_t c0,
+                    int64_t rows, T* m, bool to_matrix) {
+#pragma omp parallel for collapse(2) schedule(static) if (rows * cn * l >= kParallelGrain)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t n = 0; n < cn; ++n) {
+      T* a = t + ((n0 + n) * channels + c0 + r) * l;
+      T* b = m + r * cn * l + n * l;
+      if (to_matrix) std::memcpy(b, a, size_t(l) * sizeof(T));
+      else std::memcpy(a, b, size_t(l) * sizeof(T));
+    }
 }
 
 }  // namespace
@@ -142,19 +158,19 @@ void CpuBackend::conv(const Tensor& x, const Tensor& w, const WindowParams& p, c
     const T* px = static_cast<const T*>(x.raw());
     const T* pw = static_cast<const T*>(w.raw());
     T* py = static_cast<T*>(y.raw());
-    std::vector<T> col(d.g.pointwise() ? 0 : size_t(d.kdim * d.l));
-    for (int64_t n = 0; n < d.n; ++n)
+    std::vector<T> col(size_t(d.kdim * d.chunk * d.l)), out(size_t(d.cog * d.chunk * d.l));
+    for (int64_t n0 = 0; n0 < d.n; n0 += d.chunk) {
+      const int64_t cn = std::min(d.chunk, d.n - n0), ld = cn * d.l;
       for (int64_t gr = 0; gr < d.groups; ++gr) {
-        const T* xg = px + (n * d.cin + gr * d.cg) * d.g.in_vol();
-        const T* src = xg;
-        if (!d.g.pointwise()) {
-          im2col(xg, d.cg, d.g, col.data());
-          src = col.data();
-        }
-        // y[n, g] [cog, L] = w[g] [cog, kdim] @ col [kdim, L]
-        gemm<T>(false, false, d.cog, d.l, d.kdim, pw + gr * d.cog * d.kdim, d.kdim, src, d.l, T(0),
-                py + (n * d.cout + gr * d.cog) * d.l, d.l);
+        for (int64_t n = 0; n < cn; ++n)
+          im2col(px + ((n0 + n) * d.cin + gr * d.cg) * d.g.in_vol(), d.cg, d.g,
+                 col.data() + n * d.l, ld);
+        // out [cog, cn L] = w[g] [cog, kdim] @ col [kdim, cn L]
+        gemm<T>(false, false, d.cog, ld, d.kdim, pw + gr * d.cog * d.kdim, d.kdim, col.data(), ld,
+                T(0), out.data(), ld);
+        gather_samples(py, d.cout, d.l, n0, cn, gr * d.cog, d.cog, out.data(), false);
       }
+    }
   });
 }
 
@@ -163,20 +179,23 @@ void CpuBackend::conv_backward_input(const Tensor& gy, const Tensor& w, const Wi
   const ConvDims d = dims_of(gx, w, gy, p);
   dispatch_float(gy.dtype(), "conv_backward_input", [&](auto tag) {
     using T = decltype(tag);
-    const T* pg = static_cast<const T*>(gy.raw());
+    T* pg = static_cast<T*>(gy.raw());
     const T* pw = static_cast<const T*>(w.raw());
     T* px = static_cast<T*>(gx.raw());
-    if (!d.g.pointwise()) std::memset(px, 0, size_t(gx.numel()) * sizeof(T));
-    std::vector<T> col(d.g.pointwise() ? 0 : size_t(d.kdim * d.l));
-    for (int64_t n = 0; n < d.n; ++n)
+    std::memset(px, 0, size_t(gx.numel()) * sizeof(T));
+    std::vector<T> col(size_t(d.kdim * d.chunk * d.l)), gyc(size_t(d.cog * d.chunk * d.l));
+    for (int64_t n0 = 0; n0 < d.n; n0 += d.chunk) {
+      const int64_t cn = std::min(d.chunk, d.n - n0), ld = cn * d.l;
       for (int64_t gr = 0; gr < d.groups; ++gr) {
-        T* xg = px + (n * d.cin + gr * d.cg) * d.g.in_vol();
-        T* dst = d.g.pointwise() ? xg : col.data();
-        // dcol [kdim, L] = w[g]^T [kdim, cog] @ gy[n, g] [cog, L]
-        gemm<T>(true, false, d.kdim, d.l, d.cog, pw + gr * d.cog * d.kdim, d.kdim,
-                pg + (n * d.cout + gr * d.cog) * d.l, d.l, T(0), dst, d.l);
-        if (!d.g.pointwise()) col2im(col.data(), d.cg, d.g, xg);
+        gather_samples(pg, d.cout, d.l, n0, cn, gr * d.cog, d.cog, gyc.data(), true);
+        // dcol [kdim, cn L] = w[g]^T [kdim, cog] @ gy [cog, cn L]
+        gemm<T>(true, false, d.kdim, ld, d.cog, pw + gr * d.cog * d.kdim, d.kdim, gyc.data(), ld,
+                T(0), col.data(), ld);
+        for (int64_t n = 0; n < cn; ++n)
+          col2im(col.data() + n * d.l, ld, d.cg, d.g,
+                 px + ((n0 + n) * d.cin + gr * d.cg) * d.g.in_vol());
       }
+    }
   });
 }
 
@@ -185,22 +204,22 @@ void CpuBackend::conv_backward_weight(const Tensor& gy, const Tensor& x, const W
   const ConvDims d = dims_of(x, gw, gy, p);
   dispatch_float(gy.dtype(), "conv_backward_weight", [&](auto tag) {
     using T = decltype(tag);
-    const T* pg = static_cast<const T*>(gy.raw());
+    T* pg = static_cast<T*>(gy.raw());
     const T* px = static_cast<const T*>(x.raw());
     T* pw = static_cast<T*>(gw.raw());
-    std::vector<T> col(d.g.pointwise() ? 0 : size_t(d.kdim * d.l));
-    for (int64_t n = 0; n < d.n; ++n)
+    std::vector<T> col(size_t(d.kdim * d.chunk * d.l)), gyc(size_t(d.cog * d.chunk * d.l));
+    for (int64_t n0 = 0; n0 < d.n; n0 += d.chunk) {
+      const int64_t cn = std::min(d.chunk, d.n - n0), ld = cn * d.l;
       for (int64_t gr = 0; gr < d.groups; ++gr) {
-        const T* xg = px + (n * d.cin + gr * d.cg) * d.g.in_vol();
-        const T* src = xg;
-        if (!d.g.pointwise()) {
-          im2col(xg, d.cg, d.g, col.data());
-          src = col.data();
-        }
-        // gw[g] [cog, kdim] (+)= gy[n, g] [cog, L] @ col^T [L, kdim]
-        gemm<T>(false, true, d.cog, d.kdim, d.l, pg + (n * d.cout + gr * d.cog) * d.l, d.l, src,
-                d.l, n == 0 ? T(0) : T(1), pw + gr * d.cog * d.kdim, d.kdim);
+        for (int64_t n = 0; n < cn; ++n)
+          im2col(px + ((n0 + n) * d.cin + gr * d.cg) * d.g.in_vol(), d.cg, d.g,
+                 col.data() + n * d.l, ld);
+        gather_samples(pg, d.cout, d.l, n0, cn, gr * d.cog, d.cog, gyc.data(), true);
+        // gw[g] [cog, kdim] (+)= gy [cog, cn L] @ col^T [cn L, kdim]
+        gemm<T>(false, true, d.cog, d.kdim, ld, gyc.data(), ld, col.data(), ld,
+                n0 == 0 ? T(0) : T(1), pw + gr * d.cog * d.kdim, d.kdim);
       }
+    }
   });
 }
 

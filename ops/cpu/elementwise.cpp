@@ -116,9 +116,12 @@ void CpuBackend::uniform(const Tensor& out, RngState state, double lo, double hi
   dispatch_float(out.dtype(), "uniform", [&](auto tag) {
     using T = decltype(tag);
     T* p = static_cast<T*>(out.raw());
-    int64_t n = out.numel();
+    const int64_t n = out.numel(), blocks = (n + 3) / 4;
 #pragma omp parallel for schedule(static) if (n >= kParallelGrain / 8)
-    for (int64_t i = 0; i < n; ++i) p[i] = T(lo + (hi - lo) * uniform_at(state, i));
+    for (int64_t b = 0; b < blocks; ++b) {
+      auto u = uniform_block(state, b);
+      for (int64_t k = 0; k < 4 && 4 * b + k < n; ++k) p[4 * b + k] = T(lo + (hi - lo) * u[size_t(k)]);
+    }
   });
 }
 
@@ -126,9 +129,12 @@ void CpuBackend::normal(const Tensor& out, RngState state, double mean, double s
   dispatch_float(out.dtype(), "normal", [&](auto tag) {
     using T = decltype(tag);
     T* p = static_cast<T*>(out.raw());
-    int64_t n = out.numel();
+    const int64_t n = out.numel(), blocks = (n + 3) / 4;
 #pragma omp parallel for schedule(static) if (n >= kParallelGrain / 8)
-    for (int64_t i = 0; i < n; ++i) p[i] = T(mean + std * normal_at(state, i));
+    for (int64_t b = 0; b < blocks; ++b) {
+      auto z = normal_block(state, b);
+      for (int64_t k = 0; k < 4 && 4 * b + k < n; ++k) p[4 * b + k] = T(mean + std * z[size_t(k)]);
+    }
   });
 }
 

@@ -1,0 +1,67 @@
+#include "models/resnet.h"
+
+#include "nn/init.h"
+#include "ops/elementwise.h"
+#include "ops/pool.h"
+#include "ops/shape.h"
+
+namespace spool::models {
+
+namespace {
+// torchvision's initialisation: convolutions kaiming_normal (fan_out, ReLU), BN weight 1 bias 0.
+std::shared_ptr<nn::Conv2d> make_conv(int64_t in, int64_t out, int64_t k, int64_t stride,
+                                      int64_t pad, Generator* gen) {
+  auto c = std::make_shared<nn::Conv2d>(
+      nn::ConvSpec{in, out, {k}, {stride}, {pad}, {1}, 1, /*bias=*/false}, gen);
+  nn::init::kaiming_normal_(c->weight, nn::init::FanMode::fan_out, gen);
+  return c;
+}
+}  // namespace
+
+BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen) {
+  conv1_ = register_module("conv1", make_conv(in, out, 3, stride, 1, gen));
+  bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(out));
+  conv2_ = register_module("conv2", make_conv(out, out, 3, 1, 1, gen));
+  bn2_ = register_module("bn2", std::make_shared<nn::BatchNorm2d>(out));
+  if (stride != 1 || in != out) {
+    downsample_ = register_module("downsample", std::make_shared<nn::Sequential>());
+    downsample_->push_back(make_conv(in, out, 1, stride, 0, gen));
+    downsample_->push_back(std::make_shared<nn::BatchNorm2d>(out));
+  }
+}
+
+Tensor BasicBlock::forward(const Tensor& x) {
+  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
+  h = bn2_->forward(conv2_->forward(h));
+  Tensor shortcut = downsample_ ? downsample_->forward(x) : x;
+  return relu(h + shortcut);
+}
+
+ResNet18::ResNet18(const ResNetConfig& c, Generator* gen) : config_(c) {
+  SPOOL_CHECK(c.width > 0 && c.num_classes > 0 && c.in_channels > 0,
+              "ResNet18: width, classes and input channels must be positive");
+  conv1_ = register_module("conv1", make_conv(c.in_channels, c.width, 7, 2, 3, gen));
+  bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(c.width));
+  int64_t in = c.width;
+  for (int s = 0; s < 4; ++s) {
+    const int64_t out = c.width << s, stride = s == 0 ? 1 : 2;
+    layers_[s] = register_module("layer" + std::to_string(s + 1), std::make_shared<nn::Sequential>());
+    layers_[s]->push_back(std::make_shared<BasicBlock>(in, out, stride, gen));
+    layers_[s]->push_back(std::make_shared<BasicBlock>(out, out, 1, gen));
+    in = out;
+  }
+  fc_ = register_module("fc", std::make_shared<nn::Linear>(in, c.num_classes, true, gen));
+}
+
+Tensor ResNet18::features(const Tensor& x) {
+  SPOOL_CHECK(x.dim() == 4 && x.size(1) == config_.in_channels, "ResNet18: input is ",
+              str(x.shape()), "; expected [N, ", config_.in_channels, ", H, W]");
+  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
+  h = max_pool(h, {.kernel = {3}, .stride = {2}, .padding = {1}});
+  for (auto& layer : layers_) h = layer->forward(h);
+  return flatten(adaptive_avg_pool_global(h), 1);
+}
+
+Tensor ResNet18::forward(const Tensor& x) { return fc_->forward(features(x)); }
+
+}  // namespace spool::models

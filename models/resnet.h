@@ -1,0 +1,49 @@
+// ResNet-18 (basic blocks, [2, 2, 2, 2]) with torchvision's module names, so torchvision weights
+// load unchanged: conv1, bn1, layer1.0.conv1, ..., layer2.0.downsample.0, fc. `width` scales the
+// stage widths (64 -> width, width*2, width*4, width*8), for small test models.
+#pragma once
+#include <memory>
+
+#include "nn/container.h"
+#include "nn/conv.h"
+#include "nn/layers.h"
+#include "nn/linear.h"
+#include "nn/norm.h"
+
+namespace spool::models {
+
+struct ResNetConfig {
+  int64_t num_classes = 10;
+  int64_t width = 64;
+  int64_t in_channels = 3;
+};
+
+class BasicBlock : public nn::Module {
+ public:
+  BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen);
+  std::string type_name() const override { return "BasicBlock"; }
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  std::shared_ptr<nn::Conv2d> conv1_, conv2_;
+  std::shared_ptr<nn::BatchNorm2d> bn1_, bn2_;
+  std::shared_ptr<nn::Sequential> downsample_;  // 1x1 conv + BN when the shape changes
+};
+
+class ResNet18 : public nn::Module {
+ public:
+  explicit ResNet18(const ResNetConfig& config = {}, Generator* gen = nullptr);
+  std::string type_name() const override { return "ResNet18"; }
+  Tensor forward(const Tensor& x) override;  // [N, 3, H, W] -> [N, classes]
+  Tensor features(const Tensor& x);          // [N, 3, H, W] -> [N, 8 * width]
+  const ResNetConfig& config() const { return config_; }
+
+ private:
+  ResNetConfig config_;
+  std::shared_ptr<nn::Conv2d> conv1_;
+  std::shared_ptr<nn::BatchNorm2d> bn1_;
+  std::shared_ptr<nn::Sequential> layers_[4];
+  std::shared_ptr<nn::Linear> fc_;
+};
+
+}  // namespace spool::models

@@ -1,0 +1,53 @@
+// Normalisation layers: BatchNorm1d/2d/3d (running statistics, momentum, eval mode) and
+// LayerNorm, with PyTorch's parameter and buffer names.
+#pragma once
+#include "nn/module.h"
+
+namespace spool::nn {
+
+class BatchNorm : public Module {
+ public:
+  // dims: 1 for [N, C] or [N, C, L], 2 for [N, C, H, W], 3 for [N, C, D, H, W].
+  BatchNorm(int64_t dims, int64_t channels, double momentum = 0.1, double eps = 1e-5,
+            bool affine = true);
+  std::string type_name() const override;
+  Tensor forward(const Tensor& x) override;
+
+  Tensor weight, bias;                                  // [C]
+  Tensor running_mean, running_var, num_batches_tracked;  // [C], [C], i64 []
+
+ private:
+  int64_t dims_;
+  double momentum_, eps_;
+};
+
+class BatchNorm1d : public BatchNorm {
+ public:
+  explicit BatchNorm1d(int64_t c, double momentum = 0.1, double eps = 1e-5)
+      : BatchNorm(1, c, momentum, eps) {}
+};
+class BatchNorm2d : public BatchNorm {
+ public:
+  explicit BatchNorm2d(int64_t c, double momentum = 0.1, double eps = 1e-5)
+      : BatchNorm(2, c, momentum, eps) {}
+};
+class BatchNorm3d : public BatchNorm {
+ public:
+  explicit BatchNorm3d(int64_t c, double momentum = 0.1, double eps = 1e-5)
+      : BatchNorm(3, c, momentum, eps) {}
+};
+
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool affine = true);
+  std::string type_name() const override { return "LayerNorm"; }
+  Tensor forward(const Tensor& x) override;
+
+  Tensor weight, bias;
+
+ private:
+  Shape shape_;
+  double eps_;
+};
+
+}  // namespace spool::nn

@@ -1,0 +1,32 @@
+#include "tools/models.h"
+
+#include "models/mlp.h"
+#include "models/resnet.h"
+#include "nn/layers.h"
+#include "ops/shape.h"
+#include "tools/cli.h"
+
+namespace spool::cli {
+
+const char* const kModelNames = "mlp, resnet18";
+
+std::shared_ptr<nn::Module> make_model(const std::string& name, Generator* gen) {
+  if (name == "mlp") return std::make_shared<models::Mlp>(64, std::vector<int64_t>{128, 64}, 10, gen);
+  if (name == "resnet18") return std::make_shared<models::ResNet18>(models::ResNetConfig{}, gen);
+  throw UsageError("unknown model '" + name + "' (available: " + kModelNames + ")");
+}
+
+Tensor prepare_images(const std::string& model, const Tensor& digits) {
+  if (model != "resnet18") return digits;
+  const int64_t n = digits.size(0);
+  Tensor x = reshape(digits, {n, 1, 8, 1, 8, 1});
+  x = expand(x, {n, 3, 8, 4, 8, 4});
+  return contiguous(reshape(contiguous(x), {n, 3, 32, 32}));
+}
+
+void disable_dropout(nn::Module& m) {
+  if (auto* d = dynamic_cast<nn::Dropout*>(&m)) d->p = 0;
+  for (auto& [n, c] : m.named_children()) disable_dropout(*c);
+}
+
+}  // namespace spool::cli
