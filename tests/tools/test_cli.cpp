@@ -10,12 +10,12 @@
 
 namespace {
 
-struct Run {
+struct CliResult {
   int status;
   std::string output;  // stdout and stderr together
 };
 
-Run run_cli(const std::string& args) {
+CliResult run_cli(const std::string& args) {
   std::string cmd = std::string(SPOOL_CLI) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
@@ -30,8 +30,8 @@ int count_lines(const std::string& s) { return int(std::count(s.begin(), s.end()
 
 std::filesystem::path temp_dir() {
   auto d = std::filesystem::temp_directory_path() /
-           ("spool_cli_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("spool_cli_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
   return d;
@@ -40,14 +40,14 @@ std::filesystem::path temp_dir() {
 }  // namespace
 
 TEST(Cli, HelpListsTheCommandsAndExitsZero) {
-  Run r = run_cli("--help");
+  CliResult r = run_cli("--help");
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.output.find("train"), std::string::npos);
   EXPECT_NE(r.output.find("info"), std::string::npos);
 }
 
 TEST(Cli, InfoNamesVersionBackendsBlasAndThreads) {
-  Run r = run_cli("info");
+  CliResult r = run_cli("info");
   EXPECT_EQ(r.status, 0);
   for (const char* key : {"spool ", "backends: cpu", "gpu: ", "blas: ", "threads: "})
     EXPECT_NE(r.output.find(key), std::string::npos) << key << " missing in:\n" << r.output;
@@ -68,7 +68,7 @@ TEST(Cli, UnknownCommandModelFlagAndBadValuesExitTwoWithOneLine) {
       "train",
   };
   for (const char* args : bad) {
-    Run r = run_cli(args);
+    CliResult r = run_cli(args);
     EXPECT_EQ(r.status, 2) << args << "\n" << r.output;
     EXPECT_EQ(count_lines(r.output), 1) << args << " printed:\n" << r.output;
     EXPECT_EQ(r.output.rfind("spool: ", 0), 0u) << r.output;
@@ -86,8 +86,8 @@ TEST(Cli, MalformedDataFileIsRejectedAndNoLogIsWritten) {
   auto dir = temp_dir();
   std::ofstream(dir / "bad.csv") << "1,2,3\n";
   auto log = dir / "log.jsonl";
-  Run r = run_cli("train --model mlp --data " + (dir / "bad.csv").string() + " --log " +
-                  log.string());
+  CliResult r =
+      run_cli("train --model mlp --data " + (dir / "bad.csv").string() + " --log " + log.string());
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("65"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(log));
@@ -98,7 +98,7 @@ TEST(Cli, MalformedDataFileIsRejectedAndNoLogIsWritten) {
 TEST(Cli, DigitsMlpReachesNinetyFivePercentAndLogsJsonLines) {
   auto dir = temp_dir();
   auto log = dir / "run.jsonl";
-  Run r = run_cli("train --model mlp --data digits --seed 3 --log " + log.string());
+  CliResult r = run_cli("train --model mlp --data digits --seed 3 --log " + log.string());
   ASSERT_EQ(r.status, 0) << r.output;
   std::ifstream in(log);
   std::string line, last;
@@ -118,11 +118,67 @@ TEST(Cli, DigitsMlpReachesNinetyFivePercentAndLogsJsonLines) {
 }
 
 TEST(Cli, TrainingIsReproducibleForAFixedSeed) {
-  Run a = run_cli("train --model mlp --steps 40 --seed 11");
-  Run b = run_cli("train --model mlp --steps 40 --seed 11");
+  CliResult a = run_cli("train --model mlp --steps 40 --seed 11");
+  CliResult b = run_cli("train --model mlp --steps 40 --seed 11");
   ASSERT_EQ(a.status, 0) << a.output;
   // Everything but the elapsed time, which follows the last "), ".
   auto stable = [](const std::string& s) { return s.substr(0, s.rfind("), ")); };
   EXPECT_NE(a.output.find("final loss"), std::string::npos) << a.output;
   EXPECT_EQ(stable(a.output), stable(b.output));
+}
+
+TEST(Cli, ResumedTrainingReproducesTheUninterruptedLossesBitForBit) {
+  auto dir = temp_dir();
+  auto run_ok = [&](const std::string& args) {
+    CliResult r = run_cli("train --model resnet18 --batch 4 --seed 5 --log-every 1 " + args);
+    ASSERT_EQ(r.status, 0) << args << "\n" << r.output;
+  };
+  const std::string d = dir.string() + "/";
+  run_ok("--steps 12 --log " + d + "straight.jsonl");
+  run_ok("--steps 6 --save " + d + "ck.safetensors --log " + d + "first.jsonl");
+  run_ok("--steps 12 --resume " + d + "ck.safetensors --log " + d + "second.jsonl");
+  auto step_lines = [](const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::vector<std::string> out;
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("{\"step\"", 0) == 0) out.push_back(line);
+    return out;
+  };
+  auto straight = step_lines(dir / "straight.jsonl");
+  auto pieces = step_lines(dir / "first.jsonl");
+  for (auto& l : step_lines(dir / "second.jsonl")) pieces.push_back(l);
+  ASSERT_EQ(straight.size(), 12u);
+  EXPECT_EQ(pieces, straight);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Cli, ResumeRefusesAnotherModelsCheckpointAndMissingFiles) {
+  auto dir = temp_dir();
+  const std::string ck = (dir / "mlp.safetensors").string();
+  ASSERT_EQ(run_cli("train --model mlp --steps 2 --save " + ck).status, 0);
+  CliResult r = run_cli("train --model resnet18 --steps 3 --resume " + ck);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("holds a 'mlp' model"), std::string::npos) << r.output;
+  EXPECT_EQ(run_cli("train --model mlp --resume " + (dir / "none").string()).status, 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Cli, GradRefusesMissingFlagsFilesAndMismatchedWeights) {
+  auto dir = temp_dir();
+  const std::string fx = std::string(SPOOL_SOURCE_DIR) + "/tests/fixtures/";
+  EXPECT_EQ(run_cli("grad --model resnet18").status, 2);
+  CliResult r = run_cli("grad --model resnet18 --weights /nonexistent --batch /nonexistent --out " +
+                  (dir / "g").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(count_lines(r.output), 1) << r.output;
+  // mlp weights are not a ResNet: the error names the missing tensor.
+  const std::string ck = (dir / "mlp.safetensors").string();
+  ASSERT_EQ(run_cli("train --model mlp --steps 1 --save " + ck).status, 0);
+  r = run_cli("grad --model resnet18 --weights " + ck + " --batch " + fx +
+              "resnet18_w8_batch.safetensors --out " + (dir / "g").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("conv1.weight"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "g"));
+  std::filesystem::remove_all(dir);
 }

@@ -1,0 +1,255 @@
+// The tape: recording, backward, gradient accumulation and the in-place safety checks.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "ops/ops.h"
+
+namespace spool {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+Tensor leaf(const std::vector<double>& v, const Shape& shape) {
+  Tensor t = from_vector<double>(v, shape);
+  t.requires_grad_();
+  return t;
+}
+
+// The message of the spool::Error that fn throws ("" when it throws none).
+template <class F>
+std::string error_of(F&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Autograd, BackwardGivesTheGradientOfASimpleProduct) {
+  Tensor x = leaf({1, 2, 3}, {3});
+  Tensor w = leaf({4, 5, 6}, {3});
+  backward(sum(x * w));
+  EXPECT_THAT(x.grad().to_vector<double>(), ElementsAre(4, 5, 6));
+  EXPECT_THAT(w.grad().to_vector<double>(), ElementsAre(1, 2, 3));
+}
+
+TEST(Autograd, GradsAccumulateAcrossTwoBackwardCalls) {
+  Tensor x = leaf({1, 2, 3}, {3});
+  backward(sum(x * 3.0));
+  EXPECT_THAT(x.grad().to_vector<double>(), ElementsAre(3, 3, 3));
+  backward(sum(x * x));  // adds 2x
+  EXPECT_THAT(x.grad().to_vector<double>(), ElementsAre(5, 7, 9));
+}
+
+TEST(Autograd, ASharedInputUsedTwiceGetsBothContributions) {
+  Tensor x = leaf({1, -2, 0.5}, {3});
+  backward(sum(x * x + x));  // d/dx = 2x + 1
+  EXPECT_THAT(x.grad().to_vector<double>(), ElementsAre(3, -3, 2));
+}
+
+TEST(Autograd, AnIntermediateUsedByTwoBranchesSumsTheirGradients) {
+  Tensor x = leaf({2}, {1});
+  Tensor e = exp(x);
+  backward(sum(e * 3.0 + e * e));  // d/dx = 3 e^x + 2 e^{2x}
+  const double ex = std::exp(2.0);
+  EXPECT_NEAR(x.grad().item(), 3 * ex + 2 * ex * ex, 1e-9);
+}
+
+TEST(Autograd, AnInputNotRequiringGradGetsNoGrad) {
+  Tensor x = leaf({1, 2}, {2});
+  Tensor c = from_vector<double>({3, 4}, {2});
+  backward(sum(x * c));
+  EXPECT_TRUE(x.grad().defined());
+  EXPECT_FALSE(c.grad().defined());
+  EXPECT_FALSE(c.requires_grad());
+}
+
+TEST(Autograd, OpsOnTensorsNotRequiringGradRecordNothing) {
+  Tensor a = ones({2}, DType::f64), b = ones({2}, DType::f64);
+  Tensor y = a + b;
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_TRUE(y.is_leaf());
+}
+
+TEST(Autograd, ResultsOfRecordedOpsRequireGradAndAreNotLeaves) {
+  Tensor x = leaf({1}, {1});
+  Tensor y = exp(x);
+  EXPECT_TRUE(y.requires_grad());
+  EXPECT_FALSE(y.is_leaf());
+  ASSERT_NE(y.grad_fn(), nullptr);
+  EXPECT_EQ(y.grad_fn()->op, "exp");
+}
+
+TEST(Autograd, NoGradDisablesRecording) {
+  Tensor x = leaf({1, 2}, {2});
+  Tensor y;
+  {
+    NoGrad guard;
+    EXPECT_FALSE(grad_enabled());
+    y = exp(x) * 2.0;
+  }
+  EXPECT_TRUE(grad_enabled());
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_EQ(y.grad_fn(), nullptr);
+}
+
+TEST(Autograd, NestedNoGradRestoresThePreviousState) {
+  {
+    NoGrad outer;
+    { NoGrad inner; }
+    EXPECT_FALSE(grad_enabled());
+  }
+  EXPECT_TRUE(grad_enabled());
+}
+
+TEST(Autograd, BackwardOnANonScalarWithoutAGradientThrows) {
+  Tensor x = leaf({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor y = x * 2.0;
+  const std::string msg = error_of([&] { backward(y); });
+  EXPECT_THAT(msg, HasSubstr("backward"));
+  EXPECT_THAT(msg, HasSubstr("[2, 3]"));
+}
+
+TEST(Autograd, BackwardOnANonScalarWithAnExplicitGradientWeighsEachOutput) {
+  Tensor x = leaf({1, 2, 3}, {3});
+  Tensor y = x * x;
+  backward(y, from_vector<double>({1, 10, 100}, {3}));  // 2x * g
+  EXPECT_THAT(x.grad().to_vector<double>(), ElementsAre(2, 40, 600));
+}
+
+TEST(Autograd, BackwardOnATensorThatDoesNotRequireGradThrows) {
+  Tensor y = sum(ones({3}, DType::f64));
+  EXPECT_THROW(backward(y), Error);
+}
+
+TEST(Autograd, ASecondBackwardOverAFreedGraphThrowsMentioningRetainGraph) {
+  Tensor x = leaf({1, 2}, {2});
+  Tensor loss = sum(exp(x));
+  backward(loss);
+  const std::string msg = error_of([&] { backward(loss); });
+  EXPECT_THAT(msg, HasSubstr("retain_graph"));
+}
+
+TEST(Autograd, RetainGraphAllowsASecondBackward) {
+  Tensor x = leaf({0, 1}, {2});
+  Tensor loss = sum(exp(x));
+  backward(loss, {}, /*retain_graph=*/true);
+  EXPECT_NO_THROW(backward(loss));
+  // Two passes of d/dx sum(e^x) = e^x.
+  EXPECT_NEAR(x.grad().at({0}), 2.0, 1e-12);
+  EXPECT_NEAR(x.grad().at({1}), 2.0 * std::exp(1.0), 1e-12);
+}
+
+TEST(Autograd, ModifyingASavedTensorInPlaceMakesBackwardThrow) {
+  Tensor a = leaf({0.5, 1.5}, {2});
+  Tensor b = exp(a);  // exp saves its output
+  {
+    NoGrad guard;
+    add_(b, ones_like(b));
+  }
+  const std::string msg = error_of([&] { backward(sum(b)); });
+  EXPECT_THAT(msg, HasSubstr("modified in place"));
+  EXPECT_THAT(msg, HasSubstr("exp"));
+}
+
+TEST(Autograd, ModifyingATensorThatWasNotSavedIsAllowed) {
+  Tensor a = leaf({0.5, 1.5}, {2});
+  Tensor b = a + 1.0;  // add saves nothing
+  {
+    NoGrad guard;
+    mul_(b, 2.0);
+  }
+  backward(sum(b));
+  EXPECT_THAT(a.grad().to_vector<double>(), ElementsAre(1, 1));
+}
+
+TEST(Autograd, InPlaceOpOnATensorRequiringGradInGradModeThrows) {
+  Tensor w = leaf({1, 2}, {2});
+  EXPECT_THROW(add_(w, ones_like(w)), Error);
+  EXPECT_THROW(mul_(w, 2.0), Error);
+  EXPECT_THROW(fill_(w, 0.0), Error);
+  EXPECT_THROW(copy_(w, zeros_like(w)), Error);
+  EXPECT_THAT(w.to_vector<double>(), ElementsAre(1, 2));  // and leaves it untouched
+}
+
+TEST(Autograd, InPlaceOpOnATensorRequiringGradIsAllowedUnderNoGrad) {
+  Tensor w = leaf({1, 2}, {2});
+  {
+    NoGrad guard;
+    add_(w, from_vector<double>({0.5, 0.5}, {2}), -2.0);
+  }
+  EXPECT_THAT(w.to_vector<double>(), ElementsAre(0, 1));
+}
+
+TEST(Autograd, TapeEntriesListOpNamesInRecordingOrder) {
+  Tape::current().clear();
+  Tensor x = leaf({1, 2}, {2});
+  Tensor y = exp(x);
+  Tensor z = y * y;
+  Tensor loss = sum(z);
+  std::vector<std::string> names;
+  for (const auto& n : Tape::current().entries()) names.push_back(n->op);
+  EXPECT_THAT(names, ElementsAre("exp", "mul", "sum"));
+}
+
+TEST(Autograd, TapeEntriesOfDeadTensorsDisappear) {
+  Tape::current().clear();
+  Tensor x = leaf({1, 2}, {2});
+  { Tensor tmp = tanh(x); }
+  Tensor keep = exp(x);
+  std::vector<std::string> names;
+  for (const auto& n : Tape::current().entries()) names.push_back(n->op);
+  EXPECT_THAT(names, ElementsAre("exp"));
+}
+
+TEST(Autograd, TapeEntriesHaveIncreasingSequenceNumbersAndEdgesToTheirInputs) {
+  Tape::current().clear();
+  Tensor x = leaf({1, 2}, {2});
+  Tensor y = exp(x);
+  Tensor z = log(y);
+  auto entries = Tape::current().entries();
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_LT(entries[0]->seq, entries[1]->seq);
+  ASSERT_EQ(entries[1]->next.size(), 1u);
+  EXPECT_EQ(entries[1]->next[0].node, entries[0]);
+  EXPECT_EQ(entries[0]->next[0].leaf, x.impl_ptr());
+}
+
+TEST(Autograd, BackwardOnALeafSeedsItsOwnGradient) {
+  Tensor x = leaf({5}, {});
+  backward(x);
+  EXPECT_EQ(x.grad().item(), 1.0);
+}
+
+TEST(Autograd, RequiresGradCanOnlyBeSetOnFloatLeaves) {
+  Tensor i = zeros({2}, DType::i64);
+  EXPECT_THROW(i.requires_grad_(), Error);
+  Tensor x = leaf({1}, {1});
+  Tensor y = exp(x);
+  EXPECT_THROW(y.requires_grad_(), Error);
+}
+
+TEST(Autograd, GradientOfABroadcastInputIsSummedToItsShape) {
+  Tensor a = leaf({1, 2, 3}, {3});
+  Tensor b = leaf({10, 20}, {2, 1});
+  backward(sum(a * b));  // [2, 3]
+  EXPECT_THAT(a.grad().to_vector<double>(), ElementsAre(30, 30, 30));
+  EXPECT_EQ(b.grad().shape(), (Shape{2, 1}));
+  EXPECT_THAT(b.grad().to_vector<double>(), ElementsAre(6, 6));
+}
+
+TEST(Autograd, TheLeafGradientDoesNotAliasAnotherTensor) {
+  Tensor x = leaf({1, 2}, {2});
+  Tensor g = from_vector<double>({3, 4}, {2});
+  backward(clone(x), g);  // clone passes the incoming gradient through unchanged
+  g.set_at({0}, 100);
+  EXPECT_EQ(x.grad().at({0}), 3);
+}
+
+}  // namespace
+}  // namespace spool

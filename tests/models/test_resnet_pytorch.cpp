@@ -1,0 +1,93 @@
+// spool grad --model resnet18 against PyTorch (tests/fixtures/make_resnet_fixture.py): loss,
+// logits, every parameter gradient and the running statistics after the step.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/safetensors.h"
+#include "models/resnet.h"
+
+using namespace spool;
+
+namespace {
+
+const std::string kFixtures = std::string(SPOOL_SOURCE_DIR) + "/tests/fixtures/";
+
+// max |a - b| / max |b| over the tensor: the error relative to the tensor's scale.
+double scaled_error(const Tensor& a, const Tensor& b) {
+  auto x = a.to_vector<double>(), y = b.to_vector<double>();
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    diff = std::max(diff, std::abs(x[i] - y[i]));
+    scale = std::max(scale, std::abs(y[i]));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+void check_against_torch(const std::string& mode) {
+  auto out =
+      std::filesystem::temp_directory_path() / ("spool_resnet_grad_" + mode + ".safetensors");
+  std::string cmd = std::string(SPOOL_CLI) + " grad --model resnet18 --weights " + kFixtures +
+                    "resnet18_w8_weights.safetensors --batch " + kFixtures +
+                    "resnet18_w8_batch.safetensors --out " + out.string() + " --mode " + mode +
+                    " > /dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  TensorFile got = load_safetensors(out.string());
+  TensorFile want = load_safetensors(kFixtures + "resnet18_w8_" + mode + ".safetensors");
+  int compared = 0;
+  double worst = 0;
+  std::string worst_name;
+  for (const auto& [name, expected] : want.tensors) {
+    if (name.find("num_batches_tracked") != std::string::npos) {
+      EXPECT_EQ(got.at(name).item(), expected.item()) << name;
+      continue;
+    }
+    ASSERT_TRUE(got.has(name)) << "spool grad wrote no '" << name << "'";
+    ASSERT_EQ(got.at(name).shape(), expected.shape()) << name;
+    const double err = scaled_error(got.at(name), expected);
+    EXPECT_LE(err, 1e-4) << name << " differs from PyTorch by " << err << " of its scale";
+    if (err > worst) worst = err, worst_name = name;
+    ++compared;
+  }
+  // 20 BatchNorms: bn1, two per basic block (8) and one per downsample (3).
+  EXPECT_EQ(compared, 2 + 62 + 2 * 20) << "loss, output, 62 gradients, 40 running statistics";
+  std::printf("[ resnet18 %s ] worst tensor %s: %.3g of its scale\n", mode.c_str(),
+              worst_name.c_str(), worst);
+  std::filesystem::remove(out);
+}
+
+}  // namespace
+
+TEST(PyTorchResNet18, TrainModeStepMatchesTorch) { check_against_torch("train"); }
+TEST(PyTorchResNet18, EvalModeStepMatchesTorch) { check_against_torch("eval"); }
+
+TEST(ResNet18Names, StateDictMatchesTorchvisionNamesAndShapes) {
+  std::ifstream in(kFixtures + "resnet18_names.txt");
+  ASSERT_TRUE(in) << "tests/fixtures/resnet18_names.txt is missing";
+  models::ResNet18 model;  // 64 wide, 10 classes: torchvision.models.resnet18(num_classes=10)
+  auto state = model.state_dict();
+  std::string line;
+  size_t i = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::istringstream ls(line);
+    std::string name, shape;
+    ls >> name >> shape;
+    ASSERT_LT(i, state.size()) << "torchvision has more entries, next: " << name;
+    EXPECT_EQ(state[i].first, name) << "entry " << i;
+    std::string mine;
+    for (size_t d = 0; d < state[i].second.shape().size(); ++d)
+      mine += (d ? "," : "") + std::to_string(state[i].second.shape()[d]);
+    EXPECT_EQ(mine.empty() ? "-" : mine, shape) << name;
+    ++i;
+  }
+  EXPECT_EQ(i, state.size());
+  EXPECT_EQ(model.num_parameters(), 11181642) << "CONFIGS.md: 11.18 M parameters with 10 classes";
+}

@@ -1,0 +1,244 @@
+// Convolution, pooling and batch norm: backward formulas agree with finite differences, and a
+// few forward values worked out by hand.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "ops/conv.h"
+#include "ops/norm.h"
+#include "ops/ops.h"
+#include "ops/pool.h"
+#include "tests/ops/gradcheck_inputs.h"
+
+namespace spool {
+namespace {
+
+using namespace spool::test;
+using ::testing::DoubleNear;
+using ::testing::ElementsAre;
+using ::testing::Pointwise;
+
+std::string check_conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvOptions& o) {
+  return gradcheck([o](const Tensors& in) { return conv(in[0], in[1], in[2], o); }, {x, w, b});
+}
+
+// ---- convolution ----------------------------------------------------------------------------
+
+TEST(GradcheckConv, Conv1dWithBias) {
+  EXPECT_EQ(
+      check_conv(normal_leaf({2, 2, 6}, 1), normal_leaf({3, 2, 3}, 2), normal_leaf({3}, 3), {}),
+      "");
+}
+
+TEST(GradcheckConv, Conv1dWithStridePaddingAndDilation) {
+  ConvOptions o;
+  o.stride = {2};
+  o.padding = {1};
+  o.dilation = {2};
+  EXPECT_EQ(
+      check_conv(normal_leaf({1, 2, 7}, 4), normal_leaf({2, 2, 3}, 5), normal_leaf({2}, 6), o), "");
+}
+
+TEST(GradcheckConv, Conv2dWithoutBias) {
+  Tensor x = normal_leaf({1, 2, 4, 4}, 7), w = normal_leaf({2, 2, 3, 3}, 8);
+  EXPECT_EQ(gradcheck([](const Tensors& in) { return conv2d(in[0], in[1]); }, {x, w}), "");
+}
+
+TEST(GradcheckConv, Conv2dWithPerDimStrideAndPadding) {
+  ConvOptions o;
+  o.stride = {2, 1};
+  o.padding = {1, 0};
+  EXPECT_EQ(check_conv(normal_leaf({2, 1, 5, 4}, 9), normal_leaf({2, 1, 3, 2}, 10),
+                       normal_leaf({2}, 11), o),
+            "");
+}
+
+TEST(GradcheckConv, Conv2dWithGroups) {
+  ConvOptions o;
+  o.groups = 2;
+  o.padding = {1};
+  EXPECT_EQ(check_conv(normal_leaf({1, 4, 3, 3}, 12), normal_leaf({4, 2, 2, 2}, 13),
+                       normal_leaf({4}, 14), o),
+            "");
+}
+
+TEST(GradcheckConv, Conv2dOfAPermutedInput) {
+  Tensor x = as_leaf(permute(normal_leaf({1, 4, 4, 2}, 15).detach(), {0, 3, 1, 2}));  // NHWC
+  ASSERT_FALSE(x.is_contiguous());
+  EXPECT_EQ(check_conv(x, normal_leaf({3, 2, 2, 2}, 16), normal_leaf({3}, 17), {}), "");
+}
+
+TEST(GradcheckConv, Conv3d) {
+  ConvOptions o;
+  o.padding = {1, 0, 0};
+  EXPECT_EQ(check_conv(normal_leaf({1, 2, 3, 3, 3}, 18), normal_leaf({2, 2, 3, 2, 2}, 19),
+                       normal_leaf({2}, 20), o),
+            "");
+}
+
+TEST(Conv, Conv1dIsACrossCorrelation) {
+  // out[i] = x[i] * 1 + x[i + 1] * 0 + x[i + 2] * (-1), plus bias 0.5.
+  Tensor x = from_vector<double>({1, 2, 4, 8}, {1, 1, 4});
+  Tensor w = from_vector<double>({1, 0, -1}, {1, 1, 3});
+  Tensor b = from_vector<double>({0.5}, {1});
+  EXPECT_THAT(conv1d(x, w, b).to_vector<double>(), ElementsAre(-2.5, -5.5));
+}
+
+TEST(Conv, Conv2dWithZeroPaddingSumsTheNeighbourhood) {
+  // A 3x3 kernel of ones with padding 1 sums each pixel's in-bounds neighbours.
+  Tensor x = from_vector<double>({1, 2, 3, 4}, {1, 1, 2, 2});
+  Tensor w = ones({1, 1, 3, 3}, DType::f64);
+  ConvOptions o;
+  o.padding = {1};
+  EXPECT_THAT(conv2d(x, w, {}, o).to_vector<double>(), ElementsAre(10, 10, 10, 10));
+}
+
+TEST(Conv, MismatchedChannelsNameTheOpAndShapes) {
+  try {
+    conv2d(zeros({1, 3, 4, 4}), zeros({2, 2, 3, 3}));
+    ADD_FAILURE() << "expected a spool::Error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("conv2d"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("[2, 2, 3, 3]"));
+  }
+}
+
+// ---- pooling --------------------------------------------------------------------------------
+
+TEST(GradcheckPool, MaxPool2dWithDistinctValues) {
+  Tensor x = distinct_leaf({1, 2, 4, 4}, 30);
+  PoolOptions o;
+  o.kernel = {2};
+  EXPECT_EQ(gradcheck([o](const Tensors& in) { return max_pool(in[0], o); }, {x}), "");
+}
+
+TEST(GradcheckPool, MaxPool1dWithOverlappingWindowsAndPadding) {
+  Tensor x = distinct_leaf({2, 1, 7}, 31);
+  PoolOptions o;
+  o.kernel = {3};
+  o.stride = {2};
+  o.padding = {1};
+  EXPECT_EQ(gradcheck([o](const Tensors& in) { return max_pool(in[0], o); }, {x}), "");
+}
+
+TEST(GradcheckPool, MaxPool3d) {
+  Tensor x = distinct_leaf({1, 1, 2, 4, 4}, 32);
+  PoolOptions o;
+  o.kernel = {2};
+  EXPECT_EQ(gradcheck([o](const Tensors& in) { return max_pool(in[0], o); }, {x}), "");
+}
+
+TEST(GradcheckPool, AvgPool2d) {
+  Tensor x = normal_leaf({1, 2, 4, 4}, 33);
+  PoolOptions o;
+  o.kernel = {2};
+  EXPECT_EQ(gradcheck([o](const Tensors& in) { return avg_pool(in[0], o); }, {x}), "");
+}
+
+TEST(GradcheckPool, AvgPoolWithPaddingExcludedFromTheCount) {
+  Tensor x = normal_leaf({1, 1, 5, 5}, 34);
+  PoolOptions o;
+  o.kernel = {3};
+  o.stride = {2};
+  o.padding = {1};
+  o.count_include_pad = false;
+  EXPECT_EQ(gradcheck([o](const Tensors& in) { return avg_pool(in[0], o); }, {x}), "");
+}
+
+TEST(GradcheckPool, AvgPoolInCeilMode) {
+  Tensor x = normal_leaf({1, 1, 5}, 35);
+  PoolOptions o;
+  o.kernel = {2};
+  o.ceil_mode = true;
+  EXPECT_EQ(gradcheck([o](const Tensors& in) { return avg_pool(in[0], o); }, {x}), "");
+}
+
+TEST(GradcheckPool, GlobalAveragePool) {
+  Tensor x = normal_leaf({2, 2, 3, 3}, 36);
+  EXPECT_EQ(gradcheck([](const Tensors& in) { return adaptive_avg_pool_global(in[0]); }, {x}), "");
+}
+
+TEST(Pool, MaxPoolTakesTheLargestOfEachWindow) {
+  Tensor x = from_vector<double>({1, 5, 2, 0, 3, 4, -1, 7, 6}, {1, 1, 9});
+  PoolOptions o;
+  o.kernel = {3};
+  EXPECT_THAT(max_pool(x, o).to_vector<double>(), ElementsAre(5, 4, 7));
+}
+
+TEST(Pool, AvgPoolCountsPaddingOnlyWhenAskedTo) {
+  Tensor x = from_vector<double>({2, 4, 6, 8}, {1, 1, 4});
+  PoolOptions o;
+  o.kernel = {3};
+  o.stride = {3};
+  o.padding = {1};
+  // Windows: [pad, 2, 4] and [6, 8, pad].
+  EXPECT_THAT(avg_pool(x, o).to_vector<double>(),
+              Pointwise(DoubleNear(1e-12), {6.0 / 3, 14.0 / 3}));
+  o.count_include_pad = false;
+  EXPECT_THAT(avg_pool(x, o).to_vector<double>(), Pointwise(DoubleNear(1e-12), {3.0, 7.0}));
+}
+
+// ---- batch norm -----------------------------------------------------------------------------
+
+TEST(GradcheckBatchNorm, TrainingWithWeightAndBias) {
+  Tensor x = normal_leaf({3, 2, 2}, 40), w = normal_leaf({2}, 41), b = normal_leaf({2}, 42);
+  EXPECT_EQ(gradcheck(
+                [](const Tensors& in) {
+                  return batch_norm(in[0], Tensor(), Tensor(), in[1], in[2], true);
+                },
+                {x, w, b}),
+            "");
+}
+
+TEST(GradcheckBatchNorm, TrainingWithoutWeightOrBias) {
+  Tensor x = normal_leaf({4, 3}, 43);
+  EXPECT_EQ(gradcheck(
+                [](const Tensors& in) {
+                  return batch_norm(in[0], Tensor(), Tensor(), Tensor(), Tensor(), true);
+                },
+                {x}),
+            "");
+}
+
+TEST(GradcheckBatchNorm, TrainingOfAPermutedInput) {
+  Tensor x = as_leaf(permute(normal_leaf({2, 3, 2}, 44).detach(), {0, 2, 1}));  // [2, 2, 3]
+  Tensor w = normal_leaf({2}, 45), b = normal_leaf({2}, 46);
+  EXPECT_EQ(gradcheck(
+                [](const Tensors& in) {
+                  return batch_norm(in[0], Tensor(), Tensor(), in[1], in[2], true);
+                },
+                {x, w, b}),
+            "");
+}
+
+TEST(GradcheckBatchNorm, EvalUsesTheRunningStatistics) {
+  Tensor x = normal_leaf({3, 2, 2}, 47), w = normal_leaf({2}, 48), b = normal_leaf({2}, 49);
+  Tensor rm = from_vector<double>({0.5, -1}, {2}), rv = from_vector<double>({2, 0.5}, {2});
+  EXPECT_EQ(
+      gradcheck(
+          [rm, rv](const Tensors& in) { return batch_norm(in[0], rm, rv, in[1], in[2], false); },
+          {x, w, b}),
+      "");
+}
+
+TEST(BatchNorm, TrainingNormalisesEachChannelAndUpdatesRunningStatistics) {
+  // Channel 0 holds {1, 3}, channel 1 holds {10, 30}: means 2 and 20, biased variances 1, 100.
+  Tensor x = from_vector<double>({1, 10, 3, 30}, {2, 2});
+  Tensor rm = zeros({2}, DType::f64), rv = ones({2}, DType::f64);
+  Tensor y = batch_norm(x, rm, rv, Tensor(), Tensor(), true, 0.1, 0.0);
+  EXPECT_THAT(y.to_vector<double>(), Pointwise(DoubleNear(1e-12), {-1.0, -1.0, 1.0, 1.0}));
+  // r = 0.9 r + 0.1 stat, with the unbiased variance (2 and 200).
+  EXPECT_THAT(rm.to_vector<double>(), Pointwise(DoubleNear(1e-12), {0.2, 2.0}));
+  EXPECT_THAT(rv.to_vector<double>(), Pointwise(DoubleNear(1e-12), {0.9 + 0.2, 0.9 + 20.0}));
+}
+
+TEST(BatchNorm, EvalNormalisesWithTheRunningStatistics) {
+  Tensor x = from_vector<double>({1, 10, 3, 30}, {2, 2});
+  Tensor rm = from_vector<double>({1, 10}, {2}), rv = from_vector<double>({4, 25}, {2});
+  Tensor y = batch_norm(x, rm, rv, Tensor(), Tensor(), false, 0.1, 0.0);
+  EXPECT_THAT(y.to_vector<double>(), Pointwise(DoubleNear(1e-12), {0.0, 0.0, 1.0, 4.0}));
+}
+
+}  // namespace
+}  // namespace spool
