@@ -4,8 +4,7 @@
 
 namespace spool::models {
 
-Mlp::Mlp(int64_t in_features, const std::vector<int64_t>& hidden, int64_t classes,
-         Generator* gen) {
+Mlp::Mlp(int64_t in_features, const std::vector<int64_t>& hidden, int64_t classes, Generator* gen) {
   int64_t width = in_features;
   std::vector<int64_t> sizes = hidden;
   sizes.push_back(classes);

@@ -45,7 +45,8 @@ ResNet18::ResNet18(const ResNetConfig& c, Generator* gen) : config_(c) {
   int64_t in = c.width;
   for (int s = 0; s < 4; ++s) {
     const int64_t out = c.width << s, stride = s == 0 ? 1 : 2;
-    layers_[s] = register_module("layer" + std::to_string(s + 1), std::make_shared<nn::Sequential>());
+    layers_[s] =
+        register_module("layer" + std::to_string(s + 1), std::make_shared<nn::Sequential>());
     layers_[s]->push_back(std::make_shared<BasicBlock>(in, out, stride, gen));
     layers_[s]->push_back(std::make_shared<BasicBlock>(out, out, 1, gen));
     in = out;

@@ -31,9 +31,9 @@ std::string ConvNd::type_name() const { return "Conv" + std::to_string(dims_) + 
 Tensor ConvNd::forward(const Tensor& x) {
   SPOOL_CHECK(x.dim() == dims_ + 2, type_name(), ": input is ", str(x.shape()), "; expected ",
               dims_ + 2, " dims [N, C, ...]");
-  SPOOL_CHECK(x.size(1) == weight.size(1) * options_.groups, type_name(), ": input has ",
-              x.size(1), " channels, the layer expects ", weight.size(1) * options_.groups,
-              " (weight ", str(weight.shape()), ")");
+  SPOOL_CHECK(x.size(1) == weight.size(1) * options_.groups, type_name(), ": input has ", x.size(1),
+              " channels, the layer expects ", weight.size(1) * options_.groups, " (weight ",
+              str(weight.shape()), ")");
   return conv(x, weight, bias, options_);
 }
 

@@ -13,7 +13,8 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool with_bias, Genera
   const double bound = 1.0 / std::sqrt(double(in_features));
   weight = register_parameter("weight",
                               rand({out_features, in_features}, DType::f32, gen, -bound, bound));
-  if (with_bias) bias = register_parameter("bias", rand({out_features}, DType::f32, gen, -bound, bound));
+  if (with_bias)
+    bias = register_parameter("bias", rand({out_features}, DType::f32, gen, -bound, bound));
 }
 
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }

@@ -13,7 +13,7 @@ class BatchNorm : public Module {
   std::string type_name() const override;
   Tensor forward(const Tensor& x) override;
 
-  Tensor weight, bias;                                  // [C]
+  Tensor weight, bias;                                    // [C]
   Tensor running_mean, running_var, num_batches_tracked;  // [C], [C], i64 []
 
  private:

@@ -12,7 +12,8 @@ namespace spool::nn {
 
 std::vector<ParamGroup> decay_matrices_only(const Module& module, double weight_decay) {
   ParamGroup decay{{}, weight_decay}, none{{}, 0.0};
-  for (const auto& [n, p] : module.named_parameters()) (p.dim() >= 2 ? decay : none).params.push_back(p);
+  for (const auto& [n, p] : module.named_parameters())
+    (p.dim() >= 2 ? decay : none).params.push_back(p);
   return {decay, none};
 }
 
@@ -22,8 +23,7 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr, const char* name
   size_t i = 0;
   for (const auto& g : groups_) {
     if (g.weight_decay)
-      SPOOL_CHECK(*g.weight_decay >= 0, name, ": weight_decay ", *g.weight_decay,
-                  " is negative");
+      SPOOL_CHECK(*g.weight_decay >= 0, name, ": weight_decay ", *g.weight_decay, " is negative");
     for (const auto& p : g.params) {
       SPOOL_CHECK(p.defined() && p.is_leaf() && is_float(p.dtype()), name, ": parameter ", i,
                   " is ", describe(p), "; parameters must be float leaf tensors");
@@ -146,8 +146,8 @@ void Adam::step() {
 }
 
 NamedTensors Adam::state() const {
-  return slots_state({{"exp_avg", const_cast<Tensors*>(&m_)},
-                      {"exp_avg_sq", const_cast<Tensors*>(&v_)}});
+  return slots_state(
+      {{"exp_avg", const_cast<Tensors*>(&m_)}, {"exp_avg_sq", const_cast<Tensors*>(&v_)}});
 }
 void Adam::load_state(const NamedTensors& s) {
   load_slots(s, {{"exp_avg", &m_}, {"exp_avg_sq", &v_}});

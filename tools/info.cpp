@@ -19,8 +19,10 @@ int cmd_info(int argc, char** argv) {
   std::printf("backends: cpu, cuda\n");
   std::string why;
   int n = spool::cuda::device_count(&why);
-  if (n > 0) std::printf("gpu: %d present (%s)\n", n, spool::cuda::device_name(0).c_str());
-  else std::printf("gpu: none (%s)\n", why.c_str());
+  if (n > 0)
+    std::printf("gpu: %d present (%s)\n", n, spool::cuda::device_name(0).c_str());
+  else
+    std::printf("gpu: none (%s)\n", why.c_str());
 #else
   std::printf("backends: cpu\n");
   std::printf("gpu: not checked (built without CUDA)\n");

@@ -11,7 +11,8 @@ namespace spool::cli {
 const char* const kModelNames = "mlp, resnet18";
 
 std::shared_ptr<nn::Module> make_model(const std::string& name, Generator* gen) {
-  if (name == "mlp") return std::make_shared<models::Mlp>(64, std::vector<int64_t>{128, 64}, 10, gen);
+  if (name == "mlp")
+    return std::make_shared<models::Mlp>(64, std::vector<int64_t>{128, 64}, 10, gen);
   if (name == "resnet18") return std::make_shared<models::ResNet18>(models::ResNetConfig{}, gen);
   throw UsageError("unknown model '" + name + "' (available: " + kModelNames + ")");
 }

@@ -21,8 +21,16 @@ commands:
       [--batch B] [--lr X] [--seed S]
       [--device cpu|cuda]
       [--log FILE.jsonl]     one JSON object per logged step and a final {"final": true, ...}
+      [--log-every K]        log every K-th step (default 10)
+      [--save CKPT]          write a training checkpoint (safetensors) at the end
+      [--resume CKPT]        continue from a checkpoint up to --steps
+  grad --model NAME          one forward + backward on given weights, for comparing engines
+      --weights W.safetensors --batch B.safetensors --out G.safetensors
+      [--mode train|eval] [--no-dropout]
+                             writes loss, output and grad.<param> for every parameter
 
-models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10)
+models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNet-18, 10
+        classes; on digits the 8x8 images are upscaled to 3x32x32)
 
 spool --help               this text
 )";
@@ -40,6 +48,7 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "info") return cmd_info(argc, argv);
     if (cmd == "train") return cmd_train(argc, argv);
+    if (cmd == "grad") return cmd_grad(argc, argv);
     throw UsageError("unknown command '" + cmd + "' (see spool --help)");
   } catch (const UsageError& e) {
     std::fprintf(stderr, "spool: %s\n", e.what());

@@ -74,7 +74,8 @@ int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Modul
   auto meta = [&](const char* k) {
     auto it = f.metadata.find(k);
     if (it == f.metadata.end())
-      throw UsageError("--resume: " + path + " is not a spool training checkpoint (no '" + k + "')");
+      throw UsageError("--resume: " + path + " is not a spool training checkpoint (no '" + k +
+                       "')");
     return it->second;
   };
   if (meta("format") != "spool-checkpoint-1")
@@ -87,8 +88,10 @@ int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Modul
                      " and batch " + meta("batch") + "; pass the same --seed and --batch");
   nn::NamedTensors model_state, opt_state;
   for (const auto& [n, t] : f.tensors) {
-    if (n.rfind("model.", 0) == 0) model_state.emplace_back(n.substr(6), t);
-    else if (n.rfind("optimizer.", 0) == 0) opt_state.emplace_back(n.substr(10), t);
+    if (n.rfind("model.", 0) == 0)
+      model_state.emplace_back(n.substr(6), t);
+    else if (n.rfind("optimizer.", 0) == 0)
+      opt_state.emplace_back(n.substr(10), t);
   }
   model.load_state_dict(model_state);
   opt.load_state(opt_state);
@@ -137,8 +140,8 @@ int run(const TrainConfig& c) {
                              order.begin() + std::min(n, (pos + 1) * batch));
     Tensor rows = from_vector(idx);
     opt.zero_grad();
-    Tensor loss =
-        cross_entropy(model->forward(index_select(x_train, 0, rows)), index_select(d.y_train, 0, rows));
+    Tensor loss = cross_entropy(model->forward(index_select(x_train, 0, rows)),
+                                index_select(d.y_train, 0, rows));
     backward(loss);
     opt.step();
     last_loss = loss.item();
@@ -162,10 +165,10 @@ int run(const TrainConfig& c) {
                 .add("seconds", secs)
                 .str());
   log.commit();
-  std::printf("%s on digits: %lld steps, final loss %.4f, test accuracy %.4f (%lld test images), "
-              "%.1f s\n",
-              c.model.c_str(), (long long)total, last_loss, test_acc,
-              (long long)d.y_test.numel(), secs);
+  std::printf(
+      "%s on digits: %lld steps, final loss %.4f, test accuracy %.4f (%lld test images), "
+      "%.1f s\n",
+      c.model.c_str(), (long long)total, last_loss, test_acc, (long long)d.y_test.numel(), secs);
   return 0;
 }
 
@@ -173,15 +176,27 @@ int run(const TrainConfig& c) {
 
 int cmd_train(int argc, char** argv) {
   Args a(argc, argv, 2,
-         {{"model", true}, {"data", true}, {"steps", true}, {"epochs", true}, {"batch", true},
-          {"lr", true}, {"seed", true}, {"device", true}, {"log", true}, {"log-every", true},
-          {"save", true}, {"resume", true}},
+         {{"model", true},
+          {"data", true},
+          {"steps", true},
+          {"epochs", true},
+          {"batch", true},
+          {"lr", true},
+          {"seed", true},
+          {"device", true},
+          {"log", true},
+          {"log-every", true},
+          {"save", true},
+          {"resume", true}},
          "train");
   if (!a.has("model"))
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
   TrainConfig c;
   c.model = a.str("model", "");
-  { Generator probe(0); make_model(c.model, &probe); }  // rejects unknown names before any work
+  {
+    Generator probe(0);
+    make_model(c.model, &probe);
+  }  // rejects unknown names before any work
   if (a.has("steps") && a.has("epochs"))
     throw UsageError("train: give --steps or --epochs, not both");
   const std::string device = a.str("device", "cpu");

@@ -1,0 +1,87 @@
+// spool grad: one forward and backward of a model on given weights and batch, written out for
+// comparison with other engines: `loss`, `output` (logits), `grad.<param>` for every parameter
+// and `buffer.<name>` for every buffer after the step (running statistics in train mode).
+#include <cstdio>
+#include <filesystem>
+
+#include "engine/autograd.h"
+#include "engine/safetensors.h"
+#include "models/resnet.h"
+#include "ops/ops.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
+#include "tools/models.h"
+
+namespace spool::cli {
+
+namespace {
+
+const Tensor& need(const TensorFile& f, const std::string& name, const std::string& flag) {
+  if (!f.has(name)) throw UsageError(flag + ": " + f.path + " has no tensor '" + name + "'");
+  return f.at(name);
+}
+
+// A model shaped like the weights: ResNet-18's width and classes are read from them.
+std::shared_ptr<nn::Module> model_for(const std::string& name, const TensorFile& w) {
+  if (name == "resnet18") {
+    const Tensor& c1 = need(w, "conv1.weight", "--weights");
+    const Tensor& fc = need(w, "fc.weight", "--weights");
+    if (c1.dim() != 4 || fc.dim() != 2)
+      throw UsageError("--weights: conv1.weight " + describe(c1) + " and fc.weight " +
+                       describe(fc) + " are not ResNet-18 shapes");
+    Generator gen(0);
+    return std::make_shared<models::ResNet18>(
+        models::ResNetConfig{fc.size(0), c1.size(0), c1.size(1)}, &gen);
+  }
+  Generator gen(0);
+  return make_model(name, &gen);
+}
+
+}  // namespace
+
+int cmd_grad(int argc, char** argv) {
+  Args a(argc, argv, 2,
+         {{"model", true},
+          {"weights", true},
+          {"batch", true},
+          {"out", true},
+          {"mode", true},
+          {"no-dropout", false}},
+         "grad");
+  for (const char* f : {"model", "weights", "batch", "out"})
+    if (!a.has(f)) throw UsageError(std::string("grad: --") + f + " is required");
+  const std::string model_name = a.str("model", ""), mode = a.str("mode", "train");
+  if (mode != "train" && mode != "eval")
+    throw UsageError("grad: --mode '" + mode + "' is not train or eval");
+  for (const char* f : {"weights", "batch"})
+    if (!std::filesystem::is_regular_file(a.str(f, "")))
+      throw UsageError(std::string("grad: --") + f + ": no such file: " + a.str(f, ""));
+  const std::string out = a.str("out", "");
+  auto dir = std::filesystem::path(out).parent_path();
+  if (!dir.empty() && !std::filesystem::is_directory(dir))
+    throw UsageError("grad: --out: folder " + dir.string() + " does not exist");
+
+  TensorFile weights = load_safetensors(a.str("weights", ""));
+  TensorFile batch = load_safetensors(a.str("batch", ""));
+  auto model = model_for(model_name, weights);
+  model->load_state_dict(weights.tensors);
+  model->train(mode == "train");
+  if (a.has("no-dropout")) disable_dropout(*model);
+
+  const Tensor& images = need(batch, "images", "--batch");
+  const Tensor& labels = need(batch, "labels", "--batch");
+  Tensor output = model->forward(images);
+  Tensor loss = cross_entropy(output, labels);
+  backward(loss);
+
+  nn::NamedTensors result = {{"loss", loss.detach()}, {"output", output.detach()}};
+  for (const auto& [n, p] : model->named_parameters())
+    if (p.grad().defined()) result.emplace_back("grad." + n, p.grad());
+  for (const auto& [n, b] : model->named_buffers()) result.emplace_back("buffer." + n, b);
+  save_safetensors(out, result, {{"model", model_name}, {"mode", mode}});
+  std::printf("%s: loss %.6f, %zu gradients written to %s\n", model_name.c_str(), loss.item(),
+              model->named_parameters().size(), out.c_str());
+  return 0;
+}
+
+}  // namespace spool::cli
