@@ -81,6 +81,26 @@ class AvgPool : public Module {
   PoolOptions o_;
 };
 
+// The dimension-named forms, as LibTorch spells them.
+struct MaxPool1d : MaxPool {
+  explicit MaxPool1d(PoolOptions o) : MaxPool(1, std::move(o)) {}
+};
+struct MaxPool2d : MaxPool {
+  explicit MaxPool2d(PoolOptions o) : MaxPool(2, std::move(o)) {}
+};
+struct MaxPool3d : MaxPool {
+  explicit MaxPool3d(PoolOptions o) : MaxPool(3, std::move(o)) {}
+};
+struct AvgPool1d : AvgPool {
+  explicit AvgPool1d(PoolOptions o) : AvgPool(1, std::move(o)) {}
+};
+struct AvgPool2d : AvgPool {
+  explicit AvgPool2d(PoolOptions o) : AvgPool(2, std::move(o)) {}
+};
+struct AvgPool3d : AvgPool {
+  explicit AvgPool3d(PoolOptions o) : AvgPool(3, std::move(o)) {}
+};
+
 // Global average pooling: every spatial dim to size 1 (AdaptiveAvgPool with output size 1).
 class AdaptiveAvgPool : public Module {
  public:

@@ -134,3 +134,14 @@ TEST(Module, ResNet18ForwardGivesLogitsAndEveryParameterAGradient) {
   backward(cross_entropy(y, from_vector(std::vector<int64_t>{1, 2})));
   for (const auto& [n, p] : model.named_parameters()) EXPECT_TRUE(p.grad().defined()) << n;
 }
+
+TEST(Module, PoolingLayersCheckTheirDimsAndComputeWindows) {
+  nn::MaxPool2d pool({.kernel = {2}});
+  Tensor x =
+      from_vector(std::vector<float>{1, 5, 2, 0, 3, 4, 7, 6, 9, 8, 1, 2, 0, 1, 3, 4}, {1, 1, 4, 4});
+  EXPECT_EQ(pool.forward(x).to_vector<float>(), (std::vector<float>{5, 7, 9, 4}));
+  nn::AvgPool2d avg({.kernel = {2}});
+  EXPECT_EQ(avg.forward(x).to_vector<float>(), (std::vector<float>{3.25f, 3.75f, 4.5f, 2.5f}));
+  EXPECT_THAT(error_of([&] { nn::MaxPool3d({.kernel = {2}}).forward(x); }),
+              HasSubstr("MaxPool3d: input is [1, 1, 4, 4]"));
+}
