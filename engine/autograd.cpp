@@ -19,7 +19,8 @@ NoGrad::~NoGrad() { t_grad_enabled = prev_; }
 
 int64_t Node::saved_bytes() const {
   int64_t b = 0;
-  for (const auto& s : saved) b += int64_t(s.tensor.nbytes());
+  for (const auto& s : saved)
+    if (s.tensor.defined()) b += int64_t(s.tensor.nbytes());
   return b;
 }
 

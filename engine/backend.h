@@ -39,6 +39,15 @@ struct WindowParams {
   int64_t out_size(size_t d, int64_t in) const;
 };
 
+// Scaled dot-product attention: which keys a query sees, and dropout on the probabilities.
+struct AttentionParams {
+  bool causal = true;
+  double scale = 1;         // usually 1/sqrt(head dim)
+  double dropout_p = 0;     // probability of zeroing an attention weight
+  RngState rng;             // element (b, h, i, j) keeps its weight iff
+                            // uniform_at(rng, ((b * H + h) * T + i) * T + j) >= dropout_p
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -110,6 +119,19 @@ class Backend {
   virtual void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& mean,
                                    const Tensor& invstd, const Tensor& w, bool batch_stats,
                                    const Tensor& gx, const Tensor& gw, const Tensor& gb) = 0;
+
+  // Flash attention over contiguous q, k, v [B, H, T, D] (f32): tiles of keys stream past tiles
+  // of queries with an online softmax, so only out [B, H, T, D] and the per-row log-sum-exp
+  // lse [B, H, T] are written. seg (i64 [B, T], may be undefined) gives each token's document
+  // start: a query sees only keys of its own document.
+  virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& seg,
+                         const AttentionParams& p, const Tensor& out, const Tensor& lse) = 0;
+  // Gradients (written) from the forward's inputs, out, lse and the output gradient, recomputing
+  // the probabilities tile by tile.
+  virtual void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& seg, const AttentionParams& p, const Tensor& out,
+                                  const Tensor& lse, const Tensor& gout, const Tensor& gq,
+                                  const Tensor& gk, const Tensor& gv) = 0;
 
   // out = x.index_select(dim, idx): idx is 1-D i64, out contiguous.
   virtual void index_select(const Tensor& x, int64_t dim, const Tensor& idx,

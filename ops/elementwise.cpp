@@ -298,6 +298,18 @@ Tensor ne(const Tensor& a, double b) { return ne(a, scalar_like(b, a)); }
 Tensor gt(const Tensor& a, double b) { return gt(a, scalar_like(b, a)); }
 Tensor lt(const Tensor& a, double b) { return lt(a, scalar_like(b, a)); }
 
+Tensor logical_or(const Tensor& a, const Tensor& b) {
+  SPOOL_CHECK(a.dtype() == DType::b8 && b.dtype() == DType::b8, "logical_or: a is ",
+              describe(a), ", b is ", describe(b), "; expected b8 masks");
+  return binary_kernel(BinaryOp::maximum, a, b, "logical_or");
+}
+
+Tensor logical_and(const Tensor& a, const Tensor& b) {
+  SPOOL_CHECK(a.dtype() == DType::b8 && b.dtype() == DType::b8, "logical_and: a is ",
+              describe(a), ", b is ", describe(b), "; expected b8 masks");
+  return binary_kernel(BinaryOp::minimum, a, b, "logical_and");
+}
+
 // ---- conversion and copies -----------------------------------------------------------------
 
 Tensor to(const Tensor& x, DType dtype) {

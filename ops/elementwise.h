@@ -45,6 +45,10 @@ Tensor ne(const Tensor& a, double b);
 Tensor gt(const Tensor& a, double b);
 Tensor lt(const Tensor& a, double b);
 
+// Element-wise or / and of b8 masks.
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+
 // Conversion; differentiable between float dtypes.
 Tensor to(const Tensor& x, DType dtype);
 // A copy with its own storage (differentiable).

@@ -8,6 +8,7 @@
 #include "ops/index.h"
 #include "ops/loss.h"
 #include "ops/matmul.h"
+#include "ops/attention.h"
 #include "ops/conv.h"
 #include "ops/norm.h"
 #include "ops/pool.h"

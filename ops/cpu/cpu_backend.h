@@ -43,6 +43,12 @@ class CpuBackend final : public Backend {
   void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& mean,
                            const Tensor& invstd, const Tensor& w, bool batch_stats,
                            const Tensor& gx, const Tensor& gw, const Tensor& gb) override;
+  void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& seg,
+                 const AttentionParams& p, const Tensor& out, const Tensor& lse) override;
+  void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& seg,
+                          const AttentionParams& p, const Tensor& out, const Tensor& lse,
+                          const Tensor& gout, const Tensor& gq, const Tensor& gk,
+                          const Tensor& gv) override;
   void index_select(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) override;
   void index_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) override;
   void gather(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) override;

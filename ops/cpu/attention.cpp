@@ -1,0 +1,197 @@
+// CPU flash attention (f32). Forward: per (batch, head, query tile), key tiles stream past with
+// an online softmax (running max m, running sum l, rescaled accumulator), so the T x T matrix is
+// never stored; out and lse = m + log l are written. Backward: per (batch, head), the
+// probabilities are recomputed tile by tile from lse:
+//   P = exp(S - lse), dV += P^T dO, dP = dO V^T, dS = P (dP - rowsum(dO O)),
+//   dQ += dS K scale, dK += dS^T Q scale.
+// One (batch, head) per task in backward keeps dK and dV free of races and sums in a fixed order.
+#include <cblas.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "ops/cpu/cpu_backend.h"
+#include "ops/cpu/loops.h"
+#include "ops/cpu/vec_math.h"
+
+namespace spool::cpu {
+
+namespace {
+
+constexpr int64_t kTile = 64;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+struct Dims {
+  int64_t b, h, t, d;
+};
+
+// C [m, n] (+)= A [m, k] op B; row-major, single-threaded inside the parallel region.
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m),
+              int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+
+// Which keys of [j0, j0 + nc) query i may see.
+struct Mask {
+  bool causal;
+  const int64_t* seg;  // document start of each token in this row, or null
+  bool visible(int64_t i, int64_t j) const {
+    if (causal && j > i) return false;
+    return !seg || seg[i] == seg[j];
+  }
+  // The first key any of queries [i0, i1) can see (documents are contiguous).
+  int64_t first_key(int64_t i0) const { return seg ? seg[i0] : 0; }
+};
+
+float keep_scale(const AttentionParams& p, const Dims& g, int64_t bh, int64_t i, int64_t j) {
+  const double u = uniform_at(p.rng, (bh * g.t + i) * g.t + j);
+  return u >= p.dropout_p ? float(1.0 / (1.0 - p.dropout_p)) : 0.0f;
+}
+
+}  // namespace
+
+void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& seg,
+                           const AttentionParams& p, const Tensor& out, const Tensor& lse) {
+  const Dims g{q.shape()[0], q.shape()[1], q.shape()[2], q.shape()[3]};
+  const float* pq = q.data<float>();
+  const float* pk = k.data<float>();
+  const float* pv = v.data<float>();
+  const int64_t* ps = seg.defined() ? seg.data<int64_t>() : nullptr;
+  float* po = out.data<float>();
+  float* pl = lse.data<float>();
+  const int64_t tiles = (g.t + kTile - 1) / kTile, tasks = g.b * g.h * tiles;
+  const float scale = float(p.scale);
+#pragma omp parallel
+  {
+    std::vector<float> s(kTile * kTile), acc(kTile * g.d), m(kTile), l(kTile);
+#pragma omp for schedule(dynamic)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t bh = task / tiles, i0 = (task % tiles) * kTile;
+      const int64_t nr = std::min(kTile, g.t - i0), b = bh / g.h;
+      const Mask mask{p.causal, ps ? ps + b * g.t : nullptr};
+      const float* Q = pq + (bh * g.t + i0) * g.d;
+      std::fill(acc.begin(), acc.begin() + nr * g.d, 0.0f);
+      std::fill(m.begin(), m.end(), kNegInf);
+      std::fill(l.begin(), l.end(), 0.0f);
+      const int64_t j_end = p.causal ? i0 + nr : g.t;
+      for (int64_t j0 = mask.first_key(i0) / kTile * kTile; j0 < j_end; j0 += kTile) {
+        const int64_t nc = std::min(kTile, g.t - j0);
+        const float* K = pk + (bh * g.t + j0) * g.d;
+        const float* V = pv + (bh * g.t + j0) * g.d;
+        gemm(false, true, nr, nc, g.d, scale, Q, g.d, K, g.d, 0.0f, s.data(), kTile);  // S = QK^T
+        for (int64_t r = 0; r < nr; ++r) {
+          float* sr = s.data() + r * kTile;
+          const int64_t i = i0 + r;
+          float mx = m[size_t(r)];
+          for (int64_t c = 0; c < nc; ++c) {
+            if (!mask.visible(i, j0 + c)) sr[c] = kNegInf;
+            mx = std::max(mx, sr[c]);
+          }
+          if (mx == kNegInf) {  // nothing visible yet in this row
+            std::fill(sr, sr + nc, 0.0f);
+            continue;
+          }
+          const float alpha = exp_f32(m[size_t(r)] - mx);
+          float rowsum = 0;
+          for (int64_t c = 0; c < nc; ++c) {
+            sr[c] = exp_f32(sr[c] - mx);
+            rowsum += sr[c];
+          }
+          l[size_t(r)] = l[size_t(r)] * alpha + rowsum;
+          m[size_t(r)] = mx;
+          float* ar = acc.data() + r * g.d;
+          for (int64_t c = 0; c < g.d; ++c) ar[c] *= alpha;
+          if (p.dropout_p > 0)
+            for (int64_t c = 0; c < nc; ++c) sr[c] *= keep_scale(p, g, bh, i, j0 + c);
+        }
+        gemm(false, false, nr, g.d, nc, 1.0f, s.data(), kTile, V, g.d, 1.0f, acc.data(), g.d);
+      }
+      for (int64_t r = 0; r < nr; ++r) {
+        float* o = po + (bh * g.t + i0 + r) * g.d;
+        const float inv = l[size_t(r)] > 0 ? 1.0f / l[size_t(r)] : 0.0f;
+        for (int64_t c = 0; c < g.d; ++c) o[c] = acc[size_t(r * g.d + c)] * inv;
+        pl[bh * g.t + i0 + r] = l[size_t(r)] > 0 ? m[size_t(r)] + std::log(l[size_t(r)]) : kNegInf;
+      }
+    }
+  }
+}
+
+void CpuBackend::attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& seg, const AttentionParams& p, const Tensor& out,
+                                    const Tensor& lse, const Tensor& gout, const Tensor& gq,
+                                    const Tensor& gk, const Tensor& gv) {
+  const Dims g{q.shape()[0], q.shape()[1], q.shape()[2], q.shape()[3]};
+  const float* pq = q.data<float>();
+  const float* pk = k.data<float>();
+  const float* pv = v.data<float>();
+  const float* po = out.data<float>();
+  const float* pl = lse.data<float>();
+  const float* pdo = gout.data<float>();
+  const int64_t* ps = seg.defined() ? seg.data<int64_t>() : nullptr;
+  float* pdq = gq.data<float>();
+  float* pdk = gk.data<float>();
+  float* pdv = gv.data<float>();
+  const float scale = float(p.scale);
+  const int64_t tiles = (g.t + kTile - 1) / kTile;
+#pragma omp parallel
+  {
+    std::vector<float> s(kTile * kTile), dp(kTile * kTile), drow(size_t(g.t));
+#pragma omp for schedule(dynamic)
+    for (int64_t bh = 0; bh < g.b * g.h; ++bh) {
+      const int64_t b = bh / g.h;
+      const Mask mask{p.causal, ps ? ps + b * g.t : nullptr};
+      const int64_t base = bh * g.t * g.d;
+      std::fill(pdq + base, pdq + base + g.t * g.d, 0.0f);
+      std::fill(pdk + base, pdk + base + g.t * g.d, 0.0f);
+      std::fill(pdv + base, pdv + base + g.t * g.d, 0.0f);
+      for (int64_t i = 0; i < g.t; ++i) {  // D_i = rowsum(dO * O)
+        double dsum = 0;
+        for (int64_t c = 0; c < g.d; ++c)
+          dsum += double(pdo[base + i * g.d + c]) * po[base + i * g.d + c];
+        drow[size_t(i)] = float(dsum);
+      }
+      for (int64_t jt = 0; jt < tiles; ++jt) {
+        const int64_t j0 = jt * kTile, nc = std::min(kTile, g.t - j0);
+        const float* K = pk + base + j0 * g.d;
+        const float* V = pv + base + j0 * g.d;
+        for (int64_t it = p.causal ? jt : 0; it < tiles; ++it) {
+          const int64_t i0 = it * kTile, nr = std::min(kTile, g.t - i0);
+          // Documents are contiguous: the tile's first query starts the earliest one it sees,
+          // and a key tile whose first document starts after the last query is unseen.
+          if (ps && j0 + nc <= mask.first_key(i0)) continue;
+          if (ps && ps[b * g.t + j0] > i0 + nr - 1) continue;
+          const float* Q = pq + base + i0 * g.d;
+          const float* dO = pdo + base + i0 * g.d;
+          gemm(false, true, nr, nc, g.d, scale, Q, g.d, K, g.d, 0.0f, s.data(), kTile);
+          gemm(false, true, nr, nc, g.d, 1.0f, dO, g.d, V, g.d, 0.0f, dp.data(), kTile);
+          for (int64_t r = 0; r < nr; ++r) {
+            const int64_t i = i0 + r;
+            const float li = pl[bh * g.t + i];
+            float* sr = s.data() + r * kTile;
+            float* dr = dp.data() + r * kTile;
+            for (int64_t c = 0; c < nc; ++c) {
+              const int64_t j = j0 + c;
+              const float prob =
+                  (li == kNegInf || !mask.visible(i, j)) ? 0.0f : exp_f32(sr[c] - li);
+              const float keep = p.dropout_p > 0 ? keep_scale(p, g, bh, i, j) : 1.0f;
+              // sr becomes the dropped probability (for dV), dr becomes dS.
+              dr[c] = prob * (dr[c] * keep - drow[size_t(i)]);
+              sr[c] = prob * keep;
+            }
+          }
+          gemm(true, false, nc, g.d, nr, 1.0f, s.data(), kTile, dO, g.d, 1.0f,
+               pdv + base + j0 * g.d,
+               g.d);  // dV += P^T dO
+          gemm(false, false, nr, g.d, nc, scale, dp.data(), kTile, K, g.d, 1.0f,
+               pdq + base + i0 * g.d, g.d);  // dQ += dS K scale
+          gemm(true, false, nc, g.d, nr, scale, dp.data(), kTile, Q, g.d, 1.0f,
+               pdk + base + j0 * g.d, g.d);  // dK += dS^T Q scale
+        }
+      }
+    }
+  }
+}
+
+}  // namespace spool::cpu
