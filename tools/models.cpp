@@ -1,6 +1,7 @@
 #include "tools/models.h"
 
 #include "models/mlp.h"
+#include "models/gpt.h"
 #include "models/resnet.h"
 #include "nn/layers.h"
 #include "ops/shape.h"
@@ -8,12 +9,13 @@
 
 namespace spool::cli {
 
-const char* const kModelNames = "mlp, resnet18";
+const char* const kModelNames = "mlp, resnet18, gpt-tiny";
 
 std::shared_ptr<nn::Module> make_model(const std::string& name, Generator* gen) {
   if (name == "mlp")
     return std::make_shared<models::Mlp>(64, std::vector<int64_t>{128, 64}, 10, gen);
   if (name == "resnet18") return std::make_shared<models::ResNet18>(models::ResNetConfig{}, gen);
+  if (name == "gpt-tiny") return std::make_shared<models::Gpt>(models::gpt_tiny(), gen);
   throw UsageError("unknown model '" + name + "' (available: " + kModelNames + ")");
 }
 

@@ -11,7 +11,8 @@ namespace spool::cli {
 
 extern const char* const kModelNames;  // "mlp, resnet18", for messages
 
-// Builds a model by name for the digits task (10 classes). Throws UsageError on unknown names.
+// Builds a model by name (classifiers for the digits task, 10 classes; gpt-tiny for bytes).
+// Throws UsageError on unknown names.
 std::shared_ptr<nn::Module> make_model(const std::string& name, Generator* gen);
 // Digits images [N, 64] in the layout the model takes: as they are for mlp, upscaled to
 // [N, 3, 32, 32] (nearest neighbour, gray repeated over RGB) for resnet18.

@@ -15,18 +15,12 @@
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/models.h"
+#include "tools/train.h"
 
 namespace spool::cli {
 
 namespace {
 
-struct TrainConfig {
-  std::string model, data;
-  int64_t steps = 0, epochs = 0, batch = 0, log_every = 10;
-  double lr = 0;
-  uint64_t seed = 0;
-  std::optional<std::string> log, save, resume;
-};
 
 // The order of epoch e's samples: a function of (seed, e) only, so a resumed run sees the same
 // batches as an uninterrupted one.
@@ -50,6 +44,8 @@ double accuracy(nn::Module& model, const Tensor& x, const Tensor& y) {
   }
   return correct / double(n);
 }
+
+}  // namespace
 
 void save_checkpoint(const std::string& path, const TrainConfig& c, const nn::Module& model,
                      const nn::Optimizer& opt, int64_t step, const Generator& gen) {
@@ -99,7 +95,7 @@ int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Modul
   return std::stoll(meta("step"));
 }
 
-int run(const TrainConfig& c) {
+int train_classifier(const TrainConfig& c) {
   std::string path = c.data == "digits" ? data::find_digits() : c.data;
   if (c.data != "digits" && !std::filesystem::exists(path))
     throw UsageError("train: --data '" + c.data + "' is neither 'digits' nor an existing file");
@@ -172,8 +168,6 @@ int run(const TrainConfig& c) {
   return 0;
 }
 
-}  // namespace
-
 int cmd_train(int argc, char** argv) {
   Args a(argc, argv, 2,
          {{"model", true},
@@ -187,7 +181,7 @@ int cmd_train(int argc, char** argv) {
           {"log", true},
           {"log-every", true},
           {"save", true},
-          {"resume", true}},
+          {"resume", true}, {"pack", false}, {"eval-every", true}},
          "train");
   if (!a.has("model"))
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
@@ -204,11 +198,16 @@ int cmd_train(int argc, char** argv) {
     throw UsageError("train: --device '" + device + "' is not cpu or cuda");
   if (device == "cuda")
     throw UsageError("train: --device cuda: the CUDA backend does not run models yet");
-  c.data = a.str("data", "digits");
-  const bool resnet = c.model == "resnet18";
+  const bool gpt = c.model.rfind("gpt", 0) == 0, resnet = c.model == "resnet18";
+  c.data = a.str("data", gpt ? "" : "digits");
+  c.pack = a.has("pack");
+  if (c.pack && !gpt) throw UsageError("train: --pack applies to gpt models only");
   c.steps = a.positive_int("steps", 0);
   c.epochs = a.positive_int("epochs", resnet ? 2 : 30);
-  c.batch = a.positive_int("batch", 32);
+  if (gpt && a.has("epochs")) throw UsageError("train: gpt models take --steps, not --epochs");
+  if (gpt && !a.has("steps")) c.steps = 1000;
+  c.batch = a.positive_int("batch", gpt ? 8 : 32);
+  c.eval_every = a.positive_int("eval-every", 100);
   c.lr = a.positive_double("lr", 1e-3);
   c.seed = a.seed("seed", 0);
   c.log_every = a.positive_int("log-every", 10);
@@ -219,7 +218,7 @@ int cmd_train(int argc, char** argv) {
     if (!std::filesystem::is_regular_file(*c.resume))
       throw UsageError("--resume: no such file: " + *c.resume);
   }
-  return run(c);
+  return gpt ? train_gpt(c) : train_classifier(c);
 }
 
 }  // namespace spool::cli

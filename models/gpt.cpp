@@ -1,0 +1,127 @@
+#include "models/gpt.h"
+
+#include <cmath>
+#include <limits>
+
+#include "engine/autograd.h"
+#include "engine/factory.h"
+#include "nn/init.h"
+#include "ops/ops.h"
+
+namespace spool::models {
+
+GptConfig gpt_tiny() { return {256, 256, 256, 4, 4, 0, true}; }
+GptConfig gpt2_124m() { return {50257, 1024, 768, 12, 12, 0, true}; }
+
+Conv1D::Conv1D(int64_t in, int64_t out) {
+  weight = register_parameter("weight", zeros({in, out}));
+  bias = register_parameter("bias", zeros({out}));
+}
+
+Tensor Conv1D::forward(const Tensor& x) { return matmul(x, weight) + bias; }
+
+GptBlock::GptBlock(const GptConfig& c, Generator* gen) : c_(c), gen_(gen) {
+  ln_1_ = register_module("ln_1", std::make_shared<nn::LayerNorm>(Shape{c.d}));
+  auto attn = register_module("attn", std::make_shared<Scope>("GptAttention"));
+  c_attn_ = attn->add("c_attn", std::make_shared<Conv1D>(c.d, 3 * c.d));
+  attn_proj_ = attn->add("c_proj", std::make_shared<Conv1D>(c.d, c.d));
+  ln_2_ = register_module("ln_2", std::make_shared<nn::LayerNorm>(Shape{c.d}));
+  auto mlp = register_module("mlp", std::make_shared<Scope>("GptMlp"));
+  c_fc_ = mlp->add("c_fc", std::make_shared<Conv1D>(c.d, 4 * c.d));
+  mlp_proj_ = mlp->add("c_proj", std::make_shared<Conv1D>(4 * c.d, c.d));
+  // GPT-2 initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2 L).
+  const double resid = 0.02 / std::sqrt(2.0 * double(c.layers));
+  nn::init::normal_(c_attn_->weight, 0, 0.02, gen);
+  nn::init::normal_(attn_proj_->weight, 0, resid, gen);
+  nn::init::normal_(c_fc_->weight, 0, 0.02, gen);
+  nn::init::normal_(mlp_proj_->weight, 0, resid, gen);
+}
+
+Tensor GptBlock::attention(const Tensor& x, const Tensor& segments, Tensor* k_cache,
+                           Tensor* v_cache) {
+  const int64_t b = x.size(0), t = x.size(1), hd = c_.d / c_.heads;
+  Tensors qkv = split(c_attn_->forward(ln_1_->forward(x)), c_.d, 2);  // 3 x [B, T, d]
+  auto heads = [&](const Tensor& y) { return permute(reshape(y, {b, t, c_.heads, hd}), {0, 2, 1, 3}); };
+  Tensor q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);  // [B, H, T, hd]
+  Tensor y;
+  if (k_cache) {
+    // Cached sampling: the new queries see every cached key and the new keys up to themselves.
+    Tensor k_all = k_cache->defined() ? cat({*k_cache, k}, 2) : contiguous(k);
+    Tensor v_all = v_cache->defined() ? cat({*v_cache, v}, 2) : contiguous(v);
+    const int64_t past = k_all.size(2) - t;
+    Tensor scores = matmul(q, transpose(k_all, -1, -2)) * (1.0 / std::sqrt(double(hd)));
+    Tensor qi = reshape(arange(t), {t, 1}) + full({}, double(past), DType::i64);
+    Tensor kj = reshape(arange(k_all.size(2)), {1, k_all.size(2)});
+    scores = masked_fill(scores, expand(reshape(gt(kj, qi), {1, 1, t, k_all.size(2)}), scores.shape()),
+                         -std::numeric_limits<double>::infinity());
+    y = matmul(softmax(scores, -1), v_all);
+    *k_cache = k_all;
+    *v_cache = v_all;
+  } else {
+    AttentionOptions o{.causal = true, .dropout_p = c_.dropout, .gen = gen_, .segments = segments};
+    if (!is_training()) o.dropout_p = 0;
+    y = c_.flash ? flash_attention(q, k, v, o) : naive_attention(q, k, v, o);
+  }
+  y = reshape(permute(y, {0, 2, 1, 3}), {b, t, c_.d});
+  return dropout(attn_proj_->forward(y), c_.dropout, is_training(), gen_);
+}
+
+Tensor GptBlock::forward(const Tensor& x, const Tensor& segments) {
+  Tensor h = x + attention(x, segments, nullptr, nullptr);
+  Tensor m = mlp_proj_->forward(gelu(c_fc_->forward(ln_2_->forward(h)), GeluApprox::tanh));
+  return h + dropout(m, c_.dropout, is_training(), gen_);
+}
+
+Tensor GptBlock::forward_cached(const Tensor& x, Tensor& k_cache, Tensor& v_cache) {
+  Tensor h = x + attention(x, {}, &k_cache, &v_cache);
+  return h + mlp_proj_->forward(gelu(c_fc_->forward(ln_2_->forward(h)), GeluApprox::tanh));
+}
+
+Gpt::Gpt(const GptConfig& c, Generator* gen) : c_(c), gen_(gen) {
+  SPOOL_CHECK(c.vocab > 0 && c.context > 0 && c.layers > 0 && c.heads > 0 && c.d % c.heads == 0,
+              "Gpt: d ", c.d, " must be a positive multiple of heads ", c.heads,
+              ", and vocab, context and layers positive");
+  wte_ = register_module("wte", std::make_shared<nn::Embedding>(c.vocab, c.d, gen));
+  wpe_ = register_module("wpe", std::make_shared<nn::Embedding>(c.context, c.d, gen));
+  nn::init::normal_(wte_->weight, 0, 0.02, gen);
+  nn::init::normal_(wpe_->weight, 0, 0.01, gen);
+  h_ = register_module("h", std::make_shared<nn::ModuleList>());
+  for (int64_t i = 0; i < c.layers; ++i) blocks_.push_back(h_->push_back(std::make_shared<GptBlock>(c, gen)));
+  ln_f_ = register_module("ln_f", std::make_shared<nn::LayerNorm>(Shape{c.d}));
+}
+
+void Gpt::check_tokens(const Tensor& idx, int64_t start) const {
+  SPOOL_CHECK(idx.dim() == 2 && idx.dtype() == DType::i64, "Gpt: tokens are ", describe(idx),
+              "; expected i64 [B, T]");
+  SPOOL_CHECK(start + idx.size(1) <= c_.context, "Gpt: sequence of ", start + idx.size(1),
+              " tokens is longer than the context of ", c_.context);
+  if (idx.numel() == 0) return;
+  NoGrad no_grad;
+  const int64_t lo = int64_t(min(idx).item()), hi = int64_t(max(idx).item());
+  SPOOL_CHECK(lo >= 0 && hi < c_.vocab, "Gpt: token id ", lo < 0 ? lo : hi,
+              " is outside the vocabulary of ", c_.vocab);
+}
+
+Tensor Gpt::forward(const Tensor& idx, const Tensor& positions, const Tensor& segments) {
+  check_tokens(idx, 0);
+  const int64_t t = idx.size(1);
+  Tensor pos = positions.defined() ? positions : reshape(arange(t), {1, t});
+  Tensor x = wte_->forward(idx) + wpe_->forward(pos);
+  x = dropout(x, c_.dropout, is_training(), gen_);
+  for (auto& block : blocks_) x = block->forward(x, segments);
+  return matmul(ln_f_->forward(x), transpose(wte_->weight, 0, 1));  // tied head
+}
+
+Tensor Gpt::forward_cached(const Tensor& idx, KvCache& cache) {
+  check_tokens(idx, cache.length);
+  const int64_t t = idx.size(1);
+  cache.k.resize(blocks_.size());
+  cache.v.resize(blocks_.size());
+  Tensor pos = reshape(arange(double(cache.length), double(cache.length + t)), {1, t});
+  Tensor x = wte_->forward(idx) + wpe_->forward(pos);
+  for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->forward_cached(x, cache.k[i], cache.v[i]);
+  cache.length += t;
+  return matmul(ln_f_->forward(x), transpose(wte_->weight, 0, 1));
+}
+
+}  // namespace spool::models

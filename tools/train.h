@@ -1,0 +1,30 @@
+// Shared by the training paths of `spool train`.
+#pragma once
+#include <optional>
+#include <string>
+
+#include "engine/rng.h"
+#include "nn/module.h"
+#include "nn/optim.h"
+
+namespace spool::cli {
+
+struct TrainConfig {
+  std::string model, data;
+  int64_t steps = 0, epochs = 0, batch = 0, log_every = 10, eval_every = 100;
+  double lr = 0;
+  uint64_t seed = 0;
+  bool pack = false;
+  std::optional<std::string> log, save, resume;
+};
+
+void save_checkpoint(const std::string& path, const TrainConfig& c, const nn::Module& model,
+                     const nn::Optimizer& opt, int64_t step, const Generator& gen);
+// Restores model, optimizer and generator; returns the step to continue from.
+int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Module& model,
+                        nn::Optimizer& opt, Generator& gen);
+
+int train_classifier(const TrainConfig& c);
+int train_gpt(const TrainConfig& c);
+
+}  // namespace spool::cli
