@@ -26,7 +26,11 @@ int64_t invalid_utf8_at(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+    int extra = c < 0x80           ? 0
+                : (c >> 5) == 0x6  ? 1
+                : (c >> 4) == 0xE  ? 2
+                : (c >> 3) == 0x1E ? 3
+                                   : -1;
     if (extra < 0 || i + size_t(extra) >= s.size() + (extra == 0 ? 1 : 0)) return int64_t(i);
     for (int k = 1; k <= extra; ++k)
       if ((static_cast<unsigned char>(s[i + size_t(k)]) >> 6) != 0x2) return int64_t(i);

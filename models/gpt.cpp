@@ -41,7 +41,9 @@ Tensor GptBlock::attention(const Tensor& x, const Tensor& segments, Tensor* k_ca
                            Tensor* v_cache) {
   const int64_t b = x.size(0), t = x.size(1), hd = c_.d / c_.heads;
   Tensors qkv = split(c_attn_->forward(ln_1_->forward(x)), c_.d, 2);  // 3 x [B, T, d]
-  auto heads = [&](const Tensor& y) { return permute(reshape(y, {b, t, c_.heads, hd}), {0, 2, 1, 3}); };
+  auto heads = [&](const Tensor& y) {
+    return permute(reshape(y, {b, t, c_.heads, hd}), {0, 2, 1, 3});
+  };
   Tensor q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);  // [B, H, T, hd]
   Tensor y;
   if (k_cache) {
@@ -52,8 +54,9 @@ Tensor GptBlock::attention(const Tensor& x, const Tensor& segments, Tensor* k_ca
     Tensor scores = matmul(q, transpose(k_all, -1, -2)) * (1.0 / std::sqrt(double(hd)));
     Tensor qi = reshape(arange(t), {t, 1}) + full({}, double(past), DType::i64);
     Tensor kj = reshape(arange(k_all.size(2)), {1, k_all.size(2)});
-    scores = masked_fill(scores, expand(reshape(gt(kj, qi), {1, 1, t, k_all.size(2)}), scores.shape()),
-                         -std::numeric_limits<double>::infinity());
+    scores =
+        masked_fill(scores, expand(reshape(gt(kj, qi), {1, 1, t, k_all.size(2)}), scores.shape()),
+                    -std::numeric_limits<double>::infinity());
     y = matmul(softmax(scores, -1), v_all);
     *k_cache = k_all;
     *v_cache = v_all;
@@ -86,7 +89,8 @@ Gpt::Gpt(const GptConfig& c, Generator* gen) : c_(c), gen_(gen) {
   nn::init::normal_(wte_->weight, 0, 0.02, gen);
   nn::init::normal_(wpe_->weight, 0, 0.01, gen);
   h_ = register_module("h", std::make_shared<nn::ModuleList>());
-  for (int64_t i = 0; i < c.layers; ++i) blocks_.push_back(h_->push_back(std::make_shared<GptBlock>(c, gen)));
+  for (int64_t i = 0; i < c.layers; ++i)
+    blocks_.push_back(h_->push_back(std::make_shared<GptBlock>(c, gen)));
   ln_f_ = register_module("ln_f", std::make_shared<nn::LayerNorm>(Shape{c.d}));
 }
 
@@ -119,7 +123,8 @@ Tensor Gpt::forward_cached(const Tensor& idx, KvCache& cache) {
   cache.v.resize(blocks_.size());
   Tensor pos = reshape(arange(double(cache.length), double(cache.length + t)), {1, t});
   Tensor x = wte_->forward(idx) + wpe_->forward(pos);
-  for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->forward_cached(x, cache.k[i], cache.v[i]);
+  for (size_t i = 0; i < blocks_.size(); ++i)
+    x = blocks_[i]->forward_cached(x, cache.k[i], cache.v[i]);
   cache.length += t;
   return matmul(ln_f_->forward(x), transpose(wte_->weight, 0, 1));
 }

@@ -22,8 +22,8 @@ struct GptConfig {
   bool flash = true;   // flash attention (false: the naive softmax(q k^T) v, for comparison)
 };
 
-GptConfig gpt_tiny();     // vocab 256, context 256, d 256, 4 layers, 4 heads: 3.29 M parameters
-GptConfig gpt2_124m();    // vocab 50257, context 1024, d 768, 12 layers, 12 heads
+GptConfig gpt_tiny();   // vocab 256, context 256, d 256, 4 layers, 4 heads: 3.29 M parameters
+GptConfig gpt2_124m();  // vocab 50257, context 1024, d 768, 12 layers, 12 heads
 
 // GPT-2's Conv1D: y = x @ weight + bias with weight [in, out].
 class Conv1D : public nn::Module {

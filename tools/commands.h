@@ -6,5 +6,6 @@ namespace spool::cli {
 int cmd_info(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_grad(int argc, char** argv);
+int cmd_generate(int argc, char** argv);
 
 }  // namespace spool::cli

@@ -10,6 +10,7 @@
 #include "ops/ops.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
+#include "tools/gpt_weights.h"
 #include "tools/models.h"
 
 namespace spool::cli {
@@ -63,15 +64,29 @@ int cmd_grad(int argc, char** argv) {
 
   TensorFile weights = load_safetensors(a.str("weights", ""));
   TensorFile batch = load_safetensors(a.str("batch", ""));
-  auto model = model_for(model_name, weights);
-  model->load_state_dict(weights.tensors);
+  const bool gpt = model_name == "gpt-tiny";
+  std::shared_ptr<nn::Module> model;
+  if (gpt) {
+    model = load_gpt(weights);
+  } else {
+    model = model_for(model_name, weights);
+    model->load_state_dict(weights.tensors);
+  }
   model->train(mode == "train");
   if (a.has("no-dropout")) disable_dropout(*model);
 
-  const Tensor& images = need(batch, "images", "--batch");
-  const Tensor& labels = need(batch, "labels", "--batch");
-  Tensor output = model->forward(images);
-  Tensor loss = cross_entropy(output, labels);
+  Tensor output, loss;
+  if (gpt) {  // idx, targets [B, T]; mean cross-entropy over every position
+    const Tensor& idx = need(batch, "idx", "--batch");
+    const Tensor& targets = need(batch, "targets", "--batch");
+    output = model->forward(idx);
+    loss = cross_entropy(reshape(output, {-1, output.size(-1)}), reshape(targets, {-1}));
+  } else {  // images [N, 3, H, W], labels [N]
+    const Tensor& images = need(batch, "images", "--batch");
+    const Tensor& labels = need(batch, "labels", "--batch");
+    output = model->forward(images);
+    loss = cross_entropy(output, labels);
+  }
   backward(loss);
 
   nn::NamedTensors result = {{"loss", loss.detach()}, {"output", output.detach()}};

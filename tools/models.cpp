@@ -1,7 +1,7 @@
 #include "tools/models.h"
 
-#include "models/mlp.h"
 #include "models/gpt.h"
+#include "models/mlp.h"
 #include "models/resnet.h"
 #include "nn/layers.h"
 #include "ops/shape.h"

@@ -29,8 +29,13 @@ commands:
       [--mode train|eval] [--no-dropout]
                              writes loss, output and grad.<param> for every parameter
 
+  generate --weights W.safetensors [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K]
+      [--seed S]             samples bytes from a GPT (weights or a training checkpoint)
+
 models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNet-18, 10
-        classes; on digits the 8x8 images are upscaled to 3x32x32)
+        classes; on digits the 8x8 images are upscaled to 3x32x32), gpt-tiny (byte-level
+        GPT-2, 3.29 M parameters; --data FILE|FOLDER, default Debian's fortunes; --pack packs
+        whole documents per row; --eval-every K steps of validation loss)
 
 spool --help               this text
 )";
@@ -49,6 +54,7 @@ int main(int argc, char** argv) {
     if (cmd == "info") return cmd_info(argc, argv);
     if (cmd == "train") return cmd_train(argc, argv);
     if (cmd == "grad") return cmd_grad(argc, argv);
+    if (cmd == "generate") return cmd_generate(argc, argv);
     throw UsageError("unknown command '" + cmd + "' (see spool --help)");
   } catch (const UsageError& e) {
     std::fprintf(stderr, "spool: %s\n", e.what());

@@ -21,7 +21,6 @@ namespace spool::cli {
 
 namespace {
 
-
 // The order of epoch e's samples: a function of (seed, e) only, so a resumed run sees the same
 // batches as an uninterrupted one.
 std::vector<int64_t> epoch_order(uint64_t seed, int64_t epoch, int64_t n) {
@@ -181,7 +180,9 @@ int cmd_train(int argc, char** argv) {
           {"log", true},
           {"log-every", true},
           {"save", true},
-          {"resume", true}, {"pack", false}, {"eval-every", true}},
+          {"resume", true},
+          {"pack", false},
+          {"eval-every", true}},
          "train");
   if (!a.has("model"))
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");

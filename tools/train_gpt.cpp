@@ -49,10 +49,11 @@ int train_gpt(const TrainConfig& c) {
     throw UsageError("--resume: the checkpoint is at step " + std::to_string(start) +
                      ", past the " + std::to_string(total) + " steps asked for");
   data::TextStream train_stream(corpus.train), val_stream(corpus.val);
-  std::printf("gpt-tiny: %lld parameters; corpus %s: %lld train bytes in %zu documents, %lld "
-              "validation bytes\n",
-              (long long)model.num_parameters(), path.c_str(), (long long)corpus.train_bytes,
-              corpus.train.size(), (long long)corpus.val_bytes);
+  std::printf(
+      "gpt-tiny: %lld parameters; corpus %s: %lld train bytes in %zu documents, %lld "
+      "validation bytes\n",
+      (long long)model.num_parameters(), path.c_str(), (long long)corpus.train_bytes,
+      corpus.train.size(), (long long)corpus.val_bytes);
 
   JsonlLog log(c.log);
   Progress progress(total);
@@ -62,8 +63,9 @@ int train_gpt(const TrainConfig& c) {
   int64_t tokens = 0;
   for (int64_t step = start; step < total; ++step) {
     opt.set_lr(schedule.at(step));
-    data::LmBatch b = c.pack ? data::packed_batch(corpus.train, batch, t, cursor)
-                             : train_stream.sample(batch, t, RngState{c.seed ^ 0xb47c4, uint64_t(step) << 32});
+    data::LmBatch b =
+        c.pack ? data::packed_batch(corpus.train, batch, t, cursor)
+               : train_stream.sample(batch, t, RngState{c.seed ^ 0xb47c4, uint64_t(step) << 32});
     opt.zero_grad();
     Tensor loss = lm_loss(model, b);
     backward(loss);
@@ -96,9 +98,10 @@ int train_gpt(const TrainConfig& c) {
                 .add("seconds", secs)
                 .str());
   log.commit();
-  std::printf("gpt-tiny: %lld steps, train loss %.4f, validation loss %.4f nats/byte, %.0f "
-              "tokens/s, %.1f s\n",
-              (long long)total, last_loss, val_loss, double(tokens) / secs, secs);
+  std::printf(
+      "gpt-tiny: %lld steps, train loss %.4f, validation loss %.4f nats/byte, %.0f "
+      "tokens/s, %.1f s\n",
+      (long long)total, last_loss, val_loss, double(tokens) / secs, secs);
   return 0;
 }
 

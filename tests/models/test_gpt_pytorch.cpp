@@ -1,0 +1,77 @@
+// spool grad --model gpt-tiny and flash attention against PyTorch
+// (tests/fixtures/make_gpt_fixture.py): a hand-written GPT-2 with Hugging Face's names, vocab 256,
+// context 32, d 64, 2 layers, 2 heads; its loss, logits and every parameter gradient, computed by
+// torch in float64 and stored as float32. Then causal attention's output and q, k, v gradients.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "engine/autograd.h"
+#include "engine/safetensors.h"
+#include "ops/attention.h"
+
+using namespace spool;
+
+namespace {
+
+const std::string kFixtures = std::string(SPOOL_SOURCE_DIR) + "/tests/fixtures/";
+
+// max |a - b| / max |b| over the tensor: the error relative to the tensor's scale.
+double scaled_error(const Tensor& a, const Tensor& b) {
+  auto x = a.to_vector<double>(), y = b.to_vector<double>();
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    diff = std::max(diff, std::abs(x[i] - y[i]));
+    scale = std::max(scale, std::abs(y[i]));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+}  // namespace
+
+TEST(PyTorchGpt, GradMatchesTorch) {
+  auto out = std::filesystem::temp_directory_path() / "spool_gpt_grad.safetensors";
+  std::string cmd = std::string(SPOOL_CLI) + " grad --model gpt-tiny --weights " + kFixtures +
+                    "gpt_small_weights.safetensors --batch " + kFixtures +
+                    "gpt_small_batch.safetensors --out " + out.string() + " > /dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  TensorFile got = load_safetensors(out.string());
+  TensorFile want = load_safetensors(kFixtures + "gpt_small_expected.safetensors");
+  int compared = 0;
+  double worst = 0;
+  std::string worst_name;
+  for (const auto& [name, expected] : want.tensors) {
+    ASSERT_TRUE(got.has(name)) << "spool grad wrote no '" << name << "'";
+    ASSERT_EQ(got.at(name).shape(), expected.shape()) << name;
+    const double err = scaled_error(got.at(name), expected);
+    EXPECT_LE(err, 1e-4) << name << " differs from PyTorch by " << err << " of its scale";
+    if (err > worst) worst = err, worst_name = name;
+    ++compared;
+  }
+  // wte, wpe, ln_f (2) and 12 per layer: ln_1, c_attn, c_proj, ln_2, c_fc, mlp c_proj.
+  EXPECT_EQ(compared, 2 + 2 + 2 + 2 * 12) << "loss, output and 28 gradients";
+  std::printf("[ gpt-tiny ] worst tensor %s: %.3g of its scale\n", worst_name.c_str(), worst);
+  std::filesystem::remove(out);
+}
+
+TEST(PyTorchAttention, FlashMatchesTorch) {
+  TensorFile f = load_safetensors(kFixtures + "attention.safetensors");
+  Tensor q = f.at("q"), k = f.at("k"), v = f.at("v");
+  for (Tensor* t : {&q, &k, &v}) t->requires_grad_();
+  Tensor y = flash_attention(q, k, v);  // causal, scale 1/sqrt(16)
+  backward(y, f.at("gy"));
+  const std::pair<const char*, Tensor> results[] = {
+      {"y", y.detach()}, {"gq", q.grad()}, {"gk", k.grad()}, {"gv", v.grad()}};
+  for (const auto& [name, mine] : results) {
+    ASSERT_TRUE(mine.defined()) << name;
+    ASSERT_EQ(mine.shape(), f.at(name).shape()) << name;
+    const double err = scaled_error(mine, f.at(name));
+    EXPECT_LE(err, 1e-5) << name << " differs from PyTorch (f64) by " << err << " of its scale";
+    std::printf("[ attention ] %s: %.3g of its scale\n", name, err);
+  }
+}

@@ -1,0 +1,14 @@
+// Builds a GPT shaped like a weights file: Hugging Face GPT-2 names (also accepted with the
+// "model." prefix of a spool training checkpoint); vocab, context, width and depth come from the
+// shapes, the head count from the metadata key "n_head" (else d / 64).
+#pragma once
+#include <memory>
+
+#include "engine/safetensors.h"
+#include "models/gpt.h"
+
+namespace spool::cli {
+
+std::shared_ptr<models::Gpt> load_gpt(const TensorFile& file);
+
+}  // namespace spool::cli
