@@ -116,7 +116,9 @@ JsonlLog::~JsonlLog() {
 }
 
 void JsonlLog::write(const std::string& json_object) {
-  if (f_) std::fprintf(f_, "%s\n", json_object.c_str());
+  if (!f_) return;
+  std::fprintf(f_, "%s\n", json_object.c_str());
+  std::fflush(f_);  // so PATH.tmp can be followed while the run goes on
 }
 
 void JsonlLog::commit() {

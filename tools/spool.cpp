@@ -31,6 +31,10 @@ commands:
 
   generate --weights W.safetensors [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K]
       [--seed S]             samples bytes from a GPT (weights or a training checkpoint)
+  bench --model gpt-tiny [--steps N] [--warmup N] [--batching random|packed|padded]
+      [--attention flash|naive] [--data PATH]
+                             times train steps; one JSON line: median_step_ms, tokens_per_s
+                             (targets that count), peak_bytes
 
 models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNet-18, 10
         classes; on digits the 8x8 images are upscaled to 3x32x32), gpt-tiny (byte-level
@@ -55,6 +59,7 @@ int main(int argc, char** argv) {
     if (cmd == "train") return cmd_train(argc, argv);
     if (cmd == "grad") return cmd_grad(argc, argv);
     if (cmd == "generate") return cmd_generate(argc, argv);
+    if (cmd == "bench") return cmd_bench(argc, argv);
     throw UsageError("unknown command '" + cmd + "' (see spool --help)");
   } catch (const UsageError& e) {
     std::fprintf(stderr, "spool: %s\n", e.what());

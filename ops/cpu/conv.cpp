@@ -37,8 +37,8 @@ Geo geometry(const Shape& in_shape, const Shape& out_shape, const WindowParams& 
   return g;
 }
 
-// Row r = (c, kd, kh, kw) of col (rows ld apart) holds, for every output position, the input value that kernel
-// tap meets there (0 in the padding).
+// Row r = (c, kd, kh, kw) of col (rows ld apart) holds, for every output position, the input value
+// that kernel tap meets there (0 in the padding).
 template <class T>
 void im2col(const T* x, int64_t channels, const Geo& g, T* col, int64_t ld) {
   const int64_t kv = g.k_vol(), ov = g.out_vol(), rows = channels * kv;
@@ -103,8 +103,8 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t
     cblas_sgemm(CblasRowMajor, A, B, int(m), int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta,
                 c, int(ldc));
   else
-    cblas_dgemm(CblasRowMajor, A, B, int(m), int(n), int(k), 1.0, a, int(lda), b, int(ldb), beta,
-                c, int(ldc));
+    cblas_dgemm(CblasRowMajor, A, B, int(m), int(n), int(k), 1.0, a, int(lda), b, int(ldb), beta, c,
+                int(ldc));
 }
 
 // Sizes shared by the three entry points.
@@ -130,7 +130,8 @@ ConvDims dims_of(const Tensor& x_like, const Tensor& w, const Tensor& y_like,
   d.kdim = d.cg * d.g.k_vol();
   d.l = d.g.out_vol();
   const int64_t budget = int64_t(1) << 24;
-  d.chunk = std::max<int64_t>(1, std::min<int64_t>(d.n, budget / std::max<int64_t>(1, d.kdim * d.l)));
+  d.chunk =
+      std::max<int64_t>(1, std::min<int64_t>(d.n, budget / std::max<int64_t>(1, d.kdim * d.l)));
   return d;
 }
 
@@ -144,8 +145,10 @@ void gather_samples(T* t, int64_t channels, int64_t l, int64_t n0, int64_t cn, i
     for (int64_t n = 0; n < cn; ++n) {
       T* a = t + ((n0 + n) * channels + c0 + r) * l;
       T* b = m + r * cn * l + n * l;
-      if (to_matrix) std::memcpy(b, a, size_t(l) * sizeof(T));
-      else std::memcpy(a, b, size_t(l) * sizeof(T));
+      if (to_matrix)
+        std::memcpy(b, a, size_t(l) * sizeof(T));
+      else
+        std::memcpy(a, b, size_t(l) * sizeof(T));
     }
 }
 

@@ -24,9 +24,9 @@ class CpuBackend final : public Backend {
                         const Tensor& gx) override;
   void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y,
                   const Tensor& mean, const Tensor& rstd) override;
-  void layer_norm_backward(const Tensor& x, const Tensor& w, const Tensor& mean,
-                           const Tensor& rstd, const Tensor& gy, const Tensor& gx,
-                           const Tensor& gw, const Tensor& gb) override;
+  void layer_norm_backward(const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
+                           const Tensor& gy, const Tensor& gx, const Tensor& gw,
+                           const Tensor& gb) override;
   void conv(const Tensor& x, const Tensor& w, const WindowParams& p, const Tensor& y) override;
   void conv_backward_input(const Tensor& gy, const Tensor& w, const WindowParams& p,
                            const Tensor& gx) override;
@@ -38,8 +38,8 @@ class CpuBackend final : public Backend {
   void avg_pool(const Tensor& x, const WindowParams& p, const Tensor& y) override;
   void avg_pool_backward(const Tensor& gy, const WindowParams& p, const Tensor& gx) override;
   void batch_norm_stats(const Tensor& x, const Tensor& mean, const Tensor& var) override;
-  void batch_norm_apply(const Tensor& x, const Tensor& mean, const Tensor& invstd,
-                        const Tensor& w, const Tensor& b, const Tensor& y) override;
+  void batch_norm_apply(const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& w,
+                        const Tensor& b, const Tensor& y) override;
   void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& mean,
                            const Tensor& invstd, const Tensor& w, bool batch_stats,
                            const Tensor& gx, const Tensor& gw, const Tensor& gb) override;

@@ -21,17 +21,17 @@ template <class TO, class TX, class F>
 void map1(const Tensor& x, const Tensor& out, F f) {
   const TX* px = static_cast<const TX*>(x.raw());
   TO* po = static_cast<TO*>(out.raw());
-  for_each_run<2>(out.shape(), {&out.strides(), &x.strides()},
-                  [&](const std::array<int64_t, 2>& off, int64_t n,
-                      const std::array<int64_t, 2>& s) {
-                    TO* o = po + off[0];
-                    const TX* a = px + off[1];
-                    if (s[0] == 1 && s[1] == 1) {
-                      for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]);
-                    } else {
-                      for (int64_t i = 0; i < n; ++i) o[i * s[0]] = f(a[i * s[1]]);
-                    }
-                  });
+  for_each_run<2>(
+      out.shape(), {&out.strides(), &x.strides()},
+      [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& s) {
+        TO* o = po + off[0];
+        const TX* a = px + off[1];
+        if (s[0] == 1 && s[1] == 1) {
+          for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]);
+        } else {
+          for (int64_t i = 0; i < n; ++i) o[i * s[0]] = f(a[i * s[1]]);
+        }
+      });
 }
 
 // out[i] = f(a[i], b[i]); the scalar-b case (stride 0) gets its own vectorisable loop.
@@ -40,21 +40,21 @@ void map2(const Tensor& a, const Tensor& b, const Tensor& out, F f) {
   const T* pa = static_cast<const T*>(a.raw());
   const T* pb = static_cast<const T*>(b.raw());
   TO* po = static_cast<TO*>(out.raw());
-  for_each_run<3>(out.shape(), {&out.strides(), &a.strides(), &b.strides()},
-                  [&](const std::array<int64_t, 3>& off, int64_t n,
-                      const std::array<int64_t, 3>& s) {
-                    TO* o = po + off[0];
-                    const T* x = pa + off[1];
-                    const T* y = pb + off[2];
-                    if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
-                      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
-                    } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
-                      const T yv = *y;
-                      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
-                    } else {
-                      for (int64_t i = 0; i < n; ++i) o[i * s[0]] = f(x[i * s[1]], y[i * s[2]]);
-                    }
-                  });
+  for_each_run<3>(
+      out.shape(), {&out.strides(), &a.strides(), &b.strides()},
+      [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& s) {
+        TO* o = po + off[0];
+        const T* x = pa + off[1];
+        const T* y = pb + off[2];
+        if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
+          for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
+        } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
+          const T yv = *y;
+          for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
+        } else {
+          for (int64_t i = 0; i < n; ++i) o[i * s[0]] = f(x[i * s[1]], y[i * s[2]]);
+        }
+      });
 }
 
 template <class T>
@@ -120,7 +120,8 @@ void CpuBackend::uniform(const Tensor& out, RngState state, double lo, double hi
 #pragma omp parallel for schedule(static) if (n >= kParallelGrain / 8)
     for (int64_t b = 0; b < blocks; ++b) {
       auto u = uniform_block(state, b);
-      for (int64_t k = 0; k < 4 && 4 * b + k < n; ++k) p[4 * b + k] = T(lo + (hi - lo) * u[size_t(k)]);
+      for (int64_t k = 0; k < 4 && 4 * b + k < n; ++k)
+        p[4 * b + k] = T(lo + (hi - lo) * u[size_t(k)]);
     }
   });
 }
@@ -143,33 +144,57 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, double a,
     using T = decltype(tag);
     const T ta = T(a), tb = T(b);
     switch (op) {
-      case UnaryOp::neg: map1<T, T>(x, out, [](T v) { return -v; }); break;
-      case UnaryOp::exp: map1<T, T>(x, out, [](T v) { return exp_fast(v); }); break;
-      case UnaryOp::log: map1<T, T>(x, out, [](T v) { return std::log(v); }); break;
-      case UnaryOp::sqrt: map1<T, T>(x, out, [](T v) { return std::sqrt(v); }); break;
-      case UnaryOp::abs: map1<T, T>(x, out, [](T v) { return std::abs(v); }); break;
+      case UnaryOp::neg:
+        map1<T, T>(x, out, [](T v) { return -v; });
+        break;
+      case UnaryOp::exp:
+        map1<T, T>(x, out, [](T v) { return exp_fast(v); });
+        break;
+      case UnaryOp::log:
+        map1<T, T>(x, out, [](T v) { return std::log(v); });
+        break;
+      case UnaryOp::sqrt:
+        map1<T, T>(x, out, [](T v) { return std::sqrt(v); });
+        break;
+      case UnaryOp::abs:
+        map1<T, T>(x, out, [](T v) { return std::abs(v); });
+        break;
       case UnaryOp::sign:
         map1<T, T>(x, out, [](T v) { return T((v > 0) - (v < 0)); });
         break;
-      case UnaryOp::tanh: map1<T, T>(x, out, [](T v) { return std::tanh(v); }); break;
+      case UnaryOp::tanh:
+        map1<T, T>(x, out, [](T v) { return std::tanh(v); });
+        break;
       case UnaryOp::sigmoid:
         map1<T, T>(x, out, [](T v) { return T(1) / (T(1) + exp_fast(-v)); });
         break;
-      case UnaryOp::relu: map1<T, T>(x, out, [](T v) { return v > 0 ? v : T(0); }); break;
-      case UnaryOp::gelu: map1<T, T>(x, out, [](T v) { return gelu_exact(v); }); break;
-      case UnaryOp::gelu_tanh: map1<T, T>(x, out, [](T v) { return gelu_tanh(v); }); break;
-      case UnaryOp::gelu_grad: map1<T, T>(x, out, [](T v) { return gelu_exact_grad(v); }); break;
+      case UnaryOp::relu:
+        map1<T, T>(x, out, [](T v) { return v > 0 ? v : T(0); });
+        break;
+      case UnaryOp::gelu:
+        map1<T, T>(x, out, [](T v) { return gelu_exact(v); });
+        break;
+      case UnaryOp::gelu_tanh:
+        map1<T, T>(x, out, [](T v) { return gelu_tanh(v); });
+        break;
+      case UnaryOp::gelu_grad:
+        map1<T, T>(x, out, [](T v) { return gelu_exact_grad(v); });
+        break;
       case UnaryOp::gelu_tanh_grad:
         map1<T, T>(x, out, [](T v) { return gelu_tanh_grad(v); });
         break;
       case UnaryOp::pow_scalar:
-        if (a == 2) map1<T, T>(x, out, [](T v) { return v * v; });
-        else map1<T, T>(x, out, [ta](T v) { return std::pow(v, ta); });
+        if (a == 2)
+          map1<T, T>(x, out, [](T v) { return v * v; });
+        else
+          map1<T, T>(x, out, [ta](T v) { return std::pow(v, ta); });
         break;
       case UnaryOp::clamp:
         map1<T, T>(x, out, [ta, tb](T v) { return v < ta ? ta : (v > tb ? tb : v); });
         break;
-      case UnaryOp::affine: map1<T, T>(x, out, [ta, tb](T v) { return ta * v + tb; }); break;
+      case UnaryOp::affine:
+        map1<T, T>(x, out, [ta, tb](T v) { return ta * v + tb; });
+        break;
     }
   });
 }
@@ -179,19 +204,45 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
     using T = decltype(tag);
     using U = uint8_t;
     switch (op) {
-      case BinaryOp::add: map2<T, T>(a, b, out, [](T x, T y) { return T(x + y); }); break;
-      case BinaryOp::sub: map2<T, T>(a, b, out, [](T x, T y) { return T(x - y); }); break;
-      case BinaryOp::mul: map2<T, T>(a, b, out, [](T x, T y) { return T(x * y); }); break;
-      case BinaryOp::div: map2<T, T>(a, b, out, [](T x, T y) { return T(x / y); }); break;
-      case BinaryOp::pow: map2<T, T>(a, b, out, [](T x, T y) { return T(std::pow(x, y)); }); break;
-      case BinaryOp::maximum: map2<T, T>(a, b, out, [](T x, T y) { return x > y ? x : y; }); break;
-      case BinaryOp::minimum: map2<T, T>(a, b, out, [](T x, T y) { return x < y ? x : y; }); break;
-      case BinaryOp::eq: map2<U, T>(a, b, out, [](T x, T y) { return U(x == y); }); break;
-      case BinaryOp::ne: map2<U, T>(a, b, out, [](T x, T y) { return U(x != y); }); break;
-      case BinaryOp::lt: map2<U, T>(a, b, out, [](T x, T y) { return U(x < y); }); break;
-      case BinaryOp::le: map2<U, T>(a, b, out, [](T x, T y) { return U(x <= y); }); break;
-      case BinaryOp::gt: map2<U, T>(a, b, out, [](T x, T y) { return U(x > y); }); break;
-      case BinaryOp::ge: map2<U, T>(a, b, out, [](T x, T y) { return U(x >= y); }); break;
+      case BinaryOp::add:
+        map2<T, T>(a, b, out, [](T x, T y) { return T(x + y); });
+        break;
+      case BinaryOp::sub:
+        map2<T, T>(a, b, out, [](T x, T y) { return T(x - y); });
+        break;
+      case BinaryOp::mul:
+        map2<T, T>(a, b, out, [](T x, T y) { return T(x * y); });
+        break;
+      case BinaryOp::div:
+        map2<T, T>(a, b, out, [](T x, T y) { return T(x / y); });
+        break;
+      case BinaryOp::pow:
+        map2<T, T>(a, b, out, [](T x, T y) { return T(std::pow(x, y)); });
+        break;
+      case BinaryOp::maximum:
+        map2<T, T>(a, b, out, [](T x, T y) { return x > y ? x : y; });
+        break;
+      case BinaryOp::minimum:
+        map2<T, T>(a, b, out, [](T x, T y) { return x < y ? x : y; });
+        break;
+      case BinaryOp::eq:
+        map2<U, T>(a, b, out, [](T x, T y) { return U(x == y); });
+        break;
+      case BinaryOp::ne:
+        map2<U, T>(a, b, out, [](T x, T y) { return U(x != y); });
+        break;
+      case BinaryOp::lt:
+        map2<U, T>(a, b, out, [](T x, T y) { return U(x < y); });
+        break;
+      case BinaryOp::le:
+        map2<U, T>(a, b, out, [](T x, T y) { return U(x <= y); });
+        break;
+      case BinaryOp::gt:
+        map2<U, T>(a, b, out, [](T x, T y) { return U(x > y); });
+        break;
+      case BinaryOp::ge:
+        map2<U, T>(a, b, out, [](T x, T y) { return U(x >= y); });
+        break;
     }
   });
 }
@@ -203,13 +254,13 @@ void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, con
     const T* pa = static_cast<const T*>(a.raw());
     const T* pb = static_cast<const T*>(b.raw());
     T* po = static_cast<T*>(out.raw());
-    for_each_run<4>(out.shape(), {&out.strides(), &cond.strides(), &a.strides(), &b.strides()},
-                    [&](const std::array<int64_t, 4>& off, int64_t n,
-                        const std::array<int64_t, 4>& s) {
-                      for (int64_t i = 0; i < n; ++i)
-                        po[off[0] + i * s[0]] =
-                            pc[off[1] + i * s[1]] ? pa[off[2] + i * s[2]] : pb[off[3] + i * s[3]];
-                    });
+    for_each_run<4>(
+        out.shape(), {&out.strides(), &cond.strides(), &a.strides(), &b.strides()},
+        [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& s) {
+          for (int64_t i = 0; i < n; ++i)
+            po[off[0] + i * s[0]] =
+                pc[off[1] + i * s[1]] ? pa[off[2] + i * s[2]] : pb[off[3] + i * s[3]];
+        });
   });
 }
 

@@ -107,8 +107,7 @@ void CpuBackend::gather(const Tensor& x, int64_t dim, const Tensor& idx, const T
   });
 }
 
-void CpuBackend::scatter_add(const Tensor& out, int64_t dim, const Tensor& idx,
-                             const Tensor& src) {
+void CpuBackend::scatter_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) {
   const int64_t* pi = static_cast<const int64_t*>(idx.raw());
   dispatch_all(out.dtype(), "scatter_add", [&](auto tag) {
     using T = decltype(tag);

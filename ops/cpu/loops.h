@@ -17,20 +17,35 @@ constexpr int64_t kParallelGrain = 32768;
 template <class F>
 void dispatch_float(DType dt, const char* op, F&& f) {
   switch (dt) {
-    case DType::f32: f(float{}); return;
-    case DType::f64: f(double{}); return;
-    default: fail(op, ": dtype ", name(dt), " is not supported (expected f32 or f64)");
+    case DType::f32:
+      f(float{});
+      return;
+    case DType::f64:
+      f(double{});
+      return;
+    default:
+      fail(op, ": dtype ", name(dt), " is not supported (expected f32 or f64)");
   }
 }
 
 template <class F>
 void dispatch_all(DType dt, const char* op, F&& f) {
   switch (dt) {
-    case DType::f32: f(float{}); return;
-    case DType::f64: f(double{}); return;
-    case DType::i32: f(int32_t{}); return;
-    case DType::i64: f(int64_t{}); return;
-    case DType::b8: f(uint8_t{}); return;
+    case DType::f32:
+      f(float{});
+      return;
+    case DType::f64:
+      f(double{});
+      return;
+    case DType::i32:
+      f(int32_t{});
+      return;
+    case DType::i64:
+      f(int64_t{});
+      return;
+    case DType::b8:
+      f(uint8_t{});
+      return;
   }
   fail(op, ": unknown dtype");
 }

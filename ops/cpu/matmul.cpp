@@ -35,8 +35,8 @@ template <class T>
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, const T* a,
           int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc) {
   if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), 1.0f, a, int(lda), b, int(ldb),
-                0.0f, c, int(ldc));
+    cblas_sgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), 1.0f, a, int(lda), b, int(ldb), 0.0f,
+                c, int(ldc));
   else
     cblas_dgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), 1.0, a, int(lda), b, int(ldb), 0.0,
                 c, int(ldc));
@@ -69,8 +69,8 @@ void CpuBackend::matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& ou
     const T* pb = static_cast<const T*>(b.raw());
     T* pc = static_cast<T*>(out.raw());
     for (int64_t i = 0; i < batch; ++i)
-      gemm<T>(la.trans, lb.trans, m, n, k, pa + i * a.strides()[0], la.ld,
-              pb + i * b.strides()[0], lb.ld, pc + i * m * n, n);
+      gemm<T>(la.trans, lb.trans, m, n, k, pa + i * a.strides()[0], la.ld, pb + i * b.strides()[0],
+              lb.ld, pc + i * m * n, n);
   });
 }
 

@@ -4,6 +4,7 @@
 
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
+#include "ops/cpu/vec_math.h"
 
 namespace spool::cpu {
 
@@ -22,12 +23,8 @@ void CpuBackend::layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, d
     for (int64_t r = 0; r < rows; ++r) {
       const T* xr = px + r * d;
       T* yr = py + r * d;
-      double s = 0;
-      for (int64_t i = 0; i < d; ++i) s += xr[i];
-      const double mu = s / double(d);
-      double v = 0;
-      for (int64_t i = 0; i < d; ++i) v += (xr[i] - mu) * (xr[i] - mu);
-      const double rs = 1.0 / std::sqrt(v / double(d) + eps);
+      const double mu = sum_contiguous(xr, d) / double(d);
+      const double rs = 1.0 / std::sqrt(sum_sq_dev(xr, d, mu) / double(d) + eps);
       pm[r] = T(mu);
       pr[r] = T(rs);
       const T tmu = T(mu), trs = T(rs);
@@ -68,22 +65,29 @@ void CpuBackend::layer_norm_backward(const Tensor& x, const Tensor& w, const Ten
         T* o = pgx + r * d;
         const double mu = pm[r], rs = pr[r];
         // With h = (x - mu) * rs and g = gy * w: gx = rs * (g - mean(g) - h * mean(g * h)).
-        double sg = 0, sgh = 0;
+        // Eight accumulator lanes keep the sums pipelined; their order is fixed.
+        double sg8[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sgh8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         for (int64_t i = 0; i < d; ++i) {
-          const double h = (xr[i] - mu) * rs;
-          const double g = pw ? double(gr[i]) * pw[i] : double(gr[i]);
-          sg += g;
-          sgh += g * h;
-          if (want_params) {
-            pgw[size_t(p * d + i)] += double(gr[i]) * h;
-            pgb[size_t(p * d + i)] += gr[i];
+          const double h = (double(xr[i]) - mu) * rs;
+          const double g = pw ? double(gr[i]) * double(pw[i]) : double(gr[i]);
+          sg8[i & 7] += g;
+          sgh8[i & 7] += g * h;
+        }
+        if (want_params) {
+          double* gwp = pgw.data() + p * d;
+          double* gbp = pgb.data() + p * d;
+          for (int64_t i = 0; i < d; ++i) {
+            gwp[i] += double(gr[i]) * ((double(xr[i]) - mu) * rs);
+            gbp[i] += double(gr[i]);
           }
         }
-        const double mg = sg / double(d), mgh = sgh / double(d);
+        double sg = 0, sgh = 0;
+        for (int k = 0; k < 8; ++k) sg += sg8[k], sgh += sgh8[k];
+        const T mg = T(sg / double(d)), mgh = T(sgh / double(d)), trs = T(rs), tmu = T(mu);
         for (int64_t i = 0; i < d; ++i) {
-          const double h = (xr[i] - mu) * rs;
-          const double g = pw ? double(gr[i]) * pw[i] : double(gr[i]);
-          o[i] = T(rs * (g - mg - h * mgh));
+          const T h = (xr[i] - tmu) * trs;
+          const T g = pw ? gr[i] * pw[i] : gr[i];
+          o[i] = trs * (g - mg - h * mgh);
         }
       }
     }

@@ -43,21 +43,27 @@ struct SubSpace {
 template <ReduceOp OP, class A>
 struct Reducer {
   static A init() {
-    if constexpr (OP == ReduceOp::sum) return A(0);
-    else if constexpr (OP == ReduceOp::max) return std::numeric_limits<A>::lowest();
-    else return std::numeric_limits<A>::max();
+    if constexpr (OP == ReduceOp::sum)
+      return A(0);
+    else if constexpr (OP == ReduceOp::max)
+      return std::numeric_limits<A>::lowest();
+    else
+      return std::numeric_limits<A>::max();
   }
   static A combine(A acc, A v) {
-    if constexpr (OP == ReduceOp::sum) return acc + v;
-    else if constexpr (OP == ReduceOp::max) return (v > acc || v != v) ? v : acc;  // NaN wins
-    else return (v < acc || v != v) ? v : acc;
+    if constexpr (OP == ReduceOp::sum)
+      return acc + v;
+    else if constexpr (OP == ReduceOp::max)
+      return (v > acc || v != v) ? v : acc;  // NaN wins
+    else
+      return (v < acc || v != v) ? v : acc;
   }
 };
 
 // The reduction of x over the sub-space `sub` for each kept position, written to out.
 template <ReduceOp OP, class T>
-void reduce_typed(const Tensor& x, const Tensor& out, const Shape& kept_size,
-                  const Shape& kept_xs, const Shape& kept_os, const SubSpace& sub) {
+void reduce_typed(const Tensor& x, const Tensor& out, const Shape& kept_size, const Shape& kept_xs,
+                  const Shape& kept_os, const SubSpace& sub) {
   // Sums accumulate in double (floats) or int64; max/min in the element type.
   using A = std::conditional_t<OP == ReduceOp::sum, Acc<T>, T>;
   using R = Reducer<OP, A>;
@@ -200,9 +206,15 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>
   dispatch_all(x.dtype(), "reduce", [&](auto tag) {
     using T = decltype(tag);
     switch (op) {
-      case ReduceOp::sum: reduce_typed<ReduceOp::sum, T>(x, out, kept_size, kept_xs, kept_os, sub); break;
-      case ReduceOp::max: reduce_typed<ReduceOp::max, T>(x, out, kept_size, kept_xs, kept_os, sub); break;
-      case ReduceOp::min: reduce_typed<ReduceOp::min, T>(x, out, kept_size, kept_xs, kept_os, sub); break;
+      case ReduceOp::sum:
+        reduce_typed<ReduceOp::sum, T>(x, out, kept_size, kept_xs, kept_os, sub);
+        break;
+      case ReduceOp::max:
+        reduce_typed<ReduceOp::max, T>(x, out, kept_size, kept_xs, kept_os, sub);
+        break;
+      case ReduceOp::min:
+        reduce_typed<ReduceOp::min, T>(x, out, kept_size, kept_xs, kept_os, sub);
+        break;
     }
   });
 }
@@ -245,9 +257,12 @@ struct Around {
   int64_t outer = 1, n = 1, inner = 1;
   Around(const Shape& shape, int64_t dim) {
     for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
-      if (d < dim) outer *= shape[size_t(d)];
-      else if (d == dim) n = shape[size_t(d)];
-      else inner *= shape[size_t(d)];
+      if (d < dim)
+        outer *= shape[size_t(d)];
+      else if (d == dim)
+        n = shape[size_t(d)];
+      else
+        inner *= shape[size_t(d)];
     }
   }
 };
@@ -266,7 +281,8 @@ void CpuBackend::softmax(const Tensor& x, int64_t dim, bool log, const Tensor& o
       const T* a = px + base;
       T* o = po + base;
       T mx = -std::numeric_limits<T>::infinity();
-      if (s == 1) mx = max_contiguous(a, g.n);
+      if (s == 1)
+        mx = max_contiguous(a, g.n);
       else
         for (int64_t i = 0; i < g.n; ++i) mx = std::max(mx, a[i * s]);
       if (mx == -std::numeric_limits<T>::infinity()) mx = 0;  // an all -inf row stays finite

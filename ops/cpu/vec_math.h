@@ -14,8 +14,10 @@ inline float exp_f32(float x) {
   float xc = x < lo ? lo : (x > hi ? hi : x);
   float n = std::floor(xc * 1.44269504f + 0.5f);
   float r = xc - n * 0.693145752f - n * 1.42860677e-6f;
-  float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666679f +
-                                                 r * (0.00833333377f + r * 0.00138888892f)))));
+  float p =
+      1.0f +
+      r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666679f + r * (0.00833333377f +
+                                                                            r * 0.00138888892f)))));
   int32_t bits = (int32_t(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
@@ -27,8 +29,10 @@ inline float exp_f32(float x) {
 
 template <class T>
 inline T exp_fast(T x) {
-  if constexpr (sizeof(T) == 4) return exp_f32(x);
-  else return std::exp(x);
+  if constexpr (sizeof(T) == 4)
+    return exp_f32(x);
+  else
+    return std::exp(x);
 }
 
 // Sum of p[0..n) in double with eight independent accumulators, so the adds pipeline and
@@ -41,6 +45,21 @@ inline double sum_contiguous(const T* p, int64_t n) {
     for (int k = 0; k < 8; ++k) acc[k] += double(p[i + k]);
   double s = 0;
   for (; i < n; ++i) s += double(p[i]);
+  return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// Sum of (p[i] - mu)^2 in double, pipelined like sum_contiguous.
+template <class T>
+inline double sum_sq_dev(const T* p, int64_t n, double mu) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) {
+      const double d = double(p[i + k]) - mu;
+      acc[k] += d * d;
+    }
+  double s = 0;
+  for (; i < n; ++i) s += (double(p[i]) - mu) * (double(p[i]) - mu);
   return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 

@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""gpt-tiny train steps in PyTorch, the reference `spool bench --model gpt-tiny` is compared with.
+
+The CONFIGS.md configuration: GPT-2 block (pre-LN, fused QKV, causal softmax attention, GELU tanh
+MLP), vocab 256, context 256, d 256, 4 layers, 4 heads, tied head; batch 8 x 256 random bytes;
+AdamW lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01 on matrices only. A step is
+zero_grad, forward, backward, step. Prints one JSON line like spool bench.
+Run with Debian's python3-torch:  /usr/bin/python3 bench/gpt_pytorch.py --steps 10 --threads 2
+"""
+import argparse
+import json
+import math
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, d, heads, layers):
+        super().__init__()
+        self.heads = heads
+        self.ln_1 = nn.LayerNorm(d)
+        self.c_attn = nn.Linear(d, 3 * d)
+        self.c_proj = nn.Linear(d, d)
+        self.ln_2 = nn.LayerNorm(d)
+        self.c_fc = nn.Linear(d, 4 * d)
+        self.mlp_proj = nn.Linear(4 * d, d)
+        for lin in (self.c_attn, self.c_fc):
+            nn.init.normal_(lin.weight, std=0.02)
+            nn.init.zeros_(lin.bias)
+        for lin in (self.c_proj, self.mlp_proj):
+            nn.init.normal_(lin.weight, std=0.02 / math.sqrt(2 * layers))
+            nn.init.zeros_(lin.bias)
+        self.register_buffer("mask", None, persistent=False)
+
+    def attention(self, x):
+        b, t, d = x.shape
+        q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
+        q, k, v = (y.view(b, t, self.heads, d // self.heads).transpose(1, 2) for y in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(d // self.heads)
+        if self.mask is None or self.mask.shape[-1] != t:
+            self.mask = torch.ones(t, t, dtype=torch.bool).triu(1)
+        y = F.softmax(scores.masked_fill(self.mask, float("-inf")), dim=-1) @ v
+        return self.c_proj(y.transpose(1, 2).reshape(b, t, d))
+
+    def forward(self, x):
+        x = x + self.attention(x)
+        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+
+class Gpt(nn.Module):
+    def __init__(self, vocab=256, context=256, d=256, layers=4, heads=4):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, d)
+        self.wpe = nn.Embedding(context, d)
+        nn.init.normal_(self.wte.weight, std=0.02)
+        nn.init.normal_(self.wpe.weight, std=0.01)
+        self.h = nn.ModuleList(Block(d, heads, layers) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(d)
+
+    def forward(self, idx):
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+        for block in self.h:
+            x = block(x)
+        return self.ln_f(x) @ self.wte.weight.t()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = Gpt()
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                             {"params": rest, "weight_decay": 0.0}],
+                            lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+    times = []
+    for step in range(args.warmup + args.steps):
+        ids = torch.randint(0, 256, (8, 257))
+        idx, targets = ids[:, :-1], ids[:, 1:]
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        logits = model(idx)
+        loss = F.cross_entropy(logits.reshape(-1, 256), targets.reshape(-1))
+        loss.backward()
+        opt.step()
+        if step >= args.warmup:
+            times.append((time.perf_counter() - t0) * 1e3)
+    median = statistics.median(times)
+    print(json.dumps({"engine": "pytorch " + torch.__version__, "model": "gpt-tiny",
+                      "steps": args.steps, "threads": args.threads,
+                      "median_step_ms": round(median, 3),
+                      "tokens_per_s": round(8 * 256 * len(times) / (sum(times) / 1e3), 1)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+// spool bench --model gpt-tiny: times full training steps (zero_grad, forward, backward, AdamW
+// step) on the standard configuration and prints one JSON line: the median step time, tokens
+// per second (targets that count in the loss) and the allocator's peak bytes during the timed
+// steps.
+#include <algorithm>
+#include <cstdio>
+
+#include "data/text.h"
+#include "engine/allocator.h"
+#include "engine/autograd.h"
+#include "engine/factory.h"
+#include "models/gpt.h"
+#include "nn/optim.h"
+#include "ops/ops.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
+
+namespace spool::cli {
+
+int cmd_bench(int argc, char** argv) {
+  Args a(argc, argv, 2,
+         {{"model", true},
+          {"steps", true},
+          {"warmup", true},
+          {"batching", true},
+          {"data", true},
+          {"attention", true}},
+         "bench");
+  const std::string model_name = a.str("model", "gpt-tiny");
+  if (model_name != "gpt-tiny")
+    throw UsageError("bench: unknown model '" + model_name + "' (available: gpt-tiny)");
+  const std::string batching = a.str("batching", "random");
+  if (batching != "random" && batching != "packed" && batching != "padded")
+    throw UsageError("bench: --batching '" + batching + "' is not random, packed or padded");
+  const std::string attention = a.str("attention", "flash");
+  if (attention != "flash" && attention != "naive")
+    throw UsageError("bench: --attention '" + attention + "' is not flash or naive");
+  const int64_t steps = a.positive_int("steps", 10), warmup = a.positive_int("warmup", 2);
+
+  models::GptConfig config = models::gpt_tiny();
+  config.flash = attention == "flash";
+  const int64_t batch = 8, t = config.context;
+  Generator gen(0);
+  models::Gpt model(config, &gen);
+  nn::AdamW opt(nn::decay_matrices_only(model, 0.01), {.lr = 1e-3});
+  data::TextCorpus corpus;
+  if (batching != "random")
+    corpus = data::load_text(a.has("data") ? a.str("data", "") : data::default_corpus_path());
+  size_t cursor = 0;
+  auto next_batch = [&](int64_t step) {
+    if (batching == "packed") return data::packed_batch(corpus.train, batch, t, cursor);
+    if (batching == "padded") return data::padded_batch(corpus.train, batch, t, cursor);
+    data::LmBatch b;  // uniform random bytes: the standard configuration's timing input
+    Tensor r = rand({batch, t + 1}, DType::f32, &gen, 0, 256);
+    Tensor ids = to(r, DType::i64);
+    b.idx = narrow(ids, 1, 0, t);
+    b.targets = contiguous(narrow(ids, 1, 1, t));
+    b.idx = contiguous(b.idx);
+    b.real_targets = batch * t;
+    (void)step;
+    return b;
+  };
+  std::vector<double> ms;
+  int64_t tokens = 0;
+  for (int64_t s = 0; s < warmup + steps; ++s) {
+    data::LmBatch b = next_batch(s);
+    if (s == warmup) reset_peak();
+    const double t0 = now_seconds();
+    opt.zero_grad();
+    Tensor logits = model.forward(b.idx, b.positions, b.segments);
+    Tensor loss = cross_entropy(reshape(logits, {-1, logits.size(-1)}), reshape(b.targets, {-1}));
+    backward(loss);
+    opt.step();
+    const double dt = now_seconds() - t0;
+    if (s >= warmup) {
+      ms.push_back(dt * 1e3);
+      tokens += b.real_targets;
+    }
+  }
+  std::vector<double> sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  double total_ms = 0;
+  for (double m : ms) total_ms += m;
+  std::printf("%s\n", Json()
+                          .add("model", model_name)
+                          .add("batching", batching)
+                          .add("attention", attention)
+                          .add("steps", steps)
+                          .add("median_step_ms", median)
+                          .add("tokens_per_s", double(tokens) / (total_ms / 1e3))
+                          .add("peak_bytes", memory_stats().peak_bytes)
+                          .str()
+                          .c_str());
+  return 0;
+}
+
+}  // namespace spool::cli
