@@ -16,6 +16,8 @@ thread_local bool t_grad_enabled = true;
 bool grad_enabled() { return t_grad_enabled; }
 NoGrad::NoGrad() : prev_(t_grad_enabled) { t_grad_enabled = false; }
 NoGrad::~NoGrad() { t_grad_enabled = prev_; }
+EnableGrad::EnableGrad() : prev_(t_grad_enabled) { t_grad_enabled = true; }
+EnableGrad::~EnableGrad() { t_grad_enabled = prev_; }
 
 int64_t Node::saved_bytes() const {
   int64_t b = 0;
@@ -53,9 +55,26 @@ std::vector<std::shared_ptr<Node>> Tape::entries() const {
 
 void Tape::clear() { entries_.clear(); }
 
+namespace {
+void append_node(const char* op, const Tensors& inputs, const Tensors& outputs,
+                 const Tensors& saved, BackwardFn backward, ReplayFn replay, Cost cost);
+}  // namespace
+
 void record(const char* op, const Tensors& inputs, const Tensors& outputs, const Tensors& saved,
             BackwardFn backward, ReplayFn replay, Cost cost) {
-  if (!needs_grad(inputs)) return;
+  if (needs_grad(inputs))
+    append_node(op, inputs, outputs, saved, std::move(backward), std::move(replay), cost);
+}
+
+void record_always(const char* op, const Tensors& inputs, const Tensors& outputs,
+                   const Tensors& saved, BackwardFn backward, ReplayFn replay, Cost cost) {
+  if (t_grad_enabled)
+    append_node(op, inputs, outputs, saved, std::move(backward), std::move(replay), cost);
+}
+
+namespace {
+void append_node(const char* op, const Tensors& inputs, const Tensors& outputs,
+                 const Tensors& saved, BackwardFn backward, ReplayFn replay, Cost cost) {
   auto node = std::make_shared<Node>();
   node->op = op;
   Tape& tape = Tape::current();
@@ -64,13 +83,17 @@ void record(const char* op, const Tensors& inputs, const Tensors& outputs, const
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& x = inputs[i];
     if (!x.defined() || !x.requires_grad()) continue;
-    if (x.grad_fn()) node->next[i] = {x.grad_fn(), x.impl().output_nr, nullptr};
-    else node->next[i] = {nullptr, 0, x.impl_ptr()};
+    if (x.grad_fn())
+      node->next[i] = {x.grad_fn(), x.impl().output_nr, nullptr};
+    else
+      node->next[i] = {nullptr, 0, x.impl_ptr()};
   }
   for (const auto& s : saved) {
     // Saved tensors carry no history, so an op saving its own output makes no cycle.
-    if (s.defined()) node->saved.push_back({s.detach(), s.storage()->version()});
-    else node->saved.push_back({});
+    if (s.defined())
+      node->saved.push_back({s.detach(), s.storage()->version()});
+    else
+      node->saved.push_back({});
   }
   node->backward = std::move(backward);
   node->replay = std::move(replay);
@@ -85,18 +108,19 @@ void record(const char* op, const Tensors& inputs, const Tensors& outputs, const
     const Tensor& y = outputs[k];
     node->outputs.push_back({y.shape(), y.dtype(), y.device()});
     TensorImpl& impl = y.impl();
-    SPOOL_CHECK(impl.grad_fn == nullptr && !impl.requires_grad, op,
-                ": internal error: output ", k, " already has autograd history");
+    SPOOL_CHECK(impl.grad_fn == nullptr && !impl.requires_grad, op, ": internal error: output ", k,
+                " already has autograd history");
     impl.requires_grad = true;
     impl.grad_fn = node;
     impl.output_nr = int(k);
   }
   tape.append(node);
 }
+}  // namespace
 
 void check_inplace(const Tensor& t, const char* op) {
-  SPOOL_CHECK(!(t_grad_enabled && t.requires_grad()), op, ": in-place write to a ",
-              describe(t), " tensor that requires grad; do it under NoGrad or on a detached copy");
+  SPOOL_CHECK(!(t_grad_enabled && t.requires_grad()), op, ": in-place write to a ", describe(t),
+              " tensor that requires grad; do it under NoGrad or on a detached copy");
 }
 
 namespace {
@@ -134,19 +158,37 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
                 "; a non-scalar output needs an explicit gradient of the same shape");
     seed = full(root.shape(), 1.0, root.dtype(), root.device());
   }
-  SPOOL_CHECK(seed.shape() == root.shape() && seed.dtype() == root.dtype(),
-              "backward: gradient is ", describe(seed), " for an output that is ", describe(root));
+  backward(Tensors{root}, Tensors{seed}, retain_graph);
+}
+
+void backward(const Tensors& roots, const Tensors& grads, bool retain_graph) {
+  SPOOL_CHECK(roots.size() == grads.size(), "backward: ", roots.size(), " roots but ", grads.size(),
+              " gradients");
   NoGrad no_grad;
-  if (root.is_leaf()) {
-    accumulate_into_leaf(root.impl(), seed);
-    return;
+  std::unordered_map<Node*, Tensors> pending;
+  std::vector<Node*> stack;
+  std::unordered_set<Node*> seen;
+  for (size_t r = 0; r < roots.size(); ++r) {
+    const Tensor &root = roots[r], &seed = grads[r];
+    SPOOL_CHECK(root.requires_grad(), "backward: root ", r, " (", describe(root),
+                ") does not require grad");
+    SPOOL_CHECK(seed.defined() && seed.shape() == root.shape() && seed.dtype() == root.dtype(),
+                "backward: gradient is ", describe(seed), " for an output that is ",
+                describe(root));
+    if (root.is_leaf()) {
+      accumulate_into_leaf(root.impl(), seed);
+      continue;
+    }
+    Node* n = root.grad_fn().get();
+    Tensors& slot = pending[n];
+    slot.resize(n->outputs.size());
+    Tensor& acc = slot[size_t(root.impl().output_nr)];
+    acc = acc.defined() ? add_grads(acc, seed) : seed;
+    if (seen.insert(n).second) stack.push_back(n);
   }
 
-  // Every node reachable from the root, newest first.
+  // Every node reachable from the roots, newest first.
   std::vector<Node*> order;
-  std::unordered_set<Node*> seen;
-  std::vector<Node*> stack = {root.grad_fn().get()};
-  seen.insert(stack.back());
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
@@ -155,10 +197,6 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       if (e.node && seen.insert(e.node.get()).second) stack.push_back(e.node.get());
   }
   std::sort(order.begin(), order.end(), [](Node* a, Node* b) { return a->seq > b->seq; });
-
-  std::unordered_map<Node*, Tensors> pending;
-  pending[root.grad_fn().get()].resize(root.grad_fn()->outputs.size());
-  pending[root.grad_fn().get()][size_t(root.impl().output_nr)] = seed;
 
   for (Node* n : order) {
     auto it = pending.find(n);

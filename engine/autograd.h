@@ -40,7 +40,7 @@ using ReplayFn = std::function<Tensors(const Tensors& inputs)>;
 
 struct Node {
   struct Edge {
-    std::shared_ptr<Node> node;        // the input was made by this node's output `output_nr`
+    std::shared_ptr<Node> node;  // the input was made by this node's output `output_nr`
     int output_nr = 0;
     std::shared_ptr<TensorImpl> leaf;  // or the input is a leaf that requires grad
     bool active() const { return node || leaf; }
@@ -52,7 +52,7 @@ struct Node {
   };
 
   std::string op;
-  uint64_t seq = 0;  // recording order
+  uint64_t seq = 0;        // recording order
   std::vector<Edge> next;  // one per input
   std::vector<OutputInfo> outputs;
   std::vector<SavedTensor> saved;
@@ -77,6 +77,18 @@ class NoGrad {
   bool prev_;
 };
 
+// Turns recording back on for its scope (checkpoint replays run inside a backward).
+class EnableGrad {
+ public:
+  EnableGrad();
+  ~EnableGrad();
+  EnableGrad(const EnableGrad&) = delete;
+  EnableGrad& operator=(const EnableGrad&) = delete;
+
+ private:
+  bool prev_;
+};
+
 // True when recording is on and some input requires grad: the op must call record().
 bool needs_grad(const Tensors& inputs);
 
@@ -85,9 +97,16 @@ bool needs_grad(const Tensors& inputs);
 void record(const char* op, const Tensors& inputs, const Tensors& outputs, const Tensors& saved,
             BackwardFn backward, ReplayFn replay, Cost cost = {});
 
+// As record(), but whenever recording is on, even if no input requires grad: for checkpoint(),
+// whose function may use parameters that are not among its inputs.
+void record_always(const char* op, const Tensors& inputs, const Tensors& outputs,
+                   const Tensors& saved, BackwardFn backward, ReplayFn replay, Cost cost = {});
+
 // Accumulates d(root)/d(leaf) into every leaf's grad. A non-scalar root needs `grad`. Unless
 // retain_graph, the saved tensors are freed as backward passes them.
 void backward(const Tensor& root, const Tensor& grad = {}, bool retain_graph = false);
+// Several roots at once, each with its gradient (all required, same shapes as the roots).
+void backward(const Tensors& roots, const Tensors& grads, bool retain_graph = false);
 
 // Refuses an in-place write to `t` while recording would be needed (the op names itself).
 void check_inplace(const Tensor& t, const char* op);
