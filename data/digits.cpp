@@ -20,8 +20,9 @@ std::string find_digits() {
   };
   for (const char* c : candidates)
     if (std::filesystem::exists(c)) return c;
-  fail("digits: cannot find digits.csv.gz; install Debian's python3-sklearn "
-       "(apt-get install python3-sklearn), set SPOOL_DIGITS, or pass --data PATH");
+  fail(
+      "digits: cannot find digits.csv.gz; install Debian's python3-sklearn "
+      "(apt-get install python3-sklearn), set SPOOL_DIGITS, or pass --data PATH");
 }
 
 namespace {

@@ -13,7 +13,15 @@
 namespace spool {
 
 enum class UnaryOp {
-  neg, exp, log, sqrt, abs, sign, tanh, sigmoid, relu,
+  neg,
+  exp,
+  log,
+  sqrt,
+  abs,
+  sign,
+  tanh,
+  sigmoid,
+  relu,
   gelu,            // x * Phi(x)
   gelu_tanh,       // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
   gelu_grad,       // d gelu / dx
@@ -32,9 +40,9 @@ enum class ReduceOp { sum, max, min };
 // Geometry of a convolution or pooling window over 1, 2 or 3 spatial dims (one entry per dim).
 struct WindowParams {
   std::vector<int64_t> kernel, stride, padding, dilation;
-  int64_t groups = 1;              // convolution only
-  bool ceil_mode = false;          // pooling only
-  bool count_include_pad = true;   // average pooling only
+  int64_t groups = 1;             // convolution only
+  bool ceil_mode = false;         // pooling only
+  bool count_include_pad = true;  // average pooling only
   // Output size of spatial dim d for an input of size `in`.
   int64_t out_size(size_t d, int64_t in) const;
 };
@@ -42,10 +50,10 @@ struct WindowParams {
 // Scaled dot-product attention: which keys a query sees, and dropout on the probabilities.
 struct AttentionParams {
   bool causal = true;
-  double scale = 1;         // usually 1/sqrt(head dim)
-  double dropout_p = 0;     // probability of zeroing an attention weight
-  RngState rng;             // element (b, h, i, j) keeps its weight iff
-                            // uniform_at(rng, ((b * H + h) * T + i) * T + j) >= dropout_p
+  double scale = 1;      // usually 1/sqrt(head dim)
+  double dropout_p = 0;  // probability of zeroing an attention weight
+  RngState rng;          // element (b, h, i, j) keeps its weight iff
+                         // uniform_at(rng, ((b * H + h) * T + i) * T + j) >= dropout_p
 };
 
 class Backend {
@@ -134,11 +142,9 @@ class Backend {
                                   const Tensor& gk, const Tensor& gv) = 0;
 
   // out = x.index_select(dim, idx): idx is 1-D i64, out contiguous.
-  virtual void index_select(const Tensor& x, int64_t dim, const Tensor& idx,
-                            const Tensor& out) = 0;
+  virtual void index_select(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) = 0;
   // out.index_select(dim, idx) += src (repeated indices accumulate).
-  virtual void index_add(const Tensor& out, int64_t dim, const Tensor& idx,
-                         const Tensor& src) = 0;
+  virtual void index_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) = 0;
   // out[..i..] = x[..idx[..i..]..] along dim; idx and out have the same shape.
   virtual void gather(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) = 0;
   // out[..idx[..i..]..] += src[..i..] along dim.

@@ -18,18 +18,25 @@ namespace {
 
 const char* st_dtype(DType t) {
   switch (t) {
-    case DType::f32: return "F32";
-    case DType::f64: return "F64";
-    case DType::i32: return "I32";
-    case DType::i64: return "I64";
-    case DType::b8: return "BOOL";
+    case DType::f32:
+      return "F32";
+    case DType::f64:
+      return "F64";
+    case DType::i32:
+      return "I32";
+    case DType::i64:
+      return "I64";
+    case DType::b8:
+      return "BOOL";
   }
   return "?";
 }
 
 bool parse_dtype(const std::string& s, DType& out) {
-  static const std::pair<const char*, DType> table[] = {{"F32", DType::f32}, {"F64", DType::f64},
-                                                        {"I32", DType::i32}, {"I64", DType::i64},
+  static const std::pair<const char*, DType> table[] = {{"F32", DType::f32},
+                                                        {"F64", DType::f64},
+                                                        {"I32", DType::i32},
+                                                        {"I64", DType::i64},
                                                         {"BOOL", DType::b8}};
   for (const auto& [n, t] : table)
     if (s == n) {
@@ -42,7 +49,8 @@ bool parse_dtype(const std::string& s, DType& out) {
 }  // namespace
 
 bool TensorFile::has(const std::string& name) const {
-  return std::any_of(tensors.begin(), tensors.end(), [&](const auto& p) { return p.first == name; });
+  return std::any_of(tensors.begin(), tensors.end(),
+                     [&](const auto& p) { return p.first == name; });
 }
 
 const Tensor& TensorFile::at(const std::string& name) const {
@@ -59,8 +67,8 @@ void save_safetensors(const std::string& path,
   std::vector<Tensor> host;
   size_t offset = 0;
   for (const auto& [name, t] : tensors) {
-    SPOOL_CHECK(name != "__metadata__" && !header.contains(name), "safetensors: cannot save ",
-                path, ": tensor name '", name, "' is reserved or repeated");
+    SPOOL_CHECK(name != "__metadata__" && !header.contains(name), "safetensors: cannot save ", path,
+                ": tensor name '", name, "' is reserved or repeated");
     SPOOL_CHECK(t.defined(), "safetensors: cannot save ", path, ": tensor '", name,
                 "' is undefined");
     Tensor c = t.detach();
@@ -81,8 +89,8 @@ void save_safetensors(const std::string& path,
   namespace fs = std::filesystem;
   fs::path target(path);
   fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-  SPOOL_CHECK(fs::is_directory(dir), "safetensors: cannot save ", path, ": folder ",
-              dir.string(), " does not exist");
+  SPOOL_CHECK(fs::is_directory(dir), "safetensors: cannot save ", path, ": folder ", dir.string(),
+              " does not exist");
   std::string tmp = path + ".tmp." + std::to_string(getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   SPOOL_CHECK(f, "safetensors: cannot write ", tmp, ": ", std::strerror(errno));
@@ -149,8 +157,8 @@ TensorFile load_safetensors(const std::string& path) {
         SPOOL_CHECK(s >= 0, "safetensors: ", path, ": tensor '", e.name, "' has shape ",
                     str(e.shape));
       auto off = v.at("data_offsets").get<std::vector<uint64_t>>();
-      SPOOL_CHECK(off.size() == 2 && off[0] <= off[1] && off[1] <= data_size, "safetensors: ",
-                  path, ": tensor '", e.name, "' has byte range outside the ", data_size,
+      SPOOL_CHECK(off.size() == 2 && off[0] <= off[1] && off[1] <= data_size, "safetensors: ", path,
+                  ": tensor '", e.name, "' has byte range outside the ", data_size,
                   " data bytes (file truncated or corrupt)");
       e.begin = off[0];
       e.end = off[1];

@@ -48,9 +48,8 @@ Tensor conv(const Tensor& x_in, const Tensor& w_in, const Tensor& bias, const Co
     const int64_t in = x_in.size(2 + d);
     const int64_t span = p.dilation[size_t(d)] * (p.kernel[size_t(d)] - 1) + 1;
     SPOOL_CHECK(span <= in + 2 * p.padding[size_t(d)], op, ": kernel ", str(p.kernel),
-                " (dilated extent ", span, ") is larger than the padded input ",
-                str(x_in.shape()), " in spatial dim ", d, " (", in, " + 2 x ",
-                p.padding[size_t(d)], ")");
+                " (dilated extent ", span, ") is larger than the padded input ", str(x_in.shape()),
+                " in spatial dim ", d, " (", in, " + 2 x ", p.padding[size_t(d)], ")");
     out_shape.push_back(p.out_size(size_t(d), in));
   }
   if (bias.defined())
@@ -60,24 +59,29 @@ Tensor conv(const Tensor& x_in, const Tensor& w_in, const Tensor& bias, const Co
   Tensor y = empty(out_shape, x.dtype(), x.device());
   if (y.numel() > 0) backend(x.device()).conv(x, w, p, y);
   double flops = 2.0 * double(y.numel()) * double(w.numel() / cout);
-  record(op, {x, w}, {y}, {x, w},
-         [p](const Tensors& s, const Tensors& g, const Needs& n) {
-           const Tensor &x = s[0], &w = s[1];
-           Tensor gy = contiguous(g[0]), gx, gw;
-           if (n[0]) {
-             gx = empty(x.shape(), x.dtype(), x.device());
-             if (gy.numel() > 0) backend(x.device()).conv_backward_input(gy, w, p, gx);
-             else backend(x.device()).fill(gx, 0);
-           }
-           if (n[1]) {
-             gw = empty(w.shape(), w.dtype(), w.device());
-             if (gy.numel() > 0) backend(x.device()).conv_backward_weight(gy, x, p, gw);
-             else backend(x.device()).fill(gw, 0);
-           }
-           return Tensors{gx, gw};
-         },
-         [o](const Tensors& in) { return Tensors{conv(in[0], in[1], {}, o)}; },
-         {flops, double(x.nbytes() + w.nbytes() + y.nbytes())});
+  record(
+      op, {x, w}, {y}, {x, w},
+      [p](const Tensors& s, const Tensors& g, const Needs& n) {
+        const Tensor &x = s[0], &w = s[1];
+        Tensor gy = contiguous(g[0]), gx, gw;
+        if (n[0]) {
+          gx = empty(x.shape(), x.dtype(), x.device());
+          if (gy.numel() > 0)
+            backend(x.device()).conv_backward_input(gy, w, p, gx);
+          else
+            backend(x.device()).fill(gx, 0);
+        }
+        if (n[1]) {
+          gw = empty(w.shape(), w.dtype(), w.device());
+          if (gy.numel() > 0)
+            backend(x.device()).conv_backward_weight(gy, x, p, gw);
+          else
+            backend(x.device()).fill(gw, 0);
+        }
+        return Tensors{gx, gw};
+      },
+      [o](const Tensors& in) { return Tensors{conv(in[0], in[1], {}, o)}; },
+      {flops, double(x.nbytes() + w.nbytes() + y.nbytes())});
   if (!bias.defined()) return y;
   Shape bshape(size_t(y.dim()), 1);
   bshape[1] = cout;

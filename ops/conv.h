@@ -8,7 +8,7 @@
 namespace spool {
 
 struct ConvOptions {
-  std::vector<int64_t> stride = {1};    // one value for every dim, or one per spatial dim
+  std::vector<int64_t> stride = {1};  // one value for every dim, or one per spatial dim
   std::vector<int64_t> padding = {0};
   std::vector<int64_t> dilation = {1};
   int64_t groups = 1;

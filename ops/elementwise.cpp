@@ -77,74 +77,80 @@ ReplayFn replay1(F f) {
 
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = binary_kernel(BinaryOp::add, a, b, "add");
-  record("add", {a, b}, {y}, {},
-         [sa = a.shape(), sb = b.shape()](const Tensors&, const Tensors& g, const Needs&) {
-           return Tensors{sum_to(g[0], sa), sum_to(g[0], sb)};
-         },
-         [](const Tensors& in) { return Tensors{add(in[0], in[1])}; });
+  record(
+      "add", {a, b}, {y}, {},
+      [sa = a.shape(), sb = b.shape()](const Tensors&, const Tensors& g, const Needs&) {
+        return Tensors{sum_to(g[0], sa), sum_to(g[0], sb)};
+      },
+      [](const Tensors& in) { return Tensors{add(in[0], in[1])}; });
   return y;
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor y = binary_kernel(BinaryOp::sub, a, b, "sub");
-  record("sub", {a, b}, {y}, {},
-         [sa = a.shape(), sb = b.shape()](const Tensors&, const Tensors& g, const Needs& n) {
-           return Tensors{sum_to(g[0], sa), n[1] ? sum_to(neg(g[0]), sb) : Tensor()};
-         },
-         [](const Tensors& in) { return Tensors{sub(in[0], in[1])}; });
+  record(
+      "sub", {a, b}, {y}, {},
+      [sa = a.shape(), sb = b.shape()](const Tensors&, const Tensors& g, const Needs& n) {
+        return Tensors{sum_to(g[0], sa), n[1] ? sum_to(neg(g[0]), sb) : Tensor()};
+      },
+      [](const Tensors& in) { return Tensors{sub(in[0], in[1])}; });
   return y;
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = binary_kernel(BinaryOp::mul, a, b, "mul");
-  record("mul", {a, b}, {y}, {a, b},
-         [](const Tensors& s, const Tensors& g, const Needs& n) {
-           return Tensors{n[0] ? sum_to(g[0] * s[1], s[0].shape()) : Tensor(),
-                          n[1] ? sum_to(g[0] * s[0], s[1].shape()) : Tensor()};
-         },
-         [](const Tensors& in) { return Tensors{mul(in[0], in[1])}; });
+  record(
+      "mul", {a, b}, {y}, {a, b},
+      [](const Tensors& s, const Tensors& g, const Needs& n) {
+        return Tensors{n[0] ? sum_to(g[0] * s[1], s[0].shape()) : Tensor(),
+                       n[1] ? sum_to(g[0] * s[0], s[1].shape()) : Tensor()};
+      },
+      [](const Tensors& in) { return Tensors{mul(in[0], in[1])}; });
   return y;
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor y = binary_kernel(BinaryOp::div, a, b, "div");
-  record("div", {a, b}, {y}, {a, b},
-         [](const Tensors& s, const Tensors& g, const Needs& n) {
-           // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
-           return Tensors{n[0] ? sum_to(g[0] / s[1], s[0].shape()) : Tensor(),
-                          n[1] ? sum_to(neg(g[0]) * s[0] / (s[1] * s[1]), s[1].shape())
-                               : Tensor()};
-         },
-         [](const Tensors& in) { return Tensors{div(in[0], in[1])}; });
+  record(
+      "div", {a, b}, {y}, {a, b},
+      [](const Tensors& s, const Tensors& g, const Needs& n) {
+        // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+        return Tensors{n[0] ? sum_to(g[0] / s[1], s[0].shape()) : Tensor(),
+                       n[1] ? sum_to(neg(g[0]) * s[0] / (s[1] * s[1]), s[1].shape()) : Tensor()};
+      },
+      [](const Tensors& in) { return Tensors{div(in[0], in[1])}; });
   return y;
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor y = binary_kernel(BinaryOp::pow, a, b, "pow");
-  record("pow", {a, b}, {y}, {a, b, y},
-         [](const Tensors& s, const Tensors& g, const Needs& n) {
-           const Tensor &a = s[0], &b = s[1], &y = s[2];
-           Tensor ga, gb;
-           // d/da a^b = b a^(b-1); d/db a^b = a^b log a, taken as 0 where a = 0 and b >= 0.
-           if (n[0]) ga = sum_to(g[0] * b * pow(a, b - 1.0), a.shape());
-           if (n[1]) {
-             Tensor zero_base = mul(to(eq(a, 0.0), a.dtype()), to(ge(b, scalar_like(0, b)), a.dtype()));
-             Tensor d = where(gt(zero_base, 0.0), scalar_like(0, y), y * log(a));
-             gb = sum_to(g[0] * d, b.shape());
-           }
-           return Tensors{ga, gb};
-         },
-         [](const Tensors& in) { return Tensors{pow(in[0], in[1])}; });
+  record(
+      "pow", {a, b}, {y}, {a, b, y},
+      [](const Tensors& s, const Tensors& g, const Needs& n) {
+        const Tensor &a = s[0], &b = s[1], &y = s[2];
+        Tensor ga, gb;
+        // d/da a^b = b a^(b-1); d/db a^b = a^b log a, taken as 0 where a = 0 and b >= 0.
+        if (n[0]) ga = sum_to(g[0] * b * pow(a, b - 1.0), a.shape());
+        if (n[1]) {
+          Tensor zero_base =
+              mul(to(eq(a, 0.0), a.dtype()), to(ge(b, scalar_like(0, b)), a.dtype()));
+          Tensor d = where(gt(zero_base, 0.0), scalar_like(0, y), y * log(a));
+          gb = sum_to(g[0] * d, b.shape());
+        }
+        return Tensors{ga, gb};
+      },
+      [](const Tensors& in) { return Tensors{pow(in[0], in[1])}; });
   return y;
 }
 
 Tensor pow(const Tensor& x, double p) {
   Tensor y = unary_kernel(UnaryOp::pow_scalar, x, "pow", p);
-  record("pow_scalar", {x}, {y}, {x},
-         [p](const Tensors& s, const Tensors& g, const Needs&) {
-           return Tensors{g[0] * pow(s[0], p - 1) * p};
-         },
-         replay1([p](const Tensor& x) { return pow(x, p); }));
+  record(
+      "pow_scalar", {x}, {y}, {x},
+      [p](const Tensors& s, const Tensors& g, const Needs&) {
+        return Tensors{g[0] * pow(s[0], p - 1) * p};
+      },
+      replay1([p](const Tensor& x) { return pow(x, p); }));
   return y;
 }
 
@@ -155,100 +161,108 @@ Tensor mul(const Tensor& a, double b) { return mul(a, scalar_like(b, a)); }
 
 Tensor neg(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::neg, x, "neg");
-  record("neg", {x}, {y}, {},
-         [](const Tensors&, const Tensors& g, const Needs&) { return Tensors{neg(g[0])}; },
-         replay1([](const Tensor& x) { return neg(x); }));
+  record(
+      "neg", {x}, {y}, {},
+      [](const Tensors&, const Tensors& g, const Needs&) { return Tensors{neg(g[0])}; },
+      replay1([](const Tensor& x) { return neg(x); }));
   return y;
 }
 
 Tensor exp(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::exp, x, "exp");
-  record("exp", {x}, {y}, {y},
-         [](const Tensors& s, const Tensors& g, const Needs&) { return Tensors{g[0] * s[0]}; },
-         replay1([](const Tensor& x) { return exp(x); }));
+  record(
+      "exp", {x}, {y}, {y},
+      [](const Tensors& s, const Tensors& g, const Needs&) { return Tensors{g[0] * s[0]}; },
+      replay1([](const Tensor& x) { return exp(x); }));
   return y;
 }
 
 Tensor log(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::log, x, "log");
-  record("log", {x}, {y}, {x},
-         [](const Tensors& s, const Tensors& g, const Needs&) { return Tensors{g[0] / s[0]}; },
-         replay1([](const Tensor& x) { return log(x); }));
+  record(
+      "log", {x}, {y}, {x},
+      [](const Tensors& s, const Tensors& g, const Needs&) { return Tensors{g[0] / s[0]}; },
+      replay1([](const Tensor& x) { return log(x); }));
   return y;
 }
 
 Tensor sqrt(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::sqrt, x, "sqrt");
-  record("sqrt", {x}, {y}, {y},
-         [](const Tensors& s, const Tensors& g, const Needs&) {
-           return Tensors{g[0] / (s[0] * 2.0)};
-         },
-         replay1([](const Tensor& x) { return sqrt(x); }));
+  record(
+      "sqrt", {x}, {y}, {y},
+      [](const Tensors& s, const Tensors& g, const Needs&) { return Tensors{g[0] / (s[0] * 2.0)}; },
+      replay1([](const Tensor& x) { return sqrt(x); }));
   return y;
 }
 
 Tensor abs(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::abs, x, "abs");
-  record("abs", {x}, {y}, {x},
-         [](const Tensors& s, const Tensors& g, const Needs&) {
-           return Tensors{g[0] * unary_kernel(UnaryOp::sign, s[0], "abs")};
-         },
-         replay1([](const Tensor& x) { return abs(x); }));
+  record(
+      "abs", {x}, {y}, {x},
+      [](const Tensors& s, const Tensors& g, const Needs&) {
+        return Tensors{g[0] * unary_kernel(UnaryOp::sign, s[0], "abs")};
+      },
+      replay1([](const Tensor& x) { return abs(x); }));
   return y;
 }
 
 Tensor tanh(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::tanh, x, "tanh");
-  record("tanh", {x}, {y}, {y},
-         [](const Tensors& s, const Tensors& g, const Needs&) {
-           return Tensors{g[0] * (1.0 - s[0] * s[0])};
-         },
-         replay1([](const Tensor& x) { return tanh(x); }));
+  record(
+      "tanh", {x}, {y}, {y},
+      [](const Tensors& s, const Tensors& g, const Needs&) {
+        return Tensors{g[0] * (1.0 - s[0] * s[0])};
+      },
+      replay1([](const Tensor& x) { return tanh(x); }));
   return y;
 }
 
 Tensor sigmoid(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::sigmoid, x, "sigmoid");
-  record("sigmoid", {x}, {y}, {y},
-         [](const Tensors& s, const Tensors& g, const Needs&) {
-           return Tensors{g[0] * s[0] * (1.0 - s[0])};
-         },
-         replay1([](const Tensor& x) { return sigmoid(x); }));
+  record(
+      "sigmoid", {x}, {y}, {y},
+      [](const Tensors& s, const Tensors& g, const Needs&) {
+        return Tensors{g[0] * s[0] * (1.0 - s[0])};
+      },
+      replay1([](const Tensor& x) { return sigmoid(x); }));
   return y;
 }
 
 Tensor relu(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::relu, x, "relu");
-  record("relu", {x}, {y}, {y},
-         [](const Tensors& s, const Tensors& g, const Needs&) {
-           return Tensors{where(gt(s[0], 0.0), g[0], scalar_like(0, g[0]))};
-         },
-         replay1([](const Tensor& x) { return relu(x); }));
+  record(
+      "relu", {x}, {y}, {y},
+      [](const Tensors& s, const Tensors& g, const Needs&) {
+        return Tensors{where(gt(s[0], 0.0), g[0], scalar_like(0, g[0]))};
+      },
+      replay1([](const Tensor& x) { return relu(x); }));
   return y;
 }
 
 Tensor gelu(const Tensor& x, GeluApprox approx) {
   const bool t = approx == GeluApprox::tanh;
   Tensor y = unary_kernel(t ? UnaryOp::gelu_tanh : UnaryOp::gelu, x, "gelu");
-  record(t ? "gelu_tanh" : "gelu", {x}, {y}, {x},
-         [t](const Tensors& s, const Tensors& g, const Needs&) {
-           return Tensors{
-               g[0] * unary_kernel(t ? UnaryOp::gelu_tanh_grad : UnaryOp::gelu_grad, s[0], "gelu")};
-         },
-         replay1([approx](const Tensor& x) { return gelu(x, approx); }));
+  record(
+      t ? "gelu_tanh" : "gelu", {x}, {y}, {x},
+      [t](const Tensors& s, const Tensors& g, const Needs&) {
+        return Tensors{
+            g[0] * unary_kernel(t ? UnaryOp::gelu_tanh_grad : UnaryOp::gelu_grad, s[0], "gelu")};
+      },
+      replay1([approx](const Tensor& x) { return gelu(x, approx); }));
   return y;
 }
 
 Tensor clamp(const Tensor& x, double lo, double hi) {
   SPOOL_CHECK(!(lo > hi), "clamp: lower bound ", lo, " exceeds upper bound ", hi);
   Tensor y = unary_kernel(UnaryOp::clamp, x, "clamp", lo, hi);
-  record("clamp", {x}, {y}, {x},
-         [lo, hi](const Tensors& s, const Tensors& g, const Needs&) {
-           Tensor inside = mul(to(ge(s[0], scalar_like(lo, s[0])), g[0].dtype()),
-                               to(le(s[0], scalar_like(hi, s[0])), g[0].dtype()));
-           return Tensors{g[0] * inside};
-         },
-         replay1([lo, hi](const Tensor& x) { return clamp(x, lo, hi); }));
+  record(
+      "clamp", {x}, {y}, {x},
+      [lo, hi](const Tensors& s, const Tensors& g, const Needs&) {
+        Tensor inside = mul(to(ge(s[0], scalar_like(lo, s[0])), g[0].dtype()),
+                            to(le(s[0], scalar_like(hi, s[0])), g[0].dtype()));
+        return Tensors{g[0] * inside};
+      },
+      replay1([lo, hi](const Tensor& x) { return clamp(x, lo, hi); }));
   return y;
 }
 
@@ -261,24 +275,24 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
               ": dtypes differ");
   detail::check_same_device(a, b, "where");
   detail::check_same_device(cond, a, "where");
-  Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(),
-                                 "where");
+  Shape shape =
+      broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor y = empty(shape, a.dtype(), a.device());
-  backend(a.device()).where(broadcast_view(cond, shape), broadcast_view(a, shape),
-                            broadcast_view(b, shape), y);
-  record("where", {cond, a, b}, {y}, {cond},
-         [sa = a.shape(), sb = b.shape()](const Tensors& s, const Tensors& g, const Needs& n) {
-           Tensor zero = scalar_like(0, g[0]);
-           return Tensors{Tensor(), n[1] ? sum_to(where(s[0], g[0], zero), sa) : Tensor(),
-                          n[2] ? sum_to(where(s[0], zero, g[0]), sb) : Tensor()};
-         },
-         [](const Tensors& in) { return Tensors{where(in[0], in[1], in[2])}; });
+  backend(a.device())
+      .where(broadcast_view(cond, shape), broadcast_view(a, shape), broadcast_view(b, shape), y);
+  record(
+      "where", {cond, a, b}, {y}, {cond},
+      [sa = a.shape(), sb = b.shape()](const Tensors& s, const Tensors& g, const Needs& n) {
+        Tensor zero = scalar_like(0, g[0]);
+        return Tensors{Tensor(), n[1] ? sum_to(where(s[0], g[0], zero), sa) : Tensor(),
+                       n[2] ? sum_to(where(s[0], zero, g[0]), sb) : Tensor()};
+      },
+      [](const Tensors& in) { return Tensors{where(in[0], in[1], in[2])}; });
   return y;
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
-  SPOOL_CHECK(mask.dtype() == DType::b8, "masked_fill: mask is ", describe(mask),
-              "; expected b8");
+  SPOOL_CHECK(mask.dtype() == DType::b8, "masked_fill: mask is ", describe(mask), "; expected b8");
   Shape shape = broadcast_shapes(x.shape(), mask.shape(), "masked_fill");
   SPOOL_CHECK(shape == x.shape(), "masked_fill: mask ", str(mask.shape()),
               " does not broadcast to x ", str(x.shape()));
@@ -299,14 +313,14 @@ Tensor gt(const Tensor& a, double b) { return gt(a, scalar_like(b, a)); }
 Tensor lt(const Tensor& a, double b) { return lt(a, scalar_like(b, a)); }
 
 Tensor logical_or(const Tensor& a, const Tensor& b) {
-  SPOOL_CHECK(a.dtype() == DType::b8 && b.dtype() == DType::b8, "logical_or: a is ",
-              describe(a), ", b is ", describe(b), "; expected b8 masks");
+  SPOOL_CHECK(a.dtype() == DType::b8 && b.dtype() == DType::b8, "logical_or: a is ", describe(a),
+              ", b is ", describe(b), "; expected b8 masks");
   return binary_kernel(BinaryOp::maximum, a, b, "logical_or");
 }
 
 Tensor logical_and(const Tensor& a, const Tensor& b) {
-  SPOOL_CHECK(a.dtype() == DType::b8 && b.dtype() == DType::b8, "logical_and: a is ",
-              describe(a), ", b is ", describe(b), "; expected b8 masks");
+  SPOOL_CHECK(a.dtype() == DType::b8 && b.dtype() == DType::b8, "logical_and: a is ", describe(a),
+              ", b is ", describe(b), "; expected b8 masks");
   return binary_kernel(BinaryOp::minimum, a, b, "logical_and");
 }
 
@@ -317,20 +331,22 @@ Tensor to(const Tensor& x, DType dtype) {
   Tensor y = empty(x.shape(), dtype, x.device());
   backend(x.device()).copy(x, y);
   if (is_float(x.dtype()) && is_float(dtype))
-    record("to", {x}, {y}, {},
-           [from = x.dtype()](const Tensors&, const Tensors& g, const Needs&) {
-             return Tensors{to(g[0], from)};
-           },
-           replay1([dtype](const Tensor& x) { return to(x, dtype); }));
+    record(
+        "to", {x}, {y}, {},
+        [from = x.dtype()](const Tensors&, const Tensors& g, const Needs&) {
+          return Tensors{to(g[0], from)};
+        },
+        replay1([dtype](const Tensor& x) { return to(x, dtype); }));
   return y;
 }
 
 Tensor clone(const Tensor& x) {
   Tensor y = empty(x.shape(), x.dtype(), x.device());
   backend(x.device()).copy(x, y);
-  record("clone", {x}, {y}, {},
-         [](const Tensors&, const Tensors& g, const Needs&) { return Tensors{g[0]}; },
-         replay1([](const Tensor& x) { return clone(x); }));
+  record(
+      "clone", {x}, {y}, {},
+      [](const Tensors&, const Tensors& g, const Needs&) { return Tensors{g[0]}; },
+      replay1([](const Tensor& x) { return clone(x); }));
   return y;
 }
 
@@ -351,14 +367,15 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
     NoGrad no_grad;
     y = x * mask;
   }
-  record("dropout", {x}, {y}, {mask},
-         [](const Tensors& s, const Tensors& g, const Needs&) { return Tensors{g[0] * s[0]}; },
-         // Replay regenerates the same mask from the saved generator state.
-         [p, state](const Tensors& in) {
-           Generator replay_gen;
-           replay_gen.set_state(state);
-           return Tensors{dropout(in[0], p, true, &replay_gen)};
-         });
+  record(
+      "dropout", {x}, {y}, {mask},
+      [](const Tensors& s, const Tensors& g, const Needs&) { return Tensors{g[0] * s[0]}; },
+      // Replay regenerates the same mask from the saved generator state.
+      [p, state](const Tensors& in) {
+        Generator replay_gen;
+        replay_gen.set_state(state);
+        return Tensors{dropout(in[0], p, true, &replay_gen)};
+      });
   return y;
 }
 

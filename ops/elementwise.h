@@ -61,7 +61,7 @@ Tensor dropout(const Tensor& x, double p, bool training = true, Generator* gen =
 // In place, for optimizers and initialisers: refused on tensors that require grad unless under
 // NoGrad. Each bumps the storage's version counter.
 void fill_(const Tensor& x, double value);
-void copy_(const Tensor& dst, const Tensor& src);  // src broadcasts to dst
+void copy_(const Tensor& dst, const Tensor& src);               // src broadcasts to dst
 void add_(const Tensor& x, const Tensor& y, double alpha = 1);  // x += alpha * y
 void mul_(const Tensor& x, double s);
 

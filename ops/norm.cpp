@@ -69,8 +69,7 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
 Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
                   double eps) {
-  SPOOL_CHECK(x_in.dim() >= 2, "batch_norm: input is ", str(x_in.shape()),
-              "; expected [N, C, *]");
+  SPOOL_CHECK(x_in.dim() >= 2, "batch_norm: input is ", str(x_in.shape()), "; expected [N, C, *]");
   SPOOL_CHECK(is_float(x_in.dtype()), "batch_norm: input is ", describe(x_in),
               "; expected f32 or f64");
   const int64_t c = x_in.size(1);
@@ -79,8 +78,8 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
   for (int i = 0; i < 4; ++i)
     if (params[i]->defined())
       SPOOL_CHECK(params[i]->shape() == Shape{c} && params[i]->dtype() == x_in.dtype(),
-                  "batch_norm: ", names[i], " is ", describe(*params[i]), " for an input of ",
-                  c, " channels; expected ", name(x_in.dtype()), "[", c, "]");
+                  "batch_norm: ", names[i], " is ", describe(*params[i]), " for an input of ", c,
+                  " channels; expected ", name(x_in.dtype()), "[", c, "]");
   SPOOL_CHECK(training || (running_mean.defined() && running_var.defined()),
               "batch_norm: eval mode needs running_mean and running_var");
   const int64_t count = c == 0 ? 0 : x_in.numel() / c;
@@ -114,25 +113,26 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
   Tensor b = bias.defined() ? contiguous(bias) : Tensor();
   Tensor y = empty(x.shape(), x.dtype(), x.device());
   be.batch_norm_apply(x, mu, invstd, w, b, y);
-  record("batch_norm", {x, w, b}, {y}, {x, mu, invstd, w},
-         [training](const Tensors& s, const Tensors& g, const Needs& n) {
-           const Tensor& x = s[0];
-           Tensor gy = contiguous(g[0]);
-           Tensor gx = n[0] ? empty(x.shape(), x.dtype(), x.device()) : Tensor();
-           Tensor gw = n[1] ? empty(s[3].shape(), x.dtype(), x.device()) : Tensor();
-           Tensor gb = n[2] ? empty(s[3].defined() ? s[3].shape() : s[1].shape(), x.dtype(),
-                                    x.device())
-                            : Tensor();
-           backend(x.device()).batch_norm_backward(x, gy, s[1], s[2], s[3], training, gx, gw, gb);
-           return Tensors{gx, gw, gb};
-         },
-         // Replay normalises with the statistics this step computed, without touching the
-         // running statistics a second time.
-         [mu, invstd](const Tensors& in) {
-           Tensor y = empty(in[0].shape(), in[0].dtype(), in[0].device());
-           backend(y.device()).batch_norm_apply(contiguous(in[0]), mu, invstd, in[1], in[2], y);
-           return Tensors{y};
-         });
+  record(
+      "batch_norm", {x, w, b}, {y}, {x, mu, invstd, w},
+      [training](const Tensors& s, const Tensors& g, const Needs& n) {
+        const Tensor& x = s[0];
+        Tensor gy = contiguous(g[0]);
+        Tensor gx = n[0] ? empty(x.shape(), x.dtype(), x.device()) : Tensor();
+        Tensor gw = n[1] ? empty(s[3].shape(), x.dtype(), x.device()) : Tensor();
+        Tensor gb = n[2]
+                        ? empty(s[3].defined() ? s[3].shape() : s[1].shape(), x.dtype(), x.device())
+                        : Tensor();
+        backend(x.device()).batch_norm_backward(x, gy, s[1], s[2], s[3], training, gx, gw, gb);
+        return Tensors{gx, gw, gb};
+      },
+      // Replay normalises with the statistics this step computed, without touching the
+      // running statistics a second time.
+      [mu, invstd](const Tensors& in) {
+        Tensor y = empty(in[0].shape(), in[0].dtype(), in[0].device());
+        backend(y.device()).batch_norm_apply(contiguous(in[0]), mu, invstd, in[1], in[2], y);
+        return Tensors{y};
+      });
   return y;
 }
 

@@ -8,34 +8,13 @@
 
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
+#include "ops/cpu/window.h"
 
 namespace spool::cpu {
 
 namespace {
 
-// Window geometry padded to three spatial dims.
-struct Geo {
-  int64_t in[3], out[3], k[3], s[3], p[3], d[3];
-  int64_t in_vol() const { return in[0] * in[1] * in[2]; }
-  int64_t out_vol() const { return out[0] * out[1] * out[2]; }
-  int64_t k_vol() const { return k[0] * k[1] * k[2]; }
-};
-
-Geo geometry(const Shape& in_shape, const Shape& out_shape, const WindowParams& w) {
-  Geo g;
-  const int64_t nd = int64_t(in_shape.size()) - 2, lead = 3 - nd;
-  for (int64_t i = 0; i < 3; ++i) {
-    const bool real = i >= lead;
-    const size_t j = size_t(i - lead);
-    g.in[i] = real ? in_shape[size_t(2 + i - lead)] : 1;
-    g.out[i] = real ? out_shape[size_t(2 + i - lead)] : 1;
-    g.k[i] = real ? w.kernel[j] : 1;
-    g.s[i] = real ? w.stride[j] : 1;
-    g.p[i] = real ? w.padding[j] : 0;
-    g.d[i] = real ? w.dilation[j] : 1;
-  }
-  return g;
-}
+using Geo = Window3;
 
 // Row r = (c, kd, kh, kw) of col (rows ld apart) holds, for every output position, the input value
 // that kernel tap meets there (0 in the padding).
@@ -120,7 +99,7 @@ struct ConvDims {
 ConvDims dims_of(const Tensor& x_like, const Tensor& w, const Tensor& y_like,
                  const WindowParams& p) {
   ConvDims d;
-  d.g = geometry(x_like.shape(), y_like.shape(), p);
+  d.g = window3(x_like.shape(), y_like.shape(), p);
   d.n = x_like.shape()[0];
   d.cin = x_like.shape()[1];
   d.cout = w.shape()[0];

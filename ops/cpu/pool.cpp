@@ -4,32 +4,21 @@
 
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
+#include "ops/cpu/window.h"
 
 namespace spool::cpu {
 
 namespace {
 
-struct PoolGeo {
-  int64_t in[3], out[3], k[3], s[3], p[3], d[3];
+// A window plus the number of (sample, channel) planes it slides over.
+struct PoolGeo : Window3 {
   int64_t planes;
-  int64_t in_vol() const { return in[0] * in[1] * in[2]; }
-  int64_t out_vol() const { return out[0] * out[1] * out[2]; }
 };
 
 PoolGeo pool_geometry(const Shape& in_shape, const Shape& out_shape, const WindowParams& w) {
   PoolGeo g;
-  const int64_t nd = int64_t(in_shape.size()) - 2, lead = 3 - nd;
+  static_cast<Window3&>(g) = window3(in_shape, out_shape, w);
   g.planes = in_shape[0] * in_shape[1];
-  for (int64_t i = 0; i < 3; ++i) {
-    const bool real = i >= lead;
-    const size_t j = size_t(i - lead);
-    g.in[i] = real ? in_shape[size_t(2 + i - lead)] : 1;
-    g.out[i] = real ? out_shape[size_t(2 + i - lead)] : 1;
-    g.k[i] = real ? w.kernel[j] : 1;
-    g.s[i] = real ? w.stride[j] : 1;
-    g.p[i] = real ? w.padding[j] : 0;
-    g.d[i] = real ? w.dilation[j] : 1;
-  }
   return g;
 }
 

@@ -6,6 +6,9 @@
 #include <string>
 
 #include "ops/ops.h"
+#include "tests/support/helpers.h"
+
+using spool::test_support::error_of;
 
 namespace spool {
 namespace {
@@ -17,17 +20,6 @@ Tensor leaf(const std::vector<double>& v, const Shape& shape) {
   Tensor t = from_vector<double>(v, shape);
   t.requires_grad_();
   return t;
-}
-
-// The message of the spool::Error that fn throws ("" when it throws none).
-template <class F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(Autograd, BackwardGivesTheGradientOfASimpleProduct) {

@@ -12,8 +12,10 @@
 #include "engine/factory.h"
 #include "models/gpt.h"
 #include "ops/ops.h"
+#include "tests/support/helpers.h"
 
 using namespace spool;
+using spool::test_support::error_of;
 using ::testing::HasSubstr;
 
 namespace {
@@ -32,15 +34,6 @@ double max_scaled_diff(const Tensor& a, const Tensor& b) {
   for (size_t i = 0; i < x.size(); ++i)
     d = std::max(d, std::abs(x[i] - y[i])), s = std::max(s, std::abs(y[i]));
   return s > 0 ? d / s : d;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

@@ -13,23 +13,14 @@
 
 #include "engine/safetensors.h"
 #include "models/resnet.h"
+#include "tests/support/helpers.h"
 
 using namespace spool;
+using spool::test_support::scaled_error;
 
 namespace {
 
 const std::string kFixtures = std::string(SPOOL_SOURCE_DIR) + "/tests/fixtures/";
-
-// max |a - b| / max |b| over the tensor: the error relative to the tensor's scale.
-double scaled_error(const Tensor& a, const Tensor& b) {
-  auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    diff = std::max(diff, std::abs(x[i] - y[i]));
-    scale = std::max(scale, std::abs(y[i]));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
 
 void check_against_torch(const std::string& mode) {
   auto out =

@@ -12,8 +12,10 @@
 #include "nn/linear.h"
 #include "nn/norm.h"
 #include "ops/ops.h"
+#include "tests/support/helpers.h"
 
 using namespace spool;
+using spool::test_support::error_of;
 using ::testing::HasSubstr;
 
 namespace {
@@ -22,15 +24,6 @@ std::vector<std::string> names(const nn::NamedTensors& ts) {
   std::vector<std::string> out;
   for (const auto& [n, t] : ts) out.push_back(n);
   return out;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

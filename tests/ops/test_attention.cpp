@@ -8,6 +8,7 @@
 #include "engine/autograd.h"
 #include "engine/factory.h"
 #include "ops/ops.h"
+#include "tests/support/helpers.h"
 
 using namespace spool;
 
@@ -110,14 +111,7 @@ TEST(NaiveAttention, GradcheckInDoublePrecision) {
 }
 
 TEST(FlashAttention, BadArgumentsAreNamed) {
-  auto error_of = [](const std::function<void()>& f) -> std::string {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "(no error)";
-  };
+  using spool::test_support::error_of;
   using ::testing::HasSubstr;
   Tensor q = randn({1, 1, 4, 2});
   EXPECT_THAT(error_of([&] {

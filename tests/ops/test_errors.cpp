@@ -5,24 +5,15 @@
 #include <string>
 
 #include "ops/ops.h"
+#include "tests/support/helpers.h"
+
+using spool::test_support::error_of;
 
 namespace spool {
 namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-// The message of the spool::Error that fn throws; fails the test when it throws none.
-template <class F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a spool::Error";
-  return "";
-}
 
 Tensor i64(const std::vector<int64_t>& v, const Shape& shape) { return from_vector(v, shape); }
 

@@ -169,7 +169,7 @@ TEST(Cli, GradRefusesMissingFlagsFilesAndMismatchedWeights) {
   const std::string fx = std::string(SPOOL_SOURCE_DIR) + "/tests/fixtures/";
   EXPECT_EQ(run_cli("grad --model resnet18").status, 2);
   CliResult r = run_cli("grad --model resnet18 --weights /nonexistent --batch /nonexistent --out " +
-                  (dir / "g").string());
+                        (dir / "g").string());
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(count_lines(r.output), 1) << r.output;
   // mlp weights are not a ResNet: the error names the missing tensor.
