@@ -1,5 +1,6 @@
 // spool::Error: the one exception type of the engine. Messages name the op, the argument and the
-// shapes or dtypes involved, e.g. "matmul: a is [8, 3], b is [4, 5]: inner dimensions 3 and 4 differ".
+// shapes or dtypes involved, e.g. "matmul: a is [8, 3], b is [4, 5]: inner dimensions 3 and 4
+// differ".
 #pragma once
 #include <sstream>
 #include <stdexcept>
@@ -27,7 +28,7 @@ template <class... Parts>
 }  // namespace spool
 
 // Throws spool::Error built from the remaining arguments when cond is false.
-#define SPOOL_CHECK(cond, ...) \
-  do {                         \
+#define SPOOL_CHECK(cond, ...)               \
+  do {                                       \
     if (!(cond)) ::spool::fail(__VA_ARGS__); \
   } while (0)

@@ -22,8 +22,8 @@ Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 
 // Uniform on [lo, hi) and normal(mean, std).
-Tensor rand(const Shape& shape, DType dtype = DType::f32, Generator* gen = nullptr,
-            double lo = 0, double hi = 1);
+Tensor rand(const Shape& shape, DType dtype = DType::f32, Generator* gen = nullptr, double lo = 0,
+            double hi = 1);
 Tensor randn(const Shape& shape, DType dtype = DType::f32, Generator* gen = nullptr,
              double mean = 0, double std = 1);
 

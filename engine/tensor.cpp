@@ -46,22 +46,37 @@ int64_t element_offset(const Tensor& t, const Shape& index) {
 
 double load(const void* base, DType dt, int64_t off) {
   switch (dt) {
-    case DType::f32: return static_cast<const float*>(base)[off];
-    case DType::f64: return static_cast<const double*>(base)[off];
-    case DType::i32: return static_cast<const int32_t*>(base)[off];
-    case DType::i64: return double(static_cast<const int64_t*>(base)[off]);
-    case DType::b8: return static_cast<const uint8_t*>(base)[off];
+    case DType::f32:
+      return static_cast<const float*>(base)[off];
+    case DType::f64:
+      return static_cast<const double*>(base)[off];
+    case DType::i32:
+      return static_cast<const int32_t*>(base)[off];
+    case DType::i64:
+      return double(static_cast<const int64_t*>(base)[off]);
+    case DType::b8:
+      return static_cast<const uint8_t*>(base)[off];
   }
   return 0;
 }
 
 void store(void* base, DType dt, int64_t off, double v) {
   switch (dt) {
-    case DType::f32: static_cast<float*>(base)[off] = float(v); break;
-    case DType::f64: static_cast<double*>(base)[off] = v; break;
-    case DType::i32: static_cast<int32_t*>(base)[off] = int32_t(v); break;
-    case DType::i64: static_cast<int64_t*>(base)[off] = int64_t(v); break;
-    case DType::b8: static_cast<uint8_t*>(base)[off] = v != 0; break;
+    case DType::f32:
+      static_cast<float*>(base)[off] = float(v);
+      break;
+    case DType::f64:
+      static_cast<double*>(base)[off] = v;
+      break;
+    case DType::i32:
+      static_cast<int32_t*>(base)[off] = int32_t(v);
+      break;
+    case DType::i64:
+      static_cast<int64_t*>(base)[off] = int64_t(v);
+      break;
+    case DType::b8:
+      static_cast<uint8_t*>(base)[off] = v != 0;
+      break;
   }
 }
 
@@ -114,17 +129,18 @@ template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
 template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 
 Tensor& Tensor::requires_grad_(bool on) {
-  SPOOL_CHECK(is_leaf(), "requires_grad_: only a leaf tensor's flag can be set; this one was made "
+  SPOOL_CHECK(is_leaf(),
+              "requires_grad_: only a leaf tensor's flag can be set; this one was made "
               "by an op (detach() it first)");
-  SPOOL_CHECK(!on || is_float(dtype()), "requires_grad_: only floating tensors can require grad, "
-              "this one is ", name(dtype()));
+  SPOOL_CHECK(!on || is_float(dtype()),
+              "requires_grad_: only floating tensors can require grad, "
+              "this one is ",
+              name(dtype()));
   impl().requires_grad = on;
   return *this;
 }
 
-Tensor Tensor::detach() const {
-  return make(storage(), offset(), shape(), strides(), dtype());
-}
+Tensor Tensor::detach() const { return make(storage(), offset(), shape(), strides(), dtype()); }
 
 std::string describe(const Tensor& t) {
   if (!t.defined()) return "undefined";
@@ -133,14 +149,17 @@ std::string describe(const Tensor& t) {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   if (!t.defined()) return os << "tensor(undefined)";
-  if (t.device().type != DeviceType::cpu) return os << "tensor(" << describe(t) << ", " << t.device().str() << ")";
+  if (t.device().type != DeviceType::cpu)
+    return os << "tensor(" << describe(t) << ", " << t.device().str() << ")";
   std::vector<double> v = t.to_vector<double>();
   const int64_t edge = 3;  // elements shown at each end of a long dimension
   bool integral = !is_float(t.dtype());
   char buf[64];
   auto fmt = [&](double x) {
-    if (integral) std::snprintf(buf, sizeof buf, "%lld", (long long)x);
-    else std::snprintf(buf, sizeof buf, "%.4f", x);
+    if (integral)
+      std::snprintf(buf, sizeof buf, "%lld", (long long)x);
+    else
+      std::snprintf(buf, sizeof buf, "%.4f", x);
     return std::string(buf);
   };
   Shape cs = contiguous_strides(t.shape());
@@ -161,7 +180,8 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
         continue;
       }
       self(self, d + 1, base + i * cs[d]);
-      if (i + 1 < n) os << (d + 1 == t.dim() ? ", " : ",\n" + indent + std::string(size_t(d + 1), ' '));
+      if (i + 1 < n)
+        os << (d + 1 == t.dim() ? ", " : ",\n" + indent + std::string(size_t(d + 1), ' '));
     }
     os << "]";
   };

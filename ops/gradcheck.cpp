@@ -27,8 +27,8 @@ std::string gradcheck(const std::function<Tensor(const Tensors&)>& f, const Tens
                       const GradcheckOptions& o) {
   for (size_t i = 0; i < inputs.size(); ++i)
     if (inputs[i].defined() && inputs[i].requires_grad())
-      SPOOL_CHECK(inputs[i].dtype() == DType::f64 && inputs[i].is_leaf(), "gradcheck: input ",
-                  i, " is ", describe(inputs[i]), "; inputs checked must be f64 leaves");
+      SPOOL_CHECK(inputs[i].dtype() == DType::f64 && inputs[i].is_leaf(), "gradcheck: input ", i,
+                  " is ", describe(inputs[i]), "; inputs checked must be f64 leaves");
 
   Tensor out = f(inputs);
   SPOOL_CHECK(is_float(out.dtype()), "gradcheck: f returned ", describe(out));
@@ -39,7 +39,8 @@ std::string gradcheck(const std::function<Tensor(const Tensors&)>& f, const Tens
   for (const Tensor& x : inputs)
     if (x.defined()) x.impl().grad.reset();
   Tensor loss = objective(out);
-  if (!loss.requires_grad()) return "gradcheck: the output does not depend on any input that requires grad";
+  if (!loss.requires_grad())
+    return "gradcheck: the output does not depend on any input that requires grad";
   backward(loss);
 
   std::ostringstream report;

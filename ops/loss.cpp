@@ -40,16 +40,18 @@ void check_targets(const Tensor& targets, int64_t classes, int64_t ignore_index,
   Tensor bad = where(eq(targets, double(ignore_index)), zeros({}, DType::i64), targets);
   if (bad.numel() == 0) return;
   const int64_t lo = int64_t(min(bad).item()), hi = int64_t(max(bad).item());
-  SPOOL_CHECK(lo >= 0 && hi < classes, op, ": target ", lo < 0 ? lo : hi,
-              " is out of range for ", classes, " classes (and is not ignore_index ",
-              ignore_index, ")");
+  SPOOL_CHECK(lo >= 0 && hi < classes, op, ": target ", lo < 0 ? lo : hi, " is out of range for ",
+              classes, " classes (and is not ignore_index ", ignore_index, ")");
 }
 
 Tensor reduce_loss(const Tensor& per_item, const Tensor& valid, Reduction r) {
   switch (r) {
-    case Reduction::none: return per_item;
-    case Reduction::sum: return sum(per_item);
-    case Reduction::mean: return sum(per_item) / sum(valid);
+    case Reduction::none:
+      return per_item;
+    case Reduction::sum:
+      return sum(per_item);
+    case Reduction::mean:
+      return sum(per_item) / sum(valid);
   }
   return per_item;
 }
@@ -71,10 +73,9 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& targets_in, int64_t ignor
   return reduce_loss(loss, valid, reduction);
 }
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets_in,
-                     const CrossEntropyOptions& o) {
-  SPOOL_CHECK(o.label_smoothing >= 0 && o.label_smoothing <= 1,
-              "cross_entropy: label_smoothing ", o.label_smoothing, " is outside [0, 1]");
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets_in, const CrossEntropyOptions& o) {
+  SPOOL_CHECK(o.label_smoothing >= 0 && o.label_smoothing <= 1, "cross_entropy: label_smoothing ",
+              o.label_smoothing, " is outside [0, 1]");
   SPOOL_CHECK(is_float(logits.dtype()), "cross_entropy: logits are ", describe(logits),
               "; expected f32 or f64");
   Tensor x = logits, targets = targets_in;
@@ -103,9 +104,12 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   Tensor d = input - target;
   Tensor sq = d * d;
   switch (reduction) {
-    case Reduction::none: return sq;
-    case Reduction::sum: return sum(sq);
-    case Reduction::mean: return mean(sq);
+    case Reduction::none:
+      return sq;
+    case Reduction::sum:
+      return sum(sq);
+    case Reduction::mean:
+      return mean(sq);
   }
   return sq;
 }

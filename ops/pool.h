@@ -7,12 +7,12 @@
 namespace spool {
 
 struct PoolOptions {
-  std::vector<int64_t> kernel;         // one value for every dim, or one per spatial dim
-  std::vector<int64_t> stride = {};    // empty: the kernel size
+  std::vector<int64_t> kernel;       // one value for every dim, or one per spatial dim
+  std::vector<int64_t> stride = {};  // empty: the kernel size
   std::vector<int64_t> padding = {0};
   std::vector<int64_t> dilation = {1};  // max pooling only
   bool ceil_mode = false;
-  bool count_include_pad = true;        // average pooling only
+  bool count_include_pad = true;  // average pooling only
 };
 
 Tensor max_pool(const Tensor& x, const PoolOptions& options);

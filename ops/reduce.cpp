@@ -41,12 +41,12 @@ Shape drop_shape(const Tensor& x, const std::vector<int64_t>& dims) {
   return s;
 }
 
-Tensor reduce_kernel(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
-                     bool keepdim) {
+Tensor reduce_kernel(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   Tensor y = empty(keep_shape(x, dims), x.dtype(), x.device());
   backend(x.device()).reduce(op, x, dims, y);
-  return keepdim ? y : Tensor::make(y.storage(), 0, drop_shape(x, dims),
-                                    contiguous_strides(drop_shape(x, dims)), y.dtype());
+  return keepdim ? y
+                 : Tensor::make(y.storage(), 0, drop_shape(x, dims),
+                                contiguous_strides(drop_shape(x, dims)), y.dtype());
 }
 
 // The gradient of a reduction, broadcast back over the reduced dims.
@@ -58,19 +58,19 @@ Tensor extremum(ReduceOp op, const char* name, const Tensor& x, const std::vecto
                 bool keepdim) {
   auto dims = normalize_dims(x, in, name);
   for (int64_t d : dims)
-    SPOOL_CHECK(x.shape()[size_t(d)] > 0, name, ": dim ", d, " of ", str(x.shape()),
-                " is empty");
+    SPOOL_CHECK(x.shape()[size_t(d)] > 0, name, ": dim ", d, " of ", str(x.shape()), " is empty");
   Tensor y = reduce_kernel(op, x, dims, keepdim);
-  record(name, {x}, {y}, {x, y},
-         [dims](const Tensors& s, const Tensors& g, const Needs&) {
-           const Tensor &x = s[0], &y = s[1];
-           Tensor hit = to(eq(x, expand_back(y, x, dims)), x.dtype());
-           Tensor count = sum(hit, dims, true);
-           return Tensors{expand_back(g[0], x, dims) * hit / count};
-         },
-         [op, name, in, keepdim](const Tensors& t) {
-           return Tensors{op == ReduceOp::max ? max(t[0], in, keepdim) : min(t[0], in, keepdim)};
-         });
+  record(
+      name, {x}, {y}, {x, y},
+      [dims](const Tensors& s, const Tensors& g, const Needs&) {
+        const Tensor &x = s[0], &y = s[1];
+        Tensor hit = to(eq(x, expand_back(y, x, dims)), x.dtype());
+        Tensor count = sum(hit, dims, true);
+        return Tensors{expand_back(g[0], x, dims) * hit / count};
+      },
+      [op, name, in, keepdim](const Tensors& t) {
+        return Tensors{op == ReduceOp::max ? max(t[0], in, keepdim) : min(t[0], in, keepdim)};
+      });
   return y;
 }
 
@@ -79,13 +79,14 @@ Tensor extremum(ReduceOp op, const char* name, const Tensor& x, const std::vecto
 Tensor sum(const Tensor& x, const std::vector<int64_t>& in, bool keepdim) {
   auto dims = normalize_dims(x, in, "sum");
   Tensor y = reduce_kernel(ReduceOp::sum, x, dims, keepdim);
-  record("sum", {x}, {y}, {},
-         [xs = x.shape(), dims](const Tensors&, const Tensors& g, const Needs&) {
-           Shape ks = xs;
-           for (int64_t d : dims) ks[size_t(d)] = 1;
-           return Tensors{expand(reshape(g[0], ks), xs)};
-         },
-         [in, keepdim](const Tensors& t) { return Tensors{sum(t[0], in, keepdim)}; });
+  record(
+      "sum", {x}, {y}, {},
+      [xs = x.shape(), dims](const Tensors&, const Tensors& g, const Needs&) {
+        Shape ks = xs;
+        for (int64_t d : dims) ks[size_t(d)] = 1;
+        return Tensors{expand(reshape(g[0], ks), xs)};
+      },
+      [in, keepdim](const Tensors& t) { return Tensors{sum(t[0], in, keepdim)}; });
   return y;
 }
 
@@ -117,8 +118,7 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& in, int64_t correction, 
 
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
   dim = wrap_dim(dim, x.dim(), "argmax");
-  SPOOL_CHECK(x.shape()[size_t(dim)] > 0, "argmax: dim ", dim, " of ", str(x.shape()),
-              " is empty");
+  SPOOL_CHECK(x.shape()[size_t(dim)] > 0, "argmax: dim ", dim, " of ", str(x.shape()), " is empty");
   Tensor y = empty(keep_shape(x, {dim}), DType::i64, x.device());
   backend(x.device()).argmax(x, dim, y);
   return keepdim ? y : squeeze(y, dim);
