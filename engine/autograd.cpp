@@ -1,6 +1,7 @@
 #include "engine/autograd.h"
 
 #include <algorithm>
+#include <chrono>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -53,7 +54,19 @@ std::vector<std::shared_ptr<Node>> Tape::entries() const {
   return out;
 }
 
-void Tape::clear() { entries_.clear(); }
+void Tape::clear() {
+  entries_.clear();
+  last_lap_ = -1;
+}
+
+double Tape::lap_ms() {
+  const double now =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch())
+          .count();
+  const double dt = last_lap_ < 0 ? 0 : now - last_lap_;
+  last_lap_ = now;
+  return dt;
+}
 
 namespace {
 void append_node(const char* op, const Tensors& inputs, const Tensors& outputs,
@@ -104,6 +117,7 @@ void append_node(const char* op, const Tensors& inputs, const Tensors& outputs,
       if (x.defined()) cost.bytes += double(x.nbytes());
   }
   node->cost = cost;
+  node->forward_ms = tape.lap_ms();
   for (size_t k = 0; k < outputs.size(); ++k) {
     const Tensor& y = outputs[k];
     node->outputs.push_back({y.shape(), y.dtype(), y.device()});

@@ -59,6 +59,7 @@ struct Node {
   BackwardFn backward;
   ReplayFn replay;
   Cost cost;
+  double forward_ms = 0;  // measured: time since the previous entry was recorded on this thread
   bool released = false;  // backward ran and freed the saved tensors
 
   int64_t saved_bytes() const;
@@ -120,10 +121,13 @@ class Tape {
   void clear();
   void append(const std::shared_ptr<Node>& node);
   uint64_t next_seq() { return seq_++; }
+  // Milliseconds since the previous call (the time an op took before recording itself).
+  double lap_ms();
 
  private:
   std::vector<std::weak_ptr<Node>> entries_;
   uint64_t seq_ = 0;
+  double last_lap_ = -1;
   size_t compact_at_ = 1024;
 };
 
