@@ -56,6 +56,14 @@ struct AttentionParams {
                          // uniform_at(rng, ((b * H + h) * T + i) * T + j) >= dropout_p
 };
 
+// One Adam / AdamW update (PyTorch's formulas); c1 and c2 are the bias corrections
+// 1 - beta1^t and 1 - beta2^t.
+struct AdamParams {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool decoupled;  // AdamW: p *= 1 - lr * weight_decay; Adam: g += weight_decay * p
+  double c1, c2;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -140,6 +148,11 @@ class Backend {
                                   const Tensor& seg, const AttentionParams& p, const Tensor& out,
                                   const Tensor& lse, const Tensor& gout, const Tensor& gq,
                                   const Tensor& gk, const Tensor& gv) = 0;
+
+  // In place on contiguous p, m, v with gradient g (all the same shape):
+  //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p -= lr (m / c1) / (sqrt(v / c2) + eps)
+  virtual void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v,
+                         const AdamParams& a) = 0;
 
   // out = x.index_select(dim, idx): idx is 1-D i64, out contiguous.
   virtual void index_select(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) = 0;

@@ -4,9 +4,11 @@
 #include <map>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/factory.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
+#include "ops/shape.h"
 
 namespace spool::nn {
 
@@ -128,20 +130,27 @@ Adam::Adam(std::vector<ParamGroup> groups, AdamOptions o)
 void Adam::step() {
   NoGrad no_grad;
   ++t_;
-  const double c1 = 1 - std::pow(o_.beta1, double(t_)), c2 = 1 - std::pow(o_.beta2, double(t_));
+  AdamParams a{lr_,
+               o_.beta1,
+               o_.beta2,
+               o_.eps,
+               0,
+               o_.decoupled,
+               1 - std::pow(o_.beta1, double(t_)),
+               1 - std::pow(o_.beta2, double(t_))};
   for_each_param([&](const Tensor& p, Tensor g, size_t i, double wd) {
+    SPOOL_CHECK(p.is_contiguous(), name_, ": parameter ", i, " (", describe(p),
+                ") is a non-contiguous view; parameters must own contiguous storage");
+    SPOOL_CHECK(g.shape() == p.shape() && g.dtype() == p.dtype(), name_, ": gradient ", describe(g),
+                " for parameter ", i, " ", describe(p));
     if (!m_[i].defined()) {
       m_[i] = zeros_like(p);
       v_[i] = zeros_like(p);
     }
-    if (wd != 0 && !o_.decoupled) g = g + p * wd;
-    mul_(m_[i], o_.beta1);
-    add_(m_[i], g, 1 - o_.beta1);
-    mul_(v_[i], o_.beta2);
-    add_(v_[i], g * g, 1 - o_.beta2);
-    if (wd != 0 && o_.decoupled) mul_(p, 1 - lr_ * wd);
-    // p -= lr * (m / c1) / (sqrt(v / c2) + eps)
-    add_(p, (m_[i] / c1) / (sqrt(v_[i] / c2) + o_.eps), -lr_);
+    a.weight_decay = wd;
+    // One fused pass: m, v and p updated in place.
+    backend(p.device()).adam_step(p, contiguous(g), m_[i], v_[i], a);
+    for (const Tensor& t : {p, m_[i], v_[i]}) t.storage()->bump_version();
   });
 }
 

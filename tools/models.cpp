@@ -11,6 +11,10 @@ namespace spool::cli {
 
 const char* const kModelNames = "mlp, resnet18, gpt-tiny";
 
+bool known_model(const std::string& name) {
+  return name == "mlp" || name == "resnet18" || name == "gpt-tiny";
+}
+
 std::shared_ptr<nn::Module> make_model(const std::string& name, Generator* gen) {
   if (name == "mlp")
     return std::make_shared<models::Mlp>(64, std::vector<int64_t>{128, 64}, 10, gen);

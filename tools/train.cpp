@@ -188,10 +188,8 @@ int cmd_train(int argc, char** argv) {
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
   TrainConfig c;
   c.model = a.str("model", "");
-  {
-    Generator probe(0);
-    make_model(c.model, &probe);
-  }  // rejects unknown names before any work
+  if (!known_model(c.model))
+    throw UsageError("train: unknown model '" + c.model + "' (available: " + kModelNames + ")");
   if (a.has("steps") && a.has("epochs"))
     throw UsageError("train: give --steps or --epochs, not both");
   const std::string device = a.str("device", "cpu");

@@ -49,6 +49,8 @@ class CpuBackend final : public Backend {
                           const AttentionParams& p, const Tensor& out, const Tensor& lse,
                           const Tensor& gout, const Tensor& gq, const Tensor& gk,
                           const Tensor& gv) override;
+  void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v,
+                 const AdamParams& a) override;
   void index_select(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) override;
   void index_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) override;
   void gather(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) override;
