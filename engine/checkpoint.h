@@ -3,6 +3,9 @@
 // fn with recording on and backpropagates through the replay. The random generators' states are
 // restored for the replay, so dropout inside fn draws the same masks (gradients equal those of
 // the plain run). Checkpoints nest.
+//
+// fn is kept until backward and called again there: capture by value, never references to
+// locals of the caller.
 #pragma once
 #include <functional>
 #include <vector>

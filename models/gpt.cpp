@@ -4,14 +4,15 @@
 #include <limits>
 
 #include "engine/autograd.h"
+#include "engine/checkpoint.h"
 #include "engine/factory.h"
 #include "nn/init.h"
 #include "ops/ops.h"
 
 namespace spool::models {
 
-GptConfig gpt_tiny() { return {256, 256, 256, 4, 4, 0, true}; }
-GptConfig gpt2_124m() { return {50257, 1024, 768, 12, 12, 0, true}; }
+GptConfig gpt_tiny() { return {256, 256, 256, 4, 4, 0, true, false}; }
+GptConfig gpt2_124m() { return {50257, 1024, 768, 12, 12, 0, true, false}; }
 
 Conv1D::Conv1D(int64_t in, int64_t out) {
   weight = register_parameter("weight", zeros({in, out}));
@@ -112,7 +113,13 @@ Tensor Gpt::forward(const Tensor& idx, const Tensor& positions, const Tensor& se
   Tensor pos = positions.defined() ? positions : reshape(arange(t), {1, t});
   Tensor x = wte_->forward(idx) + wpe_->forward(pos);
   x = dropout(x, c_.dropout, is_training(), gen_);
-  for (auto& block : blocks_) x = block->forward(x, segments);
+  for (auto& block : blocks_) {
+    if (c_.checkpoint_blocks)  // the block's activations are recomputed in backward
+      x = checkpoint([block, segments](const Tensor& h) { return block->forward(h, segments); }, x,
+                     {gen_});
+    else
+      x = block->forward(x, segments);
+  }
   return matmul(ln_f_->forward(x), transpose(wte_->weight, 0, 1));  // tied head
 }
 

@@ -20,6 +20,7 @@ struct GptConfig {
   int64_t heads = 4;
   double dropout = 0;  // on attention probabilities and residual branches
   bool flash = true;   // flash attention (false: the naive softmax(q k^T) v, for comparison)
+  bool checkpoint_blocks = false;  // keep only each block's input; replay blocks in backward
 };
 
 GptConfig gpt_tiny();   // vocab 256, context 256, d 256, 4 layers, 4 heads: 3.29 M parameters

@@ -24,7 +24,8 @@ int cmd_bench(int argc, char** argv) {
           {"warmup", true},
           {"batching", true},
           {"data", true},
-          {"attention", true}},
+          {"attention", true},
+          {"checkpoint-blocks", false}},
          "bench");
   const std::string model_name = a.str("model", "gpt-tiny");
   if (model_name != "gpt-tiny")
@@ -39,6 +40,7 @@ int cmd_bench(int argc, char** argv) {
 
   models::GptConfig config = models::gpt_tiny();
   config.flash = attention == "flash";
+  config.checkpoint_blocks = a.has("checkpoint-blocks");
   const int64_t batch = 8, t = config.context;
   Generator gen(0);
   models::Gpt model(config, &gen);
@@ -86,6 +88,7 @@ int cmd_bench(int argc, char** argv) {
                           .add("model", model_name)
                           .add("batching", batching)
                           .add("attention", attention)
+                          .add("checkpoint_blocks", config.checkpoint_blocks)
                           .add("steps", steps)
                           .add("median_step_ms", median)
                           .add("tokens_per_s", double(tokens) / (total_ms / 1e3))

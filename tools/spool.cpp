@@ -32,7 +32,7 @@ commands:
   generate --weights W.safetensors [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K]
       [--seed S]             samples bytes from a GPT (weights or a training checkpoint)
   bench --model gpt-tiny [--steps N] [--warmup N] [--batching random|packed|padded]
-      [--attention flash|naive] [--data PATH]
+      [--attention flash|naive] [--data PATH] [--checkpoint-blocks]
                              times train steps; one JSON line: median_step_ms, tokens_per_s
                              (targets that count), peak_bytes
 

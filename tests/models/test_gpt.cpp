@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "data/text.h"
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
 #include "models/gpt.h"
@@ -179,4 +180,33 @@ TEST(TextData, EmptyOrNonUtf8FilesAreRefusedByName) {
   EXPECT_THAT(error_of([&] { data::load_text((dir / "missing").string()); }),
               HasSubstr("no such file"));
   std::filesystem::remove_all(dir);
+}
+
+TEST(Gpt, CheckpointedBlocksGiveBitIdenticalGradientsAndKeepLessAfterForward) {
+  auto c = small();
+  c.dropout = 0.1;  // the replay must redraw the same masks
+  Generator g1(8), g2(8);
+  models::Gpt plain(c, &g1);
+  c.checkpoint_blocks = true;
+  models::Gpt ckpt(c, &g2);
+  Tensor x = narrow(tokens("checkpointing recomputes what it dropped!"), 1, 0, 32);
+  Tensor y = narrow(tokens("hheckpointing recomputes what it dropped!"), 1, 1, 32);
+  auto loss_of = [&](models::Gpt& m) {
+    return cross_entropy(reshape(m.forward(x), {-1, 256}), reshape(y, {-1}));
+  };
+  const int64_t base = memory_stats().live_bytes;
+  Tensor lp = loss_of(plain);
+  const int64_t plain_kept = memory_stats().live_bytes - base;
+  backward(lp);
+  lp = Tensor();
+  const int64_t base2 = memory_stats().live_bytes;
+  Tensor lc = loss_of(ckpt);
+  const int64_t ckpt_kept = memory_stats().live_bytes - base2;
+  backward(lc);
+  EXPECT_EQ(lp.defined(), false);
+  EXPECT_LT(ckpt_kept, plain_kept / 2) << plain_kept << " vs " << ckpt_kept;
+  auto pp = plain.named_parameters(), cp = ckpt.named_parameters();
+  for (size_t i = 0; i < pp.size(); ++i)
+    EXPECT_EQ(pp[i].second.grad().to_vector<float>(), cp[i].second.grad().to_vector<float>())
+        << pp[i].first;
 }
