@@ -23,12 +23,15 @@ class Allocator {
   virtual ~Allocator() = default;
   virtual void* allocate(size_t nbytes) = 0;
   virtual void deallocate(void* ptr, size_t nbytes) = 0;
+  // Returns cached blocks to the system (caching allocators); live tensors are untouched.
+  virtual void empty_cache() {}
   MemoryStats stats() const;
   void reset_peak();
 
  protected:
   void count_alloc(size_t nbytes);
   void count_free(size_t nbytes);
+  std::atomic<int64_t> cached_{0};  // bytes held for reuse, not in use
 
  private:
   std::atomic<int64_t> live_{0}, peak_{0}, live_allocs_{0}, total_allocs_{0};
@@ -39,6 +42,7 @@ Allocator& allocator(Device device);
 void register_allocator(DeviceType type, Allocator* alloc);
 
 MemoryStats memory_stats(Device device = Device::cpu());
+void empty_cache(Device device = Device::cpu());
 void reset_peak(Device device = Device::cpu());
 
 }  // namespace spool

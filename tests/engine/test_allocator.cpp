@@ -25,10 +25,10 @@ TEST(Allocator, CountsBytesWithoutAlignmentPadding) {
 
 TEST(Allocator, AViewAllocatesNothing) {
   Tensor t = zeros({4, 6}, DType::f64);
-  const MemoryStats before = memory_stats();
+  const spool::MemoryStats before = spool::memory_stats();
   Tensor v = slice(transpose(t, 0, 1), 0, 1, 5, 2);
   Tensor d = t.detach();
-  const MemoryStats after = memory_stats();
+  const spool::MemoryStats after = spool::memory_stats();
   EXPECT_EQ(after.live_bytes, before.live_bytes);
   EXPECT_EQ(after.total_allocs, before.total_allocs);
 }
@@ -71,7 +71,7 @@ TEST(Allocator, ResetPeakSetsPeakToLive) {
 }
 
 TEST(Allocator, EachStorageCountsOneAllocation) {
-  const MemoryStats before = memory_stats();
+  const spool::MemoryStats before = spool::memory_stats();
   Tensor a = empty({4});
   Tensor b = empty({5});
   const MemoryStats during = memory_stats();
@@ -79,9 +79,26 @@ TEST(Allocator, EachStorageCountsOneAllocation) {
   EXPECT_EQ(during.live_allocs, before.live_allocs + 2);
   a = Tensor();
   b = Tensor();
-  const MemoryStats after = memory_stats();
+  const spool::MemoryStats after = spool::memory_stats();
   EXPECT_EQ(after.total_allocs, before.total_allocs + 2);
   EXPECT_EQ(after.live_allocs, before.live_allocs);
+}
+
+TEST(Allocator, FreedLargeBlocksAreCachedAsReservedNotLiveAndEmptyCacheReturnsThem) {
+  empty_cache();
+  const MemoryStats before = memory_stats();
+  {
+    Tensor big = zeros({1 << 16});  // 256 KiB
+    EXPECT_EQ(memory_stats().live_bytes, before.live_bytes + (1 << 18));
+  }
+  const MemoryStats after = memory_stats();
+  EXPECT_EQ(after.live_bytes, before.live_bytes);
+  EXPECT_EQ(after.reserved_bytes, before.reserved_bytes + (1 << 18));
+  Tensor again = zeros({1 << 16});  // reuses the cached block
+  EXPECT_EQ(memory_stats().reserved_bytes, after.reserved_bytes);
+  again = Tensor();
+  empty_cache();
+  EXPECT_EQ(memory_stats().reserved_bytes, memory_stats().live_bytes);
 }
 
 }  // namespace
