@@ -36,7 +36,6 @@ class TextStream {
  public:
   explicit TextStream(const std::vector<std::string>& docs);
   LmBatch sample(int64_t batch, int64_t t, RngState state) const;
-  int64_t size() const { return int64_t(bytes_.size()); }
 
  private:
   std::string bytes_;

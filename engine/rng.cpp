@@ -33,18 +33,7 @@ namespace {
 double to_unit(uint32_t x) { return (double(x) + 0.5) * (1.0 / 4294967296.0); }
 }  // namespace
 
-double uniform_at(RngState s, int64_t i) {
-  auto w = philox4x32(s.offset + uint64_t(i / 4), s.seed);
-  return to_unit(w[i % 4]) - 0.5 / 4294967296.0;
-}
-
-double normal_at(RngState s, int64_t i) {
-  auto w = philox4x32(s.offset + uint64_t(i / 4), s.seed);
-  int lane = int(i % 4), pair = lane / 2;
-  double u1 = to_unit(w[2 * pair]), u2 = to_unit(w[2 * pair + 1]);
-  double r = std::sqrt(-2.0 * std::log(u1)), theta = 2.0 * M_PI * u2;
-  return lane % 2 == 0 ? r * std::cos(theta) : r * std::sin(theta);
-}
+double uniform_at(RngState s, int64_t i) { return uniform_block(s, i / 4)[size_t(i % 4)]; }
 
 std::array<double, 4> uniform_block(RngState s, int64_t b) {
   auto w = philox4x32(s.offset + uint64_t(b), s.seed);

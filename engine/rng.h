@@ -37,11 +37,11 @@ void manual_seed(uint64_t seed);
 
 // Four 32-bit random words for counter `c` under key `seed`.
 std::array<uint32_t, 4> philox4x32(uint64_t counter, uint64_t seed);
-// Element i of a stream started at state s: uniform in [0, 1), and standard normal (Box-Muller).
-double uniform_at(RngState s, int64_t i);
-double normal_at(RngState s, int64_t i);
-// Elements 4b .. 4b+3 at once (one Philox call): the same values as uniform_at / normal_at.
+// Elements 4b .. 4b+3 of a stream started at state s (one Philox call): uniform in [0, 1), and
+// standard normal (Box-Muller on lane pairs).
 std::array<double, 4> uniform_block(RngState s, int64_t b);
 std::array<double, 4> normal_block(RngState s, int64_t b);
+// Element i alone: uniform_block(s, i / 4)[i % 4].
+double uniform_at(RngState s, int64_t i);
 
 }  // namespace spool

@@ -35,7 +35,6 @@ class Optimizer {
   virtual NamedTensors state() const = 0;
   virtual void load_state(const NamedTensors& state) = 0;
   int64_t steps() const { return t_; }
-  void set_steps(int64_t t) { t_ = t; }
 
  protected:
   // Calls f(param, grad, index, weight_decay) for each parameter that has a gradient.

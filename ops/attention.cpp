@@ -123,9 +123,4 @@ Tensor segments_from_cu_seqlens(const Tensor& cu, int64_t rows, int64_t row_leng
   return from_vector(seg, {rows, row_length});
 }
 
-Tensor positions_from_segments(const Tensor& segments) {
-  const int64_t t = segments.size(1);
-  return reshape(arange(t), {1, t}) - segments;
-}
-
 }  // namespace spool

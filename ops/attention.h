@@ -27,7 +27,5 @@ Tensor naive_attention(const Tensor& q, const Tensor& k, const Tensor& v,
 // tokens -> segments [B, T]. Offsets must start at 0, increase strictly and end at B * T, and
 // every row boundary must be a document boundary.
 Tensor segments_from_cu_seqlens(const Tensor& cu_seqlens, int64_t rows, int64_t row_length);
-// Position of each token within its document (restarting at 0), i64 [B, T].
-Tensor positions_from_segments(const Tensor& segments);
 
 }  // namespace spool

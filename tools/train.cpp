@@ -64,7 +64,7 @@ void save_checkpoint(const std::string& path, const TrainConfig& c, const nn::Mo
 
 // Restores model, optimizer and generator from a checkpoint; returns the step to continue at.
 int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Module& model,
-                        nn::Optimizer& opt, Generator& gen) {
+                        nn::Optimizer& opt, Generator& gen, int64_t total) {
   TensorFile f = load_safetensors(path);
   auto meta = [&](const char* k) {
     auto it = f.metadata.find(k);
@@ -91,7 +91,11 @@ int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Modul
   model.load_state_dict(model_state);
   opt.load_state(opt_state);
   gen.set_state({std::stoull(meta("rng_seed")), std::stoull(meta("rng_offset"))});
-  return std::stoll(meta("step"));
+  const int64_t step = std::stoll(meta("step"));
+  if (step > total)
+    throw UsageError("--resume: the checkpoint is at step " + std::to_string(step) + ", past the " +
+                     std::to_string(total) + " steps asked for");
+  return step;
 }
 
 int train_classifier(const TrainConfig& c) {
@@ -114,10 +118,7 @@ int train_classifier(const TrainConfig& c) {
   auto model = make_model(c.model, &gen);
   nn::AdamW opt(nn::decay_matrices_only(*model, 0.01), {.lr = c.lr});
   int64_t start = 0;
-  if (c.resume) start = load_checkpoint(*c.resume, c, *model, opt, gen);
-  if (start > total)
-    throw UsageError("--resume: the checkpoint is at step " + std::to_string(start) +
-                     ", past the " + std::to_string(total) + " steps asked for");
+  if (c.resume) start = load_checkpoint(*c.resume, c, *model, opt, gen, total);
 
   JsonlLog log(c.log);
   Progress progress(total);

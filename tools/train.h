@@ -20,9 +20,10 @@ struct TrainConfig {
 
 void save_checkpoint(const std::string& path, const TrainConfig& c, const nn::Module& model,
                      const nn::Optimizer& opt, int64_t step, const Generator& gen);
-// Restores model, optimizer and generator; returns the step to continue from.
+// Restores model, optimizer and generator; returns the step to continue from, refusing a
+// checkpoint already past `total` steps.
 int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Module& model,
-                        nn::Optimizer& opt, Generator& gen);
+                        nn::Optimizer& opt, Generator& gen, int64_t total);
 
 int train_classifier(const TrainConfig& c);
 int train_gpt(const TrainConfig& c);

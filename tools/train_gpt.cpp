@@ -44,10 +44,7 @@ int train_gpt(const TrainConfig& c) {
   const nn::CosineSchedule schedule{c.lr, std::min<int64_t>(100, std::max<int64_t>(1, total / 10)),
                                     total, c.lr * 0.1};
   int64_t start = 0;
-  if (c.resume) start = load_checkpoint(*c.resume, c, model, opt, gen);
-  if (start > total)
-    throw UsageError("--resume: the checkpoint is at step " + std::to_string(start) +
-                     ", past the " + std::to_string(total) + " steps asked for");
+  if (c.resume) start = load_checkpoint(*c.resume, c, model, opt, gen, total);
   data::TextStream train_stream(corpus.train), val_stream(corpus.val);
   std::printf(
       "gpt-tiny: %lld parameters; corpus %s: %lld train bytes in %zu documents, %lld "

@@ -17,6 +17,7 @@
 #include "tests/support/helpers.h"
 
 using namespace spool;
+using spool::test_support::expect_matches;
 using spool::test_support::scaled_error;
 
 namespace {
@@ -33,20 +34,9 @@ TEST(PyTorchGpt, GradMatchesTorch) {
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   TensorFile got = load_safetensors(out.string());
   TensorFile want = load_safetensors(kFixtures + "gpt_small_expected.safetensors");
-  int compared = 0;
-  double worst = 0;
-  std::string worst_name;
-  for (const auto& [name, expected] : want.tensors) {
-    ASSERT_TRUE(got.has(name)) << "spool grad wrote no '" << name << "'";
-    ASSERT_EQ(got.at(name).shape(), expected.shape()) << name;
-    const double err = scaled_error(got.at(name), expected);
-    EXPECT_LE(err, 1e-4) << name << " differs from PyTorch by " << err << " of its scale";
-    if (err > worst) worst = err, worst_name = name;
-    ++compared;
-  }
+  const int compared = expect_matches(got, want, 1e-4, "gpt-tiny");
   // wte, wpe, ln_f (2) and 12 per layer: ln_1, c_attn, c_proj, ln_2, c_fc, mlp c_proj.
   EXPECT_EQ(compared, 2 + 2 + 2 + 2 * 12) << "loss, output and 28 gradients";
-  std::printf("[ gpt-tiny ] worst tensor %s: %.3g of its scale\n", worst_name.c_str(), worst);
   std::filesystem::remove(out);
 }
 

@@ -16,7 +16,7 @@
 #include "tests/support/helpers.h"
 
 using namespace spool;
-using spool::test_support::scaled_error;
+using spool::test_support::expect_matches;
 
 namespace {
 
@@ -32,25 +32,9 @@ void check_against_torch(const std::string& mode) {
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   TensorFile got = load_safetensors(out.string());
   TensorFile want = load_safetensors(kFixtures + "resnet18_w8_" + mode + ".safetensors");
-  int compared = 0;
-  double worst = 0;
-  std::string worst_name;
-  for (const auto& [name, expected] : want.tensors) {
-    if (name.find("num_batches_tracked") != std::string::npos) {
-      EXPECT_EQ(got.at(name).item(), expected.item()) << name;
-      continue;
-    }
-    ASSERT_TRUE(got.has(name)) << "spool grad wrote no '" << name << "'";
-    ASSERT_EQ(got.at(name).shape(), expected.shape()) << name;
-    const double err = scaled_error(got.at(name), expected);
-    EXPECT_LE(err, 1e-4) << name << " differs from PyTorch by " << err << " of its scale";
-    if (err > worst) worst = err, worst_name = name;
-    ++compared;
-  }
+  const int compared = expect_matches(got, want, 1e-4, "resnet18 " + mode);
   // 20 BatchNorms: bn1, two per basic block (8) and one per downsample (3).
   EXPECT_EQ(compared, 2 + 62 + 2 * 20) << "loss, output, 62 gradients, 40 running statistics";
-  std::printf("[ resnet18 %s ] worst tensor %s: %.3g of its scale\n", mode.c_str(),
-              worst_name.c_str(), worst);
   std::filesystem::remove(out);
 }
 

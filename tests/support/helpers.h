@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "engine/error.h"
+#include "engine/safetensors.h"
 #include "engine/tensor.h"
 
 namespace spool::test_support {
@@ -33,6 +35,39 @@ inline double scaled_error(const Tensor& a, const Tensor& b) {
     scale = std::max(scale, std::abs(y[i]));
   }
   return scale > 0 ? diff / scale : diff;
+}
+
+// Expects every float tensor of `want` to have a namesake in `got` within `tol` of its scale
+// (integer tensors, such as BatchNorm's counters, must be equal and are not counted). Prints the
+// worst tensor under `label`; returns how many float tensors were compared.
+inline int expect_matches(const TensorFile& got, const TensorFile& want, double tol,
+                          const std::string& label) {
+  int compared = 0;
+  double worst = 0;
+  std::string worst_name;
+  for (const auto& [name, expected] : want.tensors) {
+    if (!got.has(name)) {
+      ADD_FAILURE() << label << ": no '" << name << "'";
+      continue;
+    }
+    const Tensor& actual = got.at(name);
+    if (actual.shape() != expected.shape()) {
+      ADD_FAILURE() << label << ": " << name << " is " << describe(actual) << ", expected "
+                    << describe(expected);
+      continue;
+    }
+    if (!is_float(expected.dtype())) {
+      EXPECT_EQ(actual.to_vector<int64_t>(), expected.to_vector<int64_t>()) << name;
+      continue;
+    }
+    const double err = scaled_error(actual, expected);
+    EXPECT_LE(err, tol) << label << ": " << name << " differs by " << err << " of its scale";
+    if (err > worst) worst = err, worst_name = name;
+    ++compared;
+  }
+  std::printf("[ %s ] worst tensor %s: %.3g of its scale\n", label.c_str(), worst_name.c_str(),
+              worst);
+  return compared;
 }
 
 }  // namespace spool::test_support
