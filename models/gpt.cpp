@@ -71,7 +71,14 @@ Tensor GptBlock::attention(const Tensor& x, const Tensor& segments, Tensor* k_ca
 }
 
 Tensor GptBlock::forward(const Tensor& x, const Tensor& segments) {
-  Tensor h = x + attention(x, segments, nullptr, nullptr);
+  return mlp_half(attention_half(x, segments));
+}
+
+Tensor GptBlock::attention_half(const Tensor& x, const Tensor& segments) {
+  return x + attention(x, segments, nullptr, nullptr);
+}
+
+Tensor GptBlock::mlp_half(const Tensor& h) {
   Tensor m = mlp_proj_->forward(gelu(c_fc_->forward(ln_2_->forward(h)), GeluApprox::tanh));
   return h + dropout(m, c_.dropout, is_training(), gen_);
 }
@@ -121,6 +128,36 @@ Tensor Gpt::forward(const Tensor& idx, const Tensor& positions, const Tensor& se
       x = block->forward(x, segments);
   }
   return matmul(ln_f_->forward(x), transpose(wte_->weight, 0, 1));  // tied head
+}
+
+std::vector<Stage> Gpt::stages(const Tensor& positions, const Tensor& segments,
+                               const Tensor& targets) {
+  auto wte = wte_, wpe = wpe_;
+  auto ln_f = ln_f_;
+  const double p = c_.dropout;
+  const bool training = is_training();
+  Generator* gen = gen_;
+  Gpt* self = this;
+  std::vector<Stage> out;
+  out.push_back({"embed", [self, wte, wpe, positions, p, training, gen](const Tensor& idx) {
+                   self->check_tokens(idx, 0);
+                   const int64_t t = idx.size(1);
+                   Tensor pos = positions.defined() ? positions : reshape(arange(t), {1, t});
+                   return dropout(wte->forward(idx) + wpe->forward(pos), p, training, gen);
+                 }});
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    auto block = blocks_[i];
+    const std::string name = "h." + std::to_string(i);
+    out.push_back({name + ".attn",
+                   [block, segments](const Tensor& x) { return block->attention_half(x, segments); }});
+    out.push_back({name + ".mlp", [block](const Tensor& h) { return block->mlp_half(h); }});
+  }
+  out.push_back({"head", [ln_f, wte, targets](const Tensor& x) {
+                   Tensor logits = matmul(ln_f->forward(x), transpose(wte->weight, 0, 1));
+                   return cross_entropy(reshape(logits, {-1, logits.size(-1)}),
+                                        reshape(targets, {-1}));
+                 }});
+  return out;
 }
 
 Tensor Gpt::forward_cached(const Tensor& idx, KvCache& cache) {

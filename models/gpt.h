@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/chain.h"
 #include "nn/container.h"
 #include "nn/layers.h"
 #include "nn/norm.h"
@@ -62,6 +63,9 @@ class GptBlock : public nn::Module {
   std::string type_name() const override { return "GptBlock"; }
   // x [B, T, d]; segments as for flash_attention (or undefined).
   Tensor forward(const Tensor& x, const Tensor& segments);
+  // The block's two residual halves: forward is mlp_half(attention_half(x)).
+  Tensor attention_half(const Tensor& x, const Tensor& segments);
+  Tensor mlp_half(const Tensor& h);
   // Appends this block's keys and values to the cache slot and attends over all of them.
   Tensor forward_cached(const Tensor& x, Tensor& k_cache, Tensor& v_cache);
 
@@ -81,6 +85,11 @@ class Gpt : public nn::Module {
   // document) and segments (from segments_from_cu_seqlens); otherwise positions are 0..T-1.
   Tensor forward(const Tensor& idx, const Tensor& positions, const Tensor& segments);
   Tensor forward(const Tensor& idx) override { return forward(idx, {}, {}); }
+  // The training step as a chain for the memory planner: the embedding, each block's attention
+  // and MLP halves, and the head with the mean cross-entropy against `targets` [B, T].
+  std::vector<Stage> stages(const Tensor& positions, const Tensor& segments,
+                            const Tensor& targets);
+  Generator* generator() const { return gen_; }
   // Logits for new tokens given the cache (which it extends); for generation, under NoGrad.
   Tensor forward_cached(const Tensor& idx, KvCache& cache);
   const GptConfig& config() const { return c_; }

@@ -1,6 +1,7 @@
 #include "models/mlp.h"
 
 #include "ops/elementwise.h"
+#include "ops/loss.h"
 
 namespace spool::models {
 
@@ -22,6 +23,19 @@ Tensor Mlp::forward(const Tensor& x) {
     if (i + 1 < layers_.size()) h = relu(h);
   }
   return h;
+}
+
+std::vector<Stage> Mlp::stages(const Tensor& labels) {
+  std::vector<Stage> out;
+  for (size_t i = 0; i + 1 < layers_.size(); ++i) {
+    auto layer = layers_[i];
+    out.push_back({"layers." + std::to_string(i),
+                   [layer](const Tensor& x) { return relu(layer->forward(x)); }});
+  }
+  auto last = layers_.back();
+  out.push_back({"layers." + std::to_string(layers_.size() - 1) + "+loss",
+                 [last, labels](const Tensor& x) { return cross_entropy(last->forward(x), labels); }});
+  return out;
 }
 
 }  // namespace spool::models

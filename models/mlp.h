@@ -3,6 +3,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/chain.h"
 #include "nn/linear.h"
 #include "nn/module.h"
 
@@ -15,6 +16,9 @@ class Mlp : public nn::Module {
       Generator* gen = nullptr);
   std::string type_name() const override { return "Mlp"; }
   Tensor forward(const Tensor& x) override;  // [N, in] -> [N, classes]
+  // The training step as a chain for the memory planner: one stage per hidden layer (Linear,
+  // ReLU) and the last Linear with the mean cross-entropy against `labels` [N].
+  std::vector<Stage> stages(const Tensor& labels);
 
  private:
   std::vector<std::shared_ptr<nn::Linear>> layers_;

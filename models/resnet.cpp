@@ -2,6 +2,7 @@
 
 #include "nn/init.h"
 #include "ops/elementwise.h"
+#include "ops/loss.h"
 #include "ops/pool.h"
 #include "ops/shape.h"
 
@@ -64,5 +65,30 @@ Tensor ResNet18::features(const Tensor& x) {
 }
 
 Tensor ResNet18::forward(const Tensor& x) { return fc_->forward(features(x)); }
+
+std::vector<Stage> ResNet18::stages(const Tensor& labels) {
+  auto conv1 = conv1_;
+  auto bn1 = bn1_;
+  auto fc = fc_;
+  const int64_t channels = config_.in_channels;
+  std::vector<Stage> out;
+  out.push_back({"stem", [conv1, bn1, channels](const Tensor& x) {
+                   SPOOL_CHECK(x.dim() == 4 && x.size(1) == channels, "ResNet18: input is ",
+                               str(x.shape()), "; expected [N, ", channels, ", H, W]");
+                   Tensor h = relu(bn1->forward(conv1->forward(x)));
+                   return max_pool(h, {.kernel = {3}, .stride = {2}, .padding = {1}});
+                 }});
+  for (int s = 0; s < 4; ++s)
+    for (size_t b = 0; b < layers_[s]->size(); ++b) {
+      auto block = (*layers_[s])[b];
+      out.push_back({"layer" + std::to_string(s + 1) + "." + std::to_string(b),
+                     [block](const Tensor& x) { return block->forward(x); }});
+    }
+  out.push_back({"head", [fc, labels](const Tensor& h) {
+                   return cross_entropy(fc->forward(flatten(adaptive_avg_pool_global(h), 1)),
+                                        labels);
+                 }});
+  return out;
+}
 
 }  // namespace spool::models

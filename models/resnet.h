@@ -4,6 +4,7 @@
 #pragma once
 #include <memory>
 
+#include "engine/chain.h"
 #include "nn/container.h"
 #include "nn/conv.h"
 #include "nn/layers.h"
@@ -36,6 +37,9 @@ class ResNet18 : public nn::Module {
   std::string type_name() const override { return "ResNet18"; }
   Tensor forward(const Tensor& x) override;  // [N, 3, H, W] -> [N, classes]
   Tensor features(const Tensor& x);          // [N, 3, H, W] -> [N, 8 * width]
+  // The training step as a chain for the memory planner: the stem, the eight basic blocks, and
+  // the head (pool, fc) with the mean cross-entropy against `labels` [N].
+  std::vector<Stage> stages(const Tensor& labels);
   const ResNetConfig& config() const { return config_; }
 
  private:

@@ -14,7 +14,7 @@ using namespace spool;
 
 namespace {
 
-struct Chain {
+struct TwoBlocks {
   Generator gen{11};
   nn::Linear a{16, 32, true, &gen}, b{32, 32, true, &gen}, c{32, 4, true, &gen};
   Tensor block1(const Tensor& x) { return dropout(gelu(a.forward(x)), 0.3, true, &gen); }
@@ -38,7 +38,7 @@ std::vector<std::vector<float>> grads_of(const Tensors& params) {
 TEST(Checkpoint, GradientsAreBitIdenticalToThePlainRunWithDropout) {
   Generator data(1);
   Tensor x = randn({8, 16}, DType::f32, &data);
-  Chain plain, ckpt;  // same seeds, same weights
+  TwoBlocks plain, ckpt;  // same seeds, same weights
   plain.gen.manual_seed(5);
   ckpt.gen.manual_seed(5);
 
@@ -53,7 +53,7 @@ TEST(Checkpoint, GradientsAreBitIdenticalToThePlainRunWithDropout) {
 TEST(Checkpoint, NestedCheckpointsGiveTheSameGradients) {
   Generator data(2);
   Tensor x = randn({4, 16}, DType::f32, &data).requires_grad_();
-  Chain plain, ckpt;
+  TwoBlocks plain, ckpt;
   plain.gen.manual_seed(9);
   ckpt.gen.manual_seed(9);
   backward(sum(plain.c.forward(plain.block2(plain.block1(x)))));

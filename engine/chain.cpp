@@ -1,0 +1,349 @@
+#include "engine/chain.h"
+
+#include <chrono>
+#include <cstring>
+#include <cstdio>
+#include <optional>
+
+#include "engine/allocator.h"
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/factory.h"
+
+namespace spool {
+
+namespace {
+
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t live_now() { return memory_stats().live_bytes; }
+
+}  // namespace
+
+double ChainProfile::forward_ms() const {
+  double t = 0;
+  for (const auto& s : stages) t += s.forward_ms;
+  return t;
+}
+
+double ChainProfile::backward_ms() const {
+  double t = 0;
+  for (const auto& s : stages) t += s.backward_ms;
+  return t;
+}
+
+double ChainProfile::flops() const {
+  double f = 0;
+  for (const auto& s : stages) f += s.flops;
+  return f;
+}
+
+std::string ChainProfile::table() const {
+  std::string out =
+      "  #  stage          out B  internal B   keep pk  nograd pk    bwd pk   bwd d  fwd ms  bwd "
+      "ms\n";
+  char line[200];
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const StageCost& s = stages[i];
+    std::snprintf(line, sizeof line, "%3zu  %-10s %9lld %11lld %9lld %10lld %9lld %7lld %7.2f %7.2f\n",
+                  i, s.name.c_str(), (long long)s.out_bytes, (long long)s.internal_bytes,
+                  (long long)s.keep_peak, (long long)s.nograd_peak, (long long)s.backward_peak,
+                  (long long)s.backward_delta, s.forward_ms, s.backward_ms);
+    out += line;
+  }
+  return out;
+}
+
+// The tensor work behind the executor's primitives.
+class RealChain {
+ public:
+  explicit RealChain(Chain& c) : c_(c) {
+    const size_t s = c.stages.size();
+    SPOOL_CHECK(s > 0, "chain: no stages");
+    SPOOL_CHECK(c.input.defined(), "chain: the input (x_0) is undefined");
+    x_.resize(s + 1);
+    g_.resize(s + 1);
+    rec_.resize(s);
+    rng_.resize(s);
+    gens_.push_back(&default_generator());
+    for (Generator* g : c.generators)
+      if (g) gens_.push_back(g);
+    x_[0] = c.input.detach();
+    for (const Tensor& t : c.state)
+      SPOOL_CHECK(t.device() == Device::cpu() && t.is_contiguous(),
+                  "chain: state tensors must be contiguous CPU tensors, got ", describe(t));
+  }
+
+  void forward(int i, bool keep) {
+    const Tensor& x = x_[size_t(i)];
+    const std::vector<RngState> current = states();
+    const bool replay = rng_[size_t(i)].has_value();
+    const std::vector<std::vector<char>> saved = replay ? save_state() : std::vector<std::vector<char>>{};
+    if (replay)
+      set_states(*rng_[size_t(i)]);  // a replay draws what the first forward drew
+    else
+      rng_[size_t(i)] = current;
+    Tensor y;
+    const auto& fn = c_.stages[size_t(i)].fn;
+    if (keep) {
+      Tensor xa = x.detach();
+      if (i > 0 && is_float(xa.dtype())) xa.requires_grad_(true);
+      {
+        EnableGrad enable;
+        y = fn(xa);
+      }
+      SPOOL_CHECK(y.defined(), "chain: stage '", c_.stages[size_t(i)].name,
+                  "' returned an undefined tensor");
+      rec_[size_t(i)] = {xa, y, y.detach()};
+    } else {
+      NoGrad no_grad;
+      y = fn(x);
+      SPOOL_CHECK(y.defined(), "chain: stage '", c_.stages[size_t(i)].name,
+                  "' returned an undefined tensor");
+    }
+    SPOOL_CHECK(y.storage() != x.storage(), "chain: stage '", c_.stages[size_t(i)].name,
+                "' returned a view of its input; merge it into a neighbouring stage");
+    if (replay) {
+      set_states(current);  // where the step has them
+      restore_state(saved);
+    }
+    x_[size_t(i) + 1] = y.detach();
+  }
+
+  void seed() {
+    const Tensor& loss = rec_.back().y;
+    SPOOL_CHECK(loss.numel() == 1, "chain: the last stage ('", c_.stages.back().name,
+                "') must return a scalar loss; it returned ", describe(loss));
+    g_.back() = ones_like(loss.detach());
+  }
+
+  void backward_call(int i) {
+    Rec& r = rec_[size_t(i)];
+    if (r.y.requires_grad()) backward(Tensors{r.y}, Tensors{g_[size_t(i) + 1]});
+    if (i > 0 && r.xa.requires_grad()) {
+      Tensor gx = r.xa.grad();
+      g_[size_t(i)] = gx.defined() ? gx : zeros_like(r.xa);
+    }
+  }
+  void drop_grad(int j) { g_[size_t(j)] = Tensor(); }
+  void drop_graph(int i) { rec_[size_t(i)].y = Tensor(); }
+  void drop_record(int i) { rec_[size_t(i)] = Rec(); }
+  void hold(int j) {
+    if (x_[size_t(j)].defined()) return;
+    if (j < int(rec_.size()) && rec_[size_t(j)].xa.defined())
+      x_[size_t(j)] = rec_[size_t(j)].xa.detach();
+    else
+      x_[size_t(j)] = rec_[size_t(j) - 1].y_data;
+  }
+  void unhold(int j) { x_[size_t(j)] = Tensor(); }
+  const Tensor& x(int j) const { return x_[size_t(j)]; }
+
+ private:
+  struct Rec {
+    Tensor xa, y, y_data;  // input alias (collects the input's gradient), output with graph
+  };
+  std::vector<RngState> states() const {
+    std::vector<RngState> s;
+    for (Generator* g : gens_) s.push_back(g->state());
+    return s;
+  }
+  // Host copies (outside the allocator, so the accounting is unchanged) of the chain's state.
+  std::vector<std::vector<char>> save_state() const {
+    std::vector<std::vector<char>> out;
+    for (const Tensor& t : c_.state) {
+      const char* p = static_cast<const char*>(t.raw());
+      out.emplace_back(p, p + t.nbytes());
+    }
+    return out;
+  }
+  void restore_state(const std::vector<std::vector<char>>& saved) {
+    for (size_t k = 0; k < saved.size(); ++k)
+      std::memcpy(c_.state[k].raw(), saved[k].data(), saved[k].size());
+  }
+  void set_states(const std::vector<RngState>& s) {
+    for (size_t k = 0; k < gens_.size(); ++k) gens_[k]->set_state(s[k]);
+  }
+
+  Chain& c_;
+  std::vector<Tensor> x_, g_;
+  std::vector<Rec> rec_;
+  std::vector<std::optional<std::vector<RngState>>> rng_;
+  std::vector<Generator*> gens_;
+};
+
+ChainExecutor::ChainExecutor(const ChainProfile& profile, Chain* chain) : p_(profile) {
+  const int s = profile.size();
+  if (chain) {
+    SPOOL_CHECK(int(chain->stages.size()) == s, "chain executor: the chain has ",
+                chain->stages.size(), " stages, its profile ", s);
+    real_ = std::make_unique<RealChain>(*chain);
+  }
+  held_.assign(size_t(s) + 1, 0);
+  counted_.assign(size_t(s) + 1, 0);
+  rec_.assign(size_t(s), 0);
+  forwarded_.assign(size_t(s), 0);
+  held_[0] = 1;  // the batch
+  live_ = peak_ = profile.base_bytes;
+  if (real_) real_offset_ = live_now() - live_;
+}
+
+ChainExecutor::~ChainExecutor() = default;
+
+bool ChainExecutor::alive(int j) const {
+  if (held_[size_t(j)]) return true;
+  if (j > 0 && rec_[size_t(j) - 1]) return true;
+  return j < size() && rec_[size_t(j)];
+}
+
+void ChainExecutor::settle(int j) {
+  if (j == 0 || !counted_[size_t(j)] || alive(j)) return;
+  counted_[size_t(j)] = 0;
+  live_ -= p_.boundary_bytes(j);
+}
+
+void ChainExecutor::check(const char* what, int i) {
+  if (!real_ || !mismatch_.empty()) return;
+  const int64_t actual = live_now() - real_offset_;
+  if (actual != live_)
+    mismatch_ = std::string(what) + "(" + std::to_string(i) + "): allocator " +
+                std::to_string(actual) + " bytes, account " + std::to_string(live_);
+}
+
+void ChainExecutor::forward(int i, bool keep) {
+  SPOOL_CHECK(i >= 0 && i < size(), "chain executor: no stage ", i);
+  SPOOL_CHECK(held_[size_t(i)], "chain executor: forward(", i, ") needs x_", i, " held");
+  SPOOL_CHECK(!alive(i + 1), "chain executor: forward(", i, ") while x_", i + 1,
+              " is still alive");
+  SPOOL_CHECK(!rec_[size_t(i)], "chain executor: stage ", i, " already has a record");
+  const StageCost& s = p_.stages[size_t(i)];
+  peak_ = std::max(peak_, live_ + (keep ? s.keep_peak : s.nograd_peak));
+  if (real_) real_->forward(i, keep);
+  live_ += s.out_bytes + (keep ? s.internal_bytes : 0);
+  counted_[size_t(i) + 1] = 1;
+  held_[size_t(i) + 1] = 1;
+  if (keep) rec_[size_t(i)] = 1;
+  if (forwarded_[size_t(i)]) {
+    recompute_ms_ += s.forward_ms;
+    recompute_flops_ += s.flops;
+  }
+  forwarded_[size_t(i)] = 1;
+  check("forward", i);
+}
+
+void ChainExecutor::seed() {
+  SPOOL_CHECK(rec_.back(), "chain executor: seed() needs the loss stage's record");
+  if (real_) real_->seed();
+  live_ += p_.seed_bytes;
+  peak_ = std::max(peak_, live_);
+  check("seed", size() - 1);
+}
+
+void ChainExecutor::backward(int i) {
+  SPOOL_CHECK(i >= 0 && i < size() && rec_[size_t(i)], "chain executor: backward(", i,
+              ") needs stage ", i, "'s record");
+  const StageCost& s = p_.stages[size_t(i)];
+  peak_ = std::max(peak_, live_ + s.backward_peak);
+  if (real_) real_->backward_call(i);
+  live_ += s.backward_delta;
+  check("backward", i);
+  if (real_) real_->drop_grad(i + 1);
+  live_ -= p_.boundary_grad_bytes(i + 1);
+  check("drop gradient", i + 1);
+  if (real_) real_->drop_graph(i);
+  live_ += s.release_delta;
+  if (real_) real_->drop_record(i);
+  rec_[size_t(i)] = 0;
+  settle(i);
+  settle(i + 1);
+  check("release", i);
+}
+
+void ChainExecutor::evict(int i) {
+  SPOOL_CHECK(i >= 0 && i < size() && rec_[size_t(i)], "chain executor: evict(", i,
+              ") needs stage ", i, "'s record");
+  if (real_) real_->drop_record(i);
+  live_ -= p_.stages[size_t(i)].internal_bytes;
+  rec_[size_t(i)] = 0;
+  settle(i);
+  settle(i + 1);
+  check("evict", i);
+}
+
+void ChainExecutor::hold(int j) {
+  SPOOL_CHECK(alive(j), "chain executor: hold(", j, ") of a boundary that is not alive");
+  if (real_) real_->hold(j);
+  held_[size_t(j)] = 1;
+}
+
+void ChainExecutor::unhold(int j) {
+  if (j == 0 || !held_[size_t(j)]) return;
+  if (real_) real_->unhold(j);
+  held_[size_t(j)] = 0;
+  settle(j);
+  check("unhold", j);
+}
+
+Tensor ChainExecutor::loss() const { return real_ ? real_->x(size()) : Tensor(); }
+
+ChainProfile profile_chain(Chain& chain) {
+  RealChain r(chain);
+  const int s = int(chain.stages.size());
+  ChainProfile p;
+  p.stages.resize(size_t(s));
+  p.base_bytes = live_now();
+  Tape& tape = Tape::current();
+  for (int i = 0; i < s; ++i) {
+    StageCost& c = p.stages[size_t(i)];
+    c.name = chain.stages[size_t(i)].name;
+    int64_t m0 = live_now();
+    reset_peak();
+    r.forward(i, false);
+    c.nograd_peak = memory_stats().peak_bytes - m0;
+    c.out_bytes = live_now() - m0;
+    r.unhold(i + 1);
+    SPOOL_CHECK(live_now() == m0, "profile: stage '", c.name,
+                "' keeps memory after a forward without graph (", live_now() - m0, " bytes)");
+    m0 = live_now();
+    reset_peak();
+    tape.clear();
+    const double t0 = now_ms();
+    r.forward(i, true);
+    c.forward_ms = now_ms() - t0;
+    for (const auto& n : tape.entries()) c.flops += n->cost.flops;
+    c.keep_peak = memory_stats().peak_bytes - m0;
+    c.internal_bytes = live_now() - m0 - c.out_bytes;
+    if (i > 0) r.unhold(i);
+  }
+  tape.clear();
+  int64_t m0 = live_now();
+  r.seed();
+  p.seed_bytes = live_now() - m0;
+  for (int i = s - 1; i >= 0; --i) {
+    StageCost& c = p.stages[size_t(i)];
+    m0 = live_now();
+    reset_peak();
+    const double t0 = now_ms();
+    r.backward_call(i);
+    c.backward_ms = now_ms() - t0;
+    c.backward_peak = memory_stats().peak_bytes - m0;
+    c.backward_delta = live_now() - m0;
+    m0 = live_now();
+    r.drop_grad(i + 1);
+    if (i + 1 < s) p.stages[size_t(i) + 1].grad_bytes = m0 - live_now();
+    m0 = live_now();
+    r.drop_graph(i);
+    c.release_delta = live_now() - m0;
+    r.drop_record(i);
+  }
+  r.drop_grad(0);
+  r.unhold(s);
+  // What remains beyond the base is the parameter gradients.
+  p.param_grad_bytes = live_now() - p.base_bytes;
+  return p;
+}
+
+}  // namespace spool

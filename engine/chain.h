@@ -1,0 +1,130 @@
+// A training step as a chain of stages, and the executor that runs it under a memory plan.
+//
+// The planner's graph is the model's chain of stages (a GPT's embedding, attention and MLP
+// halves of each block, and head; a ResNet's stem, basic blocks and head; an MLP's layers): stage
+// i maps x_i to x_{i+1}, and the last stage returns the scalar loss. Inside a stage the tape
+// records as usual; between stages the executor passes tensors and gradients itself, so it
+// decides, stage by stage, whether a forward keeps its graph (its internal activations live until
+// its backward) or runs without one (and is replayed from its input during backward).
+//
+// Memory is accounted exactly. profile_chain() runs one plain step and measures, for every
+// stage, what each primitive operation does to the allocator's live bytes (its peak above the
+// start and its net change). The executor performs primitives only; every primitive updates a
+// shadow account built from those measurements, and, when a chain is attached, also does the
+// work. A prediction is the executor run without a chain; an execution is the same program with
+// one, and its shadow can be compared with the allocator after every primitive.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/rng.h"
+#include "engine/tensor.h"
+
+namespace spool {
+
+struct Stage {
+  std::string name;
+  std::function<Tensor(const Tensor&)> fn;
+};
+
+struct Chain {
+  std::vector<Stage> stages;           // the last one returns the scalar loss
+  Tensor input;                        // x_0: the batch; it needs no gradient
+  std::vector<Generator*> generators;  // drawn from inside stages, besides the default one
+  // Tensors the stages update in place (BatchNorm's running statistics): a replay's updates
+  // are undone, so they change once per step as in the plain run. CPU, contiguous.
+  Tensors state;
+};
+
+// One stage's measured behaviour. Bytes are the allocator's; peaks are above the live bytes at
+// the primitive's start.
+struct StageCost {
+  std::string name;
+  int64_t out_bytes = 0;       // storage of the output x_{i+1}
+  int64_t grad_bytes = 0;      // storage of the gradient with respect to the input x_i
+  int64_t internal_bytes = 0;  // what a forward with graph keeps besides input and output
+  int64_t keep_peak = 0;       // forward with graph
+  int64_t nograd_peak = 0;     // forward without graph
+  int64_t backward_peak = 0;   // backward (its record and the output's gradient present)
+  int64_t backward_delta = 0;  // live change over the backward (input and parameter gradients
+                               // made, internals freed)
+  int64_t release_delta = 0;   // live change when the graph is dropped after the backward
+  double forward_ms = 0, backward_ms = 0;
+  double flops = 0;  // of the forward, from the tape's cost records
+};
+
+struct ChainProfile {
+  std::vector<StageCost> stages;
+  int64_t base_bytes = 0;  // live at the start of the step (parameters, optimizer state, batch)
+  int64_t seed_bytes = 0;  // the loss gradient seed
+  int64_t param_grad_bytes = 0;  // parameter gradients the backward made
+  int size() const { return int(stages.size()); }
+  // Bytes of boundary x_j (x_0, the batch, is part of the base) and of its gradient.
+  int64_t boundary_bytes(int j) const { return j == 0 ? 0 : stages[size_t(j - 1)].out_bytes; }
+  int64_t boundary_grad_bytes(int j) const {
+    return j == size() ? seed_bytes : stages[size_t(j)].grad_bytes;
+  }
+  double forward_ms() const;
+  double backward_ms() const;
+  double flops() const;
+  std::string table() const;
+};
+
+class RealChain;
+
+// Runs primitives on a chain's stages (or only accounts for them when `chain` is null).
+// Handles: x_j is alive while the executor holds it, or a record of stage j-1 or j holds it.
+class ChainExecutor {
+ public:
+  ChainExecutor(const ChainProfile& profile, Chain* chain);
+  ~ChainExecutor();
+  ChainExecutor(const ChainExecutor&) = delete;
+  ChainExecutor& operator=(const ChainExecutor&) = delete;
+
+  int size() const { return int(held_.size()) - 1; }
+  const ChainProfile& profile() const { return p_; }
+  // Stage i from x_i (which must be held; x_{i+1} must not be alive). With keep, the stage's
+  // record (input, output, graph) stays until backward(i) or evict(i). Holds x_{i+1}.
+  void forward(int i, bool keep);
+  // Loss gradient seed: needs the last stage's record.
+  void seed();
+  // Stage i's backward: needs its record and the gradient of x_{i+1}; leaves the gradient of
+  // x_i (for i > 0) and frees the record and the gradient of x_{i+1}.
+  void backward(int i);
+  // Drops stage i's record before its backward (its forward must be replayed).
+  void evict(int i);
+  void hold(int j);  // x_j must be alive
+  void unhold(int j);
+
+  bool held(int j) const { return held_[size_t(j)]; }
+  bool recorded(int i) const { return rec_[size_t(i)]; }
+  bool alive(int j) const;
+  int64_t live() const { return live_; }
+  int64_t peak() const { return peak_; }
+  double recompute_ms() const { return recompute_ms_; }
+  double recompute_flops() const { return recompute_flops_; }
+  // The loss (a scalar tensor) when running a chain, while x_S is held.
+  Tensor loss() const;
+  // With a chain: the first primitive after which the allocator's live bytes differed from the
+  // shadow account (empty when none did).
+  const std::string& mismatch() const { return mismatch_; }
+
+ private:
+  void settle(int j);  // drops x_j from the account once nothing holds it
+  void check(const char* what, int i);
+  const ChainProfile& p_;
+  std::unique_ptr<RealChain> real_;
+  std::vector<char> held_, counted_, rec_, forwarded_;
+  int64_t live_ = 0, peak_ = 0, real_offset_ = 0;
+  double recompute_ms_ = 0, recompute_flops_ = 0;
+  std::string mismatch_;
+};
+
+// Runs one plain step of the chain (every stage keeps its graph), measuring every primitive.
+// Parameter gradients accumulate as in any backward; call zero_grad() before (the profile's
+// backward deltas count the gradients it makes) and after.
+ChainProfile profile_chain(Chain& chain);
+
+}  // namespace spool

@@ -1,0 +1,559 @@
+#include "engine/planner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "engine/allocator.h"
+#include "engine/error.h"
+
+namespace spool {
+
+const char* const kPolicies = "none, every-k (or every-K, K >= 1), sqrt, greedy, dp, ilp, dtr";
+
+namespace {
+
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int every_k(const std::string& policy) {
+  if (policy == "every-k") return 2;
+  if (policy.rfind("every-", 0) != 0) return 0;
+  const std::string k = policy.substr(6);
+  if (k.empty() || k.size() > 6 || k.find_first_not_of("0123456789") != std::string::npos)
+    return 0;
+  return std::stoi(k);
+}
+
+std::string bytes_str(int64_t b) {
+  std::string s = std::to_string(b), out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i && (s.size() - i) % 3 == 0) out += ',';
+    out += s[i];
+  }
+  return out + " bytes";
+}
+
+[[noreturn]] void infeasible(const std::string& policy, int64_t budget, int64_t smallest) {
+  fail("memory budget ", bytes_str(budget), " is below the smallest feasible budget for policy '",
+       policy, "' on this step: ", bytes_str(smallest));
+}
+
+std::vector<double> stage_costs(const ChainProfile& p, const PlanOptions& o) {
+  std::vector<double> c;
+  for (const auto& s : p.stages) c.push_back(o.minimise_flops ? s.flops : s.forward_ms);
+  return c;
+}
+
+// Segments of `k` dropped stages over n stages (k >= n: one segment); k == 0: all kept.
+std::vector<Segment> fixed_segments(int n, int k) {
+  std::vector<Segment> segs;
+  for (int a = 0; a < n;) {
+    if (k == 0) {
+      segs.push_back({a, a + 1, true});
+      ++a;
+    } else {
+      const int b = std::min(n, a + k);
+      segs.push_back({a, b, false});
+      a = b;
+    }
+  }
+  return segs;
+}
+
+bool better(double cost, int64_t peak, double best_cost, int64_t best_peak) {
+  // Costs are compared with a relative tolerance, so that equal plans tie on peak.
+  const double tol = 1e-9 * std::max(1.0, std::abs(best_cost));
+  if (cost < best_cost - tol) return true;
+  return cost <= best_cost + tol && peak < best_peak;
+}
+
+double plan_cost(const std::vector<Segment>& segs, const std::vector<double>& cost) {
+  double c = 0;
+  for (const auto& s : segs)
+    if (!s.keep)
+      for (int k = s.begin; k < s.end; ++k) c += cost[size_t(k)];
+  return c;
+}
+
+void run_static(ChainExecutor& e, const std::vector<Segment>& segs) {
+  const int s = e.size();
+  for (const auto& seg : segs) {
+    if (seg.keep) {
+      e.forward(seg.begin, true);
+      e.unhold(seg.begin);
+    } else {
+      for (int k = seg.begin; k < seg.end; ++k) {
+        e.forward(k, false);
+        if (k > seg.begin) e.unhold(k);
+      }
+    }
+  }
+  e.forward(s - 1, true);
+  e.unhold(s - 1);
+  e.seed();
+  e.backward(s - 1);
+  for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
+    if (it->keep) {
+      e.backward(it->begin);
+      continue;
+    }
+    for (int k = it->begin; k < it->end; ++k) {
+      e.forward(k, true);
+      if (k > it->begin) e.unhold(k);
+    }
+    e.unhold(it->end);
+    for (int k = it->end - 1; k >= it->begin; --k) e.backward(k);
+    e.unhold(it->begin);
+  }
+}
+
+struct DtrFailed {};
+
+// DTR at stage granularity: everything keeps; before a primitive that would pass the budget,
+// records are evicted (their boundaries held) in order of cost / (bytes x staleness).
+void run_dtr(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw_plain) {
+  const int s = e.size();
+  std::vector<int64_t> last_use(size_t(s), 0);
+  int64_t clock = 0;
+  auto make_room = [&](int64_t need, int below) {
+    while (e.live() + need > budget) {
+      int victim = -1;
+      double best = 0;
+      for (int j = 0; j < below; ++j) {
+        const int64_t bytes = p.stages[size_t(j)].internal_bytes;
+        if (!e.recorded(j) || bytes <= 0) continue;
+        const double staleness = double(clock - last_use[size_t(j)] + 1);
+        const double h = std::max(p.stages[size_t(j)].forward_ms, 1e-6) / (double(bytes) * staleness);
+        if (victim < 0 || h < best) victim = j, best = h;
+      }
+      if (victim < 0) {
+        if (throw_plain) fail("dtr: nothing left to evict");
+        throw DtrFailed{};
+      }
+      e.hold(victim);
+      e.hold(victim + 1);
+      e.evict(victim);
+    }
+  };
+  for (int i = 0; i < s; ++i) {
+    make_room(p.stages[size_t(i)].keep_peak, i);
+    e.forward(i, true);
+    last_use[size_t(i)] = ++clock;
+    e.unhold(i);
+  }
+  make_room(p.seed_bytes, s - 1);
+  e.seed();
+  for (int i = s - 1; i >= 0; --i) {
+    if (!e.recorded(i)) {
+      e.unhold(i + 1);
+      make_room(p.stages[size_t(i)].keep_peak, i);
+      e.forward(i, true);
+      e.unhold(i);
+    }
+    make_room(p.stages[size_t(i)].backward_peak, i);
+    e.backward(i);
+    last_use[size_t(i)] = ++clock;
+    if (i + 1 < s) e.unhold(i + 1);
+  }
+}
+
+// Simulates DTR at `budget`; false when it cannot keep to it.
+bool dtr_feasible(const ChainProfile& p, int64_t budget, Plan* out) {
+  ChainExecutor e(p, nullptr);
+  try {
+    run_dtr(e, p, budget, false);
+  } catch (const DtrFailed&) {
+    return false;
+  }
+  if (e.peak() > budget) return false;
+  if (out) {
+    out->predicted_peak = e.peak();
+    out->recompute_ms = e.recompute_ms();
+    out->recompute_flops = e.recompute_flops();
+  }
+  return true;
+}
+
+}  // namespace
+
+bool known_policy(const std::string& policy) {
+  return policy == "none" || policy == "sqrt" || policy == "greedy" || policy == "dp" ||
+         policy == "ilp" || policy == "dtr" || every_k(policy) > 0;
+}
+
+std::string Plan::describe() const {
+  if (dynamic) return "dynamic (dtr)";
+  std::string out;
+  for (const auto& s : segments) {
+    if (!out.empty()) out += ' ';
+    out += s.keep ? "K" : "D" + std::to_string(s.end - s.begin);
+  }
+  return out;
+}
+
+void run_plan(ChainExecutor& exec, const Plan& plan) {
+  if (plan.dynamic) {
+    // The shadow account decides, exactly as it did when the plan was simulated.
+    run_dtr(exec, exec.profile(), plan.budget, true);
+    return;
+  }
+  run_static(exec, plan.segments);
+}
+
+namespace detail {
+
+SegmentModel::SegmentModel(const ChainProfile& prof) : n(prof.size() - 1), p(prof) {
+  SPOOL_CHECK(prof.size() >= 1, "planner: the profile has no stages");
+  gp.assign(size_t(n) + 1, 0);
+  const StageCost& loss = p.stages.back();
+  gp[size_t(n)] = p.boundary_bytes(n + 1) + loss.internal_bytes + loss.backward_delta +
+                  loss.release_delta;
+  for (int a = n - 1; a >= 0; --a) {
+    const StageCost& s = p.stages[size_t(a)];
+    gp[size_t(a)] = gp[size_t(a) + 1] + s.internal_bytes + s.backward_delta + s.release_delta -
+                    p.boundary_grad_bytes(a + 1);
+  }
+}
+
+int64_t SegmentModel::local_keep(int a) const {
+  const StageCost& s = p.stages[size_t(a)];
+  return std::max(s.keep_peak, p.boundary_bytes(a + 1) + s.internal_bytes + gp[size_t(a) + 1] +
+                                   s.backward_peak);
+}
+
+int64_t SegmentModel::loss_local() const {
+  const StageCost& s = p.stages.back();
+  const int64_t held = p.boundary_bytes(n + 1) + s.internal_bytes + p.seed_bytes;
+  return std::max({s.keep_peak, held, held + s.backward_peak});
+}
+
+namespace {
+// Peaks (above the base and the kept prefix) of the dropped segments [a, b), b = a+1 .. n.
+std::vector<int64_t> dropped_locals(const SegmentModel& m, int a) {
+  const ChainProfile& p = m.p;
+  std::vector<int64_t> out;
+  int64_t f2 = 0, rep = 0, bw = 0, sum = 0;
+  bool first = true;
+  for (int b = a + 1; b <= m.n; ++b) {
+    const int k = b - 1;
+    const StageCost& s = p.stages[size_t(k)];
+    const int64_t fwd = (k > a ? p.boundary_bytes(k) : 0) + s.nograd_peak;
+    const int64_t r = sum + s.keep_peak;
+    sum += s.internal_bytes + p.boundary_bytes(k + 1);
+    const int64_t w = m.gp[size_t(k) + 1] + sum + s.backward_peak;
+    f2 = first ? fwd : std::max(f2, fwd);
+    rep = first ? r : std::max(rep, r);
+    bw = first ? w : std::max(bw, w);
+    first = false;
+    out.push_back(std::max({f2, m.gp[size_t(b)] + rep, bw}));
+  }
+  return out;
+}
+}  // namespace
+
+int64_t formula_peak(const ChainProfile& p, const std::vector<Segment>& segs) {
+  const SegmentModel m(p);
+  int64_t h = 0, pk = 0;
+  for (const auto& s : segs) {
+    if (s.keep) {
+      pk = std::max(pk, h + m.local_keep(s.begin));
+      h += p.boundary_bytes(s.begin + 1) + p.stages[size_t(s.begin)].internal_bytes;
+    } else {
+      pk = std::max(pk, h + dropped_locals(m, s.begin)[size_t(s.end - s.begin - 1)]);
+      h += p.boundary_bytes(s.end);
+    }
+  }
+  pk = std::max(pk, h + m.loss_local());
+  return p.base_bytes + pk;
+}
+
+}  // namespace detail
+
+Plan evaluate(const ChainProfile& p, Plan plan) {
+  ChainExecutor e(p, nullptr);
+  run_plan(e, plan);
+  plan.predicted_peak = e.peak();
+  plan.recompute_ms = e.recompute_ms();
+  plan.recompute_flops = e.recompute_flops();
+  return plan;
+}
+
+namespace {
+
+struct Best {
+  bool found = false;
+  std::vector<Segment> segs;
+  double cost = 0;
+  int64_t peak = 0;  // above the base
+};
+
+// Optimal segmentation under `avail` bytes above the base; with min_peak, the least peak.
+constexpr size_t kFrontLimit = 64;
+constexpr int kExactStages = 64;  // chains up to this length get the exact search
+
+Best dp_solve(const ChainProfile& p, int64_t avail, const std::vector<double>& cost,
+              bool min_peak, bool* thinned_out = nullptr) {
+  bool dummy = false;
+  bool* thinned = thinned_out ? thinned_out : &dummy;
+  const detail::SegmentModel m(p);
+  const int n = m.n;
+  struct St {
+    int64_t h, pk;
+    double cost;
+    int prev_pos, prev_idx;
+    Segment seg;
+  };
+  std::vector<std::vector<St>> at(size_t(n) + 1);
+  at[0].push_back({0, 0, 0, -1, -1, {}});
+  auto prune = [&](std::vector<St>& v) {
+    std::sort(v.begin(), v.end(), [&](const St& x, const St& y) {
+      const double cx = min_peak ? double(x.pk) : x.cost, cy = min_peak ? double(y.pk) : y.cost;
+      if (cx != cy) return cx < cy;
+      if (x.h != y.h) return x.h < y.h;
+      return (min_peak ? x.cost : double(x.pk)) < (min_peak ? y.cost : double(y.pk));
+    });
+    std::vector<St> kept;
+    for (const St& s : v) {
+      bool dominated = false;
+      for (const St& k : kept)
+        if (k.h <= s.h && k.pk <= s.pk && k.cost <= s.cost + 1e-12) {
+          dominated = true;
+          break;
+        }
+      if (!dominated) kept.push_back(s);
+    }
+    // Chains longer than kExactStages keep a bounded front (states spread over the held
+    // bytes), so planning stays O(n^2); shorter ones (every standard model) are searched exactly.
+    if (n > kExactStages && kept.size() > kFrontLimit) {
+      std::sort(kept.begin(), kept.end(), [](const St& x, const St& y) { return x.h < y.h; });
+      std::vector<St> thin;
+      for (size_t k = 0; k < kFrontLimit; ++k) thin.push_back(kept[k * kept.size() / kFrontLimit]);
+      kept.swap(thin);
+      *thinned = true;
+    }
+    v.swap(kept);
+  };
+  std::vector<double> prefix(size_t(n) + 1, 0);
+  for (int i = 0; i < n; ++i) prefix[size_t(i) + 1] = prefix[size_t(i)] + cost[size_t(i)];
+  for (int a = 0; a < n; ++a) {
+    prune(at[size_t(a)]);
+    const int64_t lk = m.local_keep(a);
+    const std::vector<int64_t> dl = detail::dropped_locals(m, a);
+    for (int idx = 0; idx < int(at[size_t(a)].size()); ++idx) {
+      const St& st = at[size_t(a)][size_t(idx)];
+      if (st.h + lk <= avail)
+        at[size_t(a) + 1].push_back({st.h + p.boundary_bytes(a + 1) +
+                                         p.stages[size_t(a)].internal_bytes,
+                                     std::max(st.pk, st.h + lk), st.cost, a, idx, {a, a + 1, true}});
+      for (int b = a + 1; b <= n; ++b) {
+        const int64_t t = st.h + dl[size_t(b - a - 1)];
+        if (t > avail) continue;
+        at[size_t(b)].push_back({st.h + p.boundary_bytes(b), std::max(st.pk, t),
+                                 st.cost + prefix[size_t(b)] - prefix[size_t(a)], a, idx,
+                                 {a, b, false}});
+      }
+    }
+  }
+  prune(at[size_t(n)]);
+  Best best;
+  int best_idx = -1;
+  const int64_t ll = m.loss_local();
+  for (int idx = 0; idx < int(at[size_t(n)].size()); ++idx) {
+    const St& st = at[size_t(n)][size_t(idx)];
+    const int64_t t = st.h + ll;
+    if (t > avail) continue;
+    const int64_t pk = std::max(st.pk, t);
+    const bool take = best_idx < 0 ||
+                      (min_peak ? (pk < best.peak || (pk == best.peak && st.cost < best.cost))
+                                : better(st.cost, pk, best.cost, best.peak));
+    if (take) best_idx = idx, best.cost = st.cost, best.peak = pk;
+  }
+  if (best_idx < 0) return best;
+  best.found = true;
+  for (int pos = n, idx = best_idx; pos > 0;) {
+    const St& st = at[size_t(pos)][size_t(idx)];
+    best.segs.push_back(st.seg);
+    pos = st.prev_pos;
+    idx = st.prev_idx;
+  }
+  std::reverse(best.segs.begin(), best.segs.end());
+  return best;
+}
+
+// Chen et al.'s greedy: walk the stages adding each one's memory; past the threshold, the
+// segment ends there. Every threshold that changes the result is tried, and "none" as well.
+std::vector<std::vector<Segment>> greedy_candidates(const ChainProfile& p) {
+  const int n = p.size() - 1;
+  std::vector<int64_t> size(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i)
+    size[size_t(i)] = p.stages[size_t(i)].internal_bytes + p.boundary_bytes(i + 1);
+  std::vector<int64_t> thresholds;
+  for (int a = 0; a < n; ++a) {
+    int64_t acc = 0;
+    for (int b = a; b < n; ++b) thresholds.push_back(acc += size[size_t(b)]);
+  }
+  std::sort(thresholds.begin(), thresholds.end());
+  thresholds.erase(std::unique(thresholds.begin(), thresholds.end()), thresholds.end());
+  std::vector<std::vector<Segment>> out{fixed_segments(n, 0)};
+  for (int64_t t : thresholds) {
+    std::vector<Segment> segs;
+    int start = 0;
+    int64_t acc = 0;
+    for (int i = 0; i < n; ++i) {
+      acc += size[size_t(i)];
+      if (acc > t) {
+        segs.push_back({start, i + 1, false});
+        start = i + 1;
+        acc = 0;
+      }
+    }
+    if (start < n) segs.push_back({start, n, false});
+    if (segs != out.back()) out.push_back(segs);
+  }
+  return out;
+}
+
+Best greedy_solve(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
+                  bool min_peak) {
+  Best best;
+  for (const auto& segs : greedy_candidates(p)) {
+    const int64_t pk = detail::formula_peak(p, segs);
+    if (pk > budget) continue;
+    const double c = plan_cost(segs, cost);
+    const bool take = !best.found || (min_peak ? pk < best.peak : better(c, pk, best.cost, best.peak));
+    if (take) best = {true, segs, c, pk};
+  }
+  return best;
+}
+
+std::vector<Segment> fixed_for(const ChainProfile& p, const std::string& policy) {
+  const int n = p.size() - 1;
+  if (policy == "none") return fixed_segments(n, 0);
+  if (policy == "sqrt")
+    return fixed_segments(n, std::max(1, int(std::ceil(std::sqrt(double(std::max(n, 1)))))));
+  return fixed_segments(n, every_k(policy));
+}
+
+bool is_fixed(const std::string& policy) {
+  return policy == "none" || policy == "sqrt" || every_k(policy) > 0;
+}
+
+void check_policy(const std::string& policy) {
+  SPOOL_CHECK(known_policy(policy), "unknown checkpoint policy '", policy, "' (known: ", kPolicies,
+              ")");
+}
+
+}  // namespace
+
+int64_t smallest_budget(const ChainProfile& p, const std::string& policy, const PlanOptions& o) {
+  check_policy(policy);
+  if (is_fixed(policy)) return detail::formula_peak(p, fixed_for(p, policy));
+  const std::vector<double> cost = stage_costs(p, o);
+  if (policy == "greedy") return greedy_solve(p, kUnlimited, cost, true).peak;
+  if (policy == "dp" || policy == "ilp") return p.base_bytes + dp_solve(p, kUnlimited, cost, true).peak;
+  // dtr: search for the least budget at which it completes.
+  int64_t lo = p.base_bytes, hi = detail::formula_peak(p, fixed_for(p, "none"));
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (dtr_feasible(p, mid, nullptr))
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return hi;
+}
+
+Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
+               const PlanOptions& o) {
+  check_policy(policy);
+  SPOOL_CHECK(budget > 0, "memory budget must be positive, got ", budget);
+  SPOOL_CHECK(p.size() >= 1, "planner: the profile has no stages");
+  const double t0 = now_ms();
+  Plan plan;
+  plan.policy = policy;
+  plan.budget = budget;
+  const std::vector<double> cost = stage_costs(p, o);
+  const int64_t avail = budget == kUnlimited ? kUnlimited : budget - p.base_bytes;
+  if (policy == "dtr") {
+    plan.dynamic = true;
+    if (!dtr_feasible(p, budget, &plan)) infeasible(policy, budget, smallest_budget(p, policy, o));
+    plan.plan_ms = now_ms() - t0;
+    return plan;
+  }
+  if (is_fixed(policy)) {
+    plan.segments = fixed_for(p, policy);
+  } else if (policy == "greedy") {
+    const Best b = greedy_solve(p, budget, cost, false);
+    if (!b.found) infeasible(policy, budget, smallest_budget(p, policy, o));
+    plan.segments = b.segs;
+  } else if (policy == "dp") {
+    bool thinned = false;
+    const Best b = avail < 0 ? Best{} : dp_solve(p, avail, cost, false, &thinned);
+    if (!b.found) infeasible(policy, budget, smallest_budget(p, policy, o));
+    plan.segments = b.segs;
+    if (thinned)
+      plan.note = "dp: the chain is long enough that the search kept a bounded front of " +
+                  std::to_string(kFrontLimit) + " states per stage; the plan may not be optimal";
+  } else {  // ilp
+    // Warm start: the best heuristic plan that meets the budget.
+    Best warm;
+    for (const char* h : {"none", "every-2", "sqrt"}) {
+      const auto segs = fixed_for(p, h);
+      const int64_t pk = detail::formula_peak(p, segs);
+      const double c = plan_cost(segs, cost);
+      if (pk <= budget && (!warm.found || better(c, pk, warm.cost, warm.peak)))
+        warm = {true, segs, c, pk};
+    }
+    const Best g = greedy_solve(p, budget, cost, false);
+    if (g.found && (!warm.found || better(g.cost, g.peak, warm.cost, warm.peak))) warm = g;
+    const detail::IlpResult r = detail::solve_ilp(p, budget, cost, warm.found ? &warm.segs : nullptr,
+                                                  o.time_limit_s);
+    if (r.solved) {
+      plan.segments = r.segments;
+      plan.gap = r.gap;
+      if (!r.optimal) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf,
+                      "ilp: time limit of %g s reached; best plan found, optimality gap %.3g",
+                      o.time_limit_s, r.gap);
+        plan.note = buf;
+      }
+    } else if (warm.found) {
+      plan.segments = warm.segs;
+      plan.gap = 1;
+      plan.note = "ilp: no integer solution within the time limit of " +
+                  std::to_string(o.time_limit_s) + " s; using the best heuristic plan";
+    } else {
+      infeasible(policy, budget, smallest_budget(p, policy, o));
+    }
+  }
+  plan = evaluate(p, plan);
+  if (is_fixed(policy) && plan.predicted_peak > budget)
+    infeasible(policy, budget, plan.predicted_peak);
+  SPOOL_CHECK(plan.predicted_peak <= budget, "planner: internal error: policy '", policy,
+              "' planned a peak of ", plan.predicted_peak, " bytes over the budget of ", budget);
+  plan.plan_ms = now_ms() - t0;
+  return plan;
+}
+
+StepResult run_step(Chain& chain, const ChainProfile& profile, const Plan& plan) {
+  reset_peak();
+  StepResult r;
+  {
+    ChainExecutor e(profile, &chain);
+    run_plan(e, plan);
+    r.loss = e.loss().item();
+    e.unhold(e.size());
+    r.predicted_peak = e.peak();
+    r.mismatch = e.mismatch();
+  }
+  r.measured_peak = memory_stats().peak_bytes;
+  return r;
+}
+
+}  // namespace spool

@@ -1,0 +1,197 @@
+// The ilp policy: the segment model as a mixed-integer program, solved by GLPK.
+//
+// One binary column per candidate segment: a kept stage [a, a+1) or a dropped run [a, b) whose
+// own peak fits the budget. Flow rows make the chosen segments a path from stage 0 to stage n
+// (a segmentation). The bytes the kept prefix holds when segment s starts, H(a), is the sum of
+// the held bytes of the chosen segments that end at or before a, so "H(a) + peak(s) <= budget if
+// s is chosen" is a linear row with a big-M term; the loss stage adds one more row. The
+// objective is the recomputed cost. This is Checkmate's formulation specialised to the segment
+// model the executor runs; its optimum equals the dp policy's.
+#include <glpk.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "engine/error.h"
+#include "engine/planner.h"
+
+namespace spool::detail {
+
+namespace {
+
+struct Candidate {
+  Segment seg;
+  int64_t local = 0;  // peak above the base and the kept prefix
+  int64_t held = 0;   // what it adds to the kept prefix
+  double cost = 0;
+};
+
+struct Callback {
+  std::vector<double> warm;  // 1-based column values, empty when none
+  bool warm_given = false;
+  double gap = 1;
+};
+
+void on_event(glp_tree* tree, void* info) {
+  auto* cb = static_cast<Callback*>(info);
+  switch (glp_ios_reason(tree)) {
+    case GLP_IHEUR:
+      if (!cb->warm.empty() && !cb->warm_given) {
+        glp_ios_heur_sol(tree, cb->warm.data());
+        cb->warm_given = true;
+      }
+      break;
+    case GLP_IBINGO:
+    case GLP_ISELECT:
+      cb->gap = glp_ios_mip_gap(tree);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+namespace {
+IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
+                     const std::vector<Segment>* warm_start, double time_limit_s,
+                     int64_t margin) {
+  const auto t0 = std::chrono::steady_clock::now();
+  IlpResult out;
+  const SegmentModel m(p);
+  const int n = m.n;
+  const double unit = 1.0;  // bytes
+  const int64_t avail_bytes =
+      budget == kUnlimited ? int64_t(1) << 52 : budget - p.base_bytes;
+  if (avail_bytes < 0) return out;
+  std::vector<Candidate> cands;
+  for (int a = 0; a < n; ++a) {
+    const int64_t lk = m.local_keep(a);
+    if (lk <= avail_bytes)
+      cands.push_back({{a, a + 1, true}, lk,
+                       p.boundary_bytes(a + 1) + p.stages[size_t(a)].internal_bytes, 0});
+    // Dropped runs: their peaks, b = a+1..n (recomputed here as the dp does).
+    int64_t f2 = 0, rep = 0, bw = 0, sum = 0;
+    double c = 0;
+    for (int b = a + 1; b <= n; ++b) {
+      const int k = b - 1;
+      const StageCost& s = p.stages[size_t(k)];
+      const int64_t fwd = (k > a ? p.boundary_bytes(k) : 0) + s.nograd_peak;
+      const int64_t r = sum + s.keep_peak;
+      sum += s.internal_bytes + p.boundary_bytes(k + 1);
+      const int64_t w = m.gp[size_t(k) + 1] + sum + s.backward_peak;
+      f2 = b == a + 1 ? fwd : std::max(f2, fwd);
+      rep = b == a + 1 ? r : std::max(rep, r);
+      bw = b == a + 1 ? w : std::max(bw, w);
+      c += cost[size_t(k)];
+      const int64_t local = std::max({f2, m.gp[size_t(b)] + rep, bw});
+      if (local <= avail_bytes) cands.push_back({{a, b, false}, local, p.boundary_bytes(b), c});
+    }
+  }
+  const int64_t loss_local = m.loss_local();
+  if (cands.empty() || loss_local > avail_bytes) return out;
+  double big_m = 1;
+  for (const auto& c : cands) big_m += double(c.held) / unit;
+  const double avail = double(std::min<int64_t>(avail_bytes, int64_t(1) << 52) - margin) / unit;
+
+  glp_prob* lp = glp_create_prob();
+  glp_set_obj_dir(lp, GLP_MIN);
+  const int ncols = int(cands.size());
+  glp_add_cols(lp, ncols);
+  for (int j = 0; j < ncols; ++j) {
+    glp_set_col_kind(lp, j + 1, GLP_BV);
+    glp_set_obj_coef(lp, j + 1, cands[size_t(j)].cost);
+  }
+  std::vector<int> ia{0}, ja{0};
+  std::vector<double> ar{0};
+  int row = 0;
+  // Flow: out of stage 0 once, into stage n once, through every other stage.
+  glp_add_rows(lp, n + 1);
+  for (int v = 0; v <= n; ++v) {
+    ++row;
+    const double rhs = v == 0 ? -1 : v == n ? 1 : 0;
+    glp_set_row_bnds(lp, row, GLP_FX, rhs, rhs);
+    for (int j = 0; j < ncols; ++j) {
+      const Segment& s = cands[size_t(j)].seg;
+      if (s.end == v) ia.push_back(row), ja.push_back(j + 1), ar.push_back(1);
+      if (s.begin == v) ia.push_back(row), ja.push_back(j + 1), ar.push_back(-1);
+    }
+  }
+  // Memory: for every candidate, the prefix it starts on plus its own peak.
+  glp_add_rows(lp, ncols + 1);
+  for (int j = 0; j < ncols; ++j) {
+    ++row;
+    const Candidate& c = cands[size_t(j)];
+    glp_set_row_bnds(lp, row, GLP_UP, 0, avail + big_m);
+    for (int k = 0; k < ncols; ++k) {
+      if (k == j) {
+        ia.push_back(row), ja.push_back(k + 1), ar.push_back(double(c.local) / unit + big_m);
+      } else if (cands[size_t(k)].seg.end <= c.seg.begin && cands[size_t(k)].held != 0) {
+        ia.push_back(row), ja.push_back(k + 1), ar.push_back(double(cands[size_t(k)].held) / unit);
+      }
+    }
+  }
+  ++row;
+  glp_set_row_bnds(lp, row, GLP_UP, 0, avail - double(loss_local) / unit);
+  for (int k = 0; k < ncols; ++k)
+    if (cands[size_t(k)].held != 0)
+      ia.push_back(row), ja.push_back(k + 1), ar.push_back(double(cands[size_t(k)].held) / unit);
+  glp_load_matrix(lp, int(ia.size()) - 1, ia.data(), ja.data(), ar.data());
+
+  Callback cb;
+  if (warm_start) {
+    cb.warm.assign(size_t(ncols) + 1, 0.0);
+    size_t matched = 0;
+    for (const Segment& s : *warm_start)
+      for (int j = 0; j < ncols; ++j)
+        if (cands[size_t(j)].seg == s) cb.warm[size_t(j) + 1] = 1, ++matched;
+    if (matched != warm_start->size()) cb.warm.clear();
+  }
+  glp_iocp iocp;
+  glp_init_iocp(&iocp);
+  iocp.msg_lev = GLP_MSG_OFF;
+  iocp.tm_lim = int(std::max(1.0, time_limit_s * 1000));
+  iocp.cb_func = on_event;
+  iocp.cb_info = &cb;
+  iocp.presolve = GLP_ON;
+  glp_intopt(lp, &iocp);
+  const int status = glp_mip_status(lp);
+  if (status == GLP_OPT || status == GLP_FEAS) {
+    out.solved = true;
+    out.optimal = status == GLP_OPT;
+    out.gap = out.optimal ? 0 : cb.gap;
+    // Follow the flow from stage 0.
+    for (int v = 0; v < n;) {
+      int next = -1;
+      for (int j = 0; j < ncols && next < 0; ++j)
+        if (cands[size_t(j)].seg.begin == v && glp_mip_col_val(lp, j + 1) > 0.5) {
+          out.segments.push_back(cands[size_t(j)].seg);
+          next = cands[size_t(j)].seg.end;
+        }
+      SPOOL_CHECK(next > v, "ilp: internal error: the solution is not a segmentation");
+      v = next;
+    }
+  }
+  glp_delete_prob(lp);
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+}  // namespace
+
+IlpResult solve_ilp(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
+                    const std::vector<Segment>* warm_start, double time_limit_s) {
+  // GLPK accepts rows violated within its feasibility tolerance; a plan over the budget by such
+  // a sliver is solved again with the rows tightened.
+  IlpResult r;
+  double spent = 0;
+  for (int64_t margin : {int64_t(0), int64_t(64), int64_t(4096), int64_t(1) << 20}) {
+    r = solve_once(p, budget, cost, warm_start, std::max(0.001, time_limit_s - spent), margin);
+    spent += r.seconds;
+    if (!r.solved || formula_peak(p, r.segments) <= budget) break;
+    r.solved = false;
+  }
+  r.seconds = spent;
+  return r;
+}
+
+}  // namespace spool::detail

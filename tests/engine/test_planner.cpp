@@ -1,0 +1,316 @@
+// The memory planner and the chain executor: staged models equal their plain forward, every
+// policy's predicted peak equals the allocator's measured peak to the byte and stays within the
+// budget, gradients are bit-identical to the plain step, dp equals ilp, budgets below the
+// smallest feasible one are refused by name.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <random>
+
+#include "engine/allocator.h"
+#include "engine/autograd.h"
+#include "engine/chain.h"
+#include "engine/factory.h"
+#include "engine/planner.h"
+#include "models/gpt.h"
+#include "models/mlp.h"
+#include "models/resnet.h"
+#include "nn/linear.h"
+#include "ops/ops.h"
+
+using namespace spool;
+
+namespace {
+
+Tensor randint(int64_t hi, const Shape& shape, uint32_t seed) {
+  std::mt19937 r(seed);
+  std::vector<int64_t> v(size_t(numel(shape)));
+  for (auto& x : v) x = int64_t(r() % uint32_t(hi));
+  return from_vector(v, shape);
+}
+
+// A chain of random widths and stage kinds (some with dropout), ending in a cross-entropy.
+struct RandomChain {
+  Generator gen;
+  std::vector<std::shared_ptr<nn::Linear>> layers;
+  Tensor x, labels;
+  Chain chain;
+
+  RandomChain(uint64_t seed, int n) : gen(seed) {
+    std::mt19937 r{uint32_t(seed)};
+    int64_t width = 8 + int64_t(r() % 24);
+    const int64_t batch = 16;
+    x = randn({batch, width}, DType::f32, &gen);
+    labels = randint(5, {batch}, uint32_t(seed));
+    chain.input = x;
+    chain.generators = {&gen};
+    for (int i = 0; i < n; ++i) {
+      const bool last = i == n - 1;
+      const int64_t out = last ? 5 : 8 + int64_t(r() % 56);
+      auto layer = std::make_shared<nn::Linear>(width, out, true, &gen);
+      layers.push_back(layer);
+      const int kind = int(r() % 3);
+      Generator* g = &gen;
+      Tensor y = labels;
+      std::function<Tensor(const Tensor&)> fn;
+      if (last)
+        fn = [layer, y](const Tensor& h) { return cross_entropy(layer->forward(h), y); };
+      else if (kind == 0)
+        fn = [layer](const Tensor& h) { return relu(layer->forward(h)); };
+      else if (kind == 1)
+        fn = [layer, g](const Tensor& h) {
+          return dropout(gelu(layer->forward(h)), 0.25, true, g);
+        };
+      else
+        fn = [layer](const Tensor& h) {
+          Tensor a = layer->forward(h);
+          return tanh(a) * sigmoid(a);
+        };
+      chain.stages.push_back({"s" + std::to_string(i), fn});
+      width = out;
+    }
+  }
+  Tensors params() const {
+    Tensors p;
+    for (const auto& l : layers)
+      for (const auto& t : l->parameters()) p.push_back(t);
+    return p;
+  }
+  void zero_grad() {
+    for (auto& p : params()) p.impl().grad.reset();
+  }
+  std::vector<std::vector<float>> grads() const {
+    std::vector<std::vector<float>> g;
+    for (const auto& p : params()) g.push_back(p.grad().to_vector<float>());
+    return g;
+  }
+};
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const std::vector<std::string> kAll = {"none", "every-2", "sqrt", "greedy", "dp", "ilp", "dtr"};
+
+}  // namespace
+
+TEST(Planner, EveryPolicyMeetsItsPredictionToTheByteOnRandomChains) {
+  for (uint64_t seed : {1, 2, 3}) {
+    RandomChain rc(seed, 7 + int(seed));
+    const RngState start = rc.gen.state();
+    rc.zero_grad();
+    const ChainProfile prof = profile_chain(rc.chain);
+    rc.zero_grad();
+    rc.gen.set_state(start);
+    const Plan none = make_plan(prof, "none", kUnlimited);
+    const StepResult ref = run_step(rc.chain, prof, none);
+    EXPECT_EQ(ref.mismatch, "");
+    EXPECT_EQ(ref.measured_peak, ref.predicted_peak);
+    const auto ref_grads = rc.grads();
+    const int64_t lo = smallest_budget(prof, "dp"), hi = none.predicted_peak;
+    ASSERT_LE(lo, hi) << "seed " << seed;
+    std::vector<int64_t> budgets = {lo - 1, lo, lo + (hi - lo) / 4, lo + (hi - lo) / 2, hi,
+                                    kUnlimited};
+    for (const auto& policy : kAll) {
+      int64_t last_peak = 0;
+      for (int64_t budget : budgets) {
+        SCOPED_TRACE("seed " + std::to_string(seed) + " policy " + policy + " budget " +
+                     std::to_string(budget));
+        const int64_t smallest = smallest_budget(prof, policy);
+        if (budget < smallest) {
+          EXPECT_NE(error_of([&] { make_plan(prof, policy, budget); })
+                        .find("smallest feasible budget for policy '" + policy + "'"),
+                    std::string::npos);
+          continue;
+        }
+        const Plan plan = make_plan(prof, policy, budget);
+        rc.zero_grad();
+        rc.gen.set_state(start);
+        const StepResult r = run_step(rc.chain, prof, plan);
+        EXPECT_EQ(r.mismatch, "");
+        EXPECT_EQ(r.measured_peak, plan.predicted_peak);
+        EXPECT_EQ(r.predicted_peak, plan.predicted_peak);
+        EXPECT_LE(r.measured_peak, budget);
+        EXPECT_EQ(r.loss, ref.loss);
+        EXPECT_EQ(rc.grads(), ref_grads) << plan.describe();
+        if (policy == "dp") EXPECT_GE(r.measured_peak, last_peak);  // monotone in the budget
+        last_peak = r.measured_peak;
+      }
+    }
+  }
+}
+
+TEST(Planner, DpPlansHaveTheClosedFormPeakAndIlpEqualsDp) {
+  for (uint64_t seed : {4, 5}) {
+    RandomChain rc(seed, 9);
+    rc.zero_grad();
+    const ChainProfile prof = profile_chain(rc.chain);
+    rc.zero_grad();
+    const int64_t lo = smallest_budget(prof, "dp");
+    const int64_t hi = make_plan(prof, "none", kUnlimited).predicted_peak;
+    for (int step = 0; step <= 8; ++step) {
+      const int64_t budget = lo + (hi - lo) * step / 8;
+      const Plan dp = make_plan(prof, "dp", budget);
+      EXPECT_EQ(detail::formula_peak(prof, dp.segments), dp.predicted_peak);
+      const Plan ilp = make_plan(prof, "ilp", budget);
+      EXPECT_NEAR(ilp.recompute_ms, dp.recompute_ms, 1e-9 * (1 + dp.recompute_ms))
+          << "budget " << budget << ": dp " << dp.describe() << ", ilp " << ilp.describe();
+      EXPECT_EQ(ilp.gap, 0);
+      EXPECT_LE(ilp.predicted_peak, budget);
+    }
+  }
+}
+
+TEST(Planner, RefusesBadPoliciesAndBudgetsByName) {
+  RandomChain rc(6, 5);
+  const ChainProfile prof = profile_chain(rc.chain);
+  rc.zero_grad();
+  EXPECT_NE(error_of([&] { make_plan(prof, "revolve", kUnlimited); })
+                .find("unknown checkpoint policy 'revolve'"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { make_plan(prof, "every-0", kUnlimited); }).find("unknown"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { make_plan(prof, "dp", -5); }).find("must be positive"),
+            std::string::npos);
+  const std::string e = error_of([&] { make_plan(prof, "dp", prof.base_bytes); });
+  EXPECT_NE(e.find("below the smallest feasible budget for policy 'dp'"), std::string::npos) << e;
+  EXPECT_NE(e.find(std::to_string(smallest_budget(prof, "dp") % 1000)), std::string::npos) << e;
+}
+
+// Synthetic profiles: the closed form equals the simulation for every segmentation, and dp
+// plans a 1000-stage chain.
+namespace {
+ChainProfile synthetic(uint64_t seed, int n) {
+  std::mt19937_64 r(seed);
+  auto u = [&](int64_t m) { return int64_t(r() % uint64_t(m)); };
+  ChainProfile p;
+  p.base_bytes = 1000000;
+  p.seed_bytes = 4;
+  for (int i = 0; i < n; ++i) {
+    StageCost s;
+    s.out_bytes = i == n - 1 ? 4 : 1000 + u(50000);
+    s.internal_bytes = u(200000);
+    s.keep_peak = s.out_bytes + s.internal_bytes + u(30000);
+    s.nograd_peak = s.out_bytes + u(30000);
+    s.forward_ms = 0.1 + double(u(1000)) / 100;
+    s.flops = double(u(1 << 20));
+    p.stages.push_back(s);
+  }
+  for (int i = 0; i < n; ++i) {
+    StageCost& s = p.stages[size_t(i)];
+    s.grad_bytes = i == 0 ? 0 : p.stages[size_t(i) - 1].out_bytes;
+    const int64_t params = u(20000), residual = u(2) ? 0 : u(s.internal_bytes + 1);
+    s.backward_delta = s.grad_bytes + params - (s.internal_bytes - residual);
+    s.release_delta = -residual;
+    s.backward_peak = std::max<int64_t>(0, s.backward_delta) + u(40000);
+  }
+  return p;
+}
+}  // namespace
+
+TEST(Planner, ClosedFormEqualsSimulationOnSyntheticChains) {
+  std::mt19937 r(7);
+  for (uint64_t seed = 0; seed < 40; ++seed) {
+    const ChainProfile p = synthetic(seed, 2 + int(seed % 12));
+    const int n = p.size() - 1;
+    for (int trial = 0; trial < 20; ++trial) {
+      Plan plan;
+      for (int a = 0; a < n;) {
+        const int len = 1 + int(r() % uint32_t(n - a));
+        const bool keep = len == 1 && r() % 2;
+        plan.segments.push_back({a, a + len, keep});
+        a += len;
+      }
+      EXPECT_EQ(detail::formula_peak(p, plan.segments), evaluate(p, plan).predicted_peak)
+          << "seed " << seed << " plan " << plan.describe();
+    }
+    const int64_t lo = smallest_budget(p, "dp");
+    const int64_t hi = make_plan(p, "none", kUnlimited).predicted_peak;
+    for (int step = 0; step <= 4; ++step) {
+      const int64_t budget = lo + (hi - lo) * step / 4;
+      const Plan dp = make_plan(p, "dp", budget);
+      const Plan ilp = make_plan(p, "ilp", budget);
+      EXPECT_NEAR(ilp.recompute_ms, dp.recompute_ms, 1e-9 * (1 + dp.recompute_ms))
+          << "seed " << seed << " budget " << budget << ": dp " << dp.describe() << " peak "
+          << dp.predicted_peak << ", ilp " << ilp.describe() << " peak " << ilp.predicted_peak
+          << " " << ilp.note;
+      for (const char* h : {"greedy", "sqrt", "every-2"}) {
+        if (budget < smallest_budget(p, h)) continue;
+        EXPECT_LE(dp.recompute_ms, make_plan(p, h, budget).recompute_ms + 1e-9) << h;
+      }
+    }
+  }
+}
+
+TEST(Planner, DpPlansALongChainWithABoundedFront) {
+  const ChainProfile p = synthetic(99, 201);
+  const int64_t hi = make_plan(p, "none", kUnlimited).predicted_peak;
+  const int64_t budget = p.base_bytes + (hi - p.base_bytes) / 3;
+  const Plan plan = make_plan(p, "dp", budget);
+  EXPECT_LE(plan.predicted_peak, budget);
+  EXPECT_GT(plan.recompute_ms, 0);
+  std::printf("dp on a 200-stage chain: %.2f ms, %zu segments\n", plan.plan_ms,
+              plan.segments.size());
+}
+
+TEST(Chain, StagedModelsEqualTheirPlainForward) {
+  // GPT (2 layers, d 32) with dropout: the staged step's loss and gradients are the plain ones.
+  models::GptConfig c = models::gpt_tiny();
+  c.layers = 2, c.d = 32, c.heads = 2, c.context = 32, c.dropout = 0.1;
+  Generator gen(3);
+  auto gpt = std::make_shared<models::Gpt>(c, &gen);
+  Generator data(4);
+  Tensor idx = randint(256, {2, 16}, 1), targets = randint(256, {2, 16}, 2);
+  const RngState s0 = gen.state();
+  Tensor logits = gpt->forward(idx);
+  Tensor loss = cross_entropy(reshape(logits, {-1, 256}), reshape(targets, {-1}));
+  backward(loss);
+  std::vector<std::vector<float>> plain;
+  for (auto& p : gpt->parameters()) plain.push_back(p.grad().to_vector<float>()), p.impl().grad.reset();
+  gen.set_state(s0);
+  Chain chain{gpt->stages({}, {}, targets), idx, {&gen}};
+  const ChainProfile prof = profile_chain(chain);
+  for (auto& p : gpt->parameters()) p.impl().grad.reset();
+  gen.set_state(s0);
+  const StepResult r = run_step(chain, prof, make_plan(prof, "sqrt", kUnlimited));
+  EXPECT_EQ(r.loss, loss.item());
+  std::vector<std::vector<float>> staged;
+  for (auto& p : gpt->parameters()) staged.push_back(p.grad().to_vector<float>());
+  EXPECT_EQ(staged, plain);
+  EXPECT_EQ(r.measured_peak, r.predicted_peak);
+
+  // ResNet-18 (width 4), train mode.
+  models::ResNetConfig rcfg;
+  rcfg.width = 4;
+  auto net = std::make_shared<models::ResNet18>(rcfg, &gen);
+  Tensor images = randn({2, 3, 32, 32}, DType::f32, &data), labels = randint(10, {2}, 3);
+  Tensor l2 = cross_entropy(net->forward(images), labels);
+  backward(l2);
+  std::vector<std::vector<float>> rplain;
+  for (auto& p : net->parameters()) rplain.push_back(p.grad().to_vector<float>()), p.impl().grad.reset();
+  Tensors state;
+  for (const auto& [name, t] : net->named_buffers()) state.push_back(t);
+  Chain rchain{net->stages(labels), images, {}, state};
+  const ChainProfile rprof = profile_chain(rchain);
+  for (auto& p : net->parameters()) p.impl().grad.reset();
+  // The profile updated the running statistics once; a checkpointed step updates them once
+  // more, replays included.
+  std::vector<double> tracked;
+  for (const auto& t : state)
+    if (t.dtype() == DType::i64) tracked.push_back(t.item());
+  const StepResult rr = run_step(rchain, rprof, make_plan(rprof, "every-2", kUnlimited));
+  EXPECT_EQ(rr.loss, l2.item());
+  std::vector<std::vector<float>> rstaged;
+  for (auto& p : net->parameters()) rstaged.push_back(p.grad().to_vector<float>());
+  EXPECT_EQ(rstaged, rplain);
+  EXPECT_EQ(rr.measured_peak, rr.predicted_peak);
+  EXPECT_EQ(rr.mismatch, "");
+  size_t k = 0;
+  for (const auto& t : state)
+    if (t.dtype() == DType::i64) EXPECT_EQ(t.item(), tracked[k++] + 1);
+}
