@@ -1,8 +1,8 @@
 #include "engine/chain.h"
 
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 
 #include "engine/allocator.h"
@@ -49,8 +49,9 @@ std::string ChainProfile::table() const {
   char line[200];
   for (size_t i = 0; i < stages.size(); ++i) {
     const StageCost& s = stages[i];
-    std::snprintf(line, sizeof line, "%3zu  %-10s %9lld %11lld %9lld %10lld %9lld %7lld %7.2f %7.2f\n",
-                  i, s.name.c_str(), (long long)s.out_bytes, (long long)s.internal_bytes,
+    std::snprintf(line, sizeof line,
+                  "%3zu  %-10s %9lld %11lld %9lld %10lld %9lld %7lld %7.2f %7.2f\n", i,
+                  s.name.c_str(), (long long)s.out_bytes, (long long)s.internal_bytes,
                   (long long)s.keep_peak, (long long)s.nograd_peak, (long long)s.backward_peak,
                   (long long)s.backward_delta, s.forward_ms, s.backward_ms);
     out += line;
@@ -82,7 +83,8 @@ class RealChain {
     const Tensor& x = x_[size_t(i)];
     const std::vector<RngState> current = states();
     const bool replay = rng_[size_t(i)].has_value();
-    const std::vector<std::vector<char>> saved = replay ? save_state() : std::vector<std::vector<char>>{};
+    const std::vector<std::vector<char>> saved =
+        replay ? save_state() : std::vector<std::vector<char>>{};
     if (replay)
       set_states(*rng_[size_t(i)]);  // a replay draws what the first forward drew
     else
@@ -216,8 +218,7 @@ void ChainExecutor::check(const char* what, int i) {
 void ChainExecutor::forward(int i, bool keep) {
   SPOOL_CHECK(i >= 0 && i < size(), "chain executor: no stage ", i);
   SPOOL_CHECK(held_[size_t(i)], "chain executor: forward(", i, ") needs x_", i, " held");
-  SPOOL_CHECK(!alive(i + 1), "chain executor: forward(", i, ") while x_", i + 1,
-              " is still alive");
+  SPOOL_CHECK(!alive(i + 1), "chain executor: forward(", i, ") while x_", i + 1, " is still alive");
   SPOOL_CHECK(!rec_[size_t(i)], "chain executor: stage ", i, " already has a record");
   const StageCost& s = p_.stages[size_t(i)];
   peak_ = std::max(peak_, live_ + (keep ? s.keep_peak : s.nograd_peak));

@@ -24,8 +24,7 @@ int every_k(const std::string& policy) {
   if (policy == "every-k") return 2;
   if (policy.rfind("every-", 0) != 0) return 0;
   const std::string k = policy.substr(6);
-  if (k.empty() || k.size() > 6 || k.find_first_not_of("0123456789") != std::string::npos)
-    return 0;
+  if (k.empty() || k.size() > 6 || k.find_first_not_of("0123456789") != std::string::npos) return 0;
   return std::stoi(k);
 }
 
@@ -128,7 +127,8 @@ void run_dtr(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw
         const int64_t bytes = p.stages[size_t(j)].internal_bytes;
         if (!e.recorded(j) || bytes <= 0) continue;
         const double staleness = double(clock - last_use[size_t(j)] + 1);
-        const double h = std::max(p.stages[size_t(j)].forward_ms, 1e-6) / (double(bytes) * staleness);
+        const double h =
+            std::max(p.stages[size_t(j)].forward_ms, 1e-6) / (double(bytes) * staleness);
         if (victim < 0 || h < best) victim = j, best = h;
       }
       if (victim < 0) {
@@ -211,8 +211,8 @@ SegmentModel::SegmentModel(const ChainProfile& prof) : n(prof.size() - 1), p(pro
   SPOOL_CHECK(prof.size() >= 1, "planner: the profile has no stages");
   gp.assign(size_t(n) + 1, 0);
   const StageCost& loss = p.stages.back();
-  gp[size_t(n)] = p.boundary_bytes(n + 1) + loss.internal_bytes + loss.backward_delta +
-                  loss.release_delta;
+  gp[size_t(n)] =
+      p.boundary_bytes(n + 1) + loss.internal_bytes + loss.backward_delta + loss.release_delta;
   for (int a = n - 1; a >= 0; --a) {
     const StageCost& s = p.stages[size_t(a)];
     gp[size_t(a)] = gp[size_t(a) + 1] + s.internal_bytes + s.backward_delta + s.release_delta -
@@ -222,8 +222,8 @@ SegmentModel::SegmentModel(const ChainProfile& prof) : n(prof.size() - 1), p(pro
 
 int64_t SegmentModel::local_keep(int a) const {
   const StageCost& s = p.stages[size_t(a)];
-  return std::max(s.keep_peak, p.boundary_bytes(a + 1) + s.internal_bytes + gp[size_t(a) + 1] +
-                                   s.backward_peak);
+  return std::max(s.keep_peak,
+                  p.boundary_bytes(a + 1) + s.internal_bytes + gp[size_t(a) + 1] + s.backward_peak);
 }
 
 int64_t SegmentModel::loss_local() const {
@@ -296,8 +296,8 @@ struct Best {
 constexpr size_t kFrontLimit = 64;
 constexpr int kExactStages = 64;  // chains up to this length get the exact search
 
-Best dp_solve(const ChainProfile& p, int64_t avail, const std::vector<double>& cost,
-              bool min_peak, bool* thinned_out = nullptr) {
+Best dp_solve(const ChainProfile& p, int64_t avail, const std::vector<double>& cost, bool min_peak,
+              bool* thinned_out = nullptr) {
   bool dummy = false;
   bool* thinned = thinned_out ? thinned_out : &dummy;
   const detail::SegmentModel m(p);
@@ -347,14 +347,21 @@ Best dp_solve(const ChainProfile& p, int64_t avail, const std::vector<double>& c
     for (int idx = 0; idx < int(at[size_t(a)].size()); ++idx) {
       const St& st = at[size_t(a)][size_t(idx)];
       if (st.h + lk <= avail)
-        at[size_t(a) + 1].push_back({st.h + p.boundary_bytes(a + 1) +
-                                         p.stages[size_t(a)].internal_bytes,
-                                     std::max(st.pk, st.h + lk), st.cost, a, idx, {a, a + 1, true}});
+        at[size_t(a) + 1].push_back(
+            {st.h + p.boundary_bytes(a + 1) + p.stages[size_t(a)].internal_bytes,
+             std::max(st.pk, st.h + lk),
+             st.cost,
+             a,
+             idx,
+             {a, a + 1, true}});
       for (int b = a + 1; b <= n; ++b) {
         const int64_t t = st.h + dl[size_t(b - a - 1)];
         if (t > avail) continue;
-        at[size_t(b)].push_back({st.h + p.boundary_bytes(b), std::max(st.pk, t),
-                                 st.cost + prefix[size_t(b)] - prefix[size_t(a)], a, idx,
+        at[size_t(b)].push_back({st.h + p.boundary_bytes(b),
+                                 std::max(st.pk, t),
+                                 st.cost + prefix[size_t(b)] - prefix[size_t(a)],
+                                 a,
+                                 idx,
                                  {a, b, false}});
       }
     }
@@ -368,9 +375,9 @@ Best dp_solve(const ChainProfile& p, int64_t avail, const std::vector<double>& c
     const int64_t t = st.h + ll;
     if (t > avail) continue;
     const int64_t pk = std::max(st.pk, t);
-    const bool take = best_idx < 0 ||
-                      (min_peak ? (pk < best.peak || (pk == best.peak && st.cost < best.cost))
-                                : better(st.cost, pk, best.cost, best.peak));
+    const bool take =
+        best_idx < 0 || (min_peak ? (pk < best.peak || (pk == best.peak && st.cost < best.cost))
+                                  : better(st.cost, pk, best.cost, best.peak));
     if (take) best_idx = idx, best.cost = st.cost, best.peak = pk;
   }
   if (best_idx < 0) return best;
@@ -425,7 +432,8 @@ Best greedy_solve(const ChainProfile& p, int64_t budget, const std::vector<doubl
     const int64_t pk = detail::formula_peak(p, segs);
     if (pk > budget) continue;
     const double c = plan_cost(segs, cost);
-    const bool take = !best.found || (min_peak ? pk < best.peak : better(c, pk, best.cost, best.peak));
+    const bool take =
+        !best.found || (min_peak ? pk < best.peak : better(c, pk, best.cost, best.peak));
     if (take) best = {true, segs, c, pk};
   }
   return best;
@@ -455,7 +463,8 @@ int64_t smallest_budget(const ChainProfile& p, const std::string& policy, const 
   if (is_fixed(policy)) return detail::formula_peak(p, fixed_for(p, policy));
   const std::vector<double> cost = stage_costs(p, o);
   if (policy == "greedy") return greedy_solve(p, kUnlimited, cost, true).peak;
-  if (policy == "dp" || policy == "ilp") return p.base_bytes + dp_solve(p, kUnlimited, cost, true).peak;
+  if (policy == "dp" || policy == "ilp")
+    return p.base_bytes + dp_solve(p, kUnlimited, cost, true).peak;
   // dtr: search for the least budget at which it completes.
   int64_t lo = p.base_bytes, hi = detail::formula_peak(p, fixed_for(p, "none"));
   while (lo < hi) {
@@ -511,8 +520,8 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
     }
     const Best g = greedy_solve(p, budget, cost, false);
     if (g.found && (!warm.found || better(g.cost, g.peak, warm.cost, warm.peak))) warm = g;
-    const detail::IlpResult r = detail::solve_ilp(p, budget, cost, warm.found ? &warm.segs : nullptr,
-                                                  o.time_limit_s);
+    const detail::IlpResult r =
+        detail::solve_ilp(p, budget, cost, warm.found ? &warm.segs : nullptr, o.time_limit_s);
     if (r.solved) {
       plan.segments = r.segments;
       plan.gap = r.gap;

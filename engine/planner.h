@@ -41,14 +41,14 @@ struct Plan {
   int64_t predicted_peak = 0;
   double recompute_ms = 0, recompute_flops = 0;  // of the replays, from the profile
   double plan_ms = 0;                            // time taken to plan
-  double gap = 0;    // ilp: relative optimality gap reached (0: proven optimal)
-  std::string note;  // what the planner wants the user to know (a solver time-out, say)
+  double gap = 0;                // ilp: relative optimality gap reached (0: proven optimal)
+  std::string note;              // what the planner wants the user to know (a solver time-out, say)
   std::string describe() const;  // "K K D3 K ..." (kept stage, dropped segment of 3)
 };
 
 struct PlanOptions {
-  double time_limit_s = 10;       // ilp
-  bool minimise_flops = false;    // objective: recomputed FLOPs instead of measured time
+  double time_limit_s = 10;     // ilp
+  bool minimise_flops = false;  // objective: recomputed FLOPs instead of measured time
 };
 
 extern const char* const kPolicies;  // for messages
@@ -94,7 +94,7 @@ IlpResult solve_ilp(const ChainProfile& profile, int64_t budget, const std::vect
 // Per-segment quantities shared by dp and ilp (bytes above the base).
 struct SegmentModel {
   explicit SegmentModel(const ChainProfile& p);
-  int n = 0;  // plannable stages (all but the loss stage)
+  int n = 0;                // plannable stages (all but the loss stage)
   std::vector<int64_t> gp;  // gp[j]: held after the backward of stages >= j (incl. grad of x_j)
   int64_t local_keep(int a) const;
   int64_t loss_local() const;

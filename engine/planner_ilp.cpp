@@ -54,22 +54,20 @@ void on_event(glp_tree* tree, void* info) {
 
 namespace {
 IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
-                     const std::vector<Segment>* warm_start, double time_limit_s,
-                     int64_t margin) {
+                     const std::vector<Segment>* warm_start, double time_limit_s, int64_t margin) {
   const auto t0 = std::chrono::steady_clock::now();
   IlpResult out;
   const SegmentModel m(p);
   const int n = m.n;
   const double unit = 1.0;  // bytes
-  const int64_t avail_bytes =
-      budget == kUnlimited ? int64_t(1) << 52 : budget - p.base_bytes;
+  const int64_t avail_bytes = budget == kUnlimited ? int64_t(1) << 52 : budget - p.base_bytes;
   if (avail_bytes < 0) return out;
   std::vector<Candidate> cands;
   for (int a = 0; a < n; ++a) {
     const int64_t lk = m.local_keep(a);
     if (lk <= avail_bytes)
-      cands.push_back({{a, a + 1, true}, lk,
-                       p.boundary_bytes(a + 1) + p.stages[size_t(a)].internal_bytes, 0});
+      cands.push_back(
+          {{a, a + 1, true}, lk, p.boundary_bytes(a + 1) + p.stages[size_t(a)].internal_bytes, 0});
     // Dropped runs: their peaks, b = a+1..n (recomputed here as the dp does).
     int64_t f2 = 0, rep = 0, bw = 0, sum = 0;
     double c = 0;

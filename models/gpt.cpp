@@ -148,15 +148,16 @@ std::vector<Stage> Gpt::stages(const Tensor& positions, const Tensor& segments,
   for (size_t i = 0; i < blocks_.size(); ++i) {
     auto block = blocks_[i];
     const std::string name = "h." + std::to_string(i);
-    out.push_back({name + ".attn",
-                   [block, segments](const Tensor& x) { return block->attention_half(x, segments); }});
+    out.push_back({name + ".attn", [block, segments](const Tensor& x) {
+                     return block->attention_half(x, segments);
+                   }});
     out.push_back({name + ".mlp", [block](const Tensor& h) { return block->mlp_half(h); }});
   }
-  out.push_back({"head", [ln_f, wte, targets](const Tensor& x) {
-                   Tensor logits = matmul(ln_f->forward(x), transpose(wte->weight, 0, 1));
-                   return cross_entropy(reshape(logits, {-1, logits.size(-1)}),
-                                        reshape(targets, {-1}));
-                 }});
+  out.push_back(
+      {"head", [ln_f, wte, targets](const Tensor& x) {
+         Tensor logits = matmul(ln_f->forward(x), transpose(wte->weight, 0, 1));
+         return cross_entropy(reshape(logits, {-1, logits.size(-1)}), reshape(targets, {-1}));
+       }});
   return out;
 }
 

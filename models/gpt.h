@@ -87,8 +87,7 @@ class Gpt : public nn::Module {
   Tensor forward(const Tensor& idx) override { return forward(idx, {}, {}); }
   // The training step as a chain for the memory planner: the embedding, each block's attention
   // and MLP halves, and the head with the mean cross-entropy against `targets` [B, T].
-  std::vector<Stage> stages(const Tensor& positions, const Tensor& segments,
-                            const Tensor& targets);
+  std::vector<Stage> stages(const Tensor& positions, const Tensor& segments, const Tensor& targets);
   Generator* generator() const { return gen_; }
   // Logits for new tokens given the cache (which it extends); for generation, under NoGrad.
   Tensor forward_cached(const Tensor& idx, KvCache& cache);

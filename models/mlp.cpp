@@ -33,8 +33,9 @@ std::vector<Stage> Mlp::stages(const Tensor& labels) {
                    [layer](const Tensor& x) { return relu(layer->forward(x)); }});
   }
   auto last = layers_.back();
-  out.push_back({"layers." + std::to_string(layers_.size() - 1) + "+loss",
-                 [last, labels](const Tensor& x) { return cross_entropy(last->forward(x), labels); }});
+  out.push_back(
+      {"layers." + std::to_string(layers_.size() - 1) + "+loss",
+       [last, labels](const Tensor& x) { return cross_entropy(last->forward(x), labels); }});
   return out;
 }
 

@@ -8,5 +8,6 @@ int cmd_train(int argc, char** argv);
 int cmd_grad(int argc, char** argv);
 int cmd_generate(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_memstudy(int argc, char** argv);
 
 }  // namespace spool::cli

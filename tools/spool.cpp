@@ -36,6 +36,14 @@ commands:
                              times train steps; one JSON line: median_step_ms, tokens_per_s
                              (targets that count), peak_bytes
 
+  memstudy [--model LIST] [--batch B] [--policies LIST] [--budgets LIST] [--out DIR]
+      [--steps N] [--time-limit S] [--no-plot]
+                             the memory-versus-recompute study: plans every policy at every
+                             budget (bytes, or fractions such as 0.5 or 1/3 of the plain
+                             step's activation memory), runs real steps, checks gradients;
+                             prints a table, writes DIR/memstudy.csv and DIR/memstudy.png.
+                             Policies: none, every-K, sqrt, greedy, dp, ilp, dtr
+
 models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNet-18, 10
         classes; on digits the 8x8 images are upscaled to 3x32x32), gpt-tiny (byte-level
         GPT-2, 3.29 M parameters; --data FILE|FOLDER, default Debian's fortunes; --pack packs
@@ -60,6 +68,7 @@ int main(int argc, char** argv) {
     if (cmd == "grad") return cmd_grad(argc, argv);
     if (cmd == "generate") return cmd_generate(argc, argv);
     if (cmd == "bench") return cmd_bench(argc, argv);
+    if (cmd == "memstudy") return cmd_memstudy(argc, argv);
     throw UsageError("unknown command '" + cmd + "' (see spool --help)");
   } catch (const UsageError& e) {
     std::fprintf(stderr, "spool: %s\n", e.what());

@@ -114,8 +114,8 @@ TEST(Planner, EveryPolicyMeetsItsPredictionToTheByteOnRandomChains) {
     const auto ref_grads = rc.grads();
     const int64_t lo = smallest_budget(prof, "dp"), hi = none.predicted_peak;
     ASSERT_LE(lo, hi) << "seed " << seed;
-    std::vector<int64_t> budgets = {lo - 1, lo, lo + (hi - lo) / 4, lo + (hi - lo) / 2, hi,
-                                    kUnlimited};
+    std::vector<int64_t> budgets = {lo - 1, lo,        lo + (hi - lo) / 4, lo + (hi - lo) / 2,
+                                    hi,     kUnlimited};
     for (const auto& policy : kAll) {
       int64_t last_peak = 0;
       for (int64_t budget : budgets) {
@@ -123,8 +123,9 @@ TEST(Planner, EveryPolicyMeetsItsPredictionToTheByteOnRandomChains) {
                      std::to_string(budget));
         const int64_t smallest = smallest_budget(prof, policy);
         if (budget < smallest) {
-          EXPECT_NE(error_of([&] { make_plan(prof, policy, budget); })
-                        .find("smallest feasible budget for policy '" + policy + "'"),
+          EXPECT_NE(error_of([&] {
+                      make_plan(prof, policy, budget);
+                    }).find("smallest feasible budget for policy '" + policy + "'"),
                     std::string::npos);
           continue;
         }
@@ -170,8 +171,9 @@ TEST(Planner, RefusesBadPoliciesAndBudgetsByName) {
   RandomChain rc(6, 5);
   const ChainProfile prof = profile_chain(rc.chain);
   rc.zero_grad();
-  EXPECT_NE(error_of([&] { make_plan(prof, "revolve", kUnlimited); })
-                .find("unknown checkpoint policy 'revolve'"),
+  EXPECT_NE(error_of([&] {
+              make_plan(prof, "revolve", kUnlimited);
+            }).find("unknown checkpoint policy 'revolve'"),
             std::string::npos);
   EXPECT_NE(error_of([&] { make_plan(prof, "every-0", kUnlimited); }).find("unknown"),
             std::string::npos);
@@ -271,7 +273,8 @@ TEST(Chain, StagedModelsEqualTheirPlainForward) {
   Tensor loss = cross_entropy(reshape(logits, {-1, 256}), reshape(targets, {-1}));
   backward(loss);
   std::vector<std::vector<float>> plain;
-  for (auto& p : gpt->parameters()) plain.push_back(p.grad().to_vector<float>()), p.impl().grad.reset();
+  for (auto& p : gpt->parameters())
+    plain.push_back(p.grad().to_vector<float>()), p.impl().grad.reset();
   gen.set_state(s0);
   Chain chain{gpt->stages({}, {}, targets), idx, {&gen}};
   const ChainProfile prof = profile_chain(chain);
@@ -292,7 +295,8 @@ TEST(Chain, StagedModelsEqualTheirPlainForward) {
   Tensor l2 = cross_entropy(net->forward(images), labels);
   backward(l2);
   std::vector<std::vector<float>> rplain;
-  for (auto& p : net->parameters()) rplain.push_back(p.grad().to_vector<float>()), p.impl().grad.reset();
+  for (auto& p : net->parameters())
+    rplain.push_back(p.grad().to_vector<float>()), p.impl().grad.reset();
   Tensors state;
   for (const auto& [name, t] : net->named_buffers()) state.push_back(t);
   Chain rchain{net->stages(labels), images, {}, state};

@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -181,4 +183,41 @@ TEST(Cli, GradRefusesMissingFlagsFilesAndMismatchedWeights) {
   EXPECT_NE(r.output.find("conv1.weight"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(dir / "g"));
   std::filesystem::remove_all(dir);
+}
+
+TEST(Cli, MemstudyWritesItsCsvWithEqualPeaksAndGradients) {
+  const auto dir = temp_dir();
+  CliResult r = run_cli(
+      "memstudy --model mlp --batch 512 --policies none,dp,dtr --budgets 1,0.9 "
+      "--steps 1 --no-plot --out " +
+      dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream f(dir / "memstudy.csv");
+  std::string header, line;
+  std::getline(f, header);
+  EXPECT_EQ(header,
+            "model,policy,budget_bytes,predicted_peak_bytes,measured_peak_bytes,recompute_flops,"
+            "step_ms,plan_ms,grads_equal");
+  int rows = 0;
+  while (std::getline(f, line)) {
+    ++rows;
+    std::vector<std::string> c;
+    std::stringstream ss(line);
+    for (std::string x; std::getline(ss, x, ',');) c.push_back(x);
+    ASSERT_EQ(c.size(), 9u) << line;
+    EXPECT_EQ(c[0], "mlp");
+    EXPECT_EQ(c[3], c[4]) << line;  // predicted peak == measured peak
+    EXPECT_LE(std::stoll(c[4]), std::stoll(c[2])) << line;
+    EXPECT_EQ(c[8], "true") << line;
+  }
+  EXPECT_GE(rows, 3);
+}
+
+TEST(Cli, MemstudyRejectsUnknownPoliciesAndBadBudgets) {
+  CliResult r = run_cli("memstudy --model mlp --policies revolve");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("unknown checkpoint policy 'revolve'"), std::string::npos) << r.output;
+  r = run_cli("memstudy --model mlp --budgets lots");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("budget 'lots'"), std::string::npos) << r.output;
 }

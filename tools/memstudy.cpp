@@ -1,0 +1,249 @@
+// spool memstudy: the memory-versus-recompute study. For every model, policy and budget it
+// plans, runs real training steps (zero_grad, forward, backward, AdamW) under the plan, checks
+// the gradients against the plain step bit for bit, and reports predicted and measured peaks,
+// recomputation and step time; DIR gets memstudy.csv and memstudy.png.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "engine/allocator.h"
+#include "engine/factory.h"
+#include "engine/planner.h"
+#include "models/gpt.h"
+#include "models/mlp.h"
+#include "models/resnet.h"
+#include "nn/optim.h"
+#include "ops/ops.h"
+#include "tools/cli.h"
+#include "tools/models.h"
+
+namespace spool::cli {
+
+namespace {
+
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// A budget: bytes ("123456789"), or a fraction ("0.33", "1/3") of the plain step's activation
+// memory added to what every plan holds anyway (parameters, optimizer state, batch, gradients).
+struct BudgetSpec {
+  std::string text;
+  double fraction = -1;  // < 0: bytes
+  int64_t bytes = 0;
+};
+
+BudgetSpec parse_budget(const std::string& s) {
+  BudgetSpec b{s};
+  char* end = nullptr;
+  if (auto slash = s.find('/'); slash != std::string::npos) {
+    const double num = std::strtod(s.substr(0, slash).c_str(), &end);
+    const double den = std::strtod(s.substr(slash + 1).c_str(), &end);
+    if (num > 0 && den > 0 && *end == 0) b.fraction = num / den;
+  } else if (s.find('.') != std::string::npos || s == "1") {
+    const double f = std::strtod(s.c_str(), &end);
+    if (f > 0 && *end == 0) b.fraction = f;
+  } else {
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    if (v > 0 && *end == 0) b.bytes = v;
+  }
+  if (b.fraction < 0 && b.bytes == 0)
+    throw UsageError("memstudy: budget '" + s +
+                     "' is neither a byte count nor a fraction (0.5, 1/3) of the plain step's "
+                     "activation memory");
+  return b;
+}
+
+// A model with one fixed batch and the optimizer of the standard configurations.
+struct Subject {
+  std::shared_ptr<nn::Module> model;
+  Generator gen{0};
+  Chain chain;
+  std::unique_ptr<nn::AdamW> opt;
+};
+
+void build(Subject& s, const std::string& name, int64_t batch) {
+  s.model = make_model(name, &s.gen);
+  Generator data(1);
+  if (name == "gpt-tiny") {
+    auto* gpt = static_cast<models::Gpt*>(s.model.get());
+    const int64_t b = batch > 0 ? batch : 8, t = models::gpt_tiny().context;
+    Tensor ids = to(rand({b, t + 1}, DType::f32, &data, 0, 256), DType::i64);
+    s.chain.input = contiguous(narrow(ids, 1, 0, t));
+    s.chain.stages = gpt->stages({}, {}, contiguous(narrow(ids, 1, 1, t)));
+    s.chain.generators = {&s.gen};
+  } else if (name == "resnet18") {
+    const int64_t b = batch > 0 ? batch : 4;
+    s.chain.input = randn({b, 3, 112, 112}, DType::f32, &data);
+    Tensor labels = to(rand({b}, DType::f32, &data, 0, 10), DType::i64);
+    s.chain.stages = static_cast<models::ResNet18*>(s.model.get())->stages(labels);
+  } else {
+    const int64_t b = batch > 0 ? batch : 256;
+    s.chain.input = randn({b, 64}, DType::f32, &data);
+    Tensor labels = to(rand({b}, DType::f32, &data, 0, 10), DType::i64);
+    s.chain.stages = static_cast<models::Mlp*>(s.model.get())->stages(labels);
+  }
+  for (const auto& [n, t] : s.model->named_buffers()) s.chain.state.push_back(t);
+  s.opt = std::make_unique<nn::AdamW>(nn::decay_matrices_only(*s.model, 0.01),
+                                      nn::AdamWOptions{.lr = 1e-3});
+}
+
+std::vector<std::vector<float>> grads_of(nn::Module& m) {
+  std::vector<std::vector<float>> g;
+  for (const auto& p : m.parameters()) g.push_back(p.grad().to_vector<float>());
+  return g;
+}
+
+void write_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << text;
+    f.flush();
+    if (!f) throw Error("memstudy: cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("memstudy: cannot rename " + tmp);
+}
+
+}  // namespace
+
+int cmd_memstudy(int argc, char** argv) {
+  Args a(argc, argv, 2,
+         {{"model", true},
+          {"batch", true},
+          {"policies", true},
+          {"budgets", true},
+          {"out", true},
+          {"steps", true},
+          {"time-limit", true},
+          {"no-plot", false}},
+         "memstudy");
+  const auto model_names = split_list(a.str("model", "mlp,resnet18,gpt-tiny"));
+  for (const auto& m : model_names)
+    if (!known_model(m))
+      throw UsageError("memstudy: unknown model '" + m + "' (available: " + kModelNames + ")");
+  const auto policies = split_list(a.str("policies", "none,sqrt,greedy,dp,ilp,dtr"));
+  for (const auto& p : policies)
+    if (!known_policy(p))
+      throw UsageError("memstudy: unknown checkpoint policy '" + p + "' (known: " + kPolicies +
+                       ")");
+  std::vector<BudgetSpec> budgets;
+  for (const auto& b : split_list(a.str("budgets", "1,0.5,1/3")))
+    budgets.push_back(parse_budget(b));
+  const int64_t batch = a.has("batch") ? a.positive_int("batch", 0) : 0;
+  const int64_t steps = a.positive_int("steps", 5);
+  const std::string out = a.str("out", "memstudy");
+  PlanOptions options;
+  options.time_limit_s = a.positive_double("time-limit", 10);
+  ::mkdir(out.c_str(), 0755);
+
+  std::string csv =
+      "model,policy,budget_bytes,predicted_peak_bytes,measured_peak_bytes,recompute_flops,"
+      "step_ms,plan_ms,grads_equal\n";
+  std::printf("%-9s %-8s %-6s %14s %14s %14s %9s %9s %8s %6s  %s\n", "model", "policy", "budget",
+              "budget B", "predicted B", "measured B", "GFLOP re", "step ms", "plan ms", "grads",
+              "plan");
+  for (const auto& name : model_names) {
+    Subject s;
+    build(s, name, batch);
+    auto params = s.model->parameters();
+    s.opt->zero_grad();
+    Tensors start;
+    for (const auto& p : params) start.push_back(clone(p));
+    const RngState gen0 = s.gen.state();
+    auto restore = [&] {
+      NoGrad ng;
+      for (size_t i = 0; i < params.size(); ++i) copy_(params[i], start[i]);
+      s.gen.set_state(gen0);
+      s.opt->zero_grad();
+    };
+    // A first step creates the optimizer state; the profile is taken after it, so every
+    // measured step starts alike. Then the plain step gives the reference gradients.
+    ChainProfile prof = profile_chain(s.chain);
+    s.opt->step();
+    restore();
+    prof = profile_chain(s.chain);
+    restore();
+    const Plan none = make_plan(prof, "none", kUnlimited, options);
+    run_step(s.chain, prof, none);
+    const auto ref = grads_of(*s.model);
+    const int64_t fixed = prof.base_bytes + prof.param_grad_bytes;
+    const int64_t activation = none.predicted_peak - fixed;
+    for (const auto& policy : policies) {
+      for (const auto& b : budgets) {
+        const int64_t budget =
+            b.fraction > 0 ? fixed + int64_t(double(activation) * b.fraction) : b.bytes;
+        Plan plan;
+        try {
+          plan = make_plan(prof, policy, budget, options);
+        } catch (const Error& e) {
+          std::printf("%-9s %-8s %-6s %14lld  %s\n", name.c_str(), policy.c_str(), b.text.c_str(),
+                      (long long)budget, e.what());
+          continue;
+        }
+        restore();
+        std::vector<double> ms;
+        int64_t measured = 0;
+        bool equal = false;
+        for (int64_t k = 0; k < steps; ++k) {
+          s.opt->zero_grad();
+          const double t0 = now_ms();
+          const StepResult r = run_step(s.chain, prof, plan);
+          if (k == 0) equal = grads_of(*s.model) == ref;
+          s.opt->step();
+          ms.push_back(now_ms() - t0);
+          measured = std::max(measured, r.measured_peak);
+          if (!r.mismatch.empty())
+            std::fprintf(stderr, "memstudy: %s %s: account differs: %s\n", name.c_str(),
+                         policy.c_str(), r.mismatch.c_str());
+        }
+        std::sort(ms.begin(), ms.end());
+        const double step_ms = ms[ms.size() / 2];
+        std::printf("%-9s %-8s %-6s %14lld %14lld %14lld %9.3f %9.1f %8.2f %6s  %s%s%s\n",
+                    name.c_str(), policy.c_str(), b.text.c_str(), (long long)budget,
+                    (long long)plan.predicted_peak, (long long)measured, plan.recompute_flops / 1e9,
+                    step_ms, plan.plan_ms, equal ? "equal" : "DIFFER", plan.describe().c_str(),
+                    plan.note.empty() ? "" : "  ", plan.note.c_str());
+        std::fflush(stdout);
+        char line[512];
+        std::snprintf(line, sizeof line, "%s,%s,%lld,%lld,%lld,%.0f,%.3f,%.3f,%s\n", name.c_str(),
+                      policy.c_str(), (long long)budget, (long long)plan.predicted_peak,
+                      (long long)measured, plan.recompute_flops, step_ms, plan.plan_ms,
+                      equal ? "true" : "false");
+        csv += line;
+      }
+    }
+    std::printf(
+        "%-9s fixed (parameters, optimizer state, batch, gradients): %lld B; plain-step "
+        "activations: %lld B\n",
+        name.c_str(), (long long)fixed, (long long)activation);
+  }
+  const std::string csv_path = out + "/memstudy.csv";
+  write_atomic(csv_path, csv);
+  std::printf("wrote %s\n", csv_path.c_str());
+  if (!a.has("no-plot")) {
+    const std::string cmd = std::string("/usr/bin/python3 ") + SPOOL_SOURCE_DIR +
+                            "/tools/plot_memstudy.py " + csv_path + " " + out + "/memstudy.png";
+    if (std::system(cmd.c_str()) != 0)
+      std::fprintf(stderr, "memstudy: plotting failed (%s); the CSV is complete\n", cmd.c_str());
+  }
+  return 0;
+}
+
+}  // namespace spool::cli
