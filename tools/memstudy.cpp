@@ -21,6 +21,7 @@
 #include "ops/ops.h"
 #include "tools/cli.h"
 #include "tools/models.h"
+#include "tools/planned.h"
 
 namespace spool::cli {
 
@@ -39,35 +40,6 @@ std::vector<std::string> split_list(const std::string& s) {
   while (std::getline(ss, item, ','))
     if (!item.empty()) out.push_back(item);
   return out;
-}
-
-// A budget: bytes ("123456789"), or a fraction ("0.33", "1/3") of the plain step's activation
-// memory added to what every plan holds anyway (parameters, optimizer state, batch, gradients).
-struct BudgetSpec {
-  std::string text;
-  double fraction = -1;  // < 0: bytes
-  int64_t bytes = 0;
-};
-
-BudgetSpec parse_budget(const std::string& s) {
-  BudgetSpec b{s};
-  char* end = nullptr;
-  if (auto slash = s.find('/'); slash != std::string::npos) {
-    const double num = std::strtod(s.substr(0, slash).c_str(), &end);
-    const double den = std::strtod(s.substr(slash + 1).c_str(), &end);
-    if (num > 0 && den > 0 && *end == 0) b.fraction = num / den;
-  } else if (s.find('.') != std::string::npos || s == "1") {
-    const double f = std::strtod(s.c_str(), &end);
-    if (f > 0 && *end == 0) b.fraction = f;
-  } else {
-    const long long v = std::strtoll(s.c_str(), &end, 10);
-    if (v > 0 && *end == 0) b.bytes = v;
-  }
-  if (b.fraction < 0 && b.bytes == 0)
-    throw UsageError("memstudy: budget '" + s +
-                     "' is neither a byte count nor a fraction (0.5, 1/3) of the plain step's "
-                     "activation memory");
-  return b;
 }
 
 // A model with one fixed batch and the optimizer of the standard configurations.
@@ -145,7 +117,7 @@ int cmd_memstudy(int argc, char** argv) {
                        ")");
   std::vector<BudgetSpec> budgets;
   for (const auto& b : split_list(a.str("budgets", "1,0.5,1/3")))
-    budgets.push_back(parse_budget(b));
+    budgets.push_back(parse_budget(b, "memstudy"));
   const int64_t batch = a.has("batch") ? a.positive_int("batch", 0) : 0;
   const int64_t steps = a.positive_int("steps", 5);
   const std::string out = a.str("out", "memstudy");

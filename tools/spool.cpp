@@ -24,6 +24,9 @@ commands:
       [--log-every K]        log every K-th step (default 10)
       [--save CKPT]          write a training checkpoint (safetensors) at the end
       [--resume CKPT]        continue from a checkpoint up to --steps
+      [--checkpoint-policy P] [--memory-budget B]
+                             train under a memory plan (policies and budgets as for
+                             memstudy; the first batch of each shape is profiled and planned)
   grad --model NAME          one forward + backward on given weights, for comparing engines
       --weights W.safetensors --batch B.safetensors --out G.safetensors
       [--mode train|eval] [--no-dropout]

@@ -10,11 +10,14 @@
 #include "engine/autograd.h"
 #include "engine/factory.h"
 #include "engine/safetensors.h"
+#include "models/mlp.h"
+#include "models/resnet.h"
 #include "nn/optim.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/models.h"
+#include "tools/planned.h"
 #include "tools/train.h"
 
 namespace spool::cli {
@@ -120,6 +123,8 @@ int train_classifier(const TrainConfig& c) {
   int64_t start = 0;
   if (c.resume) start = load_checkpoint(*c.resume, c, *model, opt, gen, total);
 
+  std::optional<PlannedSteps> planned;
+  if (!c.checkpoint_policy.empty()) planned.emplace(c.checkpoint_policy, c.memory_budget);
   JsonlLog log(c.log);
   Progress progress(total);
   model->train();
@@ -136,11 +141,20 @@ int train_classifier(const TrainConfig& c) {
                              order.begin() + std::min(n, (pos + 1) * batch));
     Tensor rows = from_vector(idx);
     opt.zero_grad();
-    Tensor loss = cross_entropy(model->forward(index_select(x_train, 0, rows)),
-                                index_select(d.y_train, 0, rows));
-    backward(loss);
+    Tensor xb = index_select(x_train, 0, rows), yb = index_select(d.y_train, 0, rows);
+    if (planned) {
+      Chain chain;
+      chain.input = xb;
+      if (auto* mlp = dynamic_cast<models::Mlp*>(model.get())) chain.stages = mlp->stages(yb);
+      if (auto* net = dynamic_cast<models::ResNet18*>(model.get())) chain.stages = net->stages(yb);
+      for (const auto& [name, t] : model->named_buffers()) chain.state.push_back(t);
+      last_loss = planned->step(chain, str(xb.shape()), [&] { opt.zero_grad(); });
+    } else {
+      Tensor loss = cross_entropy(model->forward(xb), yb);
+      backward(loss);
+      last_loss = loss.item();
+    }
     opt.step();
-    last_loss = loss.item();
     if (step % c.log_every == 0 || step + 1 == total)
       log.write(Json().add("step", step).add("loss", last_loss).str());
     char status[64];
@@ -183,7 +197,9 @@ int cmd_train(int argc, char** argv) {
           {"save", true},
           {"resume", true},
           {"pack", false},
-          {"eval-every", true}},
+          {"eval-every", true},
+          {"checkpoint-policy", true},
+          {"memory-budget", true}},
          "train");
   if (!a.has("model"))
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
@@ -201,6 +217,11 @@ int cmd_train(int argc, char** argv) {
   const bool gpt = c.model.rfind("gpt", 0) == 0, resnet = c.model == "resnet18";
   c.data = a.str("data", gpt ? "" : "digits");
   c.pack = a.has("pack");
+  c.checkpoint_policy = a.str("checkpoint-policy", "");
+  c.memory_budget = a.str("memory-budget", "");
+  if (!c.memory_budget.empty() && c.checkpoint_policy.empty())
+    throw UsageError("train: --memory-budget needs --checkpoint-policy");
+  if (!c.checkpoint_policy.empty() && c.memory_budget.empty()) c.memory_budget = "1";
   if (c.pack && !gpt) throw UsageError("train: --pack applies to gpt models only");
   c.steps = a.positive_int("steps", 0);
   c.epochs = a.positive_int("epochs", resnet ? 2 : 30);

@@ -15,6 +15,7 @@ struct TrainConfig {
   double lr = 0;
   uint64_t seed = 0;
   bool pack = false;
+  std::string checkpoint_policy, memory_budget;  // empty: plain steps
   std::optional<std::string> log, save, resume;
 };
 

@@ -9,6 +9,7 @@
 #include "models/gpt.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
+#include "tools/planned.h"
 #include "tools/train.h"
 
 namespace spool::cli {
@@ -52,6 +53,8 @@ int train_gpt(const TrainConfig& c) {
       (long long)model.num_parameters(), path.c_str(), (long long)corpus.train_bytes,
       corpus.train.size(), (long long)corpus.val_bytes);
 
+  std::optional<PlannedSteps> planned;
+  if (!c.checkpoint_policy.empty()) planned.emplace(c.checkpoint_policy, c.memory_budget);
   JsonlLog log(c.log);
   Progress progress(total);
   model.train();
@@ -64,11 +67,18 @@ int train_gpt(const TrainConfig& c) {
         c.pack ? data::packed_batch(corpus.train, batch, t, cursor)
                : train_stream.sample(batch, t, RngState{c.seed ^ 0xb47c4, uint64_t(step) << 32});
     opt.zero_grad();
-    Tensor loss = lm_loss(model, b);
-    backward(loss);
+    if (planned) {
+      Chain chain{model.stages(b.positions, b.segments, b.targets), b.idx, {&gen}, {}};
+      const std::string key =
+          str(b.idx.shape()) + (b.segments.defined() ? str(b.segments.shape()) : "");
+      last_loss = planned->step(chain, key, [&] { opt.zero_grad(); });
+    } else {
+      Tensor loss = lm_loss(model, b);
+      backward(loss);
+      last_loss = loss.item();
+    }
     nn::clip_grad_norm(model.parameters(), 1.0);
     opt.step();
-    last_loss = loss.item();
     tokens += b.real_targets;
     const bool eval = (step + 1) % c.eval_every == 0 || step + 1 == total;
     if (eval) val_loss = validation_loss(model, val_stream, batch, t);

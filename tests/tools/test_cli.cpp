@@ -221,3 +221,28 @@ TEST(Cli, MemstudyRejectsUnknownPoliciesAndBadBudgets) {
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("budget 'lots'"), std::string::npos) << r.output;
 }
+
+TEST(Cli, TrainingUnderACheckpointPlanGivesThePlainLosses) {
+  const auto dir = temp_dir();
+  const std::string common = "train --model gpt-tiny --steps 3 --log-every 1 --eval-every 1000 ";
+  CliResult plain = run_cli(common + "--log " + (dir / "plain.jsonl").string());
+  CliResult planned = run_cli(common + "--checkpoint-policy dp --memory-budget 1/3 --log " +
+                              (dir / "planned.jsonl").string());
+  ASSERT_EQ(plain.status, 0) << plain.output;
+  ASSERT_EQ(planned.status, 0) << planned.output;
+  EXPECT_NE(planned.output.find("checkpoint plan (dp"), std::string::npos) << planned.output;
+  auto losses = [](const std::filesystem::path& p) {
+    std::ifstream f(p);
+    std::vector<std::string> out;
+    for (std::string line; std::getline(f, line);)
+      if (line.find("\"step\"") != std::string::npos && line.find("final") == std::string::npos)
+        out.push_back(line.substr(0, line.find(", \"lr\"")));
+    return out;
+  };
+  const auto a = losses(dir / "plain.jsonl"), b = losses(dir / "planned.jsonl");
+  EXPECT_EQ(a.size(), 3u);
+  EXPECT_EQ(a, b);
+  CliResult bad = run_cli("train --model mlp --memory-budget 5");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.output.find("--memory-budget needs --checkpoint-policy"), std::string::npos);
+}
