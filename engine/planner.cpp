@@ -232,8 +232,6 @@ int64_t SegmentModel::loss_local() const {
   return std::max({s.keep_peak, held, held + s.backward_peak});
 }
 
-namespace {
-// Peaks (above the base and the kept prefix) of the dropped segments [a, b), b = a+1 .. n.
 std::vector<int64_t> dropped_locals(const SegmentModel& m, int a) {
   const ChainProfile& p = m.p;
   std::vector<int64_t> out;
@@ -254,7 +252,6 @@ std::vector<int64_t> dropped_locals(const SegmentModel& m, int a) {
   }
   return out;
 }
-}  // namespace
 
 int64_t formula_peak(const ChainProfile& p, const std::vector<Segment>& segs) {
   const SegmentModel m(p);

@@ -100,6 +100,8 @@ struct SegmentModel {
   int64_t loss_local() const;
   const ChainProfile& p;
 };
+// Peaks (above the base and the kept prefix) of the dropped segments [a, b), b = a+1 .. n.
+std::vector<int64_t> dropped_locals(const SegmentModel& m, int a);
 }  // namespace detail
 
 }  // namespace spool

@@ -68,21 +68,11 @@ IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<do
     if (lk <= avail_bytes)
       cands.push_back(
           {{a, a + 1, true}, lk, p.boundary_bytes(a + 1) + p.stages[size_t(a)].internal_bytes, 0});
-    // Dropped runs: their peaks, b = a+1..n (recomputed here as the dp does).
-    int64_t f2 = 0, rep = 0, bw = 0, sum = 0;
+    const std::vector<int64_t> dl = dropped_locals(m, a);
     double c = 0;
     for (int b = a + 1; b <= n; ++b) {
-      const int k = b - 1;
-      const StageCost& s = p.stages[size_t(k)];
-      const int64_t fwd = (k > a ? p.boundary_bytes(k) : 0) + s.nograd_peak;
-      const int64_t r = sum + s.keep_peak;
-      sum += s.internal_bytes + p.boundary_bytes(k + 1);
-      const int64_t w = m.gp[size_t(k) + 1] + sum + s.backward_peak;
-      f2 = b == a + 1 ? fwd : std::max(f2, fwd);
-      rep = b == a + 1 ? r : std::max(rep, r);
-      bw = b == a + 1 ? w : std::max(bw, w);
-      c += cost[size_t(k)];
-      const int64_t local = std::max({f2, m.gp[size_t(b)] + rep, bw});
+      c += cost[size_t(b - 1)];
+      const int64_t local = dl[size_t(b - a - 1)];
       if (local <= avail_bytes) cands.push_back({{a, b, false}, local, p.boundary_bytes(b), c});
     }
   }
