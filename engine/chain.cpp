@@ -1,7 +1,6 @@
 #include "engine/chain.h"
 
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <optional>
 
@@ -23,41 +22,6 @@ double now_ms() {
 int64_t live_now() { return memory_stats().live_bytes; }
 
 }  // namespace
-
-double ChainProfile::forward_ms() const {
-  double t = 0;
-  for (const auto& s : stages) t += s.forward_ms;
-  return t;
-}
-
-double ChainProfile::backward_ms() const {
-  double t = 0;
-  for (const auto& s : stages) t += s.backward_ms;
-  return t;
-}
-
-double ChainProfile::flops() const {
-  double f = 0;
-  for (const auto& s : stages) f += s.flops;
-  return f;
-}
-
-std::string ChainProfile::table() const {
-  std::string out =
-      "  #  stage          out B  internal B   keep pk  nograd pk    bwd pk   bwd d  fwd ms  bwd "
-      "ms\n";
-  char line[200];
-  for (size_t i = 0; i < stages.size(); ++i) {
-    const StageCost& s = stages[i];
-    std::snprintf(line, sizeof line,
-                  "%3zu  %-10s %9lld %11lld %9lld %10lld %9lld %7lld %7.2f %7.2f\n", i,
-                  s.name.c_str(), (long long)s.out_bytes, (long long)s.internal_bytes,
-                  (long long)s.keep_peak, (long long)s.nograd_peak, (long long)s.backward_peak,
-                  (long long)s.backward_delta, s.forward_ms, s.backward_ms);
-    out += line;
-  }
-  return out;
-}
 
 // The tensor work behind the executor's primitives.
 class RealChain {

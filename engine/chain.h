@@ -66,10 +66,6 @@ struct ChainProfile {
   int64_t boundary_grad_bytes(int j) const {
     return j == size() ? seed_bytes : stages[size_t(j)].grad_bytes;
   }
-  double forward_ms() const;
-  double backward_ms() const;
-  double flops() const;
-  std::string table() const;
 };
 
 class RealChain;
