@@ -212,6 +212,7 @@ int cmd_memstudy(int argc, char** argv) {
   if (!a.has("no-plot")) {
     const std::string cmd = std::string("/usr/bin/python3 ") + SPOOL_SOURCE_DIR +
                             "/tools/plot_memstudy.py " + csv_path + " " + out + "/memstudy.png";
+    std::fflush(stdout);  // the table first, then the plotter's line
     if (std::system(cmd.c_str()) != 0)
       std::fprintf(stderr, "memstudy: plotting failed (%s); the CSV is complete\n", cmd.c_str());
   }
