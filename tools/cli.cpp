@@ -97,15 +97,16 @@ void Progress::finish() {
   if (tty_) std::fprintf(stderr, "\n");
 }
 
-JsonlLog::JsonlLog(const std::optional<std::string>& path) {
+JsonlLog::JsonlLog(const std::optional<std::string>& path, std::string what)
+    : what_(std::move(what)) {
   if (!path) return;
   path_ = *path;
   tmp_ = path_ + ".tmp";
   std::filesystem::path dir = std::filesystem::path(path_).parent_path();
   if (!dir.empty() && !std::filesystem::is_directory(dir))
-    throw UsageError("--log: directory " + dir.string() + " does not exist");
+    throw UsageError(what_ + ": directory " + dir.string() + " does not exist");
   f_ = std::fopen(tmp_.c_str(), "w");
-  if (!f_) throw UsageError("--log: cannot write " + tmp_);
+  if (!f_) throw UsageError(what_ + ": cannot write " + tmp_);
 }
 
 JsonlLog::~JsonlLog() {
@@ -128,7 +129,7 @@ void JsonlLog::commit() {
   f_ = nullptr;
   if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
     std::remove(tmp_.c_str());
-    throw std::runtime_error("--log: could not write " + path_);
+    throw std::runtime_error(what_ + ": could not write " + path_);
   }
 }
 

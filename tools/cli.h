@@ -50,17 +50,18 @@ class Progress {
   double start_;
 };
 
-// One JSON object per line. Lines go to PATH.tmp, renamed to PATH by commit(); an unfinished
-// run leaves no PATH behind, and the destructor removes the temporary file.
+// One JSON object per line (or any lines: memstudy writes its CSV with it). Lines go to
+// PATH.tmp, renamed to PATH by commit(); an unfinished run leaves no PATH behind, and the
+// destructor removes the temporary file. `what` names the file in error messages.
 class JsonlLog {
  public:
-  explicit JsonlLog(const std::optional<std::string>& path);
+  explicit JsonlLog(const std::optional<std::string>& path, std::string what = "--log");
   ~JsonlLog();
   void write(const std::string& json_object);
   void commit();
 
  private:
-  std::string path_, tmp_;
+  std::string path_, tmp_, what_;
   std::FILE* f_ = nullptr;
 };
 

@@ -5,10 +5,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 
 #include "engine/allocator.h"
@@ -26,12 +24,6 @@
 namespace spool::cli {
 
 namespace {
-
-double now_ms() {
-  return std::chrono::duration<double, std::milli>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
@@ -82,17 +74,6 @@ std::vector<std::vector<float>> grads_of(nn::Module& m) {
   return g;
 }
 
-void write_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    f.flush();
-    if (!f) throw Error("memstudy: cannot write " + tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("memstudy: cannot rename " + tmp);
-}
-
 }  // namespace
 
 int cmd_memstudy(int argc, char** argv) {
@@ -125,9 +106,11 @@ int cmd_memstudy(int argc, char** argv) {
   options.time_limit_s = a.positive_double("time-limit", 10);
   ::mkdir(out.c_str(), 0755);
 
-  std::string csv =
+  const std::string csv_path = out + "/memstudy.csv";
+  JsonlLog csv(csv_path, "memstudy");  // rows as they come; renamed into place at the end
+  csv.write(
       "model,policy,budget_bytes,predicted_peak_bytes,measured_peak_bytes,recompute_flops,"
-      "step_ms,plan_ms,grads_equal\n";
+      "step_ms,plan_ms,grads_equal");
   std::printf("%-9s %-8s %-6s %14s %14s %14s %9s %9s %8s %6s  %s\n", "model", "policy", "budget",
               "budget B", "predicted B", "measured B", "GFLOP re", "step ms", "plan ms", "grads",
               "plan");
@@ -175,11 +158,11 @@ int cmd_memstudy(int argc, char** argv) {
         bool equal = false;
         for (int64_t k = 0; k < steps; ++k) {
           s.opt->zero_grad();
-          const double t0 = now_ms();
+          const double t0 = now_seconds();
           const StepResult r = run_step(s.chain, prof, plan);
           if (k == 0) equal = grads_of(*s.model) == ref;
           s.opt->step();
-          ms.push_back(now_ms() - t0);
+          ms.push_back((now_seconds() - t0) * 1e3);
           measured = std::max(measured, r.measured_peak);
           if (!r.mismatch.empty())
             std::fprintf(stderr, "memstudy: %s %s: account differs: %s\n", name.c_str(),
@@ -194,11 +177,11 @@ int cmd_memstudy(int argc, char** argv) {
                     plan.note.empty() ? "" : "  ", plan.note.c_str());
         std::fflush(stdout);
         char line[512];
-        std::snprintf(line, sizeof line, "%s,%s,%lld,%lld,%lld,%.0f,%.3f,%.3f,%s\n", name.c_str(),
+        std::snprintf(line, sizeof line, "%s,%s,%lld,%lld,%lld,%.0f,%.3f,%.3f,%s", name.c_str(),
                       policy.c_str(), (long long)budget, (long long)plan.predicted_peak,
                       (long long)measured, plan.recompute_flops, step_ms, plan.plan_ms,
                       equal ? "true" : "false");
-        csv += line;
+        csv.write(line);
       }
     }
     std::printf(
@@ -206,8 +189,7 @@ int cmd_memstudy(int argc, char** argv) {
         "activations: %lld B\n",
         name.c_str(), (long long)fixed, (long long)activation);
   }
-  const std::string csv_path = out + "/memstudy.csv";
-  write_atomic(csv_path, csv);
+  csv.commit();
   std::printf("wrote %s\n", csv_path.c_str());
   if (!a.has("no-plot")) {
     const std::string cmd = std::string("/usr/bin/python3 ") + SPOOL_SOURCE_DIR +

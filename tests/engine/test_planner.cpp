@@ -95,6 +95,13 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
+// The module's parameter gradients, cleared as they are read.
+std::vector<std::vector<float>> take_grads(nn::Module& m) {
+  std::vector<std::vector<float>> g;
+  for (auto& p : m.parameters()) g.push_back(p.grad().to_vector<float>()), p.impl().grad.reset();
+  return g;
+}
+
 const std::vector<std::string> kAll = {"none", "every-2", "sqrt", "greedy", "dp", "ilp", "dtr"};
 
 }  // namespace
@@ -272,9 +279,7 @@ TEST(Chain, StagedModelsEqualTheirPlainForward) {
   Tensor logits = gpt->forward(idx);
   Tensor loss = cross_entropy(reshape(logits, {-1, 256}), reshape(targets, {-1}));
   backward(loss);
-  std::vector<std::vector<float>> plain;
-  for (auto& p : gpt->parameters())
-    plain.push_back(p.grad().to_vector<float>()), p.impl().grad.reset();
+  const auto plain = take_grads(*gpt);
   gen.set_state(s0);
   Chain chain{gpt->stages({}, {}, targets), idx, {&gen}};
   const ChainProfile prof = profile_chain(chain);
@@ -282,9 +287,7 @@ TEST(Chain, StagedModelsEqualTheirPlainForward) {
   gen.set_state(s0);
   const StepResult r = run_step(chain, prof, make_plan(prof, "sqrt", kUnlimited));
   EXPECT_EQ(r.loss, loss.item());
-  std::vector<std::vector<float>> staged;
-  for (auto& p : gpt->parameters()) staged.push_back(p.grad().to_vector<float>());
-  EXPECT_EQ(staged, plain);
+  EXPECT_EQ(take_grads(*gpt), plain);
   EXPECT_EQ(r.measured_peak, r.predicted_peak);
 
   // ResNet-18 (width 4), train mode.
@@ -294,9 +297,7 @@ TEST(Chain, StagedModelsEqualTheirPlainForward) {
   Tensor images = randn({2, 3, 32, 32}, DType::f32, &data), labels = randint(10, {2}, 3);
   Tensor l2 = cross_entropy(net->forward(images), labels);
   backward(l2);
-  std::vector<std::vector<float>> rplain;
-  for (auto& p : net->parameters())
-    rplain.push_back(p.grad().to_vector<float>()), p.impl().grad.reset();
+  const auto rplain = take_grads(*net);
   Tensors state;
   for (const auto& [name, t] : net->named_buffers()) state.push_back(t);
   Chain rchain{net->stages(labels), images, {}, state};
@@ -309,9 +310,7 @@ TEST(Chain, StagedModelsEqualTheirPlainForward) {
     if (t.dtype() == DType::i64) tracked.push_back(t.item());
   const StepResult rr = run_step(rchain, rprof, make_plan(rprof, "every-2", kUnlimited));
   EXPECT_EQ(rr.loss, l2.item());
-  std::vector<std::vector<float>> rstaged;
-  for (auto& p : net->parameters()) rstaged.push_back(p.grad().to_vector<float>());
-  EXPECT_EQ(rstaged, rplain);
+  EXPECT_EQ(take_grads(*net), rplain);
   EXPECT_EQ(rr.measured_peak, rr.predicted_peak);
   EXPECT_EQ(rr.mismatch, "");
   size_t k = 0;
