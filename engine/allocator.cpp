@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/error.h"
 
 namespace spool {
@@ -103,8 +104,11 @@ Allocator& allocator(Device device) {
   static CpuAllocator cpu;
   if (device.type == DeviceType::cpu) return cpu;
   Allocator* a = g_allocators[int(device.type)];
-  SPOOL_CHECK(a, "allocator: no allocator for device ", device.str(),
-              " (this build has no CUDA backend)");
+  if (!a) {
+    std::string why;
+    a = cuda_allocator(&why);
+    SPOOL_CHECK(a, "device ", device.str(), " is not available: ", why);
+  }
   return *a;
 }
 

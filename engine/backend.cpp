@@ -9,9 +9,46 @@ Backend* g_backends[2] = {nullptr, nullptr};
 Backend& backend(Device device) {
   if (device.type == DeviceType::cpu) return cpu_backend();
   Backend* b = g_backends[int(device.type)];
-  SPOOL_CHECK(b, "backend: no kernels for device ", device.str(),
-              " (this build has no CUDA backend, or it was not initialised)");
+  if (!b) {
+    std::string why;
+    b = cuda_backend(&why);
+    SPOOL_CHECK(b, "device ", device.str(), " is not available: ", why);
+    SPOOL_CHECK(device.index == 0, "device ", device.str(),
+                " is not available: spool uses one GPU, cuda:0");
+  }
   return *b;
+}
+
+void copy_across(const Tensor& src, const Tensor& dst) {
+  SPOOL_CHECK(src.shape() == dst.shape() && src.dtype() == dst.dtype(), "copy_across: source ",
+              describe(src), " and destination ", describe(dst), " differ");
+  if (src.device() == dst.device()) {
+    backend(src.device()).copy(src, dst);
+    return;
+  }
+  // Stage through contiguous tensors on each side; the host copy is one memcpy.
+  auto contiguous_on = [](const Tensor& t) {
+    if (t.is_contiguous()) return t;
+    Tensor c = Tensor::make(std::make_shared<Storage>(t.nbytes(), t.device()), 0, t.shape(),
+                            contiguous_strides(t.shape()), t.dtype());
+    backend(t.device()).copy(t, c);
+    return c;
+  };
+  const Tensor s = contiguous_on(src);
+  Tensor d = dst.is_contiguous()
+                 ? dst
+                 : Tensor::make(std::make_shared<Storage>(dst.nbytes(), dst.device()), 0,
+                                dst.shape(), contiguous_strides(dst.shape()), dst.dtype());
+  if (s.numel() > 0) {
+    if (s.device().type == DeviceType::cpu)
+      backend(d.device()).from_host(s.raw(), d);
+    else if (d.device().type == DeviceType::cpu)
+      backend(s.device()).to_host(s, d.raw());
+    else
+      fail("copy_across: ", s.device().str(), " to ", d.device().str(), " is not supported");
+  }
+  if (!d.is_same(dst)) backend(dst.device()).copy(d, dst);
+  dst.storage()->bump_version();
 }
 
 int64_t WindowParams::out_size(size_t d, int64_t in) const {

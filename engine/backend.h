@@ -5,8 +5,10 @@
 // indices are in range); `out` tensors are allocated by the caller; inputs may be any strided
 // view unless a comment says "contiguous"; kernels are deterministic for a fixed thread count.
 #pragma once
+#include <string>
 #include <vector>
 
+#include "engine/allocator.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
 
@@ -69,6 +71,13 @@ class Backend {
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
 
+  // Copies between this device and host memory: src / dst are contiguous tensors of this device,
+  // the host side holds nbytes() bytes. Both return when the copy is complete.
+  virtual void to_host(const Tensor& src, void* dst) = 0;
+  virtual void from_host(const void* src, const Tensor& dst) = 0;
+  // Waits for all work queued on this device (a no-op on the CPU).
+  virtual void synchronize() {}
+
   virtual void fill(const Tensor& out, double value) = 0;
   // out = src converted to out's dtype; equal shapes.
   virtual void copy(const Tensor& src, const Tensor& out) = 0;
@@ -121,7 +130,9 @@ class Backend {
   // (i64, y's shape) the flat spatial index of each maximum. Padding counts as -inf for max.
   virtual void max_pool(const Tensor& x, const WindowParams& p, const Tensor& y,
                         const Tensor& indices) = 0;
-  virtual void max_pool_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx) = 0;
+  // p is the forward's window (the CPU scatters through indices alone; CUDA gathers per input).
+  virtual void max_pool_backward(const Tensor& gy, const Tensor& indices, const WindowParams& p,
+                                 const Tensor& gx) = 0;
   virtual void avg_pool(const Tensor& x, const WindowParams& p, const Tensor& y) = 0;
   virtual void avg_pool_backward(const Tensor& gy, const WindowParams& p, const Tensor& gx) = 0;
 
@@ -168,5 +179,12 @@ class Backend {
 Backend& backend(Device device);
 void register_backend(DeviceType type, Backend* backend);
 Backend& cpu_backend();  // defined by ops/cpu
+
+// The CUDA backend and its allocator, defined by cuda/ and made on first use. Null, with the reason
+// in *why, when this build has no CUDA backend or the machine has no usable GPU.
+Backend* cuda_backend(std::string* why = nullptr);
+Allocator* cuda_allocator(std::string* why = nullptr);
+// Copies src to dst across devices (or within one): equal shapes and dtypes, any strides.
+void copy_across(const Tensor& src, const Tensor& dst);
 
 }  // namespace spool

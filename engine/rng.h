@@ -11,7 +11,8 @@ namespace spool {
 struct RngState {
   uint64_t seed = 0;
   uint64_t offset = 0;
-  bool operator==(const RngState&) const = default;
+  bool operator==(const RngState& o) const { return seed == o.seed && offset == o.offset; }
+  bool operator!=(const RngState& o) const { return !(*this == o); }
 };
 
 class Generator {

@@ -74,7 +74,7 @@ void save_safetensors(const std::string& path,
     Tensor c = t.detach();
     if (!c.is_contiguous() || c.device().type != DeviceType::cpu) {
       Tensor copy = empty(c.shape(), c.dtype());
-      backend(c.device()).copy(c, copy);
+      copy_across(c, copy);
       c = copy;
     }
     host.push_back(c);

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <ostream>
 
+#include "engine/backend.h"
+
 namespace spool {
 
 Tensor Tensor::make(std::shared_ptr<Storage> storage, int64_t offset, Shape shape, Shape strides,
@@ -85,17 +87,25 @@ void check_host(const Tensor& t, const char* what) {
               "; copy it to the cpu first");
 }
 
+// A contiguous host copy of a device tensor, for element access.
+Tensor host_copy(const Tensor& t) {
+  Tensor h = Tensor::make(std::make_shared<Storage>(t.nbytes(), Device::cpu()), 0, t.shape(),
+                          contiguous_strides(t.shape()), t.dtype());
+  copy_across(t, h);
+  return h;
+}
+
 }  // namespace
 
 double Tensor::item() const {
-  check_host(*this, "item");
+  if (device().type != DeviceType::cpu) return host_copy(*this).item();
   SPOOL_CHECK(numel() == 1, "item: tensor of shape ", str(shape()), " has ", numel(),
               " elements, expected 1");
   return load(storage()->data(), dtype(), offset());
 }
 
 double Tensor::at(const Shape& index) const {
-  check_host(*this, "at");
+  if (device().type != DeviceType::cpu) return host_copy(*this).at(index);
   return load(storage()->data(), dtype(), element_offset(*this, index));
 }
 
@@ -107,7 +117,7 @@ void Tensor::set_at(const Shape& index, double value) {
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
-  check_host(*this, "to_vector");
+  if (device().type != DeviceType::cpu) return host_copy(*this).to_vector<T>();
   std::vector<T> out;
   out.reserve(size_t(numel()));
   Shape idx(size_t(dim()), 0);

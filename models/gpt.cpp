@@ -53,8 +53,9 @@ Tensor GptBlock::attention(const Tensor& x, const Tensor& segments, Tensor* k_ca
     Tensor v_all = v_cache->defined() ? cat({*v_cache, v}, 2) : contiguous(v);
     const int64_t past = k_all.size(2) - t;
     Tensor scores = matmul(q, transpose(k_all, -1, -2)) * (1.0 / std::sqrt(double(hd)));
-    Tensor qi = reshape(arange(t), {t, 1}) + full({}, double(past), DType::i64);
-    Tensor kj = reshape(arange(k_all.size(2)), {1, k_all.size(2)});
+    Tensor qi = reshape(arange(double(past), double(past + t), 1, DType::i64, q.device()), {t, 1});
+    Tensor kj =
+        reshape(arange(0, double(k_all.size(2)), 1, DType::i64, q.device()), {1, k_all.size(2)});
     scores =
         masked_fill(scores, expand(reshape(gt(kj, qi), {1, 1, t, k_all.size(2)}), scores.shape()),
                     -std::numeric_limits<double>::infinity());
@@ -117,7 +118,9 @@ void Gpt::check_tokens(const Tensor& idx, int64_t start) const {
 Tensor Gpt::forward(const Tensor& idx, const Tensor& positions, const Tensor& segments) {
   check_tokens(idx, 0);
   const int64_t t = idx.size(1);
-  Tensor pos = positions.defined() ? positions : reshape(arange(t), {1, t});
+  Tensor pos = positions.defined()
+                   ? positions
+                   : reshape(arange(0, double(t), 1, DType::i64, idx.device()), {1, t});
   Tensor x = wte_->forward(idx) + wpe_->forward(pos);
   x = dropout(x, c_.dropout, is_training(), gen_);
   for (auto& block : blocks_) {
@@ -142,7 +145,10 @@ std::vector<Stage> Gpt::stages(const Tensor& positions, const Tensor& segments,
   out.push_back({"embed", [self, wte, wpe, positions, p, training, gen](const Tensor& idx) {
                    self->check_tokens(idx, 0);
                    const int64_t t = idx.size(1);
-                   Tensor pos = positions.defined() ? positions : reshape(arange(t), {1, t});
+                   Tensor pos =
+                       positions.defined()
+                           ? positions
+                           : reshape(arange(0, double(t), 1, DType::i64, idx.device()), {1, t});
                    return dropout(wte->forward(idx) + wpe->forward(pos), p, training, gen);
                  }});
   for (size_t i = 0; i < blocks_.size(); ++i) {
@@ -166,7 +172,8 @@ Tensor Gpt::forward_cached(const Tensor& idx, KvCache& cache) {
   const int64_t t = idx.size(1);
   cache.k.resize(blocks_.size());
   cache.v.resize(blocks_.size());
-  Tensor pos = reshape(arange(double(cache.length), double(cache.length + t)), {1, t});
+  Tensor pos = reshape(
+      arange(double(cache.length), double(cache.length + t), 1, DType::i64, idx.device()), {1, t});
   Tensor x = wte_->forward(idx) + wpe_->forward(pos);
   for (size_t i = 0; i < blocks_.size(); ++i)
     x = blocks_[i]->forward_cached(x, cache.k[i], cache.v[i]);

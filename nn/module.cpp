@@ -4,6 +4,7 @@
 #include <set>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "ops/elementwise.h"
 
 namespace spool::nn {
@@ -117,9 +118,22 @@ void Module::zero_grad() {
 }
 
 void Module::to(Device device) {
-  SPOOL_CHECK(device.type == DeviceType::cpu, type_name(), ": to(", device.str(),
-              "): module state lives on the cpu in this version (the CUDA backend does not "
-              "hold modules yet)");
+  // Every holder of a parameter or buffer shares its TensorImpl, so moving the impl's storage
+  // moves it for all of them (the model's fields, optimizers made later).
+  backend(device);  // a clear error now if the device is not available
+  auto move = [&](const Tensor& t) {
+    if (t.device() == device) return;
+    Tensor moved = Tensor::make(std::make_shared<Storage>(t.nbytes(), device), 0, t.shape(),
+                                contiguous_strides(t.shape()), t.dtype());
+    copy_across(t, moved);
+    TensorImpl& impl = t.impl();
+    impl.storage = moved.storage();
+    impl.offset = 0;
+    impl.strides = moved.strides();
+    impl.grad.reset();
+  };
+  for (const auto& [name, t] : named_parameters()) move(t);
+  for (const auto& [name, t] : named_buffers()) move(t);
 }
 
 }  // namespace spool::nn

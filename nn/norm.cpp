@@ -29,7 +29,7 @@ Tensor BatchNorm::forward(const Tensor& x) {
               " channels, the layer has ", running_mean.size(0));
   if (is_training()) {
     NoGrad no_grad;
-    add_(num_batches_tracked, ones({}, DType::i64));
+    add_(num_batches_tracked, ones({}, DType::i64, num_batches_tracked.device()));
   }
   return batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum_, eps_);
 }

@@ -147,6 +147,10 @@ void Adam::step() {
       m_[i] = zeros_like(p);
       v_[i] = zeros_like(p);
     }
+    if (m_[i].device() != p.device()) {  // state loaded on the cpu for a moved model
+      m_[i] = to(m_[i], p.device());
+      v_[i] = to(v_[i], p.device());
+    }
     a.weight_decay = wd;
     // One fused pass: m, v and p updated in place.
     backend(p.device()).adam_step(p, contiguous(g), m_[i], v_[i], a);

@@ -33,8 +33,9 @@ void check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, const Attentio
 // The keys each query may see, as a b8 mask broadcastable to [B, H, T, T] (true = hidden).
 Tensor hidden_mask(const Tensor& q, const AttentionOptions& o) {
   const int64_t t = q.size(2);
-  Tensor rows = reshape(arange(t), {t, 1}), cols = reshape(arange(t), {1, t});
-  Tensor hidden = o.causal ? gt(cols, rows) : full({t, t}, 0, DType::b8);
+  const Tensor index = arange(0, double(t), 1, DType::i64, q.device());
+  Tensor rows = reshape(index, {t, 1}), cols = reshape(index, {1, t});
+  Tensor hidden = o.causal ? gt(cols, rows) : full({t, t}, 0, DType::b8, q.device());
   hidden = reshape(hidden, {1, 1, t, t});
   if (o.segments.defined()) {
     Tensor si = reshape(o.segments, {q.size(0), 1, t, 1}),

@@ -326,6 +326,20 @@ Tensor logical_and(const Tensor& a, const Tensor& b) {
 
 // ---- conversion and copies -----------------------------------------------------------------
 
+Tensor to(const Tensor& x, Device device) {
+  if (x.device() == device) return x;
+  Tensor y = empty(x.shape(), x.dtype(), device);
+  copy_across(x, y);
+  if (is_float(x.dtype()))
+    record(
+        "to_device", {x}, {y}, {},
+        [from = x.device()](const Tensors&, const Tensors& g, const Needs&) {
+          return Tensors{to(g[0], from)};
+        },
+        replay1([device](const Tensor& x) { return to(x, device); }));
+  return y;
+}
+
 Tensor to(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
   Tensor y = empty(x.shape(), dtype, x.device());
@@ -389,7 +403,13 @@ void fill_(const Tensor& x, double value) {
 
 void copy_(const Tensor& dst, const Tensor& src) {
   check_inplace(dst, "copy_");
-  detail::check_same_device(dst, src, "copy_");
+  if (dst.device() != src.device()) {  // across devices: equal shapes and dtypes
+    SPOOL_CHECK(dst.shape() == src.shape() && dst.dtype() == src.dtype(), "copy_: source ",
+                describe(src), " on ", src.device().str(), " and destination ", describe(dst),
+                " on ", dst.device().str(), " must have the same shape and dtype");
+    copy_across(src, dst);
+    return;
+  }
   Shape shape = broadcast_shapes(dst.shape(), src.shape(), "copy_");
   SPOOL_CHECK(shape == dst.shape(), "copy_: source ", str(src.shape()),
               " does not broadcast to destination ", str(dst.shape()));

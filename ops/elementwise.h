@@ -51,6 +51,8 @@ Tensor logical_and(const Tensor& a, const Tensor& b);
 
 // Conversion; differentiable between float dtypes.
 Tensor to(const Tensor& x, DType dtype);
+// x on another device (x itself when it is there already); gradients flow back across.
+Tensor to(const Tensor& x, Device device);
 // A copy with its own storage (differentiable).
 Tensor clone(const Tensor& x);
 

@@ -37,7 +37,8 @@ void check_targets(const Tensor& targets, int64_t classes, int64_t ignore_index,
   SPOOL_CHECK(targets.dtype() == DType::i64, op, ": targets are ", describe(targets),
               "; expected i64 class indices");
   NoGrad no_grad;
-  Tensor bad = where(eq(targets, double(ignore_index)), zeros({}, DType::i64), targets);
+  Tensor bad =
+      where(eq(targets, double(ignore_index)), zeros({}, DType::i64, targets.device()), targets);
   if (bad.numel() == 0) return;
   const int64_t lo = int64_t(min(bad).item()), hi = int64_t(max(bad).item());
   SPOOL_CHECK(lo >= 0 && hi < classes, op, ": target ", lo < 0 ? lo : hi, " is out of range for ",
@@ -64,7 +65,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& targets_in, int64_t ignor
   flatten_classes(lp, targets, "nll_loss");
   check_targets(targets, lp.size(1), ignore_index, "nll_loss");
   Tensor valid_mask = ne(targets, double(ignore_index));
-  Tensor safe = where(valid_mask, targets, zeros({}, DType::i64));
+  Tensor safe = where(valid_mask, targets, zeros({}, DType::i64, targets.device()));
   Tensor valid = to(valid_mask, lp.dtype());
   Tensor picked = squeeze(gather(lp, 1, unsqueeze(safe, 1)), 1);
   Tensor loss = neg(picked) * valid;
@@ -84,7 +85,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets_in, const Cross
   check_targets(targets, classes, o.ignore_index, "cross_entropy");
   Tensor lp = log_softmax(x, 1);
   Tensor valid_mask = ne(targets, double(o.ignore_index));
-  Tensor safe = where(valid_mask, targets, zeros({}, DType::i64));
+  Tensor safe = where(valid_mask, targets, zeros({}, DType::i64, targets.device()));
   Tensor valid = to(valid_mask, lp.dtype());
   Tensor loss = neg(squeeze(gather(lp, 1, unsqueeze(safe, 1)), 1));
   if (o.label_smoothing > 0) {

@@ -52,9 +52,9 @@ Tensor max_pool(const Tensor& x_in, const PoolOptions& o) {
   backend(x.device()).max_pool(x, p, y, idx);
   record(
       "max_pool", {x}, {y}, {idx},
-      [in = x.shape()](const Tensors& s, const Tensors& g, const Needs&) {
+      [in = x.shape(), p](const Tensors& s, const Tensors& g, const Needs&) {
         Tensor gx = empty(in, g[0].dtype(), g[0].device());
-        backend(gx.device()).max_pool_backward(contiguous(g[0]), s[0], gx);
+        backend(gx.device()).max_pool_backward(contiguous(g[0]), s[0], p, gx);
         return Tensors{gx};
       },
       [o](const Tensors& in) { return Tensors{max_pool(in[0], o)}; });

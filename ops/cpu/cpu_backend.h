@@ -1,5 +1,7 @@
 // The CPU backend: OpenMP kernels, OpenBLAS for GEMM. One file per kernel family.
 #pragma once
+#include <cstring>
+
 #include "engine/backend.h"
 
 namespace spool::cpu {
@@ -7,6 +9,10 @@ namespace spool::cpu {
 class CpuBackend final : public Backend {
  public:
   const char* name() const override { return "cpu"; }
+  void to_host(const Tensor& src, void* dst) override { std::memcpy(dst, src.raw(), src.nbytes()); }
+  void from_host(const void* src, const Tensor& dst) override {
+    std::memcpy(dst.raw(), src, dst.nbytes());
+  }
   void fill(const Tensor& out, double value) override;
   void copy(const Tensor& src, const Tensor& out) override;
   void arange(const Tensor& out, double start, double step) override;
@@ -34,7 +40,8 @@ class CpuBackend final : public Backend {
                             const Tensor& gw) override;
   void max_pool(const Tensor& x, const WindowParams& p, const Tensor& y,
                 const Tensor& indices) override;
-  void max_pool_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx) override;
+  void max_pool_backward(const Tensor& gy, const Tensor& indices, const WindowParams& p,
+                         const Tensor& gx) override;
   void avg_pool(const Tensor& x, const WindowParams& p, const Tensor& y) override;
   void avg_pool_backward(const Tensor& gy, const WindowParams& p, const Tensor& gx) override;
   void batch_norm_stats(const Tensor& x, const Tensor& mean, const Tensor& var) override;

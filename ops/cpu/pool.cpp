@@ -77,7 +77,8 @@ void CpuBackend::max_pool(const Tensor& x, const WindowParams& p, const Tensor& 
   });
 }
 
-void CpuBackend::max_pool_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx) {
+void CpuBackend::max_pool_backward(const Tensor& gy, const Tensor& indices, const WindowParams&,
+                                   const Tensor& gx) {
   const int64_t planes = gy.shape()[0] * gy.shape()[1];
   const int64_t ov = planes == 0 ? 0 : gy.numel() / planes;
   const int64_t iv = planes == 0 ? 0 : gx.numel() / planes;
