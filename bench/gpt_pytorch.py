@@ -6,6 +6,8 @@ MLP), vocab 256, context 256, d 256, 4 layers, 4 heads, tied head; batch 8 x 256
 AdamW lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01 on matrices only. A step is
 zero_grad, forward, backward, step. Prints one JSON line like spool bench.
 Run with Debian's python3-torch:  /usr/bin/python3 bench/gpt_pytorch.py --steps 10 --threads 2
+On a GPU (bench/gpu/run.sh): --model gpt2-124m --device cuda, f32 with TF32 off (as spool's f32
+path), attention through F.scaled_dot_product_attention (PyTorch's fused kernels) on CUDA.
 """
 import argparse
 import json
@@ -40,6 +42,9 @@ class Block(nn.Module):
         b, t, d = x.shape
         q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
         q, k, v = (y.view(b, t, self.heads, d // self.heads).transpose(1, 2) for y in (q, k, v))
+        if x.is_cuda:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return self.c_proj(y.transpose(1, 2).reshape(b, t, d))
         scores = (q @ k.transpose(-2, -1)) / math.sqrt(d // self.heads)
         if self.mask is None or self.mask.shape[-1] != t:
             self.mask = torch.ones(t, t, dtype=torch.bool).triu(1)
@@ -62,7 +67,7 @@ class Gpt(nn.Module):
         self.ln_f = nn.LayerNorm(d)
 
     def forward(self, idx):
-        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
         for block in self.h:
             x = block(x)
         return self.ln_f(x) @ self.wte.weight.t()
@@ -73,10 +78,21 @@ def main():
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--model", choices=["gpt-tiny", "gpt2-124m"], default="gpt-tiny")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = Gpt()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    if args.model == "gpt2-124m":
+        vocab, context, batch = 50257, 1024, 8
+        model = Gpt(vocab, context, 768, 12, 12)
+    else:
+        vocab, context, batch = 256, 256, 8
+        model = Gpt()
+    model = model.to(args.device)
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
@@ -84,21 +100,24 @@ def main():
                             lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
     times = []
     for step in range(args.warmup + args.steps):
-        ids = torch.randint(0, 256, (8, 257))
+        ids = torch.randint(0, vocab, (batch, context + 1), device=args.device)
         idx, targets = ids[:, :-1], ids[:, 1:]
+        sync()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         logits = model(idx)
-        loss = F.cross_entropy(logits.reshape(-1, 256), targets.reshape(-1))
+        loss = F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1))
         loss.backward()
         opt.step()
+        sync()
         if step >= args.warmup:
             times.append((time.perf_counter() - t0) * 1e3)
     median = statistics.median(times)
-    print(json.dumps({"engine": "pytorch " + torch.__version__, "model": "gpt-tiny",
+    print(json.dumps({"engine": "pytorch " + torch.__version__, "model": args.model,
+                      "device": args.device,
                       "steps": args.steps, "threads": args.threads,
                       "median_step_ms": round(median, 3),
-                      "tokens_per_s": round(8 * 256 * len(times) / (sum(times) / 1e3), 1)}))
+                      "tokens_per_s": round(batch * context * len(times) / (sum(times) / 1e3), 1)}))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
 #include "data/text.h"
 #include "engine/allocator.h"
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/factory.h"
 #include "models/gpt.h"
 #include "nn/optim.h"
@@ -25,11 +26,13 @@ int cmd_bench(int argc, char** argv) {
           {"batching", true},
           {"data", true},
           {"attention", true},
-          {"checkpoint-blocks", false}},
+          {"checkpoint-blocks", false},
+          {"device", true}},
          "bench");
   const std::string model_name = a.str("model", "gpt-tiny");
-  if (model_name != "gpt-tiny")
-    throw UsageError("bench: unknown model '" + model_name + "' (available: gpt-tiny)");
+  if (model_name != "gpt-tiny" && model_name != "gpt2-124m")
+    throw UsageError("bench: unknown model '" + model_name + "' (available: gpt-tiny, gpt2-124m)");
+  const Device device = parse_device(a.str("device", "cpu"));
   const std::string batching = a.str("batching", "random");
   if (batching != "random" && batching != "packed" && batching != "padded")
     throw UsageError("bench: --batching '" + batching + "' is not random, packed or padded");
@@ -38,12 +41,13 @@ int cmd_bench(int argc, char** argv) {
     throw UsageError("bench: --attention '" + attention + "' is not flash or naive");
   const int64_t steps = a.positive_int("steps", 10), warmup = a.positive_int("warmup", 2);
 
-  models::GptConfig config = models::gpt_tiny();
+  models::GptConfig config = model_name == "gpt2-124m" ? models::gpt2_124m() : models::gpt_tiny();
   config.flash = attention == "flash";
   config.checkpoint_blocks = a.has("checkpoint-blocks");
   const int64_t batch = 8, t = config.context;
   Generator gen(0);
   models::Gpt model(config, &gen);
+  model.to(device);
   nn::AdamW opt(nn::decay_matrices_only(model, 0.01), {.lr = 1e-3});
   data::TextCorpus corpus;
   if (batching != "random")
@@ -53,7 +57,7 @@ int cmd_bench(int argc, char** argv) {
     if (batching == "packed") return data::packed_batch(corpus.train, batch, t, cursor);
     if (batching == "padded") return data::padded_batch(corpus.train, batch, t, cursor);
     data::LmBatch b;  // uniform random bytes: the standard configuration's timing input
-    Tensor r = rand({batch, t + 1}, DType::f32, &gen, 0, 256);
+    Tensor r = rand({batch, t + 1}, DType::f32, &gen, 0, double(config.vocab));
     Tensor ids = to(r, DType::i64);
     b.idx = narrow(ids, 1, 0, t);
     b.targets = contiguous(narrow(ids, 1, 1, t));
@@ -66,13 +70,19 @@ int cmd_bench(int argc, char** argv) {
   int64_t tokens = 0;
   for (int64_t s = 0; s < warmup + steps; ++s) {
     data::LmBatch b = next_batch(s);
-    if (s == warmup) reset_peak();
+    b.idx = to(b.idx, device);
+    b.targets = to(b.targets, device);
+    if (b.positions.defined()) b.positions = to(b.positions, device);
+    if (b.segments.defined()) b.segments = to(b.segments, device);
+    backend(device).synchronize();
+    if (s == warmup) reset_peak(device);
     const double t0 = now_seconds();
     opt.zero_grad();
     Tensor logits = model.forward(b.idx, b.positions, b.segments);
     Tensor loss = cross_entropy(reshape(logits, {-1, logits.size(-1)}), reshape(b.targets, {-1}));
     backward(loss);
     opt.step();
+    backend(device).synchronize();
     const double dt = now_seconds() - t0;
     if (s >= warmup) {
       ms.push_back(dt * 1e3);
@@ -86,13 +96,14 @@ int cmd_bench(int argc, char** argv) {
   for (double m : ms) total_ms += m;
   std::printf("%s\n", Json()
                           .add("model", model_name)
+                          .add("device", device.str())
                           .add("batching", batching)
                           .add("attention", attention)
                           .add("checkpoint_blocks", config.checkpoint_blocks)
                           .add("steps", steps)
                           .add("median_step_ms", median)
                           .add("tokens_per_s", double(tokens) / (total_ms / 1e3))
-                          .add("peak_bytes", memory_stats().peak_bytes)
+                          .add("peak_bytes", memory_stats(device).peak_bytes)
                           .str()
                           .c_str());
   return 0;

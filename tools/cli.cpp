@@ -78,6 +78,12 @@ double now_seconds() {
   return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
 }
 
+Device parse_device(const std::string& s) {
+  if (s == "cpu") return Device::cpu();
+  if (s == "cuda" || s == "cuda:0") return Device::cuda(0);
+  throw UsageError("--device '" + s + "' is not cpu or cuda");
+}
+
 Progress::Progress(int64_t total) : total_(total), tty_(isatty(2)), start_(now_seconds()) {}
 
 void Progress::update(int64_t done, const std::string& status) {

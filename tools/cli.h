@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/device.h"
+
 namespace spool::cli {
 
 // Bad usage: printed as one line, exit status 2.
@@ -81,5 +83,9 @@ class Json {
 };
 
 double now_seconds();
+
+// "cpu" or "cuda" / "cuda:0"; a usage error for anything else. A CUDA device that this build or
+// machine lacks is refused by the first use, with the reason.
+Device parse_device(const std::string& s);
 
 }  // namespace spool::cli

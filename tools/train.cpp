@@ -122,6 +122,13 @@ int train_classifier(const TrainConfig& c) {
   nn::AdamW opt(nn::decay_matrices_only(*model, 0.01), {.lr = c.lr});
   int64_t start = 0;
   if (c.resume) start = load_checkpoint(*c.resume, c, *model, opt, gen, total);
+  if (c.device != Device::cpu()) {
+    model->to(c.device);
+    x_train = to(x_train, c.device);
+    x_test = to(x_test, c.device);
+    d.y_train = to(d.y_train, c.device);
+    d.y_test = to(d.y_test, c.device);
+  }
 
   std::optional<PlannedSteps> planned;
   if (!c.checkpoint_policy.empty()) planned.emplace(c.checkpoint_policy, c.memory_budget);
@@ -139,7 +146,7 @@ int train_classifier(const TrainConfig& c) {
     }
     std::vector<int64_t> idx(order.begin() + pos * batch,
                              order.begin() + std::min(n, (pos + 1) * batch));
-    Tensor rows = from_vector(idx);
+    Tensor rows = to(from_vector(idx), c.device);
     opt.zero_grad();
     Tensor xb = index_select(x_train, 0, rows), yb = index_select(d.y_train, 0, rows);
     if (planned) {
@@ -209,12 +216,16 @@ int cmd_train(int argc, char** argv) {
     throw UsageError("train: unknown model '" + c.model + "' (available: " + kModelNames + ")");
   if (a.has("steps") && a.has("epochs"))
     throw UsageError("train: give --steps or --epochs, not both");
-  const std::string device = a.str("device", "cpu");
-  if (device != "cpu" && device != "cuda")
-    throw UsageError("train: --device '" + device + "' is not cpu or cuda");
-  if (device == "cuda")
-    throw UsageError("train: --device cuda: the CUDA backend does not run models yet");
+  c.device = parse_device(a.str("device", "cpu"));
   const bool gpt = c.model.rfind("gpt", 0) == 0, resnet = c.model == "resnet18";
+  if (c.device.type == DeviceType::cuda && gpt)
+    throw UsageError(
+        "train: --device cuda runs mlp and resnet18 in this version; gpt models run "
+        "on the GPU in `spool bench --device cuda`");
+  if (c.device.type == DeviceType::cuda && a.has("checkpoint-policy"))
+    throw UsageError(
+        "train: --checkpoint-policy plans against the cpu allocator; it does not "
+        "combine with --device cuda in this version");
   c.data = a.str("data", gpt ? "" : "digits");
   c.pack = a.has("pack");
   c.checkpoint_policy = a.str("checkpoint-policy", "");

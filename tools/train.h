@@ -11,6 +11,7 @@ namespace spool::cli {
 
 struct TrainConfig {
   std::string model, data;
+  Device device = Device::cpu();
   int64_t steps = 0, epochs = 0, batch = 0, log_every = 10, eval_every = 100;
   double lr = 0;
   uint64_t seed = 0;
