@@ -3,19 +3,11 @@
 // order, so repeated indices add up in the CPU's order, without atomics.
 #include "cuda/common.cuh"
 #include "cuda/cuda_backend.h"
+#include "engine/geometry.h"
 
 namespace spool::cuda {
 
 namespace {
-
-void around(const Shape& shape, int64_t dim, int64_t& outer, int64_t& n, int64_t& inner) {
-  outer = inner = 1;
-  n = shape[size_t(dim)];
-  for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
-    if (d < dim) outer *= shape[size_t(d)];
-    if (d > dim) inner *= shape[size_t(d)];
-  }
-}
 
 template <class T>
 __global__ void index_select_kernel(int64_t outer, int64_t n, int64_t inner, int64_t k,
@@ -89,8 +81,8 @@ Strides<3> lines_of(const Tensor& idx, int64_t dim, const Tensor& a, const Tenso
 }  // namespace
 
 void CudaBackend::index_select(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) {
-  int64_t outer, n, inner;
-  around(x.shape(), dim, outer, n, inner);
+  const Around g(x.shape(), dim);
+  const int64_t outer = g.outer, n = g.n, inner = g.inner;
   const int64_t k = idx.numel(), total = outer * k * inner;
   if (total == 0) return;
   dispatch_all(x.dtype(), "index_select", [&](auto tag) {
@@ -103,8 +95,8 @@ void CudaBackend::index_select(const Tensor& x, int64_t dim, const Tensor& idx, 
 }
 
 void CudaBackend::index_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) {
-  int64_t outer, n, inner;
-  around(out.shape(), dim, outer, n, inner);
+  const Around g(out.shape(), dim);
+  const int64_t outer = g.outer, n = g.n, inner = g.inner;
   const int64_t k = idx.numel();
   if (outer * inner == 0 || k == 0) return;
   dispatch_all(out.dtype(), "index_add", [&](auto tag) {

@@ -7,6 +7,7 @@
 #include "cuda/cuda.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/gemm.h"
+#include "engine/geometry.h"
 
 namespace spool::cuda {
 
@@ -110,27 +111,8 @@ __global__ void __launch_bounds__(256) sgemm_tiled_kernel(GemmArgs<float> g) {
   }
 }
 
-// How a [rows, cols] strided matrix looks to cuBLAS: ld, and whether it is stored transposed
-// (unit row stride) or not (unit column stride). Size-1 dims accept any stride.
-struct Layout {
-  bool ok = false, trans = false;
-  int64_t ld = 1;
-};
-
-Layout layout(int64_t rows, int64_t cols, int64_t s_row, int64_t s_col) {
-  if (cols == 1 || s_col == 1) {
-    const int64_t ld = rows == 1 ? std::max<int64_t>(cols, 1) : s_row;
-    if (ld >= std::max<int64_t>(cols, 1)) return {true, false, ld};
-  }
-  if (rows == 1 || s_row == 1) {
-    const int64_t ld = cols == 1 ? std::max<int64_t>(rows, 1) : s_col;
-    if (ld >= std::max<int64_t>(rows, 1)) return {true, true, ld};
-  }
-  return {};
-}
-
 template <class T>
-void cublas_gemm(const GemmArgs<T>& g, const Layout& la, const Layout& lb) {
+void cublas_gemm(const GemmArgs<T>& g, const MatrixLayout& la, const MatrixLayout& lb) {
   // Row-major C = A B is column-major C^T = B^T A^T: cuBLAS gets (B, A) and n, m swapped.
   const cublasOperation_t opb = lb.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t opa = la.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -161,7 +143,8 @@ void gemm_strided(const GemmArgs<T>& g) {
       return;
     }
   }
-  const Layout la = layout(g.m, g.k, g.a_row, g.a_col), lb = layout(g.k, g.n, g.b_row, g.b_col);
+  const MatrixLayout la = matrix_layout(g.m, g.k, g.a_row, g.a_col),
+                     lb = matrix_layout(g.k, g.n, g.b_row, g.b_col);
   SPOOL_CHECK(la.ok && lb.ok && g.c_row >= g.n, "gemm: operands cuBLAS cannot describe");
   cublas_gemm(g, la, lb);
 }
@@ -179,7 +162,7 @@ void CudaBackend::matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& o
   // Operands neither GEMM can describe (the tiled one reads any strides, cuBLAS needs a unit
   // stride) are copied to contiguous first.
   auto prepare = [&](const Tensor& t, int64_t rows, int64_t cols) {
-    if (layout(rows, cols, t.strides()[1], t.strides()[2]).ok) return t;
+    if (matrix_layout(rows, cols, t.strides()[1], t.strides()[2]).ok) return t;
     Tensor c = Tensor::make(std::make_shared<Storage>(t.nbytes(), t.device()), 0, t.shape(),
                             contiguous_strides(t.shape()), t.dtype());
     copy(t, c);

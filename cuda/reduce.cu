@@ -7,6 +7,7 @@
 
 #include "cuda/common.cuh"
 #include "cuda/cuda_backend.h"
+#include "engine/geometry.h"
 
 namespace spool::cuda {
 
@@ -144,21 +145,6 @@ __global__ void argmax_kernel(Strides<2> outer, int64_t n_out, int64_t n, int64_
     out[off[1]] = best;
   }
 }
-
-// Contiguous x viewed as [outer, n, inner] around dim.
-struct Around {
-  int64_t outer = 1, n = 1, inner = 1;
-  Around(const Shape& shape, int64_t dim) {
-    for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
-      if (d < dim)
-        outer *= shape[size_t(d)];
-      else if (d == dim)
-        n = shape[size_t(d)];
-      else
-        inner *= shape[size_t(d)];
-    }
-  }
-};
 
 // Softmax of rows with unit stride: one block per row.
 template <class T>
@@ -550,15 +536,6 @@ void CudaBackend::layer_norm_backward(const Tensor& x, const Tensor& w, const Te
     SPOOL_CUDA_LAUNCHED("layer_norm_backward (parameters)");
   });
 }
-
-namespace {
-struct NCS {
-  int64_t n, c, s;
-  explicit NCS(const Tensor& x) : n(x.shape()[0]), c(x.shape()[1]), s(1) {
-    for (int64_t d = 2; d < x.dim(); ++d) s *= x.shape()[size_t(d)];
-  }
-};
-}  // namespace
 
 void CudaBackend::batch_norm_stats(const Tensor& x, const Tensor& mean, const Tensor& var) {
   const NCS g(x);

@@ -2,20 +2,12 @@
 // task (so per-channel sums have a fixed order).
 #include <cmath>
 
+#include "engine/geometry.h"
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
 #include "ops/cpu/vec_math.h"
 
 namespace spool::cpu {
-
-namespace {
-struct NCS {
-  int64_t n, c, s;
-  explicit NCS(const Tensor& x) : n(x.shape()[0]), c(x.shape()[1]), s(1) {
-    for (int64_t d = 2; d < x.dim(); ++d) s *= x.shape()[size_t(d)];
-  }
-};
-}  // namespace
 
 void CpuBackend::batch_norm_stats(const Tensor& x, const Tensor& mean, const Tensor& var) {
   const NCS g(x);

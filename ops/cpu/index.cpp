@@ -2,22 +2,13 @@
 // Indices were range-checked by the op.
 #include <algorithm>
 
+#include "engine/geometry.h"
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
 
 namespace spool::cpu {
 
 namespace {
-// Contiguous x viewed as [outer, n, inner] around dim.
-void around(const Shape& shape, int64_t dim, int64_t& outer, int64_t& n, int64_t& inner) {
-  outer = inner = 1;
-  n = shape[size_t(dim)];
-  for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
-    if (d < dim) outer *= shape[size_t(d)];
-    if (d > dim) inner *= shape[size_t(d)];
-  }
-}
-
 // Calls f(offset_in_a, offset_in_b, offset_in_idx_out, ...) for every position of idx, with the
 // dim coordinate looped innermost and serially so scatters into one output line never race.
 template <class F>
@@ -51,8 +42,8 @@ int64_t offset_of(const Tensor& t, const Shape& coord, int64_t skip_dim) {
 }  // namespace
 
 void CpuBackend::index_select(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) {
-  int64_t outer, n, inner;
-  around(x.shape(), dim, outer, n, inner);
+  const Around g(x.shape(), dim);
+  const int64_t outer = g.outer, n = g.n, inner = g.inner;
   const int64_t k = idx.numel();
   const int64_t* pi = static_cast<const int64_t*>(idx.raw());
   dispatch_all(x.dtype(), "index_select", [&](auto tag) {
@@ -67,8 +58,8 @@ void CpuBackend::index_select(const Tensor& x, int64_t dim, const Tensor& idx, c
 }
 
 void CpuBackend::index_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) {
-  int64_t outer, n, inner;
-  around(out.shape(), dim, outer, n, inner);
+  const Around g(out.shape(), dim);
+  const int64_t outer = g.outer, n = g.n, inner = g.inner;
   const int64_t k = idx.numel();
   const int64_t* pi = static_cast<const int64_t*>(idx.raw());
   // Parallel over (outer, column blocks): each thread owns whole output columns, so repeated

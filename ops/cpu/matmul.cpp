@@ -4,32 +4,13 @@
 #include <cstring>
 
 #include "engine/factory.h"
+#include "engine/geometry.h"
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
 
 namespace spool::cpu {
 
 namespace {
-
-// How a [rows, cols] strided matrix looks to BLAS (row-major): as itself with leading dimension
-// ld (unit column stride), or transposed (unit row stride). Size-1 dimensions accept any stride.
-struct Layout {
-  bool ok = false;
-  CBLAS_TRANSPOSE trans = CblasNoTrans;
-  int64_t ld = 1;
-};
-
-Layout layout(int64_t rows, int64_t cols, int64_t s_row, int64_t s_col) {
-  if (cols == 1 || s_col == 1) {
-    int64_t ld = rows == 1 ? std::max<int64_t>(cols, 1) : s_row;
-    if (ld >= std::max<int64_t>(cols, 1)) return {true, CblasNoTrans, ld};
-  }
-  if (rows == 1 || s_row == 1) {
-    int64_t ld = cols == 1 ? std::max<int64_t>(rows, 1) : s_col;
-    if (ld >= std::max<int64_t>(rows, 1)) return {true, CblasTrans, ld};
-  }
-  return {};
-}
 
 template <class T>
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, const T* a,
@@ -53,15 +34,15 @@ void CpuBackend::matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& ou
     return;
   }
   // Operands BLAS cannot describe are copied to contiguous first.
-  auto prepare = [&](const Tensor& t, int64_t rows, int64_t cols, Layout& l) {
-    l = layout(rows, cols, t.strides()[1], t.strides()[2]);
+  auto prepare = [&](const Tensor& t, int64_t rows, int64_t cols, MatrixLayout& l) {
+    l = matrix_layout(rows, cols, t.strides()[1], t.strides()[2]);
     if (l.ok) return t;
     Tensor c = empty(t.shape(), t.dtype(), t.device());
     copy(t, c);
-    l = layout(rows, cols, c.strides()[1], c.strides()[2]);
+    l = matrix_layout(rows, cols, c.strides()[1], c.strides()[2]);
     return c;
   };
-  Layout la, lb;
+  MatrixLayout la, lb;
   Tensor a = prepare(a_in, m, k, la), b = prepare(b_in, k, n, lb);
   dispatch_float(a.dtype(), "matmul", [&](auto tag) {
     using T = decltype(tag);
@@ -69,8 +50,8 @@ void CpuBackend::matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& ou
     const T* pb = static_cast<const T*>(b.raw());
     T* pc = static_cast<T*>(out.raw());
     for (int64_t i = 0; i < batch; ++i)
-      gemm<T>(la.trans, lb.trans, m, n, k, pa + i * a.strides()[0], la.ld, pb + i * b.strides()[0],
-              lb.ld, pc + i * m * n, n);
+      gemm<T>(la.trans ? CblasTrans : CblasNoTrans, lb.trans ? CblasTrans : CblasNoTrans, m, n, k,
+              pa + i * a.strides()[0], la.ld, pb + i * b.strides()[0], lb.ld, pc + i * m * n, n);
   });
 }
 

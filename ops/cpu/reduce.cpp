@@ -4,6 +4,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "engine/geometry.h"
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
 #include "ops/cpu/vec_math.h"
@@ -250,23 +251,6 @@ void CpuBackend::argmax(const Tensor& x, int64_t dim, const Tensor& out) {
     }
   });
 }
-
-namespace {
-// Views a contiguous tensor as [outer, n, inner] around dim.
-struct Around {
-  int64_t outer = 1, n = 1, inner = 1;
-  Around(const Shape& shape, int64_t dim) {
-    for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
-      if (d < dim)
-        outer *= shape[size_t(d)];
-      else if (d == dim)
-        n = shape[size_t(d)];
-      else
-        inner *= shape[size_t(d)];
-    }
-  }
-};
-}  // namespace
 
 void CpuBackend::softmax(const Tensor& x, int64_t dim, bool log, const Tensor& out) {
   Around g(x.shape(), dim);

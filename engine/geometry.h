@@ -1,0 +1,52 @@
+// Host-side shapes that the kernels of every backend view their operands through.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "engine/tensor.h"
+
+namespace spool {
+
+// A contiguous tensor viewed as [outer, n, inner] around dim.
+struct Around {
+  int64_t outer = 1, n = 1, inner = 1;
+  Around(const Shape& shape, int64_t dim) {
+    for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
+      if (d < dim)
+        outer *= shape[size_t(d)];
+      else if (d == dim)
+        n = shape[size_t(d)];
+      else
+        inner *= shape[size_t(d)];
+    }
+  }
+};
+
+// A contiguous [N, C, *spatial] tensor viewed as [N, C, S] (batch norm).
+struct NCS {
+  int64_t n, c, s;
+  explicit NCS(const Tensor& x) : n(x.shape()[0]), c(x.shape()[1]), s(1) {
+    for (int64_t d = 2; d < x.dim(); ++d) s *= x.shape()[size_t(d)];
+  }
+};
+
+// How a [rows, cols] strided matrix looks to a row-major BLAS: as itself with leading dimension
+// ld (unit column stride), or transposed (unit row stride). Size-1 dimensions accept any stride.
+struct MatrixLayout {
+  bool ok = false, trans = false;
+  int64_t ld = 1;
+};
+
+inline MatrixLayout matrix_layout(int64_t rows, int64_t cols, int64_t s_row, int64_t s_col) {
+  if (cols == 1 || s_col == 1) {
+    const int64_t ld = rows == 1 ? std::max<int64_t>(cols, 1) : s_row;
+    if (ld >= std::max<int64_t>(cols, 1)) return {true, false, ld};
+  }
+  if (rows == 1 || s_row == 1) {
+    const int64_t ld = cols == 1 ? std::max<int64_t>(rows, 1) : s_col;
+    if (ld >= std::max<int64_t>(rows, 1)) return {true, true, ld};
+  }
+  return {};
+}
+
+}  // namespace spool
