@@ -27,7 +27,8 @@ struct Geo {
   float scale;
   bool causal;
   const int64_t* seg;  // [B, T] document start of each token, or null
-  float drop_p, drop_scale;
+  double drop_p;       // compared in double, as on the CPU
+  float drop_scale;
   uint64_t seed, offset;
 };
 
@@ -41,7 +42,7 @@ __device__ __forceinline__ bool visible(const Geo& g, const int64_t* seg_row, in
 __device__ __forceinline__ float keep(const Geo& g, int64_t bh, int64_t i, int64_t j) {
   if (g.drop_p <= 0) return 1.0f;
   const double u = philox::uniform_at(g.seed, g.offset, (bh * g.t + i) * g.t + j);
-  return u >= double(g.drop_p) ? g.drop_scale : 0.0f;
+  return u >= g.drop_p ? g.drop_scale : 0.0f;
 }
 
 // Keys [first, end) that the queries [i0, i1) of one row may see.
@@ -335,10 +336,12 @@ Geo geo_of(const Tensor& q, const Tensor& seg, const AttentionParams& p) {
               ", the kernel is f32");
   SPOOL_CHECK(g.d <= 128, "attention on cuda: head dimension ", g.d,
               " exceeds the kernel's limit of 128");
+  SPOOL_CHECK(g.b * g.h <= 65535, "attention on cuda: batch x heads = ", g.b * g.h,
+              " exceeds the kernel's grid limit of 65535");
   g.scale = float(p.scale);
   g.causal = p.causal;
   g.seg = seg.defined() ? static_cast<const int64_t*>(seg.raw()) : nullptr;
-  g.drop_p = float(p.dropout_p);
+  g.drop_p = p.dropout_p;
   g.drop_scale = float(1.0 / (1.0 - p.dropout_p));
   g.seed = p.rng.seed;
   g.offset = p.rng.offset;

@@ -135,7 +135,7 @@ template <class T>
 void gemm_strided(const GemmArgs<T>& g) {
   if (g.m == 0 || g.n == 0 || g.batch == 0) return;
   if constexpr (std::is_same_v<T, float>) {
-    if (gemm() == Gemm::tiled) {
+    if (gemm() == Gemm::tiled && g.batch <= 65535 && (g.m + kTM - 1) / kTM <= 65535) {
       const dim3 grid(unsigned((g.n + kTN - 1) / kTN), unsigned((g.m + kTM - 1) / kTM),
                       unsigned(g.batch));
       sgemm_tiled_kernel<<<grid, 256, 0, stream()>>>(g);

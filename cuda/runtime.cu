@@ -161,8 +161,15 @@ void* scratch(size_t nbytes) {
       SPOOL_CUDA_CHECK(cudaFree(s.ptr));
       s.ptr = nullptr;
     }
-    s.size = nbytes + nbytes / 4;
-    SPOOL_CUDA_CHECK(cudaMalloc(&s.ptr, s.size));
+    const size_t size = nbytes + nbytes / 4;
+    void* p = nullptr;
+    if (cudaMalloc(&p, size) != cudaSuccess) {  // give the tensor cache back and try once more
+      cudaGetLastError();
+      cuda_allocator()->empty_cache();
+      SPOOL_CUDA_CHECK(cudaMalloc(&p, size));
+    }
+    s.ptr = p;  // only now: a failed allocation leaves no null buffer behind a large size
+    s.size = size;
   }
   return s.ptr;
 }
