@@ -45,6 +45,16 @@ __device__ __forceinline__ float keep(const Geo& g, int64_t bh, int64_t i, int64
   return u >= g.drop_p ? g.drop_scale : 0.0f;
 }
 
+// Rows [r0, r0 + rows) of a [T, D] matrix into shared memory with row pitch ld, zeros past row
+// T. Called by every thread of the block.
+__device__ __forceinline__ void load_rows(const float* src, int64_t r0, int64_t rows, int64_t t,
+                                          int64_t d, float* dst, int64_t ld) {
+  for (int64_t e = threadIdx.x; e < rows * d; e += blockDim.x) {
+    const int64_t r = e / d, c = e % d;
+    dst[r * ld + c] = r0 + r < t ? src[(r0 + r) * d + c] : 0.0f;
+  }
+}
+
 // Keys [first, end) that the queries [i0, i1) of one row may see.
 __device__ __forceinline__ void key_range(const Geo& g, const int64_t* seg_row, int64_t i0,
                                           int64_t i1, int64_t& first, int64_t& end) {
@@ -67,10 +77,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   const float* Q = q + bh * g.t * D;
   const float* K = k + bh * g.t * D;
   const float* V = v + bh * g.t * D;
-  for (int64_t e = threadIdx.x; e < kBlockRows * D; e += blockDim.x) {
-    const int64_t r = e / D, c = e % D;
-    Qs[e] = i0 + r < g.t ? Q[(i0 + r) * D + c] : 0.0f;
-  }
+  load_rows(Q, i0, kBlockRows, g.t, D, Qs, D);
   float acc[kRows][NT], m[kRows], l[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
@@ -83,12 +90,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   key_range(g, seg_row, i0, i0 + kBlockRows, first, end);
   for (int64_t j0 = first; j0 < end; j0 += kChunk) {
     __syncthreads();
-    for (int64_t e = threadIdx.x; e < kChunk * D; e += blockDim.x) {
-      const int64_t r = e / D, c = e % D;
-      const bool in = j0 + r < g.t;
-      Ks[r * ldk + c] = in ? K[(j0 + r) * D + c] : 0.0f;
-      Vs[r * D + c] = in ? V[(j0 + r) * D + c] : 0.0f;
-    }
+    load_rows(K, j0, kChunk, g.t, D, Ks, ldk);
+    load_rows(V, j0, kChunk, g.t, D, Vs, D);
     __syncthreads();
     const int64_t j = j0 + lane;
     float s[kRows];
@@ -167,12 +170,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t* seg_row = g.seg ? g.seg + b * g.t : nullptr;
   const int64_t base = bh * g.t * D;
-  for (int64_t e = threadIdx.x; e < kBlockRows * D; e += blockDim.x) {
-    const int64_t r = e / D, c = e % D;
-    const bool in = j0 + r < g.t;
-    Ks[e] = in ? k[base + (j0 + r) * D + c] : 0.0f;
-    Vs[e] = in ? v[base + (j0 + r) * D + c] : 0.0f;
-  }
+  load_rows(k + base, j0, kBlockRows, g.t, D, Ks, D);
+  load_rows(v + base, j0, kBlockRows, g.t, D, Vs, D);
   float gk[kRows][NT], gv[kRows][NT];
 #pragma unroll
   for (int r = 0; r < kRows; ++r)
@@ -185,12 +184,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int64_t q0 = start; q0 < g.t; q0 += kChunk) {
     if (seg_row && seg_row[q0] > j_last) break;  // later queries' documents start after the keys
     __syncthreads();
-    for (int64_t e = threadIdx.x; e < kChunk * D; e += blockDim.x) {
-      const int64_t r = e / D, c = e % D;
-      const bool in = q0 + r < g.t;
-      Qs[r * ld + c] = in ? q[base + (q0 + r) * D + c] : 0.0f;
-      dOs[r * ld + c] = in ? dout[base + (q0 + r) * D + c] : 0.0f;
-    }
+    load_rows(q + base, q0, kChunk, g.t, D, Qs, ld);
+    load_rows(dout + base, q0, kChunk, g.t, D, dOs, ld);
     if (threadIdx.x < kChunk) {
       const int64_t i = q0 + threadIdx.x;
       Ls[threadIdx.x] = i < g.t ? lse[bh * g.t + i] : -INFINITY;
@@ -260,12 +255,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t* seg_row = g.seg ? g.seg + b * g.t : nullptr;
   const int64_t base = bh * g.t * D;
-  for (int64_t e = threadIdx.x; e < kBlockRows * D; e += blockDim.x) {
-    const int64_t r = e / D, c = e % D;
-    const bool in = i0 + r < g.t;
-    Qs[e] = in ? q[base + (i0 + r) * D + c] : 0.0f;
-    dOs[e] = in ? dout[base + (i0 + r) * D + c] : 0.0f;
-  }
+  load_rows(q + base, i0, kBlockRows, g.t, D, Qs, D);
+  load_rows(dout + base, i0, kBlockRows, g.t, D, dOs, D);
   float L[kRows], Dr[kRows], acc[kRows][NT];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
@@ -279,12 +270,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   key_range(g, seg_row, i0, i0 + kBlockRows, first, end);
   for (int64_t j0 = first; j0 < end; j0 += kChunk) {
     __syncthreads();
-    for (int64_t e = threadIdx.x; e < kChunk * D; e += blockDim.x) {
-      const int64_t r = e / D, c = e % D;
-      const bool in = j0 + r < g.t;
-      Ks[r * ld + c] = in ? k[base + (j0 + r) * D + c] : 0.0f;
-      Vs[r * ld + c] = in ? v[base + (j0 + r) * D + c] : 0.0f;
-    }
+    load_rows(k + base, j0, kChunk, g.t, D, Ks, ld);
+    load_rows(v + base, j0, kChunk, g.t, D, Vs, ld);
     __syncthreads();
     const int64_t j = j0 + lane;
     float s[kRows], dp[kRows];
@@ -348,23 +335,23 @@ Geo geo_of(const Tensor& q, const Tensor& seg, const AttentionParams& p) {
   return g;
 }
 
-// Launches kernel<NT> for NT = ceil(D / 32), raising the block's shared-memory limit if needed.
+// Calls launch(integral_constant<int, NT>) with NT = ceil(D / 32), the head-dim columns per lane.
 template <class Launch>
-void with_nt(int64_t d, size_t smem, Launch&& launch) {
-  const int nt = int((d + 31) / 32);
-  switch (nt) {
+void with_nt(int64_t d, Launch&& launch) {
+  switch ((d + 31) / 32) {
     case 0:
     case 1:
-      return launch(std::integral_constant<int, 1>{}, smem);
+      return launch(std::integral_constant<int, 1>{});
     case 2:
-      return launch(std::integral_constant<int, 2>{}, smem);
+      return launch(std::integral_constant<int, 2>{});
     case 3:
-      return launch(std::integral_constant<int, 3>{}, smem);
+      return launch(std::integral_constant<int, 3>{});
     default:
-      return launch(std::integral_constant<int, 4>{}, smem);
+      return launch(std::integral_constant<int, 4>{});
   }
 }
 
+// Raises the kernel's dynamic shared-memory limit when smem is over the default 48 KiB.
 template <class K>
 void allow_smem(K kernel, size_t smem) {
   if (smem > 48 * 1024)
@@ -378,15 +365,12 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, c
                             const AttentionParams& p, const Tensor& out, const Tensor& lse) {
   const Geo g = geo_of(q, seg, p);
   if (g.b * g.h * g.t == 0) return;
-  if (g.d == 0) {
-    fill(out, 0);
-  }
   const dim3 grid(unsigned((g.t + kBlockRows - 1) / kBlockRows), unsigned(g.b * g.h));
   const size_t smem = size_t(kBlockRows * g.d + kChunk * (g.d + 1) + kChunk * g.d) * sizeof(float);
-  with_nt(g.d, smem, [&](auto nt, size_t bytes) {
+  with_nt(g.d, [&](auto nt) {
     constexpr int NT = decltype(nt)::value;
-    allow_smem(attention_forward_kernel<NT>, bytes);
-    attention_forward_kernel<NT><<<grid, kWarps * 32, bytes, stream()>>>(
+    allow_smem(attention_forward_kernel<NT>, smem);
+    attention_forward_kernel<NT><<<grid, kWarps * 32, smem, stream()>>>(
         g, static_cast<const float*>(q.raw()), static_cast<const float*>(k.raw()),
         static_cast<const float*>(v.raw()), static_cast<float*>(out.raw()),
         static_cast<float*>(lse.raw()));
@@ -413,19 +397,19 @@ void CudaBackend::attention_backward(const Tensor& q, const Tensor& k, const Ten
   const float* pdo = static_cast<const float*>(gout.raw());
   const size_t smem_kv =
       size_t(2 * kBlockRows * g.d + 2 * kChunk * (g.d + 1) + 2 * kChunk) * sizeof(float);
-  with_nt(g.d, smem_kv, [&](auto nt, size_t bytes) {
+  with_nt(g.d, [&](auto nt) {
     constexpr int NT = decltype(nt)::value;
-    allow_smem(attention_dkdv_kernel<NT>, bytes);
-    attention_dkdv_kernel<NT><<<grid, kWarps * 32, bytes, stream()>>>(
+    allow_smem(attention_dkdv_kernel<NT>, smem_kv);
+    attention_dkdv_kernel<NT><<<grid, kWarps * 32, smem_kv, stream()>>>(
         g, pq, pk, pv, pl, drow, pdo, static_cast<float*>(gk.raw()), static_cast<float*>(gv.raw()));
     SPOOL_CUDA_LAUNCHED("attention_backward (dK, dV)");
   });
   const size_t smem_q = size_t(2 * kBlockRows * g.d + 2 * kChunk * (g.d + 1)) * sizeof(float);
-  with_nt(g.d, smem_q, [&](auto nt, size_t bytes) {
+  with_nt(g.d, [&](auto nt) {
     constexpr int NT = decltype(nt)::value;
-    allow_smem(attention_dq_kernel<NT>, bytes);
-    attention_dq_kernel<NT><<<grid, kWarps * 32, bytes, stream()>>>(g, pq, pk, pv, pl, drow, pdo,
-                                                                    static_cast<float*>(gq.raw()));
+    allow_smem(attention_dq_kernel<NT>, smem_q);
+    attention_dq_kernel<NT><<<grid, kWarps * 32, smem_q, stream()>>>(g, pq, pk, pv, pl, drow, pdo,
+                                                                     static_cast<float*>(gq.raw()));
     SPOOL_CUDA_LAUNCHED("attention_backward (dQ)");
   });
 }

@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/dispatch.h"
 #include "engine/error.h"
+#include "engine/geometry.h"
 
 namespace spool::cuda {
 
@@ -44,35 +46,6 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
   return unsigned(need < 1 ? 1 : (need < cap ? need : cap));
 }
 
-// Calls f(T{}) for the element type of dt.
-template <class F>
-void dispatch_all(DType dt, const char* op, F&& f) {
-  switch (dt) {
-    case DType::f32:
-      return f(float{});
-    case DType::f64:
-      return f(double{});
-    case DType::i32:
-      return f(int32_t{});
-    case DType::i64:
-      return f(int64_t{});
-    case DType::b8:
-      return f(uint8_t{});
-  }
-  fail(op, ": dtype ", name(dt), " is not supported on cuda");
-}
-template <class F>
-void dispatch_float(DType dt, const char* op, F&& f) {
-  switch (dt) {
-    case DType::f32:
-      return f(float{});
-    case DType::f64:
-      return f(double{});
-    default:
-      fail(op, ": dtype ", name(dt), " is not supported on cuda (expected f32 or f64)");
-  }
-}
-
 constexpr int kMaxDims = 8;
 
 // Offsets of element i (row-major over a shared shape) in N operands with their own strides.
@@ -103,29 +76,14 @@ struct Strides {
 template <int N>
 Strides<N> make_strides(const Shape& shape, const std::array<const Shape*, N>& strides,
                         const char* op) {
-  Strides<N> s;
-  std::vector<int64_t> size;
-  std::vector<std::array<int64_t, N>> st;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 1) continue;
-    std::array<int64_t, N> cur;
-    for (int k = 0; k < N; ++k) cur[size_t(k)] = (*strides[size_t(k)])[d];
-    bool merge = !size.empty();
-    for (int k = 0; k < N && merge; ++k) merge = st.back()[size_t(k)] == cur[size_t(k)] * shape[d];
-    if (merge) {
-      size.back() *= shape[d];
-      st.back() = cur;
-    } else {
-      size.push_back(shape[d]);
-      st.push_back(cur);
-    }
-  }
-  SPOOL_CHECK(size.size() <= size_t(kMaxDims), op, ": a tensor of ", size.size(),
+  const Coalesced<N> c = coalesce<N>(shape, strides);
+  SPOOL_CHECK(c.size.size() <= size_t(kMaxDims), op, ": a tensor of ", c.size.size(),
               " non-mergeable dimensions exceeds the cuda backend's limit of ", kMaxDims);
-  s.ndim = int(size.size());
+  Strides<N> s;
+  s.ndim = int(c.size.size());
   for (int d = 0; d < s.ndim; ++d) {
-    s.size[d] = size[size_t(d)];
-    for (int k = 0; k < N; ++k) s.stride[k][d] = st[size_t(d)][size_t(k)];
+    s.size[d] = c.size[size_t(d)];
+    for (int k = 0; k < N; ++k) s.stride[k][d] = c.stride[size_t(k)][size_t(d)];
   }
   s.linear = s.ndim == 0;
   if (s.ndim == 1) {

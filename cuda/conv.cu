@@ -21,12 +21,13 @@ __global__ void im2col_kernel(Window3 g, int64_t chunk, int64_t cin, int64_t cg,
        e += int64_t(gridDim.x) * blockDim.x) {
     const int64_t s = e / per_sample, rem = e % per_sample;
     const int64_t row = rem / L, o = rem % L;
-    const int64_t c = row / kv, kk = row % kv;
-    const int64_t kw = kk % g.k[2], kh = (kk / g.k[2]) % g.k[1], kd = kk / (g.k[2] * g.k[1]);
-    const int64_t ow = o % g.out[2], oh = (o / g.out[2]) % g.out[1], od = o / (g.out[2] * g.out[1]);
-    const int64_t id = od * g.s[0] - g.p[0] + kd * g.d[0];
-    const int64_t ih = oh * g.s[1] - g.p[1] + kh * g.d[1];
-    const int64_t iw = ow * g.s[2] - g.p[2] + kw * g.d[2];
+    const int64_t c = row / kv;
+    int64_t tap[3], oc[3], st[3];
+    g.tap_coords(row % kv, tap);
+    g.out_coords(o, oc);
+    g.window_start(oc, st);
+    const int64_t id = st[0] + tap[0] * g.d[0], ih = st[1] + tap[1] * g.d[1],
+                  iw = st[2] + tap[2] * g.d[2];
     T v = T(0);
     if (id >= 0 && id < g.in[0] && ih >= 0 && ih < g.in[1] && iw >= 0 && iw < g.in[2])
       v = x[((s * cin + group * cg + c) * g.in[0] + id) * g.in[1] * g.in[2] + ih * g.in[2] + iw];
@@ -51,7 +52,9 @@ __global__ void col2im_kernel(Window3 g, int64_t chunk, int64_t cin, int64_t cg,
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
        e += int64_t(gridDim.x) * blockDim.x) {
     const int64_t s = e / (cg * iv), c = (e / iv) % cg, at = e % iv;
-    const int64_t iw = at % g.in[2], ih = (at / g.in[2]) % g.in[1], id = at / (g.in[2] * g.in[1]);
+    int64_t ic[3];
+    g.in_coords(at, ic);
+    const int64_t id = ic[0], ih = ic[1], iw = ic[2];
     const T* cs = col + (s * cg + c) * kv * L;
     T acc = T(0);
     for (int64_t kd = 0; kd < g.k[0]; ++kd) {
@@ -72,28 +75,10 @@ __global__ void col2im_kernel(Window3 g, int64_t chunk, int64_t cin, int64_t cg,
   }
 }
 
-struct ConvDims {
-  int64_t n, cin, cout, groups, cg, cog, kdim, l, chunk;
-  Window3 g;
-};
-
+// The column buffer stays near 64 M elements (scratch memory on the device).
 ConvDims dims_of(const Tensor& x_like, const Tensor& w, const Tensor& y_like,
                  const WindowParams& p) {
-  ConvDims d;
-  d.g = window3(x_like.shape(), y_like.shape(), p);
-  d.n = x_like.shape()[0];
-  d.cin = x_like.shape()[1];
-  d.cout = w.shape()[0];
-  d.groups = p.groups;
-  d.cg = d.cin / d.groups;
-  d.cog = d.cout / d.groups;
-  d.kdim = d.cg * d.g.k_vol();
-  d.l = d.g.out_vol();
-  // Samples per batch of GEMMs: the column buffer stays near 64 M elements.
-  const int64_t budget = int64_t(1) << 26;
-  d.chunk =
-      std::max<int64_t>(1, std::min<int64_t>(d.n, budget / std::max<int64_t>(1, d.kdim * d.l)));
-  return d;
+  return conv_dims(x_like.shape(), w.shape(), y_like.shape(), p, int64_t(1) << 26);
 }
 
 template <class T>

@@ -151,24 +151,9 @@ void gemm_strided(const GemmArgs<T>& g) {
 template void gemm_strided<float>(const GemmArgs<float>&);
 template void gemm_strided<double>(const GemmArgs<double>&);
 
-void CudaBackend::matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
-  const int64_t batch = a_in.shape()[0], m = a_in.shape()[1], k = a_in.shape()[2],
-                n = b_in.shape()[2];
+void CudaBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
+  const int64_t batch = a.shape()[0], m = a.shape()[1], k = a.shape()[2], n = b.shape()[2];
   if (m == 0 || n == 0 || batch == 0) return;
-  if (k == 0) {
-    fill(out, 0);
-    return;
-  }
-  // Operands neither GEMM can describe (the tiled one reads any strides, cuBLAS needs a unit
-  // stride) are copied to contiguous first.
-  auto prepare = [&](const Tensor& t, int64_t rows, int64_t cols) {
-    if (matrix_layout(rows, cols, t.strides()[1], t.strides()[2]).ok) return t;
-    Tensor c = Tensor::make(std::make_shared<Storage>(t.nbytes(), t.device()), 0, t.shape(),
-                            contiguous_strides(t.shape()), t.dtype());
-    copy(t, c);
-    return c;
-  };
-  const Tensor a = prepare(a_in, m, k), b = prepare(b_in, k, n);
   dispatch_float(a.dtype(), "matmul", [&](auto tag) {
     using T = decltype(tag);
     GemmArgs<T> g;

@@ -14,21 +14,21 @@ __global__ void max_pool_kernel(Window3 g, int64_t planes, const T* x, T* y, int
   const int64_t ov = g.out_vol(), total = planes * ov;
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
        e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t pl = e / ov, o = e % ov;
-    const int64_t ow = o % g.out[2], oh = (o / g.out[2]) % g.out[1], od = o / (g.out[2] * g.out[1]);
-    const int64_t d0 = od * g.s[0] - g.p[0], h0 = oh * g.s[1] - g.p[1], w0 = ow * g.s[2] - g.p[2];
-    const T* xp = x + pl * g.in_vol();
+    int64_t oc[3], st[3];
+    g.out_coords(e % ov, oc);
+    g.window_start(oc, st);
+    const T* xp = x + (e / ov) * g.in_vol();
     T best = -INFINITY;
     int64_t arg = -1;
     bool nan = false;
     for (int64_t a = 0; a < g.k[0] && !nan; ++a) {
-      const int64_t id = d0 + a * g.d[0];
+      const int64_t id = st[0] + a * g.d[0];
       if (id < 0 || id >= g.in[0]) continue;
       for (int64_t b = 0; b < g.k[1] && !nan; ++b) {
-        const int64_t ih = h0 + b * g.d[1];
+        const int64_t ih = st[1] + b * g.d[1];
         if (ih < 0 || ih >= g.in[1]) continue;
         for (int64_t c = 0; c < g.k[2]; ++c) {
-          const int64_t iw = w0 + c * g.d[2];
+          const int64_t iw = st[2] + c * g.d[2];
           if (iw < 0 || iw >= g.in[2]) continue;
           const int64_t at = (id * g.in[1] + ih) * g.in[2] + iw;
           const T v = xp[at];
@@ -48,15 +48,24 @@ __global__ void max_pool_kernel(Window3 g, int64_t planes, const T* x, T* y, int
   }
 }
 
-// Output positions along one dim whose window (start o * s - p, taps k with dilation d) can
-// contain input position i: [lo, hi].
-__device__ __forceinline__ void window_range(int64_t i, int64_t k, int64_t s, int64_t p, int64_t d,
-                                             int64_t out, int64_t& lo, int64_t& hi) {
-  const int64_t span = (k - 1) * d;
-  const int64_t t = i + p - span;  // o * s >= t
-  lo = t <= 0 ? 0 : (t + s - 1) / s;
-  hi = (i + p) / s;
-  if (hi > out - 1) hi = out - 1;
+// Calls f(o, oc) for every output position o (coordinates oc), in increasing order, whose window
+// (taps dilated by g.d, or by 1 when !dilated) can contain input position `at`: a superset of the
+// windows that do, which f tells apart.
+template <class F>
+__device__ __forceinline__ void for_each_window_over(const Window3& g, int64_t at, bool dilated,
+                                                     F&& f) {
+  int64_t ic[3], lo[3], hi[3];
+  g.in_coords(at, ic);
+  for (int k = 0; k < 3; ++k) {
+    const int64_t d = dilated ? g.d[k] : 1, t = ic[k] + g.p[k] - (g.k[k] - 1) * d;  // o s >= t
+    lo[k] = t <= 0 ? 0 : (t + g.s[k] - 1) / g.s[k];
+    hi[k] = min((ic[k] + g.p[k]) / g.s[k], g.out[k] - 1);
+  }
+  int64_t oc[3];
+  for (oc[0] = lo[0]; oc[0] <= hi[0]; ++oc[0])
+    for (oc[1] = lo[1]; oc[1] <= hi[1]; ++oc[1])
+      for (oc[2] = lo[2]; oc[2] <= hi[2]; ++oc[2])
+        f((oc[0] * g.out[1] + oc[1]) * g.out[2] + oc[2], oc);
 }
 
 template <class T>
@@ -65,41 +74,15 @@ __global__ void max_pool_backward_kernel(Window3 g, int64_t planes, const T* gy,
   const int64_t iv = g.in_vol(), ov = g.out_vol(), total = planes * iv;
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
        e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t pl = e / iv, at = e % iv;
-    const int64_t iw = at % g.in[2], ih = (at / g.in[2]) % g.in[1], id = at / (g.in[2] * g.in[1]);
-    int64_t lo[3], hi[3];
-    const int64_t pos[3] = {id, ih, iw};
-    for (int k = 0; k < 3; ++k)
-      window_range(pos[k], g.k[k], g.s[k], g.p[k], g.d[k], g.out[k], lo[k], hi[k]);
+    const int64_t at = e % iv;
+    const T* gp = gy + (e / iv) * ov;
+    const int64_t* ip = idx + (e / iv) * ov;
     T acc = T(0);
-    const T* gp = gy + pl * ov;
-    const int64_t* ip = idx + pl * ov;
-    for (int64_t od = lo[0]; od <= hi[0]; ++od)
-      for (int64_t oh = lo[1]; oh <= hi[1]; ++oh)
-        for (int64_t ow = lo[2]; ow <= hi[2]; ++ow) {
-          const int64_t o = (od * g.out[1] + oh) * g.out[2] + ow;
-          if (ip[o] == at) acc += gp[o];
-        }
+    for_each_window_over(g, at, true, [&](int64_t o, const int64_t(&)[3]) {
+      if (ip[o] == at) acc += gp[o];
+    });
     gx[e] = acc;
   }
-}
-
-// PyTorch's divisor for one window (see the CPU kernel).
-__device__ __forceinline__ int64_t divisor(const Window3& g, bool include_pad, int64_t d0,
-                                           int64_t h0, int64_t w0) {
-  const int64_t start[3] = {d0, h0, w0};
-  int64_t count = 1;
-  for (int i = 0; i < 3; ++i) {
-    int64_t lo = start[i], hi = start[i] + g.k[i];
-    if (include_pad) {
-      hi = min(hi, g.in[i] + g.p[i]);
-    } else {
-      lo = max(lo, int64_t(0));
-      hi = min(hi, g.in[i]);
-    }
-    count *= max(hi - lo, int64_t(0));
-  }
-  return max(count, int64_t(1));
 }
 
 template <class T>
@@ -107,16 +90,16 @@ __global__ void avg_pool_kernel(Window3 g, int64_t planes, bool include_pad, con
   const int64_t ov = g.out_vol(), total = planes * ov;
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
        e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t pl = e / ov, o = e % ov;
-    const int64_t ow = o % g.out[2], oh = (o / g.out[2]) % g.out[1], od = o / (g.out[2] * g.out[1]);
-    const int64_t d0 = od * g.s[0] - g.p[0], h0 = oh * g.s[1] - g.p[1], w0 = ow * g.s[2] - g.p[2];
-    const T* xp = x + pl * g.in_vol();
+    int64_t oc[3], st[3];
+    g.out_coords(e % ov, oc);
+    g.window_start(oc, st);
+    const T* xp = x + (e / ov) * g.in_vol();
     double s = 0;
-    for (int64_t id = max(d0, int64_t(0)); id < min(d0 + g.k[0], g.in[0]); ++id)
-      for (int64_t ih = max(h0, int64_t(0)); ih < min(h0 + g.k[1], g.in[1]); ++ih)
-        for (int64_t iw = max(w0, int64_t(0)); iw < min(w0 + g.k[2], g.in[2]); ++iw)
+    for (int64_t id = max(st[0], int64_t(0)); id < min(st[0] + g.k[0], g.in[0]); ++id)
+      for (int64_t ih = max(st[1], int64_t(0)); ih < min(st[1] + g.k[1], g.in[1]); ++ih)
+        for (int64_t iw = max(st[2], int64_t(0)); iw < min(st[2] + g.k[2], g.in[2]); ++iw)
           s += double(xp[(id * g.in[1] + ih) * g.in[2] + iw]);
-    y[e] = T(s / double(divisor(g, include_pad, d0, h0, w0)));
+    y[e] = T(s / double(g.avg_divisor(st, include_pad)));
   }
 }
 
@@ -126,22 +109,13 @@ __global__ void avg_pool_backward_kernel(Window3 g, int64_t planes, bool include
   const int64_t iv = g.in_vol(), ov = g.out_vol(), total = planes * iv;
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
        e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t pl = e / iv, at = e % iv;
-    const int64_t iw = at % g.in[2], ih = (at / g.in[2]) % g.in[1], id = at / (g.in[2] * g.in[1]);
-    int64_t lo[3], hi[3];
-    const int64_t pos[3] = {id, ih, iw};
-    for (int k = 0; k < 3; ++k)
-      window_range(pos[k], g.k[k], g.s[k], g.p[k], 1, g.out[k], lo[k], hi[k]);
+    const T* gp = gy + (e / iv) * ov;
     T acc = T(0);
-    const T* gp = gy + pl * ov;
-    for (int64_t od = lo[0]; od <= hi[0]; ++od)
-      for (int64_t oh = lo[1]; oh <= hi[1]; ++oh)
-        for (int64_t ow = lo[2]; ow <= hi[2]; ++ow) {
-          const int64_t o = (od * g.out[1] + oh) * g.out[2] + ow;
-          const int64_t d0 = od * g.s[0] - g.p[0], h0 = oh * g.s[1] - g.p[1],
-                        w0 = ow * g.s[2] - g.p[2];
-          acc += T(double(gp[o]) / double(divisor(g, include_pad, d0, h0, w0)));
-        }
+    for_each_window_over(g, e % iv, false, [&](int64_t o, const int64_t(&oc)[3]) {
+      int64_t st[3];
+      g.window_start(oc, st);
+      acc += T(double(gp[o]) / double(g.avg_divisor(st, include_pad)));
+    });
     gx[e] = acc;
   }
 }

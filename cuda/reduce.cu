@@ -1,71 +1,16 @@
 // CUDA reductions (sum / max / min over any dims, argmax), softmax and log_softmax, layer norm and
 // batch norm, forward and backward. Float sums accumulate in double and integer sums in int64, as
 // on the CPU; every sum is a fixed tree for a fixed launch, so results repeat run to run.
-#include <cfloat>
-#include <climits>
 #include <cmath>
 
 #include "cuda/common.cuh"
 #include "cuda/cuda_backend.h"
 #include "engine/geometry.h"
+#include "engine/reduce_op.h"
 
 namespace spool::cuda {
 
 namespace {
-
-// The accumulator of a sum over T.
-template <class T>
-struct SumAcc {
-  using type = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
-};
-
-template <class T>
-__device__ __forceinline__ T lowest() {
-  if constexpr (std::is_same_v<T, float>)
-    return -FLT_MAX;
-  else if constexpr (std::is_same_v<T, double>)
-    return -DBL_MAX;
-  else if constexpr (std::is_same_v<T, int32_t>)
-    return INT_MIN;
-  else if constexpr (std::is_same_v<T, int64_t>)
-    return LLONG_MIN;
-  else
-    return 0;
-}
-template <class T>
-__device__ __forceinline__ T highest() {
-  if constexpr (std::is_same_v<T, float>)
-    return FLT_MAX;
-  else if constexpr (std::is_same_v<T, double>)
-    return DBL_MAX;
-  else if constexpr (std::is_same_v<T, int32_t>)
-    return INT_MAX;
-  else if constexpr (std::is_same_v<T, int64_t>)
-    return LLONG_MAX;
-  else
-    return 255;
-}
-
-template <ReduceOp OP, class T>
-struct Red {
-  using A = std::conditional_t<OP == ReduceOp::sum, typename SumAcc<T>::type, T>;
-  __device__ static A init() {
-    if constexpr (OP == ReduceOp::sum)
-      return A(0);
-    else if constexpr (OP == ReduceOp::max)
-      return lowest<T>();
-    else
-      return highest<T>();
-  }
-  __device__ static A combine(A acc, A v) {
-    if constexpr (OP == ReduceOp::sum)
-      return acc + v;
-    else if constexpr (OP == ReduceOp::max)
-      return (v > acc || v != v) ? v : acc;  // NaN wins
-    else
-      return (v < acc || v != v) ? v : acc;
-  }
-};
 
 template <class A>
 __device__ __forceinline__ A shfl_down(A v, int o) {
@@ -82,8 +27,8 @@ struct ReduceGeo {
 // One block per output element: threads stride over the reduced elements, then a tree.
 template <ReduceOp OP, class T>
 __global__ void reduce_block_kernel(ReduceGeo g, const T* x, T* out) {
-  using R = Red<OP, T>;
-  using A = typename R::A;
+  using A = ReduceAcc<OP, T>;
+  using R = Reducer<OP, A>;
   __shared__ A part[32];
   for (int64_t o = blockIdx.x; o < g.n_out; o += gridDim.x) {
     int64_t ko[2];
@@ -110,8 +55,8 @@ __global__ void reduce_block_kernel(ReduceGeo g, const T* x, T* out) {
 // One thread per output element (short reductions).
 template <ReduceOp OP, class T>
 __global__ void reduce_thread_kernel(ReduceGeo g, const T* x, T* out) {
-  using R = Red<OP, T>;
-  using A = typename R::A;
+  using A = ReduceAcc<OP, T>;
+  using R = Reducer<OP, A>;
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < g.n_out;
        o += int64_t(gridDim.x) * blockDim.x) {
     int64_t ko[2];
@@ -409,8 +354,6 @@ void CudaBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t
   g.sub = make_strides<1>(sub_size, {&sub_xs}, "reduce");
   g.n_out = numel(kept_size);
   g.count = numel(sub_size);
-  // The kept strides were relative to x and out: Strides ignores the absolute layout, so linear
-  // only holds when the merged strides are really 1 (checked inside make_strides).
   dispatch_all(x.dtype(), "reduce", [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x.raw());

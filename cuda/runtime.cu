@@ -237,23 +237,13 @@ namespace spool {
 
 Backend* cuda_backend(std::string* why) {
   if (!cuda::usable(why)) return nullptr;
-  static cuda::CudaBackend* b = [] {
-    cuda::runtime();
-    auto* backend = new cuda::CudaBackend;
-    register_backend(DeviceType::cuda, backend);
-    return backend;
-  }();
-  return b;
+  static cuda::CudaBackend b;
+  return &b;
 }
 
 Allocator* cuda_allocator(std::string* why) {
   if (!cuda::usable(why)) return nullptr;
-  static cuda::CudaAllocator* a = [] {
-    cuda::runtime();
-    auto* alloc = new cuda::CudaAllocator;
-    register_allocator(DeviceType::cuda, alloc);
-    return alloc;
-  }();
+  static auto* a = new cuda::CudaAllocator;  // never destroyed: storages may outlive statics
   return a;
 }
 

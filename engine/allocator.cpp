@@ -96,23 +96,13 @@ class CpuAllocator final : public Allocator {
   std::unordered_map<size_t, std::vector<void*>> free_;
 };
 
-Allocator* g_allocators[2] = {nullptr, nullptr};
-
 }  // namespace
 
 Allocator& allocator(Device device) {
   static CpuAllocator cpu;
   if (device.type == DeviceType::cpu) return cpu;
-  Allocator* a = g_allocators[int(device.type)];
-  if (!a) {
-    std::string why;
-    a = cuda_allocator(&why);
-    SPOOL_CHECK(a, "device ", device.str(), " is not available: ", why);
-  }
-  return *a;
+  return detail::require_gpu(device, cuda_allocator);
 }
-
-void register_allocator(DeviceType type, Allocator* alloc) { g_allocators[int(type)] = alloc; }
 
 MemoryStats memory_stats(Device device) { return allocator(device).stats(); }
 void reset_peak(Device device) { allocator(device).reset_peak(); }

@@ -37,9 +37,8 @@ class Allocator {
   std::atomic<int64_t> live_{0}, peak_{0}, live_allocs_{0}, total_allocs_{0};
 };
 
-// The allocator of a device. The CUDA backend registers its own when it is built.
+// The allocator of a device (the CUDA backend's comes from cuda_allocator(), engine/backend.h).
 Allocator& allocator(Device device);
-void register_allocator(DeviceType type, Allocator* alloc);
 
 MemoryStats memory_stats(Device device = Device::cpu());
 void empty_cache(Device device = Device::cpu());

@@ -1,22 +1,12 @@
 #include "engine/backend.h"
 
-namespace spool {
+#include "engine/factory.h"
 
-namespace {
-Backend* g_backends[2] = {nullptr, nullptr};
-}
+namespace spool {
 
 Backend& backend(Device device) {
   if (device.type == DeviceType::cpu) return cpu_backend();
-  Backend* b = g_backends[int(device.type)];
-  if (!b) {
-    std::string why;
-    b = cuda_backend(&why);
-    SPOOL_CHECK(b, "device ", device.str(), " is not available: ", why);
-    SPOOL_CHECK(device.index == 0, "device ", device.str(),
-                " is not available: spool uses one GPU, cuda:0");
-  }
-  return *b;
+  return detail::require_gpu(device, cuda_backend);
 }
 
 void copy_across(const Tensor& src, const Tensor& dst) {
@@ -27,18 +17,12 @@ void copy_across(const Tensor& src, const Tensor& dst) {
     return;
   }
   // Stage through contiguous tensors on each side; the host copy is one memcpy.
-  auto contiguous_on = [](const Tensor& t) {
-    if (t.is_contiguous()) return t;
-    Tensor c = Tensor::make(std::make_shared<Storage>(t.nbytes(), t.device()), 0, t.shape(),
-                            contiguous_strides(t.shape()), t.dtype());
-    backend(t.device()).copy(t, c);
-    return c;
-  };
-  const Tensor s = contiguous_on(src);
-  Tensor d = dst.is_contiguous()
-                 ? dst
-                 : Tensor::make(std::make_shared<Storage>(dst.nbytes(), dst.device()), 0,
-                                dst.shape(), contiguous_strides(dst.shape()), dst.dtype());
+  Tensor s = src;
+  if (!s.is_contiguous()) {
+    s = empty(src.shape(), src.dtype(), src.device());
+    backend(src.device()).copy(src, s);
+  }
+  const Tensor d = dst.is_contiguous() ? dst : empty(dst.shape(), dst.dtype(), dst.device());
   if (s.numel() > 0) {
     if (s.device().type == DeviceType::cpu)
       backend(d.device()).from_host(s.raw(), d);
@@ -60,7 +44,5 @@ int64_t WindowParams::out_size(size_t d, int64_t in) const {
   if (ceil_mode && (out - 1) * stride[d] >= in + padding[d]) --out;
   return out;
 }
-
-void register_backend(DeviceType type, Backend* b) { g_backends[int(type)] = b; }
 
 }  // namespace spool

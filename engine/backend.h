@@ -100,7 +100,9 @@ class Backend {
   // out (i64, x's shape with dim set to 1) = index of the first maximum along dim.
   virtual void argmax(const Tensor& x, int64_t dim, const Tensor& out) = 0;
 
-  // out[i] = a[i] @ b[i]: a [B, M, K], b [B, K, N], out [B, M, N] contiguous, float dtypes.
+  // out[i] = a[i] @ b[i]: a [B, M, K], b [B, K, N], out [B, M, N] contiguous, float dtypes,
+  // K > 0; each matrix of a and b has a unit stride in one of its two dims (matrix_layout in
+  // engine/geometry.h is ok), any batch stride (0 for a broadcast operand).
   virtual void matmul(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
 
   // Softmax along dim of a contiguous x; log selects log_softmax.
@@ -177,13 +179,25 @@ class Backend {
 };
 
 Backend& backend(Device device);
-void register_backend(DeviceType type, Backend* backend);
 Backend& cpu_backend();  // defined by ops/cpu
 
 // The CUDA backend and its allocator, defined by cuda/ and made on first use. Null, with the reason
 // in *why, when this build has no CUDA backend or the machine has no usable GPU.
 Backend* cuda_backend(std::string* why = nullptr);
 Allocator* cuda_allocator(std::string* why = nullptr);
+namespace detail {
+// *make(&why) for a GPU device, or an error naming the device and why it is not available.
+template <class T>
+T& require_gpu(Device device, T* (*make)(std::string*)) {
+  std::string why;
+  T* made = make(&why);
+  SPOOL_CHECK(made, "device ", device.str(), " is not available: ", why);
+  SPOOL_CHECK(device.index == 0, "device ", device.str(),
+              " is not available: spool uses one GPU, cuda:0");
+  return *made;
+}
+}  // namespace detail
+
 // Copies src to dst across devices (or within one): equal shapes and dtypes, any strides.
 void copy_across(const Tensor& src, const Tensor& dst);
 

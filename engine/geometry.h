@@ -1,6 +1,7 @@
 // Host-side shapes that the kernels of every backend view their operands through.
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cstdint>
 
 #include "engine/tensor.h"
@@ -47,6 +48,34 @@ inline MatrixLayout matrix_layout(int64_t rows, int64_t cols, int64_t s_row, int
     if (ld >= std::max<int64_t>(rows, 1)) return {true, true, ld};
   }
   return {};
+}
+
+// `shape` for N operands with their own strides, size-1 dims dropped and neighbouring dims
+// merged where every operand is contiguous across them (so most elementwise loops index one
+// dim). A single element leaves no dims; shapes with a zero are the caller's to skip.
+template <size_t N>
+struct Coalesced {
+  Shape size;
+  std::array<Shape, N> stride;
+};
+
+template <size_t N>
+Coalesced<N> coalesce(const Shape& shape, const std::array<const Shape*, N>& strides) {
+  Coalesced<N> c;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    bool merge = !c.size.empty();
+    for (size_t k = 0; k < N && merge; ++k)
+      merge = c.stride[k].back() == (*strides[k])[d] * shape[d];
+    if (merge) {
+      c.size.back() *= shape[d];
+      for (size_t k = 0; k < N; ++k) c.stride[k].back() = (*strides[k])[d];
+    } else {
+      c.size.push_back(shape[d]);
+      for (size_t k = 0; k < N; ++k) c.stride[k].push_back((*strides[k])[d]);
+    }
+  }
+  return c;
 }
 
 }  // namespace spool

@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "engine/backend.h"
+#include "engine/factory.h"
 
 namespace spool {
 
@@ -89,8 +90,7 @@ void check_host(const Tensor& t, const char* what) {
 
 // A contiguous host copy of a device tensor, for element access.
 Tensor host_copy(const Tensor& t) {
-  Tensor h = Tensor::make(std::make_shared<Storage>(t.nbytes(), Device::cpu()), 0, t.shape(),
-                          contiguous_strides(t.shape()), t.dtype());
+  Tensor h = empty(t.shape(), t.dtype());
   copy_across(t, h);
   return h;
 }

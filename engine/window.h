@@ -1,6 +1,7 @@
 // Geometry of a convolution or pooling window over 1-3 spatial dims, padded to three (missing
 // leading dims have size 1, kernel 1, stride 1, no padding), shared by the CPU and CUDA kernels.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "engine/backend.h"
@@ -13,6 +14,43 @@ struct Window3 {
   SPOOL_HD int64_t in_vol() const { return in[0] * in[1] * in[2]; }
   SPOOL_HD int64_t out_vol() const { return out[0] * out[1] * out[2]; }
   SPOOL_HD int64_t k_vol() const { return k[0] * k[1] * k[2]; }
+  // Coordinates (d, h, w) of flat output / input position o.
+  SPOOL_HD void out_coords(int64_t o, int64_t (&c)[3]) const {
+    c[2] = o % out[2];
+    c[1] = (o / out[2]) % out[1];
+    c[0] = o / (out[2] * out[1]);
+  }
+  SPOOL_HD void in_coords(int64_t i, int64_t (&c)[3]) const {
+    c[2] = i % in[2];
+    c[1] = (i / in[2]) % in[1];
+    c[0] = i / (in[2] * in[1]);
+  }
+  // Tap (kd, kh, kw) of flat kernel position kk.
+  SPOOL_HD void tap_coords(int64_t kk, int64_t (&c)[3]) const {
+    c[2] = kk % k[2];
+    c[1] = (kk / k[2]) % k[1];
+    c[0] = kk / (k[2] * k[1]);
+  }
+  // Where the window of output position oc starts in the (unpadded) input, per dim.
+  SPOOL_HD void window_start(const int64_t (&oc)[3], int64_t (&st)[3]) const {
+    for (int i = 0; i < 3; ++i) st[i] = oc[i] * s[i] - p[i];
+  }
+  // How many elements average pooling divides by for the window starting at st (PyTorch's rule:
+  // with count_include_pad the window is clipped to the padded input, otherwise to the input).
+  SPOOL_HD int64_t avg_divisor(const int64_t (&st)[3], bool include_pad) const {
+    int64_t count = 1;
+    for (int i = 0; i < 3; ++i) {
+      int64_t lo = st[i], hi = st[i] + k[i];
+      if (include_pad) {
+        hi = hi < in[i] + p[i] ? hi : in[i] + p[i];
+      } else {
+        lo = lo > 0 ? lo : 0;
+        hi = hi < in[i] ? hi : in[i];
+      }
+      count *= hi > lo ? hi - lo : 0;
+    }
+    return count > 1 ? count : 1;
+  }
 };
 
 // in_shape [N, C, *in], out_shape [N, C', *out].
@@ -30,6 +68,32 @@ inline Window3 window3(const Shape& in_shape, const Shape& out_shape, const Wind
     g.d[i] = real ? w.dilation[j] : 1;
   }
   return g;
+}
+
+// The sizes of a convolution's three entry points (forward, input and weight gradients) for
+// x [N, Cin, *in], w [Cout, Cin / groups, *k], y [N, Cout, *out]. Samples are batched `chunk` at a
+// time so that a column buffer of chunk x kdim x L elements stays near `column_budget`.
+struct ConvDims {
+  int64_t n, cin, cout, groups, cg, cog, kdim, l;
+  int64_t chunk;
+  Window3 g;
+};
+
+inline ConvDims conv_dims(const Shape& x, const Shape& w, const Shape& y, const WindowParams& p,
+                          int64_t column_budget) {
+  ConvDims d;
+  d.g = window3(x, y, p);
+  d.n = x[0];
+  d.cin = x[1];
+  d.cout = w[0];
+  d.groups = p.groups;
+  d.cg = d.cin / d.groups;
+  d.cog = d.cout / d.groups;
+  d.kdim = d.cg * d.g.k_vol();
+  d.l = d.g.out_vol();
+  d.chunk = std::max<int64_t>(
+      1, std::min<int64_t>(d.n, column_budget / std::max<int64_t>(1, d.kdim * d.l)));
+  return d;
 }
 
 }  // namespace spool

@@ -4,7 +4,6 @@
 #include <set>
 
 #include "engine/autograd.h"
-#include "engine/backend.h"
 #include "ops/elementwise.h"
 
 namespace spool::nn {
@@ -120,12 +119,9 @@ void Module::zero_grad() {
 void Module::to(Device device) {
   // Every holder of a parameter or buffer shares its TensorImpl, so moving the impl's storage
   // moves it for all of them (the model's fields, optimizers made later).
-  backend(device);  // a clear error now if the device is not available
   auto move = [&](const Tensor& t) {
     if (t.device() == device) return;
-    Tensor moved = Tensor::make(std::make_shared<Storage>(t.nbytes(), device), 0, t.shape(),
-                                contiguous_strides(t.shape()), t.dtype());
-    copy_across(t, moved);
+    const Tensor moved = spool::to(t.detach(), device);  // a contiguous copy there
     TensorImpl& impl = t.impl();
     impl.storage = moved.storage();
     impl.offset = 0;

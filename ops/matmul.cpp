@@ -4,6 +4,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
+#include "engine/geometry.h"
 #include "ops/elementwise.h"
 #include "ops/shape.h"
 
@@ -12,7 +13,8 @@ namespace spool {
 namespace {
 
 // A [..., r, c] tensor broadcast to batch shape `batch`, as a 3-D [B, r, c] tensor for the
-// kernel: a view when the batch dims collapse to one stride, otherwise a contiguous copy.
+// kernel: a view when the batch dims collapse to one stride and each matrix has a unit stride
+// in one of its dims (what BLAS can describe), otherwise a contiguous copy.
 Tensor as_batched(const Tensor& t, const Shape& batch) {
   Shape full = batch;
   full.push_back(t.size(-2));
@@ -35,7 +37,7 @@ Tensor as_batched(const Tensor& t, const Shape& batch) {
       collapses = false;
     }
   }
-  if (!collapses) {
+  if (!collapses || !matrix_layout(v.size(-2), v.size(-1), v.stride(-2), v.stride(-1)).ok) {
     Tensor c = empty(full, t.dtype(), t.device());
     backend(t.device()).copy(v, c);
     v = c;
@@ -57,7 +59,9 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   out_shape.push_back(n);
   Tensor y = empty(out_shape, a.dtype(), a.device());
   const int64_t nb = numel(batch);
-  if (b.dim() == 2 && a.dim() > 2 && numel(out_shape) > 0) {
+  if (k == 0) {
+    backend(a.device()).fill(y, 0);  // an empty sum
+  } else if (b.dim() == 2 && a.dim() > 2 && numel(out_shape) > 0) {
     // [..., M, K] @ [K, N]: fold the batch into M for a single GEMM when a allows it.
     Tensor a2 = a.is_contiguous()
                     ? Tensor::make(a.storage(), a.offset(), {1, nb * m, k}, {0, k, 1}, a.dtype())

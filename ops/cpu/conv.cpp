@@ -24,7 +24,9 @@ void im2col(const T* x, int64_t channels, const Geo& g, T* col, int64_t ld) {
 #pragma omp parallel for schedule(static) if (rows * ov >= kParallelGrain)
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t c = r / kv, kk = r % kv;
-    const int64_t kw = kk % g.k[2], kh = (kk / g.k[2]) % g.k[1], kd = kk / (g.k[2] * g.k[1]);
+    int64_t tap[3];
+    g.tap_coords(kk, tap);
+    const int64_t kd = tap[0], kh = tap[1], kw = tap[2];
     const T* xc = x + c * g.in_vol();
     T* o = col + r * ld;
     for (int64_t od = 0; od < g.out[0]; ++od) {
@@ -55,7 +57,9 @@ void col2im(const T* col, int64_t ld, int64_t channels, const Geo& g, T* x) {
   for (int64_t c = 0; c < channels; ++c) {
     T* xc = x + c * g.in_vol();
     for (int64_t kk = 0; kk < kv; ++kk) {
-      const int64_t kw = kk % g.k[2], kh = (kk / g.k[2]) % g.k[1], kd = kk / (g.k[2] * g.k[1]);
+      int64_t tap[3];
+      g.tap_coords(kk, tap);
+      const int64_t kd = tap[0], kh = tap[1], kw = tap[2];
       const T* o = col + (c * kv + kk) * ld;
       for (int64_t od = 0; od < g.out[0]; ++od) {
         const int64_t id = od * g.s[0] - g.p[0] + kd * g.d[0];
@@ -86,32 +90,12 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t
                 int(ldc));
 }
 
-// Sizes shared by the three entry points.
-struct ConvDims {
-  int64_t n, cin, cout, groups, cg, cog, kdim, l;
-  int64_t chunk;  // samples per GEMM
-  Geo g;
-};
-
 // Samples are batched into one GEMM per group ([kdim, chunk * L] columns), so each weight is
 // packed once per chunk rather than once per sample; the chunk keeps the column buffer near
 // 16 M elements.
 ConvDims dims_of(const Tensor& x_like, const Tensor& w, const Tensor& y_like,
                  const WindowParams& p) {
-  ConvDims d;
-  d.g = window3(x_like.shape(), y_like.shape(), p);
-  d.n = x_like.shape()[0];
-  d.cin = x_like.shape()[1];
-  d.cout = w.shape()[0];
-  d.groups = p.groups;
-  d.cg = d.cin / d.groups;
-  d.cog = d.cout / d.groups;
-  d.kdim = d.cg * d.g.k_vol();
-  d.l = d.g.out_vol();
-  const int64_t budget = int64_t(1) << 24;
-  d.chunk =
-      std::max<int64_t>(1, std::min<int64_t>(d.n, budget / std::max<int64_t>(1, d.kdim * d.l)));
-  return d;
+  return conv_dims(x_like.shape(), w.shape(), y_like.shape(), p, int64_t(1) << 24);
 }
 
 // Copies rows [c0, c0 + rows) of sample planes [n0, n0 + cn) of t ([N, C, L]) into a

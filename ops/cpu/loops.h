@@ -5,8 +5,8 @@
 #include <array>
 #include <cstdint>
 
-#include "engine/dtype.h"
-#include "engine/error.h"
+#include "engine/dispatch.h"
+#include "engine/geometry.h"
 #include "engine/shape.h"
 
 namespace spool::cpu {
@@ -14,66 +14,15 @@ namespace spool::cpu {
 // Below this many elements a kernel runs on one thread: the fork costs more than it saves.
 constexpr int64_t kParallelGrain = 32768;
 
-template <class F>
-void dispatch_float(DType dt, const char* op, F&& f) {
-  switch (dt) {
-    case DType::f32:
-      f(float{});
-      return;
-    case DType::f64:
-      f(double{});
-      return;
-    default:
-      fail(op, ": dtype ", name(dt), " is not supported (expected f32 or f64)");
-  }
-}
-
-template <class F>
-void dispatch_all(DType dt, const char* op, F&& f) {
-  switch (dt) {
-    case DType::f32:
-      f(float{});
-      return;
-    case DType::f64:
-      f(double{});
-      return;
-    case DType::i32:
-      f(int32_t{});
-      return;
-    case DType::i64:
-      f(int64_t{});
-      return;
-    case DType::b8:
-      f(uint8_t{});
-      return;
-  }
-  fail(op, ": unknown dtype");
-}
-
 // Iterates over `shape` for N operands with their own strides. Dimensions are coalesced where
 // every operand allows it; then f(offsets, n, inner_strides) is called once per run of the
 // innermost dimension, runs spread over threads. Offsets and strides are in elements.
 template <size_t N, class F>
 void for_each_run(const Shape& shape, const std::array<const Shape*, N>& strides, F&& f) {
-  // Drop size-1 dims and merge dims that are contiguous with the next one for all operands.
-  Shape sz;
-  std::array<Shape, N> st;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 1) continue;
-    if (shape[d] == 0) return;
-    if (!sz.empty()) {
-      bool merge = true;
-      for (size_t k = 0; k < N; ++k)
-        if (st[k].back() != (*strides[k])[d] * shape[d]) merge = false;
-      if (merge) {
-        sz.back() *= shape[d];
-        for (size_t k = 0; k < N; ++k) st[k].back() = (*strides[k])[d];
-        continue;
-      }
-    }
-    sz.push_back(shape[d]);
-    for (size_t k = 0; k < N; ++k) st[k].push_back((*strides[k])[d]);
-  }
+  if (numel(shape) == 0) return;
+  const Coalesced<N> c = coalesce<N>(shape, strides);
+  Shape sz = c.size;
+  std::array<Shape, N> st = c.stride;
   if (sz.empty()) {  // a single element
     sz.push_back(1);
     for (size_t k = 0; k < N; ++k) st[k].push_back(0);

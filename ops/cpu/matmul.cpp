@@ -1,9 +1,6 @@
 // CPU GEMM: batched matmul through OpenBLAS (sgemm / dgemm), any strides that BLAS can describe.
 #include <cblas.h>
 
-#include <cstring>
-
-#include "engine/factory.h"
 #include "engine/geometry.h"
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
@@ -25,25 +22,11 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t 
 
 }  // namespace
 
-void CpuBackend::matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
-  const int64_t batch = a_in.shape()[0], m = a_in.shape()[1], k = a_in.shape()[2],
-                n = b_in.shape()[2];
+void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
+  const int64_t batch = a.shape()[0], m = a.shape()[1], k = a.shape()[2], n = b.shape()[2];
   if (m == 0 || n == 0 || batch == 0) return;
-  if (k == 0) {
-    fill(out, 0);
-    return;
-  }
-  // Operands BLAS cannot describe are copied to contiguous first.
-  auto prepare = [&](const Tensor& t, int64_t rows, int64_t cols, MatrixLayout& l) {
-    l = matrix_layout(rows, cols, t.strides()[1], t.strides()[2]);
-    if (l.ok) return t;
-    Tensor c = empty(t.shape(), t.dtype(), t.device());
-    copy(t, c);
-    l = matrix_layout(rows, cols, c.strides()[1], c.strides()[2]);
-    return c;
-  };
-  MatrixLayout la, lb;
-  Tensor a = prepare(a_in, m, k, la), b = prepare(b_in, k, n, lb);
+  const MatrixLayout la = matrix_layout(m, k, a.strides()[1], a.strides()[2]),
+                     lb = matrix_layout(k, n, b.strides()[1], b.strides()[2]);
   dispatch_float(a.dtype(), "matmul", [&](auto tag) {
     using T = decltype(tag);
     const T* pa = static_cast<const T*>(a.raw());

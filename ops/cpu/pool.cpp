@@ -96,22 +96,9 @@ void CpuBackend::max_pool_backward(const Tensor& gy, const Tensor& indices, cons
 }
 
 namespace {
-// How many elements average pooling divides by at one window (PyTorch's rule: with
-// count_include_pad the window is clipped to the padded input, otherwise to the input).
 int64_t divisor(const PoolGeo& g, const WindowParams& p, int64_t d0, int64_t h0, int64_t w0) {
   const int64_t start[3] = {d0, h0, w0};
-  int64_t count = 1;
-  for (int i = 0; i < 3; ++i) {
-    int64_t lo = start[i], hi = start[i] + g.k[i];
-    if (p.count_include_pad) {
-      hi = std::min(hi, g.in[i] + g.p[i]);
-    } else {
-      lo = std::max<int64_t>(lo, 0);
-      hi = std::min(hi, g.in[i]);
-    }
-    count *= std::max<int64_t>(hi - lo, 0);
-  }
-  return std::max<int64_t>(count, 1);
+  return g.avg_divisor(start, p.count_include_pad);
 }
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "engine/geometry.h"
+#include "engine/reduce_op.h"
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
 #include "ops/cpu/vec_math.h"
@@ -12,10 +13,6 @@
 namespace spool::cpu {
 
 namespace {
-
-// Float sums accumulate in double, integer sums in int64.
-template <class T>
-using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
 
 // The reduced sub-space of one output element: sizes and strides after coalescing.
 struct SubSpace {
@@ -41,32 +38,11 @@ struct SubSpace {
   }
 };
 
-template <ReduceOp OP, class A>
-struct Reducer {
-  static A init() {
-    if constexpr (OP == ReduceOp::sum)
-      return A(0);
-    else if constexpr (OP == ReduceOp::max)
-      return std::numeric_limits<A>::lowest();
-    else
-      return std::numeric_limits<A>::max();
-  }
-  static A combine(A acc, A v) {
-    if constexpr (OP == ReduceOp::sum)
-      return acc + v;
-    else if constexpr (OP == ReduceOp::max)
-      return (v > acc || v != v) ? v : acc;  // NaN wins
-    else
-      return (v < acc || v != v) ? v : acc;
-  }
-};
-
 // The reduction of x over the sub-space `sub` for each kept position, written to out.
 template <ReduceOp OP, class T>
 void reduce_typed(const Tensor& x, const Tensor& out, const Shape& kept_size, const Shape& kept_xs,
                   const Shape& kept_os, const SubSpace& sub) {
-  // Sums accumulate in double (floats) or int64; max/min in the element type.
-  using A = std::conditional_t<OP == ReduceOp::sum, Acc<T>, T>;
+  using A = ReduceAcc<OP, T>;
   using R = Reducer<OP, A>;
   const T* px = static_cast<const T*>(x.raw());
   T* po = static_cast<T*>(out.raw());
