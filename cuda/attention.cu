@@ -55,6 +55,21 @@ __device__ __forceinline__ void load_rows(const float* src, int64_t r0, int64_t 
   }
 }
 
+// acc[t] += sum over lanes c of (lane c's w) x S[c][lane + 32 t]: the tile's rows weighted by the
+// values the warp's lanes hold, into this lane's head-dim columns.
+template <int NT>
+__device__ __forceinline__ void add_weighted_rows(float (&acc)[NT], float w, const float* S,
+                                                  int64_t ld, int64_t d, int lane) {
+  for (int c = 0; c < kChunk; ++c) {
+    const float wc = __shfl_sync(0xffffffffu, w, c);
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+      const int64_t col = lane + 32 * t;
+      if (col < d) acc[t] = fmaf(wc, S[c * ld + col], acc[t]);
+    }
+  }
+}
+
 // Keys [first, end) that the queries [i0, i1) of one row may see.
 __device__ __forceinline__ void key_range(const Geo& g, const int64_t* seg_row, int64_t i0,
                                           int64_t i1, int64_t& first, int64_t& end) {
@@ -116,14 +131,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       const float pd = vis ? p * keep(g, bh, i, j) : 0.0f;
 #pragma unroll
       for (int t = 0; t < NT; ++t) acc[r][t] *= alpha;
-      for (int c = 0; c < kChunk; ++c) {
-        const float pc = __shfl_sync(0xffffffffu, pd, c);
-#pragma unroll
-        for (int t = 0; t < NT; ++t) {
-          const int64_t col = lane + 32 * t;
-          if (col < D) acc[r][t] = fmaf(pc, Vs[c * D + col], acc[r][t]);
-        }
-      }
+      add_weighted_rows(acc[r], pd, Vs, D, D, lane);
     }
   }
 #pragma unroll
@@ -212,17 +220,8 @@ __global__ void __launch_bounds__(kWarps * 32)
       const float kp = vis ? keep(g, bh, i, j) : 0.0f;
       const float ds = p * (dp[r] * kp - Ds[lane]);
       const float pd = p * kp;
-      for (int c = 0; c < kChunk; ++c) {
-        const float pc = __shfl_sync(0xffffffffu, pd, c), dc = __shfl_sync(0xffffffffu, ds, c);
-#pragma unroll
-        for (int t = 0; t < NT; ++t) {
-          const int64_t col = lane + 32 * t;
-          if (col < D) {
-            gv[r][t] = fmaf(pc, dOs[c * ld + col], gv[r][t]);
-            gk[r][t] = fmaf(dc, Qs[c * ld + col], gk[r][t]);
-          }
-        }
-      }
+      add_weighted_rows(gv[r], pd, dOs, ld, D, lane);
+      add_weighted_rows(gk[r], ds, Qs, ld, D, lane);
     }
   }
 #pragma unroll
@@ -291,14 +290,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       const bool vis = visible(g, seg_row, i, j) && L[r] != -INFINITY;
       const float p = vis ? expf(s[r] * g.scale - L[r]) : 0.0f;
       const float ds = vis ? p * (dp[r] * keep(g, bh, i, j) - Dr[r]) : 0.0f;
-      for (int c = 0; c < kChunk; ++c) {
-        const float dc = __shfl_sync(0xffffffffu, ds, c);
-#pragma unroll
-        for (int t = 0; t < NT; ++t) {
-          const int64_t col = lane + 32 * t;
-          if (col < D) acc[r][t] = fmaf(dc, Ks[c * ld + col], acc[r][t]);
-        }
-      }
+      add_weighted_rows(acc[r], ds, Ks, ld, D, lane);
     }
   }
 #pragma unroll

@@ -17,33 +17,8 @@ __global__ void max_pool_kernel(Window3 g, int64_t planes, const T* x, T* y, int
     int64_t oc[3], st[3];
     g.out_coords(e % ov, oc);
     g.window_start(oc, st);
-    const T* xp = x + (e / ov) * g.in_vol();
-    T best = -INFINITY;
-    int64_t arg = -1;
-    bool nan = false;
-    for (int64_t a = 0; a < g.k[0] && !nan; ++a) {
-      const int64_t id = st[0] + a * g.d[0];
-      if (id < 0 || id >= g.in[0]) continue;
-      for (int64_t b = 0; b < g.k[1] && !nan; ++b) {
-        const int64_t ih = st[1] + b * g.d[1];
-        if (ih < 0 || ih >= g.in[1]) continue;
-        for (int64_t c = 0; c < g.k[2]; ++c) {
-          const int64_t iw = st[2] + c * g.d[2];
-          if (iw < 0 || iw >= g.in[2]) continue;
-          const int64_t at = (id * g.in[1] + ih) * g.in[2] + iw;
-          const T v = xp[at];
-          if (arg < 0 || v > best || v != v) {  // NaN wins, as in PyTorch
-            best = v;
-            arg = at;
-            if (v != v) {
-              nan = true;
-              break;
-            }
-          }
-        }
-      }
-    }
-    y[e] = best;
+    int64_t arg;
+    y[e] = g.window_max(x + (e / ov) * g.in_vol(), st, &arg);
     idx[e] = arg;
   }
 }

@@ -1,11 +1,11 @@
 #include "engine/autograd.h"
 
 #include <algorithm>
-#include <chrono>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "engine/backend.h"
+#include "engine/clock.h"
 #include "engine/factory.h"
 
 namespace spool {
@@ -60,9 +60,7 @@ void Tape::clear() {
 }
 
 double Tape::lap_ms() {
-  const double now =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch())
-          .count();
+  const double now = now_ms();
   const double dt = last_lap_ < 0 ? 0 : now - last_lap_;
   last_lap_ = now;
   return dt;

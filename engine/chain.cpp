@@ -1,23 +1,17 @@
 #include "engine/chain.h"
 
-#include <chrono>
 #include <cstring>
 #include <optional>
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
+#include "engine/clock.h"
 #include "engine/error.h"
 #include "engine/factory.h"
 
 namespace spool {
 
 namespace {
-
-double now_ms() {
-  return std::chrono::duration<double, std::milli>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 int64_t live_now() { return memory_stats().live_bytes; }
 
@@ -34,9 +28,6 @@ class RealChain {
     g_.resize(s + 1);
     rec_.resize(s);
     rng_.resize(s);
-    gens_.push_back(&default_generator());
-    for (Generator* g : c.generators)
-      if (g) gens_.push_back(g);
     x_[0] = c.input.detach();
     for (const Tensor& t : c.state)
       SPOOL_CHECK(t.device() == Device::cpu() && t.is_contiguous(),
@@ -45,12 +36,12 @@ class RealChain {
 
   void forward(int i, bool keep) {
     const Tensor& x = x_[size_t(i)];
-    const std::vector<RngState> current = states();
+    const RngSnapshot current(c_.generators);
     const bool replay = rng_[size_t(i)].has_value();
     const std::vector<std::vector<char>> saved =
         replay ? save_state() : std::vector<std::vector<char>>{};
     if (replay)
-      set_states(*rng_[size_t(i)]);  // a replay draws what the first forward drew
+      rng_[size_t(i)]->restore();  // a replay draws what the first forward drew
     else
       rng_[size_t(i)] = current;
     Tensor y;
@@ -74,7 +65,7 @@ class RealChain {
     SPOOL_CHECK(y.storage() != x.storage(), "chain: stage '", c_.stages[size_t(i)].name,
                 "' returned a view of its input; merge it into a neighbouring stage");
     if (replay) {
-      set_states(current);  // where the step has them
+      current.restore();  // where the step has them
       restore_state(saved);
     }
     x_[size_t(i) + 1] = y.detach();
@@ -108,15 +99,6 @@ class RealChain {
   void unhold(int j) { x_[size_t(j)] = Tensor(); }
   const Tensor& x(int j) const { return x_[size_t(j)]; }
 
- private:
-  struct Rec {
-    Tensor xa, y, y_data;  // input alias (collects the input's gradient), output with graph
-  };
-  std::vector<RngState> states() const {
-    std::vector<RngState> s;
-    for (Generator* g : gens_) s.push_back(g->state());
-    return s;
-  }
   // Host copies (outside the allocator, so the accounting is unchanged) of the chain's state.
   std::vector<std::vector<char>> save_state() const {
     std::vector<std::vector<char>> out;
@@ -130,15 +112,15 @@ class RealChain {
     for (size_t k = 0; k < saved.size(); ++k)
       std::memcpy(c_.state[k].raw(), saved[k].data(), saved[k].size());
   }
-  void set_states(const std::vector<RngState>& s) {
-    for (size_t k = 0; k < gens_.size(); ++k) gens_[k]->set_state(s[k]);
-  }
 
+ private:
+  struct Rec {
+    Tensor xa, y, y_data;  // input alias (collects the input's gradient), output with graph
+  };
   Chain& c_;
   std::vector<Tensor> x_, g_;
   std::vector<Rec> rec_;
-  std::vector<std::optional<std::vector<RngState>>> rng_;
-  std::vector<Generator*> gens_;
+  std::vector<std::optional<RngSnapshot>> rng_;  // each stage's generators at its first forward
 };
 
 ChainExecutor::ChainExecutor(const ChainProfile& profile, Chain* chain) : p_(profile) {
@@ -149,7 +131,6 @@ ChainExecutor::ChainExecutor(const ChainProfile& profile, Chain* chain) : p_(pro
     real_ = std::make_unique<RealChain>(*chain);
   }
   held_.assign(size_t(s) + 1, 0);
-  counted_.assign(size_t(s) + 1, 0);
   rec_.assign(size_t(s), 0);
   forwarded_.assign(size_t(s), 0);
   held_[0] = 1;  // the batch
@@ -165,9 +146,10 @@ bool ChainExecutor::alive(int j) const {
   return j < size() && rec_[size_t(j)];
 }
 
+// Every caller has just removed a holder of x_j, which was alive before: when that was the last
+// one, x_j's bytes leave the account.
 void ChainExecutor::settle(int j) {
-  if (j == 0 || !counted_[size_t(j)] || alive(j)) return;
-  counted_[size_t(j)] = 0;
+  if (j == 0 || alive(j)) return;
   live_ -= p_.boundary_bytes(j);
 }
 
@@ -188,7 +170,6 @@ void ChainExecutor::forward(int i, bool keep) {
   peak_ = std::max(peak_, live_ + (keep ? s.keep_peak : s.nograd_peak));
   if (real_) real_->forward(i, keep);
   live_ += s.out_bytes + (keep ? s.internal_bytes : 0);
-  counted_[size_t(i) + 1] = 1;
   held_[size_t(i) + 1] = 1;
   if (keep) rec_[size_t(i)] = 1;
   if (forwarded_[size_t(i)]) {
@@ -256,6 +237,10 @@ Tensor ChainExecutor::loss() const { return real_ ? real_->x(size()) : Tensor();
 
 ChainProfile profile_chain(Chain& chain) {
   RealChain r(chain);
+  // The profile is a real step: put the generators and the state back as they were, so the
+  // step that follows draws and updates what a plain step would.
+  const RngSnapshot rng(chain.generators);
+  const std::vector<std::vector<char>> state = r.save_state();
   const int s = int(chain.stages.size());
   ChainProfile p;
   p.stages.resize(size_t(s));
@@ -291,9 +276,7 @@ ChainProfile profile_chain(Chain& chain) {
     StageCost& c = p.stages[size_t(i)];
     m0 = live_now();
     reset_peak();
-    const double t0 = now_ms();
     r.backward_call(i);
-    c.backward_ms = now_ms() - t0;
     c.backward_peak = memory_stats().peak_bytes - m0;
     c.backward_delta = live_now() - m0;
     m0 = live_now();
@@ -308,6 +291,8 @@ ChainProfile profile_chain(Chain& chain) {
   r.unhold(s);
   // What remains beyond the base is the parameter gradients.
   p.param_grad_bytes = live_now() - p.base_bytes;
+  rng.restore();
+  r.restore_state(state);
   return p;
 }
 

@@ -51,7 +51,7 @@ struct StageCost {
   int64_t backward_delta = 0;  // live change over the backward (input and parameter gradients
                                // made, internals freed)
   int64_t release_delta = 0;   // live change when the graph is dropped after the backward
-  double forward_ms = 0, backward_ms = 0;
+  double forward_ms = 0;
   double flops = 0;  // of the forward, from the tape's cost records
 };
 
@@ -94,7 +94,6 @@ class ChainExecutor {
   void hold(int j);  // x_j must be alive
   void unhold(int j);
 
-  bool held(int j) const { return held_[size_t(j)]; }
   bool recorded(int i) const { return rec_[size_t(i)]; }
   bool alive(int j) const;
   int64_t live() const { return live_; }
@@ -112,15 +111,16 @@ class ChainExecutor {
   void check(const char* what, int i);
   const ChainProfile& p_;
   std::unique_ptr<RealChain> real_;
-  std::vector<char> held_, counted_, rec_, forwarded_;
+  std::vector<char> held_, rec_, forwarded_;
   int64_t live_ = 0, peak_ = 0, real_offset_ = 0;
   double recompute_ms_ = 0, recompute_flops_ = 0;
   std::string mismatch_;
 };
 
-// Runs one plain step of the chain (every stage keeps its graph), measuring every primitive.
-// Parameter gradients accumulate as in any backward; call zero_grad() before (the profile's
-// backward deltas count the gradients it makes) and after.
+// Runs one plain step of the chain (every stage keeps its graph), measuring every primitive,
+// and puts the generators and the chain's state back as they were. Parameter gradients
+// accumulate as in any backward; call zero_grad() before (the profile's backward deltas count
+// the gradients it makes) and after.
 ChainProfile profile_chain(Chain& chain);
 
 }  // namespace spool

@@ -4,25 +4,6 @@
 
 namespace spool {
 
-namespace {
-
-// The states of the default generator and of `extra`, to put back before a replay.
-struct RngSnapshot {
-  std::vector<Generator*> gens;
-  std::vector<RngState> states;
-  explicit RngSnapshot(const std::vector<Generator*>& extra) {
-    gens.push_back(&default_generator());
-    for (Generator* g : extra)
-      if (g) gens.push_back(g);
-    for (Generator* g : gens) states.push_back(g->state());
-  }
-  void restore() const {
-    for (size_t i = 0; i < gens.size(); ++i) gens[i]->set_state(states[i]);
-  }
-};
-
-}  // namespace
-
 Tensors checkpoint(const CheckpointFn& fn, const Tensors& inputs,
                    const std::vector<Generator*>& generators) {
   if (!grad_enabled()) return fn(inputs);  // inside NoGrad or another checkpoint's forward

@@ -1,11 +1,11 @@
 #include "engine/planner.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 
 #include "engine/allocator.h"
+#include "engine/clock.h"
 #include "engine/error.h"
 
 namespace spool {
@@ -13,12 +13,6 @@ namespace spool {
 const char* const kPolicies = "none, every-k (or every-K, K >= 1), sqrt, greedy, dp, ilp, dtr";
 
 namespace {
-
-double now_ms() {
-  return std::chrono::duration<double, std::milli>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 int every_k(const std::string& policy) {
   if (policy == "every-k") return 2;
@@ -42,9 +36,10 @@ std::string bytes_str(int64_t b) {
        policy, "' on this step: ", bytes_str(smallest));
 }
 
-std::vector<double> stage_costs(const ChainProfile& p, const PlanOptions& o) {
+// What replaying each stage costs: its measured forward time.
+std::vector<double> stage_costs(const ChainProfile& p) {
   std::vector<double> c;
-  for (const auto& s : p.stages) c.push_back(o.minimise_flops ? s.flops : s.forward_ms);
+  for (const auto& s : p.stages) c.push_back(s.forward_ms);
   return c;
 }
 
@@ -422,10 +417,11 @@ std::vector<std::vector<Segment>> greedy_candidates(const ChainProfile& p) {
   return out;
 }
 
-Best greedy_solve(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
-                  bool min_peak) {
+// The cheapest of `cands` within the budget (min_peak: the one with the lowest peak).
+Best best_of(const ChainProfile& p, const std::vector<std::vector<Segment>>& cands, int64_t budget,
+             const std::vector<double>& cost, bool min_peak) {
   Best best;
-  for (const auto& segs : greedy_candidates(p)) {
+  for (const auto& segs : cands) {
     const int64_t pk = detail::formula_peak(p, segs);
     if (pk > budget) continue;
     const double c = plan_cost(segs, cost);
@@ -434,6 +430,11 @@ Best greedy_solve(const ChainProfile& p, int64_t budget, const std::vector<doubl
     if (take) best = {true, segs, c, pk};
   }
   return best;
+}
+
+Best greedy_solve(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
+                  bool min_peak) {
+  return best_of(p, greedy_candidates(p), budget, cost, min_peak);
 }
 
 std::vector<Segment> fixed_for(const ChainProfile& p, const std::string& policy) {
@@ -455,10 +456,10 @@ void check_policy(const std::string& policy) {
 
 }  // namespace
 
-int64_t smallest_budget(const ChainProfile& p, const std::string& policy, const PlanOptions& o) {
+int64_t smallest_budget(const ChainProfile& p, const std::string& policy) {
   check_policy(policy);
   if (is_fixed(policy)) return detail::formula_peak(p, fixed_for(p, policy));
-  const std::vector<double> cost = stage_costs(p, o);
+  const std::vector<double> cost = stage_costs(p);
   if (policy == "greedy") return greedy_solve(p, kUnlimited, cost, true).peak;
   if (policy == "dp" || policy == "ilp")
     return p.base_bytes + dp_solve(p, kUnlimited, cost, true).peak;
@@ -481,13 +482,12 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
   SPOOL_CHECK(p.size() >= 1, "planner: the profile has no stages");
   const double t0 = now_ms();
   Plan plan;
-  plan.policy = policy;
   plan.budget = budget;
-  const std::vector<double> cost = stage_costs(p, o);
+  const std::vector<double> cost = stage_costs(p);
   const int64_t avail = budget == kUnlimited ? kUnlimited : budget - p.base_bytes;
   if (policy == "dtr") {
     plan.dynamic = true;
-    if (!dtr_feasible(p, budget, &plan)) infeasible(policy, budget, smallest_budget(p, policy, o));
+    if (!dtr_feasible(p, budget, &plan)) infeasible(policy, budget, smallest_budget(p, policy));
     plan.plan_ms = now_ms() - t0;
     return plan;
   }
@@ -495,28 +495,21 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
     plan.segments = fixed_for(p, policy);
   } else if (policy == "greedy") {
     const Best b = greedy_solve(p, budget, cost, false);
-    if (!b.found) infeasible(policy, budget, smallest_budget(p, policy, o));
+    if (!b.found) infeasible(policy, budget, smallest_budget(p, policy));
     plan.segments = b.segs;
   } else if (policy == "dp") {
     bool thinned = false;
     const Best b = avail < 0 ? Best{} : dp_solve(p, avail, cost, false, &thinned);
-    if (!b.found) infeasible(policy, budget, smallest_budget(p, policy, o));
+    if (!b.found) infeasible(policy, budget, smallest_budget(p, policy));
     plan.segments = b.segs;
     if (thinned)
       plan.note = "dp: the chain is long enough that the search kept a bounded front of " +
                   std::to_string(kFrontLimit) + " states per stage; the plan may not be optimal";
   } else {  // ilp
     // Warm start: the best heuristic plan that meets the budget.
-    Best warm;
-    for (const char* h : {"none", "every-2", "sqrt"}) {
-      const auto segs = fixed_for(p, h);
-      const int64_t pk = detail::formula_peak(p, segs);
-      const double c = plan_cost(segs, cost);
-      if (pk <= budget && (!warm.found || better(c, pk, warm.cost, warm.peak)))
-        warm = {true, segs, c, pk};
-    }
-    const Best g = greedy_solve(p, budget, cost, false);
-    if (g.found && (!warm.found || better(g.cost, g.peak, warm.cost, warm.peak))) warm = g;
+    std::vector<std::vector<Segment>> heuristics = greedy_candidates(p);
+    for (const char* h : {"none", "every-2", "sqrt"}) heuristics.push_back(fixed_for(p, h));
+    const Best warm = best_of(p, heuristics, budget, cost, false);
     const detail::IlpResult r =
         detail::solve_ilp(p, budget, cost, warm.found ? &warm.segs : nullptr, o.time_limit_s);
     if (r.solved) {
@@ -535,7 +528,7 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
       plan.note = "ilp: no integer solution within the time limit of " +
                   std::to_string(o.time_limit_s) + " s; using the best heuristic plan";
     } else {
-      infeasible(policy, budget, smallest_budget(p, policy, o));
+      infeasible(policy, budget, smallest_budget(p, policy));
     }
   }
   plan = evaluate(p, plan);

@@ -34,7 +34,6 @@ struct Segment {
 };
 
 struct Plan {
-  std::string policy;
   std::vector<Segment> segments;  // cover stages [0, S - 1) in order
   bool dynamic = false;           // dtr: decided while the step runs
   int64_t budget = kUnlimited;
@@ -47,8 +46,7 @@ struct Plan {
 };
 
 struct PlanOptions {
-  double time_limit_s = 10;     // ilp
-  bool minimise_flops = false;  // objective: recomputed FLOPs instead of measured time
+  double time_limit_s = 10;  // ilp
 };
 
 extern const char* const kPolicies;  // for messages
@@ -59,8 +57,7 @@ bool known_policy(const std::string& policy);
 Plan make_plan(const ChainProfile& profile, const std::string& policy, int64_t budget,
                const PlanOptions& options = {});
 // The least budget the policy can meet on this profile.
-int64_t smallest_budget(const ChainProfile& profile, const std::string& policy,
-                        const PlanOptions& options = {});
+int64_t smallest_budget(const ChainProfile& profile, const std::string& policy);
 
 // Runs the plan's forward and backward on the executor: a prediction when it has no chain, the
 // step itself when it has one. Leaves the loss (x_S) held.

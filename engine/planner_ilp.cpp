@@ -10,8 +10,8 @@
 #include <glpk.h>
 
 #include <algorithm>
-#include <chrono>
 
+#include "engine/clock.h"
 #include "engine/error.h"
 #include "engine/planner.h"
 
@@ -55,11 +55,10 @@ void on_event(glp_tree* tree, void* info) {
 namespace {
 IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
                      const std::vector<Segment>* warm_start, double time_limit_s, int64_t margin) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = now_ms();
   IlpResult out;
   const SegmentModel m(p);
   const int n = m.n;
-  const double unit = 1.0;  // bytes
   const int64_t avail_bytes = budget == kUnlimited ? int64_t(1) << 52 : budget - p.base_bytes;
   if (avail_bytes < 0) return out;
   std::vector<Candidate> cands;
@@ -79,8 +78,8 @@ IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<do
   const int64_t loss_local = m.loss_local();
   if (cands.empty() || loss_local > avail_bytes) return out;
   double big_m = 1;
-  for (const auto& c : cands) big_m += double(c.held) / unit;
-  const double avail = double(std::min<int64_t>(avail_bytes, int64_t(1) << 52) - margin) / unit;
+  for (const auto& c : cands) big_m += double(c.held);
+  const double avail = double(std::min<int64_t>(avail_bytes, int64_t(1) << 52) - margin);
 
   glp_prob* lp = glp_create_prob();
   glp_set_obj_dir(lp, GLP_MIN);
@@ -113,17 +112,17 @@ IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<do
     glp_set_row_bnds(lp, row, GLP_UP, 0, avail + big_m);
     for (int k = 0; k < ncols; ++k) {
       if (k == j) {
-        ia.push_back(row), ja.push_back(k + 1), ar.push_back(double(c.local) / unit + big_m);
+        ia.push_back(row), ja.push_back(k + 1), ar.push_back(double(c.local) + big_m);
       } else if (cands[size_t(k)].seg.end <= c.seg.begin && cands[size_t(k)].held != 0) {
-        ia.push_back(row), ja.push_back(k + 1), ar.push_back(double(cands[size_t(k)].held) / unit);
+        ia.push_back(row), ja.push_back(k + 1), ar.push_back(double(cands[size_t(k)].held));
       }
     }
   }
   ++row;
-  glp_set_row_bnds(lp, row, GLP_UP, 0, avail - double(loss_local) / unit);
+  glp_set_row_bnds(lp, row, GLP_UP, 0, avail - double(loss_local));
   for (int k = 0; k < ncols; ++k)
     if (cands[size_t(k)].held != 0)
-      ia.push_back(row), ja.push_back(k + 1), ar.push_back(double(cands[size_t(k)].held) / unit);
+      ia.push_back(row), ja.push_back(k + 1), ar.push_back(double(cands[size_t(k)].held));
   glp_load_matrix(lp, int(ia.size()) - 1, ia.data(), ja.data(), ar.data());
 
   Callback cb;
@@ -161,7 +160,7 @@ IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<do
     }
   }
   glp_delete_prob(lp);
-  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.seconds = (now_ms() - t0) * 1e-3;
   return out;
 }
 }  // namespace

@@ -13,6 +13,17 @@ Generator& default_generator() {
 
 void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
 
+RngSnapshot::RngSnapshot(const std::vector<Generator*>& extra) {
+  gens.push_back(&default_generator());
+  for (Generator* g : extra)
+    if (g) gens.push_back(g);
+  for (Generator* g : gens) states.push_back(g->state());
+}
+
+void RngSnapshot::restore() const {
+  for (size_t i = 0; i < gens.size(); ++i) gens[i]->set_state(states[i]);
+}
+
 std::array<uint32_t, 4> philox4x32(uint64_t counter, uint64_t seed) {
   const philox::Words w = philox::draw(counter, seed);
   return {w.w[0], w.w[1], w.w[2], w.w[3]};

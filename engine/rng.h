@@ -5,6 +5,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <vector>
 
 namespace spool {
 
@@ -35,6 +36,15 @@ class Generator {
 // The process-wide generator used when an op is given none.
 Generator& default_generator();
 void manual_seed(uint64_t seed);
+
+// The states of the default generator and of `extra` (null entries skipped), to put back later:
+// checkpoint and memory-plan replays draw what the first forward drew.
+struct RngSnapshot {
+  std::vector<Generator*> gens;
+  std::vector<RngState> states;
+  explicit RngSnapshot(const std::vector<Generator*>& extra);
+  void restore() const;
+};
 
 // Four 32-bit random words for counter `c` under key `seed`.
 std::array<uint32_t, 4> philox4x32(uint64_t counter, uint64_t seed);

@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 
 #include "engine/backend.h"
 #include "engine/hd.h"
@@ -34,6 +35,34 @@ struct Window3 {
   // Where the window of output position oc starts in the (unpadded) input, per dim.
   SPOOL_HD void window_start(const int64_t (&oc)[3], int64_t (&st)[3]) const {
     for (int i = 0; i < 3; ++i) st[i] = oc[i] * s[i] - p[i];
+  }
+  // The maximum of x (one plane) over the window starting at st, taps dilated, padding skipped,
+  // and its flat input index in *arg (-1 for a window wholly in the padding, whose maximum is
+  // -inf). The first maximum wins; a NaN wins at once, as in PyTorch.
+  template <class T>
+  SPOOL_HD T window_max(const T* x, const int64_t (&st)[3], int64_t* arg) const {
+    T best = -std::numeric_limits<T>::infinity();
+    *arg = -1;
+    for (int64_t a = 0; a < k[0]; ++a) {
+      const int64_t id = st[0] + a * d[0];
+      if (id < 0 || id >= in[0]) continue;
+      for (int64_t b = 0; b < k[1]; ++b) {
+        const int64_t ih = st[1] + b * d[1];
+        if (ih < 0 || ih >= in[1]) continue;
+        for (int64_t c = 0; c < k[2]; ++c) {
+          const int64_t iw = st[2] + c * d[2];
+          if (iw < 0 || iw >= in[2]) continue;
+          const int64_t at = (id * in[1] + ih) * in[2] + iw;
+          const T v = x[at];
+          if (*arg < 0 || v > best || v != v) {
+            best = v;
+            *arg = at;
+            if (v != v) return best;
+          }
+        }
+      }
+    }
+    return best;
   }
   // How many elements average pooling divides by for the window starting at st (PyTorch's rule:
   // with count_include_pad the window is clipped to the padded input, otherwise to the input).

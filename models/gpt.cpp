@@ -115,14 +115,21 @@ void Gpt::check_tokens(const Tensor& idx, int64_t start) const {
               " is outside the vocabulary of ", c_.vocab);
 }
 
-Tensor Gpt::forward(const Tensor& idx, const Tensor& positions, const Tensor& segments) {
+Tensor Gpt::embed(const Tensor& idx, const Tensor& positions) {
   check_tokens(idx, 0);
   const int64_t t = idx.size(1);
   Tensor pos = positions.defined()
                    ? positions
                    : reshape(arange(0, double(t), 1, DType::i64, idx.device()), {1, t});
-  Tensor x = wte_->forward(idx) + wpe_->forward(pos);
-  x = dropout(x, c_.dropout, is_training(), gen_);
+  return dropout(wte_->forward(idx) + wpe_->forward(pos), c_.dropout, is_training(), gen_);
+}
+
+Tensor Gpt::logits(const Tensor& x) {
+  return matmul(ln_f_->forward(x), transpose(wte_->weight, 0, 1));  // tied head
+}
+
+Tensor Gpt::forward(const Tensor& idx, const Tensor& positions, const Tensor& segments) {
+  Tensor x = embed(idx, positions);
   for (auto& block : blocks_) {
     if (c_.checkpoint_blocks)  // the block's activations are recomputed in backward
       x = checkpoint([block, segments](const Tensor& h) { return block->forward(h, segments); }, x,
@@ -130,41 +137,28 @@ Tensor Gpt::forward(const Tensor& idx, const Tensor& positions, const Tensor& se
     else
       x = block->forward(x, segments);
   }
-  return matmul(ln_f_->forward(x), transpose(wte_->weight, 0, 1));  // tied head
+  return logits(x);
 }
 
-std::vector<Stage> Gpt::stages(const Tensor& positions, const Tensor& segments,
-                               const Tensor& targets) {
-  auto wte = wte_, wpe = wpe_;
-  auto ln_f = ln_f_;
-  const double p = c_.dropout;
-  const bool training = is_training();
-  Generator* gen = gen_;
-  Gpt* self = this;
-  std::vector<Stage> out;
-  out.push_back({"embed", [self, wte, wpe, positions, p, training, gen](const Tensor& idx) {
-                   self->check_tokens(idx, 0);
-                   const int64_t t = idx.size(1);
-                   Tensor pos =
-                       positions.defined()
-                           ? positions
-                           : reshape(arange(0, double(t), 1, DType::i64, idx.device()), {1, t});
-                   return dropout(wte->forward(idx) + wpe->forward(pos), p, training, gen);
-                 }});
+Chain Gpt::chain(const Tensor& idx, const Tensor& targets, const Tensor& positions,
+                 const Tensor& segments) {
+  Chain c;
+  c.input = idx;
+  c.generators = {gen_};
+  c.stages.push_back({"embed", [this, positions](const Tensor& x) { return embed(x, positions); }});
   for (size_t i = 0; i < blocks_.size(); ++i) {
     auto block = blocks_[i];
     const std::string name = "h." + std::to_string(i);
-    out.push_back({name + ".attn", [block, segments](const Tensor& x) {
-                     return block->attention_half(x, segments);
-                   }});
-    out.push_back({name + ".mlp", [block](const Tensor& h) { return block->mlp_half(h); }});
+    c.stages.push_back({name + ".attn", [block, segments](const Tensor& x) {
+                          return block->attention_half(x, segments);
+                        }});
+    c.stages.push_back({name + ".mlp", [block](const Tensor& h) { return block->mlp_half(h); }});
   }
-  out.push_back(
-      {"head", [ln_f, wte, targets](const Tensor& x) {
-         Tensor logits = matmul(ln_f->forward(x), transpose(wte->weight, 0, 1));
-         return cross_entropy(reshape(logits, {-1, logits.size(-1)}), reshape(targets, {-1}));
-       }});
-  return out;
+  c.stages.push_back({"head", [this, targets](const Tensor& x) {
+                        const Tensor l = logits(x);
+                        return cross_entropy(reshape(l, {-1, l.size(-1)}), reshape(targets, {-1}));
+                      }});
+  return c;
 }
 
 Tensor Gpt::forward_cached(const Tensor& idx, KvCache& cache) {

@@ -85,16 +85,18 @@ class Gpt : public nn::Module {
   // document) and segments (from segments_from_cu_seqlens); otherwise positions are 0..T-1.
   Tensor forward(const Tensor& idx, const Tensor& positions, const Tensor& segments);
   Tensor forward(const Tensor& idx) override { return forward(idx, {}, {}); }
-  // The training step as a chain for the memory planner: the embedding, each block's attention
-  // and MLP halves, and the head with the mean cross-entropy against `targets` [B, T].
-  std::vector<Stage> stages(const Tensor& positions, const Tensor& segments, const Tensor& targets);
-  Generator* generator() const { return gen_; }
+  // The training step on idx as a chain for the memory planner: the embedding, each block's
+  // attention and MLP halves, and the head with the mean cross-entropy against `targets` [B, T].
+  Chain chain(const Tensor& idx, const Tensor& targets, const Tensor& positions = {},
+              const Tensor& segments = {});
   // Logits for new tokens given the cache (which it extends); for generation, under NoGrad.
   Tensor forward_cached(const Tensor& idx, KvCache& cache);
   const GptConfig& config() const { return c_; }
 
  private:
   void check_tokens(const Tensor& idx, int64_t start) const;
+  Tensor embed(const Tensor& idx, const Tensor& positions);  // tokens + positions, dropout
+  Tensor logits(const Tensor& x);                            // final LN, tied head
   GptConfig c_;
   Generator* gen_;
   std::shared_ptr<nn::Embedding> wte_, wpe_;

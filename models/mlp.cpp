@@ -25,18 +25,19 @@ Tensor Mlp::forward(const Tensor& x) {
   return h;
 }
 
-std::vector<Stage> Mlp::stages(const Tensor& labels) {
-  std::vector<Stage> out;
+Chain Mlp::chain(const Tensor& x, const Tensor& labels) {
+  Chain c;
+  c.input = x;
   for (size_t i = 0; i + 1 < layers_.size(); ++i) {
     auto layer = layers_[i];
-    out.push_back({"layers." + std::to_string(i),
-                   [layer](const Tensor& x) { return relu(layer->forward(x)); }});
+    c.stages.push_back({"layers." + std::to_string(i),
+                        [layer](const Tensor& h) { return relu(layer->forward(h)); }});
   }
   auto last = layers_.back();
-  out.push_back(
+  c.stages.push_back(
       {"layers." + std::to_string(layers_.size() - 1) + "+loss",
-       [last, labels](const Tensor& x) { return cross_entropy(last->forward(x), labels); }});
-  return out;
+       [last, labels](const Tensor& h) { return cross_entropy(last->forward(h), labels); }});
+  return c;
 }
 
 }  // namespace spool::models

@@ -18,7 +18,7 @@ class Mlp : public nn::Module {
   Tensor forward(const Tensor& x) override;  // [N, in] -> [N, classes]
   // The training step as a chain for the memory planner: one stage per hidden layer (Linear,
   // ReLU) and the last Linear with the mean cross-entropy against `labels` [N].
-  std::vector<Stage> stages(const Tensor& labels);
+  Chain chain(const Tensor& x, const Tensor& labels);
 
  private:
   std::vector<std::shared_ptr<nn::Linear>> layers_;

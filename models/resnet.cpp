@@ -55,40 +55,38 @@ ResNet18::ResNet18(const ResNetConfig& c, Generator* gen) : config_(c) {
   fc_ = register_module("fc", std::make_shared<nn::Linear>(in, c.num_classes, true, gen));
 }
 
-Tensor ResNet18::features(const Tensor& x) {
+Tensor ResNet18::stem(const Tensor& x) {
   SPOOL_CHECK(x.dim() == 4 && x.size(1) == config_.in_channels, "ResNet18: input is ",
               str(x.shape()), "; expected [N, ", config_.in_channels, ", H, W]");
   Tensor h = relu(bn1_->forward(conv1_->forward(x)));
-  h = max_pool(h, {.kernel = {3}, .stride = {2}, .padding = {1}});
+  return max_pool(h, {.kernel = {3}, .stride = {2}, .padding = {1}});
+}
+
+Tensor ResNet18::pooled(const Tensor& h) { return flatten(adaptive_avg_pool_global(h), 1); }
+
+Tensor ResNet18::features(const Tensor& x) {
+  Tensor h = stem(x);
   for (auto& layer : layers_) h = layer->forward(h);
-  return flatten(adaptive_avg_pool_global(h), 1);
+  return pooled(h);
 }
 
 Tensor ResNet18::forward(const Tensor& x) { return fc_->forward(features(x)); }
 
-std::vector<Stage> ResNet18::stages(const Tensor& labels) {
-  auto conv1 = conv1_;
-  auto bn1 = bn1_;
-  auto fc = fc_;
-  const int64_t channels = config_.in_channels;
-  std::vector<Stage> out;
-  out.push_back({"stem", [conv1, bn1, channels](const Tensor& x) {
-                   SPOOL_CHECK(x.dim() == 4 && x.size(1) == channels, "ResNet18: input is ",
-                               str(x.shape()), "; expected [N, ", channels, ", H, W]");
-                   Tensor h = relu(bn1->forward(conv1->forward(x)));
-                   return max_pool(h, {.kernel = {3}, .stride = {2}, .padding = {1}});
-                 }});
+Chain ResNet18::chain(const Tensor& x, const Tensor& labels) {
+  Chain c;
+  c.input = x;
+  for (const auto& [name, t] : named_buffers()) c.state.push_back(t);
+  c.stages.push_back({"stem", [this](const Tensor& in) { return stem(in); }});
   for (int s = 0; s < 4; ++s)
     for (size_t b = 0; b < layers_[s]->size(); ++b) {
       auto block = (*layers_[s])[b];
-      out.push_back({"layer" + std::to_string(s + 1) + "." + std::to_string(b),
-                     [block](const Tensor& x) { return block->forward(x); }});
+      c.stages.push_back({"layer" + std::to_string(s + 1) + "." + std::to_string(b),
+                          [block](const Tensor& h) { return block->forward(h); }});
     }
-  out.push_back({"head", [fc, labels](const Tensor& h) {
-                   return cross_entropy(fc->forward(flatten(adaptive_avg_pool_global(h), 1)),
-                                        labels);
-                 }});
-  return out;
+  c.stages.push_back({"head", [this, labels](const Tensor& h) {
+                        return cross_entropy(fc_->forward(pooled(h)), labels);
+                      }});
+  return c;
 }
 
 }  // namespace spool::models

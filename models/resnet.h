@@ -39,10 +39,12 @@ class ResNet18 : public nn::Module {
   Tensor features(const Tensor& x);          // [N, 3, H, W] -> [N, 8 * width]
   // The training step as a chain for the memory planner: the stem, the eight basic blocks, and
   // the head (pool, fc) with the mean cross-entropy against `labels` [N].
-  std::vector<Stage> stages(const Tensor& labels);
+  Chain chain(const Tensor& x, const Tensor& labels);
   const ResNetConfig& config() const { return config_; }
 
  private:
+  Tensor stem(const Tensor& x);    // checks the input; conv1, bn1, relu, max pool
+  Tensor pooled(const Tensor& h);  // global average pool, flattened to [N, C]
   ResNetConfig config_;
   std::shared_ptr<nn::Conv2d> conv1_;
   std::shared_ptr<nn::BatchNorm2d> bn1_;

@@ -1,8 +1,8 @@
 #include "tools/cli.h"
+#include "engine/clock.h"
 
 #include <unistd.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -73,10 +73,7 @@ double Args::positive_double(const std::string& name, double fallback) const {
   return x;
 }
 
-double now_seconds() {
-  using clock = std::chrono::steady_clock;
-  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
-}
+double now_seconds() { return now_ms() * 1e-3; }
 
 Device parse_device(const std::string& s) {
   if (s == "cpu") return Device::cpu();

@@ -46,24 +46,21 @@ void build(Subject& s, const std::string& name, int64_t batch) {
   s.model = make_model(name, &s.gen);
   Generator data(1);
   if (name == "gpt-tiny") {
-    auto* gpt = static_cast<models::Gpt*>(s.model.get());
     const int64_t b = batch > 0 ? batch : 8, t = models::gpt_tiny().context;
     Tensor ids = to(rand({b, t + 1}, DType::f32, &data, 0, 256), DType::i64);
-    s.chain.input = contiguous(narrow(ids, 1, 0, t));
-    s.chain.stages = gpt->stages({}, {}, contiguous(narrow(ids, 1, 1, t)));
-    s.chain.generators = {&s.gen};
+    s.chain = static_cast<models::Gpt*>(s.model.get())
+                  ->chain(contiguous(narrow(ids, 1, 0, t)), contiguous(narrow(ids, 1, 1, t)));
   } else if (name == "resnet18") {
     const int64_t b = batch > 0 ? batch : 4;
-    s.chain.input = randn({b, 3, 112, 112}, DType::f32, &data);
+    Tensor images = randn({b, 3, 112, 112}, DType::f32, &data);
     Tensor labels = to(rand({b}, DType::f32, &data, 0, 10), DType::i64);
-    s.chain.stages = static_cast<models::ResNet18*>(s.model.get())->stages(labels);
+    s.chain = static_cast<models::ResNet18*>(s.model.get())->chain(images, labels);
   } else {
     const int64_t b = batch > 0 ? batch : 256;
-    s.chain.input = randn({b, 64}, DType::f32, &data);
+    Tensor x = randn({b, 64}, DType::f32, &data);
     Tensor labels = to(rand({b}, DType::f32, &data, 0, 10), DType::i64);
-    s.chain.stages = static_cast<models::Mlp*>(s.model.get())->stages(labels);
+    s.chain = static_cast<models::Mlp*>(s.model.get())->chain(x, labels);
   }
-  for (const auto& [n, t] : s.model->named_buffers()) s.chain.state.push_back(t);
   s.opt = std::make_unique<nn::AdamW>(nn::decay_matrices_only(*s.model, 0.01),
                                       nn::AdamWOptions{.lr = 1e-3});
 }
@@ -142,8 +139,7 @@ int cmd_memstudy(int argc, char** argv) {
     const int64_t activation = none.predicted_peak - fixed;
     for (const auto& policy : policies) {
       for (const auto& b : budgets) {
-        const int64_t budget =
-            b.fraction > 0 ? fixed + int64_t(double(activation) * b.fraction) : b.bytes;
+        const int64_t budget = b.resolve(prof);
         Plan plan;
         try {
           plan = make_plan(prof, policy, budget, options);

@@ -151,10 +151,8 @@ int train_classifier(const TrainConfig& c) {
     Tensor xb = index_select(x_train, 0, rows), yb = index_select(d.y_train, 0, rows);
     if (planned) {
       Chain chain;
-      chain.input = xb;
-      if (auto* mlp = dynamic_cast<models::Mlp*>(model.get())) chain.stages = mlp->stages(yb);
-      if (auto* net = dynamic_cast<models::ResNet18*>(model.get())) chain.stages = net->stages(yb);
-      for (const auto& [name, t] : model->named_buffers()) chain.state.push_back(t);
+      if (auto* mlp = dynamic_cast<models::Mlp*>(model.get())) chain = mlp->chain(xb, yb);
+      if (auto* net = dynamic_cast<models::ResNet18*>(model.get())) chain = net->chain(xb, yb);
       last_loss = planned->step(chain, str(xb.shape()), [&] { opt.zero_grad(); });
     } else {
       Tensor loss = cross_entropy(model->forward(xb), yb);

@@ -68,7 +68,7 @@ int train_gpt(const TrainConfig& c) {
                : train_stream.sample(batch, t, RngState{c.seed ^ 0xb47c4, uint64_t(step) << 32});
     opt.zero_grad();
     if (planned) {
-      Chain chain{model.stages(b.positions, b.segments, b.targets), b.idx, {&gen}, {}};
+      Chain chain = model.chain(b.idx, b.targets, b.positions, b.segments);
       const std::string key =
           str(b.idx.shape()) + (b.segments.defined() ? str(b.segments.shape()) : "");
       last_loss = planned->step(chain, key, [&] { opt.zero_grad(); });

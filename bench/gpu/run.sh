@@ -33,8 +33,9 @@ sp "$bundle/spool" info 2>&1 | tee "$out/info.txt"
 echo "== CUDA tests"
 SPOOL_CUDA_SYNC=1 sp timeout 180 "$bundle/spool_tests" --gtest_filter='Cuda*' 2>&1 | tee "$out/cuda_tests.log"
 echo "== compute-sanitizer memcheck (subset)"
-if command -v compute-sanitizer >/dev/null; then
-  sp timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$bundle/spool_tests" \
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+if [ -n "$sanitizer" ]; then
+  sp timeout 150 "$sanitizer" --tool memcheck --error-exitcode 9 "$bundle/spool_tests" \
     --gtest_filter='CudaKernels.FillCopy*:CudaKernels.Binary*:CudaKernels.Reductions*:CudaKernels.LayerNorm*:CudaKernels.Pooling*:CudaKernels.AdamStep*:CudaKernels.Convolution*' \
     >"$out/memcheck.log" 2>&1
   echo "memcheck exit $?" >>"$out/memcheck.log"

@@ -48,30 +48,8 @@ void CpuBackend::max_pool(const Tensor& x, const WindowParams& p, const Tensor& 
       T* yp = py + pl * g.out_vol();
       int64_t* ip = pi + pl * g.out_vol();
       for_each_window(g, [&](int64_t o, int64_t d0, int64_t h0, int64_t w0) {
-        T best = -std::numeric_limits<T>::infinity();
-        int64_t arg = -1;
-        for (int64_t a = 0; a < g.k[0]; ++a) {
-          const int64_t id = d0 + a * g.d[0];
-          if (id < 0 || id >= g.in[0]) continue;
-          for (int64_t b = 0; b < g.k[1]; ++b) {
-            const int64_t ih = h0 + b * g.d[1];
-            if (ih < 0 || ih >= g.in[1]) continue;
-            for (int64_t c = 0; c < g.k[2]; ++c) {
-              const int64_t iw = w0 + c * g.d[2];
-              if (iw < 0 || iw >= g.in[2]) continue;
-              const int64_t at = (id * g.in[1] + ih) * g.in[2] + iw;
-              const T v = xp[at];
-              if (arg < 0 || v > best || v != v) {  // NaN wins, as in PyTorch
-                best = v;
-                arg = at;
-                if (v != v) goto done;
-              }
-            }
-          }
-        }
-      done:
-        yp[o] = best;
-        ip[o] = arg;
+        const int64_t st[3] = {d0, h0, w0};
+        yp[o] = g.window_max(xp, st, &ip[o]);
       });
     }
   });

@@ -4,7 +4,6 @@
 // smallest feasible one are refused by name.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <random>
 
 #include "engine/allocator.h"
@@ -17,6 +16,7 @@
 #include "models/resnet.h"
 #include "nn/linear.h"
 #include "ops/ops.h"
+#include "tests/support/helpers.h"
 
 using namespace spool;
 
@@ -86,19 +86,11 @@ struct RandomChain {
   }
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // The module's parameter gradients, cleared as they are read.
 std::vector<std::vector<float>> take_grads(nn::Module& m) {
   std::vector<std::vector<float>> g;
-  for (auto& p : m.parameters()) g.push_back(p.grad().to_vector<float>()), p.impl().grad.reset();
+  for (const auto& p : m.parameters()) g.push_back(p.grad().to_vector<float>());
+  m.zero_grad();
   return g;
 }
 
@@ -112,8 +104,8 @@ TEST(Planner, EveryPolicyMeetsItsPredictionToTheByteOnRandomChains) {
     const RngState start = rc.gen.state();
     rc.zero_grad();
     const ChainProfile prof = profile_chain(rc.chain);
+    EXPECT_EQ(rc.gen.state(), start) << "the profile puts the generators back";
     rc.zero_grad();
-    rc.gen.set_state(start);
     const Plan none = make_plan(prof, "none", kUnlimited);
     const StepResult ref = run_step(rc.chain, prof, none);
     EXPECT_EQ(ref.mismatch, "");
@@ -130,7 +122,7 @@ TEST(Planner, EveryPolicyMeetsItsPredictionToTheByteOnRandomChains) {
                      std::to_string(budget));
         const int64_t smallest = smallest_budget(prof, policy);
         if (budget < smallest) {
-          EXPECT_NE(error_of([&] {
+          EXPECT_NE(test_support::error_of([&] {
                       make_plan(prof, policy, budget);
                     }).find("smallest feasible budget for policy '" + policy + "'"),
                     std::string::npos);
@@ -178,15 +170,15 @@ TEST(Planner, RefusesBadPoliciesAndBudgetsByName) {
   RandomChain rc(6, 5);
   const ChainProfile prof = profile_chain(rc.chain);
   rc.zero_grad();
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(test_support::error_of([&] {
               make_plan(prof, "revolve", kUnlimited);
             }).find("unknown checkpoint policy 'revolve'"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { make_plan(prof, "every-0", kUnlimited); }).find("unknown"),
+  EXPECT_NE(test_support::error_of([&] { make_plan(prof, "every-0", kUnlimited); }).find("unknown"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { make_plan(prof, "dp", -5); }).find("must be positive"),
+  EXPECT_NE(test_support::error_of([&] { make_plan(prof, "dp", -5); }).find("must be positive"),
             std::string::npos);
-  const std::string e = error_of([&] { make_plan(prof, "dp", prof.base_bytes); });
+  const std::string e = test_support::error_of([&] { make_plan(prof, "dp", prof.base_bytes); });
   EXPECT_NE(e.find("below the smallest feasible budget for policy 'dp'"), std::string::npos) << e;
   EXPECT_NE(e.find(std::to_string(smallest_budget(prof, "dp") % 1000)), std::string::npos) << e;
 }
@@ -281,10 +273,9 @@ TEST(Chain, StagedModelsEqualTheirPlainForward) {
   backward(loss);
   const auto plain = take_grads(*gpt);
   gen.set_state(s0);
-  Chain chain{gpt->stages({}, {}, targets), idx, {&gen}};
+  Chain chain = gpt->chain(idx, targets);
   const ChainProfile prof = profile_chain(chain);
-  for (auto& p : gpt->parameters()) p.impl().grad.reset();
-  gen.set_state(s0);
+  gpt->zero_grad();
   const StepResult r = run_step(chain, prof, make_plan(prof, "sqrt", kUnlimited));
   EXPECT_EQ(r.loss, loss.item());
   EXPECT_EQ(take_grads(*gpt), plain);
@@ -298,16 +289,16 @@ TEST(Chain, StagedModelsEqualTheirPlainForward) {
   Tensor l2 = cross_entropy(net->forward(images), labels);
   backward(l2);
   const auto rplain = take_grads(*net);
-  Tensors state;
-  for (const auto& [name, t] : net->named_buffers()) state.push_back(t);
-  Chain rchain{net->stages(labels), images, {}, state};
+  Chain rchain = net->chain(images, labels);
+  const Tensors& state = rchain.state;
   const ChainProfile rprof = profile_chain(rchain);
-  for (auto& p : net->parameters()) p.impl().grad.reset();
-  // The profile updated the running statistics once; a checkpointed step updates them once
-  // more, replays included.
+  net->zero_grad();
+  // The profile leaves the running statistics as the plain forward left them; a checkpointed
+  // step updates them once, replays included.
   std::vector<double> tracked;
   for (const auto& t : state)
     if (t.dtype() == DType::i64) tracked.push_back(t.item());
+  for (double n : tracked) EXPECT_EQ(n, 1) << "the profile changed num_batches_tracked";
   const StepResult rr = run_step(rchain, rprof, make_plan(rprof, "every-2", kUnlimited));
   EXPECT_EQ(rr.loss, l2.item());
   EXPECT_EQ(take_grads(*net), rplain);

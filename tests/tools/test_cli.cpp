@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -242,6 +243,19 @@ TEST(Cli, TrainingUnderACheckpointPlanGivesThePlainLosses) {
   const auto a = losses(dir / "plain.jsonl"), b = losses(dir / "planned.jsonl");
   EXPECT_EQ(a.size(), 3u);
   EXPECT_EQ(a, b);
+  // ResNet-18 (BatchNorm): the planned run leaves the same checkpoint, byte for byte, as the
+  // plain one: the profile step changes neither the running statistics nor the generators.
+  const std::string rn = "train --model resnet18 --steps 2 --batch 8 ";
+  CliResult rplain = run_cli(rn + "--save " + (dir / "plain.safetensors").string());
+  CliResult rplanned = run_cli(rn + "--checkpoint-policy dp --memory-budget 1 --save " +
+                               (dir / "planned.safetensors").string());
+  ASSERT_EQ(rplain.status, 0) << rplain.output;
+  ASSERT_EQ(rplanned.status, 0) << rplanned.output;
+  auto bytes = [](const std::filesystem::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  EXPECT_EQ(bytes(dir / "plain.safetensors"), bytes(dir / "planned.safetensors"));
   CliResult bad = run_cli("train --model mlp --memory-budget 5");
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.output.find("--memory-budget needs --checkpoint-policy"), std::string::npos);
