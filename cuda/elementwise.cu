@@ -142,6 +142,8 @@ struct Unary {
         return tanh(v);
       case UnaryOp::sigmoid:
         return sigmoid(v);
+      case UnaryOp::log_sigmoid:
+        return (v < 0 ? v : T(0)) - log1p(exp(-fabs(v)));
       case UnaryOp::relu:
         return v > 0 ? v : T(0);
       case UnaryOp::gelu:

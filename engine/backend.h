@@ -23,6 +23,7 @@ enum class UnaryOp {
   sign,
   tanh,
   sigmoid,
+  log_sigmoid,  // log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))
   relu,
   gelu,            // x * Phi(x)
   gelu_tanh,       // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))

@@ -13,6 +13,11 @@ namespace spool::models {
 
 GptConfig gpt_tiny() { return {256, 256, 256, 4, 4, 0, true, false}; }
 GptConfig gpt2_124m() { return {50257, 1024, 768, 12, 12, 0, true, false}; }
+GptConfig dpo_gpt_tiny() {
+  GptConfig c = gpt_tiny();
+  c.context = 128;
+  return c;
+}
 
 Conv1D::Conv1D(int64_t in, int64_t out) {
   weight = register_parameter("weight", zeros({in, out}));
@@ -128,8 +133,7 @@ Tensor Gpt::logits(const Tensor& x) {
   return matmul(ln_f_->forward(x), transpose(wte_->weight, 0, 1));  // tied head
 }
 
-Tensor Gpt::forward(const Tensor& idx, const Tensor& positions, const Tensor& segments) {
-  Tensor x = embed(idx, positions);
+Tensor Gpt::blocks(Tensor x, const Tensor& segments) {
   for (auto& block : blocks_) {
     if (c_.checkpoint_blocks)  // the block's activations are recomputed in backward
       x = checkpoint([block, segments](const Tensor& h) { return block->forward(h, segments); }, x,
@@ -137,11 +141,29 @@ Tensor Gpt::forward(const Tensor& idx, const Tensor& positions, const Tensor& se
     else
       x = block->forward(x, segments);
   }
-  return logits(x);
+  return x;
+}
+
+Tensor Gpt::forward(const Tensor& idx, const Tensor& positions, const Tensor& segments) {
+  return logits(blocks(embed(idx, positions), segments));
+}
+
+Tensor Gpt::features(const Tensor& idx, const Tensor& positions, const Tensor& segments) {
+  return ln_f_->forward(blocks(embed(idx, positions), segments));
 }
 
 Chain Gpt::chain(const Tensor& idx, const Tensor& targets, const Tensor& positions,
                  const Tensor& segments) {
+  return chain(
+      idx,
+      [targets](const Tensor& l) {
+        return cross_entropy(reshape(l, {-1, l.size(-1)}), reshape(targets, {-1}));
+      },
+      positions, segments);
+}
+
+Chain Gpt::chain(const Tensor& idx, std::function<Tensor(const Tensor& logits)> loss,
+                 const Tensor& positions, const Tensor& segments) {
   Chain c;
   c.input = idx;
   c.generators = {gen_};
@@ -154,10 +176,8 @@ Chain Gpt::chain(const Tensor& idx, const Tensor& targets, const Tensor& positio
                         }});
     c.stages.push_back({name + ".mlp", [block](const Tensor& h) { return block->mlp_half(h); }});
   }
-  c.stages.push_back({"head", [this, targets](const Tensor& x) {
-                        const Tensor l = logits(x);
-                        return cross_entropy(reshape(l, {-1, l.size(-1)}), reshape(targets, {-1}));
-                      }});
+  c.stages.push_back(
+      {"head", [this, loss = std::move(loss)](const Tensor& x) { return loss(logits(x)); }});
   return c;
 }
 

@@ -3,6 +3,7 @@
 // layouts are Hugging Face GPT-2's (wte, wpe, h.N.attn.c_attn with weight [in, out], ...), so
 // GPT-2 safetensors files load unchanged when the sizes match.
 #pragma once
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -24,8 +25,9 @@ struct GptConfig {
   bool checkpoint_blocks = false;  // keep only each block's input; replay blocks in backward
 };
 
-GptConfig gpt_tiny();   // vocab 256, context 256, d 256, 4 layers, 4 heads: 3.29 M parameters
-GptConfig gpt2_124m();  // vocab 50257, context 1024, d 768, 12 layers, 12 heads
+GptConfig gpt_tiny();      // vocab 256, context 256, d 256, 4 layers, 4 heads: 3.29 M parameters
+GptConfig gpt2_124m();     // vocab 50257, context 1024, d 768, 12 layers, 12 heads
+GptConfig dpo_gpt_tiny();  // gpt-tiny with context 128 (policy and reference of DPO)
 
 // GPT-2's Conv1D: y = x @ weight + bias with weight [in, out].
 class Conv1D : public nn::Module {
@@ -85,10 +87,16 @@ class Gpt : public nn::Module {
   // document) and segments (from segments_from_cu_seqlens); otherwise positions are 0..T-1.
   Tensor forward(const Tensor& idx, const Tensor& positions, const Tensor& segments);
   Tensor forward(const Tensor& idx) override { return forward(idx, {}, {}); }
+  // The final LayerNorm's output [B, T, d], before the tied head (for scalar heads such as a
+  // reward model's).
+  Tensor features(const Tensor& idx, const Tensor& positions = {}, const Tensor& segments = {});
   // The training step on idx as a chain for the memory planner: the embedding, each block's
   // attention and MLP halves, and the head with the mean cross-entropy against `targets` [B, T].
   Chain chain(const Tensor& idx, const Tensor& targets, const Tensor& positions = {},
               const Tensor& segments = {});
+  // The same chain with another loss on the logits [B, T, vocab] as its last stage.
+  Chain chain(const Tensor& idx, std::function<Tensor(const Tensor& logits)> loss,
+              const Tensor& positions = {}, const Tensor& segments = {});
   // Logits for new tokens given the cache (which it extends); for generation, under NoGrad.
   Tensor forward_cached(const Tensor& idx, KvCache& cache);
   const GptConfig& config() const { return c_; }
@@ -96,7 +104,8 @@ class Gpt : public nn::Module {
  private:
   void check_tokens(const Tensor& idx, int64_t start) const;
   Tensor embed(const Tensor& idx, const Tensor& positions);  // tokens + positions, dropout
-  Tensor logits(const Tensor& x);                            // final LN, tied head
+  Tensor blocks(Tensor x, const Tensor& segments);
+  Tensor logits(const Tensor& x);  // final LN, tied head
   GptConfig c_;
   Generator* gen_;
   std::shared_ptr<nn::Embedding> wte_, wpe_;

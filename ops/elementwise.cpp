@@ -228,6 +228,17 @@ Tensor sigmoid(const Tensor& x) {
   return y;
 }
 
+Tensor log_sigmoid(const Tensor& x) {
+  Tensor y = unary_kernel(UnaryOp::log_sigmoid, x, "log_sigmoid");
+  record(
+      "log_sigmoid", {x}, {y}, {x},
+      [](const Tensors& s, const Tensors& g, const Needs&) {
+        return Tensors{g[0] * sigmoid(-s[0])};
+      },
+      replay1([](const Tensor& x) { return log_sigmoid(x); }));
+  return y;
+}
+
 Tensor relu(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::relu, x, "relu");
   record(

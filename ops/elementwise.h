@@ -23,6 +23,8 @@ Tensor sqrt(const Tensor& x);
 Tensor abs(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
+// log(sigmoid(x)), computed without overflow or log(0) for any finite x; gradient sigmoid(-x).
+Tensor log_sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 enum class GeluApprox { none, tanh };
 Tensor gelu(const Tensor& x, GeluApprox approx = GeluApprox::none);

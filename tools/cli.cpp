@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 namespace spool::cli {
 
@@ -138,7 +139,7 @@ void JsonlLog::commit() {
 
 void Json::key(const std::string& k) {
   if (!body_.empty()) body_ += ", ";
-  body_ += "\"" + k + "\": ";
+  body_ += nlohmann::json(k).dump() + ": ";
 }
 
 Json& Json::add(const std::string& k, double v) {
@@ -167,12 +168,9 @@ Json& Json::add(const std::string& k, bool v) {
 
 Json& Json::add(const std::string& k, const std::string& v) {
   key(k);
-  body_ += "\"";
-  for (char c : v) {
-    if (c == '"' || c == '\\') body_ += '\\';
-    body_ += c;
-  }
-  body_ += "\"";
+  // Quotes, backslashes and control characters escaped; bytes that are not UTF-8 (sampled text
+  // can hold any byte) become U+FFFD, so every line stays valid JSON.
+  body_ += nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return *this;
 }
 

@@ -4,9 +4,10 @@
 
 namespace spool::cli {
 
-std::shared_ptr<models::Gpt> load_gpt(const TensorFile& file) {
-  const bool checkpoint = file.has("model.wte.weight");
-  const std::string prefix = checkpoint ? "model." : "";
+std::shared_ptr<models::Gpt> load_gpt(const TensorFile& file, Generator* gen) {
+  std::string prefix;
+  for (const char* p : {"model.", "transformer.", "model.transformer."})
+    if (file.has(std::string(p) + "wte.weight")) prefix = p;
   nn::NamedTensors state;
   for (const auto& [n, t] : file.tensors) {
     if (n.rfind(prefix, 0) != 0) continue;
@@ -36,8 +37,7 @@ std::shared_ptr<models::Gpt> load_gpt(const TensorFile& file) {
   auto heads = file.metadata.find("n_head");
   c.heads =
       heads != file.metadata.end() ? std::stoll(heads->second) : std::max<int64_t>(1, c.d / 64);
-  Generator gen(0);
-  auto model = std::make_shared<models::Gpt>(c, &gen);
+  auto model = std::make_shared<models::Gpt>(c, gen);
   model->load_state_dict(state);
   return model;
 }

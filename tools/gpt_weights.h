@@ -1,6 +1,7 @@
 // Builds a GPT shaped like a weights file: Hugging Face GPT-2 names (also accepted with the
 // "model." prefix of a spool training checkpoint); vocab, context, width and depth come from the
-// shapes, the head count from the metadata key "n_head" (else d / 64).
+// shapes, the head count from the metadata key "n_head" (else d / 64). A file holding a reward
+// model ("transformer." names) gives its trunk.
 #pragma once
 #include <memory>
 
@@ -9,6 +10,8 @@
 
 namespace spool::cli {
 
-std::shared_ptr<models::Gpt> load_gpt(const TensorFile& file);
+// `gen` (which must outlive the model) drives dropout; null uses the default generator. The
+// random initialisation it would make is overwritten by the file's weights.
+std::shared_ptr<models::Gpt> load_gpt(const TensorFile& file, Generator* gen = nullptr);
 
 }  // namespace spool::cli

@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/safetensors.h"
+#include "models/dpo.h"
 #include "models/resnet.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
@@ -38,6 +39,64 @@ std::shared_ptr<nn::Module> model_for(const std::string& name, const TensorFile&
   return make_model(name, &gen);
 }
 
+// dpo-gpt-tiny: `chosen`, `rejected` [B, T] i64 and `mask` [B, T] f32 (both sides); the reference
+// is --ref-weights or the policy's own weights; the loss is sigmoid DPO with beta 0.1 unless
+// --loss / --beta / --label-smoothing say otherwise. Writes loss, output (the policy's summed
+// log-probabilities, chosen then rejected, [2B]), rewards/chosen, rewards/rejected and grad.*.
+int grad_dpo(const Args& a, const TensorFile& weights, const TensorFile& batch,
+             const std::string& out, const std::string& mode) {
+  auto policy = load_gpt(weights);
+  std::shared_ptr<models::Gpt> ref;
+  if (a.has("ref-weights")) {
+    const std::string r = a.str("ref-weights", "");
+    if (!std::filesystem::is_regular_file(r))
+      throw UsageError("grad: --ref-weights: no such file: " + r);
+    ref = load_gpt(load_safetensors(r));
+  } else {
+    ref = load_gpt(weights);
+  }
+  models::DpoOptions o;
+  try {
+    o.loss = models::parse_dpo_loss(a.str("loss", "sigmoid"));
+  } catch (const Error& e) {
+    throw UsageError(std::string("grad: --loss: ") + e.what());
+  }
+  o.beta = a.positive_double("beta", 0.1);
+  if (a.has("label-smoothing")) o.label_smoothing = std::stod(a.str("label-smoothing", "0"));
+  const Tensor& chosen = need(batch, "chosen", "--batch");
+  const Tensor& rejected = need(batch, "rejected", "--batch");
+  const Tensor& mask = need(batch, "mask", "--batch");
+  if (chosen.dim() != 2 || rejected.shape() != chosen.shape() || mask.shape() != chosen.shape() ||
+      chosen.dtype() != DType::i64 || rejected.dtype() != DType::i64 || mask.dtype() != DType::f32)
+    throw UsageError("grad: --batch: chosen " + describe(chosen) + ", rejected " +
+                     describe(rejected) + " and mask " + describe(mask) +
+                     " must be i64, i64 and f32 [B, T]");
+  policy->train(mode == "train");
+  ref->eval();
+  if (a.has("no-dropout")) disable_dropout(*policy);
+  const Tensor tokens = cat({chosen, rejected}, 0), mask2 = cat({mask, mask}, 0);
+  auto [rc, rr] = [&] {
+    NoGrad no_grad;
+    return models::pair_logps(*ref, tokens, mask2);
+  }();
+  auto [pc, pr] = models::pair_logps(*policy, tokens, mask2);
+  const models::DpoResult r = models::dpo_loss(pc, pr, rc, rr, o);
+  backward(r.loss);
+  nn::NamedTensors result = {{"loss", r.loss.detach()},
+                             {"output", cat({r.policy_chosen, r.policy_rejected}, 0)},
+                             {"rewards/chosen", r.chosen_rewards},
+                             {"rewards/rejected", r.rejected_rewards}};
+  for (const auto& [n, p] : policy->named_parameters())
+    if (p.grad().defined()) result.emplace_back("grad." + n, p.grad());
+  save_safetensors(
+      out, result,
+      {{"model", "dpo-gpt-tiny"}, {"mode", mode}, {"loss", models::dpo_loss_name(o.loss)}});
+  std::printf("dpo-gpt-tiny (%s, beta %g): loss %.6f, %zu gradients written to %s\n",
+              models::dpo_loss_name(o.loss), o.beta, r.loss.item(),
+              policy->named_parameters().size(), out.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int cmd_grad(int argc, char** argv) {
@@ -47,7 +106,11 @@ int cmd_grad(int argc, char** argv) {
           {"batch", true},
           {"out", true},
           {"mode", true},
-          {"no-dropout", false}},
+          {"no-dropout", false},
+          {"ref-weights", true},
+          {"loss", true},
+          {"beta", true},
+          {"label-smoothing", true}},
          "grad");
   for (const char* f : {"model", "weights", "batch", "out"})
     if (!a.has(f)) throw UsageError(std::string("grad: --") + f + " is required");
@@ -64,6 +127,10 @@ int cmd_grad(int argc, char** argv) {
 
   TensorFile weights = load_safetensors(a.str("weights", ""));
   TensorFile batch = load_safetensors(a.str("batch", ""));
+  const bool dpo = model_name == "dpo-gpt-tiny";
+  for (const char* f : {"ref-weights", "loss", "beta", "label-smoothing"})
+    if (a.has(f) && !dpo) throw UsageError(std::string("grad: --") + f + " is for dpo-gpt-tiny");
+  if (dpo) return grad_dpo(a, weights, batch, out, mode);
   const bool gpt = model_name == "gpt-tiny";
   std::shared_ptr<nn::Module> model;
   if (gpt) {

@@ -1,5 +1,6 @@
 #include "tools/models.h"
 
+#include "models/dpo.h"
 #include "models/gpt.h"
 #include "models/mlp.h"
 #include "models/resnet.h"
@@ -9,10 +10,11 @@
 
 namespace spool::cli {
 
-const char* const kModelNames = "mlp, resnet18, gpt-tiny";
+const char* const kModelNames = "mlp, resnet18, gpt-tiny, dpo-gpt-tiny, reward-gpt-tiny";
 
 bool known_model(const std::string& name) {
-  return name == "mlp" || name == "resnet18" || name == "gpt-tiny";
+  return name == "mlp" || name == "resnet18" || name == "gpt-tiny" || name == "dpo-gpt-tiny" ||
+         name == "reward-gpt-tiny";
 }
 
 std::shared_ptr<nn::Module> make_model(const std::string& name, Generator* gen) {
@@ -20,6 +22,9 @@ std::shared_ptr<nn::Module> make_model(const std::string& name, Generator* gen) 
     return std::make_shared<models::Mlp>(64, std::vector<int64_t>{128, 64}, 10, gen);
   if (name == "resnet18") return std::make_shared<models::ResNet18>(models::ResNetConfig{}, gen);
   if (name == "gpt-tiny") return std::make_shared<models::Gpt>(models::gpt_tiny(), gen);
+  if (name == "dpo-gpt-tiny") return std::make_shared<models::Gpt>(models::dpo_gpt_tiny(), gen);
+  if (name == "reward-gpt-tiny")
+    return std::make_shared<models::RewardModel>(models::dpo_gpt_tiny(), gen);
   throw UsageError("unknown model '" + name + "' (available: " + kModelNames + ")");
 }
 

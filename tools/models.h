@@ -9,7 +9,7 @@
 
 namespace spool::cli {
 
-extern const char* const kModelNames;  // "mlp, resnet18, gpt-tiny", for messages
+extern const char* const kModelNames;  // "mlp, resnet18, gpt-tiny, ...", for messages
 bool known_model(const std::string& name);
 
 // Builds a model by name (classifiers for the digits task, 10 classes; gpt-tiny for bytes).

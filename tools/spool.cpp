@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
     if (cmd == "generate") return cmd_generate(argc, argv);
     if (cmd == "bench") return cmd_bench(argc, argv);
     if (cmd == "memstudy") return cmd_memstudy(argc, argv);
+    if (cmd == "make-pairs") return cmd_make_pairs(argc, argv);
     throw UsageError("unknown command '" + cmd + "' (see spool --help)");
   } catch (const UsageError& e) {
     std::fprintf(stderr, "spool: %s\n", e.what());

@@ -22,10 +22,6 @@
 
 namespace spool::cli {
 
-namespace {
-
-// The order of epoch e's samples: a function of (seed, e) only, so a resumed run sees the same
-// batches as an uninterrupted one.
 std::vector<int64_t> epoch_order(uint64_t seed, int64_t epoch, int64_t n) {
   std::vector<int64_t> order(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
@@ -34,6 +30,8 @@ std::vector<int64_t> epoch_order(uint64_t seed, int64_t epoch, int64_t n) {
     std::swap(order[size_t(i)], order[size_t(int64_t(uniform_at(s, i) * double(i + 1)))]);
   return order;
 }
+
+namespace {
 
 double accuracy(nn::Module& model, const Tensor& x, const Tensor& y) {
   NoGrad no_grad;
@@ -204,7 +202,14 @@ int cmd_train(int argc, char** argv) {
           {"pack", false},
           {"eval-every", true},
           {"checkpoint-policy", true},
-          {"memory-budget", true}},
+          {"memory-budget", true},
+          {"sft", false},
+          {"init", true},
+          {"ref-weights", true},
+          {"loss", true},
+          {"beta", true},
+          {"label-smoothing", true},
+          {"precompute-ref", false}},
          "train");
   if (!a.has("model"))
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
@@ -215,6 +220,58 @@ int cmd_train(int argc, char** argv) {
   if (a.has("steps") && a.has("epochs"))
     throw UsageError("train: give --steps or --epochs, not both");
   c.device = parse_device(a.str("device", "cpu"));
+  c.sft = a.has("sft");
+  const bool dpo = c.model == "dpo-gpt-tiny", reward = c.model == "reward-gpt-tiny";
+  const bool preference = c.sft || dpo || reward;
+  if (c.sft && c.model != "gpt-tiny")
+    throw UsageError("train: --sft fine-tunes gpt-tiny; --model is '" + c.model + "'");
+  for (const char* f : {"init"})
+    if (a.has(f) && !preference)
+      throw UsageError(std::string("train: --") + f +
+                       " applies to --sft, dpo-gpt-tiny and reward-gpt-tiny");
+  for (const char* f : {"ref-weights", "loss", "beta", "label-smoothing", "precompute-ref"})
+    if (a.has(f) && !dpo)
+      throw UsageError(std::string("train: --") + f + " applies to --model dpo-gpt-tiny");
+  if (preference) {
+    for (const char* f : {"resume", "pack", "checkpoint-policy", "epochs"})
+      if (a.has(f))
+        throw UsageError(std::string("train: --") + f +
+                         " does not apply to preference training in this version");
+    if (c.device.type == DeviceType::cuda)
+      throw UsageError("train: preference training runs on the cpu in this version");
+    if (!a.has("data"))
+      throw UsageError(
+          "train: preference training needs --data PAIRS.jsonl (see spool make-pairs)");
+    c.data = a.str("data", "");
+    for (const char* f : {"init", "ref-weights"})
+      if (a.has(f) && !std::filesystem::is_regular_file(a.str(f, "")))
+        throw UsageError(std::string("--") + f + ": no such file: " + a.str(f, ""));
+    if (a.has("init")) c.init = a.str("init", "");
+    if (a.has("ref-weights")) c.ref_weights = a.str("ref-weights", "");
+    try {
+      c.dpo.loss = models::parse_dpo_loss(a.str("loss", "sigmoid"));
+    } catch (const Error& e) {
+      throw UsageError(std::string("train: --loss: ") + e.what());
+    }
+    c.dpo.beta = a.positive_double("beta", 0.1);
+    if (a.has("label-smoothing") && c.dpo.loss != models::DpoLossType::cdpo)
+      throw UsageError("train: --label-smoothing is cdpo's epsilon; add --loss cdpo");
+    if (c.dpo.loss == models::DpoLossType::cdpo) {
+      c.dpo.label_smoothing = a.positive_double("label-smoothing", 0.1);
+      if (c.dpo.label_smoothing >= 0.5)
+        throw UsageError("train: --label-smoothing must be below 0.5");
+    }
+    c.precompute_ref = a.has("precompute-ref");
+    c.steps = a.positive_int("steps", 300);
+    c.batch = a.positive_int("batch", 8);
+    c.eval_every = a.positive_int("eval-every", 50);
+    c.lr = a.positive_double("lr", dpo || reward ? 1e-4 : 1e-3);
+    c.seed = a.seed("seed", 0);
+    c.log_every = a.positive_int("log-every", 10);
+    if (a.has("log")) c.log = a.str("log", "");
+    if (a.has("save")) c.save = a.str("save", "");
+    return c.sft ? train_sft(c) : dpo ? train_dpo(c) : train_reward(c);
+  }
   const bool gpt = c.model.rfind("gpt", 0) == 0, resnet = c.model == "resnet18";
   if (c.device.type == DeviceType::cuda && gpt)
     throw UsageError(

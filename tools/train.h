@@ -2,8 +2,10 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "engine/rng.h"
+#include "models/dpo.h"
 #include "nn/module.h"
 #include "nn/optim.h"
 
@@ -16,6 +18,10 @@ struct TrainConfig {
   double lr = 0;
   uint64_t seed = 0;
   bool pack = false;
+  // Preference training (tools/train_pref.cpp).
+  bool sft = false, precompute_ref = false;
+  models::DpoOptions dpo;
+  std::optional<std::string> init, ref_weights;
   std::string checkpoint_policy, memory_budget;  // empty: plain steps
   std::optional<std::string> log, save, resume;
 };
@@ -27,7 +33,14 @@ void save_checkpoint(const std::string& path, const TrainConfig& c, const nn::Mo
 int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Module& model,
                         nn::Optimizer& opt, Generator& gen, int64_t total);
 
+// The order of epoch e's samples: a function of (seed, e) only, so a resumed run sees the same
+// batches as an uninterrupted one.
+std::vector<int64_t> epoch_order(uint64_t seed, int64_t epoch, int64_t n);
+
 int train_classifier(const TrainConfig& c);
+int train_sft(const TrainConfig& c);
+int train_dpo(const TrainConfig& c);
+int train_reward(const TrainConfig& c);
 int train_gpt(const TrainConfig& c);
 
 }  // namespace spool::cli

@@ -168,6 +168,10 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, double a,
       case UnaryOp::sigmoid:
         map1<T, T>(x, out, [](T v) { return T(1) / (T(1) + exp_fast(-v)); });
         break;
+      case UnaryOp::log_sigmoid:  // exact for large |x|: no exp overflow, no log of 0
+        map1<T, T>(x, out,
+                   [](T v) { return (v < 0 ? v : T(0)) - std::log1p(std::exp(-std::abs(v))); });
+        break;
       case UnaryOp::relu:
         map1<T, T>(x, out, [](T v) { return v > 0 ? v : T(0); });
         break;

@@ -184,6 +184,11 @@ TEST(GradcheckElementwise, Sigmoid) {
   EXPECT_EQ(gradcheck([](const Tensors& in) { return sigmoid(in[0]); }, {x}), "");
 }
 
+TEST(GradcheckElementwise, LogSigmoid) {
+  Tensor x = normal_leaf({2, 3}, 147);
+  EXPECT_EQ(gradcheck([](const Tensors& in) { return log_sigmoid(in[0] * 4.0); }, {x}), "");
+}
+
 TEST(GradcheckElementwise, ReluAwayFromZero) {
   Tensor x = away_from_zero_leaf({3, 4}, 48);
   EXPECT_EQ(gradcheck([](const Tensors& in) { return relu(in[0]); }, {x}), "");

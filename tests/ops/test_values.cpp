@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "engine/autograd.h"
 #include "ops/ops.h"
 
 namespace spool {
@@ -254,6 +255,17 @@ TEST(Values, ReluSigmoidTanhAtAFewPoints) {
       Pointwise(DoubleNear(1e-12), {1 / (1 + std::exp(2.0)), 0.5, 1 / (1 + std::exp(-3.0))}));
   EXPECT_THAT(tanh(x).to_vector<double>(),
               Pointwise(DoubleNear(1e-12), {std::tanh(-2.0), 0.0, std::tanh(3.0)}));
+}
+
+TEST(Values, LogSigmoidIsFiniteFarFromZeroAndHalvesTheSlopeAtZero) {
+  // log(sigmoid(-200)) = -200 - log1p(e^-200); a naive log(sigmoid(x)) gives -inf in f32.
+  Tensor x = to(f64({-200, -3, 0, 3, 200}, {5}), DType::f32);
+  EXPECT_THAT(log_sigmoid(x).to_vector<double>(),
+              Pointwise(DoubleNear(1e-5), {-200.0, -3 - std::log1p(std::exp(-3.0)), -std::log(2.0),
+                                           -std::log1p(std::exp(-3.0)), 0.0}));
+  Tensor z = zeros({1}, DType::f64).requires_grad_(true);
+  backward(sum(log_sigmoid(z)));
+  EXPECT_DOUBLE_EQ(z.grad().item(), 0.5);  // DPO starts here: policy == reference
 }
 
 TEST(Values, ClampLimitsToTheBounds) {

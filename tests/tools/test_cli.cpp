@@ -260,3 +260,83 @@ TEST(Cli, TrainingUnderACheckpointPlanGivesThePlainLosses) {
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.output.find("--memory-budget needs --checkpoint-policy"), std::string::npos);
 }
+
+namespace {
+
+// A small English text for make-pairs (ASCII, several hundred bytes).
+std::string small_corpus(const std::filesystem::path& dir) {
+  const auto p = dir / "text.txt";
+  std::ofstream f(p);
+  for (int i = 0; i < 6; ++i)
+    f << "The committee met again on Tuesday to discuss the new bridge over the river. "
+         "Everyone agreed that the old one was too narrow for the traffic of the town.\n%\n";
+  return p.string();
+}
+
+std::string final_line(const std::filesystem::path& log) {
+  std::ifstream f(log);
+  std::string line, last;
+  while (std::getline(f, line)) last = line;
+  return last;
+}
+
+}  // namespace
+
+TEST(Cli, PreferencePairsSftDpoAndRewardModelTrainAndLogTheirMetrics) {
+  const auto dir = temp_dir();
+  const std::string pairs = (dir / "pairs.jsonl").string();
+  CliResult made = run_cli("make-pairs --out " + pairs + " --pairs 30 --data " + small_corpus(dir));
+  ASSERT_EQ(made.status, 0) << made.output;
+  const std::string common = " --data " + pairs + " --steps 2 --batch 2 --eval-every 1 ";
+  CliResult sft =
+      run_cli("train --model gpt-tiny --sft" + common + "--save " +
+              (dir / "sft.safetensors").string() + " --log " + (dir / "sft.jsonl").string());
+  ASSERT_EQ(sft.status, 0) << sft.output;
+  EXPECT_NE(final_line(dir / "sft.jsonl").find("\"eval_loss\""), std::string::npos);
+  // DPO from the SFT weights, with the reference live and then precomputed: the same numbers.
+  const std::string dpo = "train --model dpo-gpt-tiny" + common + "--init " +
+                          (dir / "sft.safetensors").string() + " --log ";
+  CliResult live = run_cli(dpo + (dir / "live.jsonl").string());
+  CliResult pre = run_cli(dpo + (dir / "pre.jsonl").string() + " --precompute-ref");
+  ASSERT_EQ(live.status, 0) << live.output;
+  ASSERT_EQ(pre.status, 0) << pre.output;
+  const std::string a = final_line(dir / "live.jsonl"), b = final_line(dir / "pre.jsonl");
+  for (const char* key : {"\"rewards/chosen\"", "\"rewards/rejected\"", "\"rewards/accuracies\"",
+                          "\"rewards/margins\"", "\"logps/chosen\"", "\"logps/rejected\"",
+                          "\"loss\"", "\"eval_rewards/accuracies\""})
+    EXPECT_NE(a.find(key), std::string::npos) << key << " missing in " << a;
+  EXPECT_EQ(a.substr(0, a.find("\"seconds\"")), b.substr(0, b.find("\"seconds\"")));
+  CliResult rm =
+      run_cli("train --model reward-gpt-tiny" + common + "--log " + (dir / "rm.jsonl").string());
+  ASSERT_EQ(rm.status, 0) << rm.output;
+  EXPECT_NE(final_line(dir / "rm.jsonl").find("\"eval_accuracy\""), std::string::npos);
+  // Samples for held-out prompts, scored for spelling.
+  CliResult gen =
+      run_cli("generate --weights " + (dir / "sft.safetensors").string() + " --prompts " + pairs +
+              " --samples 4 --tokens 16 --words-from " + small_corpus(dir));
+  ASSERT_EQ(gen.status, 0) << gen.output;
+  EXPECT_NE(gen.output.find("\"property_rate\""), std::string::npos) << gen.output;
+}
+
+TEST(Cli, PreferenceTrainingRefusesBadFlagsAndFiles) {
+  const auto dir = temp_dir();
+  const std::string bad_file = (dir / "bad.jsonl").string();
+  std::ofstream(bad_file) << R"({"prompt": "a", "chosen": "b", "rejected": "c"})"
+                          << "\n"
+                          << R"({"prompt": "a", "chosen": "b"})"
+                          << "\n";
+  const std::pair<std::string, std::string> cases[] = {
+      {"train --model dpo-gpt-tiny", "needs --data"},
+      {"train --model dpo-gpt-tiny --data " + bad_file, "bad.jsonl:2: no \"rejected\" field"},
+      {"train --model dpo-gpt-tiny --data x --loss kto", "unknown DPO loss 'kto'"},
+      {"train --model dpo-gpt-tiny --data x --label-smoothing 0.1", "add --loss cdpo"},
+      {"train --model gpt-tiny --beta 0.2", "--beta applies to --model dpo-gpt-tiny"},
+      {"train --model mlp --sft", "--sft fine-tunes gpt-tiny"},
+      {"train --model dpo-gpt-tiny --data x --init /nonexistent", "--init: no such file"},
+  };
+  for (const auto& [args, want] : cases) {
+    CliResult r = run_cli(args);
+    EXPECT_EQ(r.status, 2) << args;
+    EXPECT_NE(r.output.find(want), std::string::npos) << args << " gave: " << r.output;
+  }
+}
