@@ -69,12 +69,14 @@ class WordList {
   std::unordered_set<std::string> words_;
 };
 
-// A sample's score: the share of its completion's words that are known, and whether all are
-// (with at least 3 words): the property counted in samples before and after DPO.
+// A sample's score: the share of its completion's words that are known, and whether at least
+// three quarters of them are (with at least 3 words): the property counted in samples before and
+// after DPO. (The threshold was fixed from the pretrained and SFT models' samples, before any
+// DPO run: 7 % of their samples pass it; none passes "every word known".)
 struct SpellingScore {
   int64_t words = 0, known = 0;
   double fraction() const { return words ? double(known) / double(words) : 0.0; }
-  bool clean() const { return words >= 3 && known == words; }
+  bool well_spelt() const { return words >= 3 && 4 * known >= 3 * words; }
 };
 SpellingScore score_spelling(const WordList& list, const std::string& prompt,
                              const std::string& completion);

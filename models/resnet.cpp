@@ -19,7 +19,9 @@ std::shared_ptr<nn::Conv2d> make_conv(int64_t in, int64_t out, int64_t k, int64_
 }
 }  // namespace
 
-BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen) {
+BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen,
+                       int64_t shift_segments, ShiftMode shift_mode)
+    : shift_segments_(shift_segments), shift_mode_(shift_mode) {
   conv1_ = register_module("conv1", make_conv(in, out, 3, stride, 1, gen));
   bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(out));
   conv2_ = register_module("conv2", make_conv(out, out, 3, 1, 1, gen));
@@ -32,15 +34,18 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen) 
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
+  const Tensor branch =
+      shift_segments_ > 0 ? temporal_shift(x, shift_segments_, 8, shift_mode_) : x;
+  Tensor h = relu(bn1_->forward(conv1_->forward(branch)));
   h = bn2_->forward(conv2_->forward(h));
   Tensor shortcut = downsample_ ? downsample_->forward(x) : x;
   return relu(h + shortcut);
 }
 
 ResNet18::ResNet18(const ResNetConfig& c, Generator* gen) : config_(c) {
-  SPOOL_CHECK(c.width > 0 && c.num_classes > 0 && c.in_channels > 0,
-              "ResNet18: width, classes and input channels must be positive");
+  SPOOL_CHECK(c.width > 0 && c.num_classes >= 0 && c.in_channels > 0 && c.shift_segments >= 0,
+              "ResNet18: width and input channels must be positive, classes and shift segments "
+              "not negative");
   conv1_ = register_module("conv1", make_conv(c.in_channels, c.width, 7, 2, 3, gen));
   bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(c.width));
   int64_t in = c.width;
@@ -48,11 +53,14 @@ ResNet18::ResNet18(const ResNetConfig& c, Generator* gen) : config_(c) {
     const int64_t out = c.width << s, stride = s == 0 ? 1 : 2;
     layers_[s] =
         register_module("layer" + std::to_string(s + 1), std::make_shared<nn::Sequential>());
-    layers_[s]->push_back(std::make_shared<BasicBlock>(in, out, stride, gen));
-    layers_[s]->push_back(std::make_shared<BasicBlock>(out, out, 1, gen));
+    layers_[s]->push_back(
+        std::make_shared<BasicBlock>(in, out, stride, gen, c.shift_segments, c.shift_mode));
+    layers_[s]->push_back(
+        std::make_shared<BasicBlock>(out, out, 1, gen, c.shift_segments, c.shift_mode));
     in = out;
   }
-  fc_ = register_module("fc", std::make_shared<nn::Linear>(in, c.num_classes, true, gen));
+  if (c.num_classes > 0)
+    fc_ = register_module("fc", std::make_shared<nn::Linear>(in, c.num_classes, true, gen));
 }
 
 Tensor ResNet18::stem(const Tensor& x) {
@@ -70,9 +78,10 @@ Tensor ResNet18::features(const Tensor& x) {
   return pooled(h);
 }
 
-Tensor ResNet18::forward(const Tensor& x) { return fc_->forward(features(x)); }
+Tensor ResNet18::forward(const Tensor& x) { return fc_ ? fc_->forward(features(x)) : features(x); }
 
 Chain ResNet18::chain(const Tensor& x, const Tensor& labels) {
+  SPOOL_CHECK(fc_, "ResNet18::chain: a backbone without fc has no loss of its own");
   Chain c;
   c.input = x;
   for (const auto& [name, t] : named_buffers()) c.state.push_back(t);

@@ -10,18 +10,24 @@
 #include "nn/layers.h"
 #include "nn/linear.h"
 #include "nn/norm.h"
+#include "ops/video.h"
 
 namespace spool::models {
 
 struct ResNetConfig {
-  int64_t num_classes = 10;
+  int64_t num_classes = 10;  // 0: no fc; forward gives the pooled features (a video backbone)
   int64_t width = 64;
   int64_t in_channels = 3;
+  // TSM: a temporal shift at the start of every residual branch (the shortcut is not shifted),
+  // over clips of shift_segments consecutive images; 0 for none.
+  int64_t shift_segments = 0;
+  ShiftMode shift_mode = ShiftMode::bidirectional;
 };
 
 class BasicBlock : public nn::Module {
  public:
-  BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen);
+  BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen, int64_t shift_segments = 0,
+             ShiftMode shift_mode = ShiftMode::bidirectional);
   std::string type_name() const override { return "BasicBlock"; }
   Tensor forward(const Tensor& x) override;
 
@@ -29,13 +35,15 @@ class BasicBlock : public nn::Module {
   std::shared_ptr<nn::Conv2d> conv1_, conv2_;
   std::shared_ptr<nn::BatchNorm2d> bn1_, bn2_;
   std::shared_ptr<nn::Sequential> downsample_;  // 1x1 conv + BN when the shape changes
+  int64_t shift_segments_;
+  ShiftMode shift_mode_;
 };
 
 class ResNet18 : public nn::Module {
  public:
   explicit ResNet18(const ResNetConfig& config = {}, Generator* gen = nullptr);
   std::string type_name() const override { return "ResNet18"; }
-  Tensor forward(const Tensor& x) override;  // [N, 3, H, W] -> [N, classes]
+  Tensor forward(const Tensor& x) override;  // [N, 3, H, W] -> [N, classes] (or features)
   Tensor features(const Tensor& x);          // [N, 3, H, W] -> [N, 8 * width]
   // The training step as a chain for the memory planner: the stem, the eight basic blocks, and
   // the head (pool, fc) with the mean cross-entropy against `labels` [N].

@@ -15,3 +15,4 @@
 #include "ops/reduce.h"
 #include "ops/shape.h"
 #include "ops/softmax.h"
+#include "ops/video.h"

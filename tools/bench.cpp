@@ -10,6 +10,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
+#include "models/dpo.h"
 #include "models/gpt.h"
 #include "nn/optim.h"
 #include "ops/ops.h"
@@ -17,6 +18,67 @@
 #include "tools/commands.h"
 
 namespace spool::cli {
+
+namespace {
+
+// dpo-gpt-tiny (CONFIGS.md): 8 pairs of 128 tokens, the first 32 the prompt, chosen and rejected
+// through the policy as one [16, 128] batch; the reference's log-probabilities are computed in
+// the step (under NoGrad) unless --precompute-ref, when they are fixed numbers and the reference
+// model is not in memory.
+int bench_dpo(const Args& a, int64_t steps, int64_t warmup) {
+  const bool precompute = a.has("precompute-ref");
+  const models::GptConfig config = models::dpo_gpt_tiny();
+  const int64_t pairs = 8, t = config.context, prompt = 32;
+  Generator gen(0);
+  models::Gpt policy(config, &gen);
+  std::unique_ptr<models::Gpt> ref;
+  if (!precompute) {
+    ref = std::make_unique<models::Gpt>(config);
+    ref->load_state_dict(policy.state_dict());
+    ref->eval();
+  }
+  nn::AdamW opt(nn::decay_matrices_only(policy, 0.0), {.lr = 1e-4});
+  Tensor tokens = to(rand({2 * pairs, t}, DType::f32, &gen, 0, double(config.vocab)), DType::i64);
+  std::vector<float> m(size_t(2 * pairs * t), 0.f);
+  for (int64_t r = 0; r < 2 * pairs; ++r)
+    for (int64_t j = prompt; j < t; ++j) m[size_t(r * t + j)] = 1.f;
+  const Tensor mask = from_vector(m, {2 * pairs, t});
+  const Tensor fixed = full({pairs}, -400.0);  // precomputed reference log-probabilities
+  std::vector<double> ms;
+  int64_t peak = 0;
+  for (int64_t s = 0; s < warmup + steps; ++s) {
+    if (s == warmup) reset_peak(Device::cpu());
+    const double t0 = now_seconds();
+    opt.zero_grad();
+    Tensor rc = fixed, rr = fixed;
+    if (ref) {
+      NoGrad no_grad;
+      std::tie(rc, rr) = models::pair_logps(*ref, tokens, mask);
+    }
+    auto [pc, pr] = models::pair_logps(policy, tokens, mask);
+    backward(models::dpo_loss(pc, pr, rc, rr, {}).loss);
+    opt.step();
+    if (s >= warmup) ms.push_back((now_seconds() - t0) * 1e3);
+  }
+  peak = memory_stats(Device::cpu()).peak_bytes;
+  std::vector<double> sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  double total_ms = 0;
+  for (double v : ms) total_ms += v;
+  std::printf("%s\n", Json()
+                          .add("model", "dpo-gpt-tiny")
+                          .add("device", "cpu")
+                          .add("reference", precompute ? "precomputed" : "live")
+                          .add("steps", steps)
+                          .add("median_step_ms", sorted[sorted.size() / 2])
+                          .add("pairs_per_s", double(pairs * steps) / (total_ms / 1e3))
+                          .add("peak_bytes", peak)
+                          .str()
+                          .c_str());
+  return 0;
+}
+
+}  // namespace
 
 int cmd_bench(int argc, char** argv) {
   Args a(argc, argv, 2,
@@ -27,11 +89,22 @@ int cmd_bench(int argc, char** argv) {
           {"data", true},
           {"attention", true},
           {"checkpoint-blocks", false},
-          {"device", true}},
+          {"device", true},
+          {"precompute-ref", false}},
          "bench");
   const std::string model_name = a.str("model", "gpt-tiny");
+  if (model_name != "dpo-gpt-tiny" && a.has("precompute-ref"))
+    throw UsageError("bench: --precompute-ref applies to --model dpo-gpt-tiny");
+  if (model_name == "dpo-gpt-tiny") {
+    for (const char* f : {"batching", "data", "attention", "checkpoint-blocks"})
+      if (a.has(f)) throw UsageError(std::string("bench: --") + f + " is for the gpt models");
+    if (a.has("device") && parse_device(a.str("device", "cpu")) != Device::cpu())
+      throw UsageError("bench: dpo-gpt-tiny runs on the cpu in this version");
+    return bench_dpo(a, a.positive_int("steps", 10), a.positive_int("warmup", 2));
+  }
   if (model_name != "gpt-tiny" && model_name != "gpt2-124m")
-    throw UsageError("bench: unknown model '" + model_name + "' (available: gpt-tiny, gpt2-124m)");
+    throw UsageError("bench: unknown model '" + model_name +
+                     "' (available: gpt-tiny, gpt2-124m, dpo-gpt-tiny)");
   const Device device = parse_device(a.str("device", "cpu"));
   const std::string batching = a.str("batching", "random");
   if (batching != "random" && batching != "packed" && batching != "padded")

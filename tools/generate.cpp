@@ -125,7 +125,7 @@ int cmd_generate(int argc, char** argv) {
     std::vector<data::SpellingScore> scores;
     for (int64_t i = 0; i < samples; ++i) {
       scores.push_back(data::score_spelling(words, prompts[size_t(i)], outs[size_t(i)]));
-      clean += scores.back().clean() ? 1 : 0;
+      clean += scores.back().well_spelt() ? 1 : 0;
       scored_words += scores.back().words;
       known_words += scores.back().known;
     }
@@ -137,7 +137,7 @@ int cmd_generate(int argc, char** argv) {
                       .add("completion", outs[size_t(i)])
                       .add("words", scores[size_t(i)].words)
                       .add("known_words", scores[size_t(i)].known)
-                      .add("clean", scores[size_t(i)].clean())
+                      .add("well_spelt", scores[size_t(i)].well_spelt())
                       .str());
       log.commit();
     }
@@ -148,7 +148,7 @@ int cmd_generate(int argc, char** argv) {
                             .add("samples", samples)
                             .add("tokens", n)
                             .add("temperature", temperature)
-                            .add("property", "every word known (>= 3 words)")
+                            .add("property", ">= 3/4 of the words are corpus words (>= 3 words)")
                             .add("property_rate", double(clean) / double(samples))
                             .add("known_word_fraction",
                                  double(known_words) / double(std::max<int64_t>(1, scored_words)))

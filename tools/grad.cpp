@@ -8,6 +8,7 @@
 #include "engine/safetensors.h"
 #include "models/dpo.h"
 #include "models/resnet.h"
+#include "models/video.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -97,6 +98,59 @@ int grad_dpo(const Args& a, const TensorFile& weights, const TensorFile& batch,
   return 0;
 }
 
+// tsn-r18, tsm-r18, trn-r18: `frames` [N, K, 3, H, W]; i3d-r18: `clips` [N, 3, T, H, W]; both f32,
+// with `labels` [N] i64. The width, classes and K come from the weights and the batch.
+int grad_video(const std::string& name, const Args& a, const TensorFile& weights,
+               const TensorFile& batch, const std::string& out, const std::string& mode) {
+  const bool i3d = name == "i3d-r18";
+  const Tensor& x = need(batch, i3d ? "clips" : "frames", "--batch");
+  const Tensor& labels = need(batch, "labels", "--batch");
+  if (x.dim() != 5 || x.dtype() != DType::f32 || labels.dim() != 1 ||
+      labels.dtype() != DType::i64 || labels.size(0) != x.size(0))
+    throw UsageError(std::string("grad: --batch: ") + (i3d ? "clips " : "frames ") + describe(x) +
+                     " and labels " + describe(labels) + " must be f32 " +
+                     (i3d ? "[N, 3, T, H, W]" : "[N, K, 3, H, W]") + " and i64 [N]");
+  const Tensor& conv1 = need(weights, "backbone.conv1.weight", "--weights");
+  const Tensor& fc = need(weights, "cls_head.fc_cls.weight", "--weights");
+  models::VideoConfig c = name == "tsm-r18"   ? models::tsm_r18()
+                          : name == "trn-r18" ? models::trn_r18()
+                          : i3d               ? models::i3d_r18()
+                                              : models::tsn_r18();
+  c.width = conv1.size(0);
+  c.num_classes = fc.size(0);
+  if (!i3d) c.segments = x.size(1);
+  for (int s = 1; s <= 4; ++s)
+    if (weights.has("backbone.non_local" + std::to_string(s) + ".theta.weight"))
+      c.non_local_stages.push_back(s);
+  if (c.relations) {
+    c.relation_dim = fc.size(0);
+    const Tensor& last =
+        need(weights, "cls_head.consensus.fc_fusion_scales.0.3.weight", "--weights");
+    c.num_classes = last.size(0);
+    c.relation_bottleneck = last.size(1);
+  }
+  Generator gen(0);
+  std::shared_ptr<nn::Module> model;
+  if (i3d)
+    model = std::make_shared<models::I3d>(c, &gen);
+  else
+    model = std::make_shared<models::SegmentNet>(c, &gen);
+  model->load_state_dict(weights.tensors);
+  model->train(mode == "train");
+  if (a.has("no-dropout")) disable_dropout(*model);
+  const Tensor output = model->forward(x);
+  const Tensor loss = cross_entropy(output, labels);
+  backward(loss);
+  nn::NamedTensors result = {{"loss", loss.detach()}, {"output", output.detach()}};
+  for (const auto& [n, p] : model->named_parameters())
+    if (p.grad().defined()) result.emplace_back("grad." + n, p.grad());
+  for (const auto& [n, b] : model->named_buffers()) result.emplace_back("buffer." + n, b);
+  save_safetensors(out, result, {{"model", name}, {"mode", mode}});
+  std::printf("%s: loss %.6f, %zu gradients written to %s\n", name.c_str(), loss.item(),
+              model->named_parameters().size(), out.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int cmd_grad(int argc, char** argv) {
@@ -131,6 +185,11 @@ int cmd_grad(int argc, char** argv) {
   for (const char* f : {"ref-weights", "loss", "beta", "label-smoothing"})
     if (a.has(f) && !dpo) throw UsageError(std::string("grad: --") + f + " is for dpo-gpt-tiny");
   if (dpo) return grad_dpo(a, weights, batch, out, mode);
+  if (is_video_model(model_name)) return grad_video(model_name, a, weights, batch, out, mode);
+  if (model_name == "reward-gpt-tiny")
+    throw UsageError(
+        "grad: reward-gpt-tiny is not one of grad's models (mlp, resnet18, gpt-tiny, "
+        "dpo-gpt-tiny)");
   const bool gpt = model_name == "gpt-tiny";
   std::shared_ptr<nn::Module> model;
   if (gpt) {

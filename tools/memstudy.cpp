@@ -10,8 +10,10 @@
 #include <sstream>
 
 #include "engine/allocator.h"
+#include "engine/autograd.h"
 #include "engine/factory.h"
 #include "engine/planner.h"
+#include "models/dpo.h"
 #include "models/gpt.h"
 #include "models/mlp.h"
 #include "models/resnet.h"
@@ -50,6 +52,27 @@ void build(Subject& s, const std::string& name, int64_t batch) {
     Tensor ids = to(rand({b, t + 1}, DType::f32, &data, 0, 256), DType::i64);
     s.chain = static_cast<models::Gpt*>(s.model.get())
                   ->chain(contiguous(narrow(ids, 1, 0, t)), contiguous(narrow(ids, 1, 1, t)));
+  } else if (name == "dpo-gpt-tiny") {
+    // CONFIGS.md: 8 pairs of 128 tokens (32 prompt), chosen and rejected as one [16, 128] batch;
+    // the reference log-probabilities are precomputed (from the policy as it starts), so the
+    // chain is the policy's step alone.
+    auto* policy = static_cast<models::Gpt*>(s.model.get());
+    const int64_t pairs = batch > 0 ? batch : 8, t = models::dpo_gpt_tiny().context;
+    Tensor tokens = to(rand({2 * pairs, t}, DType::f32, &data, 0, 256), DType::i64);
+    std::vector<float> m(size_t(2 * pairs * t), 0.f);
+    for (int64_t r = 0; r < 2 * pairs; ++r)
+      for (int64_t j = 32; j < t; ++j) m[size_t(r * t + j)] = 1.f;
+    Tensor mask = from_vector(m, {2 * pairs, t});
+    Tensor rc, rr;
+    {
+      NoGrad no_grad;
+      std::tie(rc, rr) = models::pair_logps(*policy, tokens, mask);
+    }
+    s.chain = policy->chain(tokens, [tokens, mask, rc, rr, pairs](const Tensor& logits) {
+      const Tensor lp = models::sequence_logps(logits, tokens, mask);
+      return models::dpo_loss(narrow(lp, 0, 0, pairs), narrow(lp, 0, pairs, pairs), rc, rr, {})
+          .loss;
+    });
   } else if (name == "resnet18") {
     const int64_t b = batch > 0 ? batch : 4;
     Tensor images = randn({b, 3, 112, 112}, DType::f32, &data);
@@ -84,10 +107,11 @@ int cmd_memstudy(int argc, char** argv) {
           {"time-limit", true},
           {"no-plot", false}},
          "memstudy");
-  const auto model_names = split_list(a.str("model", "mlp,resnet18,gpt-tiny"));
+  const auto model_names = split_list(a.str("model", "mlp,resnet18,gpt-tiny,dpo-gpt-tiny"));
   for (const auto& m : model_names)
-    if (!known_model(m))
-      throw UsageError("memstudy: unknown model '" + m + "' (available: " + kModelNames + ")");
+    if (m != "mlp" && m != "resnet18" && m != "gpt-tiny" && m != "dpo-gpt-tiny")
+      throw UsageError("memstudy: unknown model '" + m +
+                       "' (available: mlp, resnet18, gpt-tiny, dpo-gpt-tiny)");
   const auto policies = split_list(a.str("policies", "none,sqrt,greedy,dp,ilp,dtr"));
   for (const auto& p : policies)
     if (!known_policy(p))
@@ -108,7 +132,7 @@ int cmd_memstudy(int argc, char** argv) {
   csv.write(
       "model,policy,budget_bytes,predicted_peak_bytes,measured_peak_bytes,recompute_flops,"
       "step_ms,plan_ms,grads_equal");
-  std::printf("%-9s %-8s %-6s %14s %14s %14s %9s %9s %8s %6s  %s\n", "model", "policy", "budget",
+  std::printf("%-12s %-8s %-6s %14s %14s %14s %9s %9s %8s %6s  %s\n", "model", "policy", "budget",
               "budget B", "predicted B", "measured B", "GFLOP re", "step ms", "plan ms", "grads",
               "plan");
   for (const auto& name : model_names) {
@@ -144,7 +168,7 @@ int cmd_memstudy(int argc, char** argv) {
         try {
           plan = make_plan(prof, policy, budget, options);
         } catch (const Error& e) {
-          std::printf("%-9s %-8s %-6s %14lld  %s\n", name.c_str(), policy.c_str(), b.text.c_str(),
+          std::printf("%-12s %-8s %-6s %14lld  %s\n", name.c_str(), policy.c_str(), b.text.c_str(),
                       (long long)budget, e.what());
           continue;
         }
@@ -166,7 +190,7 @@ int cmd_memstudy(int argc, char** argv) {
         }
         std::sort(ms.begin(), ms.end());
         const double step_ms = ms[ms.size() / 2];
-        std::printf("%-9s %-8s %-6s %14lld %14lld %14lld %9.3f %9.1f %8.2f %6s  %s%s%s\n",
+        std::printf("%-12s %-8s %-6s %14lld %14lld %14lld %9.3f %9.1f %8.2f %6s  %s%s%s\n",
                     name.c_str(), policy.c_str(), b.text.c_str(), (long long)budget,
                     (long long)plan.predicted_peak, (long long)measured, plan.recompute_flops / 1e9,
                     step_ms, plan.plan_ms, equal ? "equal" : "DIFFER", plan.describe().c_str(),
@@ -181,7 +205,7 @@ int cmd_memstudy(int argc, char** argv) {
       }
     }
     std::printf(
-        "%-9s fixed (parameters, optimizer state, batch, gradients): %lld B; plain-step "
+        "%-12s fixed (parameters, optimizer state, batch, gradients): %lld B; plain-step "
         "activations: %lld B\n",
         name.c_str(), (long long)fixed, (long long)activation);
   }

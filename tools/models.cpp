@@ -7,14 +7,20 @@
 #include "nn/layers.h"
 #include "ops/shape.h"
 #include "tools/cli.h"
+#include "tools/train.h"
 
 namespace spool::cli {
 
-const char* const kModelNames = "mlp, resnet18, gpt-tiny, dpo-gpt-tiny, reward-gpt-tiny";
+const char* const kModelNames =
+    "mlp, resnet18, gpt-tiny, dpo-gpt-tiny, reward-gpt-tiny, tsn-r18, tsm-r18, trn-r18, i3d-r18";
 
 bool known_model(const std::string& name) {
   return name == "mlp" || name == "resnet18" || name == "gpt-tiny" || name == "dpo-gpt-tiny" ||
-         name == "reward-gpt-tiny";
+         name == "reward-gpt-tiny" || is_video_model(name);
+}
+
+bool is_video_model(const std::string& name) {
+  return name == "tsn-r18" || name == "tsm-r18" || name == "trn-r18" || name == "i3d-r18";
 }
 
 std::shared_ptr<nn::Module> make_model(const std::string& name, Generator* gen) {
@@ -23,6 +29,7 @@ std::shared_ptr<nn::Module> make_model(const std::string& name, Generator* gen) 
   if (name == "resnet18") return std::make_shared<models::ResNet18>(models::ResNetConfig{}, gen);
   if (name == "gpt-tiny") return std::make_shared<models::Gpt>(models::gpt_tiny(), gen);
   if (name == "dpo-gpt-tiny") return std::make_shared<models::Gpt>(models::dpo_gpt_tiny(), gen);
+  if (is_video_model(name)) return make_video_model(name, 64, gen);
   if (name == "reward-gpt-tiny")
     return std::make_shared<models::RewardModel>(models::dpo_gpt_tiny(), gen);
   throw UsageError("unknown model '" + name + "' (available: " + kModelNames + ")");

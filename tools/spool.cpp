@@ -27,13 +27,35 @@ commands:
       [--checkpoint-policy P] [--memory-budget B]
                              train under a memory plan (policies and budgets as for
                              memstudy; the first batch of each shape is profiled and planned)
+  train --model gpt-tiny --sft --data PAIRS.jsonl [--init W]
+                             supervised fine-tuning on prompt + chosen (loss on the completion)
+  train --model dpo-gpt-tiny --data PAIRS.jsonl [--init W] [--ref-weights R]
+      [--loss sigmoid|cdpo|ipo|hinge] [--beta B] [--label-smoothing E] [--precompute-ref]
+                             DPO against a frozen reference (a copy of the starting policy
+                             unless --ref-weights); --precompute-ref scores every pair with the
+                             reference once and drops it from memory
+  train --model reward-gpt-tiny --data PAIRS.jsonl [--init W]
+                             a Bradley-Terry reward model on the same pairs
+                             (preference runs log rewards/chosen, rewards/rejected,
+                             rewards/accuracies, rewards/margins, logps/chosen, logps/rejected,
+                             loss, and eval_* on every 10th pair, held out)
+  make-pairs --out PAIRS.jsonl [--pairs N] [--data PATH] [--seed S] [--typo-rate R]
+                             the generated preference set: corpus prompts, the real continuation
+                             chosen over the same text with misspelt words
   grad --model NAME          one forward + backward on given weights, for comparing engines
       --weights W.safetensors --batch B.safetensors --out G.safetensors
       [--mode train|eval] [--no-dropout]
                              writes loss, output and grad.<param> for every parameter
+      (dpo-gpt-tiny: --batch holds chosen, rejected, mask; [--ref-weights R] [--loss L]
+      [--beta B] [--label-smoothing E]; also writes rewards/chosen, rewards/rejected)
 
   generate --weights W.safetensors [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K]
       [--seed S]             samples bytes from a GPT (weights or a training checkpoint)
+  generate --weights W --prompts PAIRS.jsonl [--samples N] [--out SAMPLES.jsonl]
+      [--words-from PATH]    continues the held-out prompts of a pairs file and reports the
+                             share of samples whose words are at least 3/4 corpus words
+  bench --model dpo-gpt-tiny [--precompute-ref] [--steps N]
+                             one DPO step (8 pairs x 128 tokens): median ms, pairs/s, peak bytes
   bench --model gpt-tiny [--steps N] [--warmup N] [--batching random|packed|padded]
       [--attention flash|naive] [--data PATH] [--checkpoint-blocks]
                              times train steps; one JSON line: median_step_ms, tokens_per_s
@@ -50,7 +72,8 @@ commands:
 models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNet-18, 10
         classes; on digits the 8x8 images are upscaled to 3x32x32), gpt-tiny (byte-level
         GPT-2, 3.29 M parameters; --data FILE|FOLDER, default Debian's fortunes; --pack packs
-        whole documents per row; --eval-every K steps of validation loss)
+        whole documents per row; --eval-every K steps of validation loss), dpo-gpt-tiny
+        (gpt-tiny at context 128, policy of DPO), reward-gpt-tiny (its trunk + a scalar head)
 
 spool --help               this text
 )";

@@ -209,7 +209,11 @@ int cmd_train(int argc, char** argv) {
           {"loss", true},
           {"beta", true},
           {"label-smoothing", true},
-          {"precompute-ref", false}},
+          {"precompute-ref", false},
+          {"size", true},
+          {"width", true},
+          {"test-clips", true},
+          {"time-limit", true}},
          "train");
   if (!a.has("model"))
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
@@ -221,6 +225,32 @@ int cmd_train(int argc, char** argv) {
     throw UsageError("train: give --steps or --epochs, not both");
   c.device = parse_device(a.str("device", "cpu"));
   c.sft = a.has("sft");
+  const bool video = is_video_model(c.model);
+  for (const char* f : {"size", "width", "test-clips", "time-limit"})
+    if (a.has(f) && !video)
+      throw UsageError(std::string("train: --") + f + " applies to the video models");
+  if (video) {
+    for (const char* f : {"resume", "pack", "checkpoint-policy", "epochs", "sft", "init"})
+      if (a.has(f))
+        throw UsageError(std::string("train: --") + f +
+                         " does not apply to the video models in this version");
+    if (c.device.type == DeviceType::cuda)
+      throw UsageError("train: the video models train on the cpu in this version");
+    c.data = a.str("data", "synthetic");
+    c.steps = a.positive_int("steps", 1000);
+    c.batch = a.positive_int("batch", 2);
+    c.lr = a.positive_double("lr", 0.005);
+    c.seed = a.seed("seed", 0);
+    c.log_every = a.positive_int("log-every", 10);
+    c.video_size = a.positive_int("size", 112);
+    c.video_width = a.positive_int("width", 64);
+    c.test_clips = a.positive_int("test-clips", 200);
+    c.time_limit = a.has("time-limit") ? a.positive_double("time-limit", 0) : 0;
+    if (c.video_size < 32) throw UsageError("train: --size must be at least 32");
+    if (a.has("log")) c.log = a.str("log", "");
+    if (a.has("save")) c.save = a.str("save", "");
+    return train_video(c);
+  }
   const bool dpo = c.model == "dpo-gpt-tiny", reward = c.model == "reward-gpt-tiny";
   const bool preference = c.sft || dpo || reward;
   if (c.sft && c.model != "gpt-tiny")

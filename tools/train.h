@@ -1,5 +1,6 @@
 // Shared by the training paths of `spool train`.
 #pragma once
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,9 @@ struct TrainConfig {
   bool sft = false, precompute_ref = false;
   models::DpoOptions dpo;
   std::optional<std::string> init, ref_weights;
+  // Video models (tools/train_video.cpp).
+  int64_t video_size = 112, video_width = 64, test_clips = 200;
+  double time_limit = 0;                         // seconds; 0: none
   std::string checkpoint_policy, memory_budget;  // empty: plain steps
   std::optional<std::string> log, save, resume;
 };
@@ -41,6 +45,10 @@ int train_classifier(const TrainConfig& c);
 int train_sft(const TrainConfig& c);
 int train_dpo(const TrainConfig& c);
 int train_reward(const TrainConfig& c);
+int train_video(const TrainConfig& c);
+// tsn-r18, tsm-r18, trn-r18 (SegmentNet) or i3d-r18 (I3d) with stage width `width`.
+std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width,
+                                             Generator* gen);
 int train_gpt(const TrainConfig& c);
 
 }  // namespace spool::cli

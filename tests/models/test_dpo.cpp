@@ -186,9 +186,11 @@ TEST(Preferences, SpellingScoresWordsThatEndInTheCompletion) {
   data::SpellingScore s = data::score_spelling(words, "the ca", "t sat on the mat xq");
   EXPECT_EQ(s.words, 5);
   EXPECT_EQ(s.known, 5);
-  EXPECT_TRUE(s.clean());
+  EXPECT_TRUE(s.well_spelt());
   s = data::score_spelling(words, "the ", "cat zat on. ");
   EXPECT_EQ(s.words, 3);
   EXPECT_EQ(s.known, 2);
-  EXPECT_FALSE(s.clean());
+  EXPECT_FALSE(s.well_spelt());  // 2 of 3 is under 3/4
+  s = data::score_spelling(words, "the ", "cat zat on the mat. ");
+  EXPECT_TRUE(s.well_spelt());  // 4 of 5
 }

@@ -25,8 +25,9 @@ std::string error_of(F&& fn) {
   return "";
 }
 
-// max |a - b| / max |b| over the tensors: the difference relative to b's scale.
-inline double scaled_error(const Tensor& a, const Tensor& b) {
+// max |a - b| / max(max |b|, floor) over the tensors: the difference relative to b's scale (or
+// to `floor` for tensors that are, or should be, all but zero).
+inline double scaled_error(const Tensor& a, const Tensor& b, double floor = 0) {
   auto x = a.to_vector<double>(), y = b.to_vector<double>();
   EXPECT_EQ(x.size(), y.size());
   double diff = 0, scale = 0;
@@ -34,14 +35,16 @@ inline double scaled_error(const Tensor& a, const Tensor& b) {
     diff = std::max(diff, std::abs(x[i] - y[i]));
     scale = std::max(scale, std::abs(y[i]));
   }
+  scale = std::max(scale, floor);
   return scale > 0 ? diff / scale : diff;
 }
 
 // Expects every float tensor of `want` to have a namesake in `got` within `tol` of its scale
 // (integer tensors, such as BatchNorm's counters, must be equal and are not counted). Prints the
-// worst tensor under `label`; returns how many float tensors were compared.
+// worst tensor under `label`; returns how many float tensors were compared. `floor` as for
+// scaled_error.
 inline int expect_matches(const TensorFile& got, const TensorFile& want, double tol,
-                          const std::string& label) {
+                          const std::string& label, double floor = 0) {
   int compared = 0;
   double worst = 0;
   std::string worst_name;
@@ -60,7 +63,7 @@ inline int expect_matches(const TensorFile& got, const TensorFile& want, double 
       EXPECT_EQ(actual.to_vector<int64_t>(), expected.to_vector<int64_t>()) << name;
       continue;
     }
-    const double err = scaled_error(actual, expected);
+    const double err = scaled_error(actual, expected, floor);
     EXPECT_LE(err, tol) << label << ": " << name << " differs by " << err << " of its scale";
     if (err > worst) worst = err, worst_name = name;
     ++compared;

@@ -1,0 +1,34 @@
+// The order-sensitive video data set, generated: short clips in which a shape of random kind,
+// colour, size and speed moves over a textured, drifting, noisy background. Ten classes in five
+// pairs, each pair one motion played forwards (even label) and backwards (odd label): right /
+// left, down / up, clockwise / anticlockwise rotation, growing / shrinking, approaching (growing
+// faster and faster while sliding down, as on a ground plane) / receding. A clip of label 2p + 1
+// is the time-reversal of a clip drawn exactly as for label 2p, so the frames of the two labels
+// have the same distribution: no single frame, and no order-blind average of frames, tells a
+// pair apart.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace spool::data {
+
+extern const char* const kMotionClasses[10];
+
+struct SyntheticVideoSpec {
+  int64_t frames = 16;  // T
+  int64_t height = 112, width = 112;
+  double noise = 0.06;  // per-pixel Gaussian noise of each frame (values in [0, 1])
+};
+
+// Clip `index` of the data set with seed `seed`: frames [T, 3, H, W] f32, normalised to about
+// zero mean and unit variance ((v - 0.45) / 0.25); the label is index % 10.
+Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& spec);
+inline int64_t clip_label(uint64_t index) { return int64_t(index % 10); }
+
+// A horizontal flip turns right into left and clockwise into anticlockwise: the label a flipped
+// clip of `label` has.
+int64_t flipped_label(int64_t label);
+
+}  // namespace spool::data

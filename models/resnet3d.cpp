@@ -1,0 +1,140 @@
+#include "models/resnet3d.h"
+
+#include <cmath>
+#include <map>
+
+#include "engine/autograd.h"
+#include "nn/init.h"
+#include "ops/ops.h"
+
+namespace spool::models {
+
+namespace {
+
+std::shared_ptr<nn::Conv3d> conv3d(int64_t in, int64_t out, std::vector<int64_t> k,
+                                   std::vector<int64_t> stride, std::vector<int64_t> pad,
+                                   Generator* gen, bool bias = false) {
+  auto c = std::make_shared<nn::Conv3d>(nn::ConvSpec{in, out, k, stride, pad, {1}, 1, bias}, gen);
+  nn::init::kaiming_normal_(c->weight, nn::init::FanMode::fan_out, gen);
+  return c;
+}
+
+}  // namespace
+
+BasicBlock3d::BasicBlock3d(int64_t in, int64_t out, int64_t stride, int64_t first_kt,
+                           Generator* gen) {
+  conv1_ = register_module(
+      "conv1", conv3d(in, out, {first_kt, 3, 3}, {1, stride, stride}, {first_kt / 2, 1, 1}, gen));
+  bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm3d>(out));
+  conv2_ = register_module("conv2", conv3d(out, out, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, gen));
+  bn2_ = register_module("bn2", std::make_shared<nn::BatchNorm3d>(out));
+  if (stride != 1 || in != out) {
+    downsample_ = register_module("downsample", std::make_shared<nn::Sequential>());
+    downsample_->push_back(conv3d(in, out, {1, 1, 1}, {1, stride, stride}, {0, 0, 0}, gen));
+    downsample_->push_back(std::make_shared<nn::BatchNorm3d>(out));
+  }
+}
+
+Tensor BasicBlock3d::forward(const Tensor& x) {
+  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
+  h = bn2_->forward(conv2_->forward(h));
+  return relu(h + (downsample_ ? downsample_->forward(x) : x));
+}
+
+NonLocal3d::NonLocal3d(int64_t channels, Generator* gen) {
+  const int64_t inner = std::max<int64_t>(1, channels / 2);
+  theta_ = register_module("theta", conv3d(channels, inner, {1}, {1}, {0}, gen, true));
+  phi_ = register_module("phi", conv3d(channels, inner, {1}, {1}, {0}, gen, true));
+  g_ = register_module("g", conv3d(channels, inner, {1}, {1}, {0}, gen, true));
+  conv_out_ = register_module("conv_out", conv3d(inner, channels, {1}, {1}, {0}, gen, true));
+  bn_ = register_module("bn", std::make_shared<nn::BatchNorm3d>(channels));
+  NoGrad no_grad;
+  fill_(bn_->weight, 0.0);  // the block starts as the identity
+}
+
+Tensor NonLocal3d::forward(const Tensor& x) {
+  SPOOL_CHECK(x.dim() == 5, "NonLocal3d: input ", describe(x), " must be [N, C, T, H, W]");
+  const int64_t n = x.size(0), c = x.size(1), l = x.size(2) * x.size(3) * x.size(4);
+  auto tokens = [&](const Tensor& y) {  // [N, C', T, H, W] -> [N, 1, THW, C']
+    return unsqueeze(transpose(reshape(y, {n, y.size(1), l}), 1, 2), 1);
+  };
+  const Tensor q = tokens(theta_->forward(x)), k = tokens(phi_->forward(x)),
+               v = tokens(g_->forward(x));
+  const Tensor y = flash_attention(q, k, v, {.causal = false});  // [N, 1, THW, C']
+  Tensor back =
+      reshape(transpose(squeeze(y, 1), 1, 2), {n, q.size(3), x.size(2), x.size(3), x.size(4)});
+  (void)c;
+  return x + bn_->forward(conv_out_->forward(back));
+}
+
+ResNet3d18::ResNet3d18(const ResNet3dConfig& c, Generator* gen) : config_(c) {
+  SPOOL_CHECK(c.width > 0 && c.num_classes >= 0 && c.in_channels > 0,
+              "ResNet3d18: width and input channels must be positive, classes not negative");
+  conv1_ = register_module("conv1",
+                           conv3d(c.in_channels, c.width, {5, 7, 7}, {1, 2, 2}, {2, 3, 3}, gen));
+  bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm3d>(c.width));
+  int64_t in = c.width;
+  for (int s = 0; s < 4; ++s) {
+    const int64_t out = c.width << s, stride = s == 0 ? 1 : 2;
+    layers_[s] =
+        register_module("layer" + std::to_string(s + 1), std::make_shared<nn::Sequential>());
+    layers_[s]->push_back(std::make_shared<BasicBlock3d>(in, out, stride, 3, gen));
+    layers_[s]->push_back(std::make_shared<BasicBlock3d>(out, out, 1, 1, gen));
+    in = out;
+  }
+  for (int s : c.non_local_stages) {
+    SPOOL_CHECK(s >= 1 && s <= 4, "ResNet3d18: non-local stage ", s, " is not 1-4");
+    non_local_[s - 1] = register_module("non_local" + std::to_string(s),
+                                        std::make_shared<NonLocal3d>(c.width << (s - 1), gen));
+  }
+  if (c.num_classes > 0)
+    fc_ = register_module("fc", std::make_shared<nn::Linear>(in, c.num_classes, true, gen));
+}
+
+Tensor ResNet3d18::features(const Tensor& x) {
+  SPOOL_CHECK(x.dim() == 5 && x.size(1) == config_.in_channels, "ResNet3d18: input is ",
+              describe(x), "; expected [N, ", config_.in_channels, ", T, H, W]");
+  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
+  h = max_pool(h, {.kernel = {1, 3, 3}, .stride = {1, 2, 2}, .padding = {0, 1, 1}});
+  for (int s = 0; s < 4; ++s) {
+    h = layers_[s]->forward(h);
+    if (non_local_[s]) h = non_local_[s]->forward(h);
+  }
+  return flatten(adaptive_avg_pool_global(h), 1);
+}
+
+Tensor ResNet3d18::forward(const Tensor& x) {
+  return fc_ ? fc_->forward(features(x)) : features(x);
+}
+
+nn::NamedTensors inflate_2d(const nn::NamedTensors& state2d, const nn::Module& target,
+                            const std::string& prefix) {
+  std::map<std::string, Tensor> by_name;
+  for (const auto& [n, t] : state2d) by_name[prefix + n] = t;
+  nn::NamedTensors out;
+  NoGrad no_grad;
+  for (const auto& [name, t3] : target.state_dict()) {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      out.emplace_back(name, t3);
+      continue;
+    }
+    const Tensor& t2 = it->second;
+    if (t3.dim() == 5 && t2.dim() == 4) {
+      SPOOL_CHECK(t2.size(0) == t3.size(0) && t2.size(1) == t3.size(1) &&
+                      t2.size(2) == t3.size(3) && t2.size(3) == t3.size(4),
+                  "inflate_2d: ", name, " is ", describe(t2), " in 2-D and ", describe(t3),
+                  " in 3-D; they do not correspond");
+      const int64_t kt = t3.size(2);
+      Tensor w = expand(unsqueeze(to(t2, t3.dtype()), 2), t3.shape());
+      out.emplace_back(name, contiguous(w) * (1.0 / double(kt)));
+    } else {
+      SPOOL_CHECK(t2.shape() == t3.shape(), "inflate_2d: ", name, " is ", describe(t2),
+                  " in 2-D and ", describe(t3), " in 3-D");
+      out.emplace_back(name, t2);
+    }
+  }
+  return out;
+}
+
+}  // namespace spool::models

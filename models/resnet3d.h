@@ -1,0 +1,77 @@
+// ResNet-18 inflated to 3D (CONFIGS.md i3d-r18), with torchvision's module names (the weights are
+// 5-D): stem conv 5x7x7 stride (1, 2, 2) + BN + ReLU + max pool (1, 3, 3) stride (1, 2, 2); in
+// every stage the first block's first conv is 3x3x3 and the other convs 1x3x3; shortcut convs
+// 1x1x1; spatial stride 2 at the first block of stages 2-4, no temporal stride. Optional
+// non-local blocks (embedded Gaussian, on spool's attention op) after chosen stages, as NL I3D.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "nn/container.h"
+#include "nn/conv.h"
+#include "nn/linear.h"
+#include "nn/norm.h"
+
+namespace spool::models {
+
+struct ResNet3dConfig {
+  int64_t num_classes = 0;  // 0: no fc; forward gives the pooled features
+  int64_t width = 64;
+  int64_t in_channels = 3;
+  std::vector<int> non_local_stages;  // stages (1-4) followed by a non-local block
+};
+
+class BasicBlock3d : public nn::Module {
+ public:
+  BasicBlock3d(int64_t in, int64_t out, int64_t stride, int64_t first_kt, Generator* gen);
+  std::string type_name() const override { return "BasicBlock3d"; }
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  std::shared_ptr<nn::Conv3d> conv1_, conv2_;
+  std::shared_ptr<nn::BatchNorm3d> bn1_, bn2_;
+  std::shared_ptr<nn::Sequential> downsample_;
+};
+
+// Embedded-Gaussian non-local block (Wang et al., 2018) on x [N, C, T, H, W]: theta, phi, g are
+// 1x1x1 convs to C/2; y = softmax(theta^T phi / sqrt(C/2)) g over all T*H*W positions (spool's
+// flash attention); out = x + BN(conv_out(y)), the BN's weight zero-initialised so the block
+// starts as the identity.
+class NonLocal3d : public nn::Module {
+ public:
+  NonLocal3d(int64_t channels, Generator* gen);
+  std::string type_name() const override { return "NonLocal3d"; }
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  std::shared_ptr<nn::Conv3d> theta_, phi_, g_, conv_out_;
+  std::shared_ptr<nn::BatchNorm3d> bn_;
+};
+
+class ResNet3d18 : public nn::Module {
+ public:
+  explicit ResNet3d18(const ResNet3dConfig& config = {}, Generator* gen = nullptr);
+  std::string type_name() const override { return "ResNet3d18"; }
+  Tensor forward(const Tensor& x) override;  // [N, 3, T, H, W] -> features or logits
+  Tensor features(const Tensor& x);          // [N, 8 * width]
+  const ResNet3dConfig& config() const { return config_; }
+
+ private:
+  ResNet3dConfig config_;
+  std::shared_ptr<nn::Conv3d> conv1_;
+  std::shared_ptr<nn::BatchNorm3d> bn1_;
+  std::shared_ptr<nn::Sequential> layers_[4];
+  std::shared_ptr<NonLocal3d> non_local_[4];
+  std::shared_ptr<nn::Linear> fc_;
+};
+
+// The state of `target` (a 3-D model) from 2-D weights: each 5-D weight is the 2-D one repeated
+// along time and divided by the temporal size (so a clip of identical frames gives the 2-D
+// network's activations); other tensors (BN, fc) are copied. `prefix` is prepended to the 2-D
+// names (for example "backbone."). Tensors of the target that the 2-D state lacks (non-local
+// blocks, a head) keep their values; 2-D tensors the target lacks are ignored. Shapes that do not
+// correspond raise spool::Error naming the tensor.
+nn::NamedTensors inflate_2d(const nn::NamedTensors& state2d, const nn::Module& target,
+                            const std::string& prefix = "");
+
+}  // namespace spool::models

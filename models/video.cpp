@@ -1,0 +1,160 @@
+#include "models/video.h"
+
+#include <algorithm>
+
+#include "engine/factory.h"
+#include "nn/init.h"
+#include "ops/ops.h"
+
+namespace spool::models {
+
+VideoConfig tsn_r18() { return {}; }
+VideoConfig tsm_r18() {
+  VideoConfig c;
+  c.shift = true;
+  return c;
+}
+VideoConfig trn_r18() {
+  VideoConfig c;
+  c.relations = true;
+  return c;
+}
+VideoConfig i3d_r18() {
+  VideoConfig c;
+  c.segments = 1;
+  return c;
+}
+
+namespace {
+
+// Every ordered subset of `size` of 0..n-1, in itertools.combinations order.
+std::vector<std::vector<int64_t>> combinations(int64_t n, int64_t size) {
+  std::vector<std::vector<int64_t>> out;
+  std::vector<int64_t> pick(static_cast<size_t>(size));
+  for (int64_t i = 0; i < size; ++i) pick[size_t(i)] = i;
+  while (true) {
+    out.push_back(pick);
+    int64_t i = size - 1;
+    while (i >= 0 && pick[size_t(i)] == n - size + i) --i;
+    if (i < 0) break;
+    ++pick[size_t(i)];
+    for (int64_t j = i + 1; j < size; ++j) pick[size_t(j)] = pick[size_t(j - 1)] + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+RelationModule::RelationModule(const VideoConfig& c, Generator* gen) : gen_(gen) {
+  SPOOL_CHECK(c.segments >= 2, "TRN: relations need at least 2 segments, not ", c.segments);
+  fc_fusion_scales_ = register_module("fc_fusion_scales", std::make_shared<nn::ModuleList>());
+  for (int64_t s = c.segments; s >= 2; --s) {
+    subsets_.push_back(combinations(c.segments, s));
+    keep_.push_back(s == c.segments
+                        ? 1
+                        : std::min<int64_t>(c.relation_subsample, int64_t(subsets_.back().size())));
+    auto mlp = std::make_shared<nn::Sequential>();
+    mlp->push_back(std::make_shared<nn::ReLU>());
+    mlp->push_back(
+        std::make_shared<nn::Linear>(s * c.relation_dim, c.relation_bottleneck, true, gen));
+    mlp->push_back(std::make_shared<nn::ReLU>());
+    mlp->push_back(std::make_shared<nn::Linear>(c.relation_bottleneck, c.num_classes, true, gen));
+    mlps_.push_back(fc_fusion_scales_->push_back(mlp));
+  }
+}
+
+Tensor RelationModule::forward(const Tensor& x) {
+  SPOOL_CHECK(x.dim() == 3 && x.size(1) == int64_t(subsets_[0][0].size()), "TRN relations: input ",
+              describe(x), " must be [N, ", subsets_[0][0].size(), ", D]");
+  const int64_t n = x.size(0);
+  Tensor total;
+  for (size_t s = 0; s < subsets_.size(); ++s) {
+    const auto& all = subsets_[s];
+    const int64_t count = int64_t(all.size()), keep = keep_[s];
+    std::vector<int64_t> chosen(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) chosen[size_t(i)] = i;
+    if (keep < count) {
+      if (is_training()) {  // keep distinct subsets drawn at random (partial Fisher-Yates)
+        const RngState r = (gen_ ? gen_ : &default_generator())->take(uint64_t(keep));
+        for (int64_t i = 0; i < keep; ++i) {
+          const int64_t j = i + int64_t(uniform_at(r, i) * double(count - i));
+          std::swap(chosen[size_t(i)], chosen[size_t(std::min(j, count - 1))]);
+        }
+      } else {  // evenly spread, the same every time
+        for (int64_t i = 0; i < keep; ++i) chosen[size_t(i)] = i * count / keep;
+      }
+      chosen.resize(size_t(keep));
+    }
+    for (int64_t idx : chosen) {
+      const Tensor frames = from_vector(all[size_t(idx)]);
+      Tensor rel = reshape(index_select(x, 1, spool::to(frames, x.device())), {n, -1});
+      Tensor y = mlps_[s]->forward(rel);
+      total = total.defined() ? total + y : y;
+    }
+  }
+  return total;
+}
+
+VideoHead::VideoHead(int64_t in, const VideoConfig& c, Generator* gen) {
+  dropout = register_module("dropout", std::make_shared<nn::Dropout>(c.dropout, gen));
+  const int64_t out = c.relations ? c.relation_dim : c.num_classes;
+  fc_cls = register_module("fc_cls", std::make_shared<nn::Linear>(in, out, true, gen));
+  // The video toolboxes initialise the classifier with N(0, 0.01) and zero bias.
+  nn::init::normal_(fc_cls->weight, 0, 0.01, gen);
+  {
+    NoGrad no_grad;
+    fill_(fc_cls->bias, 0.0);
+  }
+  if (c.relations)
+    consensus = register_module("consensus", std::make_shared<RelationModule>(c, gen));
+}
+
+Tensor VideoHead::forward(const Tensor& features, int64_t segments) {
+  SPOOL_CHECK(features.dim() == 2 && features.size(0) % segments == 0, "cls_head: features ",
+              describe(features), " are not [N * ", segments, ", C]");
+  Tensor y = fc_cls->forward(dropout->forward(features));
+  y = reshape(y, {features.size(0) / segments, segments, y.size(1)});
+  return consensus ? consensus->forward(y) : mean(y, {1});  // average consensus
+}
+
+SegmentNet::SegmentNet(const VideoConfig& c, Generator* gen) : c_(c) {
+  SPOOL_CHECK(c.segments > 0 && c.num_classes > 0,
+              "SegmentNet: segments and classes must be "
+              "positive");
+  ResNetConfig r;
+  r.num_classes = 0;
+  r.width = c.width;
+  if (c.shift) {
+    r.shift_segments = c.segments;
+    r.shift_mode = c.shift_online ? ShiftMode::online : ShiftMode::bidirectional;
+  }
+  backbone_ = register_module("backbone", std::make_shared<ResNet18>(r, gen));
+  cls_head_ = register_module("cls_head", std::make_shared<VideoHead>(8 * c.width, c, gen));
+}
+
+Tensor SegmentNet::forward(const Tensor& frames) {
+  SPOOL_CHECK(frames.dim() == 5 && frames.size(1) == c_.segments && frames.size(2) == 3,
+              "SegmentNet: frames ", describe(frames), "; expected [N, ", c_.segments,
+              ", 3, H, W]");
+  const int64_t n = frames.size(0);
+  Tensor f =
+      backbone_->forward(reshape(frames, {n * c_.segments, 3, frames.size(3), frames.size(4)}));
+  return cls_head_->forward(f, c_.segments);
+}
+
+I3d::I3d(const VideoConfig& c, Generator* gen) : c_(c) {
+  SPOOL_CHECK(c.num_classes > 0, "I3D: classes must be positive");
+  ResNet3dConfig r;
+  r.width = c.width;
+  r.non_local_stages = c.non_local_stages;
+  backbone_ = register_module("backbone", std::make_shared<ResNet3d18>(r, gen));
+  VideoConfig head = c;
+  head.relations = false;
+  cls_head_ = register_module("cls_head", std::make_shared<VideoHead>(8 * c.width, head, gen));
+}
+
+Tensor I3d::forward(const Tensor& clips) {
+  return cls_head_->forward(backbone_->forward(clips), 1);
+}
+
+}  // namespace spool::models

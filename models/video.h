@@ -1,0 +1,99 @@
+// Video action recognition models (CONFIGS.md): TSN, TSM and TRN on a shared 2-D ResNet-18 over
+// K segments, and I3D on the inflated 3-D ResNet-18. Parameter names follow the video toolboxes:
+// `backbone.` + torchvision's ResNet names and the classifier `cls_head.fc_cls.*` (TRN's relation
+// MLPs are `cls_head.consensus.fc_fusion_scales.<i>.{1,3}.*`), so checkpoints move between spool
+// and the Python tools.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/resnet.h"
+#include "models/resnet3d.h"
+#include "nn/layers.h"
+
+namespace spool::models {
+
+struct VideoConfig {
+  int64_t num_classes = 10;
+  int64_t segments = 8;  // K frames per clip (2-D models); I3D reads the clip's T from its input
+  int64_t width = 64;    // ResNet stage widths width, 2 width, 4 width, 8 width
+  double dropout = 0.5;
+  // TSM: temporal shift in every residual branch; online = the uni-directional variant.
+  bool shift = false;
+  bool shift_online = false;
+  // TRN: multi-scale temporal relations instead of average consensus.
+  bool relations = false;
+  int64_t relation_dim = 256;  // features per frame fed to the relations (fc_cls's output)
+  int64_t relation_bottleneck = 256;
+  int64_t relation_subsample = 3;     // ordered frame subsets used per scale (all for scale K)
+  std::vector<int> non_local_stages;  // I3D: non-local blocks after these stages (1-4)
+};
+
+VideoConfig tsn_r18();
+VideoConfig tsm_r18();
+VideoConfig trn_r18();
+VideoConfig i3d_r18();
+
+// TRN's relation module: for each scale s = K, K-1, ..., 2, ordered subsets of s of the K frames
+// (kept in time order), their features concatenated and passed through ReLU, Linear(s * D,
+// bottleneck), ReLU, Linear(bottleneck, classes); the scales' outputs summed (each scale the sum
+// over its subsets). Training draws relation_subsample subsets per scale at random from the
+// generator; evaluation uses a fixed, evenly spread choice.
+class RelationModule : public nn::Module {
+ public:
+  RelationModule(const VideoConfig& c, Generator* gen);
+  std::string type_name() const override { return "RelationModuleMultiScale"; }
+  Tensor forward(const Tensor& x) override;  // [N, K, D] -> [N, classes]
+
+ private:
+  std::vector<std::vector<std::vector<int64_t>>> subsets_;  // per scale, every ordered subset
+  std::vector<int64_t> keep_;                               // subsets used per scale
+  std::shared_ptr<nn::ModuleList> fc_fusion_scales_;
+  std::vector<std::shared_ptr<nn::Sequential>> mlps_;
+  Generator* gen_;
+};
+
+// cls_head: dropout, fc_cls and, for TRN, the relation consensus.
+class VideoHead : public nn::Module {
+ public:
+  VideoHead(int64_t in, const VideoConfig& c, Generator* gen);
+  std::string type_name() const override { return "VideoHead"; }
+  // features [N * K, in] -> logits [N, classes] (average consensus or relations); I3D: K = 1.
+  Tensor forward(const Tensor& features, int64_t segments);
+  Tensor forward(const Tensor& features) override { return forward(features, 1); }
+  std::shared_ptr<nn::Dropout> dropout;
+  std::shared_ptr<nn::Linear> fc_cls;
+  std::shared_ptr<RelationModule> consensus;
+};
+
+// TSN / TSM / TRN: frames [N, K, 3, H, W] -> logits [N, classes].
+class SegmentNet : public nn::Module {
+ public:
+  SegmentNet(const VideoConfig& c, Generator* gen = nullptr);
+  std::string type_name() const override { return "SegmentNet"; }
+  Tensor forward(const Tensor& frames) override;
+  const VideoConfig& config() const { return c_; }
+
+ private:
+  VideoConfig c_;
+  std::shared_ptr<ResNet18> backbone_;
+  std::shared_ptr<VideoHead> cls_head_;
+};
+
+// I3D: clips [N, 3, T, H, W] -> logits [N, classes].
+class I3d : public nn::Module {
+ public:
+  I3d(const VideoConfig& c, Generator* gen = nullptr);
+  std::string type_name() const override { return "I3D"; }
+  Tensor forward(const Tensor& clips) override;
+  const VideoConfig& config() const { return c_; }
+  ResNet3d18& backbone() { return *backbone_; }
+
+ private:
+  VideoConfig c_;
+  std::shared_ptr<ResNet3d18> backbone_;
+  std::shared_ptr<VideoHead> cls_head_;
+};
+
+}  // namespace spool::models

@@ -1,0 +1,138 @@
+// The video pieces on their own: the temporal shift (values and f64 gradcheck, both modes),
+// inflation of 2-D weights, the CONFIGS.md parameter counts, and the generated order-sensitive
+// clips (a backward clip is the forward one reversed; flips map the mirrored labels).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "data/synthetic_video.h"
+#include "engine/autograd.h"
+#include "engine/factory.h"
+#include "models/video.h"
+#include "ops/ops.h"
+
+using namespace spool;
+
+namespace {
+
+Tensor iota(const Shape& shape, DType dtype = DType::f64) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return reshape(arange(0, double(n), 1, dtype), shape);
+}
+
+Tensor select(const Tensor& x, int64_t dim, int64_t i) {
+  return squeeze(narrow(x, dim, i, 1), dim);
+}
+
+Tensor named(const nn::NamedTensors& state, const std::string& name) {
+  for (const auto& [n, t] : state)
+    if (n == name) return t;
+  ADD_FAILURE() << "no " << name;
+  return {};
+}
+
+}  // namespace
+
+TEST(TemporalShift, MovesAnEighthEachWayAndZeroFillsTheEnds) {
+  // One clip of 3 frames, 16 channels, 1 pixel: value = 100 t + c.
+  std::vector<double> v;
+  for (int t = 0; t < 3; ++t)
+    for (int c = 0; c < 16; ++c) v.push_back(100 * t + c);
+  const Tensor x = from_vector(v, {3, 16, 1, 1});
+  const auto y = temporal_shift(x, 3).to_vector<double>();
+  auto at = [&](int t, int c) { return y[size_t(t * 16 + c)]; };
+  EXPECT_EQ(at(0, 0), 100);  // channel 0 from the next frame
+  EXPECT_EQ(at(2, 1), 0);    // the last frame has no next frame
+  EXPECT_EQ(at(1, 2), 2);    // channel 2 (in [C/8, C/4)) from the previous frame
+  EXPECT_EQ(at(0, 3), 0);    // the first frame has no previous frame
+  EXPECT_EQ(at(2, 9), 209);  // the rest stay
+  const auto o = temporal_shift(x, 3, 8, ShiftMode::online).to_vector<double>();
+  EXPECT_EQ(o[size_t(1 * 16 + 0)], 0);    // online: channel 0 from the previous frame
+  EXPECT_EQ(o[size_t(0 * 16 + 1)], 0);    // zero-filled at the start
+  EXPECT_EQ(o[size_t(1 * 16 + 2)], 102);  // only 1/8 moves
+}
+
+TEST(TemporalShift, GradientMatchesFiniteDifferencesInBothModes) {
+  for (ShiftMode m : {ShiftMode::bidirectional, ShiftMode::online}) {
+    Tensor x = iota({6, 16, 2, 1}) * 0.01;
+    x = x.detach().requires_grad_();
+    EXPECT_EQ(gradcheck([m](const Tensors& in) { return temporal_shift(in[0], 3, 8, m); }, {x}),
+              "");
+  }
+}
+
+TEST(TemporalShift, RefusesFramesThatAreNotWholeClips) {
+  EXPECT_THROW(temporal_shift(zeros({5, 16, 2, 2}), 3), Error);
+}
+
+TEST(VideoModels, ParameterCountsAreThoseOfConfigs) {
+  Generator gen(0);
+  EXPECT_EQ(models::SegmentNet(models::tsn_r18(), &gen).num_parameters(), 11181642);
+  EXPECT_EQ(models::SegmentNet(models::tsm_r18(), &gen).num_parameters(), 11181642);
+  const int64_t i3d = models::I3d(models::i3d_r18(), &gen).num_parameters();
+  EXPECT_NEAR(double(i3d), 14.39e6, 0.005e6) << i3d;
+}
+
+TEST(VideoModels, InflatedStemGivesTheTwoDimensionalConvOnStillClips) {
+  Generator gen(1);
+  models::ResNetConfig c2;
+  c2.width = 4;
+  models::ResNet18 r2(c2, &gen);
+  models::ResNet3dConfig c3;
+  c3.width = 4;
+  c3.num_classes = 10;
+  models::ResNet3d18 r3(c3, &gen);
+  r3.load_state_dict(models::inflate_2d(r2.state_dict(), r3));
+  // conv1 of the 3-D model on 7 identical frames: the middle frames (beyond the kernel's reach of
+  // the zero padding) equal the 2-D conv1 on one frame.
+  const Tensor frame = randn({1, 3, 16, 16}, DType::f32, &gen);
+  const Tensor clip = contiguous(expand(unsqueeze(frame, 2), {1, 3, 7, 16, 16}));
+  NoGrad no_grad;
+  const Tensor y2 =
+      conv2d(frame, named(r2.state_dict(), "conv1.weight"), {}, {.stride = {2}, .padding = {3}});
+  const Tensor w3 = named(r3.state_dict(), "conv1.weight");
+  ASSERT_EQ(w3.shape(), (Shape{4, 3, 5, 7, 7}));
+  const Tensor y3 = conv3d(clip, w3, {}, {.stride = {1, 2, 2}, .padding = {2, 3, 3}});
+  const auto a = y2.to_vector<float>(), b = contiguous(select(y3, 2, 3)).to_vector<float>();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4) << i;
+}
+
+TEST(VideoModels, TrnEvaluationIsDeterministicAndTrainingDrawsSubsets) {
+  Generator gen(2);
+  models::VideoConfig c = models::trn_r18();
+  c.width = 4;
+  c.segments = 5;
+  models::SegmentNet net(c, &gen);
+  const Tensor x = randn({2, 5, 3, 32, 32}, DType::f32, &gen);
+  NoGrad no_grad;
+  net.eval();
+  EXPECT_EQ(net.forward(x).to_vector<float>(), net.forward(x).to_vector<float>());
+  EXPECT_EQ(net.forward(x).shape(), (Shape{2, 10}));
+}
+
+TEST(SyntheticVideo, BackwardClipsAreTheForwardOnesReversed) {
+  data::SyntheticVideoSpec s;
+  s.frames = 6;
+  s.height = s.width = 24;
+  s.noise = 0;  // noise is drawn per clip; without it the pair is exactly mirrored in time
+  for (uint64_t pair = 0; pair < 5; ++pair) {
+    const uint64_t fwd = 20 + 2 * pair, bwd = fwd + 1;
+    ASSERT_EQ(data::clip_label(fwd), int64_t(2 * pair));
+    const Tensor a = data::render_clip(7, fwd, s), b = data::render_clip(7, bwd, s);
+    for (int64_t t = 0; t < s.frames; ++t)
+      EXPECT_EQ(contiguous(select(a, 0, t)).to_vector<float>(),
+                contiguous(select(b, 0, s.frames - 1 - t)).to_vector<float>())
+          << data::kMotionClasses[2 * pair] << " frame " << t;
+    // And the clip moves: first and last frames differ.
+    EXPECT_NE(contiguous(select(a, 0, 0)).to_vector<float>(),
+              contiguous(select(a, 0, s.frames - 1)).to_vector<float>());
+  }
+}
+
+TEST(SyntheticVideo, FlipsSwapTheMirroredLabelsOnly) {
+  EXPECT_EQ(data::flipped_label(0), 1);
+  EXPECT_EQ(data::flipped_label(5), 4);
+  EXPECT_EQ(data::flipped_label(2), 2);
+  EXPECT_EQ(data::flipped_label(9), 9);
+}
