@@ -39,6 +39,11 @@ commands:
                              (preference runs log rewards/chosen, rewards/rejected,
                              rewards/accuracies, rewards/margins, logps/chosen, logps/rejected,
                              loss, and eval_* on every 10th pair, held out)
+  train --model tsn-r18|tsm-r18|trn-r18|i3d-r18 [--data synthetic] [--steps N] [--batch B]
+      [--lr X] [--size S] [--width W] [--test-clips N] [--time-limit SECONDS]
+                             action recognition on the generated order-sensitive clips (SGD,
+                             momentum 0.9, cosine); the final line has top1, per_class,
+                             confusion, pair_acc and direction_acc (order within a pair)
   make-pairs --out PAIRS.jsonl [--pairs N] [--data PATH] [--seed S] [--typo-rate R]
                              the generated preference set: corpus prompts, the real continuation
                              chosen over the same text with misspelt words
@@ -73,7 +78,8 @@ models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNe
         classes; on digits the 8x8 images are upscaled to 3x32x32), gpt-tiny (byte-level
         GPT-2, 3.29 M parameters; --data FILE|FOLDER, default Debian's fortunes; --pack packs
         whole documents per row; --eval-every K steps of validation loss), dpo-gpt-tiny
-        (gpt-tiny at context 128, policy of DPO), reward-gpt-tiny (its trunk + a scalar head)
+        (gpt-tiny at context 128, policy of DPO), reward-gpt-tiny (its trunk + a scalar head),
+        tsn-r18, tsm-r18, trn-r18 (frames [N, K, 3, H, W]) and i3d-r18 (clips [N, 3, T, H, W])
 
 spool --help               this text
 )";

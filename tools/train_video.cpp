@@ -139,13 +139,17 @@ int train_video(const TrainConfig& c) {
     int64_t at = step;
     if (c.time_limit > 0) at = std::max(at, int64_t(double(total) * elapsed / c.time_limit));
     opt.set_lr(schedule.at(std::min(at, total - 1)));
-    const RngState r = gen.take(uint64_t(2 * c.batch));
+    const RngState r = gen.take(uint64_t(4 * c.batch));
     Tensors views;
     std::vector<int64_t> labels;
     for (int64_t i = 0; i < c.batch; ++i) {
-      const uint64_t index = uint64_t(step * c.batch + i);
-      const bool flip = uniform_at(r, 2 * i) < 0.5;
-      const int64_t offset = uniform_at(r, 2 * i + 1) < 0.5 ? 0 : 1;
+      // A random clip of the endless training set: consecutive indices are a clip and its
+      // reversal, which must not share a batch (BatchNorm would compare them).
+      const uint64_t index =
+          uint64_t(uniform_at(r, 4 * i + 2) * 4294967296.0) * 1024 +
+          uint64_t(uniform_at(r, 4 * i + 3) * 1024.0);
+      const bool flip = uniform_at(r, 4 * i) < 0.5;
+      const int64_t offset = uniform_at(r, 4 * i + 1) < 0.5 ? 0 : 1;
       views.push_back(view_of(data::render_clip(train_seed, index, spec), offset, flip, i3d));
       const int64_t label = data::clip_label(index);
       labels.push_back(flip ? data::flipped_label(label) : label);
