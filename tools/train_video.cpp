@@ -145,9 +145,8 @@ int train_video(const TrainConfig& c) {
     for (int64_t i = 0; i < c.batch; ++i) {
       // A random clip of the endless training set: consecutive indices are a clip and its
       // reversal, which must not share a batch (BatchNorm would compare them).
-      const uint64_t index =
-          uint64_t(uniform_at(r, 4 * i + 2) * 4294967296.0) * 1024 +
-          uint64_t(uniform_at(r, 4 * i + 3) * 1024.0);
+      const uint64_t index = uint64_t(uniform_at(r, 4 * i + 2) * 4294967296.0) * 1024 +
+                             uint64_t(uniform_at(r, 4 * i + 3) * 1024.0);
       const bool flip = uniform_at(r, 4 * i) < 0.5;
       const int64_t offset = uniform_at(r, 4 * i + 1) < 0.5 ? 0 : 1;
       views.push_back(view_of(data::render_clip(train_seed, index, spec), offset, flip, i3d));
