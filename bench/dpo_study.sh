@@ -19,7 +19,7 @@ $spool make-pairs --out "$out/pairs.jsonl" --pairs 4000 --seed 0
 $spool train --model gpt-tiny --sft --data "$out/pairs.jsonl" --init "$pre" --steps 300 \
   --lr 5e-4 --eval-every 50 --log "$out/sft.jsonl" --save "$out/sft.safetensors"
 $spool train --model dpo-gpt-tiny --data "$out/pairs.jsonl" --init "$out/sft.safetensors" \
-  --precompute-ref --steps 300 --lr 1e-5 --eval-every 25 --log "$out/dpo.jsonl" \
+  --precompute-ref --steps 300 --lr 5e-5 --eval-every 25 --log "$out/dpo.jsonl" \
   --save "$out/dpo.safetensors"
 $spool train --model reward-gpt-tiny --data "$out/pairs.jsonl" --init "$out/sft.safetensors" \
   --steps 300 --lr 1e-4 --eval-every 25 --log "$out/reward.jsonl"
@@ -28,4 +28,6 @@ for m in pretrained sft dpo; do
   [[ $m == pretrained ]] && w=$pre
   $spool generate --weights "$w" --prompts "$out/pairs.jsonl" --samples 400 --tokens 64 \
     --seed 1 --out "$out/samples_$m.jsonl" | tail -1 | tee "$out/rate_$m.json"
+  $spool generate --weights "$w" --prompts "$out/pairs.jsonl" --samples 2000 --tokens 64 \
+    --seed 2 | tail -1 | tee "$out/rate2k_$m.json"
 done

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-video_study}
 budget=${2:-600}
-shift 2 || true
+shift $(($# < 2 ? $# : 2))
 mkdir -p "$out"
 for m in tsn-r18 tsm-r18 trn-r18 i3d-r18; do
   "${SPOOL:-build/spool}" train --model "$m" --data synthetic --steps 1000000 --time-limit "$budget" \

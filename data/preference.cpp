@@ -48,6 +48,9 @@ PreferenceSet load_preferences(const std::string& path, int64_t context) {
     SPOOL_CHECK(j.is_object(), where, ": expected a JSON object, found ", j.type_name());
     PreferencePair p{field(j, "prompt", where), field(j, "chosen", where),
                      field(j, "rejected", where), line_no};
+    // The first completion token is predicted from the prompt's last one: without a prompt it
+    // would never be scored.
+    SPOOL_CHECK(!p.prompt.empty(), where, ": the prompt is empty");
     SPOOL_CHECK(!p.chosen.empty(), where, ": the chosen completion is empty");
     SPOOL_CHECK(!p.rejected.empty(), where, ": the rejected completion is empty");
     SPOOL_CHECK(int64_t(p.prompt.size()) < context, where, ": the prompt is ", p.prompt.size(),
@@ -109,9 +112,9 @@ PairBatch pair_batch(const std::vector<PreferencePair>& pairs, const std::vector
   int64_t t = 2;
   for (int64_t i = 0; i < b; ++i) {
     const PreferencePair& p = pairs.at(which[size_t(i)]);
-    SPOOL_CHECK(int64_t(p.prompt.size()) < context, "pair_batch: pair at line ", p.line,
-                " has a prompt of ", p.prompt.size(), " tokens, no room in the context of ",
-                context);
+    SPOOL_CHECK(!p.prompt.empty() && int64_t(p.prompt.size()) < context,
+                "pair_batch: pair at line ", p.line, " has a prompt of ", p.prompt.size(),
+                " tokens; it must be 1 to ", context - 1, " for the context of ", context);
     rows[size_t(i)] = row_tokens(p.prompt, p.chosen, context, prompt_len[size_t(i)]);
     rows[size_t(b + i)] = row_tokens(p.prompt, p.rejected, context, prompt_len[size_t(b + i)]);
   }
@@ -135,6 +138,9 @@ LmBatch sft_batch(const std::vector<PreferencePair>& pairs, const std::vector<si
   int64_t t = 2;
   for (int64_t i = 0; i < b; ++i) {
     const PreferencePair& p = pairs.at(which[size_t(i)]);
+    SPOOL_CHECK(!p.prompt.empty() && int64_t(p.prompt.size()) < context, "sft_batch: pair at line ",
+                p.line, " has a prompt of ", p.prompt.size(), " tokens; it must be 1 to ",
+                context - 1, " for the context of ", context);
     rows[size_t(i)] = row_tokens(p.prompt, p.chosen, context, prompt_len[size_t(i)]);
     t = std::max(t, int64_t(rows[size_t(i)].size()));
   }

@@ -23,9 +23,9 @@ struct PreferenceSet {
 
 // Reads and checks the whole file before returning anything, so nothing trains on a half-read
 // file. Blank lines are skipped; other fields are ignored. spool::Error names PATH:LINE for
-// malformed JSON, a line that is not an object, a missing or non-string field, an empty chosen
-// or rejected completion, text that is not UTF-8, a prompt that leaves no room for a completion
-// in `context` tokens, and a file without pairs.
+// malformed JSON, a line that is not an object, a missing or non-string field, an empty prompt,
+// an empty chosen or rejected completion, text that is not UTF-8, a prompt that leaves no room for
+// a completion in `context` tokens, and a file without pairs.
 PreferenceSet load_preferences(const std::string& path, int64_t context);
 
 // Writes pairs as JSON Lines atomically (temporary file, fsync, rename).

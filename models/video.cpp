@@ -46,7 +46,9 @@ std::vector<std::vector<int64_t>> combinations(int64_t n, int64_t size) {
 }  // namespace
 
 RelationModule::RelationModule(const VideoConfig& c, Generator* gen) : gen_(gen) {
-  SPOOL_CHECK(c.segments >= 2, "TRN: relations need at least 2 segments, not ", c.segments);
+  SPOOL_CHECK(c.segments >= 2 && c.segments <= 16,
+              "TRN: relations take 2 to 16 segments (every ordered subset is listed), not ",
+              c.segments);
   fc_fusion_scales_ = register_module("fc_fusion_scales", std::make_shared<nn::ModuleList>());
   for (int64_t s = c.segments; s >= 2; --s) {
     subsets_.push_back(combinations(c.segments, s));

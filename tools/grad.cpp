@@ -32,11 +32,11 @@ std::shared_ptr<nn::Module> model_for(const std::string& name, const TensorFile&
     if (c1.dim() != 4 || fc.dim() != 2)
       throw UsageError("--weights: conv1.weight " + describe(c1) + " and fc.weight " +
                        describe(fc) + " are not ResNet-18 shapes");
-    Generator gen(0);
+    static Generator gen(0);  // the model keeps the pointer; it must outlive it
     return std::make_shared<models::ResNet18>(
         models::ResNetConfig{fc.size(0), c1.size(0), c1.size(1)}, &gen);
   }
-  Generator gen(0);
+  static Generator gen(0);  // the model keeps the pointer (dropout); it must outlive it
   return make_model(name, &gen);
 }
 
@@ -63,7 +63,12 @@ int grad_dpo(const Args& a, const TensorFile& weights, const TensorFile& batch,
     throw UsageError(std::string("grad: --loss: ") + e.what());
   }
   o.beta = a.positive_double("beta", 0.1);
-  if (a.has("label-smoothing")) o.label_smoothing = std::stod(a.str("label-smoothing", "0"));
+  if (a.has("label-smoothing")) {
+    if (o.loss != models::DpoLossType::cdpo)
+      throw UsageError("grad: --label-smoothing is cdpo's epsilon; add --loss cdpo");
+    o.label_smoothing = a.positive_double("label-smoothing", 0.1);
+    if (o.label_smoothing >= 0.5) throw UsageError("grad: --label-smoothing must be below 0.5");
+  }
   const Tensor& chosen = need(batch, "chosen", "--batch");
   const Tensor& rejected = need(batch, "rejected", "--batch");
   const Tensor& mask = need(batch, "mask", "--batch");

@@ -226,11 +226,21 @@ int cmd_train(int argc, char** argv) {
   c.device = parse_device(a.str("device", "cpu"));
   c.sft = a.has("sft");
   const bool video = is_video_model(c.model);
+  const bool dpo = c.model == "dpo-gpt-tiny", reward = c.model == "reward-gpt-tiny";
+  const bool preference = c.sft || dpo || reward;
+  if (c.sft && c.model != "gpt-tiny")
+    throw UsageError("train: --sft fine-tunes gpt-tiny; --model is '" + c.model + "'");
   for (const char* f : {"size", "width", "test-clips", "time-limit"})
     if (a.has(f) && !video)
       throw UsageError(std::string("train: --") + f + " applies to the video models");
+  if (a.has("init") && !preference)
+    throw UsageError("train: --init applies to --sft, dpo-gpt-tiny and reward-gpt-tiny");
+  for (const char* f : {"ref-weights", "loss", "beta", "label-smoothing", "precompute-ref"})
+    if (a.has(f) && !dpo)
+      throw UsageError(std::string("train: --") + f + " applies to --model dpo-gpt-tiny");
   if (video) {
-    for (const char* f : {"resume", "pack", "checkpoint-policy", "epochs", "sft", "init"})
+    for (const char* f :
+         {"resume", "pack", "checkpoint-policy", "memory-budget", "epochs", "eval-every"})
       if (a.has(f))
         throw UsageError(std::string("train: --") + f +
                          " does not apply to the video models in this version");
@@ -251,19 +261,8 @@ int cmd_train(int argc, char** argv) {
     if (a.has("save")) c.save = a.str("save", "");
     return train_video(c);
   }
-  const bool dpo = c.model == "dpo-gpt-tiny", reward = c.model == "reward-gpt-tiny";
-  const bool preference = c.sft || dpo || reward;
-  if (c.sft && c.model != "gpt-tiny")
-    throw UsageError("train: --sft fine-tunes gpt-tiny; --model is '" + c.model + "'");
-  for (const char* f : {"init"})
-    if (a.has(f) && !preference)
-      throw UsageError(std::string("train: --") + f +
-                       " applies to --sft, dpo-gpt-tiny and reward-gpt-tiny");
-  for (const char* f : {"ref-weights", "loss", "beta", "label-smoothing", "precompute-ref"})
-    if (a.has(f) && !dpo)
-      throw UsageError(std::string("train: --") + f + " applies to --model dpo-gpt-tiny");
   if (preference) {
-    for (const char* f : {"resume", "pack", "checkpoint-policy", "epochs"})
+    for (const char* f : {"resume", "pack", "checkpoint-policy", "memory-budget", "epochs"})
       if (a.has(f))
         throw UsageError(std::string("train: --") + f +
                          " does not apply to preference training in this version");

@@ -28,23 +28,30 @@ namespace {
 
 using Metrics = std::map<std::string, double>;
 
-// dpo-gpt-tiny, from --init when given. A longer-context GPT (a gpt-tiny pretrained at context
-// 256) keeps its first 128 position embeddings: the pair rows never reach further.
-std::shared_ptr<models::Gpt> make_policy(const TrainConfig& c, Generator* gen) {
-  const models::GptConfig want = models::dpo_gpt_tiny();
-  if (!c.init) return std::make_shared<models::Gpt>(want, gen);
-  auto loaded = load_gpt(load_safetensors(*c.init), gen);
-  if (loaded->config().context <= want.context) return loaded;
+// A GPT from a weights file for preference training: a longer-context GPT (a gpt-tiny pretrained
+// at context 256) keeps its first 128 position embeddings, as dpo-gpt-tiny has; the pair rows
+// never reach further.
+std::shared_ptr<models::Gpt> load_cut(const std::string& path, const std::string& flag,
+                                      Generator* gen) {
+  const int64_t context = models::dpo_gpt_tiny().context;
+  auto loaded = load_gpt(load_safetensors(path), gen);
+  if (loaded->config().context <= context) return loaded;
   models::GptConfig cut = loaded->config();
-  cut.context = want.context;
+  cut.context = context;
   auto model = std::make_shared<models::Gpt>(cut, gen);
   nn::NamedTensors state = loaded->state_dict();
   for (auto& [n, t] : state)
     if (n == "wpe.weight") t = contiguous(narrow(t, 0, 0, cut.context));
   model->load_state_dict(state);
-  std::printf("--init: %s has context %lld; its first %lld positions are kept\n", c.init->c_str(),
-              (long long)loaded->config().context, (long long)cut.context);
+  std::printf("%s: %s has context %lld; its first %lld positions are kept\n", flag.c_str(),
+              path.c_str(), (long long)loaded->config().context, (long long)cut.context);
   return model;
+}
+
+// dpo-gpt-tiny, from --init when given.
+std::shared_ptr<models::Gpt> make_policy(const TrainConfig& c, Generator* gen) {
+  if (!c.init) return std::make_shared<models::Gpt>(models::dpo_gpt_tiny(), gen);
+  return load_cut(*c.init, "--init", gen);
 }
 
 // Running sums of per-batch metrics weighted by the pairs in the batch.
@@ -185,7 +192,7 @@ int train_dpo(const TrainConfig& c) {
   // The reference: a file, or a copy of the policy as it starts.
   std::shared_ptr<models::Gpt> ref;
   if (c.ref_weights) {
-    ref = load_gpt(load_safetensors(*c.ref_weights));
+    ref = load_cut(*c.ref_weights, "--ref-weights", nullptr);
     if (ref->config().context != context || ref->config().vocab != policy->config().vocab)
       throw UsageError("--ref-weights: the reference (vocab " +
                        std::to_string(ref->config().vocab) + ", context " +

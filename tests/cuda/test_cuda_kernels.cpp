@@ -161,21 +161,14 @@ TEST(CudaKernels, RandomStreamsMatchTheCpu) {
 
 TEST(CudaKernels, UnaryOpsOnContiguousAndStridedInputs) {
   REQUIRE_GPU();
-  const UnaryOp ops[] = {UnaryOp::neg,
-                         UnaryOp::exp,
-                         UnaryOp::log,
-                         UnaryOp::sqrt,
-                         UnaryOp::abs,
-                         UnaryOp::sign,
-                         UnaryOp::tanh,
-                         UnaryOp::sigmoid,
-                         UnaryOp::relu,
-                         UnaryOp::gelu,
-                         UnaryOp::gelu_tanh,
-                         UnaryOp::gelu_grad,
-                         UnaryOp::gelu_tanh_grad,
-                         UnaryOp::pow_scalar,
-                         UnaryOp::clamp,
+  const UnaryOp ops[] = {UnaryOp::neg,         UnaryOp::exp,
+                         UnaryOp::log,         UnaryOp::sqrt,
+                         UnaryOp::abs,         UnaryOp::sign,
+                         UnaryOp::tanh,        UnaryOp::sigmoid,
+                         UnaryOp::log_sigmoid, UnaryOp::relu,
+                         UnaryOp::gelu,        UnaryOp::gelu_tanh,
+                         UnaryOp::gelu_grad,   UnaryOp::gelu_tanh_grad,
+                         UnaryOp::pow_scalar,  UnaryOp::clamp,
                          UnaryOp::affine};
   Pair pos = rand_pair({257, 129}, 0.1, 3);
   Pair any = randn_pair({257, 129});

@@ -151,6 +151,8 @@ TEST(Preferences, BadLinesAreRefusedWithTheirLineNumber) {
               ::testing::HasSubstr(":2: the chosen completion is empty"));
   EXPECT_THAT(expect_error(R"({"prompt": "a", "chosen": "b", "rejected": ""})"),
               ::testing::HasSubstr("the rejected completion is empty"));
+  EXPECT_THAT(expect_error(R"({"prompt": "", "chosen": "b", "rejected": "c"})"),
+              ::testing::HasSubstr(":1: the prompt is empty"));
   EXPECT_THAT(expect_error(R"({"prompt": "abcdefgh", "chosen": "b", "rejected": "c"})", 8),
               ::testing::HasSubstr(":1: the prompt is 8 tokens, which leaves no room"));
   EXPECT_THAT(expect_error(ok + "{\"prompt\": \"\xff\", \"chosen\": \"b\", \"rejected\": \"c\"}\n"),

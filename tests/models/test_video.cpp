@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "data/synthetic_video.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
@@ -22,6 +24,11 @@ Tensor iota(const Shape& shape, DType dtype = DType::f64) {
 
 Tensor select(const Tensor& x, int64_t dim, int64_t i) {
   return squeeze(narrow(x, dim, i, 1), dim);
+}
+
+void disable_dropout_for_test(nn::Module& m) {
+  if (auto* d = dynamic_cast<nn::Dropout*>(&m)) d->p = 0;
+  for (auto& [n, c] : m.named_children()) disable_dropout_for_test(*c);
 }
 
 Tensor named(const nn::NamedTensors& state, const std::string& name) {
@@ -109,6 +116,15 @@ TEST(VideoModels, TrnEvaluationIsDeterministicAndTrainingDrawsSubsets) {
   net.eval();
   EXPECT_EQ(net.forward(x).to_vector<float>(), net.forward(x).to_vector<float>());
   EXPECT_EQ(net.forward(x).shape(), (Shape{2, 10}));
+  // Training draws 3 of the 10 (or 5) subsets per smaller scale: two draws differ (BatchNorm
+  // in train mode sees the same batch both times, so only the subsets can change the output).
+  net.train();
+  disable_dropout_for_test(net);
+  const auto a = net.forward(x).to_vector<float>(), b = net.forward(x).to_vector<float>();
+  EXPECT_NE(a, b);
+  for (float v : a) EXPECT_TRUE(std::isfinite(v));
+  c.segments = 17;
+  EXPECT_THROW(models::SegmentNet(c, &gen), Error);  // subsets would explode
 }
 
 TEST(SyntheticVideo, BackwardClipsAreTheForwardOnesReversed) {

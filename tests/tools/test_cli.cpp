@@ -333,6 +333,11 @@ TEST(Cli, PreferenceTrainingRefusesBadFlagsAndFiles) {
       {"train --model gpt-tiny --beta 0.2", "--beta applies to --model dpo-gpt-tiny"},
       {"train --model mlp --sft", "--sft fine-tunes gpt-tiny"},
       {"train --model dpo-gpt-tiny --data x --init /nonexistent", "--init: no such file"},
+      {"train --model tsm-r18 --beta 0.5", "--beta applies to --model dpo-gpt-tiny"},
+      {"train --model tsm-r18 --memory-budget 1/2", "--memory-budget does not apply"},
+      {"train --model dpo-gpt-tiny --data x --memory-budget 1/2", "--memory-budget does not apply"},
+      {"train --model tsn-r18 --data /some/list.txt", "train on --data synthetic"},
+      {"train --model mlp --time-limit 5", "--time-limit applies to the video models"},
   };
   for (const auto& [args, want] : cases) {
     CliResult r = run_cli(args);
