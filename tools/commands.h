@@ -10,5 +10,6 @@ int cmd_generate(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_memstudy(int argc, char** argv);
 int cmd_make_pairs(int argc, char** argv);
+int cmd_make_videos(int argc, char** argv);
 
 }  // namespace spool::cli

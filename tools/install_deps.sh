@@ -2,7 +2,8 @@
 # Installs the Debian packages spool needs, skipping apt when all are already present.
 set -euo pipefail
 packages=(build-essential cmake libopenblas-dev libopenblas-openmp-dev libgtest-dev libgmock-dev libbenchmark-dev
-          libglpk-dev python3-matplotlib zlib1g-dev nlohmann-json3-dev python3-sklearn fortunes)
+          libglpk-dev python3-matplotlib zlib1g-dev nlohmann-json3-dev python3-sklearn fortunes
+          libjpeg62-turbo-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

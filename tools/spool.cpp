@@ -39,11 +39,15 @@ commands:
                              (preference runs log rewards/chosen, rewards/rejected,
                              rewards/accuracies, rewards/margins, logps/chosen, logps/rejected,
                              loss, and eval_* on every 10th pair, held out)
-  train --model tsn-r18|tsm-r18|trn-r18|i3d-r18 [--data synthetic] [--steps N] [--batch B]
+  train --model tsn-r18|tsm-r18|trn-r18|i3d-r18 [--data synthetic|LIST] [--steps N] [--batch B]
       [--lr X] [--size S] [--width W] [--test-clips N] [--time-limit SECONDS]
+      [--test-list LIST] [--flip]  (LIST: 'path label' or 'path num_frames label' lines naming
+                             folders of JPEG frames; the test list defaults to val.txt beside it)
                              action recognition on the generated order-sensitive clips (SGD,
                              momentum 0.9, cosine); the final line has top1, per_class,
                              confusion, pair_acc and direction_acc (order within a pair)
+  make-videos --out DIR [--clips N] [--test-clips M] [--size S] [--seed S]
+                             the generated clips as JPEG frame folders with train.txt / val.txt
   make-pairs --out PAIRS.jsonl [--pairs N] [--data PATH] [--seed S] [--typo-rate R]
                              the generated preference set: corpus prompts, the real continuation
                              chosen over the same text with misspelt words
@@ -102,6 +106,7 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return cmd_bench(argc, argv);
     if (cmd == "memstudy") return cmd_memstudy(argc, argv);
     if (cmd == "make-pairs") return cmd_make_pairs(argc, argv);
+    if (cmd == "make-videos") return cmd_make_videos(argc, argv);
     throw UsageError("unknown command '" + cmd + "' (see spool --help)");
   } catch (const UsageError& e) {
     std::fprintf(stderr, "spool: %s\n", e.what());

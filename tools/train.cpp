@@ -213,7 +213,9 @@ int cmd_train(int argc, char** argv) {
           {"size", true},
           {"width", true},
           {"test-clips", true},
-          {"time-limit", true}},
+          {"time-limit", true},
+          {"test-list", true},
+          {"flip", false}},
          "train");
   if (!a.has("model"))
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
@@ -230,7 +232,7 @@ int cmd_train(int argc, char** argv) {
   const bool preference = c.sft || dpo || reward;
   if (c.sft && c.model != "gpt-tiny")
     throw UsageError("train: --sft fine-tunes gpt-tiny; --model is '" + c.model + "'");
-  for (const char* f : {"size", "width", "test-clips", "time-limit"})
+  for (const char* f : {"size", "width", "test-clips", "time-limit", "test-list", "flip"})
     if (a.has(f) && !video)
       throw UsageError(std::string("train: --") + f + " applies to the video models");
   if (a.has("init") && !preference)
@@ -247,6 +249,16 @@ int cmd_train(int argc, char** argv) {
     if (c.device.type == DeviceType::cuda)
       throw UsageError("train: the video models train on the cpu in this version");
     c.data = a.str("data", "synthetic");
+    if (c.data != "synthetic" && !std::filesystem::is_regular_file(c.data))
+      throw UsageError("train: --data '" + c.data +
+                       "' is neither 'synthetic' nor an annotation list file");
+    for (const char* f : {"test-list", "flip"})
+      if (a.has(f) && c.data == "synthetic")
+        throw UsageError(std::string("train: --") + f + " goes with --data LIST");
+    c.test_list = a.str("test-list", "");
+    if (!c.test_list.empty() && !std::filesystem::is_regular_file(c.test_list))
+      throw UsageError("train: --test-list: no such file: " + c.test_list);
+    c.flip = a.has("flip");
     c.steps = a.positive_int("steps", 1000);
     c.batch = a.positive_int("batch", 2);
     c.lr = a.positive_double("lr", 0.005);

@@ -25,7 +25,9 @@ struct TrainConfig {
   std::optional<std::string> init, ref_weights;
   // Video models (tools/train_video.cpp).
   int64_t video_size = 112, video_width = 64, test_clips = 200;
-  double time_limit = 0;                         // seconds; 0: none
+  double time_limit = 0;  // seconds; 0: none
+  std::string test_list;  // --data LIST: the test list (default: val.txt beside it)
+  bool flip = false;      // --data LIST: label-preserving flips
   std::string checkpoint_policy, memory_budget;  // empty: plain steps
   std::optional<std::string> log, save, resume;
 };
@@ -47,8 +49,8 @@ int train_dpo(const TrainConfig& c);
 int train_reward(const TrainConfig& c);
 int train_video(const TrainConfig& c);
 // tsn-r18, tsm-r18, trn-r18 (SegmentNet) or i3d-r18 (I3d) with stage width `width`.
-std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width,
-                                             Generator* gen);
+std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
+                                             int64_t classes = 10);
 int train_gpt(const TrainConfig& c);
 
 }  // namespace spool::cli

@@ -7,7 +7,12 @@
 #include <cmath>
 #include <cstdio>
 
+#include <filesystem>
+#include <future>
+#include <set>
+
 #include "data/synthetic_video.h"
+#include "data/video_io.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
 #include "models/video.h"
@@ -18,13 +23,14 @@
 
 namespace spool::cli {
 
-std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width,
-                                             Generator* gen) {
+std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
+                                             int64_t classes) {
   models::VideoConfig c = name == "tsm-r18"   ? models::tsm_r18()
                           : name == "trn-r18" ? models::trn_r18()
                           : name == "i3d-r18" ? models::i3d_r18()
                                               : models::tsn_r18();
   c.width = width;
+  c.num_classes = classes;
   if (name == "i3d-r18") return std::make_shared<models::I3d>(c, gen);
   return std::make_shared<models::SegmentNet>(c, gen);
 }
@@ -33,53 +39,166 @@ namespace {
 
 constexpr int64_t kClipFrames = 16, kInputFrames = 8;
 
-// One view of a clip [T, 3, H, W]: frame offset `offset` (0 or 1) of each pair of frames, so 8
-// frames spread over the 16; flipped horizontally when asked. 2-D models take them as
-// [K, 3, H, W] segments (TSN's one frame per segment), I3D as a [3, 8, H, W] clip.
-Tensor view_of(const Tensor& clip, int64_t offset, bool flip, bool i3d) {
-  Tensor v = slice(clip, 0, offset, kClipFrames, kClipFrames / kInputFrames);  // [8, 3, H, W]
-  v = contiguous(v);
-  if (flip) {
-    const int64_t w = v.size(3);
-    std::vector<int64_t> rev(static_cast<size_t>(w));
-    for (int64_t i = 0; i < w; ++i) rev[size_t(i)] = w - 1 - i;
-    v = index_select(v, 3, from_vector(rev));
-  }
-  return i3d ? contiguous(permute(v, {1, 0, 2, 3})) : v;
+// The 8 frame indices of a view of a video of `frames` frames: one per segment of frames / 8,
+// `offset` in [0, 1) of the way into each (random in training; 0.25 and 0.75 for the two test
+// views). For 16 frames this is frames offset, offset + 2, ... with offset 0 or 1.
+std::vector<int64_t> segment_frames(int64_t frames, double offset) {
+  std::vector<int64_t> out;
+  const double seg = double(frames) / double(kInputFrames);
+  for (int64_t k = 0; k < kInputFrames; ++k)
+    out.push_back(std::min(frames - 1, int64_t(seg * (double(k) + offset))));
+  return out;
 }
 
+Tensor flip_width(const Tensor& v) {
+  const int64_t w = v.size(3);
+  std::vector<int64_t> rev(static_cast<size_t>(w));
+  for (int64_t i = 0; i < w; ++i) rev[size_t(i)] = w - 1 - i;
+  return index_select(v, 3, from_vector(rev));
+}
+
+// Where clips come from. A view is [8, 3, S, S]; 2-D models take it as K = 8 segments (TSN's one
+// frame per segment), I3D as a [3, 8, S, S] clip.
+class ClipSource {
+ public:
+  virtual ~ClipSource() = default;
+  // Training item for `draw` (random bits): its view and label.
+  virtual std::pair<Tensor, int64_t> train_item(uint64_t draw, double offset, bool flip) = 0;
+  virtual int64_t test_count() const = 0;
+  // Test item i, view v (0 or 1); an undefined tensor when the video is unreadable.
+  virtual std::pair<Tensor, int64_t> test_item(int64_t i, int64_t v) = 0;
+  virtual int64_t classes() const = 0;
+  virtual int64_t skipped() const { return 0; }
+};
+
+// The generated set, rendered on the fly: an endless training stream and test clips from
+// another seed. Flips map right/left and clockwise/anticlockwise.
+class SyntheticSource : public ClipSource {
+ public:
+  SyntheticSource(uint64_t seed, int64_t test_clips, int64_t size)
+      : seed_(seed), test_(test_clips) {
+    spec_.frames = kClipFrames;
+    spec_.height = spec_.width = size;
+  }
+  std::pair<Tensor, int64_t> train_item(uint64_t draw, double offset, bool flip) override {
+    // Consecutive indices are a clip and its reversal, which must not share a batch (BatchNorm
+    // would compare them): indices are random.
+    const uint64_t index = draw;
+    Tensor v = view(data::render_clip(seed_ * 2 + 1, index, spec_), offset);
+    const int64_t label = data::clip_label(index);
+    if (!flip) return {v, label};
+    return {flip_width(v), data::flipped_label(label)};
+  }
+  int64_t test_count() const override { return test_; }
+  std::pair<Tensor, int64_t> test_item(int64_t i, int64_t v) override {
+    return {view(data::render_clip(seed_ * 2 + 2, uint64_t(i), spec_), v == 0 ? 0.25 : 0.75),
+            data::clip_label(uint64_t(i))};
+  }
+  int64_t classes() const override { return 10; }
+
+ private:
+  Tensor view(const Tensor& clip, double offset) {
+    return index_select(clip, 0, from_vector(segment_frames(kClipFrames, offset)));
+  }
+  uint64_t seed_;
+  int64_t test_;
+  data::SyntheticVideoSpec spec_;
+};
+
+// Frame folders named by annotation lists. A video that fails to decode is skipped with a
+// warning naming it (once) and counted; training draws another.
+class ListSource : public ClipSource {
+ public:
+  ListSource(const std::string& train_list, const std::string& test_list, int64_t size,
+             int64_t test_limit, bool flips)
+      : train_(data::read_video_list(train_list)),
+        test_(data::read_video_list(test_list)),
+        size_(size),
+        flips_(flips) {
+    if (int64_t(test_.size()) > test_limit) test_.resize(size_t(test_limit));
+    for (const auto* list : {&train_, &test_})
+      for (const auto& e : *list) classes_ = std::max(classes_, e.label + 1);
+  }
+  std::pair<Tensor, int64_t> train_item(uint64_t draw, double offset, bool flip) override {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      const auto& e = train_[size_t((draw + uint64_t(attempt) * 7919) % train_.size())];
+      Tensor v = load(e, offset, flip && flips_);
+      if (v.defined()) return {v, e.label};
+    }
+    throw Error("video: 100 videos in a row could not be read; see the warnings above");
+  }
+  int64_t test_count() const override { return int64_t(test_.size()); }
+  std::pair<Tensor, int64_t> test_item(int64_t i, int64_t v) override {
+    const auto& e = test_[size_t(i)];
+    return {load(e, v == 0 ? 0.25 : 0.75, false), e.label};
+  }
+  int64_t classes() const override { return classes_; }
+  int64_t skipped() const override { return int64_t(bad_.size()); }
+
+ private:
+  Tensor load(const data::VideoEntry& e, double offset, bool flip) {
+    if (bad_.count(e.path)) return {};
+    try {
+      const auto files = data::frame_files(e);
+      return data::load_frames(files, segment_frames(int64_t(files.size()), offset), size_, flip);
+    } catch (const Error& err) {
+      bad_.insert(e.path);
+      std::fprintf(stderr, "warning: skipping %s (list line %lld): %s\n", e.path.c_str(),
+                   (long long)e.line, err.what());
+      return {};
+    }
+  }
+  std::vector<data::VideoEntry> train_, test_;
+  int64_t size_;
+  bool flips_;
+  int64_t classes_ = 0;
+  std::set<std::string> bad_;
+};
+
 struct Evaluation {
+  int64_t clips = 0;
   double top1 = 0, pair_acc = 0, direction_acc = 0;
   std::vector<double> per_class;
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
 };
 
-Evaluation evaluate(nn::Module& model, bool i3d, uint64_t seed, int64_t clips,
-                    const data::SyntheticVideoSpec& spec) {
+Tensor model_input(const Tensors& views, bool i3d) {
+  Tensor x = stack(views, 0);  // [N, 8, 3, S, S]
+  return i3d ? contiguous(permute(x, {0, 2, 1, 3, 4})) : x;
+}
+
+Evaluation evaluate(nn::Module& model, bool i3d, ClipSource& source) {
   NoGrad no_grad;
   model.eval();
+  const int64_t k = source.classes();
   Evaluation e;
-  e.confusion.assign(10, std::vector<int64_t>(10, 0));
-  const int64_t chunk = 4;
+  e.confusion.assign(size_t(k), std::vector<int64_t>(size_t(k), 0));
+  const int64_t chunk = 4, clips = source.test_count();
   for (int64_t at = 0; at < clips; at += chunk) {
     const int64_t n = std::min(chunk, clips - at);
+    std::vector<Tensors> views(2);
+    std::vector<int64_t> labels;
+    for (int64_t i = 0; i < n; ++i) {
+      auto [v0, label] = source.test_item(at + i, 0);
+      auto [v1, unused] = source.test_item(at + i, 1);
+      if (!v0.defined() || !v1.defined()) continue;  // unreadable: skipped and counted
+      views[0].push_back(v0);
+      views[1].push_back(v1);
+      labels.push_back(label);
+    }
+    if (labels.empty()) continue;
     Tensor probs;
-    for (int64_t offset = 0; offset < 2; ++offset) {  // two views per clip, scores averaged
-      Tensors views;
-      for (int64_t i = 0; i < n; ++i)
-        views.push_back(
-            view_of(data::render_clip(seed, uint64_t(at + i), spec), offset, false, i3d));
-      Tensor p = softmax(model.forward(stack(views, 0)), 1);
+    for (const auto& v : views) {  // two views per clip, scores averaged
+      Tensor p = softmax(model.forward(model_input(v, i3d)), 1);
       probs = probs.defined() ? probs + p : p;
     }
     const auto pred = argmax(probs, 1).to_vector<int64_t>();
-    for (int64_t i = 0; i < n; ++i)
-      ++e.confusion[size_t(data::clip_label(uint64_t(at + i)))][size_t(pred[size_t(i)])];
+    for (size_t i = 0; i < labels.size(); ++i) ++e.confusion[size_t(labels[i])][size_t(pred[i])];
   }
   int64_t right = 0, pair_right = 0, total = 0;
-  for (int64_t t = 0; t < 10; ++t) {
+  for (int64_t t = 0; t < k; ++t) {
     int64_t row = 0;
-    for (int64_t p = 0; p < 10; ++p) {
+    for (int64_t p = 0; p < k; ++p) {
       row += e.confusion[size_t(t)][size_t(p)];
       if (p / 2 == t / 2) pair_right += e.confusion[size_t(t)][size_t(p)];
     }
@@ -87,8 +206,9 @@ Evaluation evaluate(nn::Module& model, bool i3d, uint64_t seed, int64_t clips,
     total += row;
     e.per_class.push_back(row ? double(e.confusion[size_t(t)][size_t(t)]) / double(row) : 0.0);
   }
-  e.top1 = double(right) / double(total);
-  e.pair_acc = double(pair_right) / double(total);
+  e.clips = total;
+  e.top1 = total ? double(right) / double(total) : 0.0;
+  e.pair_acc = total ? double(pair_right) / double(total) : 0.0;
   e.direction_acc = pair_right ? double(right) / double(pair_right) : 0.0;
   model.train();
   return e;
@@ -104,34 +224,62 @@ std::string json_array(const std::vector<double>& v) {
   return s + "]";
 }
 
+struct Batch {
+  Tensor x, labels;
+};
+
 }  // namespace
 
 int train_video(const TrainConfig& c) {
-  if (c.data != "synthetic")
-    throw UsageError("train: --data '" + c.data +
-                     "': the video models train on --data synthetic in this version");
+  std::unique_ptr<ClipSource> source;
+  if (c.data == "synthetic") {
+    source = std::make_unique<SyntheticSource>(c.seed, c.test_clips, c.video_size);
+  } else {
+    std::string test_list = c.test_list;
+    if (test_list.empty()) {
+      test_list = (std::filesystem::path(c.data).parent_path() / "val.txt").string();
+      if (!std::filesystem::is_regular_file(test_list))
+        throw UsageError("train: --data " + c.data +
+                         ": no --test-list given and no val.txt beside it");
+    }
+    source = std::make_unique<ListSource>(c.data, test_list, c.video_size, c.test_clips, c.flip);
+  }
   Generator gen(c.seed);
-  auto model = make_video_model(c.model, c.video_width, &gen);
+  auto model = make_video_model(c.model, c.video_width, &gen, source->classes());
   const bool i3d = c.model == "i3d-r18";
-  data::SyntheticVideoSpec spec;
-  spec.frames = kClipFrames;
-  spec.height = spec.width = c.video_size;
   nn::SGD opt(nn::decay_matrices_only(*model, 1e-4),
               {.lr = c.lr, .momentum = 0.9, .weight_decay = 0});
   const int64_t total = c.steps, warmup = std::max<int64_t>(1, total / 20);
   const nn::CosineSchedule schedule{c.lr, warmup, total, 0};
   std::printf(
-      "%s: %lld parameters; synthetic clips %lld x %lld, %lld frames, batch %lld%s\n",
-      c.model.c_str(), (long long)model->num_parameters(), (long long)c.video_size,
-      (long long)c.video_size, (long long)kClipFrames, (long long)c.batch,
+      "%s: %lld parameters; %s, %lld classes, frames %lld x %lld, batch %lld%s\n", c.model.c_str(),
+      (long long)model->num_parameters(),
+      c.data == "synthetic" ? "generated clips" : c.data.c_str(), (long long)source->classes(),
+      (long long)c.video_size, (long long)c.video_size, (long long)c.batch,
       c.time_limit > 0 ? (", time limit " + std::to_string(int(c.time_limit)) + " s").c_str() : "");
+  // A batch is decoded on a background thread while the previous one trains. The random draws
+  // are taken on this thread first, so runs repeat exactly.
+  auto make_batch = [&source, &c](RngState r) {
+    Tensors views;
+    std::vector<int64_t> labels;
+    for (int64_t i = 0; i < c.batch; ++i) {
+      const uint64_t draw = uint64_t(uniform_at(r, 4 * i + 2) * 4294967296.0) * 1024 +
+                            uint64_t(uniform_at(r, 4 * i + 3) * 1024.0);
+      auto [v, label] =
+          source->train_item(draw, uniform_at(r, 4 * i + 1), uniform_at(r, 4 * i) < 0.5);
+      views.push_back(v);
+      labels.push_back(label);
+    }
+    return Batch{stack(views, 0), from_vector(labels)};
+  };
   JsonlLog log(c.log);
   Progress progress(total);
   model->train();
   const double t0 = now_seconds();
   double last_loss = NAN;
   int64_t step = 0;
-  const uint64_t train_seed = c.seed * 2 + 1, test_seed = c.seed * 2 + 2;
+  std::future<Batch> next =
+      std::async(std::launch::async, make_batch, gen.take(uint64_t(4 * c.batch)));
   for (; step < total; ++step) {
     const double elapsed = now_seconds() - t0;
     if (c.time_limit > 0 && elapsed >= c.time_limit) break;
@@ -139,22 +287,13 @@ int train_video(const TrainConfig& c) {
     int64_t at = step;
     if (c.time_limit > 0) at = std::max(at, int64_t(double(total) * elapsed / c.time_limit));
     opt.set_lr(schedule.at(std::min(at, total - 1)));
-    const RngState r = gen.take(uint64_t(4 * c.batch));
-    Tensors views;
-    std::vector<int64_t> labels;
-    for (int64_t i = 0; i < c.batch; ++i) {
-      // A random clip of the endless training set: consecutive indices are a clip and its
-      // reversal, which must not share a batch (BatchNorm would compare them).
-      const uint64_t index = uint64_t(uniform_at(r, 4 * i + 2) * 4294967296.0) * 1024 +
-                             uint64_t(uniform_at(r, 4 * i + 3) * 1024.0);
-      const bool flip = uniform_at(r, 4 * i) < 0.5;
-      const int64_t offset = uniform_at(r, 4 * i + 1) < 0.5 ? 0 : 1;
-      views.push_back(view_of(data::render_clip(train_seed, index, spec), offset, flip, i3d));
-      const int64_t label = data::clip_label(index);
-      labels.push_back(flip ? data::flipped_label(label) : label);
-    }
+    Batch b = next.get();
+    if (step + 1 < total)
+      next = std::async(std::launch::async, make_batch, gen.take(uint64_t(4 * c.batch)));
+    Tensor x = b.x;
+    if (i3d) x = contiguous(permute(x, {0, 2, 1, 3, 4}));
     opt.zero_grad();
-    Tensor loss = cross_entropy(model->forward(stack(views, 0)), from_vector(labels));
+    Tensor loss = cross_entropy(model->forward(x), b.labels);
     backward(loss);
     nn::clip_grad_norm(model->parameters(), 40.0);
     opt.step();
@@ -165,12 +304,13 @@ int train_video(const TrainConfig& c) {
     std::snprintf(status, sizeof status, "loss %.3f", last_loss);
     progress.update(step + 1, status);
   }
+  if (next.valid()) next.wait();  // the prefetch must finish before the source is used again
   progress.finish();
   const double train_s = now_seconds() - t0;
   if (c.save) save_checkpoint(*c.save, c, *model, opt, step, gen);
-  const Evaluation e = evaluate(*model, i3d, test_seed, c.test_clips, spec);
+  const Evaluation e = evaluate(*model, i3d, *source);
   std::string confusion = "[";
-  for (size_t t = 0; t < 10; ++t) {
+  for (size_t t = 0; t < e.confusion.size(); ++t) {
     std::vector<double> row(e.confusion[t].begin(), e.confusion[t].end());
     confusion += (t ? ", " : "") + json_array(row);
   }
@@ -181,7 +321,8 @@ int train_video(const TrainConfig& c) {
                          .add("steps", step)
                          .add("train_seconds", train_s)
                          .add("loss", last_loss)
-                         .add("test_clips", c.test_clips)
+                         .add("test_clips", e.clips)
+                         .add("skipped_videos", source->skipped())
                          .add("top1", e.top1)
                          .add("pair_acc", e.pair_acc)
                          .add("direction_acc", e.direction_acc)

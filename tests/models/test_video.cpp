@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include "data/synthetic_video.h"
+#include "data/video_io.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
 #include "models/video.h"
@@ -151,4 +154,34 @@ TEST(SyntheticVideo, FlipsSwapTheMirroredLabelsOnly) {
   EXPECT_EQ(data::flipped_label(5), 4);
   EXPECT_EQ(data::flipped_label(2), 2);
   EXPECT_EQ(data::flipped_label(9), 9);
+}
+
+TEST(VideoIo, JpegRoundTripAndCorruptFilesNamed) {
+  const auto dir = std::filesystem::temp_directory_path() / "spool_jpeg_test";
+  std::filesystem::create_directories(dir);
+  data::Image img{16, 8, std::vector<uint8_t>(16 * 8 * 3)};
+  for (int y = 0; y < 8; ++y)  // a smooth image: JPEG keeps it within a few levels
+    for (int x = 0; x < 16; ++x) {
+      const size_t at = size_t(y * 16 + x) * 3;
+      img.rgb[at] = uint8_t(40 + 8 * x);
+      img.rgb[at + 1] = uint8_t(60 + 12 * y);
+      img.rgb[at + 2] = 128;
+    }
+  const std::string path = (dir / "a.jpg").string();
+  data::write_jpeg(path, img, 100);
+  const data::Image back = data::read_jpeg(path);
+  ASSERT_EQ(back.width, 16);
+  ASSERT_EQ(back.height, 8);
+  double worst = 0;
+  for (size_t i = 0; i < img.rgb.size(); ++i)
+    worst = std::max(worst, std::abs(double(img.rgb[i]) - double(back.rgb[i])));
+  EXPECT_LE(worst, 8) << "JPEG at quality 100 on a smooth image";
+  const std::string bad = (dir / "bad.jpg").string();
+  std::ofstream(bad) << "\xff\xd8 not really";
+  try {
+    data::read_jpeg(bad);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+  }
 }

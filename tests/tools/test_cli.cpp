@@ -336,7 +336,7 @@ TEST(Cli, PreferenceTrainingRefusesBadFlagsAndFiles) {
       {"train --model tsm-r18 --beta 0.5", "--beta applies to --model dpo-gpt-tiny"},
       {"train --model tsm-r18 --memory-budget 1/2", "--memory-budget does not apply"},
       {"train --model dpo-gpt-tiny --data x --memory-budget 1/2", "--memory-budget does not apply"},
-      {"train --model tsn-r18 --data /some/list.txt", "train on --data synthetic"},
+      {"train --model tsn-r18 --data /some/list.txt", "neither 'synthetic' nor an annotation list"},
       {"train --model mlp --time-limit 5", "--time-limit applies to the video models"},
   };
   for (const auto& [args, want] : cases) {
@@ -344,4 +344,35 @@ TEST(Cli, PreferenceTrainingRefusesBadFlagsAndFiles) {
     EXPECT_EQ(r.status, 2) << args;
     EXPECT_NE(r.output.find(want), std::string::npos) << args << " gave: " << r.output;
   }
+}
+
+TEST(Cli, VideoListsTrainThroughTheFrameLoaderSkipCorruptVideosAndNameMissingOnes) {
+  const auto dir = temp_dir();
+  const std::string out = (dir / "vids").string();
+  CliResult made = run_cli("make-videos --out " + out + " --clips 12 --test-clips 4 --size 32");
+  ASSERT_EQ(made.status, 0) << made.output;
+  // A frame of the first test clip is not a JPEG: that clip is skipped, named and counted.
+  std::ofstream(out + "/val/clip_000000/img_00005.jpg") << "not a jpeg";
+  const auto log = dir / "v.jsonl";
+  CliResult r = run_cli("train --model tsn-r18 --data " + out +
+                        "/train.txt --steps 2 --size 32 "
+                        "--width 4 --log " +
+                        log.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: skipping " + out + "/val/clip_000000"), std::string::npos)
+      << r.output;
+  const std::string last = final_line(log);
+  EXPECT_NE(last.find("\"skipped_videos\": 1"), std::string::npos) << last;
+  EXPECT_NE(last.find("\"test_clips\": 3"), std::string::npos) << last;
+  // Missing folders stop the run before training, all of them listed.
+  std::ofstream(out + "/val.txt", std::ios::app) << "val/gone_1 16 3\nval/gone_2 4\n";
+  CliResult missing = run_cli("train --model tsn-r18 --data " + out + "/train.txt --steps 2");
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_NE(missing.output.find("2 of 6 videos are missing"), std::string::npos) << missing.output;
+  EXPECT_NE(missing.output.find("val/gone_2 (line 6)"), std::string::npos) << missing.output;
+  std::ofstream(out + "/bad.txt") << "train/clip_000000 sixteen 3\n";
+  CliResult bad =
+      run_cli("train --model tsn-r18 --data " + out + "/bad.txt --test-list " + out + "/bad.txt");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.output.find("bad.txt:1: num_frames 'sixteen'"), std::string::npos) << bad.output;
 }

@@ -1,0 +1,239 @@
+#include "data/video_io.h"
+
+#include <jpeglib.h>
+
+#include <algorithm>
+#include <csetjmp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "engine/factory.h"
+#include "ops/shape.h"
+
+namespace spool::data {
+
+namespace fs = std::filesystem;
+
+std::vector<VideoEntry> read_video_list(const std::string& list_path, std::string root) {
+  SPOOL_CHECK(fs::is_regular_file(list_path), "video list: no such file: ", list_path);
+  if (root.empty()) root = fs::path(list_path).parent_path().string();
+  std::ifstream in(list_path);
+  SPOOL_CHECK(in, "video list: cannot read ", list_path);
+  std::vector<VideoEntry> out;
+  std::string text;
+  int64_t line_no = 0;
+  while (std::getline(in, text)) {
+    ++line_no;
+    if (!text.empty() && text.back() == '\r') text.pop_back();
+    std::istringstream fields(text);
+    std::vector<std::string> f;
+    for (std::string w; fields >> w;) f.push_back(w);
+    if (f.empty()) continue;
+    const std::string where = "video list: " + list_path + ":" + std::to_string(line_no);
+    SPOOL_CHECK(f.size() == 2 || f.size() == 3, where, ": expected 'path label' or 'path ",
+                "num_frames label', found ", f.size(), " fields");
+    auto number = [&](const std::string& s, const char* what) {
+      size_t used = 0;
+      int64_t v = -1;
+      try {
+        v = std::stoll(s, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      SPOOL_CHECK(used == s.size() && v >= 0, where, ": ", what, " '", s,
+                  "' is not a non-negative integer");
+      return v;
+    };
+    VideoEntry e;
+    e.path = fs::path(f[0]).is_absolute() ? f[0] : (fs::path(root) / f[0]).string();
+    e.label = number(f.back(), "label");
+    if (f.size() == 3) e.frames = number(f[1], "num_frames");
+    e.line = line_no;
+    out.push_back(e);
+  }
+  SPOOL_CHECK(!out.empty(), "video list: ", list_path, " names no videos");
+  std::vector<std::string> missing;
+  for (const auto& e : out)
+    if (!fs::exists(e.path)) missing.push_back(e.path + " (line " + std::to_string(e.line) + ")");
+  if (!missing.empty()) {
+    std::string msg = "video list: " + list_path + ": " + std::to_string(missing.size()) + " of " +
+                      std::to_string(out.size()) + " videos are missing:";
+    for (size_t i = 0; i < std::min<size_t>(20, missing.size()); ++i) msg += "\n  " + missing[i];
+    if (missing.size() > 20) msg += "\n  ... and " + std::to_string(missing.size() - 20) + " more";
+    throw Error(msg);
+  }
+  return out;
+}
+
+namespace {
+
+// libjpeg reports fatal errors through error_exit, which must not return: jump back instead of
+// letting the library call exit().
+struct JpegError {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void on_jpeg_error(j_common_ptr info) {
+  auto* e = reinterpret_cast<JpegError*>(info->err);
+  (*info->err->format_message)(info, e->message);
+  std::longjmp(e->jump, 1);
+}
+
+}  // namespace
+
+Image read_jpeg(const std::string& path) {
+  std::FILE* const f = std::fopen(path.c_str(), "rb");
+  SPOOL_CHECK(f, "jpeg: cannot open ", path);
+  // Locals written after setjmp must not be read after the longjmp unless they live in memory:
+  // the image is reached through a pointer fixed before setjmp.
+  const auto img = std::make_unique<Image>();
+  jpeg_decompress_struct info;
+  JpegError err;
+  info.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = on_jpeg_error;
+  err.mgr.output_message = [](j_common_ptr) {};  // warnings are not printed
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&info);
+    std::fclose(f);
+    throw Error("jpeg: " + path + " is corrupt or not a JPEG file: " + err.message);
+  }
+  jpeg_create_decompress(&info);
+  jpeg_stdio_src(&info, f);
+  jpeg_read_header(&info, TRUE);
+  info.out_color_space = JCS_RGB;
+  jpeg_start_decompress(&info);
+  img->width = info.output_width;
+  img->height = info.output_height;
+  img->rgb.resize(size_t(img->width * img->height * 3));
+  while (info.output_scanline < info.output_height) {
+    JSAMPROW row = img->rgb.data() + size_t(info.output_scanline) * size_t(img->width) * 3;
+    jpeg_read_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_decompress(&info);
+  jpeg_destroy_decompress(&info);
+  std::fclose(f);
+  SPOOL_CHECK(img->width > 0 && img->height > 0, "jpeg: ", path, " has no pixels");
+  return std::move(*img);
+}
+
+void write_jpeg(const std::string& path, const Image& image, int quality) {
+  SPOOL_CHECK(image.width > 0 && image.height > 0 &&
+                  image.rgb.size() == size_t(image.width * image.height * 3),
+              "jpeg: image of ", image.width, " x ", image.height, " with ", image.rgb.size(),
+              " bytes is not RGB");
+  const std::string tmp = path + ".tmp";
+  std::FILE* const f = std::fopen(tmp.c_str(), "wb");
+  SPOOL_CHECK(f, "jpeg: cannot write ", tmp);
+  jpeg_compress_struct info;
+  JpegError err;
+  info.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = on_jpeg_error;
+  if (setjmp(err.jump)) {
+    jpeg_destroy_compress(&info);
+    std::fclose(f);
+    std::remove(tmp.c_str());
+    throw Error("jpeg: writing " + path + " failed: " + err.message);
+  }
+  jpeg_create_compress(&info);
+  jpeg_stdio_dest(&info, f);
+  info.image_width = JDIMENSION(image.width);
+  info.image_height = JDIMENSION(image.height);
+  info.input_components = 3;
+  info.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&info);
+  jpeg_set_quality(&info, quality, TRUE);
+  jpeg_start_compress(&info, TRUE);
+  while (info.next_scanline < info.image_height) {
+    JSAMPROW row = const_cast<JSAMPLE*>(image.rgb.data()) +
+                   size_t(info.next_scanline) * size_t(image.width) * 3;
+    jpeg_write_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_compress(&info);
+  jpeg_destroy_compress(&info);
+  const bool ok = std::fflush(f) == 0;
+  if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error("jpeg: writing " + path + " failed");
+  }
+}
+
+std::vector<std::string> frame_files(const VideoEntry& e) {
+  SPOOL_CHECK(fs::is_directory(e.path), "video: ", e.path,
+              " is not a folder of JPEG frames (video files are not read in this version)");
+  std::vector<std::string> files;
+  for (const auto& d : fs::directory_iterator(e.path)) {
+    std::string ext = d.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (d.is_regular_file() && (ext == ".jpg" || ext == ".jpeg"))
+      files.push_back(d.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  SPOOL_CHECK(!files.empty(), "video: ", e.path, " holds no JPEG frames");
+  return files;
+}
+
+Tensor load_frames(const std::vector<std::string>& files, const std::vector<int64_t>& which,
+                   int64_t size, bool flip) {
+  SPOOL_CHECK(size > 0, "load_frames: size must be positive");
+  std::vector<float> out(which.size() * 3 * size_t(size * size));
+  for (size_t k = 0; k < which.size(); ++k) {
+    SPOOL_CHECK(which[k] >= 0 && which[k] < int64_t(files.size()), "load_frames: frame ", which[k],
+                " of a video with ", files.size(), " frames");
+    const Image img = read_jpeg(files[size_t(which[k])]);
+    // Bilinear resize of the whole frame to size x size (sample centres aligned).
+    for (int64_t y = 0; y < size; ++y) {
+      const double sy = std::clamp((double(y) + 0.5) * double(img.height) / double(size) - 0.5, 0.0,
+                                   double(img.height - 1));
+      const int64_t y0 = int64_t(sy), y1 = std::min(y0 + 1, img.height - 1);
+      const double fy = sy - double(y0);
+      for (int64_t x = 0; x < size; ++x) {
+        const double sx = std::clamp((double(x) + 0.5) * double(img.width) / double(size) - 0.5,
+                                     0.0, double(img.width - 1));
+        const int64_t x0 = int64_t(sx), x1 = std::min(x0 + 1, img.width - 1);
+        const double fx = sx - double(x0);
+        const int64_t ox = flip ? size - 1 - x : x;
+        for (int64_t c = 0; c < 3; ++c) {
+          auto px = [&](int64_t yy, int64_t xx) {
+            return double(img.rgb[size_t((yy * img.width + xx) * 3 + c)]);
+          };
+          const double v = (1 - fy) * ((1 - fx) * px(y0, x0) + fx * px(y0, x1)) +
+                           fy * ((1 - fx) * px(y1, x0) + fx * px(y1, x1));
+          out[((k * 3 + size_t(c)) * size_t(size) + size_t(y)) * size_t(size) + size_t(ox)] =
+              float((v / 255.0 - 0.45) / 0.25);
+        }
+      }
+    }
+  }
+  return from_vector(out, {int64_t(which.size()), 3, size, size});
+}
+
+std::string write_clip_folder(const std::string& dir, const std::string& name, const Tensor& clip,
+                              int64_t label) {
+  SPOOL_CHECK(clip.dim() == 4 && clip.size(1) == 3, "write_clip_folder: clip ", describe(clip),
+              " must be [T, 3, H, W]");
+  const fs::path folder = fs::path(dir) / name;
+  fs::create_directories(folder);
+  const int64_t t = clip.size(0), h = clip.size(2), w = clip.size(3);
+  const auto v = contiguous(clip).to_vector<float>();
+  for (int64_t f = 0; f < t; ++f) {
+    Image img{w, h, std::vector<uint8_t>(size_t(w * h * 3))};
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x)
+        for (int64_t c = 0; c < 3; ++c) {
+          const double u = double(v[size_t(((f * 3 + c) * h + y) * w + x)]) * 0.25 + 0.45;
+          img.rgb[size_t((y * w + x) * 3 + c)] = uint8_t(std::clamp(u * 255.0 + 0.5, 0.0, 255.0));
+        }
+    char file[32];
+    std::snprintf(file, sizeof file, "img_%05lld.jpg", (long long)(f + 1));
+    write_jpeg((folder / file).string(), img, 92);
+  }
+  return name + " " + std::to_string(t) + " " + std::to_string(label);
+}
+
+}  // namespace spool::data

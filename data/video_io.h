@@ -1,0 +1,49 @@
+// Video data on disk, laid out as the common action-recognition tools lay it: an annotation list
+// of `path label` or `path num_frames label` lines, each path a folder of JPEG frames (read in
+// file-name order). Frames decode with libjpeg-turbo. Video files (mp4, ...) through FFmpeg are
+// not read yet.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace spool::data {
+
+struct VideoEntry {
+  std::string path;     // absolute, or relative to the working directory
+  int64_t frames = -1;  // from the list, or -1 (counted when read)
+  int64_t label = 0;
+  int64_t line = 0;
+};
+
+// Reads a list; relative paths are resolved against `root` (by default the list's folder). A
+// malformed line raises spool::Error naming PATH:LINE. Every entry is checked to exist before
+// returning: missing ones raise one error listing them all (the first 20, and how many more).
+std::vector<VideoEntry> read_video_list(const std::string& list_path, std::string root = "");
+
+// JPEG files in libjpeg-turbo; a corrupt or unreadable file is an error naming it (never an
+// abort: libjpeg's fatal errors are caught).
+struct Image {
+  int64_t width = 0, height = 0;
+  std::vector<uint8_t> rgb;  // height * width * 3
+};
+Image read_jpeg(const std::string& path);
+// Written to PATH.tmp and renamed.
+void write_jpeg(const std::string& path, const Image& image, int quality = 90);
+
+// The frame files of a folder entry, in name order (*.jpg / *.jpeg).
+std::vector<std::string> frame_files(const VideoEntry& e);
+
+// Frames `which` of an entry, resized (bilinear) to size x size, normalised as the generated set
+// ((v / 255 - 0.45) / 0.25), optionally flipped: [K, 3, size, size] f32.
+Tensor load_frames(const std::vector<std::string>& files, const std::vector<int64_t>& which,
+                   int64_t size, bool flip);
+
+// Writes rendered clips ([T, 3, H, W] normalised as above) as frame folders
+// DIR/<name>/img_00001.jpg ... and returns the list line "<name> T label".
+std::string write_clip_folder(const std::string& dir, const std::string& name, const Tensor& clip,
+                              int64_t label);
+
+}  // namespace spool::data
