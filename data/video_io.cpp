@@ -2,6 +2,14 @@
 
 #include <jpeglib.h>
 
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/error.h>
+#include <libavutil/log.h>
+#include <libswscale/swscale.h>
+}
+
 #include <algorithm>
 #include <csetjmp>
 #include <cstdio>
@@ -178,14 +186,11 @@ std::vector<std::string> frame_files(const VideoEntry& e) {
   return files;
 }
 
-Tensor load_frames(const std::vector<std::string>& files, const std::vector<int64_t>& which,
-                   int64_t size, bool flip) {
+Tensor frames_to_tensor(const std::vector<const Image*>& frames, int64_t size, bool flip) {
   SPOOL_CHECK(size > 0, "load_frames: size must be positive");
-  std::vector<float> out(which.size() * 3 * size_t(size * size));
-  for (size_t k = 0; k < which.size(); ++k) {
-    SPOOL_CHECK(which[k] >= 0 && which[k] < int64_t(files.size()), "load_frames: frame ", which[k],
-                " of a video with ", files.size(), " frames");
-    const Image img = read_jpeg(files[size_t(which[k])]);
+  std::vector<float> out(frames.size() * 3 * size_t(size * size));
+  for (size_t k = 0; k < frames.size(); ++k) {
+    const Image& img = *frames[k];
     // Bilinear resize of the whole frame to size x size (sample centres aligned).
     for (int64_t y = 0; y < size; ++y) {
       const double sy = std::clamp((double(y) + 0.5) * double(img.height) / double(size) - 0.5, 0.0,
@@ -210,7 +215,123 @@ Tensor load_frames(const std::vector<std::string>& files, const std::vector<int6
       }
     }
   }
-  return from_vector(out, {int64_t(which.size()), 3, size, size});
+  return from_vector(out, {int64_t(frames.size()), 3, size, size});
+}
+
+Tensor load_frames(const std::vector<std::string>& files, const std::vector<int64_t>& which,
+                   int64_t size, bool flip) {
+  std::vector<Image> images;
+  for (int64_t w : which) {
+    SPOOL_CHECK(w >= 0 && w < int64_t(files.size()), "load_frames: frame ", w, " of a video with ",
+                files.size(), " frames");
+    images.push_back(read_jpeg(files[size_t(w)]));
+  }
+  std::vector<const Image*> ptrs;
+  for (const auto& i : images) ptrs.push_back(&i);
+  return frames_to_tensor(ptrs, size, flip);
+}
+
+namespace {
+
+std::vector<int64_t> spread(int64_t frames, int64_t segments, double offset) {
+  std::vector<int64_t> out;
+  const double seg = double(frames) / double(segments);
+  for (int64_t k = 0; k < segments; ++k)
+    out.push_back(std::min(frames - 1, int64_t(seg * (double(k) + offset))));
+  return out;
+}
+
+}  // namespace
+
+Tensor load_entry(const VideoEntry& e, double offset, int64_t segments, int64_t size, bool flip) {
+  if (fs::is_directory(e.path)) {
+    const auto files = frame_files(e);
+    return load_frames(files, spread(int64_t(files.size()), segments, offset), size, flip);
+  }
+  const std::vector<Image> all = decode_video(e.path);
+  std::vector<const Image*> picked;
+  for (int64_t i : spread(int64_t(all.size()), segments, offset)) picked.push_back(&all[size_t(i)]);
+  return frames_to_tensor(picked, size, flip);
+}
+
+namespace {
+
+std::string av_message(int code) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+  av_strerror(code, buf, sizeof buf);
+  return buf;
+}
+
+// Owns FFmpeg's objects for one decode.
+struct Decoder {
+  AVFormatContext* fmt = nullptr;
+  AVCodecContext* ctx = nullptr;
+  AVPacket* pkt = nullptr;
+  AVFrame* frame = nullptr;
+  SwsContext* sws = nullptr;
+  ~Decoder() {
+    sws_freeContext(sws);
+    av_frame_free(&frame);
+    av_packet_free(&pkt);
+    avcodec_free_context(&ctx);
+    avformat_close_input(&fmt);
+  }
+};
+
+}  // namespace
+
+std::vector<Image> decode_video(const std::string& path) {
+  av_log_set_level(AV_LOG_QUIET);  // errors are reported by spool, naming the file
+  Decoder d;
+  auto fail = [&](const std::string& what, int code) {
+    return Error("video: " + path + ": " + what + (code ? ": " + av_message(code) : ""));
+  };
+  int rc = avformat_open_input(&d.fmt, path.c_str(), nullptr, nullptr);
+  if (rc < 0) throw fail("cannot open", rc);
+  if ((rc = avformat_find_stream_info(d.fmt, nullptr)) < 0) throw fail("no stream information", rc);
+  const AVCodec* codec = nullptr;
+  const int stream = av_find_best_stream(d.fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+  if (stream < 0 || !codec) throw fail("no decodable video stream", stream < 0 ? stream : 0);
+  d.ctx = avcodec_alloc_context3(codec);
+  if (!d.ctx) throw fail("out of memory", 0);
+  if ((rc = avcodec_parameters_to_context(d.ctx, d.fmt->streams[stream]->codecpar)) < 0 ||
+      (rc = avcodec_open2(d.ctx, codec, nullptr)) < 0)
+    throw fail("cannot open the decoder", rc);
+  d.pkt = av_packet_alloc();
+  d.frame = av_frame_alloc();
+  if (!d.pkt || !d.frame) throw fail("out of memory", 0);
+  std::vector<Image> out;
+  auto drain = [&] {
+    while (true) {
+      const int r = avcodec_receive_frame(d.ctx, d.frame);
+      if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return;
+      if (r < 0) throw fail("decoding failed", r);
+      const int w = d.frame->width, h = d.frame->height;
+      d.sws = sws_getCachedContext(d.sws, w, h, AVPixelFormat(d.frame->format), w, h,
+                                   AV_PIX_FMT_RGB24, SWS_BILINEAR, nullptr, nullptr, nullptr);
+      if (!d.sws) throw fail("cannot convert its pixel format to RGB", 0);
+      Image img{w, h, std::vector<uint8_t>(size_t(w) * size_t(h) * 3)};
+      uint8_t* dst[4] = {img.rgb.data(), nullptr, nullptr, nullptr};
+      int stride[4] = {3 * w, 0, 0, 0};
+      sws_scale(d.sws, d.frame->data, d.frame->linesize, 0, h, dst, stride);
+      out.push_back(std::move(img));
+    }
+  };
+  while ((rc = av_read_frame(d.fmt, d.pkt)) >= 0) {
+    if (d.pkt->stream_index == stream) {
+      const int r = avcodec_send_packet(d.ctx, d.pkt);
+      av_packet_unref(d.pkt);
+      if (r < 0 && r != AVERROR(EAGAIN)) throw fail("decoding failed", r);
+      drain();
+    } else {
+      av_packet_unref(d.pkt);
+    }
+  }
+  if (rc != AVERROR_EOF) throw fail("reading failed", rc);
+  avcodec_send_packet(d.ctx, nullptr);  // flush the decoder's delayed frames
+  drain();
+  if (out.empty()) throw fail("no frames decoded", 0);
+  return out;
 }
 
 std::string write_clip_folder(const std::string& dir, const std::string& name, const Tensor& clip,

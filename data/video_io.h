@@ -1,7 +1,7 @@
 // Video data on disk, laid out as the common action-recognition tools lay it: an annotation list
 // of `path label` or `path num_frames label` lines, each path a folder of JPEG frames (read in
-// file-name order). Frames decode with libjpeg-turbo. Video files (mp4, ...) through FFmpeg are
-// not read yet.
+// file-name order, decoded with libjpeg-turbo) or a video file (any container and codec FFmpeg's
+// libavformat / libavcodec read, converted to RGB with libswscale).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -36,10 +36,18 @@ void write_jpeg(const std::string& path, const Image& image, int quality = 90);
 // The frame files of a folder entry, in name order (*.jpg / *.jpeg).
 std::vector<std::string> frame_files(const VideoEntry& e);
 
+// Every frame of a video file, in decoding order, as RGB. A file FFmpeg cannot open or decode is
+// an error naming it and FFmpeg's reason.
+std::vector<Image> decode_video(const std::string& path);
+
 // Frames `which` of an entry, resized (bilinear) to size x size, normalised as the generated set
 // ((v / 255 - 0.45) / 0.25), optionally flipped: [K, 3, size, size] f32.
 Tensor load_frames(const std::vector<std::string>& files, const std::vector<int64_t>& which,
                    int64_t size, bool flip);
+Tensor frames_to_tensor(const std::vector<const Image*>& frames, int64_t size, bool flip);
+// Either kind of entry: a folder of JPEG frames or a video file.
+Tensor load_entry(const VideoEntry& e, double offset_in_segment, int64_t segments, int64_t size,
+                  bool flip);
 
 // Writes rendered clips ([T, 3, H, W] normalised as above) as frame folders
 // DIR/<name>/img_00001.jpg ... and returns the list line "<name> T label".

@@ -3,7 +3,8 @@
 set -euo pipefail
 packages=(build-essential cmake libopenblas-dev libopenblas-openmp-dev libgtest-dev libgmock-dev libbenchmark-dev
           libglpk-dev python3-matplotlib zlib1g-dev nlohmann-json3-dev python3-sklearn fortunes
-          libjpeg62-turbo-dev)
+          libjpeg62-turbo-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
+          pkg-config ffmpeg)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

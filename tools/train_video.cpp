@@ -139,8 +139,7 @@ class ListSource : public ClipSource {
   Tensor load(const data::VideoEntry& e, double offset, bool flip) {
     if (bad_.count(e.path)) return {};
     try {
-      const auto files = data::frame_files(e);
-      return data::load_frames(files, segment_frames(int64_t(files.size()), offset), size_, flip);
+      return data::load_entry(e, offset, kInputFrames, size_, flip);
     } catch (const Error& err) {
       bad_.insert(e.path);
       std::fprintf(stderr, "warning: skipping %s (list line %lld): %s\n", e.path.c_str(),

@@ -185,3 +185,36 @@ TEST(VideoIo, JpegRoundTripAndCorruptFilesNamed) {
     EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
   }
 }
+
+TEST(VideoIo, VideoFilesDecodeThroughFfmpegAndCorruptOnesAreNamed) {
+  if (std::system("command -v ffmpeg > /dev/null 2>&1") != 0)
+    GTEST_SKIP()
+        << "the ffmpeg program (Debian package ffmpeg, installed by tools/install_deps.sh) "
+           "is needed to make the test video";
+  const auto dir = std::filesystem::temp_directory_path() / "spool_ffmpeg_test";
+  std::filesystem::create_directories(dir);
+  const std::string mp4 = (dir / "bars.mp4").string();
+  // 12 frames of FFmpeg's test pattern, 64 x 48, H.264 in MP4.
+  const std::string cmd =
+      "ffmpeg -y -loglevel error -f lavfi -i testsrc=size=64x48:rate=10 "
+      "-frames:v 12 -pix_fmt yuv420p " +
+      mp4;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const auto frames = data::decode_video(mp4);
+  ASSERT_EQ(frames.size(), 12u);
+  EXPECT_EQ(frames[0].width, 64);
+  EXPECT_EQ(frames[0].height, 48);
+  // testsrc moves: the first and last frames differ.
+  EXPECT_NE(frames[0].rgb, frames[11].rgb);
+  // Through load_entry: 8 frames spread over the 12, resized.
+  const Tensor t = data::load_entry({mp4, -1, 0, 1}, 0.5, 8, 32, false);
+  EXPECT_EQ(t.shape(), (Shape{8, 3, 32, 32}));
+  const std::string bad = (dir / "bad.mp4").string();
+  std::ofstream(bad) << "this is not a video at all";
+  try {
+    data::decode_video(bad);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+  }
+}

@@ -376,3 +376,27 @@ TEST(Cli, VideoListsTrainThroughTheFrameLoaderSkipCorruptVideosAndNameMissingOne
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.output.find("bad.txt:1: num_frames 'sixteen'"), std::string::npos) << bad.output;
 }
+
+TEST(Cli, VideoListsNameVideoFilesToo) {
+  if (std::system("command -v ffmpeg > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "the ffmpeg program (Debian package ffmpeg) is needed to make test videos";
+  const auto dir = temp_dir();
+  std::ofstream list(dir / "train.txt");
+  for (int i = 0; i < 4; ++i) {
+    const std::string name = "v" + std::to_string(i) + ".mp4";
+    const std::string cmd =
+        "ffmpeg -y -loglevel error -f lavfi -i testsrc=size=48x48:rate=10 "
+        "-frames:v " +
+        std::to_string(9 + i) + " -pix_fmt yuv420p " + (dir / name).string();
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    list << name << " " << i % 2 << "\n";
+  }
+  list.close();
+  const auto log = dir / "v.jsonl";
+  CliResult r = run_cli("train --model tsm-r18 --data " + (dir / "train.txt").string() +
+                        " --test-list " + (dir / "train.txt").string() +
+                        " --steps 2 --size 32 --width 4 --log " + log.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("2 classes"), std::string::npos) << r.output;
+  EXPECT_NE(final_line(log).find("\"test_clips\": 4"), std::string::npos) << final_line(log);
+}
