@@ -80,18 +80,24 @@ Tensor ResNet18::features(const Tensor& x) {
 
 Tensor ResNet18::forward(const Tensor& x) { return fc_ ? fc_->forward(features(x)) : features(x); }
 
+std::vector<Stage> ResNet18::block_stages() {
+  std::vector<Stage> out;
+  for (int s = 0; s < 4; ++s)
+    for (size_t b = 0; b < layers_[s]->size(); ++b) {
+      auto block = (*layers_[s])[b];
+      out.push_back({"layer" + std::to_string(s + 1) + "." + std::to_string(b),
+                     [block](const Tensor& h) { return block->forward(h); }});
+    }
+  return out;
+}
+
 Chain ResNet18::chain(const Tensor& x, const Tensor& labels) {
   SPOOL_CHECK(fc_, "ResNet18::chain: a backbone without fc has no loss of its own");
   Chain c;
   c.input = x;
   for (const auto& [name, t] : named_buffers()) c.state.push_back(t);
   c.stages.push_back({"stem", [this](const Tensor& in) { return stem(in); }});
-  for (int s = 0; s < 4; ++s)
-    for (size_t b = 0; b < layers_[s]->size(); ++b) {
-      auto block = (*layers_[s])[b];
-      c.stages.push_back({"layer" + std::to_string(s + 1) + "." + std::to_string(b),
-                          [block](const Tensor& h) { return block->forward(h); }});
-    }
+  for (auto& st : block_stages()) c.stages.push_back(st);
   c.stages.push_back({"head", [this, labels](const Tensor& h) {
                         return cross_entropy(fc_->forward(pooled(h)), labels);
                       }});

@@ -49,10 +49,12 @@ class ResNet18 : public nn::Module {
   // the head (pool, fc) with the mean cross-entropy against `labels` [N].
   Chain chain(const Tensor& x, const Tensor& labels);
   const ResNetConfig& config() const { return config_; }
+  // The pieces chains are built from: the stem, the eight blocks as named stages, the pooling.
+  Tensor stem(const Tensor& x);  // checks the input; conv1, bn1, relu, max pool
+  std::vector<Stage> block_stages();
+  Tensor pooled(const Tensor& h);  // global average pool, flattened to [N, C]
 
  private:
-  Tensor stem(const Tensor& x);    // checks the input; conv1, bn1, relu, max pool
-  Tensor pooled(const Tensor& h);  // global average pool, flattened to [N, C]
   ResNetConfig config_;
   std::shared_ptr<nn::Conv2d> conv1_;
   std::shared_ptr<nn::BatchNorm2d> bn1_;

@@ -91,16 +91,34 @@ ResNet3d18::ResNet3d18(const ResNet3dConfig& c, Generator* gen) : config_(c) {
     fc_ = register_module("fc", std::make_shared<nn::Linear>(in, c.num_classes, true, gen));
 }
 
-Tensor ResNet3d18::features(const Tensor& x) {
+Tensor ResNet3d18::stem(const Tensor& x) {
   SPOOL_CHECK(x.dim() == 5 && x.size(1) == config_.in_channels, "ResNet3d18: input is ",
               describe(x), "; expected [N, ", config_.in_channels, ", T, H, W]");
   Tensor h = relu(bn1_->forward(conv1_->forward(x)));
-  h = max_pool(h, {.kernel = {1, 3, 3}, .stride = {1, 2, 2}, .padding = {0, 1, 1}});
+  return max_pool(h, {.kernel = {1, 3, 3}, .stride = {1, 2, 2}, .padding = {0, 1, 1}});
+}
+
+std::vector<Stage> ResNet3d18::block_stages() {
+  std::vector<Stage> out;
   for (int s = 0; s < 4; ++s) {
-    h = layers_[s]->forward(h);
-    if (non_local_[s]) h = non_local_[s]->forward(h);
+    for (size_t b = 0; b < layers_[s]->size(); ++b) {
+      auto block = (*layers_[s])[b];
+      out.push_back({"layer" + std::to_string(s + 1) + "." + std::to_string(b),
+                     [block](const Tensor& h) { return block->forward(h); }});
+    }
+    if (auto nl = non_local_[s])
+      out.push_back(
+          {"non_local" + std::to_string(s + 1), [nl](const Tensor& h) { return nl->forward(h); }});
   }
-  return flatten(adaptive_avg_pool_global(h), 1);
+  return out;
+}
+
+Tensor ResNet3d18::pooled(const Tensor& h) { return flatten(adaptive_avg_pool_global(h), 1); }
+
+Tensor ResNet3d18::features(const Tensor& x) {
+  Tensor h = stem(x);
+  for (auto& st : block_stages()) h = st.fn(h);
+  return pooled(h);
 }
 
 Tensor ResNet3d18::forward(const Tensor& x) {

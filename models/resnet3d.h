@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/chain.h"
 #include "nn/container.h"
 #include "nn/conv.h"
 #include "nn/linear.h"
@@ -55,6 +56,11 @@ class ResNet3d18 : public nn::Module {
   Tensor forward(const Tensor& x) override;  // [N, 3, T, H, W] -> features or logits
   Tensor features(const Tensor& x);          // [N, 8 * width]
   const ResNet3dConfig& config() const { return config_; }
+  // The pieces chains are built from: the stem, the blocks (and non-local blocks) as named
+  // stages, the pooling.
+  Tensor stem(const Tensor& x);
+  std::vector<Stage> block_stages();
+  Tensor pooled(const Tensor& h);
 
  private:
   ResNet3dConfig config_;

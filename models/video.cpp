@@ -119,7 +119,7 @@ Tensor VideoHead::forward(const Tensor& features, int64_t segments) {
   return consensus ? consensus->forward(y) : mean(y, {1});  // average consensus
 }
 
-SegmentNet::SegmentNet(const VideoConfig& c, Generator* gen) : c_(c) {
+SegmentNet::SegmentNet(const VideoConfig& c, Generator* gen) : c_(c), gen_(gen) {
   SPOOL_CHECK(c.segments > 0 && c.num_classes > 0,
               "SegmentNet: segments and classes must be "
               "positive");
@@ -134,17 +134,33 @@ SegmentNet::SegmentNet(const VideoConfig& c, Generator* gen) : c_(c) {
   cls_head_ = register_module("cls_head", std::make_shared<VideoHead>(8 * c.width, c, gen));
 }
 
-Tensor SegmentNet::forward(const Tensor& frames) {
+Tensor SegmentNet::frames_as_images(const Tensor& frames) const {
   SPOOL_CHECK(frames.dim() == 5 && frames.size(1) == c_.segments && frames.size(2) == 3,
               "SegmentNet: frames ", describe(frames), "; expected [N, ", c_.segments,
               ", 3, H, W]");
-  const int64_t n = frames.size(0);
-  Tensor f =
-      backbone_->forward(reshape(frames, {n * c_.segments, 3, frames.size(3), frames.size(4)}));
-  return cls_head_->forward(f, c_.segments);
+  return reshape(frames, {frames.size(0) * c_.segments, 3, frames.size(3), frames.size(4)});
 }
 
-I3d::I3d(const VideoConfig& c, Generator* gen) : c_(c) {
+Tensor SegmentNet::forward(const Tensor& frames) {
+  return cls_head_->forward(backbone_->forward(frames_as_images(frames)), c_.segments);
+}
+
+Chain SegmentNet::chain(const Tensor& frames, const Tensor& labels) {
+  Chain c;
+  c.input = frames;
+  c.generators = {gen_};
+  for (const auto& [name, t] : named_buffers()) c.state.push_back(t);
+  c.stages.push_back(
+      {"stem", [this](const Tensor& x) { return backbone_->stem(frames_as_images(x)); }});
+  for (auto& st : backbone_->block_stages()) c.stages.push_back(st);
+  c.stages.push_back({"head", [this, labels](const Tensor& h) {
+                        return cross_entropy(cls_head_->forward(backbone_->pooled(h), c_.segments),
+                                             labels);
+                      }});
+  return c;
+}
+
+I3d::I3d(const VideoConfig& c, Generator* gen) : c_(c), gen_(gen) {
   SPOOL_CHECK(c.num_classes > 0, "I3D: classes must be positive");
   ResNet3dConfig r;
   r.width = c.width;
@@ -157,6 +173,19 @@ I3d::I3d(const VideoConfig& c, Generator* gen) : c_(c) {
 
 Tensor I3d::forward(const Tensor& clips) {
   return cls_head_->forward(backbone_->forward(clips), 1);
+}
+
+Chain I3d::chain(const Tensor& clips, const Tensor& labels) {
+  Chain c;
+  c.input = clips;
+  c.generators = {gen_};
+  for (const auto& [name, t] : named_buffers()) c.state.push_back(t);
+  c.stages.push_back({"stem", [this](const Tensor& x) { return backbone_->stem(x); }});
+  for (auto& st : backbone_->block_stages()) c.stages.push_back(st);
+  c.stages.push_back({"head", [this, labels](const Tensor& h) {
+                        return cross_entropy(cls_head_->forward(backbone_->pooled(h), 1), labels);
+                      }});
+  return c;
 }
 
 }  // namespace spool::models

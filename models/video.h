@@ -73,10 +73,15 @@ class SegmentNet : public nn::Module {
   SegmentNet(const VideoConfig& c, Generator* gen = nullptr);
   std::string type_name() const override { return "SegmentNet"; }
   Tensor forward(const Tensor& frames) override;
+  // The training step as a chain for the memory planner: the stem, the eight blocks, and the
+  // head (pooling, cls_head, consensus) with the mean cross-entropy against `labels` [N].
+  Chain chain(const Tensor& frames, const Tensor& labels);
   const VideoConfig& config() const { return c_; }
 
  private:
+  Tensor frames_as_images(const Tensor& frames) const;  // [N, K, 3, H, W] -> [N K, 3, H, W]
   VideoConfig c_;
+  Generator* gen_;
   std::shared_ptr<ResNet18> backbone_;
   std::shared_ptr<VideoHead> cls_head_;
 };
@@ -87,11 +92,13 @@ class I3d : public nn::Module {
   I3d(const VideoConfig& c, Generator* gen = nullptr);
   std::string type_name() const override { return "I3D"; }
   Tensor forward(const Tensor& clips) override;
+  Chain chain(const Tensor& clips, const Tensor& labels);  // as SegmentNet::chain
   const VideoConfig& config() const { return c_; }
   ResNet3d18& backbone() { return *backbone_; }
 
  private:
   VideoConfig c_;
+  Generator* gen_;
   std::shared_ptr<ResNet3d18> backbone_;
   std::shared_ptr<VideoHead> cls_head_;
 };

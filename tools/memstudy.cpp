@@ -17,6 +17,7 @@
 #include "models/gpt.h"
 #include "models/mlp.h"
 #include "models/resnet.h"
+#include "models/video.h"
 #include "nn/optim.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
@@ -41,7 +42,7 @@ struct Subject {
   std::shared_ptr<nn::Module> model;
   Generator gen{0};
   Chain chain;
-  std::unique_ptr<nn::AdamW> opt;
+  std::unique_ptr<nn::Optimizer> opt;
 };
 
 void build(Subject& s, const std::string& name, int64_t batch) {
@@ -73,6 +74,19 @@ void build(Subject& s, const std::string& name, int64_t batch) {
       return models::dpo_loss(narrow(lp, 0, 0, pairs), narrow(lp, 0, pairs, pairs), rc, rr, {})
           .loss;
     });
+  } else if (is_video_model(name)) {
+    // CONFIGS.md: N = 2 clips of 8 frames at 112 x 112, 10 classes; SGD with momentum, the
+    // video schedule's optimizer.
+    const int64_t n = batch > 0 ? batch : 2;
+    Tensor labels = to(rand({n}, DType::f32, &data, 0, 10), DType::i64);
+    if (auto* i3d = dynamic_cast<models::I3d*>(s.model.get()))
+      s.chain = i3d->chain(randn({n, 3, 8, 112, 112}, DType::f32, &data), labels);
+    else
+      s.chain = static_cast<models::SegmentNet*>(s.model.get())
+                    ->chain(randn({n, 8, 3, 112, 112}, DType::f32, &data), labels);
+    s.opt = std::make_unique<nn::SGD>(nn::decay_matrices_only(*s.model, 1e-4),
+                                      nn::SGDOptions{.lr = 0.005, .momentum = 0.9});
+    return;
   } else if (name == "resnet18") {
     const int64_t b = batch > 0 ? batch : 4;
     Tensor images = randn({b, 3, 112, 112}, DType::f32, &data);
@@ -109,9 +123,11 @@ int cmd_memstudy(int argc, char** argv) {
          "memstudy");
   const auto model_names = split_list(a.str("model", "mlp,resnet18,gpt-tiny,dpo-gpt-tiny"));
   for (const auto& m : model_names)
-    if (m != "mlp" && m != "resnet18" && m != "gpt-tiny" && m != "dpo-gpt-tiny")
+    if (m != "mlp" && m != "resnet18" && m != "gpt-tiny" && m != "dpo-gpt-tiny" &&
+        !is_video_model(m))
       throw UsageError("memstudy: unknown model '" + m +
-                       "' (available: mlp, resnet18, gpt-tiny, dpo-gpt-tiny)");
+                       "' (available: mlp, resnet18, gpt-tiny, dpo-gpt-tiny, tsn-r18, tsm-r18, "
+                       "trn-r18, i3d-r18)");
   const auto policies = split_list(a.str("policies", "none,sqrt,greedy,dp,ilp,dtr"));
   for (const auto& p : policies)
     if (!known_policy(p))
