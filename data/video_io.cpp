@@ -231,9 +231,7 @@ Tensor load_frames(const std::vector<std::string>& files, const std::vector<int6
   return frames_to_tensor(ptrs, size, flip);
 }
 
-namespace {
-
-std::vector<int64_t> spread(int64_t frames, int64_t segments, double offset) {
+std::vector<int64_t> spread_frames(int64_t frames, int64_t segments, double offset) {
   std::vector<int64_t> out;
   const double seg = double(frames) / double(segments);
   for (int64_t k = 0; k < segments; ++k)
@@ -241,16 +239,15 @@ std::vector<int64_t> spread(int64_t frames, int64_t segments, double offset) {
   return out;
 }
 
-}  // namespace
-
 Tensor load_entry(const VideoEntry& e, double offset, int64_t segments, int64_t size, bool flip) {
   if (fs::is_directory(e.path)) {
     const auto files = frame_files(e);
-    return load_frames(files, spread(int64_t(files.size()), segments, offset), size, flip);
+    return load_frames(files, spread_frames(int64_t(files.size()), segments, offset), size, flip);
   }
   const std::vector<Image> all = decode_video(e.path);
   std::vector<const Image*> picked;
-  for (int64_t i : spread(int64_t(all.size()), segments, offset)) picked.push_back(&all[size_t(i)]);
+  for (int64_t i : spread_frames(int64_t(all.size()), segments, offset))
+    picked.push_back(&all[size_t(i)]);
   return frames_to_tensor(picked, size, flip);
 }
 

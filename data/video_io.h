@@ -45,6 +45,9 @@ std::vector<Image> decode_video(const std::string& path);
 Tensor load_frames(const std::vector<std::string>& files, const std::vector<int64_t>& which,
                    int64_t size, bool flip);
 Tensor frames_to_tensor(const std::vector<const Image*>& frames, int64_t size, bool flip);
+// `segments` frame indices spread over a video of `frames` frames: one per segment of
+// frames / segments, `offset` in [0, 1) of the way into each (TSN's sampling).
+std::vector<int64_t> spread_frames(int64_t frames, int64_t segments, double offset);
 // Either kind of entry: a folder of JPEG frames or a video file.
 Tensor load_entry(const VideoEntry& e, double offset_in_segment, int64_t segments, int64_t size,
                   bool flip);

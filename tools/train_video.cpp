@@ -39,17 +39,6 @@ namespace {
 
 constexpr int64_t kClipFrames = 16, kInputFrames = 8;
 
-// The 8 frame indices of a view of a video of `frames` frames: one per segment of frames / 8,
-// `offset` in [0, 1) of the way into each (random in training; 0.25 and 0.75 for the two test
-// views). For 16 frames this is frames offset, offset + 2, ... with offset 0 or 1.
-std::vector<int64_t> segment_frames(int64_t frames, double offset) {
-  std::vector<int64_t> out;
-  const double seg = double(frames) / double(kInputFrames);
-  for (int64_t k = 0; k < kInputFrames; ++k)
-    out.push_back(std::min(frames - 1, int64_t(seg * (double(k) + offset))));
-  return out;
-}
-
 Tensor flip_width(const Tensor& v) {
   const int64_t w = v.size(3);
   std::vector<int64_t> rev(static_cast<size_t>(w));
@@ -98,7 +87,8 @@ class SyntheticSource : public ClipSource {
 
  private:
   Tensor view(const Tensor& clip, double offset) {
-    return index_select(clip, 0, from_vector(segment_frames(kClipFrames, offset)));
+    return index_select(clip, 0,
+                        from_vector(data::spread_frames(kClipFrames, kInputFrames, offset)));
   }
   uint64_t seed_;
   int64_t test_;
