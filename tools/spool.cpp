@@ -41,7 +41,8 @@ commands:
                              loss, and eval_* on every 10th pair, held out)
   train --model tsn-r18|tsm-r18|trn-r18|i3d-r18 [--data synthetic|LIST] [--steps N] [--batch B]
       [--lr X] [--size S] [--width W] [--test-clips N] [--time-limit SECONDS]
-      [--test-list LIST] [--flip]  (LIST: 'path label' or 'path num_frames label' lines naming
+      [--init-2d W] [--test-list LIST] [--flip]  (W: 2-D ResNet-18 weights, inflated for
+                             i3d-r18; LIST: 'path label' or 'path num_frames label' lines naming
                              folders of JPEG frames; the test list defaults to val.txt beside it)
                              action recognition on the generated order-sensitive clips (SGD,
                              momentum 0.9, cosine); the final line has top1, per_class,

@@ -215,7 +215,8 @@ int cmd_train(int argc, char** argv) {
           {"test-clips", true},
           {"time-limit", true},
           {"test-list", true},
-          {"flip", false}},
+          {"flip", false},
+          {"init-2d", true}},
          "train");
   if (!a.has("model"))
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
@@ -232,7 +233,8 @@ int cmd_train(int argc, char** argv) {
   const bool preference = c.sft || dpo || reward;
   if (c.sft && c.model != "gpt-tiny")
     throw UsageError("train: --sft fine-tunes gpt-tiny; --model is '" + c.model + "'");
-  for (const char* f : {"size", "width", "test-clips", "time-limit", "test-list", "flip"})
+  for (const char* f :
+       {"size", "width", "test-clips", "time-limit", "test-list", "flip", "init-2d"})
     if (a.has(f) && !video)
       throw UsageError(std::string("train: --") + f + " applies to the video models");
   if (a.has("init") && !preference)
@@ -259,6 +261,11 @@ int cmd_train(int argc, char** argv) {
     if (!c.test_list.empty() && !std::filesystem::is_regular_file(c.test_list))
       throw UsageError("train: --test-list: no such file: " + c.test_list);
     c.flip = a.has("flip");
+    if (a.has("init-2d")) {
+      c.init_2d = a.str("init-2d", "");
+      if (!std::filesystem::is_regular_file(*c.init_2d))
+        throw UsageError("train: --init-2d: no such file: " + *c.init_2d);
+    }
     c.steps = a.positive_int("steps", 1000);
     c.batch = a.positive_int("batch", 2);
     c.lr = a.positive_double("lr", 0.005);

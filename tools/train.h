@@ -25,9 +25,10 @@ struct TrainConfig {
   std::optional<std::string> init, ref_weights;
   // Video models (tools/train_video.cpp).
   int64_t video_size = 112, video_width = 64, test_clips = 200;
-  double time_limit = 0;  // seconds; 0: none
-  std::string test_list;  // --data LIST: the test list (default: val.txt beside it)
-  bool flip = false;      // --data LIST: label-preserving flips
+  double time_limit = 0;               // seconds; 0: none
+  std::string test_list;               // --data LIST: the test list (default: val.txt beside it)
+  bool flip = false;                   // --data LIST: label-preserving flips
+  std::optional<std::string> init_2d;  // 2-D backbone weights (inflated for I3D)
   std::string checkpoint_policy, memory_budget;  // empty: plain steps
   std::optional<std::string> log, save, resume;
 };

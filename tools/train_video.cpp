@@ -9,12 +9,15 @@
 
 #include <filesystem>
 #include <future>
+#include <map>
 #include <set>
 
 #include "data/synthetic_video.h"
 #include "data/video_io.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
+#include "engine/safetensors.h"
+#include "models/resnet3d.h"
 #include "models/video.h"
 #include "nn/optim.h"
 #include "ops/ops.h"
@@ -217,6 +220,49 @@ struct Batch {
   Tensor x, labels;
 };
 
+// --init-2d: the backbone from 2-D ResNet-18 weights (torchvision names, or a spool checkpoint of
+// a 2-D video model or of resnet18); I3D inflates them, the 2-D models take them as they are.
+// The head keeps its initialisation.
+void init_from_2d(nn::Module& model, const std::string& name, const std::string& path) {
+  const TensorFile f = load_safetensors(path);
+  nn::NamedTensors state2d;
+  for (const char* prefix : {"model.backbone.", "backbone.", "model.", ""}) {
+    for (const auto& [n, t] : f.tensors)
+      if (n.rfind(prefix, 0) == 0 && n.find("fc.") == std::string::npos &&
+          n.rfind("cls_head.", 0) != 0 && n.rfind("model.cls_head.", 0) != 0 &&
+          n.rfind("optimizer.", 0) != 0)
+        state2d.emplace_back(n.substr(std::string(prefix).size()), t);
+    bool found = false;
+    for (const auto& [n, t] : state2d) found = found || n == "conv1.weight";
+    if (found) break;
+    state2d.clear();
+  }
+  if (state2d.empty())
+    throw UsageError("--init-2d: " + path + " holds no ResNet-18 backbone (no conv1.weight)");
+  for (const auto& [n, t] : state2d)
+    if (n == "conv1.weight" && t.dim() != 4)
+      throw UsageError("--init-2d: " + path + ": conv1.weight is " + describe(t) +
+                       "; expected 2-D weights [out, in, kh, kw]");
+  nn::NamedTensors state;
+  try {
+    if (name == "i3d-r18") {
+      state = models::inflate_2d(state2d, model, "backbone.");
+    } else {
+      std::map<std::string, Tensor> by_name;
+      for (const auto& [n, t] : state2d) by_name["backbone." + n] = t;
+      for (const auto& [n, t] : model.state_dict()) {
+        auto it = by_name.find(n);
+        state.emplace_back(n, it != by_name.end() ? it->second : t);
+      }
+    }
+    model.load_state_dict(state);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--init-2d: ") + path + ": " + e.what());
+  }
+  std::printf("--init-2d: backbone from %s (%zu tensors%s)\n", path.c_str(), state2d.size(),
+              name == "i3d-r18" ? ", inflated to 3-D" : "");
+}
+
 }  // namespace
 
 int train_video(const TrainConfig& c) {
@@ -235,6 +281,7 @@ int train_video(const TrainConfig& c) {
   }
   Generator gen(c.seed);
   auto model = make_video_model(c.model, c.video_width, &gen, source->classes());
+  if (c.init_2d) init_from_2d(*model, c.model, *c.init_2d);
   const bool i3d = c.model == "i3d-r18";
   nn::SGD opt(nn::decay_matrices_only(*model, 1e-4),
               {.lr = c.lr, .momentum = 0.9, .weight_decay = 0});

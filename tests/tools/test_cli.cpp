@@ -377,6 +377,25 @@ TEST(Cli, VideoListsTrainThroughTheFrameLoaderSkipCorruptVideosAndNameMissingOne
   EXPECT_NE(bad.output.find("bad.txt:1: num_frames 'sixteen'"), std::string::npos) << bad.output;
 }
 
+TEST(Cli, I3dStartsFromTwoDimensionalWeightsInflated) {
+  const auto dir = temp_dir();
+  const std::string ckpt = (dir / "tsn.safetensors").string();
+  CliResult tsn = run_cli(
+      "train --model tsn-r18 --steps 2 --size 32 --width 4 --test-clips 2 "
+      "--save " +
+      ckpt);
+  ASSERT_EQ(tsn.status, 0) << tsn.output;
+  CliResult i3d = run_cli(
+      "train --model i3d-r18 --steps 2 --size 32 --width 4 --test-clips 2 "
+      "--init-2d " +
+      ckpt);
+  ASSERT_EQ(i3d.status, 0) << i3d.output;
+  EXPECT_NE(i3d.output.find("inflated to 3-D"), std::string::npos) << i3d.output;
+  CliResult wide = run_cli("train --model i3d-r18 --steps 2 --size 32 --width 8 --init-2d " + ckpt);
+  EXPECT_EQ(wide.status, 2);
+  EXPECT_NE(wide.output.find("--init-2d: " + ckpt), std::string::npos) << wide.output;
+}
+
 TEST(Cli, VideoListsNameVideoFilesToo) {
   if (std::system("command -v ffmpeg > /dev/null 2>&1") != 0)
     GTEST_SKIP() << "the ffmpeg program (Debian package ffmpeg) is needed to make test videos";
