@@ -12,6 +12,7 @@
 
 #include "engine/factory.h"
 #include "engine/philox.h"
+#include "ops/elementwise.h"
 
 namespace spool::data {
 
@@ -127,6 +128,16 @@ PairBatch pair_batch(const std::vector<PreferencePair>& pairs, const std::vector
       if (j >= prompt_len[size_t(r)]) mask[size_t(r * t + j)] = 1.f;
     }
   return {from_vector(tokens, {2 * b, t}), from_vector(mask, {2 * b, t}), b};
+}
+
+PairBatch random_pair_batch(int64_t pairs, int64_t t, int64_t prompt, Generator* gen) {
+  SPOOL_CHECK(pairs > 0 && prompt >= 0 && prompt < t, "random_pair_batch: ", pairs, " pairs of ", t,
+              " tokens with a prompt of ", prompt);
+  std::vector<float> m(size_t(2 * pairs * t), 0.f);
+  for (int64_t r = 0; r < 2 * pairs; ++r)
+    for (int64_t j = prompt; j < t; ++j) m[size_t(r * t + j)] = 1.f;
+  return {to(rand({2 * pairs, t}, DType::f32, gen, 0, 256), DType::i64),
+          from_vector(m, {2 * pairs, t}), pairs};
 }
 
 LmBatch sft_batch(const std::vector<PreferencePair>& pairs, const std::vector<size_t>& which,

@@ -41,6 +41,10 @@ struct PairBatch {
 PairBatch pair_batch(const std::vector<PreferencePair>& pairs, const std::vector<size_t>& which,
                      int64_t context);
 
+// Random byte tokens [2B, T] with the mask on positions >= prompt: CONFIGS.md's dpo-gpt-tiny
+// batch shape for timing and memory studies (spool bench, spool memstudy).
+PairBatch random_pair_batch(int64_t pairs, int64_t t, int64_t prompt, Generator* gen);
+
 // SFT on prompt + chosen: idx and targets [B, T - 1]; targets outside the completion are -100.
 LmBatch sft_batch(const std::vector<PreferencePair>& pairs, const std::vector<size_t>& which,
                   int64_t context);

@@ -25,6 +25,14 @@ VideoConfig i3d_r18() {
   return c;
 }
 
+VideoConfig video_config(const std::string& name) {
+  if (name == "tsn-r18") return tsn_r18();
+  if (name == "tsm-r18") return tsm_r18();
+  if (name == "trn-r18") return trn_r18();
+  if (name == "i3d-r18") return i3d_r18();
+  throw Error("unknown video model '" + name + "' (known: tsn-r18, tsm-r18, trn-r18, i3d-r18)");
+}
+
 namespace {
 
 // Every ordered subset of `size` of 0..n-1, in itertools.combinations order.

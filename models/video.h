@@ -34,6 +34,8 @@ VideoConfig tsn_r18();
 VideoConfig tsm_r18();
 VideoConfig trn_r18();
 VideoConfig i3d_r18();
+// tsn-r18, tsm-r18, trn-r18 or i3d-r18; spool::Error names the known ones otherwise.
+VideoConfig video_config(const std::string& name);
 
 // TRN's relation module: for each scale s = K, K-1, ..., 2, ordered subsets of s of the K frames
 // (kept in time order), their features concatenated and passed through ReLU, Linear(s * D,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "data/preference.h"
 #include "data/text.h"
 #include "engine/allocator.h"
 #include "engine/autograd.h"
@@ -23,6 +24,17 @@ namespace spool::cli {
 
 namespace {
 
+// The median and the sum of a run's step times (ms).
+struct StepTimes {
+  double median = 0, total = 0;
+};
+StepTimes summarize(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  StepTimes t{ms[ms.size() / 2], 0};
+  for (double v : ms) t.total += v;
+  return t;
+}
+
 // dpo-gpt-tiny (CONFIGS.md): 8 pairs of 128 tokens, the first 32 the prompt, chosen and rejected
 // through the policy as one [16, 128] batch; the reference's log-probabilities are computed in
 // the step (under NoGrad) unless --precompute-ref, when they are fixed numbers and the reference
@@ -40,11 +52,8 @@ int bench_dpo(const Args& a, int64_t steps, int64_t warmup) {
     ref->eval();
   }
   nn::AdamW opt(nn::decay_matrices_only(policy, 0.0), {.lr = 1e-4});
-  Tensor tokens = to(rand({2 * pairs, t}, DType::f32, &gen, 0, double(config.vocab)), DType::i64);
-  std::vector<float> m(size_t(2 * pairs * t), 0.f);
-  for (int64_t r = 0; r < 2 * pairs; ++r)
-    for (int64_t j = prompt; j < t; ++j) m[size_t(r * t + j)] = 1.f;
-  const Tensor mask = from_vector(m, {2 * pairs, t});
+  const data::PairBatch batch = data::random_pair_batch(pairs, t, prompt, &gen);
+  const Tensor &tokens = batch.tokens, &mask = batch.mask;
   const Tensor fixed = full({pairs}, -400.0);  // precomputed reference log-probabilities
   std::vector<double> ms;
   int64_t peak = 0;
@@ -63,17 +72,14 @@ int bench_dpo(const Args& a, int64_t steps, int64_t warmup) {
     if (s >= warmup) ms.push_back((now_seconds() - t0) * 1e3);
   }
   peak = memory_stats(Device::cpu()).peak_bytes;
-  std::vector<double> sorted = ms;
-  std::sort(sorted.begin(), sorted.end());
-  double total_ms = 0;
-  for (double v : ms) total_ms += v;
+  const StepTimes times = summarize(ms);
   std::printf("%s\n", Json()
                           .add("model", "dpo-gpt-tiny")
                           .add("device", "cpu")
                           .add("reference", precompute ? "precomputed" : "live")
                           .add("steps", steps)
-                          .add("median_step_ms", sorted[sorted.size() / 2])
-                          .add("pairs_per_s", double(pairs * steps) / (total_ms / 1e3))
+                          .add("median_step_ms", times.median)
+                          .add("pairs_per_s", double(pairs * steps) / (times.total / 1e3))
                           .add("peak_bytes", peak)
                           .str()
                           .c_str());
@@ -100,16 +106,13 @@ int bench_video(const std::string& name, int64_t steps, int64_t warmup) {
     opt.step();
     if (s >= warmup) ms.push_back((now_seconds() - t0) * 1e3);
   }
-  std::vector<double> sorted = ms;
-  std::sort(sorted.begin(), sorted.end());
-  double total_ms = 0;
-  for (double v : ms) total_ms += v;
+  const StepTimes times = summarize(ms);
   std::printf("%s\n", Json()
                           .add("model", name)
                           .add("device", "cpu")
                           .add("steps", steps)
-                          .add("median_step_ms", sorted[sorted.size() / 2])
-                          .add("clips_per_s", double(2 * steps) / (total_ms / 1e3))
+                          .add("median_step_ms", times.median)
+                          .add("clips_per_s", double(2 * steps) / (times.total / 1e3))
                           .add("peak_bytes", memory_stats(Device::cpu()).peak_bytes)
                           .add("parameters", model->num_parameters())
                           .str()
@@ -207,11 +210,7 @@ int cmd_bench(int argc, char** argv) {
       tokens += b.real_targets;
     }
   }
-  std::vector<double> sorted = ms;
-  std::sort(sorted.begin(), sorted.end());
-  const double median = sorted[sorted.size() / 2];
-  double total_ms = 0;
-  for (double m : ms) total_ms += m;
+  const StepTimes times = summarize(ms);
   std::printf("%s\n", Json()
                           .add("model", model_name)
                           .add("device", device.str())
@@ -219,8 +218,8 @@ int cmd_bench(int argc, char** argv) {
                           .add("attention", attention)
                           .add("checkpoint_blocks", config.checkpoint_blocks)
                           .add("steps", steps)
-                          .add("median_step_ms", median)
-                          .add("tokens_per_s", double(tokens) / (total_ms / 1e3))
+                          .add("median_step_ms", times.median)
+                          .add("tokens_per_s", double(tokens) / (times.total / 1e3))
                           .add("peak_bytes", memory_stats(device).peak_bytes)
                           .str()
                           .c_str());

@@ -117,10 +117,7 @@ int grad_video(const std::string& name, const Args& a, const TensorFile& weights
                      (i3d ? "[N, 3, T, H, W]" : "[N, K, 3, H, W]") + " and i64 [N]");
   const Tensor& conv1 = need(weights, "backbone.conv1.weight", "--weights");
   const Tensor& fc = need(weights, "cls_head.fc_cls.weight", "--weights");
-  models::VideoConfig c = name == "tsm-r18"   ? models::tsm_r18()
-                          : name == "trn-r18" ? models::trn_r18()
-                          : i3d               ? models::i3d_r18()
-                                              : models::tsn_r18();
+  models::VideoConfig c = models::video_config(name);
   c.width = conv1.size(0);
   c.num_classes = fc.size(0);
   if (!i3d) c.segments = x.size(1);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "data/preference.h"
 #include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
@@ -59,11 +60,8 @@ void build(Subject& s, const std::string& name, int64_t batch) {
     // chain is the policy's step alone.
     auto* policy = static_cast<models::Gpt*>(s.model.get());
     const int64_t pairs = batch > 0 ? batch : 8, t = models::dpo_gpt_tiny().context;
-    Tensor tokens = to(rand({2 * pairs, t}, DType::f32, &data, 0, 256), DType::i64);
-    std::vector<float> m(size_t(2 * pairs * t), 0.f);
-    for (int64_t r = 0; r < 2 * pairs; ++r)
-      for (int64_t j = 32; j < t; ++j) m[size_t(r * t + j)] = 1.f;
-    Tensor mask = from_vector(m, {2 * pairs, t});
+    const data::PairBatch b = data::random_pair_batch(pairs, t, 32, &data);
+    const Tensor tokens = b.tokens, mask = b.mask;
     Tensor rc, rr;
     {
       NoGrad no_grad;

@@ -28,10 +28,7 @@ namespace spool::cli {
 
 std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
                                              int64_t classes) {
-  models::VideoConfig c = name == "tsm-r18"   ? models::tsm_r18()
-                          : name == "trn-r18" ? models::trn_r18()
-                          : name == "i3d-r18" ? models::i3d_r18()
-                                              : models::tsn_r18();
+  models::VideoConfig c = models::video_config(name);
   c.width = width;
   c.num_classes = classes;
   if (name == "i3d-r18") return std::make_shared<models::I3d>(c, gen);
