@@ -11,6 +11,7 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <cmath>
 #include <csetjmp>
 #include <cstdio>
 #include <filesystem>
@@ -19,7 +20,7 @@ extern "C" {
 #include <sstream>
 
 #include "engine/factory.h"
-#include "ops/shape.h"
+#include "ops/ops.h"
 
 namespace spool::data {
 
@@ -239,16 +240,101 @@ std::vector<int64_t> spread_frames(int64_t frames, int64_t segments, double offs
   return out;
 }
 
-Tensor load_entry(const VideoEntry& e, double offset, int64_t segments, int64_t size, bool flip) {
+std::vector<int64_t> segment_frames(int64_t frames, int64_t segments, int64_t length,
+                                    double offset) {
+  SPOOL_CHECK(frames > 0 && segments > 0 && length > 0, "segment_frames: ", frames, " frames, ",
+              segments, " segments, snippets of ", length, ": all must be positive");
+  std::vector<int64_t> out;
+  for (int64_t start : spread_frames(frames, segments, offset)) {
+    start = std::max<int64_t>(0, std::min(start, frames - length));
+    for (int64_t j = 0; j < length; ++j) out.push_back(std::min(frames - 1, start + j));
+  }
+  return out;
+}
+
+Tensor load_entry(const VideoEntry& e, double offset, int64_t segments, int64_t size, bool flip,
+                  int64_t length) {
   if (fs::is_directory(e.path)) {
     const auto files = frame_files(e);
-    return load_frames(files, spread_frames(int64_t(files.size()), segments, offset), size, flip);
+    return load_frames(files, segment_frames(int64_t(files.size()), segments, length, offset), size,
+                       flip);
   }
   const std::vector<Image> all = decode_video(e.path);
   std::vector<const Image*> picked;
-  for (int64_t i : spread_frames(int64_t(all.size()), segments, offset))
+  for (int64_t i : segment_frames(int64_t(all.size()), segments, length, offset))
     picked.push_back(&all[size_t(i)]);
   return frames_to_tensor(picked, size, flip);
+}
+
+Tensor rgb_difference(const Tensor& snippets, int64_t length) {
+  SPOOL_CHECK(length >= 2 && snippets.dim() == 4 && snippets.size(0) % length == 0,
+              "rgb_difference: snippets ", describe(snippets), " are not [K * ", length,
+              ", C, H, W] with at least 2 frames a snippet");
+  const int64_t k = snippets.size(0) / length, c = snippets.size(1), h = snippets.size(2),
+                w = snippets.size(3);
+  const Tensor s = reshape(contiguous(snippets), {k, length, c, h, w});
+  const Tensor d = slice(s, 1, 1, length) - slice(s, 1, 0, length - 1);
+  return reshape(contiguous(d), {k, (length - 1) * c, h, w});
+}
+
+CropBox multiscale_crop(int64_t base, double u_w, double u_h, double u_x, double u_y) {
+  static const double kScales[4] = {1.0, 0.875, 0.75, 0.66};
+  const int iw = std::min(3, int(u_w * 4.0));
+  // The height's scale is one of the (up to three) scales within one step of the width's.
+  const int lo = std::max(0, iw - 1), hi = std::min(3, iw + 1);
+  const int ih = std::min(hi, lo + int(u_h * double(hi - lo + 1)));
+  CropBox b;
+  b.w = std::round(double(base) * kScales[iw]);
+  b.h = std::round(double(base) * kScales[ih]);
+  b.x = std::floor(u_x * (double(base) - b.w + 1.0));
+  b.y = std::floor(u_y * (double(base) - b.h + 1.0));
+  return b;
+}
+
+CropBox center_crop(int64_t base, int64_t size) {
+  const double off = std::floor(double(base - size) / 2.0);
+  return {off, off, double(size), double(size)};
+}
+
+Tensor crop_resize(const Tensor& frames, const CropBox& box, int64_t size) {
+  SPOOL_CHECK(frames.dim() == 4 && frames.dtype() == DType::f32, "crop_resize: frames ",
+              describe(frames), " must be f32 [M, C, H, W]");
+  const int64_t m = frames.size(0) * frames.size(1), h = frames.size(2), w = frames.size(3);
+  SPOOL_CHECK(size > 0 && box.w > 0 && box.h > 0 && box.x >= 0 && box.y >= 0 &&
+                  box.x + box.w <= double(w) && box.y + box.h <= double(h),
+              "crop_resize: box (", box.x, ", ", box.y, ") ", box.w, " x ", box.h,
+              " does not fit in ", w, " x ", h, " frames, or size ", size, " is not positive");
+  const auto src = contiguous(frames).to_vector<float>();
+  std::vector<float> out(size_t(m * size * size));
+  // Source coordinate of each output column / row, and the two neighbours' weights.
+  auto axis = [size](double start, double extent, int64_t limit) {
+    std::vector<std::pair<int64_t, double>> at(static_cast<size_t>(size));
+    for (int64_t o = 0; o < size; ++o) {
+      double s = start + (double(o) + 0.5) * extent / double(size) - 0.5;
+      s = std::clamp(s, 0.0, double(limit - 1));
+      const int64_t i = std::min(int64_t(s), limit - 1);
+      at[size_t(o)] = {i, s - double(i)};
+    }
+    return at;
+  };
+  const auto xs = axis(box.x, box.w, w), ys = axis(box.y, box.h, h);
+  for (int64_t p = 0; p < m; ++p) {
+    const float* plane = src.data() + p * h * w;
+    float* dst = out.data() + p * size * size;
+    for (int64_t oy = 0; oy < size; ++oy) {
+      const auto [y0, fy] = ys[size_t(oy)];
+      const int64_t y1 = std::min(y0 + 1, h - 1);
+      for (int64_t ox = 0; ox < size; ++ox) {
+        const auto [x0, fx] = xs[size_t(ox)];
+        const int64_t x1 = std::min(x0 + 1, w - 1);
+        const double top = plane[y0 * w + x0] * (1 - fx) + (fx > 0 ? plane[y0 * w + x1] * fx : 0);
+        const double bottom =
+            fy > 0 ? plane[y1 * w + x0] * (1 - fx) + (fx > 0 ? plane[y1 * w + x1] * fx : 0) : 0;
+        dst[oy * size + ox] = float(top * (1 - fy) + bottom * fy);
+      }
+    }
+  }
+  return from_vector(out, {frames.size(0), frames.size(1), size, size});
 }
 
 namespace {

@@ -48,9 +48,35 @@ Tensor frames_to_tensor(const std::vector<const Image*>& frames, int64_t size, b
 // `segments` frame indices spread over a video of `frames` frames: one per segment of
 // frames / segments, `offset` in [0, 1) of the way into each (TSN's sampling).
 std::vector<int64_t> spread_frames(int64_t frames, int64_t segments, double offset);
-// Either kind of entry: a folder of JPEG frames or a video file.
+// TSN's snippets: for each of `segments` segments (spread_frames), `length` consecutive frames
+// starting at the segment's sampled frame, the start moved back so the snippet fits in the video
+// (frames shorter than `length` repeat the last frame): segments * length indices, segment-major.
+std::vector<int64_t> segment_frames(int64_t frames, int64_t segments, int64_t length,
+                                    double offset);
+// Either kind of entry: a folder of JPEG frames or a video file; segment_frames(T, segments,
+// length, offset) of it: [segments * length, 3, size, size].
 Tensor load_entry(const VideoEntry& e, double offset_in_segment, int64_t segments, int64_t size,
-                  bool flip);
+                  bool flip, int64_t length = 1);
+
+// TSN's RGB-difference modality: snippets [K * L, C, H, W] (L consecutive frames each) ->
+// [K, C * (L - 1), H, W], the differences of consecutive frames (frame j + 1 - frame j, j = 0 ..
+// L - 2) stacked along channels.
+Tensor rgb_difference(const Tensor& snippets, int64_t length);
+
+// A crop box in pixels of a frame (x, y: top-left corner; w, h: its size).
+struct CropBox {
+  double x = 0, y = 0, w = 0, h = 0;
+};
+// TSN's multi-scale crop on a base x base frame: width and height each base times one of 1,
+// 0.875, 0.75, 0.66 (chosen by u_w and u_h in [0, 1), at most one step apart, as TSN's
+// max_distort 1), the corner uniform over the frame by u_x and u_y.
+CropBox multiscale_crop(int64_t base, double u_w, double u_h, double u_x, double u_y);
+// The centred size x size box of a base x base frame.
+CropBox center_crop(int64_t base, int64_t size);
+// frames [M, C, H, W] f32 -> [M, C, size, size]: the box, resized bilinearly (pixel centres, as
+// align_corners = false; samples clamped to the frame). A box that is the frame at the same size,
+// or an integral box of the output size, copies pixels exactly.
+Tensor crop_resize(const Tensor& frames, const CropBox& box, int64_t size);
 
 // Writes rendered clips ([T, 3, H, W] normalised as above) as frame folders
 // DIR/<name>/img_00001.jpg ... and returns the list line "<name> T label".

@@ -42,45 +42,99 @@ Tensor BasicBlock::forward(const Tensor& x) {
   return relu(h + shortcut);
 }
 
-ResNet18::ResNet18(const ResNetConfig& c, Generator* gen) : config_(c) {
+Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator* gen,
+                       int64_t shift_segments, ShiftMode shift_mode)
+    : shift_segments_(shift_segments), shift_mode_(shift_mode) {
+  const int64_t out = planes * 4;
+  conv1_ = register_module("conv1", make_conv(in, planes, 1, 1, 0, gen));
+  bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(planes));
+  conv2_ = register_module("conv2", make_conv(planes, planes, 3, stride, 1, gen));
+  bn2_ = register_module("bn2", std::make_shared<nn::BatchNorm2d>(planes));
+  conv3_ = register_module("conv3", make_conv(planes, out, 1, 1, 0, gen));
+  bn3_ = register_module("bn3", std::make_shared<nn::BatchNorm2d>(out));
+  if (stride != 1 || in != out) {
+    downsample_ = register_module("downsample", std::make_shared<nn::Sequential>());
+    downsample_->push_back(make_conv(in, out, 1, stride, 0, gen));
+    downsample_->push_back(std::make_shared<nn::BatchNorm2d>(out));
+  }
+}
+
+Tensor Bottleneck::forward(const Tensor& x) {
+  const Tensor branch =
+      shift_segments_ > 0 ? temporal_shift(x, shift_segments_, 8, shift_mode_) : x;
+  Tensor h = relu(bn1_->forward(conv1_->forward(branch)));
+  h = relu(bn2_->forward(conv2_->forward(h)));
+  h = bn3_->forward(conv3_->forward(h));
+  Tensor shortcut = downsample_ ? downsample_->forward(x) : x;
+  return relu(h + shortcut);
+}
+
+std::vector<int64_t> resnet_stage_blocks(int64_t depth) {
+  switch (depth) {
+    case 18:
+      return {2, 2, 2, 2};
+    case 34:
+    case 50:
+      return {3, 4, 6, 3};
+    case 101:
+      return {3, 4, 23, 3};
+    default:
+      throw Error("ResNet: depth " + std::to_string(depth) + " is not 18, 34, 50 or 101");
+  }
+}
+
+int64_t resnet_expansion(int64_t depth) { return depth >= 50 ? 4 : 1; }
+
+ResNet::ResNet(const ResNetConfig& c, Generator* gen) : config_(c) {
   SPOOL_CHECK(c.width > 0 && c.num_classes >= 0 && c.in_channels > 0 && c.shift_segments >= 0,
-              "ResNet18: width and input channels must be positive, classes and shift segments "
+              "ResNet: width and input channels must be positive, classes and shift segments "
               "not negative");
+  const std::vector<int64_t> blocks = resnet_stage_blocks(c.depth);
+  const bool bottleneck = resnet_expansion(c.depth) == 4;
   conv1_ = register_module("conv1", make_conv(c.in_channels, c.width, 7, 2, 3, gen));
   bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(c.width));
   int64_t in = c.width;
   for (int s = 0; s < 4; ++s) {
-    const int64_t out = c.width << s, stride = s == 0 ? 1 : 2;
+    const int64_t planes = c.width << s;
     layers_[s] =
         register_module("layer" + std::to_string(s + 1), std::make_shared<nn::Sequential>());
-    layers_[s]->push_back(
-        std::make_shared<BasicBlock>(in, out, stride, gen, c.shift_segments, c.shift_mode));
-    layers_[s]->push_back(
-        std::make_shared<BasicBlock>(out, out, 1, gen, c.shift_segments, c.shift_mode));
-    in = out;
+    for (int64_t b = 0; b < blocks[size_t(s)]; ++b) {
+      const int64_t stride = s > 0 && b == 0 ? 2 : 1;
+      if (bottleneck) {
+        layers_[s]->push_back(
+            std::make_shared<Bottleneck>(in, planes, stride, gen, c.shift_segments, c.shift_mode));
+        in = planes * 4;
+      } else {
+        layers_[s]->push_back(
+            std::make_shared<BasicBlock>(in, planes, stride, gen, c.shift_segments, c.shift_mode));
+        in = planes;
+      }
+    }
   }
   if (c.num_classes > 0)
     fc_ = register_module("fc", std::make_shared<nn::Linear>(in, c.num_classes, true, gen));
 }
 
-Tensor ResNet18::stem(const Tensor& x) {
-  SPOOL_CHECK(x.dim() == 4 && x.size(1) == config_.in_channels, "ResNet18: input is ",
-              str(x.shape()), "; expected [N, ", config_.in_channels, ", H, W]");
+Tensor ResNet::stem(const Tensor& x) {
+  SPOOL_CHECK(x.dim() == 4 && x.size(1) == config_.in_channels, "ResNet: input is ", str(x.shape()),
+              "; expected [N, ", config_.in_channels, ", H, W]");
   Tensor h = relu(bn1_->forward(conv1_->forward(x)));
   return max_pool(h, {.kernel = {3}, .stride = {2}, .padding = {1}});
 }
 
-Tensor ResNet18::pooled(const Tensor& h) { return flatten(adaptive_avg_pool_global(h), 1); }
+int64_t ResNet::feature_dim() const { return 8 * config_.width * resnet_expansion(config_.depth); }
 
-Tensor ResNet18::features(const Tensor& x) {
+Tensor ResNet::pooled(const Tensor& h) { return flatten(adaptive_avg_pool_global(h), 1); }
+
+Tensor ResNet::features(const Tensor& x) {
   Tensor h = stem(x);
   for (auto& layer : layers_) h = layer->forward(h);
   return pooled(h);
 }
 
-Tensor ResNet18::forward(const Tensor& x) { return fc_ ? fc_->forward(features(x)) : features(x); }
+Tensor ResNet::forward(const Tensor& x) { return fc_ ? fc_->forward(features(x)) : features(x); }
 
-std::vector<Stage> ResNet18::block_stages() {
+std::vector<Stage> ResNet::block_stages() {
   std::vector<Stage> out;
   for (int s = 0; s < 4; ++s)
     for (size_t b = 0; b < layers_[s]->size(); ++b) {
@@ -91,8 +145,8 @@ std::vector<Stage> ResNet18::block_stages() {
   return out;
 }
 
-Chain ResNet18::chain(const Tensor& x, const Tensor& labels) {
-  SPOOL_CHECK(fc_, "ResNet18::chain: a backbone without fc has no loss of its own");
+Chain ResNet::chain(const Tensor& x, const Tensor& labels) {
+  SPOOL_CHECK(fc_, "ResNet::chain: a backbone without fc has no loss of its own");
   Chain c;
   c.input = x;
   for (const auto& [name, t] : named_buffers()) c.state.push_back(t);

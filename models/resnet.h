@@ -1,8 +1,11 @@
-// ResNet-18 (basic blocks, [2, 2, 2, 2]) with torchvision's module names, so torchvision weights
-// load unchanged: conv1, bn1, layer1.0.conv1, ..., layer2.0.downsample.0, fc. `width` scales the
-// stage widths (64 -> width, width*2, width*4, width*8), for small test models.
+// ResNet-18/34 (basic blocks, [2, 2, 2, 2] / [3, 4, 6, 3]) and ResNet-50/101 (bottleneck blocks,
+// [3, 4, 6, 3] / [3, 4, 23, 3], torchvision's v1.5 layout: the stride on the 3x3 conv) with
+// torchvision's module names, so torchvision weights load unchanged: conv1, bn1, layer1.0.conv1,
+// ..., layer2.0.downsample.0, fc. `width` scales the stage widths (64 -> width, width*2, width*4,
+// width*8; a bottleneck's output is 4 times its stage width), for small test models.
 #pragma once
 #include <memory>
+#include <vector>
 
 #include "engine/chain.h"
 #include "nn/container.h"
@@ -22,7 +25,13 @@ struct ResNetConfig {
   // over clips of shift_segments consecutive images; 0 for none.
   int64_t shift_segments = 0;
   ShiftMode shift_mode = ShiftMode::bidirectional;
+  int64_t depth = 18;  // 18, 34 (basic blocks), 50 or 101 (bottlenecks)
 };
+
+// Blocks per stage for a ResNet depth (18, 34, 50, 101); spool::Error names the known depths.
+std::vector<int64_t> resnet_stage_blocks(int64_t depth);
+// 4 for bottleneck depths (50, 101), 1 for basic-block ones.
+int64_t resnet_expansion(int64_t depth);
 
 class BasicBlock : public nn::Module {
  public:
@@ -39,17 +48,35 @@ class BasicBlock : public nn::Module {
   ShiftMode shift_mode_;
 };
 
-class ResNet18 : public nn::Module {
+// torchvision's Bottleneck: 1x1 conv to `planes`, 3x3 conv with the stride, 1x1 conv to 4 planes,
+// each followed by BN (ReLU after the first two); 1x1 conv + BN shortcut when the shape changes.
+class Bottleneck : public nn::Module {
  public:
-  explicit ResNet18(const ResNetConfig& config = {}, Generator* gen = nullptr);
-  std::string type_name() const override { return "ResNet18"; }
+  Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator* gen, int64_t shift_segments = 0,
+             ShiftMode shift_mode = ShiftMode::bidirectional);
+  std::string type_name() const override { return "Bottleneck"; }
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  std::shared_ptr<nn::Conv2d> conv1_, conv2_, conv3_;
+  std::shared_ptr<nn::BatchNorm2d> bn1_, bn2_, bn3_;
+  std::shared_ptr<nn::Sequential> downsample_;
+  int64_t shift_segments_;
+  ShiftMode shift_mode_;
+};
+
+class ResNet : public nn::Module {
+ public:
+  explicit ResNet(const ResNetConfig& config = {}, Generator* gen = nullptr);
+  std::string type_name() const override { return "ResNet"; }
   Tensor forward(const Tensor& x) override;  // [N, 3, H, W] -> [N, classes] (or features)
-  Tensor features(const Tensor& x);          // [N, 3, H, W] -> [N, 8 * width]
-  // The training step as a chain for the memory planner: the stem, the eight basic blocks, and
-  // the head (pool, fc) with the mean cross-entropy against `labels` [N].
+  Tensor features(const Tensor& x);          // [N, 3, H, W] -> [N, feature_dim()]
+  int64_t feature_dim() const;               // 8 * width * expansion
+  // The training step as a chain for the memory planner: the stem, the blocks, and the head
+  // (pool, fc) with the mean cross-entropy against `labels` [N].
   Chain chain(const Tensor& x, const Tensor& labels);
   const ResNetConfig& config() const { return config_; }
-  // The pieces chains are built from: the stem, the eight blocks as named stages, the pooling.
+  // The pieces chains are built from: the stem, the blocks as named stages, the pooling.
   Tensor stem(const Tensor& x);  // checks the input; conv1, bn1, relu, max pool
   std::vector<Stage> block_stages();
   Tensor pooled(const Tensor& h);  // global average pool, flattened to [N, C]

@@ -41,6 +41,30 @@ Tensor BasicBlock3d::forward(const Tensor& x) {
   return relu(h + (downsample_ ? downsample_->forward(x) : x));
 }
 
+Bottleneck3d::Bottleneck3d(int64_t in, int64_t planes, int64_t stride, bool inflate,
+                           Generator* gen) {
+  const int64_t out = planes * 4, kt = inflate ? 3 : 1;
+  conv1_ = register_module("conv1", conv3d(in, planes, {kt, 1, 1}, {1}, {kt / 2, 0, 0}, gen));
+  bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm3d>(planes));
+  conv2_ = register_module("conv2",
+                           conv3d(planes, planes, {1, 3, 3}, {1, stride, stride}, {0, 1, 1}, gen));
+  bn2_ = register_module("bn2", std::make_shared<nn::BatchNorm3d>(planes));
+  conv3_ = register_module("conv3", conv3d(planes, out, {1}, {1}, {0}, gen));
+  bn3_ = register_module("bn3", std::make_shared<nn::BatchNorm3d>(out));
+  if (stride != 1 || in != out) {
+    downsample_ = register_module("downsample", std::make_shared<nn::Sequential>());
+    downsample_->push_back(conv3d(in, out, {1, 1, 1}, {1, stride, stride}, {0, 0, 0}, gen));
+    downsample_->push_back(std::make_shared<nn::BatchNorm3d>(out));
+  }
+}
+
+Tensor Bottleneck3d::forward(const Tensor& x) {
+  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
+  h = relu(bn2_->forward(conv2_->forward(h)));
+  h = bn3_->forward(conv3_->forward(h));
+  return relu(h + (downsample_ ? downsample_->forward(x) : x));
+}
+
 NonLocal3d::NonLocal3d(int64_t channels, Generator* gen) {
   const int64_t inner = std::max<int64_t>(1, channels / 2);
   theta_ = register_module("theta", conv3d(channels, inner, {1}, {1}, {0}, gen, true));
@@ -54,51 +78,66 @@ NonLocal3d::NonLocal3d(int64_t channels, Generator* gen) {
 
 Tensor NonLocal3d::forward(const Tensor& x) {
   SPOOL_CHECK(x.dim() == 5, "NonLocal3d: input ", describe(x), " must be [N, C, T, H, W]");
-  const int64_t n = x.size(0), c = x.size(1), l = x.size(2) * x.size(3) * x.size(4);
+  const int64_t n = x.size(0), l = x.size(2) * x.size(3) * x.size(4);
   auto tokens = [&](const Tensor& y) {  // [N, C', T, H, W] -> [N, 1, THW, C']
     return unsqueeze(transpose(reshape(y, {n, y.size(1), l}), 1, 2), 1);
   };
   const Tensor q = tokens(theta_->forward(x)), k = tokens(phi_->forward(x)),
                v = tokens(g_->forward(x));
-  const Tensor y = flash_attention(q, k, v, {.causal = false});  // [N, 1, THW, C']
+  AttentionOptions every_position;
+  every_position.causal = false;
+  const Tensor y = flash_attention(q, k, v, every_position);  // [N, 1, THW, C']
   Tensor back =
       reshape(transpose(squeeze(y, 1), 1, 2), {n, q.size(3), x.size(2), x.size(3), x.size(4)});
-  (void)c;
   return x + bn_->forward(conv_out_->forward(back));
 }
 
-ResNet3d18::ResNet3d18(const ResNet3dConfig& c, Generator* gen) : config_(c) {
+ResNet3d::ResNet3d(const ResNet3dConfig& c, Generator* gen) : config_(c) {
   SPOOL_CHECK(c.width > 0 && c.num_classes >= 0 && c.in_channels > 0,
-              "ResNet3d18: width and input channels must be positive, classes not negative");
+              "ResNet3d: width and input channels must be positive, classes not negative");
+  SPOOL_CHECK(c.depth == 18 || c.depth == 50, "ResNet3d: depth ", c.depth, " is not 18 or 50");
   conv1_ = register_module("conv1",
                            conv3d(c.in_channels, c.width, {5, 7, 7}, {1, 2, 2}, {2, 3, 3}, gen));
   bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm3d>(c.width));
   int64_t in = c.width;
+  // Inflated bottlenecks of the I3D ResNet-50, stage by stage.
+  static const std::vector<std::vector<int>> kInflate50 = {
+      {1, 1, 1}, {1, 0, 1, 0}, {1, 0, 1, 0, 1, 0}, {0, 1, 0}};
+  const int64_t expansion = c.depth == 50 ? 4 : 1;
   for (int s = 0; s < 4; ++s) {
-    const int64_t out = c.width << s, stride = s == 0 ? 1 : 2;
+    const int64_t planes = c.width << s, stride = s == 0 ? 1 : 2;
     layers_[s] =
         register_module("layer" + std::to_string(s + 1), std::make_shared<nn::Sequential>());
-    layers_[s]->push_back(std::make_shared<BasicBlock3d>(in, out, stride, 3, gen));
-    layers_[s]->push_back(std::make_shared<BasicBlock3d>(out, out, 1, 1, gen));
-    in = out;
+    if (c.depth == 18) {
+      layers_[s]->push_back(std::make_shared<BasicBlock3d>(in, planes, stride, 3, gen));
+      layers_[s]->push_back(std::make_shared<BasicBlock3d>(planes, planes, 1, 1, gen));
+    } else {
+      for (size_t b = 0; b < kInflate50[size_t(s)].size(); ++b) {
+        layers_[s]->push_back(std::make_shared<Bottleneck3d>(in, planes, b == 0 ? stride : 1,
+                                                             kInflate50[size_t(s)][b] == 1, gen));
+        in = planes * 4;
+      }
+    }
+    in = planes * expansion;
   }
   for (int s : c.non_local_stages) {
-    SPOOL_CHECK(s >= 1 && s <= 4, "ResNet3d18: non-local stage ", s, " is not 1-4");
-    non_local_[s - 1] = register_module("non_local" + std::to_string(s),
-                                        std::make_shared<NonLocal3d>(c.width << (s - 1), gen));
+    SPOOL_CHECK(s >= 1 && s <= 4, "ResNet3d: non-local stage ", s, " is not 1-4");
+    non_local_[s - 1] =
+        register_module("non_local" + std::to_string(s),
+                        std::make_shared<NonLocal3d>((c.width << (s - 1)) * expansion, gen));
   }
   if (c.num_classes > 0)
     fc_ = register_module("fc", std::make_shared<nn::Linear>(in, c.num_classes, true, gen));
 }
 
-Tensor ResNet3d18::stem(const Tensor& x) {
-  SPOOL_CHECK(x.dim() == 5 && x.size(1) == config_.in_channels, "ResNet3d18: input is ",
-              describe(x), "; expected [N, ", config_.in_channels, ", T, H, W]");
+Tensor ResNet3d::stem(const Tensor& x) {
+  SPOOL_CHECK(x.dim() == 5 && x.size(1) == config_.in_channels, "ResNet3d: input is ", describe(x),
+              "; expected [N, ", config_.in_channels, ", T, H, W]");
   Tensor h = relu(bn1_->forward(conv1_->forward(x)));
   return max_pool(h, {.kernel = {1, 3, 3}, .stride = {1, 2, 2}, .padding = {0, 1, 1}});
 }
 
-std::vector<Stage> ResNet3d18::block_stages() {
+std::vector<Stage> ResNet3d::block_stages() {
   std::vector<Stage> out;
   for (int s = 0; s < 4; ++s) {
     for (size_t b = 0; b < layers_[s]->size(); ++b) {
@@ -113,17 +152,17 @@ std::vector<Stage> ResNet3d18::block_stages() {
   return out;
 }
 
-Tensor ResNet3d18::pooled(const Tensor& h) { return flatten(adaptive_avg_pool_global(h), 1); }
+int64_t ResNet3d::feature_dim() const { return 8 * config_.width * (config_.depth == 50 ? 4 : 1); }
 
-Tensor ResNet3d18::features(const Tensor& x) {
+Tensor ResNet3d::pooled(const Tensor& h) { return flatten(adaptive_avg_pool_global(h), 1); }
+
+Tensor ResNet3d::features(const Tensor& x) {
   Tensor h = stem(x);
   for (auto& st : block_stages()) h = st.fn(h);
   return pooled(h);
 }
 
-Tensor ResNet3d18::forward(const Tensor& x) {
-  return fc_ ? fc_->forward(features(x)) : features(x);
-}
+Tensor ResNet3d::forward(const Tensor& x) { return fc_ ? fc_->forward(features(x)) : features(x); }
 
 nn::NamedTensors inflate_2d(const nn::NamedTensors& state2d, const nn::Module& target,
                             const std::string& prefix) {

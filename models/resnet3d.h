@@ -1,8 +1,15 @@
-// ResNet-18 inflated to 3D (CONFIGS.md i3d-r18), with torchvision's module names (the weights are
-// 5-D): stem conv 5x7x7 stride (1, 2, 2) + BN + ReLU + max pool (1, 3, 3) stride (1, 2, 2); in
-// every stage the first block's first conv is 3x3x3 and the other convs 1x3x3; shortcut convs
-// 1x1x1; spatial stride 2 at the first block of stages 2-4, no temporal stride. Optional
-// non-local blocks (embedded Gaussian, on spool's attention op) after chosen stages, as NL I3D.
+// ResNets inflated to 3D, with torchvision's module names (the weights are 5-D). Both depths share
+// the stem, conv 5x7x7 stride (1, 2, 2) + BN + ReLU + max pool (1, 3, 3) stride (1, 2, 2), 1x1x1
+// shortcut convs, spatial stride 2 at the first block of stages 2-4 and no temporal stride.
+// - depth 18 (CONFIGS.md i3d-r18): in every stage the first block's first conv is 3x3x3, the
+//   other convs 1x3x3.
+// - depth 50: bottlenecks inflated as the I3D ResNet-50 of the video toolboxes ("3x1x1" style):
+//   in the inflated blocks conv1 is 3x1x1, elsewhere 1x1x1; conv2 1x3x3, conv3 1x1x1; inflated
+//   blocks per stage (1,1,1), (1,0,1,0), (1,0,1,0,1,0), (0,1,0). The toolboxes' temporal strides
+//   (stem and first pool stride 2 in time, for 32-frame clips) are left out: clips here are 8
+//   frames long.
+// Optional non-local blocks (embedded Gaussian, on spool's attention op) after chosen stages, as
+// NL I3D.
 #pragma once
 #include <memory>
 #include <vector>
@@ -20,6 +27,7 @@ struct ResNet3dConfig {
   int64_t width = 64;
   int64_t in_channels = 3;
   std::vector<int> non_local_stages;  // stages (1-4) followed by a non-local block
+  int64_t depth = 18;                 // 18 or 50
 };
 
 class BasicBlock3d : public nn::Module {
@@ -31,6 +39,20 @@ class BasicBlock3d : public nn::Module {
  private:
   std::shared_ptr<nn::Conv3d> conv1_, conv2_;
   std::shared_ptr<nn::BatchNorm3d> bn1_, bn2_;
+  std::shared_ptr<nn::Sequential> downsample_;
+};
+
+// The 3-D bottleneck: conv1 (kt x 1 x 1, kt = 3 when inflated, else 1) to `planes`, conv2 1x3x3
+// with the spatial stride, conv3 1x1x1 to 4 planes, BN after each, ReLU after the first two.
+class Bottleneck3d : public nn::Module {
+ public:
+  Bottleneck3d(int64_t in, int64_t planes, int64_t stride, bool inflate, Generator* gen);
+  std::string type_name() const override { return "Bottleneck3d"; }
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  std::shared_ptr<nn::Conv3d> conv1_, conv2_, conv3_;
+  std::shared_ptr<nn::BatchNorm3d> bn1_, bn2_, bn3_;
   std::shared_ptr<nn::Sequential> downsample_;
 };
 
@@ -49,12 +71,13 @@ class NonLocal3d : public nn::Module {
   std::shared_ptr<nn::BatchNorm3d> bn_;
 };
 
-class ResNet3d18 : public nn::Module {
+class ResNet3d : public nn::Module {
  public:
-  explicit ResNet3d18(const ResNet3dConfig& config = {}, Generator* gen = nullptr);
-  std::string type_name() const override { return "ResNet3d18"; }
+  explicit ResNet3d(const ResNet3dConfig& config = {}, Generator* gen = nullptr);
+  std::string type_name() const override { return "ResNet3d"; }
   Tensor forward(const Tensor& x) override;  // [N, 3, T, H, W] -> features or logits
-  Tensor features(const Tensor& x);          // [N, 8 * width]
+  Tensor features(const Tensor& x);          // [N, feature_dim()]
+  int64_t feature_dim() const;               // 8 * width (depth 18) or 32 * width (depth 50)
   const ResNet3dConfig& config() const { return config_; }
   // The pieces chains are built from: the stem, the blocks (and non-local blocks) as named
   // stages, the pooling.

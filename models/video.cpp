@@ -22,15 +22,30 @@ VideoConfig trn_r18() {
 VideoConfig i3d_r18() {
   VideoConfig c;
   c.segments = 1;
+  c.three_d = true;
   return c;
 }
 
+const char* const kVideoModelNames =
+    "tsn-r18, tsm-r18, trn-r18, i3d-r18, tsn-r50, tsm-r50, trn-r50, i3d-r50";
+
+bool is_video_model_name(const std::string& name) {
+  if (name.size() != 7 || name[3] != '-') return false;
+  const std::string kind = name.substr(0, 3), depth = name.substr(4);
+  return (kind == "tsn" || kind == "tsm" || kind == "trn" || kind == "i3d") &&
+         (depth == "r18" || depth == "r50");
+}
+
 VideoConfig video_config(const std::string& name) {
-  if (name == "tsn-r18") return tsn_r18();
-  if (name == "tsm-r18") return tsm_r18();
-  if (name == "trn-r18") return trn_r18();
-  if (name == "i3d-r18") return i3d_r18();
-  throw Error("unknown video model '" + name + "' (known: tsn-r18, tsm-r18, trn-r18, i3d-r18)");
+  if (!is_video_model_name(name))
+    throw Error("unknown video model '" + name + "' (known: " + kVideoModelNames + ")");
+  const std::string kind = name.substr(0, 3);
+  VideoConfig c = kind == "tsm"   ? tsm_r18()
+                  : kind == "trn" ? trn_r18()
+                  : kind == "i3d" ? i3d_r18()
+                                  : tsn_r18();
+  c.depth = name.substr(4) == "r50" ? 50 : 18;
+  return c;
 }
 
 namespace {
@@ -131,22 +146,28 @@ SegmentNet::SegmentNet(const VideoConfig& c, Generator* gen) : c_(c), gen_(gen) 
   SPOOL_CHECK(c.segments > 0 && c.num_classes > 0,
               "SegmentNet: segments and classes must be "
               "positive");
+  SPOOL_CHECK(!c.three_d, "SegmentNet: a 3-D configuration belongs to I3d");
   ResNetConfig r;
   r.num_classes = 0;
   r.width = c.width;
+  r.depth = c.depth;
+  r.in_channels = c.in_channels;
   if (c.shift) {
     r.shift_segments = c.segments;
     r.shift_mode = c.shift_online ? ShiftMode::online : ShiftMode::bidirectional;
   }
-  backbone_ = register_module("backbone", std::make_shared<ResNet18>(r, gen));
-  cls_head_ = register_module("cls_head", std::make_shared<VideoHead>(8 * c.width, c, gen));
+  backbone_ = register_module("backbone", std::make_shared<ResNet>(r, gen));
+  cls_head_ =
+      register_module("cls_head", std::make_shared<VideoHead>(backbone_->feature_dim(), c, gen));
 }
 
 Tensor SegmentNet::frames_as_images(const Tensor& frames) const {
-  SPOOL_CHECK(frames.dim() == 5 && frames.size(1) == c_.segments && frames.size(2) == 3,
-              "SegmentNet: frames ", describe(frames), "; expected [N, ", c_.segments,
-              ", 3, H, W]");
-  return reshape(frames, {frames.size(0) * c_.segments, 3, frames.size(3), frames.size(4)});
+  SPOOL_CHECK(
+      frames.dim() == 5 && frames.size(1) == c_.segments && frames.size(2) == c_.in_channels,
+      "SegmentNet: frames ", describe(frames), "; expected [N, ", c_.segments, ", ", c_.in_channels,
+      ", H, W]");
+  return reshape(frames,
+                 {frames.size(0) * c_.segments, c_.in_channels, frames.size(3), frames.size(4)});
 }
 
 Tensor SegmentNet::forward(const Tensor& frames) {
@@ -172,11 +193,14 @@ I3d::I3d(const VideoConfig& c, Generator* gen) : c_(c), gen_(gen) {
   SPOOL_CHECK(c.num_classes > 0, "I3D: classes must be positive");
   ResNet3dConfig r;
   r.width = c.width;
+  r.depth = c.depth;
+  r.in_channels = c.in_channels;
   r.non_local_stages = c.non_local_stages;
-  backbone_ = register_module("backbone", std::make_shared<ResNet3d18>(r, gen));
+  backbone_ = register_module("backbone", std::make_shared<ResNet3d>(r, gen));
   VideoConfig head = c;
   head.relations = false;
-  cls_head_ = register_module("cls_head", std::make_shared<VideoHead>(8 * c.width, head, gen));
+  cls_head_ =
+      register_module("cls_head", std::make_shared<VideoHead>(backbone_->feature_dim(), head, gen));
 }
 
 Tensor I3d::forward(const Tensor& clips) {

@@ -1,8 +1,8 @@
-// Video action recognition models (CONFIGS.md): TSN, TSM and TRN on a shared 2-D ResNet-18 over
-// K segments, and I3D on the inflated 3-D ResNet-18. Parameter names follow the video toolboxes:
-// `backbone.` + torchvision's ResNet names and the classifier `cls_head.fc_cls.*` (TRN's relation
-// MLPs are `cls_head.consensus.fc_fusion_scales.<i>.{1,3}.*`), so checkpoints move between spool
-// and the Python tools.
+// Video action recognition models (CONFIGS.md): TSN, TSM and TRN on a shared 2-D ResNet-18 or
+// ResNet-50 over K segments, and I3D on the inflated 3-D ResNet-18 or ResNet-50. Parameter names
+// follow the video toolboxes: `backbone.` + torchvision's ResNet names and the classifier
+// `cls_head.fc_cls.*` (TRN's relation MLPs are `cls_head.consensus.fc_fusion_scales.<i>.{1,3}.*`),
+// so checkpoints move between spool and the Python tools.
 #pragma once
 #include <memory>
 #include <string>
@@ -18,6 +18,11 @@ struct VideoConfig {
   int64_t num_classes = 10;
   int64_t segments = 8;  // K frames per clip (2-D models); I3D reads the clip's T from its input
   int64_t width = 64;    // ResNet stage widths width, 2 width, 4 width, 8 width
+  int64_t depth = 18;    // backbone: ResNet-18 or ResNet-50
+  bool three_d = false;  // I3D: the inflated 3-D backbone on clips [N, C, T, H, W]
+  // Channels of each segment's input: 3 for RGB; TSN's RGB-difference modality stacks the
+  // differences of L consecutive frames, 3 (L - 1) channels (data/video_io.h rgb_difference).
+  int64_t in_channels = 3;
   double dropout = 0.5;
   // TSM: temporal shift in every residual branch; online = the uni-directional variant.
   bool shift = false;
@@ -34,8 +39,11 @@ VideoConfig tsn_r18();
 VideoConfig tsm_r18();
 VideoConfig trn_r18();
 VideoConfig i3d_r18();
-// tsn-r18, tsm-r18, trn-r18 or i3d-r18; spool::Error names the known ones otherwise.
+// tsn-, tsm-, trn- or i3d- followed by r18 or r50 (the -r50 models are the same on ResNet-50);
+// spool::Error names the known ones otherwise.
 VideoConfig video_config(const std::string& name);
+extern const char* const kVideoModelNames;  // "tsn-r18, tsm-r18, ..., i3d-r50"
+bool is_video_model_name(const std::string& name);
 
 // TRN's relation module: for each scale s = K, K-1, ..., 2, ordered subsets of s of the K frames
 // (kept in time order), their features concatenated and passed through ReLU, Linear(s * D,
@@ -69,22 +77,22 @@ class VideoHead : public nn::Module {
   std::shared_ptr<RelationModule> consensus;
 };
 
-// TSN / TSM / TRN: frames [N, K, 3, H, W] -> logits [N, classes].
+// TSN / TSM / TRN: frames [N, K, C, H, W] -> logits [N, classes] (C = in_channels: 3 for RGB).
 class SegmentNet : public nn::Module {
  public:
   SegmentNet(const VideoConfig& c, Generator* gen = nullptr);
   std::string type_name() const override { return "SegmentNet"; }
   Tensor forward(const Tensor& frames) override;
-  // The training step as a chain for the memory planner: the stem, the eight blocks, and the
+  // The training step as a chain for the memory planner: the stem, the blocks, and the
   // head (pooling, cls_head, consensus) with the mean cross-entropy against `labels` [N].
   Chain chain(const Tensor& frames, const Tensor& labels);
   const VideoConfig& config() const { return c_; }
 
  private:
-  Tensor frames_as_images(const Tensor& frames) const;  // [N, K, 3, H, W] -> [N K, 3, H, W]
+  Tensor frames_as_images(const Tensor& frames) const;  // [N, K, C, H, W] -> [N K, C, H, W]
   VideoConfig c_;
   Generator* gen_;
-  std::shared_ptr<ResNet18> backbone_;
+  std::shared_ptr<ResNet> backbone_;
   std::shared_ptr<VideoHead> cls_head_;
 };
 
@@ -96,12 +104,12 @@ class I3d : public nn::Module {
   Tensor forward(const Tensor& clips) override;
   Chain chain(const Tensor& clips, const Tensor& labels);  // as SegmentNet::chain
   const VideoConfig& config() const { return c_; }
-  ResNet3d18& backbone() { return *backbone_; }
+  ResNet3d& backbone() { return *backbone_; }
 
  private:
   VideoConfig c_;
   Generator* gen_;
-  std::shared_ptr<ResNet3d18> backbone_;
+  std::shared_ptr<ResNet3d> backbone_;
   std::shared_ptr<VideoHead> cls_head_;
 };
 

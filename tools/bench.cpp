@@ -13,6 +13,7 @@
 #include "engine/factory.h"
 #include "models/dpo.h"
 #include "models/gpt.h"
+#include "models/video.h"
 #include "nn/optim.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
@@ -86,13 +87,14 @@ int bench_dpo(const Args& a, int64_t steps, int64_t warmup) {
   return 0;
 }
 
-// tsn-r18, tsm-r18, trn-r18, i3d-r18 (CONFIGS.md): 2 clips of 8 frames at 112 x 112, 10 classes,
+// tsn-r18, tsm-r18, trn-r18, i3d-r18 (CONFIGS.md; the -r50 models the same on ResNet-50): 2 clips
+// of 8 frames at 112 x 112, 10 classes,
 // SGD with momentum 0.9 and weight decay 1e-4 on the weights; random frames and labels.
 int bench_video(const std::string& name, int64_t steps, int64_t warmup) {
   Generator gen(0);
   auto model = make_video_model(name, 64, &gen);
   nn::SGD opt(nn::decay_matrices_only(*model, 1e-4), {.lr = 0.005, .momentum = 0.9});
-  const bool i3d = name == "i3d-r18";
+  const bool i3d = models::video_config(name).three_d;
   const Tensor x = i3d ? randn({2, 3, 8, 112, 112}, DType::f32, &gen)
                        : randn({2, 8, 3, 112, 112}, DType::f32, &gen);
   const Tensor labels = from_vector(std::vector<int64_t>{3, 7});
@@ -151,8 +153,8 @@ int cmd_bench(int argc, char** argv) {
   }
   if (model_name != "gpt-tiny" && model_name != "gpt2-124m")
     throw UsageError("bench: unknown model '" + model_name +
-                     "' (available: gpt-tiny, gpt2-124m, dpo-gpt-tiny, tsn-r18, tsm-r18, "
-                     "trn-r18, i3d-r18)");
+                     "' (available: gpt-tiny, gpt2-124m, dpo-gpt-tiny, " +
+                     models::kVideoModelNames + ")");
   const Device device = parse_device(a.str("device", "cpu"));
   const std::string batching = a.str("batching", "random");
   if (batching != "random" && batching != "packed" && batching != "padded")

@@ -33,7 +33,7 @@ std::shared_ptr<nn::Module> model_for(const std::string& name, const TensorFile&
       throw UsageError("--weights: conv1.weight " + describe(c1) + " and fc.weight " +
                        describe(fc) + " are not ResNet-18 shapes");
     static Generator gen(0);  // the model keeps the pointer; it must outlive it
-    return std::make_shared<models::ResNet18>(
+    return std::make_shared<models::ResNet>(
         models::ResNetConfig{fc.size(0), c1.size(0), c1.size(1)}, &gen);
   }
   static Generator gen(0);  // the model keeps the pointer (dropout); it must outlive it
@@ -103,11 +103,11 @@ int grad_dpo(const Args& a, const TensorFile& weights, const TensorFile& batch,
   return 0;
 }
 
-// tsn-r18, tsm-r18, trn-r18: `frames` [N, K, 3, H, W]; i3d-r18: `clips` [N, 3, T, H, W]; both f32,
+// tsn, tsm, trn (-r18, -r50): `frames` [N, K, 3, H, W]; i3d: `clips` [N, 3, T, H, W]; both f32,
 // with `labels` [N] i64. The width, classes and K come from the weights and the batch.
 int grad_video(const std::string& name, const Args& a, const TensorFile& weights,
                const TensorFile& batch, const std::string& out, const std::string& mode) {
-  const bool i3d = name == "i3d-r18";
+  const bool i3d = models::video_config(name).three_d;
   const Tensor& x = need(batch, i3d ? "clips" : "frames", "--batch");
   const Tensor& labels = need(batch, "labels", "--batch");
   if (x.dim() != 5 || x.dtype() != DType::f32 || labels.dim() != 1 ||
@@ -119,6 +119,7 @@ int grad_video(const std::string& name, const Args& a, const TensorFile& weights
   const Tensor& fc = need(weights, "cls_head.fc_cls.weight", "--weights");
   models::VideoConfig c = models::video_config(name);
   c.width = conv1.size(0);
+  c.in_channels = conv1.size(1);
   c.num_classes = fc.size(0);
   if (!i3d) c.segments = x.size(1);
   for (int s = 1; s <= 4; ++s)

@@ -89,7 +89,7 @@ void build(Subject& s, const std::string& name, int64_t batch) {
     const int64_t b = batch > 0 ? batch : 4;
     Tensor images = randn({b, 3, 112, 112}, DType::f32, &data);
     Tensor labels = to(rand({b}, DType::f32, &data, 0, 10), DType::i64);
-    s.chain = static_cast<models::ResNet18*>(s.model.get())->chain(images, labels);
+    s.chain = static_cast<models::ResNet*>(s.model.get())->chain(images, labels);
   } else {
     const int64_t b = batch > 0 ? batch : 256;
     Tensor x = randn({b, 64}, DType::f32, &data);
@@ -124,8 +124,8 @@ int cmd_memstudy(int argc, char** argv) {
     if (m != "mlp" && m != "resnet18" && m != "gpt-tiny" && m != "dpo-gpt-tiny" &&
         !is_video_model(m))
       throw UsageError("memstudy: unknown model '" + m +
-                       "' (available: mlp, resnet18, gpt-tiny, dpo-gpt-tiny, tsn-r18, tsm-r18, "
-                       "trn-r18, i3d-r18)");
+                       "' (available: mlp, resnet18, gpt-tiny, dpo-gpt-tiny, " +
+                       models::kVideoModelNames + ")");
   const auto policies = split_list(a.str("policies", "none,sqrt,greedy,dp,ilp,dtr"));
   for (const auto& p : policies)
     if (!known_policy(p))

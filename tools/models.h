@@ -11,7 +11,7 @@ namespace spool::cli {
 
 extern const char* const kModelNames;  // "mlp, resnet18, gpt-tiny, ...", for messages
 bool known_model(const std::string& name);
-bool is_video_model(const std::string& name);  // tsn-r18, tsm-r18, trn-r18, i3d-r18
+bool is_video_model(const std::string& name);  // tsn-, tsm-, trn-, i3d- + r18 or r50
 
 // Builds a model by name (classifiers for the digits task, 10 classes; gpt-tiny for bytes).
 // Throws UsageError on unknown names.

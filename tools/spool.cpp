@@ -39,11 +39,16 @@ commands:
                              (preference runs log rewards/chosen, rewards/rejected,
                              rewards/accuracies, rewards/margins, logps/chosen, logps/rejected,
                              loss, and eval_* on every 10th pair, held out)
-  train --model tsn-r18|tsm-r18|trn-r18|i3d-r18 [--data synthetic|LIST] [--steps N] [--batch B]
-      [--lr X] [--size S] [--width W] [--test-clips N] [--time-limit SECONDS]
-      [--init-2d W] [--test-list LIST] [--flip]  (W: 2-D ResNet-18 weights, inflated for
-                             i3d-r18; LIST: 'path label' or 'path num_frames label' lines naming
-                             folders of JPEG frames; the test list defaults to val.txt beside it)
+  train --model tsn-r18|tsm-r18|trn-r18|i3d-r18 (or -r50: on ResNet-50) [--data synthetic|LIST]
+      [--steps N] [--batch B] [--lr X] [--size S] [--width W] [--test-clips N]
+      [--time-limit SECONDS] [--init-2d W] [--test-list LIST] [--flip]
+      [--modality rgb|rgbdiff] [--diff-frames L] [--crop]
+                             (W: 2-D ResNet weights, inflated for i3d; LIST: 'path label' or
+                             'path num_frames label' lines naming folders of JPEG frames or video
+                             files; the test list defaults to val.txt beside it; rgbdiff: TSN's
+                             RGB differences of L = 5 frames a segment, 2-D models; --crop:
+                             frames read at S * 8/7, TSN's multi-scale crop in training, the
+                             centre at test)
                              action recognition on the generated order-sensitive clips (SGD,
                              momentum 0.9, cosine); the final line has top1, per_class,
                              confusion, pair_acc and direction_acc (order within a pair)
@@ -84,7 +89,8 @@ models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNe
         GPT-2, 3.29 M parameters; --data FILE|FOLDER, default Debian's fortunes; --pack packs
         whole documents per row; --eval-every K steps of validation loss), dpo-gpt-tiny
         (gpt-tiny at context 128, policy of DPO), reward-gpt-tiny (its trunk + a scalar head),
-        tsn-r18, tsm-r18, trn-r18 (frames [N, K, 3, H, W]) and i3d-r18 (clips [N, 3, T, H, W])
+        tsn-r18, tsm-r18, trn-r18 (frames [N, K, 3, H, W]) and i3d-r18 (clips [N, 3, T, H, W]),
+        and the same on ResNet-50: tsn-r50, tsm-r50, trn-r50, i3d-r50
 
 spool --help               this text
 )";

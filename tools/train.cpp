@@ -12,6 +12,7 @@
 #include "engine/safetensors.h"
 #include "models/mlp.h"
 #include "models/resnet.h"
+#include "models/video.h"
 #include "nn/optim.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
@@ -150,7 +151,7 @@ int train_classifier(const TrainConfig& c) {
     if (planned) {
       Chain chain;
       if (auto* mlp = dynamic_cast<models::Mlp*>(model.get())) chain = mlp->chain(xb, yb);
-      if (auto* net = dynamic_cast<models::ResNet18*>(model.get())) chain = net->chain(xb, yb);
+      if (auto* net = dynamic_cast<models::ResNet*>(model.get())) chain = net->chain(xb, yb);
       last_loss = planned->step(chain, str(xb.shape()), [&] { opt.zero_grad(); });
     } else {
       Tensor loss = cross_entropy(model->forward(xb), yb);
@@ -216,7 +217,10 @@ int cmd_train(int argc, char** argv) {
           {"time-limit", true},
           {"test-list", true},
           {"flip", false},
-          {"init-2d", true}},
+          {"init-2d", true},
+          {"modality", true},
+          {"diff-frames", true},
+          {"crop", false}},
          "train");
   if (!a.has("model"))
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
@@ -233,8 +237,8 @@ int cmd_train(int argc, char** argv) {
   const bool preference = c.sft || dpo || reward;
   if (c.sft && c.model != "gpt-tiny")
     throw UsageError("train: --sft fine-tunes gpt-tiny; --model is '" + c.model + "'");
-  for (const char* f :
-       {"size", "width", "test-clips", "time-limit", "test-list", "flip", "init-2d"})
+  for (const char* f : {"size", "width", "test-clips", "time-limit", "test-list", "flip", "init-2d",
+                        "modality", "diff-frames", "crop"})
     if (a.has(f) && !video)
       throw UsageError(std::string("train: --") + f + " applies to the video models");
   if (a.has("init") && !preference)
@@ -261,6 +265,24 @@ int cmd_train(int argc, char** argv) {
     if (!c.test_list.empty() && !std::filesystem::is_regular_file(c.test_list))
       throw UsageError("train: --test-list: no such file: " + c.test_list);
     c.flip = a.has("flip");
+    c.crop = a.has("crop");
+    const std::string modality = a.str("modality", "rgb");
+    if (modality != "rgb" && modality != "rgbdiff")
+      throw UsageError("train: --modality '" + modality + "' is not rgb or rgbdiff");
+    if (a.has("diff-frames") && modality != "rgbdiff")
+      throw UsageError("train: --diff-frames goes with --modality rgbdiff");
+    if (modality == "rgbdiff") {
+      if (models::video_config(c.model).three_d)
+        throw UsageError(
+            "train: --modality rgbdiff is TSN's second modality, for the 2-D models "
+            "(tsn, tsm, trn); " +
+            c.model + " takes RGB clips");
+      c.diff_frames = a.positive_int("diff-frames", 5);
+      if (c.diff_frames < 2 || c.diff_frames > 16)
+        throw UsageError(
+            "train: --diff-frames must be 2 to 16 (frames a snippet; L - 1 "
+            "differences)");
+    }
     if (a.has("init-2d")) {
       c.init_2d = a.str("init-2d", "");
       if (!std::filesystem::is_regular_file(*c.init_2d))

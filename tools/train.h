@@ -28,6 +28,8 @@ struct TrainConfig {
   double time_limit = 0;               // seconds; 0: none
   std::string test_list;               // --data LIST: the test list (default: val.txt beside it)
   bool flip = false;                   // --data LIST: label-preserving flips
+  int64_t diff_frames = 1;             // TSN's RGB difference of L frames a snippet; 1 for RGB
+  bool crop = false;                   // multi-scale crop in training, centre crop at test
   std::optional<std::string> init_2d;  // 2-D backbone weights (inflated for I3D)
   std::string checkpoint_policy, memory_budget;  // empty: plain steps
   std::optional<std::string> log, save, resume;
@@ -49,9 +51,10 @@ int train_sft(const TrainConfig& c);
 int train_dpo(const TrainConfig& c);
 int train_reward(const TrainConfig& c);
 int train_video(const TrainConfig& c);
-// tsn-r18, tsm-r18, trn-r18 (SegmentNet) or i3d-r18 (I3d) with stage width `width`.
+// tsn-, tsm-, trn- (SegmentNet) or i3d- (I3d) + r18 or r50, with stage width `width` and
+// `in_channels` per segment (3 for RGB, 3 (L - 1) for RGB differences of L frames).
 std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
-                                             int64_t classes = 10);
+                                             int64_t classes = 10, int64_t in_channels = 3);
 int train_gpt(const TrainConfig& c);
 
 }  // namespace spool::cli

@@ -27,17 +27,18 @@
 namespace spool::cli {
 
 std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
-                                             int64_t classes) {
+                                             int64_t classes, int64_t in_channels) {
   models::VideoConfig c = models::video_config(name);
   c.width = width;
   c.num_classes = classes;
-  if (name == "i3d-r18") return std::make_shared<models::I3d>(c, gen);
+  c.in_channels = in_channels;
+  if (c.three_d) return std::make_shared<models::I3d>(c, gen);
   return std::make_shared<models::SegmentNet>(c, gen);
 }
 
 namespace {
 
-constexpr int64_t kClipFrames = 16, kInputFrames = 8;
+constexpr int64_t kClipFrames = 16, kSegments = 8;
 
 Tensor flip_width(const Tensor& v) {
   const int64_t w = v.size(3);
@@ -46,90 +47,102 @@ Tensor flip_width(const Tensor& v) {
   return index_select(v, 3, from_vector(rev));
 }
 
-// Where clips come from. A view is [8, 3, S, S]; 2-D models take it as K = 8 segments (TSN's one
-// frame per segment), I3D as a [3, 8, S, S] clip.
+// How a clip becomes the model's input: K = 8 segments, each a snippet of `length` consecutive
+// frames (1 for RGB; TSN's RGB-difference takes L frames and their L - 1 differences), read at
+// `load_size`, then cropped to `size` (a multi-scale crop in training, the centre at test) when
+// `crop` is set (load_size is then size * 8 / 7, as 128 for 112).
+struct ViewSpec {
+  int64_t length = 1;
+  int64_t size = 112, load_size = 112;
+  bool crop = false;
+};
+
+// Where clips come from: the raw snippets [K * L, 3, load, load] and labels.
 class ClipSource {
  public:
   virtual ~ClipSource() = default;
-  // Training item for `draw` (random bits): its view and label.
-  virtual std::pair<Tensor, int64_t> train_item(uint64_t draw, double offset, bool flip) = 0;
+  // Training item for `draw` (random bits), `offset` into each segment.
+  virtual std::pair<Tensor, int64_t> train_frames(uint64_t draw, double offset) = 0;
   virtual int64_t test_count() const = 0;
-  // Test item i, view v (0 or 1); an undefined tensor when the video is unreadable.
-  virtual std::pair<Tensor, int64_t> test_item(int64_t i, int64_t v) = 0;
+  // Test item i at `offset`; an undefined tensor when the video is unreadable.
+  virtual std::pair<Tensor, int64_t> test_frames(int64_t i, double offset) = 0;
   virtual int64_t classes() const = 0;
   virtual int64_t skipped() const { return 0; }
+  // Whether training flips clips horizontally (p = 0.5), and the label of a flipped clip.
+  virtual bool flips() const = 0;
+  virtual int64_t flipped_label(int64_t label) const { return label; }
 };
 
 // The generated set, rendered on the fly: an endless training stream and test clips from
 // another seed. Flips map right/left and clockwise/anticlockwise.
 class SyntheticSource : public ClipSource {
  public:
-  SyntheticSource(uint64_t seed, int64_t test_clips, int64_t size)
-      : seed_(seed), test_(test_clips) {
+  SyntheticSource(uint64_t seed, int64_t test_clips, const ViewSpec& v)
+      : seed_(seed), test_(test_clips), view_(v) {
     spec_.frames = kClipFrames;
-    spec_.height = spec_.width = size;
+    spec_.height = spec_.width = v.load_size;
   }
-  std::pair<Tensor, int64_t> train_item(uint64_t draw, double offset, bool flip) override {
+  std::pair<Tensor, int64_t> train_frames(uint64_t draw, double offset) override {
     // Consecutive indices are a clip and its reversal, which must not share a batch (BatchNorm
     // would compare them): indices are random.
-    const uint64_t index = draw;
-    Tensor v = view(data::render_clip(seed_ * 2 + 1, index, spec_), offset);
-    const int64_t label = data::clip_label(index);
-    if (!flip) return {v, label};
-    return {flip_width(v), data::flipped_label(label)};
+    return {pick(data::render_clip(seed_ * 2 + 1, draw, spec_), offset), data::clip_label(draw)};
   }
   int64_t test_count() const override { return test_; }
-  std::pair<Tensor, int64_t> test_item(int64_t i, int64_t v) override {
-    return {view(data::render_clip(seed_ * 2 + 2, uint64_t(i), spec_), v == 0 ? 0.25 : 0.75),
+  std::pair<Tensor, int64_t> test_frames(int64_t i, double offset) override {
+    return {pick(data::render_clip(seed_ * 2 + 2, uint64_t(i), spec_), offset),
             data::clip_label(uint64_t(i))};
   }
   int64_t classes() const override { return 10; }
+  bool flips() const override { return true; }
+  int64_t flipped_label(int64_t label) const override { return data::flipped_label(label); }
 
  private:
-  Tensor view(const Tensor& clip, double offset) {
-    return index_select(clip, 0,
-                        from_vector(data::spread_frames(kClipFrames, kInputFrames, offset)));
+  Tensor pick(const Tensor& clip, double offset) {
+    return index_select(
+        clip, 0, from_vector(data::segment_frames(kClipFrames, kSegments, view_.length, offset)));
   }
   uint64_t seed_;
   int64_t test_;
+  ViewSpec view_;
   data::SyntheticVideoSpec spec_;
 };
 
-// Frame folders named by annotation lists. A video that fails to decode is skipped with a
-// warning naming it (once) and counted; training draws another.
+// Frame folders or video files named by annotation lists. A video that fails to decode is
+// skipped with a warning naming it (once) and counted; training draws another.
 class ListSource : public ClipSource {
  public:
-  ListSource(const std::string& train_list, const std::string& test_list, int64_t size,
+  ListSource(const std::string& train_list, const std::string& test_list, const ViewSpec& v,
              int64_t test_limit, bool flips)
       : train_(data::read_video_list(train_list)),
         test_(data::read_video_list(test_list)),
-        size_(size),
+        view_(v),
         flips_(flips) {
     if (int64_t(test_.size()) > test_limit) test_.resize(size_t(test_limit));
     for (const auto* list : {&train_, &test_})
       for (const auto& e : *list) classes_ = std::max(classes_, e.label + 1);
   }
-  std::pair<Tensor, int64_t> train_item(uint64_t draw, double offset, bool flip) override {
+  std::pair<Tensor, int64_t> train_frames(uint64_t draw, double offset) override {
     for (int attempt = 0; attempt < 100; ++attempt) {
       const auto& e = train_[size_t((draw + uint64_t(attempt) * 7919) % train_.size())];
-      Tensor v = load(e, offset, flip && flips_);
+      Tensor v = load(e, offset);
       if (v.defined()) return {v, e.label};
     }
     throw Error("video: 100 videos in a row could not be read; see the warnings above");
   }
   int64_t test_count() const override { return int64_t(test_.size()); }
-  std::pair<Tensor, int64_t> test_item(int64_t i, int64_t v) override {
+  std::pair<Tensor, int64_t> test_frames(int64_t i, double offset) override {
     const auto& e = test_[size_t(i)];
-    return {load(e, v == 0 ? 0.25 : 0.75, false), e.label};
+    return {load(e, offset), e.label};
   }
   int64_t classes() const override { return classes_; }
   int64_t skipped() const override { return int64_t(bad_.size()); }
+  bool flips() const override { return flips_; }
 
  private:
-  Tensor load(const data::VideoEntry& e, double offset, bool flip) {
+  Tensor load(const data::VideoEntry& e, double offset) {
     if (bad_.count(e.path)) return {};
     try {
-      return data::load_entry(e, offset, kInputFrames, size_, flip);
+      return data::load_entry(e, offset, kSegments, view_.load_size, false, view_.length);
     } catch (const Error& err) {
       bad_.insert(e.path);
       std::fprintf(stderr, "warning: skipping %s (list line %lld): %s\n", e.path.c_str(),
@@ -138,11 +151,29 @@ class ListSource : public ClipSource {
     }
   }
   std::vector<data::VideoEntry> train_, test_;
-  int64_t size_;
+  ViewSpec view_;
   bool flips_;
   int64_t classes_ = 0;
   std::set<std::string> bad_;
 };
+
+// Snippets [K * L, 3, load, load] -> the model's view of one clip, [K, C, size, size]: flipped
+// if asked, cropped (by `crop`, or the centre when it is null) when the spec crops, and turned
+// into RGB differences when L > 1.
+Tensor finish_view(Tensor frames, const ViewSpec& v, bool flip, const data::CropBox* crop) {
+  if (flip) frames = flip_width(frames);
+  if (v.crop)
+    frames =
+        data::crop_resize(frames, crop ? *crop : data::center_crop(v.load_size, v.size), v.size);
+  return v.length > 1 ? data::rgb_difference(frames, v.length) : frames;
+}
+
+// A test view: offsets 0.25 (view 0) and 0.75 (view 1) into each segment, centre crop.
+Tensor test_view(ClipSource& source, const ViewSpec& v, int64_t i, int64_t view, int64_t* label) {
+  auto [frames, l] = source.test_frames(i, view == 0 ? 0.25 : 0.75);
+  *label = l;
+  return frames.defined() ? finish_view(frames, v, false, nullptr) : frames;
+}
 
 struct Evaluation {
   int64_t clips = 0;
@@ -156,7 +187,7 @@ Tensor model_input(const Tensors& views, bool i3d) {
   return i3d ? contiguous(permute(x, {0, 2, 1, 3, 4})) : x;
 }
 
-Evaluation evaluate(nn::Module& model, bool i3d, ClipSource& source) {
+Evaluation evaluate(nn::Module& model, bool i3d, ClipSource& source, const ViewSpec& spec) {
   NoGrad no_grad;
   model.eval();
   const int64_t k = source.classes();
@@ -168,8 +199,9 @@ Evaluation evaluate(nn::Module& model, bool i3d, ClipSource& source) {
     std::vector<Tensors> views(2);
     std::vector<int64_t> labels;
     for (int64_t i = 0; i < n; ++i) {
-      auto [v0, label] = source.test_item(at + i, 0);
-      auto [v1, unused] = source.test_item(at + i, 1);
+      int64_t label = 0;
+      const Tensor v0 = test_view(source, spec, at + i, 0, &label);
+      const Tensor v1 = test_view(source, spec, at + i, 1, &label);
       if (!v0.defined() || !v1.defined()) continue;  // unreadable: skipped and counted
       views[0].push_back(v0);
       views[1].push_back(v1);
@@ -242,14 +274,22 @@ void init_from_2d(nn::Module& model, const std::string& name, const std::string&
                        "; expected 2-D weights [out, in, kh, kw]");
   nn::NamedTensors state;
   try {
-    if (name == "i3d-r18") {
+    if (models::video_config(name).three_d) {
       state = models::inflate_2d(state2d, model, "backbone.");
     } else {
       std::map<std::string, Tensor> by_name;
       for (const auto& [n, t] : state2d) by_name["backbone." + n] = t;
       for (const auto& [n, t] : model.state_dict()) {
         auto it = by_name.find(n);
-        state.emplace_back(n, it != by_name.end() ? it->second : t);
+        Tensor w = it != by_name.end() ? it->second : t;
+        // RGB differences take 3 (L - 1) channels: as TSN, the first conv's RGB kernels are
+        // averaged over colour and repeated across the input channels.
+        if (n == "backbone.conv1.weight" && w.dim() == 4 && t.dim() == 4 && w.size(1) == 3 &&
+            t.size(1) != 3) {
+          NoGrad no_grad;
+          w = contiguous(expand(mean(to(w, t.dtype()), {1}, true), t.shape()));
+        }
+        state.emplace_back(n, w);
       }
     }
     model.load_state_dict(state);
@@ -257,15 +297,20 @@ void init_from_2d(nn::Module& model, const std::string& name, const std::string&
     throw UsageError(std::string("--init-2d: ") + path + ": " + e.what());
   }
   std::printf("--init-2d: backbone from %s (%zu tensors%s)\n", path.c_str(), state2d.size(),
-              name == "i3d-r18" ? ", inflated to 3-D" : "");
+              models::video_config(name).three_d ? ", inflated to 3-D" : "");
 }
 
 }  // namespace
 
 int train_video(const TrainConfig& c) {
+  ViewSpec spec;
+  spec.length = c.diff_frames;  // 1 for RGB
+  spec.size = spec.load_size = c.video_size;
+  spec.crop = c.crop;
+  if (c.crop) spec.load_size = (c.video_size * 8 + 6) / 7;  // 112 -> 128, as 224 -> 256
   std::unique_ptr<ClipSource> source;
   if (c.data == "synthetic") {
-    source = std::make_unique<SyntheticSource>(c.seed, c.test_clips, c.video_size);
+    source = std::make_unique<SyntheticSource>(c.seed, c.test_clips, spec);
   } else {
     std::string test_list = c.test_list;
     if (test_list.empty()) {
@@ -274,12 +319,13 @@ int train_video(const TrainConfig& c) {
         throw UsageError("train: --data " + c.data +
                          ": no --test-list given and no val.txt beside it");
     }
-    source = std::make_unique<ListSource>(c.data, test_list, c.video_size, c.test_clips, c.flip);
+    source = std::make_unique<ListSource>(c.data, test_list, spec, c.test_clips, c.flip);
   }
   Generator gen(c.seed);
-  auto model = make_video_model(c.model, c.video_width, &gen, source->classes());
+  const int64_t in_channels = spec.length > 1 ? 3 * (spec.length - 1) : 3;
+  auto model = make_video_model(c.model, c.video_width, &gen, source->classes(), in_channels);
   if (c.init_2d) init_from_2d(*model, c.model, *c.init_2d);
-  const bool i3d = c.model == "i3d-r18";
+  const bool i3d = models::video_config(c.model).three_d;
   nn::SGD opt(nn::decay_matrices_only(*model, 1e-4),
               {.lr = c.lr, .momentum = 0.9, .weight_decay = 0});
   const int64_t total = c.steps, warmup = std::max<int64_t>(1, total / 20);
@@ -291,17 +337,20 @@ int train_video(const TrainConfig& c) {
       (long long)c.video_size, (long long)c.video_size, (long long)c.batch,
       c.time_limit > 0 ? (", time limit " + std::to_string(int(c.time_limit)) + " s").c_str() : "");
   // A batch is decoded on a background thread while the previous one trains. The random draws
-  // are taken on this thread first, so runs repeat exactly.
-  auto make_batch = [&source, &c](RngState r) {
+  // (8 a clip: flip, offset, index (2), crop (4)) are taken on this thread first, so runs repeat
+  // exactly.
+  constexpr uint64_t kDraws = 8;
+  auto make_batch = [&source, &c, &spec](RngState r) {
     Tensors views;
     std::vector<int64_t> labels;
     for (int64_t i = 0; i < c.batch; ++i) {
-      const uint64_t draw = uint64_t(uniform_at(r, 4 * i + 2) * 4294967296.0) * 1024 +
-                            uint64_t(uniform_at(r, 4 * i + 3) * 1024.0);
-      auto [v, label] =
-          source->train_item(draw, uniform_at(r, 4 * i + 1), uniform_at(r, 4 * i) < 0.5);
-      views.push_back(v);
-      labels.push_back(label);
+      auto u = [&](int64_t j) { return uniform_at(r, int64_t(kDraws) * i + j); };
+      const uint64_t draw = uint64_t(u(2) * 4294967296.0) * 1024 + uint64_t(u(3) * 1024.0);
+      auto [frames, label] = source->train_frames(draw, u(1));
+      const bool flip = source->flips() && u(0) < 0.5;
+      const data::CropBox crop = data::multiscale_crop(spec.load_size, u(4), u(5), u(6), u(7));
+      views.push_back(finish_view(frames, spec, flip, &crop));
+      labels.push_back(flip ? source->flipped_label(label) : label);
     }
     return Batch{stack(views, 0), from_vector(labels)};
   };
@@ -312,7 +361,7 @@ int train_video(const TrainConfig& c) {
   double last_loss = NAN;
   int64_t step = 0;
   std::future<Batch> next =
-      std::async(std::launch::async, make_batch, gen.take(uint64_t(4 * c.batch)));
+      std::async(std::launch::async, make_batch, gen.take(kDraws * uint64_t(c.batch)));
   for (; step < total; ++step) {
     const double elapsed = now_seconds() - t0;
     if (c.time_limit > 0 && elapsed >= c.time_limit) break;
@@ -322,7 +371,7 @@ int train_video(const TrainConfig& c) {
     opt.set_lr(schedule.at(std::min(at, total - 1)));
     Batch b = next.get();
     if (step + 1 < total)
-      next = std::async(std::launch::async, make_batch, gen.take(uint64_t(4 * c.batch)));
+      next = std::async(std::launch::async, make_batch, gen.take(kDraws * uint64_t(c.batch)));
     Tensor x = b.x;
     if (i3d) x = contiguous(permute(x, {0, 2, 1, 3, 4}));
     opt.zero_grad();
@@ -341,7 +390,7 @@ int train_video(const TrainConfig& c) {
   progress.finish();
   const double train_s = now_seconds() - t0;
   if (c.save) save_checkpoint(*c.save, c, *model, opt, step, gen);
-  const Evaluation e = evaluate(*model, i3d, *source);
+  const Evaluation e = evaluate(*model, i3d, *source, spec);
   std::string confusion = "[";
   for (size_t t = 0; t < e.confusion.size(); ++t) {
     std::vector<double> row(e.confusion[t].begin(), e.confusion[t].end());

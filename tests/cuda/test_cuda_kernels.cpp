@@ -571,14 +571,14 @@ TEST(CudaModels, GptTinyTrainingStepMatchesTheCpu) {
 TEST(CudaModels, ResNet18TrainingStepMatchesTheCpu) {
   REQUIRE_GPU();
   Generator g1(6), g2(6);
-  models::ResNet18 cpu_model({}, &g1), gpu_model({}, &g2);
+  models::ResNet cpu_model({}, &g1), gpu_model({}, &g2);
   gpu_model.to(gpu());
   Generator data(12);
   const Tensor x = randn({4, 3, 64, 64}, DType::f32, &data);
   const Tensor labels = random_ints({4}, 0, 10);
   compare_step(
       cpu_model, gpu_model,
-      [&](models::ResNet18& m, Device d) {
+      [&](models::ResNet& m, Device d) {
         return cross_entropy(m.forward(to(x, d)), to(labels, d));
       },
       1e-4);

@@ -284,7 +284,7 @@ TEST(Chain, StagedModelsEqualTheirPlainForward) {
   // ResNet-18 (width 4), train mode.
   models::ResNetConfig rcfg;
   rcfg.width = 4;
-  auto net = std::make_shared<models::ResNet18>(rcfg, &gen);
+  auto net = std::make_shared<models::ResNet>(rcfg, &gen);
   Tensor images = randn({2, 3, 32, 32}, DType::f32, &data), labels = randint(10, {2}, 3);
   Tensor l2 = cross_entropy(net->forward(images), labels);
   backward(l2);

@@ -46,7 +46,7 @@ TEST(PyTorchResNet18, EvalModeStepMatchesTorch) { check_against_torch("eval"); }
 TEST(ResNet18Names, StateDictMatchesTorchvisionNamesAndShapes) {
   std::ifstream in(kFixtures + "resnet18_names.txt");
   ASSERT_TRUE(in) << "tests/fixtures/resnet18_names.txt is missing";
-  models::ResNet18 model;  // 64 wide, 10 classes: torchvision.models.resnet18(num_classes=10)
+  models::ResNet model;  // 64 wide, 10 classes: torchvision.models.resnet18(num_classes=10)
   auto state = model.state_dict();
   std::string line;
   size_t i = 0;

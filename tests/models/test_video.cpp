@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "data/synthetic_video.h"
 #include "data/video_io.h"
@@ -97,15 +98,121 @@ TEST(VideoModels, ParameterCountsAreThoseOfConfigs) {
   EXPECT_NEAR(double(i3d), 14.39e6, 0.005e6) << i3d;
 }
 
+// torchvision's counts (1000 classes): resnet34 21,797,672, resnet50 25,557,032, resnet101
+// 44,549,160; the ResNet-50 video models as the PyTorch fixture script's classes count them.
+TEST(VideoModels, ResNetDepthsHaveTorchvisionParameterCounts) {
+  Generator gen(0);
+  for (auto [depth, count] :
+       {std::pair<int64_t, int64_t>{34, 21797672}, {50, 25557032}, {101, 44549160}}) {
+    models::ResNetConfig c;
+    c.depth = depth;
+    c.num_classes = 1000;
+    EXPECT_EQ(models::ResNet(c, &gen).num_parameters(), count) << depth;
+  }
+  EXPECT_EQ(models::SegmentNet(models::video_config("tsn-r50"), &gen).num_parameters(), 23528522);
+  EXPECT_EQ(models::I3d(models::video_config("i3d-r50"), &gen).num_parameters(), 27244362);
+  models::ResNetConfig bad;
+  bad.depth = 26;
+  EXPECT_THROW(models::ResNet(bad, &gen), Error);
+  EXPECT_THROW(models::video_config("i3d-r34"), Error);
+}
+
+TEST(VideoSampling, SnippetsStartAtTheSegmentsFrameAndStayInTheVideo) {
+  // 16 frames, 8 segments of 2, snippets of 5: starts 0, 2, ..., 10, then moved back to 11.
+  const auto idx = data::segment_frames(16, 8, 5, 0.0);
+  ASSERT_EQ(idx.size(), 40u);
+  const int64_t starts[8] = {0, 2, 4, 6, 8, 10, 11, 11};
+  for (int64_t k = 0; k < 8; ++k)
+    for (int64_t j = 0; j < 5; ++j) EXPECT_EQ(idx[size_t(k * 5 + j)], starts[k] + j) << k << j;
+  // A video shorter than a snippet repeats its last frame.
+  EXPECT_THAT(data::segment_frames(3, 1, 5, 0.5), ::testing::ElementsAre(0, 1, 2, 2, 2));
+  // Length 1 is TSN's RGB sampling.
+  EXPECT_EQ(data::segment_frames(16, 8, 1, 0.25), data::spread_frames(16, 8, 0.25));
+  EXPECT_THROW(data::segment_frames(0, 8, 1, 0.0), Error);
+}
+
+TEST(VideoSampling, RgbDifferencesStackConsecutiveFramesAndFlipSignWhenReversed) {
+  // Two snippets of 4 frames, 3 channels, 2 x 2 pixels; frame f of snippet k, channel c has
+  // value k * 100 + f * f * (c + 1) + pixel.
+  const int64_t k = 2, l = 4;
+  std::vector<float> v;
+  for (int64_t s = 0; s < k; ++s)
+    for (int64_t f = 0; f < l; ++f)
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t p = 0; p < 4; ++p) v.push_back(float(s * 100 + f * f * (c + 1) + p));
+  const Tensor snippets = from_vector(v, {k * l, 3, 2, 2});
+  const Tensor d = data::rgb_difference(snippets, l);
+  ASSERT_EQ(d.shape(), (Shape{k, 9, 2, 2}));
+  const auto got = d.to_vector<float>();
+  for (int64_t s = 0; s < k; ++s)
+    for (int64_t j = 0; j < l - 1; ++j)
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t p = 0; p < 4; ++p)
+          EXPECT_EQ(got[size_t(((s * 9 + j * 3 + c) * 4) + p)],
+                    float(((j + 1) * (j + 1) - j * j) * (c + 1)))
+              << s << j << c << p;
+  // A snippet played backwards gives the differences negated and in reverse order: the modality
+  // sees the direction that an average of frames cannot.
+  std::vector<int64_t> reversed;
+  for (int64_t s = 0; s < k; ++s)
+    for (int64_t f = l - 1; f >= 0; --f) reversed.push_back(s * l + f);
+  const auto back =
+      data::rgb_difference(index_select(snippets, 0, from_vector(reversed)), l).to_vector<float>();
+  for (int64_t s = 0; s < k; ++s)
+    for (int64_t j = 0; j < l - 1; ++j)
+      for (int64_t q = 0; q < 12; ++q)
+        EXPECT_EQ(back[size_t((s * 9 + j * 3) * 4 + q)],
+                  -got[size_t((s * 9 + (l - 2 - j) * 3) * 4 + q)]);
+  EXPECT_THROW(data::rgb_difference(snippets, 3), Error);  // 8 frames are not snippets of 3
+  EXPECT_THROW(data::rgb_difference(snippets, 1), Error);
+}
+
+TEST(VideoSampling, CropsCopyExactlyAndResizeBilinearly) {
+  Generator gen(3);
+  const Tensor frames = randn({2, 3, 10, 10}, DType::f32, &gen);
+  // The whole frame at its own size, and an integral box of the output size: exact copies.
+  EXPECT_EQ(data::crop_resize(frames, {0, 0, 10, 10}, 10).to_vector<float>(),
+            frames.to_vector<float>());
+  const data::CropBox centre = data::center_crop(10, 6);
+  EXPECT_EQ(centre.x, 2);
+  EXPECT_EQ(centre.w, 6);
+  EXPECT_EQ(data::crop_resize(frames, centre, 6).to_vector<float>(),
+            contiguous(slice(slice(frames, 2, 2, 8), 3, 2, 8)).to_vector<float>());
+  // A linear ramp stays linear: output pixel o of a box [x, x + w) samples x + (o + 0.5) w / s
+  // - 0.5.
+  std::vector<float> ramp;
+  for (int64_t y = 0; y < 16; ++y)
+    for (int64_t x = 0; x < 16; ++x) ramp.push_back(float(3 * x + y));
+  const auto r =
+      data::crop_resize(from_vector(ramp, {1, 1, 16, 16}), {2, 4, 12, 8}, 6).to_vector<float>();
+  for (int64_t oy = 0; oy < 6; ++oy)
+    for (int64_t ox = 0; ox < 6; ++ox) {
+      const double sx = 2 + (ox + 0.5) * 2 - 0.5, sy = 4 + (oy + 0.5) * 8.0 / 6.0 - 0.5;
+      EXPECT_NEAR(r[size_t(oy * 6 + ox)], 3 * sx + sy, 1e-4) << ox << " " << oy;
+    }
+  EXPECT_THROW(data::crop_resize(frames, {5, 0, 6, 10}, 4), Error);  // past the right edge
+  // TSN's scales, at most one step apart, inside the frame.
+  const std::set<double> sizes = {128, 112, 96, 84};
+  for (int i = 0; i < 200; ++i) {
+    const auto u = [&] { return randn({1}, DType::f64, &gen).item() * 0.3 + 0.5; };
+    const auto clamp01 = [](double x) { return std::min(0.999, std::max(0.0, x)); };
+    const data::CropBox b =
+        data::multiscale_crop(128, clamp01(u()), clamp01(u()), clamp01(u()), clamp01(u()));
+    EXPECT_TRUE(sizes.count(b.w) && sizes.count(b.h)) << b.w << " x " << b.h;
+    EXPECT_LE(std::abs(b.w - b.h), 16) << b.w << " x " << b.h;
+    EXPECT_TRUE(b.x >= 0 && b.y >= 0 && b.x + b.w <= 128 && b.y + b.h <= 128);
+  }
+}
+
 TEST(VideoModels, InflatedStemGivesTheTwoDimensionalConvOnStillClips) {
   Generator gen(1);
   models::ResNetConfig c2;
   c2.width = 4;
-  models::ResNet18 r2(c2, &gen);
+  models::ResNet r2(c2, &gen);
   models::ResNet3dConfig c3;
   c3.width = 4;
   c3.num_classes = 10;
-  models::ResNet3d18 r3(c3, &gen);
+  models::ResNet3d r3(c3, &gen);
   r3.load_state_dict(models::inflate_2d(r2.state_dict(), r3));
   // conv1 of the 3-D model on 7 identical frames: the middle frames (beyond the kernel's reach of
   // the zero padding) equal the 2-D conv1 on one frame.

@@ -42,3 +42,7 @@ TEST(PyTorchVideo, TsnMatchesTorch) { check_model("tsn-r18", "tsn"); }
 TEST(PyTorchVideo, TsmMatchesTorch) { check_model("tsm-r18", "tsm"); }
 TEST(PyTorchVideo, TrnMatchesTorch) { check_model("trn-r18", "trn"); }
 TEST(PyTorchVideo, I3dWithNonLocalMatchesTorch) { check_model("i3d-r18", "i3d"); }
+// ResNet-50: torchvision's bottleneck with the residual shift, and the I3D ResNet-50 ("3x1x1"
+// inflation).
+TEST(PyTorchVideo, TsmResNet50MatchesTorch) { check_model("tsm-r50", "tsm_r50"); }
+TEST(PyTorchVideo, I3dResNet50MatchesTorch) { check_model("i3d-r50", "i3d_r50"); }

@@ -120,7 +120,7 @@ TEST(Module, LayersNameTheirModuleAndShapesOnBadInput) {
 
 TEST(Module, ResNet18ForwardGivesLogitsAndEveryParameterAGradient) {
   Generator gen(1);
-  models::ResNet18 model({10, 8, 3}, &gen);
+  models::ResNet model({10, 8, 3}, &gen);
   Tensor x = randn({2, 3, 32, 32}, DType::f32, &gen);
   Tensor y = model.forward(x);
   EXPECT_EQ(y.shape(), (Shape{2, 10}));

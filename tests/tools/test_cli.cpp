@@ -394,6 +394,34 @@ TEST(Cli, I3dStartsFromTwoDimensionalWeightsInflated) {
   CliResult wide = run_cli("train --model i3d-r18 --steps 2 --size 32 --width 8 --init-2d " + ckpt);
   EXPECT_EQ(wide.status, 2);
   EXPECT_NE(wide.output.find("--init-2d: " + ckpt), std::string::npos) << wide.output;
+  // RGB differences of 5 frames take 12 channels: the RGB kernels, averaged and repeated.
+  CliResult diff = run_cli(
+      "train --model tsn-r18 --modality rgbdiff --crop --steps 2 --size 32 --width 4 "
+      "--test-clips 2 --init-2d " +
+      ckpt);
+  ASSERT_EQ(diff.status, 0) << diff.output;
+  EXPECT_NE(diff.output.find("\"final\": true"), std::string::npos) << diff.output;
+}
+
+TEST(Cli, VideoModalityAndCropOptionsAreChecked) {
+  CliResult bad = run_cli("train --model tsn-r18 --modality flow");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.output.find("--modality 'flow' is not rgb or rgbdiff"), std::string::npos)
+      << bad.output;
+  CliResult i3d = run_cli("train --model i3d-r18 --modality rgbdiff");
+  EXPECT_EQ(i3d.status, 2);
+  EXPECT_NE(i3d.output.find("for the 2-D models"), std::string::npos) << i3d.output;
+  CliResult length = run_cli("train --model tsn-r18 --modality rgbdiff --diff-frames 1");
+  EXPECT_EQ(length.status, 2);
+  EXPECT_NE(length.output.find("--diff-frames must be 2 to 16"), std::string::npos)
+      << length.output;
+  CliResult alone = run_cli("train --model tsn-r18 --diff-frames 3");
+  EXPECT_EQ(alone.status, 2);
+  EXPECT_NE(alone.output.find("--diff-frames goes with --modality rgbdiff"), std::string::npos)
+      << alone.output;
+  CliResult gpt = run_cli("train --model gpt-tiny --crop");
+  EXPECT_EQ(gpt.status, 2);
+  EXPECT_NE(gpt.output.find("--crop applies to the video models"), std::string::npos) << gpt.output;
 }
 
 TEST(Cli, VideoListsNameVideoFilesToo) {
