@@ -137,9 +137,19 @@ void check_inplace(const Tensor& t, const char* op) {
 
 namespace {
 
-void accumulate_into_leaf(TensorImpl& leaf, const Tensor& g) {
+void accumulate_into_leaf(TensorImpl& leaf, Tensor&& g) {
   if (!leaf.grad) {
-    // Own a fresh contiguous buffer: the incoming gradient may alias another tensor.
+    // The first gradient of the step: adopted as it is when nothing else can see it (its own
+    // whole, contiguous buffer, referenced only here), as PyTorch's AccumulateGrad steals it;
+    // otherwise (it may alias another tensor) copied into a fresh buffer. Adopting saves a copy
+    // of every parameter's gradient at the moment it is made, which for large layers is the peak
+    // of their backward.
+    if (g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.offset() == 0 &&
+        g.is_contiguous() && g.nbytes() == g.storage()->nbytes() && !g.grad_fn()) {
+      leaf.grad = g.impl_ptr();
+      g = Tensor();
+      return;
+    }
     Tensor copy = empty(g.shape(), g.dtype(), g.device());
     backend(g.device()).copy(g, copy);
     leaf.grad = copy.impl_ptr();
@@ -188,7 +198,7 @@ void backward(const Tensors& roots, const Tensors& grads, bool retain_graph) {
                 "backward: gradient is ", describe(seed), " for an output that is ",
                 describe(root));
     if (root.is_leaf()) {
-      accumulate_into_leaf(root.impl(), seed);
+      accumulate_into_leaf(root.impl(), Tensor(seed));
       continue;
     }
     Node* n = root.grad_fn().get();
@@ -252,7 +262,7 @@ void backward(const Tensors& roots, const Tensors& grads, bool retain_graph) {
       if (e.leaf) {
         SPOOL_CHECK(g.shape() == e.leaf->shape, "backward: ", n->op, " gave a gradient of shape ",
                     str(g.shape()), " for input ", i, " of shape ", str(e.leaf->shape));
-        accumulate_into_leaf(*e.leaf, g);
+        accumulate_into_leaf(*e.leaf, std::move(in_grads[i]));
         continue;
       }
       const auto& want = e.node->outputs[size_t(e.output_nr)].shape;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "engine/allocator.h"
 #include "ops/ops.h"
 #include "tests/support/helpers.h"
 
@@ -20,6 +21,27 @@ Tensor leaf(const std::vector<double>& v, const Shape& shape) {
   Tensor t = from_vector<double>(v, shape);
   t.requires_grad_();
   return t;
+}
+
+// A parameter's first gradient of a step is adopted, not copied, when nothing else can see it:
+// the backward's peak holds one gradient-sized buffer, not two. Gradients that alias (x + x
+// hands the same tensor to both inputs) are still copied, and add up right.
+TEST(Autograd, FirstLeafGradientIsAdoptedWithoutACopy) {
+  const int64_t n = 1 << 18;  // 2 MiB of f64
+  Tensor w = zeros({n}, DType::f64);
+  w.requires_grad_();
+  Tensor loss = sum(w * 3.0);
+  const int64_t before = memory_stats().live_bytes;
+  reset_peak();
+  backward(loss);
+  const int64_t grad_bytes = n * 8;
+  EXPECT_LT(memory_stats().peak_bytes - before, grad_bytes * 3 / 2);
+  EXPECT_EQ(w.grad().to_vector<double>()[size_t(n - 1)], 3.0);
+  Tensor x = leaf({1, 2}, {2});
+  backward(sum(x + x));
+  EXPECT_THAT(x.grad().to_vector<double>(), ElementsAre(2, 2));
+  backward(sum(x * 5.0));  // accumulates into the adopted or copied buffer
+  EXPECT_THAT(x.grad().to_vector<double>(), ElementsAre(7, 7));
 }
 
 TEST(Autograd, BackwardGivesTheGradientOfASimpleProduct) {
