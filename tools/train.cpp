@@ -220,7 +220,8 @@ int cmd_train(int argc, char** argv) {
           {"init-2d", true},
           {"modality", true},
           {"diff-frames", true},
-          {"crop", false}},
+          {"crop", false},
+          {"beta2", true}},
          "train");
   if (!a.has("model"))
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
@@ -237,10 +238,15 @@ int cmd_train(int argc, char** argv) {
   const bool preference = c.sft || dpo || reward;
   if (c.sft && c.model != "gpt-tiny")
     throw UsageError("train: --sft fine-tunes gpt-tiny; --model is '" + c.model + "'");
-  for (const char* f : {"size", "width", "test-clips", "time-limit", "test-list", "flip", "init-2d",
-                        "modality", "diff-frames", "crop"})
+  for (const char* f : {"size", "width", "test-clips", "test-list", "flip", "init-2d", "modality",
+                        "diff-frames", "crop"})
     if (a.has(f) && !video)
       throw UsageError(std::string("train: --") + f + " applies to the video models");
+  const bool language_model = c.model == "gpt-tiny" && !preference;
+  if (a.has("time-limit") && !video && !language_model)
+    throw UsageError("train: --time-limit applies to the video models and gpt-tiny");
+  if (a.has("beta2") && !language_model)
+    throw UsageError("train: --beta2 applies to gpt-tiny language-model training");
   if (a.has("init") && !preference)
     throw UsageError("train: --init applies to --sft, dpo-gpt-tiny and reward-gpt-tiny");
   for (const char* f : {"ref-weights", "loss", "beta", "label-smoothing", "precompute-ref"})
@@ -362,10 +368,13 @@ int cmd_train(int argc, char** argv) {
   c.steps = a.positive_int("steps", 0);
   c.epochs = a.positive_int("epochs", resnet ? 2 : 30);
   if (gpt && a.has("epochs")) throw UsageError("train: gpt models take --steps, not --epochs");
-  if (gpt && !a.has("steps")) c.steps = 1000;
+  if (gpt && !a.has("steps")) c.steps = a.has("time-limit") ? 1000000000 : 1000;
   c.batch = a.positive_int("batch", gpt ? 8 : 32);
   c.eval_every = a.positive_int("eval-every", 100);
   c.lr = a.positive_double("lr", 1e-3);
+  c.beta2 = a.has("beta2") ? a.positive_double("beta2", 0.999) : 0.999;
+  if (c.beta2 >= 1) throw UsageError("train: --beta2 must be below 1");
+  if (a.has("time-limit")) c.time_limit = a.positive_double("time-limit", 0);
   c.seed = a.seed("seed", 0);
   c.log_every = a.positive_int("log-every", 10);
   if (a.has("log")) c.log = a.str("log", "");

@@ -32,6 +32,7 @@ struct TrainConfig {
   bool crop = false;                   // multi-scale crop in training, centre crop at test
   std::optional<std::string> init_2d;  // 2-D backbone weights (inflated for I3D)
   std::string checkpoint_policy, memory_budget;  // empty: plain steps
+  double beta2 = 0.999;                          // AdamW's second-moment decay (gpt-tiny)
   std::optional<std::string> log, save, resume;
 };
 

@@ -41,7 +41,7 @@ int train_gpt(const TrainConfig& c) {
   Generator gen(c.seed);
   models::Gpt model(models::gpt_tiny(), &gen);
   const int64_t t = model.config().context, batch = c.batch, total = c.steps;
-  nn::AdamW opt(nn::decay_matrices_only(model, 0.01), {.lr = c.lr});
+  nn::AdamW opt(nn::decay_matrices_only(model, 0.01), {.lr = c.lr, .beta2 = c.beta2});
   const nn::CosineSchedule schedule{c.lr, std::min<int64_t>(100, std::max<int64_t>(1, total / 10)),
                                     total, c.lr * 0.1};
   int64_t start = 0;
@@ -61,8 +61,20 @@ int train_gpt(const TrainConfig& c) {
   size_t cursor = 0;  // packed batches walk the documents in order
   double last_loss = NAN, val_loss = NAN, t0 = now_seconds();
   int64_t tokens = 0;
-  for (int64_t step = start; step < total; ++step) {
-    opt.set_lr(schedule.at(step));
+  int64_t step = start;
+  for (; step < total; ++step) {
+    // With --time-limit the run stops when the time is spent: the warm-up counts steps, the
+    // cosine follows the elapsed share of the time (or of the steps, when that is further on).
+    const double elapsed = now_seconds() - t0;
+    if (c.time_limit > 0 && elapsed >= c.time_limit) break;
+    if (c.time_limit > 0) {
+      const double f = std::max(elapsed / c.time_limit, double(step) / double(total));
+      const double warm = std::min(1.0, double(step + 1) / double(schedule.warmup_steps));
+      opt.set_lr(warm * (schedule.min_lr + 0.5 * (schedule.base_lr - schedule.min_lr) *
+                                               (1 + std::cos(M_PI * std::min(1.0, f)))));
+    } else {
+      opt.set_lr(schedule.at(step));
+    }
     data::LmBatch b =
         c.pack ? data::packed_batch(corpus.train, batch, t, cursor)
                : train_stream.sample(batch, t, RngState{c.seed ^ 0xb47c4, uint64_t(step) << 32});
@@ -80,7 +92,8 @@ int train_gpt(const TrainConfig& c) {
     nn::clip_grad_norm(model.parameters(), 1.0);
     opt.step();
     tokens += b.real_targets;
-    const bool eval = (step + 1) % c.eval_every == 0 || step + 1 == total;
+    const bool eval = (step + 1) % c.eval_every == 0 || step + 1 == total ||
+                      (c.time_limit > 0 && now_seconds() - t0 >= c.time_limit);
     if (eval) val_loss = validation_loss(model, val_stream, batch, t);
     if (step % c.log_every == 0 || eval) {
       Json j;
@@ -93,12 +106,12 @@ int train_gpt(const TrainConfig& c) {
     progress.update(step + 1, status);
   }
   progress.finish();
-  if (c.save) save_checkpoint(*c.save, c, model, opt, total, gen);
+  if (c.save) save_checkpoint(*c.save, c, model, opt, step, gen);
   const double secs = now_seconds() - t0;
   log.write(Json()
                 .add("final", true)
                 .add("model", c.model)
-                .add("steps", total)
+                .add("steps", step)
                 .add("loss", last_loss)
                 .add("val_loss", val_loss)
                 .add("tokens_per_s", double(tokens) / secs)
@@ -108,7 +121,7 @@ int train_gpt(const TrainConfig& c) {
   std::printf(
       "gpt-tiny: %lld steps, train loss %.4f, validation loss %.4f nats/byte, %.0f "
       "tokens/s, %.1f s\n",
-      (long long)total, last_loss, val_loss, double(tokens) / secs, secs);
+      (long long)step, last_loss, val_loss, double(tokens) / secs, secs);
   return 0;
 }
 

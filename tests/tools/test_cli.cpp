@@ -223,6 +223,33 @@ TEST(Cli, MemstudyRejectsUnknownPoliciesAndBadBudgets) {
   EXPECT_NE(r.output.find("budget 'lots'"), std::string::npos) << r.output;
 }
 
+// --time-limit stops gpt-tiny when the time is spent, with a validation loss in the final line;
+// --beta2 sets AdamW's second-moment decay and belongs to language-model training.
+TEST(Cli, GptTrainingStopsAtItsTimeLimit) {
+  const auto dir = temp_dir();
+  CliResult r =
+      run_cli("train --model gpt-tiny --time-limit 1 --beta2 0.99 --eval-every 1000 --log " +
+              (dir / "t.jsonl").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream f(dir / "t.jsonl");
+  std::string last;
+  for (std::string line; std::getline(f, line);) last = line;
+  EXPECT_NE(last.find("\"final\": true"), std::string::npos) << last;
+  EXPECT_NE(last.find("\"val_loss\""), std::string::npos) << last;
+  EXPECT_EQ(last.find("\"val_loss\": null"), std::string::npos) << last;
+  const auto at = last.find("\"steps\": ");
+  ASSERT_NE(at, std::string::npos) << last;
+  const long steps = std::stol(last.substr(at + 9));
+  EXPECT_GE(steps, 1);
+  EXPECT_LT(steps, 100) << "a 1 s budget is a few steps";
+  CliResult mlp = run_cli("train --model mlp --beta2 0.99");
+  EXPECT_EQ(mlp.status, 2);
+  EXPECT_NE(mlp.output.find("--beta2 applies to gpt-tiny"), std::string::npos) << mlp.output;
+  CliResult one = run_cli("train --model gpt-tiny --beta2 1");
+  EXPECT_EQ(one.status, 2);
+  EXPECT_NE(one.output.find("--beta2 must be below 1"), std::string::npos) << one.output;
+}
+
 TEST(Cli, TrainingUnderACheckpointPlanGivesThePlainLosses) {
   const auto dir = temp_dir();
   const std::string common = "train --model gpt-tiny --steps 3 --log-every 1 --eval-every 1000 ";
