@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "engine/allocator.h"
 #include "engine/clock.h"
@@ -309,15 +310,22 @@ Best dp_solve(const ChainProfile& p, int64_t avail, const std::vector<double>& c
       if (x.h != y.h) return x.h < y.h;
       return (min_peak ? x.cost : double(x.pk)) < (min_peak ? y.cost : double(y.pk));
     });
+    // A state is dominated by an earlier one (lower or equal in the sort key) that is no worse
+    // in the other two: held bytes h and the remaining key (peak when ordering by cost, cost
+    // when ordering by peak). A staircase over h of the least remaining key seen answers that in
+    // O(log k), so pruning k candidates is O(k log k) rather than O(k^2).
     std::vector<St> kept;
+    std::map<int64_t, double> stairs;  // h -> least remaining key among kept states with h' <= h
+    const double slack = min_peak ? 1e-12 : 0.0;
     for (const St& s : v) {
-      bool dominated = false;
-      for (const St& k : kept)
-        if (k.h <= s.h && k.pk <= s.pk && k.cost <= s.cost + 1e-12) {
-          dominated = true;
-          break;
-        }
-      if (!dominated) kept.push_back(s);
+      const double other = min_peak ? s.cost : double(s.pk);
+      auto at = stairs.upper_bound(s.h);
+      if (at != stairs.begin() && std::prev(at)->second <= other + slack) continue;
+      kept.push_back(s);
+      // Insert (h, other), dropping steps it makes redundant (h' >= h with a key >= other).
+      auto it = stairs.lower_bound(s.h);
+      while (it != stairs.end() && it->second >= other) it = stairs.erase(it);
+      stairs[s.h] = other;
     }
     // Chains longer than kExactStages keep a bounded front (states spread over the held
     // bytes), so planning stays O(n^2); shorter ones (every standard model) are searched exactly.
