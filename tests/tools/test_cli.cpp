@@ -29,6 +29,21 @@ CliResult run_cli(const std::string& args) {
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
+// The last line of a log (its final JSON object).
+std::string final_line(const std::filesystem::path& log) {
+  std::ifstream f(log);
+  std::string line, last;
+  while (std::getline(f, line)) last = line;
+  return last;
+}
+
+// The command exits 2 with a message containing `message`.
+void expect_refused(const std::string& args, const std::string& message) {
+  const CliResult r = run_cli(args);
+  EXPECT_EQ(r.status, 2) << args << "\n" << r.output;
+  EXPECT_NE(r.output.find(message), std::string::npos) << args << "\n" << r.output;
+}
+
 int count_lines(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
 
 std::filesystem::path temp_dir() {
@@ -231,9 +246,7 @@ TEST(Cli, GptTrainingStopsAtItsTimeLimit) {
       run_cli("train --model gpt-tiny --time-limit 1 --beta2 0.99 --eval-every 1000 --log " +
               (dir / "t.jsonl").string());
   ASSERT_EQ(r.status, 0) << r.output;
-  std::ifstream f(dir / "t.jsonl");
-  std::string last;
-  for (std::string line; std::getline(f, line);) last = line;
+  const std::string last = final_line(dir / "t.jsonl");
   EXPECT_NE(last.find("\"final\": true"), std::string::npos) << last;
   EXPECT_NE(last.find("\"val_loss\""), std::string::npos) << last;
   EXPECT_EQ(last.find("\"val_loss\": null"), std::string::npos) << last;
@@ -242,12 +255,8 @@ TEST(Cli, GptTrainingStopsAtItsTimeLimit) {
   const long steps = std::stol(last.substr(at + 9));
   EXPECT_GE(steps, 1);
   EXPECT_LT(steps, 100) << "a 1 s budget is a few steps";
-  CliResult mlp = run_cli("train --model mlp --beta2 0.99");
-  EXPECT_EQ(mlp.status, 2);
-  EXPECT_NE(mlp.output.find("--beta2 applies to gpt-tiny"), std::string::npos) << mlp.output;
-  CliResult one = run_cli("train --model gpt-tiny --beta2 1");
-  EXPECT_EQ(one.status, 2);
-  EXPECT_NE(one.output.find("--beta2 must be below 1"), std::string::npos) << one.output;
+  expect_refused("train --model mlp --beta2 0.99", "--beta2 applies to gpt-tiny");
+  expect_refused("train --model gpt-tiny --beta2 1", "--beta2 must be below 1");
 }
 
 TEST(Cli, TrainingUnderACheckpointPlanGivesThePlainLosses) {
@@ -298,13 +307,6 @@ std::string small_corpus(const std::filesystem::path& dir) {
     f << "The committee met again on Tuesday to discuss the new bridge over the river. "
          "Everyone agreed that the old one was too narrow for the traffic of the town.\n%\n";
   return p.string();
-}
-
-std::string final_line(const std::filesystem::path& log) {
-  std::ifstream f(log);
-  std::string line, last;
-  while (std::getline(f, line)) last = line;
-  return last;
 }
 
 }  // namespace
@@ -431,24 +433,14 @@ TEST(Cli, I3dStartsFromTwoDimensionalWeightsInflated) {
 }
 
 TEST(Cli, VideoModalityAndCropOptionsAreChecked) {
-  CliResult bad = run_cli("train --model tsn-r18 --modality flow");
-  EXPECT_EQ(bad.status, 2);
-  EXPECT_NE(bad.output.find("--modality 'flow' is not rgb or rgbdiff"), std::string::npos)
-      << bad.output;
-  CliResult i3d = run_cli("train --model i3d-r18 --modality rgbdiff");
-  EXPECT_EQ(i3d.status, 2);
-  EXPECT_NE(i3d.output.find("for the 2-D models"), std::string::npos) << i3d.output;
-  CliResult length = run_cli("train --model tsn-r18 --modality rgbdiff --diff-frames 1");
-  EXPECT_EQ(length.status, 2);
-  EXPECT_NE(length.output.find("--diff-frames must be 2 to 16"), std::string::npos)
-      << length.output;
-  CliResult alone = run_cli("train --model tsn-r18 --diff-frames 3");
-  EXPECT_EQ(alone.status, 2);
-  EXPECT_NE(alone.output.find("--diff-frames goes with --modality rgbdiff"), std::string::npos)
-      << alone.output;
-  CliResult gpt = run_cli("train --model gpt-tiny --crop");
-  EXPECT_EQ(gpt.status, 2);
-  EXPECT_NE(gpt.output.find("--crop applies to the video models"), std::string::npos) << gpt.output;
+  expect_refused("train --model tsn-r18 --modality flow",
+                 "--modality 'flow' is not rgb or rgbdiff");
+  expect_refused("train --model i3d-r18 --modality rgbdiff", "for the 2-D models");
+  expect_refused("train --model tsn-r18 --modality rgbdiff --diff-frames 1",
+                 "--diff-frames must be 2 to 16");
+  expect_refused("train --model tsn-r18 --diff-frames 3",
+                 "--diff-frames goes with --modality rgbdiff");
+  expect_refused("train --model gpt-tiny --crop", "--crop applies to the video models");
 }
 
 TEST(Cli, VideoListsNameVideoFilesToo) {
