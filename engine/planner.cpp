@@ -110,14 +110,31 @@ void run_static(ChainExecutor& e, const std::vector<Segment>& segs) {
 struct DtrFailed {};
 
 // DTR at stage granularity: everything keeps; before a primitive that would pass the budget,
-// records are evicted (their boundaries held) in order of cost / (bytes x staleness).
+// something is evicted in order of cost / (bytes x staleness): a stage's record (its boundaries
+// are then held), or a held boundary that no record needs, whose cost is the replay from the
+// nearest live boundary below it. A boundary evicted that backward needs again is
+// rematerialised by replaying the stages from that nearest live boundary, as DTR's recursive
+// rematerialisation does on a chain.
 void run_dtr(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw_plain) {
   const int s = e.size();
   std::vector<int64_t> last_use(size_t(s), 0);
   int64_t clock = 0;
+  // Held only by the executor: no record needs it.
+  auto loose = [&](int j) { return e.alive(j) && !e.recorded(j) && !e.recorded(j - 1); };
+  auto replay_ms = [&](int j) {
+    double ms = 0;
+    for (int k = j - 1; k >= 0; --k) {
+      ms += p.stages[size_t(k)].forward_ms;
+      if (e.alive(k)) break;
+    }
+    return std::max(ms, 1e-6);
+  };
+  // Frees room for `need` bytes, evicting records of stages below `below` and loose boundaries
+  // x_j with 0 < j < below (x_below is the one about to be used).
   auto make_room = [&](int64_t need, int below) {
     while (e.live() + need > budget) {
       int victim = -1;
+      bool boundary = false;
       double best = 0;
       for (int j = 0; j < below; ++j) {
         const int64_t bytes = p.stages[size_t(j)].internal_bytes;
@@ -125,15 +142,26 @@ void run_dtr(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw
         const double staleness = double(clock - last_use[size_t(j)] + 1);
         const double h =
             std::max(p.stages[size_t(j)].forward_ms, 1e-6) / (double(bytes) * staleness);
-        if (victim < 0 || h < best) victim = j, best = h;
+        if (victim < 0 || h < best) victim = j, best = h, boundary = false;
+      }
+      for (int j = 1; j < below; ++j) {
+        const int64_t bytes = p.boundary_bytes(j);
+        if (!loose(j) || bytes <= 0) continue;
+        const int64_t used = std::max(last_use[size_t(j) - 1], j < s ? last_use[size_t(j)] : 0);
+        const double h = replay_ms(j) / (double(bytes) * double(clock - used + 1));
+        if (victim < 0 || h < best) victim = j, best = h, boundary = true;
       }
       if (victim < 0) {
         if (throw_plain) fail("dtr: nothing left to evict");
         throw DtrFailed{};
       }
-      e.hold(victim);
-      e.hold(victim + 1);
-      e.evict(victim);
+      if (boundary) {
+        e.unhold(victim);
+      } else {
+        e.hold(victim);
+        e.hold(victim + 1);
+        e.evict(victim);
+      }
     }
   };
   for (int i = 0; i < s; ++i) {
@@ -147,6 +175,19 @@ void run_dtr(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw
   for (int i = s - 1; i >= 0; --i) {
     if (!e.recorded(i)) {
       e.unhold(i + 1);
+      if (e.alive(i)) {
+        e.hold(i);
+      } else {  // rematerialise x_i from the nearest live boundary below it
+        int k = i - 1;
+        while (!e.alive(k)) --k;
+        e.hold(k);
+        for (int m = k; m < i; ++m) {
+          make_room(p.stages[size_t(m)].nograd_peak, m);
+          e.forward(m, false);
+          last_use[size_t(m)] = ++clock;
+          if (m > k) e.unhold(m);
+        }
+      }
       make_room(p.stages[size_t(i)].keep_peak, i);
       e.forward(i, true);
       e.unhold(i);

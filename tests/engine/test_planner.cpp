@@ -248,6 +248,38 @@ TEST(Planner, ClosedFormEqualsSimulationOnSyntheticChains) {
   }
 }
 
+// Stages whose records hold almost nothing beyond their boundaries (64 bytes): evicting records
+// frees next to nothing, so going well below the plain peak takes evicting the boundaries
+// themselves and rematerialising them in backward from the nearest live one. DTR's peaks keep to
+// every budget and do not grow as the budget shrinks.
+TEST(Planner, DtrEvictsBoundariesAndRematerialisesThem) {
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    ChainProfile p = synthetic(seed, 12);
+    for (StageCost& s : p.stages) {
+      s.internal_bytes = 64;
+      s.keep_peak = s.out_bytes + 64;
+      s.nograd_peak = s.out_bytes;
+      s.backward_delta = s.grad_bytes - 64;
+      s.release_delta = 0;
+      s.backward_peak = s.grad_bytes;
+    }
+    int64_t boundaries = 0;  // what a records-only eviction must keep at the end of forward
+    for (int j = 1; j < p.size(); ++j) boundaries += p.boundary_bytes(j);
+    const int64_t plain = make_plan(p, "none", kUnlimited).predicted_peak;
+    const int64_t lo = smallest_budget(p, "dtr");
+    EXPECT_LT(lo, p.base_bytes + boundaries) << "seed " << seed;
+    int64_t last = 0;
+    for (int step = 0; step <= 6; ++step) {
+      const int64_t budget = lo + (plain - lo) * step / 6;
+      const Plan dtr = make_plan(p, "dtr", budget);
+      EXPECT_LE(dtr.predicted_peak, budget) << "seed " << seed;
+      EXPECT_GE(dtr.predicted_peak, last) << "seed " << seed << " budget " << budget;
+      if (step == 0) EXPECT_GT(dtr.recompute_ms, 0) << "seed " << seed;
+      last = dtr.predicted_peak;
+    }
+  }
+}
+
 TEST(Planner, DpPlansALongChainWithABoundedFront) {
   const ChainProfile p = synthetic(99, 201);
   const int64_t hi = make_plan(p, "none", kUnlimited).predicted_peak;
