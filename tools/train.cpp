@@ -253,8 +253,7 @@ int cmd_train(int argc, char** argv) {
     if (a.has(f) && !dpo)
       throw UsageError(std::string("train: --") + f + " applies to --model dpo-gpt-tiny");
   if (video) {
-    for (const char* f :
-         {"resume", "pack", "checkpoint-policy", "memory-budget", "epochs", "eval-every"})
+    for (const char* f : {"resume", "pack", "epochs", "eval-every"})
       if (a.has(f))
         throw UsageError(std::string("train: --") + f +
                          " does not apply to the video models in this version");
@@ -272,6 +271,11 @@ int cmd_train(int argc, char** argv) {
       throw UsageError("train: --test-list: no such file: " + c.test_list);
     c.flip = a.has("flip");
     c.crop = a.has("crop");
+    c.checkpoint_policy = a.str("checkpoint-policy", "");
+    c.memory_budget = a.str("memory-budget", "");
+    if (!c.memory_budget.empty() && c.checkpoint_policy.empty())
+      throw UsageError("train: --memory-budget needs --checkpoint-policy");
+    if (!c.checkpoint_policy.empty() && c.memory_budget.empty()) c.memory_budget = "1";
     const std::string modality = a.str("modality", "rgb");
     if (modality != "rgb" && modality != "rgbdiff")
       throw UsageError("train: --modality '" + modality + "' is not rgb or rgbdiff");

@@ -22,6 +22,7 @@
 #include "nn/optim.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
+#include "tools/planned.h"
 #include "tools/train.h"
 
 namespace spool::cli {
@@ -354,14 +355,21 @@ int train_video(const TrainConfig& c) {
     }
     return Batch{stack(views, 0), from_vector(labels)};
   };
+  // --checkpoint-policy: each step runs as the model's chain of stages under a memory plan (the
+  // first batch profiled and planned), with the same losses and gradients as a plain step.
+  std::optional<PlannedSteps> planned;
+  if (!c.checkpoint_policy.empty()) planned.emplace(c.checkpoint_policy, c.memory_budget);
   JsonlLog log(c.log);
   Progress progress(total);
   model->train();
   const double t0 = now_seconds();
   double last_loss = NAN;
   int64_t step = 0;
-  std::future<Batch> next =
-      std::async(std::launch::async, make_batch, gen.take(kDraws * uint64_t(c.batch)));
+  // Under a plan the step's memory is accounted to the byte, so the next batch is made on this
+  // thread between steps (deferred) instead of alongside the step; its draws are taken at the
+  // same point either way, so planned and plain runs see the same batches.
+  const auto launch = planned ? std::launch::deferred : std::launch::async;
+  std::future<Batch> next = std::async(launch, make_batch, gen.take(kDraws * uint64_t(c.batch)));
   for (; step < total; ++step) {
     const double elapsed = now_seconds() - t0;
     if (c.time_limit > 0 && elapsed >= c.time_limit) break;
@@ -371,15 +379,21 @@ int train_video(const TrainConfig& c) {
     opt.set_lr(schedule.at(std::min(at, total - 1)));
     Batch b = next.get();
     if (step + 1 < total)
-      next = std::async(std::launch::async, make_batch, gen.take(kDraws * uint64_t(c.batch)));
+      next = std::async(launch, make_batch, gen.take(kDraws * uint64_t(c.batch)));
     Tensor x = b.x;
     if (i3d) x = contiguous(permute(x, {0, 2, 1, 3, 4}));
     opt.zero_grad();
-    Tensor loss = cross_entropy(model->forward(x), b.labels);
-    backward(loss);
+    if (planned) {
+      Chain chain = i3d ? static_cast<models::I3d&>(*model).chain(x, b.labels)
+                        : static_cast<models::SegmentNet&>(*model).chain(x, b.labels);
+      last_loss = planned->step(chain, str(x.shape()), [&] { opt.zero_grad(); });
+    } else {
+      Tensor loss = cross_entropy(model->forward(x), b.labels);
+      backward(loss);
+      last_loss = loss.item();
+    }
     nn::clip_grad_norm(model->parameters(), 40.0);
     opt.step();
-    last_loss = loss.item();
     if (step % c.log_every == 0)
       log.write(Json().add("step", step).add("loss", last_loss).add("lr", opt.lr()).str());
     char status[64];

@@ -37,6 +37,16 @@ std::string final_line(const std::filesystem::path& log) {
   return last;
 }
 
+// The step and loss of every logged step ("{"step": 3, "loss": 2.3"), in order.
+std::vector<std::string> logged_losses(const std::filesystem::path& log) {
+  std::ifstream f(log);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(f, line);)
+    if (line.find("\"step\"") != std::string::npos && line.find("final") == std::string::npos)
+      out.push_back(line.substr(0, line.find(", \"lr\"")));
+  return out;
+}
+
 // The command exits 2 with a message containing `message`.
 void expect_refused(const std::string& args, const std::string& message) {
   const CliResult r = run_cli(args);
@@ -268,15 +278,7 @@ TEST(Cli, TrainingUnderACheckpointPlanGivesThePlainLosses) {
   ASSERT_EQ(plain.status, 0) << plain.output;
   ASSERT_EQ(planned.status, 0) << planned.output;
   EXPECT_NE(planned.output.find("checkpoint plan (dp"), std::string::npos) << planned.output;
-  auto losses = [](const std::filesystem::path& p) {
-    std::ifstream f(p);
-    std::vector<std::string> out;
-    for (std::string line; std::getline(f, line);)
-      if (line.find("\"step\"") != std::string::npos && line.find("final") == std::string::npos)
-        out.push_back(line.substr(0, line.find(", \"lr\"")));
-    return out;
-  };
-  const auto a = losses(dir / "plain.jsonl"), b = losses(dir / "planned.jsonl");
+  const auto a = logged_losses(dir / "plain.jsonl"), b = logged_losses(dir / "planned.jsonl");
   EXPECT_EQ(a.size(), 3u);
   EXPECT_EQ(a, b);
   // ResNet-18 (BatchNorm): the planned run leaves the same checkpoint, byte for byte, as the
@@ -430,6 +432,24 @@ TEST(Cli, I3dStartsFromTwoDimensionalWeightsInflated) {
       ckpt);
   ASSERT_EQ(diff.status, 0) << diff.output;
   EXPECT_NE(diff.output.find("\"final\": true"), std::string::npos) << diff.output;
+}
+
+// Video models train under a memory plan with the plain run's losses, step for step (the TSM
+// shift and BatchNorm's running statistics replay exactly; batches are made between steps).
+TEST(Cli, VideoTrainingUnderACheckpointPlanGivesThePlainLosses) {
+  const auto dir = temp_dir();
+  const std::string common =
+      "train --model tsm-r18 --steps 3 --size 32 --width 4 --test-clips 2 --log-every 1 ";
+  CliResult plain = run_cli(common + "--log " + (dir / "plain.jsonl").string());
+  CliResult planned =
+      run_cli(common + "--checkpoint-policy sqrt --log " + (dir / "planned.jsonl").string());
+  ASSERT_EQ(plain.status, 0) << plain.output;
+  ASSERT_EQ(planned.status, 0) << planned.output;
+  EXPECT_NE(planned.output.find("checkpoint plan (sqrt"), std::string::npos) << planned.output;
+  const auto a = logged_losses(dir / "plain.jsonl"), b = logged_losses(dir / "planned.jsonl");
+  EXPECT_EQ(a.size(), 3u);
+  EXPECT_EQ(a, b);
+  expect_refused("train --model tsn-r18 --memory-budget 1/2", "--memory-budget needs");
 }
 
 TEST(Cli, VideoModalityAndCropOptionsAreChecked) {
