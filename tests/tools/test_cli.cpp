@@ -365,7 +365,7 @@ TEST(Cli, PreferenceTrainingRefusesBadFlagsAndFiles) {
       {"train --model mlp --sft", "--sft fine-tunes gpt-tiny"},
       {"train --model dpo-gpt-tiny --data x --init /nonexistent", "--init: no such file"},
       {"train --model tsm-r18 --beta 0.5", "--beta applies to --model dpo-gpt-tiny"},
-      {"train --model tsm-r18 --memory-budget 1/2", "--memory-budget does not apply"},
+      {"train --model tsm-r18 --pack", "--pack does not apply to the video models"},
       {"train --model dpo-gpt-tiny --data x --memory-budget 1/2", "--memory-budget does not apply"},
       {"train --model tsn-r18 --data /some/list.txt", "neither 'synthetic' nor an annotation list"},
       {"train --model mlp --time-limit 5", "--time-limit applies to the video models"},
