@@ -187,40 +187,23 @@ std::vector<std::string> frame_files(const VideoEntry& e) {
   return files;
 }
 
-Tensor frames_to_tensor(const std::vector<const Image*>& frames, int64_t size, bool flip) {
+Tensor frames_to_tensor(const std::vector<const Image*>& frames, int64_t size) {
   SPOOL_CHECK(size > 0, "load_frames: size must be positive");
-  std::vector<float> out(frames.size() * 3 * size_t(size * size));
-  for (size_t k = 0; k < frames.size(); ++k) {
-    const Image& img = *frames[k];
-    // Bilinear resize of the whole frame to size x size (sample centres aligned).
-    for (int64_t y = 0; y < size; ++y) {
-      const double sy = std::clamp((double(y) + 0.5) * double(img.height) / double(size) - 0.5, 0.0,
-                                   double(img.height - 1));
-      const int64_t y0 = int64_t(sy), y1 = std::min(y0 + 1, img.height - 1);
-      const double fy = sy - double(y0);
-      for (int64_t x = 0; x < size; ++x) {
-        const double sx = std::clamp((double(x) + 0.5) * double(img.width) / double(size) - 0.5,
-                                     0.0, double(img.width - 1));
-        const int64_t x0 = int64_t(sx), x1 = std::min(x0 + 1, img.width - 1);
-        const double fx = sx - double(x0);
-        const int64_t ox = flip ? size - 1 - x : x;
-        for (int64_t c = 0; c < 3; ++c) {
-          auto px = [&](int64_t yy, int64_t xx) {
-            return double(img.rgb[size_t((yy * img.width + xx) * 3 + c)]);
-          };
-          const double v = (1 - fy) * ((1 - fx) * px(y0, x0) + fx * px(y0, x1)) +
-                           fy * ((1 - fx) * px(y1, x0) + fx * px(y1, x1));
-          out[((k * 3 + size_t(c)) * size_t(size) + size_t(y)) * size_t(size) + size_t(ox)] =
-              float((v / 255.0 - 0.45) / 0.25);
-        }
-      }
-    }
+  Tensors out;
+  for (const Image* img : frames) {
+    // Normalised at full resolution, channels first, then resized as crop_resize does.
+    const int64_t h = img->height, w = img->width;
+    std::vector<float> chw(size_t(3 * h * w));
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t p = 0; p < h * w; ++p)
+        chw[size_t(c * h * w + p)] = float((img->rgb[size_t(p * 3 + c)] / 255.0 - 0.45) / 0.25);
+    out.push_back(crop_resize(from_vector(chw, {1, 3, h, w}), {0, 0, double(w), double(h)}, size));
   }
-  return from_vector(out, {int64_t(frames.size()), 3, size, size});
+  return cat(out, 0);
 }
 
 Tensor load_frames(const std::vector<std::string>& files, const std::vector<int64_t>& which,
-                   int64_t size, bool flip) {
+                   int64_t size) {
   std::vector<Image> images;
   for (int64_t w : which) {
     SPOOL_CHECK(w >= 0 && w < int64_t(files.size()), "load_frames: frame ", w, " of a video with ",
@@ -229,7 +212,7 @@ Tensor load_frames(const std::vector<std::string>& files, const std::vector<int6
   }
   std::vector<const Image*> ptrs;
   for (const auto& i : images) ptrs.push_back(&i);
-  return frames_to_tensor(ptrs, size, flip);
+  return frames_to_tensor(ptrs, size);
 }
 
 std::vector<int64_t> spread_frames(int64_t frames, int64_t segments, double offset) {
@@ -252,18 +235,18 @@ std::vector<int64_t> segment_frames(int64_t frames, int64_t segments, int64_t le
   return out;
 }
 
-Tensor load_entry(const VideoEntry& e, double offset, int64_t segments, int64_t size, bool flip,
+Tensor load_entry(const VideoEntry& e, double offset, int64_t segments, int64_t size,
                   int64_t length) {
   if (fs::is_directory(e.path)) {
     const auto files = frame_files(e);
-    return load_frames(files, segment_frames(int64_t(files.size()), segments, length, offset), size,
-                       flip);
+    return load_frames(files, segment_frames(int64_t(files.size()), segments, length, offset),
+                       size);
   }
   const std::vector<Image> all = decode_video(e.path);
   std::vector<const Image*> picked;
   for (int64_t i : segment_frames(int64_t(all.size()), segments, length, offset))
     picked.push_back(&all[size_t(i)]);
-  return frames_to_tensor(picked, size, flip);
+  return frames_to_tensor(picked, size);
 }
 
 Tensor rgb_difference(const Tensor& snippets, int64_t length) {

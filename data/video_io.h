@@ -40,11 +40,12 @@ std::vector<std::string> frame_files(const VideoEntry& e);
 // an error naming it and FFmpeg's reason.
 std::vector<Image> decode_video(const std::string& path);
 
-// Frames `which` of an entry, resized (bilinear) to size x size, normalised as the generated set
-// ((v / 255 - 0.45) / 0.25), optionally flipped: [K, 3, size, size] f32.
+// Frames `which` of an entry, normalised as the generated set ((v / 255 - 0.45) / 0.25) and
+// resized (bilinear, as crop_resize) to size x size: [K, 3, size, size] f32. Flips and crops are
+// applied to the result by the caller.
 Tensor load_frames(const std::vector<std::string>& files, const std::vector<int64_t>& which,
-                   int64_t size, bool flip);
-Tensor frames_to_tensor(const std::vector<const Image*>& frames, int64_t size, bool flip);
+                   int64_t size);
+Tensor frames_to_tensor(const std::vector<const Image*>& frames, int64_t size);
 // `segments` frame indices spread over a video of `frames` frames: one per segment of
 // frames / segments, `offset` in [0, 1) of the way into each (TSN's sampling).
 std::vector<int64_t> spread_frames(int64_t frames, int64_t segments, double offset);
@@ -56,7 +57,7 @@ std::vector<int64_t> segment_frames(int64_t frames, int64_t segments, int64_t le
 // Either kind of entry: a folder of JPEG frames or a video file; segment_frames(T, segments,
 // length, offset) of it: [segments * length, 3, size, size].
 Tensor load_entry(const VideoEntry& e, double offset_in_segment, int64_t segments, int64_t size,
-                  bool flip, int64_t length = 1);
+                  int64_t length = 1);
 
 // TSN's RGB-difference modality: snippets [K * L, C, H, W] (L consecutive frames each) ->
 // [K, C * (L - 1), H, W], the differences of consecutive frames (frame j + 1 - frame j, j = 0 ..

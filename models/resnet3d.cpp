@@ -4,6 +4,7 @@
 #include <map>
 
 #include "engine/autograd.h"
+#include "models/resnet.h"
 #include "nn/init.h"
 #include "ops/ops.h"
 
@@ -103,7 +104,7 @@ ResNet3d::ResNet3d(const ResNet3dConfig& c, Generator* gen) : config_(c) {
   // Inflated bottlenecks of the I3D ResNet-50, stage by stage.
   static const std::vector<std::vector<int>> kInflate50 = {
       {1, 1, 1}, {1, 0, 1, 0}, {1, 0, 1, 0, 1, 0}, {0, 1, 0}};
-  const int64_t expansion = c.depth == 50 ? 4 : 1;
+  const int64_t expansion = resnet_expansion(c.depth);
   for (int s = 0; s < 4; ++s) {
     const int64_t planes = c.width << s, stride = s == 0 ? 1 : 2;
     layers_[s] =
@@ -112,11 +113,10 @@ ResNet3d::ResNet3d(const ResNet3dConfig& c, Generator* gen) : config_(c) {
       layers_[s]->push_back(std::make_shared<BasicBlock3d>(in, planes, stride, 3, gen));
       layers_[s]->push_back(std::make_shared<BasicBlock3d>(planes, planes, 1, 1, gen));
     } else {
-      for (size_t b = 0; b < kInflate50[size_t(s)].size(); ++b) {
-        layers_[s]->push_back(std::make_shared<Bottleneck3d>(in, planes, b == 0 ? stride : 1,
+      for (size_t b = 0; b < kInflate50[size_t(s)].size(); ++b)
+        layers_[s]->push_back(std::make_shared<Bottleneck3d>(b == 0 ? in : planes * expansion,
+                                                             planes, b == 0 ? stride : 1,
                                                              kInflate50[size_t(s)][b] == 1, gen));
-        in = planes * 4;
-      }
     }
     in = planes * expansion;
   }
@@ -152,7 +152,9 @@ std::vector<Stage> ResNet3d::block_stages() {
   return out;
 }
 
-int64_t ResNet3d::feature_dim() const { return 8 * config_.width * (config_.depth == 50 ? 4 : 1); }
+int64_t ResNet3d::feature_dim() const {
+  return 8 * config_.width * resnet_expansion(config_.depth);
+}
 
 Tensor ResNet3d::pooled(const Tensor& h) { return flatten(adaptive_avg_pool_global(h), 1); }
 

@@ -192,6 +192,12 @@ double CosineSchedule::at(int64_t t) const {
   return min_lr + 0.5 * (base_lr - min_lr) * (1 + std::cos(M_PI * progress));
 }
 
+double CosineSchedule::at_progress(int64_t t, double progress) const {
+  const double warm = std::min(1.0, double(t + 1) / double(std::max<int64_t>(1, warmup_steps)));
+  const double f = std::clamp(progress, 0.0, 1.0);
+  return warm * (min_lr + 0.5 * (base_lr - min_lr) * (1 + std::cos(M_PI * f)));
+}
+
 double StepSchedule::at(int64_t t) const {
   SPOOL_CHECK(step_size > 0, "StepSchedule: step_size ", step_size, " must be positive");
   return base_lr * std::pow(gamma, double(t / step_size));

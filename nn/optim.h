@@ -129,6 +129,9 @@ struct CosineSchedule {
   int64_t total_steps;   // then cosine down to min_lr at total_steps
   double min_lr = 0;
   double at(int64_t t) const;
+  // For runs bounded by time: the linear warm-up over the first warmup_steps steps, times the
+  // cosine from base_lr to min_lr over `progress` in [0, 1] (clamped), the share of the run done.
+  double at_progress(int64_t t, double progress) const;
 };
 
 struct StepSchedule {

@@ -252,6 +252,17 @@ int cmd_train(int argc, char** argv) {
   for (const char* f : {"ref-weights", "loss", "beta", "label-smoothing", "precompute-ref"})
     if (a.has(f) && !dpo)
       throw UsageError(std::string("train: --") + f + " applies to --model dpo-gpt-tiny");
+  if (preference)
+    for (const char* f : {"resume", "pack", "checkpoint-policy", "memory-budget", "epochs"})
+      if (a.has(f))
+        throw UsageError(std::string("train: --") + f +
+                         " does not apply to preference training in this version");
+  c.checkpoint_policy = a.str("checkpoint-policy", "");
+  c.memory_budget = a.str("memory-budget", "");
+  if (!c.memory_budget.empty() && c.checkpoint_policy.empty())
+    throw UsageError("train: --memory-budget needs --checkpoint-policy");
+  if (!c.checkpoint_policy.empty() && c.memory_budget.empty()) c.memory_budget = "1";
+  if (a.has("time-limit")) c.time_limit = a.positive_double("time-limit", 0);
   if (video) {
     for (const char* f : {"resume", "pack", "epochs", "eval-every"})
       if (a.has(f))
@@ -271,11 +282,6 @@ int cmd_train(int argc, char** argv) {
       throw UsageError("train: --test-list: no such file: " + c.test_list);
     c.flip = a.has("flip");
     c.crop = a.has("crop");
-    c.checkpoint_policy = a.str("checkpoint-policy", "");
-    c.memory_budget = a.str("memory-budget", "");
-    if (!c.memory_budget.empty() && c.checkpoint_policy.empty())
-      throw UsageError("train: --memory-budget needs --checkpoint-policy");
-    if (!c.checkpoint_policy.empty() && c.memory_budget.empty()) c.memory_budget = "1";
     const std::string modality = a.str("modality", "rgb");
     if (modality != "rgb" && modality != "rgbdiff")
       throw UsageError("train: --modality '" + modality + "' is not rgb or rgbdiff");
@@ -306,17 +312,12 @@ int cmd_train(int argc, char** argv) {
     c.video_size = a.positive_int("size", 112);
     c.video_width = a.positive_int("width", 64);
     c.test_clips = a.positive_int("test-clips", 200);
-    c.time_limit = a.has("time-limit") ? a.positive_double("time-limit", 0) : 0;
     if (c.video_size < 32) throw UsageError("train: --size must be at least 32");
     if (a.has("log")) c.log = a.str("log", "");
     if (a.has("save")) c.save = a.str("save", "");
     return train_video(c);
   }
   if (preference) {
-    for (const char* f : {"resume", "pack", "checkpoint-policy", "memory-budget", "epochs"})
-      if (a.has(f))
-        throw UsageError(std::string("train: --") + f +
-                         " does not apply to preference training in this version");
     if (c.device.type == DeviceType::cuda)
       throw UsageError("train: preference training runs on the cpu in this version");
     if (!a.has("data"))
@@ -363,11 +364,6 @@ int cmd_train(int argc, char** argv) {
         "combine with --device cuda in this version");
   c.data = a.str("data", gpt ? "" : "digits");
   c.pack = a.has("pack");
-  c.checkpoint_policy = a.str("checkpoint-policy", "");
-  c.memory_budget = a.str("memory-budget", "");
-  if (!c.memory_budget.empty() && c.checkpoint_policy.empty())
-    throw UsageError("train: --memory-budget needs --checkpoint-policy");
-  if (!c.checkpoint_policy.empty() && c.memory_budget.empty()) c.memory_budget = "1";
   if (c.pack && !gpt) throw UsageError("train: --pack applies to gpt models only");
   c.steps = a.positive_int("steps", 0);
   c.epochs = a.positive_int("epochs", resnet ? 2 : 30);
@@ -378,7 +374,6 @@ int cmd_train(int argc, char** argv) {
   c.lr = a.positive_double("lr", 1e-3);
   c.beta2 = a.has("beta2") ? a.positive_double("beta2", 0.999) : 0.999;
   if (c.beta2 >= 1) throw UsageError("train: --beta2 must be below 1");
-  if (a.has("time-limit")) c.time_limit = a.positive_double("time-limit", 0);
   c.seed = a.seed("seed", 0);
   c.log_every = a.positive_int("log-every", 10);
   if (a.has("log")) c.log = a.str("log", "");

@@ -67,14 +67,9 @@ int train_gpt(const TrainConfig& c) {
     // cosine follows the elapsed share of the time (or of the steps, when that is further on).
     const double elapsed = now_seconds() - t0;
     if (c.time_limit > 0 && elapsed >= c.time_limit) break;
-    if (c.time_limit > 0) {
-      const double f = std::max(elapsed / c.time_limit, double(step) / double(total));
-      const double warm = std::min(1.0, double(step + 1) / double(schedule.warmup_steps));
-      opt.set_lr(warm * (schedule.min_lr + 0.5 * (schedule.base_lr - schedule.min_lr) *
-                                               (1 + std::cos(M_PI * std::min(1.0, f)))));
-    } else {
-      opt.set_lr(schedule.at(step));
-    }
+    opt.set_lr(c.time_limit > 0 ? schedule.at_progress(step, std::max(elapsed / c.time_limit,
+                                                                      double(step) / double(total)))
+                                : schedule.at(step));
     data::LmBatch b =
         c.pack ? data::packed_batch(corpus.train, batch, t, cursor)
                : train_stream.sample(batch, t, RngState{c.seed ^ 0xb47c4, uint64_t(step) << 32});

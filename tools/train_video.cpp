@@ -143,7 +143,7 @@ class ListSource : public ClipSource {
   Tensor load(const data::VideoEntry& e, double offset) {
     if (bad_.count(e.path)) return {};
     try {
-      return data::load_entry(e, offset, kSegments, view_.load_size, false, view_.length);
+      return data::load_entry(e, offset, kSegments, view_.load_size, view_.length);
     } catch (const Error& err) {
       bad_.insert(e.path);
       std::fprintf(stderr, "warning: skipping %s (list line %lld): %s\n", e.path.c_str(),
@@ -250,7 +250,7 @@ struct Batch {
   Tensor x, labels;
 };
 
-// --init-2d: the backbone from 2-D ResNet-18 weights (torchvision names, or a spool checkpoint of
+// --init-2d: the backbone from 2-D ResNet weights (torchvision names, or a spool checkpoint of
 // a 2-D video model or of resnet18); I3D inflates them, the 2-D models take them as they are.
 // The head keeps its initialisation.
 void init_from_2d(nn::Module& model, const std::string& name, const std::string& path) {
@@ -268,7 +268,7 @@ void init_from_2d(nn::Module& model, const std::string& name, const std::string&
     state2d.clear();
   }
   if (state2d.empty())
-    throw UsageError("--init-2d: " + path + " holds no ResNet-18 backbone (no conv1.weight)");
+    throw UsageError("--init-2d: " + path + " holds no ResNet backbone (no conv1.weight)");
   for (const auto& [n, t] : state2d)
     if (n == "conv1.weight" && t.dim() != 4)
       throw UsageError("--init-2d: " + path + ": conv1.weight is " + describe(t) +

@@ -328,7 +328,7 @@ TEST(VideoIo, VideoFilesDecodeThroughFfmpegAndCorruptOnesAreNamed) {
   // testsrc moves: the first and last frames differ.
   EXPECT_NE(frames[0].rgb, frames[11].rgb);
   // Through load_entry: 8 frames spread over the 12, resized.
-  const Tensor t = data::load_entry({mp4, -1, 0, 1}, 0.5, 8, 32, false);
+  const Tensor t = data::load_entry({mp4, -1, 0, 1}, 0.5, 8, 32);
   EXPECT_EQ(t.shape(), (Shape{8, 3, 32, 32}));
   const std::string bad = (dir / "bad.mp4").string();
   std::ofstream(bad) << "this is not a video at all";

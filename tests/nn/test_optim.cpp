@@ -138,6 +138,17 @@ TEST(Optim, CosineScheduleWarmsUpLinearlyThenDecaysToTheMinimum) {
   EXPECT_DOUBLE_EQ(s.at(100), 0.1);
 }
 
+// Time-bounded runs: the warm-up still counts steps, the cosine follows the share of the run.
+TEST(Optim, CosineScheduleByProgressWarmsUpByStepsAndDecaysByShare) {
+  nn::CosineSchedule s{1.0, 4, 1000000, 0.1};
+  EXPECT_DOUBLE_EQ(s.at_progress(0, 0.0), 0.25);
+  EXPECT_DOUBLE_EQ(s.at_progress(3, 0.0), 1.0);
+  EXPECT_NEAR(s.at_progress(50, 0.5), 0.55, 1e-12);
+  EXPECT_NEAR(s.at_progress(1, 0.5), 0.55 * 0.5, 1e-12);  // still warming up
+  EXPECT_DOUBLE_EQ(s.at_progress(50, 1.0), 0.1);
+  EXPECT_DOUBLE_EQ(s.at_progress(50, 7.0), 0.1);  // past the end: clamped
+}
+
 TEST(Optim, StepScheduleDecaysEveryStepSize) {
   nn::StepSchedule s{1.0, 10, 0.5};
   EXPECT_DOUBLE_EQ(s.at(9), 1.0);
