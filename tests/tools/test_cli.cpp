@@ -56,13 +56,25 @@ void expect_refused(const std::string& args, const std::string& message) {
 
 int count_lines(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
 
-std::filesystem::path temp_dir() {
-  auto d = std::filesystem::temp_directory_path() /
-           ("spool_cli_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d;
+// A fresh folder for one test, removed when the test's scope ends (failed assertions included).
+class TempDir : public std::filesystem::path {
+ public:
+  explicit TempDir(std::filesystem::path p) : std::filesystem::path(std::move(p)) {
+    std::filesystem::remove_all(*this);
+    std::filesystem::create_directories(*this);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(*this, ignored);
+  }
+};
+
+TempDir temp_dir() {
+  return TempDir(std::filesystem::temp_directory_path() /
+                 ("spool_cli_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+                  "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name()));
 }
 
 }  // namespace
@@ -120,7 +132,6 @@ TEST(Cli, MalformedDataFileIsRejectedAndNoLogIsWritten) {
   EXPECT_NE(r.output.find("65"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(log));
   EXPECT_FALSE(std::filesystem::exists(log.string() + ".tmp"));
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Cli, DigitsMlpReachesNinetyFivePercentAndLogsJsonLines) {
@@ -142,7 +153,6 @@ TEST(Cli, DigitsMlpReachesNinetyFivePercentAndLogsJsonLines) {
   ASSERT_NE(at, std::string::npos) << last;
   double acc = std::stod(last.substr(at + 12));
   EXPECT_GE(acc, 0.95) << last;
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Cli, TrainingIsReproducibleForAFixedSeed) {
@@ -178,7 +188,6 @@ TEST(Cli, ResumedTrainingReproducesTheUninterruptedLossesBitForBit) {
   for (auto& l : step_lines(dir / "second.jsonl")) pieces.push_back(l);
   ASSERT_EQ(straight.size(), 12u);
   EXPECT_EQ(pieces, straight);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Cli, ResumeRefusesAnotherModelsCheckpointAndMissingFiles) {
@@ -189,7 +198,6 @@ TEST(Cli, ResumeRefusesAnotherModelsCheckpointAndMissingFiles) {
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("holds a 'mlp' model"), std::string::npos) << r.output;
   EXPECT_EQ(run_cli("train --model mlp --resume " + (dir / "none").string()).status, 2);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Cli, GradRefusesMissingFlagsFilesAndMismatchedWeights) {
@@ -208,7 +216,6 @@ TEST(Cli, GradRefusesMissingFlagsFilesAndMismatchedWeights) {
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("conv1.weight"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(dir / "g"));
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Cli, MemstudyWritesItsCsvWithEqualPeaksAndGradients) {
