@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <random>
 
 #include "engine/allocator.h"
 #include "engine/clock.h"
@@ -269,12 +270,13 @@ int64_t SegmentModel::loss_local() const {
   return std::max({s.keep_peak, held, held + s.backward_peak});
 }
 
-std::vector<int64_t> dropped_locals(const SegmentModel& m, int a) {
+std::vector<int64_t> dropped_locals(const SegmentModel& m, int a, int last) {
   const ChainProfile& p = m.p;
   std::vector<int64_t> out;
   int64_t f2 = 0, rep = 0, bw = 0, sum = 0;
   bool first = true;
-  for (int b = a + 1; b <= m.n; ++b) {
+  const int end = last < 0 ? m.n : std::min(last, m.n);
+  for (int b = a + 1; b <= end; ++b) {
     const int k = b - 1;
     const StageCost& s = p.stages[size_t(k)];
     const int64_t fwd = (k > a ? p.boundary_bytes(k) : 0) + s.nograd_peak;
@@ -298,12 +300,39 @@ int64_t formula_peak(const ChainProfile& p, const std::vector<Segment>& segs) {
       pk = std::max(pk, h + m.local_keep(s.begin));
       h += p.boundary_bytes(s.begin + 1) + p.stages[size_t(s.begin)].internal_bytes;
     } else {
-      pk = std::max(pk, h + dropped_locals(m, s.begin)[size_t(s.end - s.begin - 1)]);
+      pk = std::max(pk, h + dropped_locals(m, s.begin, s.end).back());
       h += p.boundary_bytes(s.end);
     }
   }
   pk = std::max(pk, h + m.loss_local());
   return p.base_bytes + pk;
+}
+
+ChainProfile synthetic_profile(uint64_t seed, int n) {
+  std::mt19937_64 r(seed);
+  auto u = [&](int64_t m) { return int64_t(r() % uint64_t(m)); };
+  ChainProfile p;
+  p.base_bytes = 1000000;
+  p.seed_bytes = 4;
+  for (int i = 0; i < n; ++i) {
+    StageCost s;
+    s.out_bytes = i == n - 1 ? 4 : 1000 + u(50000);
+    s.internal_bytes = u(200000);
+    s.keep_peak = s.out_bytes + s.internal_bytes + u(30000);
+    s.nograd_peak = s.out_bytes + u(30000);
+    s.forward_ms = 0.1 + double(u(1000)) / 100;
+    s.flops = double(u(1 << 20));
+    p.stages.push_back(s);
+  }
+  for (int i = 0; i < n; ++i) {
+    StageCost& s = p.stages[size_t(i)];
+    s.grad_bytes = i == 0 ? 0 : p.stages[size_t(i) - 1].out_bytes;
+    const int64_t params = u(20000), residual = u(2) ? 0 : u(s.internal_bytes + 1);
+    s.backward_delta = s.grad_bytes + params - (s.internal_bytes - residual);
+    s.release_delta = -residual;
+    s.backward_peak = std::max<int64_t>(0, s.backward_delta) + u(40000);
+  }
+  return p;
 }
 
 }  // namespace detail
@@ -326,25 +355,108 @@ struct Best {
   int64_t peak = 0;  // above the base
 };
 
-// Optimal segmentation under `avail` bytes above the base; with min_peak, the least peak.
-constexpr size_t kFrontLimit = 64;
-constexpr int kExactStages = 64;  // chains up to this length get the exact search
+// Chains up to kExactStages stages are searched exactly over every segmentation. Longer ones
+// are searched exactly over the segmentations whose dropped segments start and end on a grid of
+// at most kGridPoints boundaries (spaced evenly in activation bytes, as Chen's greedy spaces its
+// segments), with runs of kept stages between neighbouring grid points: planning then costs
+// O(kGridPoints^2 x front) instead of O(n^2 x front), and the plan may be worse than the
+// unrestricted optimum (docs/memory.md measures by how much).
+constexpr int kExactStages = 64;
+constexpr int kGridPoints = 48;
+// Fronts larger than this (never on the standard models) are trimmed to it (the best state in
+// each slice of held bytes); the plan then says it may not be optimal. Long chains trim every
+// front to kCoarseFront.
+constexpr size_t kFrontLimit = 512;
+constexpr size_t kCoarseFront = 64;
 
+// Boundaries the search may start or end a dropped segment on: every stage for short chains.
+// `points`: PlanOptions::dp_grid_points.
+std::vector<int> dp_grid(const ChainProfile& p, int points) {
+  const int n = p.size() - 1;
+  std::vector<int> g;
+  if (points == 0) points = n <= kExactStages ? n : kGridPoints;
+  if (points < 0 || points >= n) {
+    for (int a = 0; a <= n; ++a) g.push_back(a);
+    return g;
+  }
+  std::vector<double> cum(size_t(n) + 1, 0);
+  for (int i = 0; i < n; ++i)
+    cum[size_t(i) + 1] =
+        cum[size_t(i)] + double(p.stages[size_t(i)].internal_bytes + p.boundary_bytes(i + 1)) + 1;
+  g.push_back(0);
+  for (int t = 1; t < points; ++t) {
+    const double target = cum[size_t(n)] * t / points;
+    int a = int(std::lower_bound(cum.begin(), cum.end(), target) - cum.begin());
+    a = std::clamp(a, g.back() + 1, n - (points - t));
+    g.push_back(a);
+  }
+  g.push_back(n);
+  return g;
+}
+
+// Optimal segmentation under `avail` bytes above the base (restricted to the grid for long
+// chains); with min_peak, the least peak.
 Best dp_solve(const ChainProfile& p, int64_t avail, const std::vector<double>& cost, bool min_peak,
-              bool* thinned_out = nullptr) {
+              int grid_points, bool* thinned_out = nullptr) {
   bool dummy = false;
   bool* thinned = thinned_out ? thinned_out : &dummy;
   const detail::SegmentModel m(p);
   const int n = m.n;
+  const std::vector<int> grid = dp_grid(p, grid_points);
+  const int g = int(grid.size()) - 1;  // grid intervals
   struct St {
     int64_t h, pk;
     double cost;
-    int prev_pos, prev_idx;
-    Segment seg;
+    int prev_pos, prev_idx;  // grid index and state it came from
+    bool keep;               // a run of kept stages from the previous grid point
   };
-  std::vector<std::vector<St>> at(size_t(n) + 1);
-  at[0].push_back({0, 0, 0, -1, -1, {}});
+  // A run of kept stages over grid interval [grid[i], grid[i+1]): its peak above the held
+  // prefix at its start, and what it adds to that prefix.
+  std::vector<int64_t> run_peak(size_t(g), 0), run_held(size_t(g), 0);
+  for (int i = 0; i < g; ++i) {
+    int64_t pre = 0, pk = 0;
+    for (int k = grid[size_t(i)]; k < grid[size_t(i) + 1]; ++k) {
+      pk = std::max(pk, pre + m.local_keep(k));
+      pre += p.boundary_bytes(k + 1) + p.stages[size_t(k)].internal_bytes;
+    }
+    run_peak[size_t(i)] = pk;
+    run_held[size_t(i)] = pre;
+  }
+  std::vector<std::vector<St>> at(size_t(g) + 1);
+  at[0].push_back({0, 0, 0, -1, -1, false});
+  // Keeps, of the states whose held bytes fall in each of `buckets` equal slices of their
+  // range, the best one (least cost, or least peak with min_peak): a front of at most `buckets`
+  // states, each still exact in its bytes, so every plan stays feasible; only optimality can
+  // be lost (the ε-trimming of approximation schemes for knapsack-like problems).
+  std::vector<int> slot;
+  auto trim = [&](std::vector<St>& v, size_t buckets) {
+    if (v.size() <= buckets) return false;
+    int64_t lo = v[0].h, hi = v[0].h;
+    for (const St& s : v) lo = std::min(lo, s.h), hi = std::max(hi, s.h);
+    const double width = double(hi - lo) / double(buckets) + 1;
+    slot.assign(buckets, -1);
+    auto key = [&](const St& s) { return min_peak ? double(s.pk) : s.cost; };
+    auto other = [&](const St& s) { return min_peak ? s.cost : double(s.pk); };
+    for (int k = 0; k < int(v.size()); ++k) {
+      const size_t b = std::min(buckets - 1, size_t(double(v[size_t(k)].h - lo) / width));
+      const int cur = slot[b];
+      const St& s = v[size_t(k)];
+      if (cur < 0 || key(s) < key(v[size_t(cur)]) ||
+          (key(s) == key(v[size_t(cur)]) &&
+           (other(s) < other(v[size_t(cur)]) ||
+            (other(s) == other(v[size_t(cur)]) && s.h < v[size_t(cur)].h))))
+        slot[b] = k;
+    }
+    std::vector<St> out;
+    for (int k : slot)
+      if (k >= 0) out.push_back(v[size_t(k)]);
+    v.swap(out);
+    return true;
+  };
+  const bool coarse = g < n;
   auto prune = [&](std::vector<St>& v) {
+    // Long chains: the front is trimmed before the exact pruning below.
+    if (coarse) trim(v, kCoarseFront);
     std::sort(v.begin(), v.end(), [&](const St& x, const St& y) {
       const double cx = min_peak ? double(x.pk) : x.cost, cy = min_peak ? double(y.pk) : y.cost;
       if (cx != cy) return cx < cy;
@@ -368,51 +480,36 @@ Best dp_solve(const ChainProfile& p, int64_t avail, const std::vector<double>& c
       while (it != stairs.end() && it->second >= other) it = stairs.erase(it);
       stairs[s.h] = other;
     }
-    // Chains longer than kExactStages keep a bounded front (states spread over the held
-    // bytes), so planning stays O(n^2); shorter ones (every standard model) are searched exactly.
-    if (n > kExactStages && kept.size() > kFrontLimit) {
-      std::sort(kept.begin(), kept.end(), [](const St& x, const St& y) { return x.h < y.h; });
-      std::vector<St> thin;
-      for (size_t k = 0; k < kFrontLimit; ++k) thin.push_back(kept[k * kept.size() / kFrontLimit]);
-      kept.swap(thin);
-      *thinned = true;
-    }
+    if (trim(kept, kFrontLimit)) *thinned = true;
     v.swap(kept);
   };
   std::vector<double> prefix(size_t(n) + 1, 0);
   for (int i = 0; i < n; ++i) prefix[size_t(i) + 1] = prefix[size_t(i)] + cost[size_t(i)];
-  for (int a = 0; a < n; ++a) {
-    prune(at[size_t(a)]);
-    const int64_t lk = m.local_keep(a);
+  for (int i = 0; i < g; ++i) {
+    prune(at[size_t(i)]);
+    const int a = grid[size_t(i)];
     const std::vector<int64_t> dl = detail::dropped_locals(m, a);
-    for (int idx = 0; idx < int(at[size_t(a)].size()); ++idx) {
-      const St& st = at[size_t(a)][size_t(idx)];
-      if (st.h + lk <= avail)
-        at[size_t(a) + 1].push_back(
-            {st.h + p.boundary_bytes(a + 1) + p.stages[size_t(a)].internal_bytes,
-             std::max(st.pk, st.h + lk),
-             st.cost,
-             a,
-             idx,
-             {a, a + 1, true}});
-      for (int b = a + 1; b <= n; ++b) {
+    for (int idx = 0; idx < int(at[size_t(i)].size()); ++idx) {
+      const St& st = at[size_t(i)][size_t(idx)];
+      if (st.h + run_peak[size_t(i)] <= avail)
+        at[size_t(i) + 1].push_back({st.h + run_held[size_t(i)],
+                                     std::max(st.pk, st.h + run_peak[size_t(i)]), st.cost, i, idx,
+                                     true});
+      for (int j = i + 1; j <= g; ++j) {
+        const int b = grid[size_t(j)];
         const int64_t t = st.h + dl[size_t(b - a - 1)];
         if (t > avail) continue;
-        at[size_t(b)].push_back({st.h + p.boundary_bytes(b),
-                                 std::max(st.pk, t),
-                                 st.cost + prefix[size_t(b)] - prefix[size_t(a)],
-                                 a,
-                                 idx,
-                                 {a, b, false}});
+        at[size_t(j)].push_back({st.h + p.boundary_bytes(b), std::max(st.pk, t),
+                                 st.cost + prefix[size_t(b)] - prefix[size_t(a)], i, idx, false});
       }
     }
   }
-  prune(at[size_t(n)]);
+  prune(at[size_t(g)]);
   Best best;
   int best_idx = -1;
   const int64_t ll = m.loss_local();
-  for (int idx = 0; idx < int(at[size_t(n)].size()); ++idx) {
-    const St& st = at[size_t(n)][size_t(idx)];
+  for (int idx = 0; idx < int(at[size_t(g)].size()); ++idx) {
+    const St& st = at[size_t(g)][size_t(idx)];
     const int64_t t = st.h + ll;
     if (t > avail) continue;
     const int64_t pk = std::max(st.pk, t);
@@ -423,9 +520,14 @@ Best dp_solve(const ChainProfile& p, int64_t avail, const std::vector<double>& c
   }
   if (best_idx < 0) return best;
   best.found = true;
-  for (int pos = n, idx = best_idx; pos > 0;) {
+  for (int pos = g, idx = best_idx; pos > 0;) {
     const St& st = at[size_t(pos)][size_t(idx)];
-    best.segs.push_back(st.seg);
+    const int a = grid[size_t(st.prev_pos)], b = grid[size_t(pos)];
+    if (st.keep) {
+      for (int k = b - 1; k >= a; --k) best.segs.push_back({k, k + 1, true});
+    } else {
+      best.segs.push_back({a, b, false});
+    }
     pos = st.prev_pos;
     idx = st.prev_idx;
   }
@@ -435,6 +537,7 @@ Best dp_solve(const ChainProfile& p, int64_t avail, const std::vector<double>& c
 
 // Chen et al.'s greedy: walk the stages adding each one's memory; past the threshold, the
 // segment ends there. Every threshold that changes the result is tried, and "none" as well.
+constexpr size_t kGreedyThresholds = 4096;
 std::vector<std::vector<Segment>> greedy_candidates(const ChainProfile& p) {
   const int n = p.size() - 1;
   std::vector<int64_t> size(static_cast<size_t>(n));
@@ -447,6 +550,15 @@ std::vector<std::vector<Segment>> greedy_candidates(const ChainProfile& p) {
   }
   std::sort(thresholds.begin(), thresholds.end());
   thresholds.erase(std::unique(thresholds.begin(), thresholds.end()), thresholds.end());
+  // Long chains have O(n^2) distinct thresholds; beyond kGreedyThresholds (more than any chain
+  // of up to 64 stages has) an evenly spaced subset of them is tried.
+  if (thresholds.size() > kGreedyThresholds) {
+    std::vector<int64_t> some;
+    for (size_t k = 0; k < kGreedyThresholds; ++k)
+      some.push_back(thresholds[k * thresholds.size() / kGreedyThresholds]);
+    some.push_back(thresholds.back());
+    thresholds.swap(some);
+  }
   std::vector<std::vector<Segment>> out{fixed_segments(n, 0)};
   for (int64_t t : thresholds) {
     std::vector<Segment> segs;
@@ -505,13 +617,13 @@ void check_policy(const std::string& policy) {
 
 }  // namespace
 
-int64_t smallest_budget(const ChainProfile& p, const std::string& policy) {
+int64_t smallest_budget(const ChainProfile& p, const std::string& policy, const PlanOptions& o) {
   check_policy(policy);
   if (is_fixed(policy)) return detail::formula_peak(p, fixed_for(p, policy));
   const std::vector<double> cost = stage_costs(p);
   if (policy == "greedy") return greedy_solve(p, kUnlimited, cost, true).peak;
   if (policy == "dp" || policy == "ilp")
-    return p.base_bytes + dp_solve(p, kUnlimited, cost, true).peak;
+    return p.base_bytes + dp_solve(p, kUnlimited, cost, true, o.dp_grid_points).peak;
   // dtr: search for the least budget at which it completes.
   int64_t lo = p.base_bytes, hi = detail::formula_peak(p, fixed_for(p, "none"));
   while (lo < hi) {
@@ -536,7 +648,7 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
   const int64_t avail = budget == kUnlimited ? kUnlimited : budget - p.base_bytes;
   if (policy == "dtr") {
     plan.dynamic = true;
-    if (!dtr_feasible(p, budget, &plan)) infeasible(policy, budget, smallest_budget(p, policy));
+    if (!dtr_feasible(p, budget, &plan)) infeasible(policy, budget, smallest_budget(p, policy, o));
     plan.plan_ms = now_ms() - t0;
     return plan;
   }
@@ -544,16 +656,20 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
     plan.segments = fixed_for(p, policy);
   } else if (policy == "greedy") {
     const Best b = greedy_solve(p, budget, cost, false);
-    if (!b.found) infeasible(policy, budget, smallest_budget(p, policy));
+    if (!b.found) infeasible(policy, budget, smallest_budget(p, policy, o));
     plan.segments = b.segs;
   } else if (policy == "dp") {
     bool thinned = false;
-    const Best b = avail < 0 ? Best{} : dp_solve(p, avail, cost, false, &thinned);
-    if (!b.found) infeasible(policy, budget, smallest_budget(p, policy));
+    const Best b = avail < 0 ? Best{} : dp_solve(p, avail, cost, false, o.dp_grid_points, &thinned);
+    if (!b.found) infeasible(policy, budget, smallest_budget(p, policy, o));
     plan.segments = b.segs;
     if (thinned)
-      plan.note = "dp: the chain is long enough that the search kept a bounded front of " +
-                  std::to_string(kFrontLimit) + " states per stage; the plan may not be optimal";
+      plan.note = "dp: the search kept a bounded front of " + std::to_string(kFrontLimit) +
+                  " states per boundary; the plan may not be optimal";
+    else if (const int grid = int(dp_grid(p, o.dp_grid_points).size()) - 1; grid < p.size() - 1)
+      plan.note = "dp: the " + std::to_string(p.size() - 1) +
+                  " plannable stages were planned over " + std::to_string(grid) +
+                  " evenly spaced intervals; the plan may not be optimal";
   } else {  // ilp
     // Warm start: the best heuristic plan that meets the budget.
     std::vector<std::vector<Segment>> heuristics = greedy_candidates(p);
@@ -561,7 +677,16 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
     const Best warm = best_of(p, heuristics, budget, cost, false);
     const detail::IlpResult r =
         detail::solve_ilp(p, budget, cost, warm.found ? &warm.segs : nullptr, o.time_limit_s);
-    if (r.solved) {
+    if (r.too_large) {
+      bool thinned = false;
+      const Best b =
+          avail < 0 ? Best{} : dp_solve(p, avail, cost, false, o.dp_grid_points, &thinned);
+      if (!b.found) infeasible(policy, budget, smallest_budget(p, "dp", o));
+      plan.segments = b.segs;
+      plan.gap = 1;
+      plan.note = "ilp: the program (" + std::to_string(r.columns) +
+                  " segment columns) is too large to build for this chain; using dp's plan";
+    } else if (r.solved) {
       plan.segments = r.segments;
       plan.gap = r.gap;
       if (!r.optimal) {
@@ -577,7 +702,7 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
       plan.note = "ilp: no integer solution within the time limit of " +
                   std::to_string(o.time_limit_s) + " s; using the best heuristic plan";
     } else {
-      infeasible(policy, budget, smallest_budget(p, policy));
+      infeasible(policy, budget, smallest_budget(p, policy, o));
     }
   }
   plan = evaluate(p, plan);

@@ -11,10 +11,11 @@
 // Policies: none; every-K (dropped segments of K stages; "every-k" means K = 2); sqrt
 // (segments of ceil(sqrt(n)) stages); greedy (Chen et al.'s budgeted greedy, the best threshold
 // for the budget); dp (optimal over all segmentations, by dynamic programming over the memory
-// the kept prefix holds); ilp (the same optimum as a mixed-integer program solved by GLPK,
-// warm-started from the best heuristic, with a time limit); dtr (no plan ahead: the step keeps
-// everything and, when the next primitive would pass the budget, evicts the record with the
-// smallest cost / (bytes x staleness), replaying it when backward needs it).
+// the kept prefix holds; chains longer than 64 stages over a grid of boundaries); ilp (the same
+// optimum as a mixed-integer program solved by GLPK, warm-started from the best heuristic, with a
+// time limit); dtr (no plan ahead: the step keeps everything and, when the next primitive would
+// pass the budget, evicts the record with the smallest cost / (bytes x staleness), replaying it
+// when backward needs it).
 #pragma once
 #include <cstdint>
 #include <limits>
@@ -47,6 +48,10 @@ struct Plan {
 
 struct PlanOptions {
   double time_limit_s = 10;  // ilp
+  // dp: the boundaries a dropped segment may start or end on. 0: every stage for chains of up
+  // to 64 plannable stages (exact), 48 intervals evenly spaced in activation bytes beyond (fast,
+  // may miss the optimum); N > 0: N intervals; -1: every stage (exact, slow on long chains).
+  int dp_grid_points = 0;
 };
 
 extern const char* const kPolicies;  // for messages
@@ -57,7 +62,8 @@ bool known_policy(const std::string& policy);
 Plan make_plan(const ChainProfile& profile, const std::string& policy, int64_t budget,
                const PlanOptions& options = {});
 // The least budget the policy can meet on this profile.
-int64_t smallest_budget(const ChainProfile& profile, const std::string& policy);
+int64_t smallest_budget(const ChainProfile& profile, const std::string& policy,
+                        const PlanOptions& options = {});
 
 // Runs the plan's forward and backward on the executor: a prediction when it has no chain, the
 // step itself when it has one. Leaves the loss (x_S) held.
@@ -83,6 +89,8 @@ int64_t formula_peak(const ChainProfile& profile, const std::vector<Segment>& se
 struct IlpResult {
   bool solved = false;  // a feasible integer solution was found
   bool optimal = false;
+  bool too_large = false;  // the program was too large to build (columns: its candidates)
+  int64_t columns = 0;
   std::vector<Segment> segments;
   double gap = 0, seconds = 0;
 };
@@ -97,8 +105,12 @@ struct SegmentModel {
   int64_t loss_local() const;
   const ChainProfile& p;
 };
-// Peaks (above the base and the kept prefix) of the dropped segments [a, b), b = a+1 .. n.
-std::vector<int64_t> dropped_locals(const SegmentModel& m, int a);
+// A random chain profile whose numbers are consistent with each other (what a stage keeps,
+// frees and makes), n stages, the last the loss: for planner tests and benchmarks.
+ChainProfile synthetic_profile(uint64_t seed, int n);
+// Peaks (above the base and the kept prefix) of the dropped segments [a, b), b = a+1 .. last
+// (n when last < 0).
+std::vector<int64_t> dropped_locals(const SegmentModel& m, int a, int last = -1);
 }  // namespace detail
 
 }  // namespace spool

@@ -53,6 +53,8 @@ void on_event(glp_tree* tree, void* info) {
 }  // namespace
 
 namespace {
+constexpr double kMaxNonzeros = 4e6;
+
 IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
                      const std::vector<Segment>* warm_start, double time_limit_s, int64_t margin) {
   const double t0 = now_ms();
@@ -77,6 +79,13 @@ IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<do
   }
   const int64_t loss_local = m.loss_local();
   if (cands.empty() || loss_local > avail_bytes) return out;
+  // The memory rows have about C^2 / 2 nonzeros for C candidates: past kMaxNonzeros (chains of
+  // roughly 75 stages and more) the program is not built.
+  if (double(cands.size()) * double(cands.size()) / 2 > kMaxNonzeros) {
+    out.too_large = true;
+    out.columns = int64_t(cands.size());
+    return out;
+  }
   double big_m = 1;
   for (const auto& c : cands) big_m += double(c.held);
   const double avail = double(std::min<int64_t>(avail_bytes, int64_t(1) << 52) - margin);
@@ -174,7 +183,7 @@ IlpResult solve_ilp(const ChainProfile& p, int64_t budget, const std::vector<dou
   for (int64_t margin : {int64_t(0), int64_t(64), int64_t(4096), int64_t(1) << 20}) {
     r = solve_once(p, budget, cost, warm_start, std::max(0.001, time_limit_s - spent), margin);
     spent += r.seconds;
-    if (!r.solved || formula_peak(p, r.segments) <= budget) break;
+    if (r.too_large || !r.solved || formula_peak(p, r.segments) <= budget) break;
     r.solved = false;
   }
   r.seconds = spent;

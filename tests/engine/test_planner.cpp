@@ -186,32 +186,7 @@ TEST(Planner, RefusesBadPoliciesAndBudgetsByName) {
 // Synthetic profiles: the closed form equals the simulation for every segmentation, and dp
 // plans a 1000-stage chain.
 namespace {
-ChainProfile synthetic(uint64_t seed, int n) {
-  std::mt19937_64 r(seed);
-  auto u = [&](int64_t m) { return int64_t(r() % uint64_t(m)); };
-  ChainProfile p;
-  p.base_bytes = 1000000;
-  p.seed_bytes = 4;
-  for (int i = 0; i < n; ++i) {
-    StageCost s;
-    s.out_bytes = i == n - 1 ? 4 : 1000 + u(50000);
-    s.internal_bytes = u(200000);
-    s.keep_peak = s.out_bytes + s.internal_bytes + u(30000);
-    s.nograd_peak = s.out_bytes + u(30000);
-    s.forward_ms = 0.1 + double(u(1000)) / 100;
-    s.flops = double(u(1 << 20));
-    p.stages.push_back(s);
-  }
-  for (int i = 0; i < n; ++i) {
-    StageCost& s = p.stages[size_t(i)];
-    s.grad_bytes = i == 0 ? 0 : p.stages[size_t(i) - 1].out_bytes;
-    const int64_t params = u(20000), residual = u(2) ? 0 : u(s.internal_bytes + 1);
-    s.backward_delta = s.grad_bytes + params - (s.internal_bytes - residual);
-    s.release_delta = -residual;
-    s.backward_peak = std::max<int64_t>(0, s.backward_delta) + u(40000);
-  }
-  return p;
-}
+ChainProfile synthetic(uint64_t seed, int n) { return detail::synthetic_profile(seed, n); }
 }  // namespace
 
 TEST(Planner, ClosedFormEqualsSimulationOnSyntheticChains) {
@@ -280,15 +255,49 @@ TEST(Planner, DtrEvictsBoundariesAndRematerialisesThem) {
   }
 }
 
-TEST(Planner, DpPlansALongChainWithABoundedFront) {
-  const ChainProfile p = synthetic(99, 201);
+// Beyond 64 plannable stages dp plans over 48 grid intervals with trimmed fronts: the plan
+// keeps to the budget, says it may not be optimal, costs no less than the search over every
+// stage with 8 times the front (on this chain; not a theorem, both are trimmed), and is no worse
+// than sqrt's or greedy's at the same budget.
+TEST(Planner, DpPlansLongChainsOverAGrid) {
+  for (int n : {121, 1001}) {
+    const ChainProfile p = synthetic(99, n);
+    const int64_t hi = make_plan(p, "none", kUnlimited).predicted_peak;
+    for (int d : {2, 3}) {
+      const int64_t budget = p.base_bytes + (hi - p.base_bytes) / d;
+      const Plan plan = make_plan(p, "dp", budget);
+      EXPECT_LE(plan.predicted_peak, budget);
+      EXPECT_EQ(detail::formula_peak(p, plan.segments), plan.predicted_peak);
+      EXPECT_NE(plan.note.find("48 evenly spaced intervals"), std::string::npos) << plan.note;
+      EXPECT_GT(plan.recompute_ms, 0);
+      for (const char* h : {"sqrt", "greedy"})
+        if (budget >= smallest_budget(p, h))
+          EXPECT_LE(plan.recompute_ms, make_plan(p, h, budget).recompute_ms + 1e-9)
+              << h << " n " << n << " 1/" << d;
+      if (n <= 121) {
+        PlanOptions every_stage;
+        every_stage.dp_grid_points = -1;
+        const Plan fine = make_plan(p, "dp", budget, every_stage);
+        EXPECT_LE(fine.predicted_peak, budget);
+        EXPECT_LE(fine.recompute_ms, plan.recompute_ms + 1e-9) << "1/" << d;
+        std::printf(
+            "%d stages at 1/%d: grid dp %.3f ms, recompute %.1f; every stage %.1f ms, %.1f\n",
+            n - 1, d, plan.plan_ms, plan.recompute_ms, fine.plan_ms, fine.recompute_ms);
+      }
+    }
+  }
+}
+
+// An ILP too large to build (here 100 stages, ~5,000 segment columns) is not attempted: the plan
+// is dp's, and it says so.
+TEST(Planner, IlpTooLargeFallsBackToDpAndSaysSo) {
+  const ChainProfile p = synthetic(5, 101);
   const int64_t hi = make_plan(p, "none", kUnlimited).predicted_peak;
-  const int64_t budget = p.base_bytes + (hi - p.base_bytes) / 3;
-  const Plan plan = make_plan(p, "dp", budget);
-  EXPECT_LE(plan.predicted_peak, budget);
-  EXPECT_GT(plan.recompute_ms, 0);
-  std::printf("dp on a 200-stage chain: %.2f ms, %zu segments\n", plan.plan_ms,
-              plan.segments.size());
+  const int64_t budget = p.base_bytes + (hi - p.base_bytes) / 2;
+  const Plan ilp = make_plan(p, "ilp", budget);
+  EXPECT_NE(ilp.note.find("too large"), std::string::npos) << ilp.note;
+  EXPECT_EQ(ilp.segments, make_plan(p, "dp", budget).segments);
+  EXPECT_LE(ilp.predicted_peak, budget);
 }
 
 TEST(Chain, StagedModelsEqualTheirPlainForward) {
