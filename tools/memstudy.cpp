@@ -146,10 +146,10 @@ int cmd_memstudy(int argc, char** argv) {
   JsonlLog csv(csv_path, "memstudy");  // rows as they come; renamed into place at the end
   csv.write(
       "model,policy,budget_bytes,predicted_peak_bytes,measured_peak_bytes,recompute_flops,"
-      "step_ms,plan_ms,grads_equal");
-  std::printf("%-12s %-8s %-6s %14s %14s %14s %9s %9s %8s %6s  %s\n", "model", "policy", "budget",
-              "budget B", "predicted B", "measured B", "GFLOP re", "step ms", "plan ms", "grads",
-              "plan");
+      "step_ms,plan_ms,grads_equal,paired_plain_ms,step_ratio");
+  std::printf("%-12s %-8s %-6s %14s %14s %14s %9s %9s %8s %7s %8s %6s  %s\n", "model", "policy",
+              "budget", "budget B", "predicted B", "measured B", "GFLOP re", "step ms", "plain ms",
+              "x plain", "plan ms", "grads", "plan");
   for (const auto& name : model_names) {
     Subject s;
     build(s, name, batch);
@@ -199,12 +199,22 @@ int cmd_memstudy(int argc, char** argv) {
           continue;
         }
         restore();
-        std::vector<double> ms;
+        std::vector<double> ms, plain_ms;
         int64_t measured = 0;
         bool equal = false;
         // Predicted and measured peaks cover the whole step: forward, backward and the update.
         const int64_t predicted = std::max(plan.predicted_peak, fixed + update_extra);
+        // Each planned step is paired with a plain one (the order alternating), so the row's
+        // time is read against a reference taken in the same stretch of this noisy machine.
+        auto plain_step = [&] {
+          s.opt->zero_grad();
+          const double t0 = now_seconds();
+          run_step(s.chain, prof, none);
+          s.opt->step();
+          plain_ms.push_back((now_seconds() - t0) * 1e3);
+        };
         for (int64_t k = 0; k < steps; ++k) {
+          if (k % 2 == 1) plain_step();
           s.opt->zero_grad();
           const double t0 = now_seconds();
           const StepResult r = run_step(s.chain, prof, plan);
@@ -221,19 +231,24 @@ int cmd_memstudy(int argc, char** argv) {
           if (!r.mismatch.empty())
             std::fprintf(stderr, "memstudy: %s %s: account differs: %s\n", name.c_str(),
                          policy.c_str(), r.mismatch.c_str());
+          if (k % 2 == 0) plain_step();
         }
         std::sort(ms.begin(), ms.end());
-        const double step_ms = ms[ms.size() / 2];
-        std::printf("%-12s %-8s %-6s %14lld %14lld %14lld %9.3f %9.1f %8.2f %6s  %s%s%s\n",
-                    name.c_str(), policy.c_str(), b.text.c_str(), (long long)budget,
-                    (long long)predicted, (long long)measured, plan.recompute_flops / 1e9, step_ms,
-                    plan.plan_ms, equal ? "equal" : "DIFFER", plan.describe().c_str(),
-                    plan.note.empty() ? "" : "  ", plan.note.c_str());
+        std::sort(plain_ms.begin(), plain_ms.end());
+        const double step_ms = ms[ms.size() / 2], plain_step_ms = plain_ms[plain_ms.size() / 2];
+        const double ratio = step_ms / plain_step_ms;
+        std::printf(
+            "%-12s %-8s %-6s %14lld %14lld %14lld %9.3f %9.1f %8.1f %7.3f %8.2f %6s  %s%s%s\n",
+            name.c_str(), policy.c_str(), b.text.c_str(), (long long)budget, (long long)predicted,
+            (long long)measured, plan.recompute_flops / 1e9, step_ms, plain_step_ms, ratio,
+            plan.plan_ms, equal ? "equal" : "DIFFER", plan.describe().c_str(),
+            plan.note.empty() ? "" : "  ", plan.note.c_str());
         std::fflush(stdout);
         char line[512];
-        std::snprintf(line, sizeof line, "%s,%s,%lld,%lld,%lld,%.0f,%.3f,%.3f,%s", name.c_str(),
-                      policy.c_str(), (long long)budget, (long long)predicted, (long long)measured,
-                      plan.recompute_flops, step_ms, plan.plan_ms, equal ? "true" : "false");
+        std::snprintf(line, sizeof line, "%s,%s,%lld,%lld,%lld,%.0f,%.3f,%.3f,%s,%.3f,%.4f",
+                      name.c_str(), policy.c_str(), (long long)budget, (long long)predicted,
+                      (long long)measured, plan.recompute_flops, step_ms, plan.plan_ms,
+                      equal ? "true" : "false", plain_step_ms, ratio);
         csv.write(line);
       }
     }

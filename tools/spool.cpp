@@ -80,8 +80,10 @@ commands:
       [--steps N] [--time-limit S] [--no-plot]
                              the memory-versus-recompute study: plans every policy at every
                              budget (bytes, or fractions such as 0.5 or 1/3 of the plain
-                             step's activation memory), runs real steps, checks gradients;
-                             prints a table, writes DIR/memstudy.csv and DIR/memstudy.png.
+                             step's activation memory), runs real steps (each paired with a
+                             plain step, whose median is the row's "x plain" reference),
+                             checks gradients; prints a table, writes DIR/memstudy.csv and
+                             DIR/memstudy.png.
                              Policies: none, every-K, sqrt, greedy, dp, ilp, dtr
 
 models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNet-18, 10

@@ -230,18 +230,22 @@ TEST(Cli, MemstudyWritesItsCsvWithEqualPeaksAndGradients) {
   std::getline(f, header);
   EXPECT_EQ(header,
             "model,policy,budget_bytes,predicted_peak_bytes,measured_peak_bytes,recompute_flops,"
-            "step_ms,plan_ms,grads_equal");
+            "step_ms,plan_ms,grads_equal,paired_plain_ms,step_ratio");
   int rows = 0;
   while (std::getline(f, line)) {
     ++rows;
     std::vector<std::string> c;
     std::stringstream ss(line);
     for (std::string x; std::getline(ss, x, ',');) c.push_back(x);
-    ASSERT_EQ(c.size(), 9u) << line;
+    ASSERT_EQ(c.size(), 11u) << line;
     EXPECT_EQ(c[0], "mlp");
     EXPECT_EQ(c[3], c[4]) << line;  // predicted peak == measured peak
     EXPECT_LE(std::stoll(c[4]), std::stoll(c[2])) << line;
     EXPECT_EQ(c[8], "true") << line;
+    // The paired plain step was timed, and the ratio is the row's time over it.
+    EXPECT_GT(std::stod(c[9]), 0) << line;
+    EXPECT_NEAR(std::stod(c[10]), std::stod(c[6]) / std::stod(c[9]), 1e-3 * std::stod(c[10]))
+        << line;
   }
   EXPECT_GE(rows, 3);
 }
