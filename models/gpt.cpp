@@ -85,7 +85,10 @@ Tensor GptBlock::attention_half(const Tensor& x, const Tensor& segments) {
 }
 
 Tensor GptBlock::mlp_half(const Tensor& h) {
-  Tensor m = mlp_proj_->forward(gelu(c_fc_->forward(ln_2_->forward(h)), GeluApprox::tanh));
+  Tensor f = c_fc_->forward(ln_2_->forward(h));
+  Tensor m = c_.recompute_gelu
+                 ? gelu_matmul(f, mlp_proj_->weight, GeluApprox::tanh) + mlp_proj_->bias
+                 : mlp_proj_->forward(gelu(f, GeluApprox::tanh));
   return h + dropout(m, c_.dropout, is_training(), gen_);
 }
 

@@ -23,6 +23,9 @@ struct GptConfig {
   double dropout = 0;  // on attention probabilities and residual branches
   bool flash = true;   // flash attention (false: the naive softmax(q k^T) v, for comparison)
   bool checkpoint_blocks = false;  // keep only each block's input; replay blocks in backward
+  // The MLP's output projection keeps its GELU's input instead of its output and recomputes
+  // the GELU in backward (gelu_matmul): 4d floats a token less held, same values bit for bit.
+  bool recompute_gelu = false;
 };
 
 GptConfig gpt_tiny();      // vocab 256, context 256, d 256, 4 layers, 4 heads: 3.29 M parameters

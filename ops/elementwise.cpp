@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
+#include "ops/matmul.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
 
@@ -260,6 +261,44 @@ Tensor gelu(const Tensor& x, GeluApprox approx) {
             g[0] * unary_kernel(t ? UnaryOp::gelu_tanh_grad : UnaryOp::gelu_grad, s[0], "gelu")};
       },
       replay1([approx](const Tensor& x) { return gelu(x, approx); }));
+  return y;
+}
+
+Tensor gelu_matmul(const Tensor& x, const Tensor& w, GeluApprox approx) {
+  const bool t = approx == GeluApprox::tanh;
+  SPOOL_CHECK(x.dim() >= 1 && w.dim() == 2, "gelu_matmul: x is ", str(x.shape()), ", w is ",
+              str(w.shape()), ": need w [in, out] and x [..., in]");
+  SPOOL_CHECK(x.size(-1) == w.size(0), "gelu_matmul: x is ", str(x.shape()), ", w is ",
+              str(w.shape()), ": x's last dimension must equal w's first");
+  Tensor y;
+  {
+    NoGrad no_grad;  // gelu(x) is a temporary: nothing records it
+    y = matmul(gelu(x, approx), w);
+  }
+  const double flops = 2.0 * double(numel(y.shape())) * double(w.size(0));
+  record(
+      t ? "gelu_tanh_matmul" : "gelu_matmul", {x, w}, {y}, {x, w},
+      [t, approx](const Tensors& s, const Tensors& g, const Needs& need) {
+        const Tensor &x = s[0], &w = s[1];
+        Tensor gx, gw;
+        // As matmul's and gelu's backwards, with gelu(x) made again.
+        Tensor a = gelu(x, approx);
+        if (need[1]) {
+          if (a.dim() > 2)
+            gw = matmul(transpose(reshape(a, {-1, a.size(-1)}), 0, 1),
+                        reshape(g[0], {-1, g[0].size(-1)}));
+          else
+            gw = detail::sum_to(matmul(transpose(a, -1, -2), g[0]), w.shape());
+        }
+        a = Tensor();
+        if (need[0]) {
+          Tensor ga = detail::sum_to(matmul(g[0], transpose(w, -1, -2)), x.shape());
+          gx = ga * unary_kernel(t ? UnaryOp::gelu_tanh_grad : UnaryOp::gelu_grad, x, "gelu");
+        }
+        return Tensors{gx, gw};
+      },
+      [approx](const Tensors& in) { return Tensors{gelu_matmul(in[0], in[1], approx)}; },
+      {flops + double(numel(x.shape())), double(x.nbytes() + w.nbytes() + y.nbytes())});
   return y;
 }
 

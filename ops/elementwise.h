@@ -28,6 +28,10 @@ Tensor log_sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 enum class GeluApprox { none, tanh };
 Tensor gelu(const Tensor& x, GeluApprox approx = GeluApprox::none);
+// matmul(gelu(x), w), keeping x instead of gelu(x) for the backward, which recomputes gelu(x)
+// (llm.c's GELU recompute): an MLP's hidden activation is then held once, not twice, for the
+// price of one elementwise pass. Values and gradients equal the unfused ops' bit for bit.
+Tensor gelu_matmul(const Tensor& x, const Tensor& w, GeluApprox approx = GeluApprox::none);
 // Bounds may be +-infinity for a one-sided clamp.
 Tensor clamp(const Tensor& x, double lo, double hi);
 

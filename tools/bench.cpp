@@ -133,6 +133,7 @@ int cmd_bench(int argc, char** argv) {
           {"data", true},
           {"attention", true},
           {"checkpoint-blocks", false},
+          {"recompute-gelu", false},
           {"device", true},
           {"precompute-ref", false}},
          "bench");
@@ -140,12 +141,13 @@ int cmd_bench(int argc, char** argv) {
   if (model_name != "dpo-gpt-tiny" && a.has("precompute-ref"))
     throw UsageError("bench: --precompute-ref applies to --model dpo-gpt-tiny");
   if (is_video_model(model_name)) {
-    for (const char* f : {"batching", "data", "attention", "checkpoint-blocks", "device"})
+    for (const char* f :
+         {"batching", "data", "attention", "checkpoint-blocks", "recompute-gelu", "device"})
       if (a.has(f)) throw UsageError(std::string("bench: --") + f + " is for the gpt models");
     return bench_video(model_name, a.positive_int("steps", 5), a.positive_int("warmup", 1));
   }
   if (model_name == "dpo-gpt-tiny") {
-    for (const char* f : {"batching", "data", "attention", "checkpoint-blocks"})
+    for (const char* f : {"batching", "data", "attention", "checkpoint-blocks", "recompute-gelu"})
       if (a.has(f)) throw UsageError(std::string("bench: --") + f + " is for the gpt models");
     if (a.has("device") && parse_device(a.str("device", "cpu")) != Device::cpu())
       throw UsageError("bench: dpo-gpt-tiny runs on the cpu in this version");
@@ -167,6 +169,7 @@ int cmd_bench(int argc, char** argv) {
   models::GptConfig config = model_name == "gpt2-124m" ? models::gpt2_124m() : models::gpt_tiny();
   config.flash = attention == "flash";
   config.checkpoint_blocks = a.has("checkpoint-blocks");
+  config.recompute_gelu = a.has("recompute-gelu");
   const int64_t batch = 8, t = config.context;
   Generator gen(0);
   models::Gpt model(config, &gen);
@@ -219,6 +222,7 @@ int cmd_bench(int argc, char** argv) {
                           .add("batching", batching)
                           .add("attention", attention)
                           .add("checkpoint_blocks", config.checkpoint_blocks)
+                          .add("recompute_gelu", config.recompute_gelu)
                           .add("steps", steps)
                           .add("median_step_ms", times.median)
                           .add("tokens_per_s", double(tokens) / (times.total / 1e3))

@@ -47,8 +47,14 @@ struct Subject {
   std::unique_ptr<nn::Optimizer> opt;
 };
 
-void build(Subject& s, const std::string& name, int64_t batch) {
-  s.model = make_model(name, &s.gen);
+void build(Subject& s, const std::string& name, int64_t batch, bool recompute_gelu) {
+  if (recompute_gelu && (name == "gpt-tiny" || name == "dpo-gpt-tiny")) {
+    models::GptConfig c = name == "gpt-tiny" ? models::gpt_tiny() : models::dpo_gpt_tiny();
+    c.recompute_gelu = true;
+    s.model = std::make_shared<models::Gpt>(c, &s.gen);
+  } else {
+    s.model = make_model(name, &s.gen);
+  }
   Generator data(1);
   if (name == "gpt-tiny") {
     const int64_t b = batch > 0 ? batch : 8, t = models::gpt_tiny().context;
@@ -118,6 +124,7 @@ int cmd_memstudy(int argc, char** argv) {
           {"out", true},
           {"steps", true},
           {"time-limit", true},
+          {"recompute-gelu", false},
           {"no-plot", false}},
          "memstudy");
   const auto model_names = split_list(a.str("model", "mlp,resnet18,gpt-tiny,dpo-gpt-tiny"));
@@ -127,6 +134,12 @@ int cmd_memstudy(int argc, char** argv) {
       throw UsageError("memstudy: unknown model '" + m +
                        "' (available: mlp, resnet18, gpt-tiny, dpo-gpt-tiny, " +
                        models::kVideoModelNames + ")");
+  const bool recompute_gelu = a.has("recompute-gelu");
+  if (recompute_gelu)
+    for (const auto& m : model_names)
+      if (m != "gpt-tiny" && m != "dpo-gpt-tiny")
+        throw UsageError("memstudy: --recompute-gelu applies to gpt-tiny and dpo-gpt-tiny, not '" +
+                         m + "'");
   const auto policies = split_list(a.str("policies", "none,sqrt,greedy,dp,ilp,dtr"));
   for (const auto& p : policies)
     if (!known_policy(p))
@@ -152,7 +165,7 @@ int cmd_memstudy(int argc, char** argv) {
               "x plain", "plan ms", "grads", "plan");
   for (const auto& name : model_names) {
     Subject s;
-    build(s, name, batch);
+    build(s, name, batch, recompute_gelu);
     auto params = s.model->parameters();
     s.opt->zero_grad();
     Tensors start;

@@ -72,18 +72,20 @@ commands:
   bench --model dpo-gpt-tiny [--precompute-ref] [--steps N]
                              one DPO step (8 pairs x 128 tokens): median ms, pairs/s, peak bytes
   bench --model gpt-tiny [--steps N] [--warmup N] [--batching random|packed|padded]
-      [--attention flash|naive] [--data PATH] [--checkpoint-blocks]
+      [--attention flash|naive] [--data PATH] [--checkpoint-blocks] [--recompute-gelu]
                              times train steps; one JSON line: median_step_ms, tokens_per_s
                              (targets that count), peak_bytes
 
   memstudy [--model LIST] [--batch B] [--policies LIST] [--budgets LIST] [--out DIR]
-      [--steps N] [--time-limit S] [--no-plot]
+      [--steps N] [--time-limit S] [--recompute-gelu] [--no-plot]
                              the memory-versus-recompute study: plans every policy at every
                              budget (bytes, or fractions such as 0.5 or 1/3 of the plain
                              step's activation memory), runs real steps (each paired with a
                              plain step, whose median is the row's "x plain" reference),
                              checks gradients; prints a table, writes DIR/memstudy.csv and
                              DIR/memstudy.png.
+                             --recompute-gelu: gpt-tiny and dpo-gpt-tiny recompute their MLP's
+                             GELU in backward (fractions are of that model's plain step)
                              Policies: none, every-K, sqrt, greedy, dp, ilp, dtr
 
 models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNet-18, 10

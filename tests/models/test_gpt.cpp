@@ -210,3 +210,35 @@ TEST(Gpt, CheckpointedBlocksGiveBitIdenticalGradientsAndKeepLessAfterForward) {
     EXPECT_EQ(pp[i].second.grad().to_vector<float>(), cp[i].second.grad().to_vector<float>())
         << pp[i].first;
 }
+
+// GELU recompute: the MLP's output projection keeps the GELU's input only, so after the forward
+// each block holds one [tokens, 4d] activation less; the loss and every gradient are the plain
+// model's bit for bit (dropout included).
+TEST(Gpt, RecomputedGeluKeepsLessAndGivesBitIdenticalGradients) {
+  auto c = small();
+  c.dropout = 0.1;
+  Generator g1(9), g2(9);
+  models::Gpt plain(c, &g1);
+  c.recompute_gelu = true;
+  models::Gpt lean(c, &g2);
+  Tensor x = narrow(tokens("recomputing the gelu costs one pass over it!!"), 1, 0, 32);
+  Tensor y = narrow(tokens("eecomputing the gelu costs one pass over it!!"), 1, 1, 32);
+  auto loss_of = [&](models::Gpt& m) {
+    return cross_entropy(reshape(m.forward(x), {-1, 256}), reshape(y, {-1}));
+  };
+  const int64_t base = memory_stats().live_bytes;
+  Tensor lp = loss_of(plain);
+  const int64_t plain_kept = memory_stats().live_bytes - base;
+  backward(lp);
+  const int64_t base2 = memory_stats().live_bytes;
+  Tensor ll = loss_of(lean);
+  const int64_t lean_kept = memory_stats().live_bytes - base2;
+  backward(ll);
+  EXPECT_EQ(lp.item(), ll.item());
+  const int64_t hidden = x.numel() * 4 * c.d * int64_t(sizeof(float));  // one block's GELU output
+  EXPECT_EQ(plain_kept - lean_kept, c.layers * hidden) << plain_kept << " vs " << lean_kept;
+  auto pp = plain.named_parameters(), lp2 = lean.named_parameters();
+  for (size_t i = 0; i < pp.size(); ++i)
+    EXPECT_EQ(pp[i].second.grad().to_vector<float>(), lp2[i].second.grad().to_vector<float>())
+        << pp[i].first;
+}

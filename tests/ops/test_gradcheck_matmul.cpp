@@ -1,9 +1,11 @@
 // matmul's and linear's backward formulas agree with finite differences, for every operand rank
 // and batch broadcast.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "ops/ops.h"
 #include "tests/ops/gradcheck_inputs.h"
+#include "tests/support/helpers.h"
 
 namespace spool {
 namespace {
@@ -95,6 +97,33 @@ TEST(GradcheckMatmul, LinearOfAVector) {
   Tensor x = normal_leaf({4}, 35), w = normal_leaf({3, 4}, 36), b = normal_leaf({3}, 37);
   EXPECT_EQ(gradcheck([](const Tensors& in) { return linear(in[0], in[1], in[2]); }, {x, w, b}),
             "");
+}
+
+// gelu_matmul: matmul(gelu(x), w) whose backward recomputes gelu(x); batched and 2-D x, both
+// GELU forms; and its values and gradients equal the unfused ops' bit for bit.
+TEST(GradcheckMatmul, GeluMatmulRecomputesTheGelu) {
+  for (GeluApprox approx : {GeluApprox::none, GeluApprox::tanh}) {
+    auto fn = [approx](const Tensors& in) { return gelu_matmul(in[0], in[1], approx); };
+    EXPECT_EQ(gradcheck(fn, {uniform_leaf({2, 3, 4}, 11, -3, 3), normal_leaf({4, 5}, 12)}), "");
+    EXPECT_EQ(gradcheck(fn, {uniform_leaf({3, 4}, 13, -3, 3), normal_leaf({4, 2}, 14)}), "");
+  }
+  Generator g(15);
+  Tensor x = randn({2, 5, 8}, DType::f32, &g).requires_grad_();
+  Tensor w = randn({8, 6}, DType::f32, &g).requires_grad_();
+  Tensor fused = gelu_matmul(x, w, GeluApprox::tanh);
+  Tensor up = randn({2, 5, 6}, DType::f32, &g);
+  backward(sum(fused * up));
+  const auto gx = x.grad().to_vector<float>(), gw = w.grad().to_vector<float>();
+  x.set_grad({}), w.set_grad({});
+  Tensor plain = matmul(gelu(x, GeluApprox::tanh), w);
+  backward(sum(plain * up));
+  EXPECT_EQ(fused.to_vector<float>(), plain.to_vector<float>());
+  EXPECT_EQ(gx, x.grad().to_vector<float>());
+  EXPECT_EQ(gw, w.grad().to_vector<float>());
+  EXPECT_THAT(test_support::error_of([&] {
+                gelu_matmul(x, randn({7, 6}, DType::f32, &g));
+              }),
+              ::testing::HasSubstr("x's last dimension must equal w's first"));
 }
 
 }  // namespace

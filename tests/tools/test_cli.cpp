@@ -257,6 +257,11 @@ TEST(Cli, MemstudyRejectsUnknownPoliciesAndBadBudgets) {
   r = run_cli("memstudy --model mlp --budgets lots");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("budget 'lots'"), std::string::npos) << r.output;
+  r = run_cli("memstudy --model mlp,gpt-tiny --recompute-gelu");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("--recompute-gelu applies to gpt-tiny and dpo-gpt-tiny, not 'mlp'"),
+            std::string::npos)
+      << r.output;
 }
 
 // --time-limit stops gpt-tiny when the time is spent, with a validation loss in the final line;
