@@ -437,6 +437,11 @@ Best dp_solve(const ChainProfile& p, int64_t avail, const std::vector<double>& c
     slot.assign(buckets, -1);
     auto key = [&](const St& s) { return min_peak ? double(s.pk) : s.cost; };
     auto other = [&](const St& s) { return min_peak ? s.cost : double(s.pk); };
+    // The state holding the fewest bytes is always kept: later constraints depend only on the
+    // held bytes, so while it survives, a feasible plan (if the grid has one) is found.
+    int fewest = 0;
+    for (int k = 1; k < int(v.size()); ++k)
+      if (v[size_t(k)].h < v[size_t(fewest)].h) fewest = k;
     for (int k = 0; k < int(v.size()); ++k) {
       const size_t b = std::min(buckets - 1, size_t(double(v[size_t(k)].h - lo) / width));
       const int cur = slot[b];
@@ -449,7 +454,8 @@ Best dp_solve(const ChainProfile& p, int64_t avail, const std::vector<double>& c
     }
     std::vector<St> out;
     for (int k : slot)
-      if (k >= 0) out.push_back(v[size_t(k)]);
+      if (k >= 0 && k != fewest) out.push_back(v[size_t(k)]);
+    out.push_back(v[size_t(fewest)]);
     v.swap(out);
     return true;
   };
@@ -674,18 +680,26 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
     // Warm start: the best heuristic plan that meets the budget.
     std::vector<std::vector<Segment>> heuristics = greedy_candidates(p);
     for (const char* h : {"none", "every-2", "sqrt"}) heuristics.push_back(fixed_for(p, h));
-    const Best warm = best_of(p, heuristics, budget, cost, false);
+    Best warm = best_of(p, heuristics, budget, cost, false);
+    // Past kExactStages dp's plan is a heuristic too (its grid); the better one starts the search.
+    if (p.size() - 1 > kExactStages && avail >= 0) {
+      const Best d = dp_solve(p, avail, cost, false, o.dp_grid_points);
+      if (d.found && (!warm.found || d.cost < warm.cost)) warm = d;
+    }
     const detail::IlpResult r =
         detail::solve_ilp(p, budget, cost, warm.found ? &warm.segs : nullptr, o.time_limit_s);
     if (r.too_large) {
+      // The cheaper of dp's plan and the warm start.
       bool thinned = false;
       const Best b =
           avail < 0 ? Best{} : dp_solve(p, avail, cost, false, o.dp_grid_points, &thinned);
-      if (!b.found) infeasible(policy, budget, smallest_budget(p, "dp", o));
-      plan.segments = b.segs;
+      const bool use_dp = b.found && (!warm.found || b.cost <= warm.cost);
+      if (!use_dp && !warm.found) infeasible(policy, budget, smallest_budget(p, "dp", o));
+      plan.segments = use_dp ? b.segs : warm.segs;
       plan.gap = 1;
       plan.note = "ilp: the program (" + std::to_string(r.columns) +
-                  " segment columns) is too large to build for this chain; using dp's plan";
+                  " segment columns) is too large to build for this chain; using " +
+                  (use_dp ? "dp's plan" : "the best heuristic plan");
     } else if (r.solved) {
       plan.segments = r.segments;
       plan.gap = r.gap;

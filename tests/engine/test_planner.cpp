@@ -263,6 +263,15 @@ TEST(Planner, DpPlansLongChainsOverAGrid) {
   for (int n : {121, 1001}) {
     const ChainProfile p = synthetic(99, n);
     const int64_t hi = make_plan(p, "none", kUnlimited).predicted_peak;
+    // The smallest budget it names is one it meets (the trimmed fronts keep the state that
+    // holds the fewest bytes, so a feasible plan is never trimmed away).
+    const int64_t lo = smallest_budget(p, "dp");
+    EXPECT_LE(make_plan(p, "dp", lo).predicted_peak, lo) << n;
+    // ilp: on 120 stages at this budget GLPK runs into its (here shortened) time limit and
+    // returns the best plan found; on 1000 the program is too large and dp's plan is used.
+    PlanOptions quick;
+    quick.time_limit_s = 0.3;
+    EXPECT_LE(make_plan(p, "ilp", lo, quick).predicted_peak, lo) << n;
     for (int d : {2, 3}) {
       const int64_t budget = p.base_bytes + (hi - p.base_bytes) / d;
       const Plan plan = make_plan(p, "dp", budget);
@@ -288,10 +297,10 @@ TEST(Planner, DpPlansLongChainsOverAGrid) {
   }
 }
 
-// An ILP too large to build (here 100 stages, ~5,000 segment columns) is not attempted: the plan
-// is dp's, and it says so.
+// An ILP too large to build (1000 stages at half the activations: 365,024 segment columns) is
+// not attempted: the plan is dp's, and it says so.
 TEST(Planner, IlpTooLargeFallsBackToDpAndSaysSo) {
-  const ChainProfile p = synthetic(5, 101);
+  const ChainProfile p = synthetic(5, 1001);
   const int64_t hi = make_plan(p, "none", kUnlimited).predicted_peak;
   const int64_t budget = p.base_bytes + (hi - p.base_bytes) / 2;
   const Plan ilp = make_plan(p, "ilp", budget);

@@ -124,6 +124,8 @@ TEST(GradcheckMatmul, GeluMatmulRecomputesTheGelu) {
                 gelu_matmul(x, randn({7, 6}, DType::f32, &g));
               }),
               ::testing::HasSubstr("x's last dimension must equal w's first"));
+  EXPECT_THAT(test_support::error_of([&] { gelu_matmul(randn({8}, DType::f32, &g), w); }),
+              ::testing::HasSubstr("need w [in, out] and x [..., rows, in]"));
 }
 
 }  // namespace
