@@ -266,8 +266,8 @@ Tensor gelu(const Tensor& x, GeluApprox approx) {
 
 Tensor gelu_matmul(const Tensor& x, const Tensor& w, GeluApprox approx) {
   const bool t = approx == GeluApprox::tanh;
-  SPOOL_CHECK(x.dim() >= 1 && w.dim() == 2, "gelu_matmul: x is ", str(x.shape()), ", w is ",
-              str(w.shape()), ": need w [in, out] and x [..., in]");
+  SPOOL_CHECK(x.dim() >= 2 && w.dim() == 2, "gelu_matmul: x is ", str(x.shape()), ", w is ",
+              str(w.shape()), ": need w [in, out] and x [..., rows, in]");
   SPOOL_CHECK(x.size(-1) == w.size(0), "gelu_matmul: x is ", str(x.shape()), ", w is ",
               str(w.shape()), ": x's last dimension must equal w's first");
   Tensor y;
@@ -282,15 +282,14 @@ Tensor gelu_matmul(const Tensor& x, const Tensor& w, GeluApprox approx) {
         const Tensor &x = s[0], &w = s[1];
         Tensor gx, gw;
         // As matmul's and gelu's backwards, with gelu(x) made again.
-        Tensor a = gelu(x, approx);
         if (need[1]) {
+          const Tensor a = gelu(x, approx);
           if (a.dim() > 2)
             gw = matmul(transpose(reshape(a, {-1, a.size(-1)}), 0, 1),
                         reshape(g[0], {-1, g[0].size(-1)}));
           else
             gw = detail::sum_to(matmul(transpose(a, -1, -2), g[0]), w.shape());
         }
-        a = Tensor();
         if (need[0]) {
           Tensor ga = detail::sum_to(matmul(g[0], transpose(w, -1, -2)), x.shape());
           gx = ga * unary_kernel(t ? UnaryOp::gelu_tanh_grad : UnaryOp::gelu_grad, x, "gelu");
