@@ -182,63 +182,55 @@ TEST(TextData, EmptyOrNonUtf8FilesAreRefusedByName) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(Gpt, CheckpointedBlocksGiveBitIdenticalGradientsAndKeepLessAfterForward) {
+// Two GPTs built alike from the same seed, the second with `change` applied to its config: the
+// bytes each keeps after the forward of one batch, and their losses; their gradients must be
+// equal bit for bit (dropout on, so replays must redraw the same masks).
+struct VariantRun {
+  int64_t plain_kept = 0, variant_kept = 0;
+  double plain_loss = 0, variant_loss = 0;
+};
+template <class Change>
+VariantRun run_variant(uint64_t seed, const std::string& text, Change change) {
   auto c = small();
-  c.dropout = 0.1;  // the replay must redraw the same masks
-  Generator g1(8), g2(8);
+  c.dropout = 0.1;
+  Generator g1(seed), g2(seed);
   models::Gpt plain(c, &g1);
-  c.checkpoint_blocks = true;
-  models::Gpt ckpt(c, &g2);
-  Tensor x = narrow(tokens("checkpointing recomputes what it dropped!"), 1, 0, 32);
-  Tensor y = narrow(tokens("hheckpointing recomputes what it dropped!"), 1, 1, 32);
-  auto loss_of = [&](models::Gpt& m) {
-    return cross_entropy(reshape(m.forward(x), {-1, 256}), reshape(y, {-1}));
+  change(c);
+  models::Gpt variant(c, &g2);
+  Tensor x = narrow(tokens(text), 1, 0, 32), y = narrow(tokens(text), 1, 1, 32);
+  VariantRun r;
+  auto step = [&](models::Gpt& m, int64_t* kept, double* loss) {
+    const int64_t base = memory_stats().live_bytes;
+    Tensor l = cross_entropy(reshape(m.forward(x), {-1, 256}), reshape(y, {-1}));
+    *kept = memory_stats().live_bytes - base;
+    *loss = l.item();
+    backward(l);
   };
-  const int64_t base = memory_stats().live_bytes;
-  Tensor lp = loss_of(plain);
-  const int64_t plain_kept = memory_stats().live_bytes - base;
-  backward(lp);
-  lp = Tensor();
-  const int64_t base2 = memory_stats().live_bytes;
-  Tensor lc = loss_of(ckpt);
-  const int64_t ckpt_kept = memory_stats().live_bytes - base2;
-  backward(lc);
-  EXPECT_EQ(lp.defined(), false);
-  EXPECT_LT(ckpt_kept, plain_kept / 2) << plain_kept << " vs " << ckpt_kept;
-  auto pp = plain.named_parameters(), cp = ckpt.named_parameters();
+  step(plain, &r.plain_kept, &r.plain_loss);
+  step(variant, &r.variant_kept, &r.variant_loss);
+  auto pp = plain.named_parameters(), vp = variant.named_parameters();
   for (size_t i = 0; i < pp.size(); ++i)
-    EXPECT_EQ(pp[i].second.grad().to_vector<float>(), cp[i].second.grad().to_vector<float>())
+    EXPECT_EQ(pp[i].second.grad().to_vector<float>(), vp[i].second.grad().to_vector<float>())
         << pp[i].first;
+  return r;
+}
+
+TEST(Gpt, CheckpointedBlocksGiveBitIdenticalGradientsAndKeepLessAfterForward) {
+  const VariantRun r = run_variant(8, "checkpointing recomputes what it dropped!",
+                                   [](models::GptConfig& c) { c.checkpoint_blocks = true; });
+  EXPECT_EQ(r.plain_loss, r.variant_loss);
+  EXPECT_LT(r.variant_kept, r.plain_kept / 2) << r.plain_kept << " vs " << r.variant_kept;
 }
 
 // GELU recompute: the MLP's output projection keeps the GELU's input only, so after the forward
 // each block holds one [tokens, 4d] activation less; the loss and every gradient are the plain
-// model's bit for bit (dropout included).
+// model's bit for bit.
 TEST(Gpt, RecomputedGeluKeepsLessAndGivesBitIdenticalGradients) {
-  auto c = small();
-  c.dropout = 0.1;
-  Generator g1(9), g2(9);
-  models::Gpt plain(c, &g1);
-  c.recompute_gelu = true;
-  models::Gpt lean(c, &g2);
-  Tensor x = narrow(tokens("recomputing the gelu costs one pass over it!!"), 1, 0, 32);
-  Tensor y = narrow(tokens("eecomputing the gelu costs one pass over it!!"), 1, 1, 32);
-  auto loss_of = [&](models::Gpt& m) {
-    return cross_entropy(reshape(m.forward(x), {-1, 256}), reshape(y, {-1}));
-  };
-  const int64_t base = memory_stats().live_bytes;
-  Tensor lp = loss_of(plain);
-  const int64_t plain_kept = memory_stats().live_bytes - base;
-  backward(lp);
-  const int64_t base2 = memory_stats().live_bytes;
-  Tensor ll = loss_of(lean);
-  const int64_t lean_kept = memory_stats().live_bytes - base2;
-  backward(ll);
-  EXPECT_EQ(lp.item(), ll.item());
-  const int64_t hidden = x.numel() * 4 * c.d * int64_t(sizeof(float));  // one block's GELU output
-  EXPECT_EQ(plain_kept - lean_kept, c.layers * hidden) << plain_kept << " vs " << lean_kept;
-  auto pp = plain.named_parameters(), lp2 = lean.named_parameters();
-  for (size_t i = 0; i < pp.size(); ++i)
-    EXPECT_EQ(pp[i].second.grad().to_vector<float>(), lp2[i].second.grad().to_vector<float>())
-        << pp[i].first;
+  const VariantRun r = run_variant(9, "recomputing the gelu costs one pass over it!!",
+                                   [](models::GptConfig& c) { c.recompute_gelu = true; });
+  EXPECT_EQ(r.plain_loss, r.variant_loss);
+  const auto c = small();
+  const int64_t hidden = 32 * 4 * c.d * int64_t(sizeof(float));  // one block's GELU output
+  EXPECT_EQ(r.plain_kept - r.variant_kept, c.layers * hidden)
+      << r.plain_kept << " vs " << r.variant_kept;
 }
