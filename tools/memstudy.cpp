@@ -218,25 +218,28 @@ int cmd_memstudy(int argc, char** argv) {
         // Predicted and measured peaks cover the whole step: forward, backward and the update.
         const int64_t predicted = std::max(plan.predicted_peak, fixed + update_extra);
         // Each planned step is paired with a plain one (the order alternating), so the row's
-        // time is read against a reference taken in the same stretch of this noisy machine.
-        auto plain_step = [&] {
+        // time is read against a reference taken in the same stretch of this noisy machine. A
+        // first, untimed pair (k = -1) warms both up after the restore; its gradients are the
+        // ones checked. Peaks are measured on every planned step.
+        auto plain_step = [&](bool timed) {
           s.opt->zero_grad();
           const double t0 = now_seconds();
           run_step(s.chain, prof, none);
           s.opt->step();
-          plain_ms.push_back((now_seconds() - t0) * 1e3);
+          if (timed) plain_ms.push_back((now_seconds() - t0) * 1e3);
         };
-        for (int64_t k = 0; k < steps; ++k) {
-          if (k % 2 == 1) plain_step();
+        for (int64_t k = -1; k < steps; ++k) {
+          const bool plain_first = k >= 0 && k % 2 == 1;
+          if (plain_first) plain_step(true);
           s.opt->zero_grad();
           const double t0 = now_seconds();
           const StepResult r = run_step(s.chain, prof, plan);
-          if (k == 0) equal = grads_of(*s.model) == ref;
+          if (k == -1) equal = grads_of(*s.model) == ref;
           const int64_t before_update = memory_stats().live_bytes;
           reset_peak();
           s.opt->step();
           const int64_t update_peak = memory_stats().peak_bytes;
-          ms.push_back((now_seconds() - t0) * 1e3);
+          if (k >= 0) ms.push_back((now_seconds() - t0) * 1e3);
           measured = std::max({measured, r.measured_peak, update_peak});
           if (before_update != fixed)
             std::fprintf(stderr, "memstudy: %s %s: %lld B live before the update, not %lld\n",
@@ -244,7 +247,7 @@ int cmd_memstudy(int argc, char** argv) {
           if (!r.mismatch.empty())
             std::fprintf(stderr, "memstudy: %s %s: account differs: %s\n", name.c_str(),
                          policy.c_str(), r.mismatch.c_str());
-          if (k % 2 == 0) plain_step();
+          if (!plain_first) plain_step(k >= 0);
         }
         std::sort(ms.begin(), ms.end());
         std::sort(plain_ms.begin(), plain_ms.end());
