@@ -92,7 +92,8 @@ models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNe
         classes; on digits the 8x8 images are upscaled to 3x32x32), gpt-tiny (byte-level
         GPT-2, 3.29 M parameters; --data FILE|FOLDER, default Debian's fortunes; --pack packs
         whole documents per row; --eval-every K steps of validation loss; --time-limit S
-        stops after S seconds, the cosine following the time; --beta2 X for AdamW), dpo-gpt-tiny
+        stops after S seconds, the cosine following the time; --beta2 X for AdamW;
+        --recompute-gelu recomputes the MLP's GELU in backward), dpo-gpt-tiny
         (gpt-tiny at context 128, policy of DPO), reward-gpt-tiny (its trunk + a scalar head),
         tsn-r18, tsm-r18, trn-r18 (frames [N, K, 3, H, W]) and i3d-r18 (clips [N, 3, T, H, W]),
         and the same on ResNet-50: tsn-r50, tsm-r50, trn-r50, i3d-r50

@@ -221,7 +221,8 @@ int cmd_train(int argc, char** argv) {
           {"modality", true},
           {"diff-frames", true},
           {"crop", false},
-          {"beta2", true}},
+          {"beta2", true},
+          {"recompute-gelu", false}},
          "train");
   if (!a.has("model"))
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
@@ -247,6 +248,8 @@ int cmd_train(int argc, char** argv) {
     throw UsageError("train: --time-limit applies to the video models and gpt-tiny");
   if (a.has("beta2") && !language_model)
     throw UsageError("train: --beta2 applies to gpt-tiny language-model training");
+  if (a.has("recompute-gelu") && !language_model)
+    throw UsageError("train: --recompute-gelu applies to gpt-tiny language-model training");
   if (a.has("init") && !preference)
     throw UsageError("train: --init applies to --sft, dpo-gpt-tiny and reward-gpt-tiny");
   for (const char* f : {"ref-weights", "loss", "beta", "label-smoothing", "precompute-ref"})
@@ -373,6 +376,7 @@ int cmd_train(int argc, char** argv) {
   c.eval_every = a.positive_int("eval-every", 100);
   c.lr = a.positive_double("lr", 1e-3);
   c.beta2 = a.has("beta2") ? a.positive_double("beta2", 0.999) : 0.999;
+  c.recompute_gelu = a.has("recompute-gelu");
   if (c.beta2 >= 1) throw UsageError("train: --beta2 must be below 1");
   c.seed = a.seed("seed", 0);
   c.log_every = a.positive_int("log-every", 10);

@@ -33,6 +33,7 @@ struct TrainConfig {
   std::optional<std::string> init_2d;  // 2-D backbone weights (inflated for I3D)
   std::string checkpoint_policy, memory_budget;  // empty: plain steps
   double beta2 = 0.999;                          // AdamW's second-moment decay (gpt-tiny)
+  bool recompute_gelu = false;                   // gpt-tiny: GptConfig::recompute_gelu
   std::optional<std::string> log, save, resume;
 };
 

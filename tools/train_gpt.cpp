@@ -39,7 +39,9 @@ int train_gpt(const TrainConfig& c) {
   const std::string path = c.data.empty() ? data::default_corpus_path() : c.data;
   data::TextCorpus corpus = data::load_text(path);
   Generator gen(c.seed);
-  models::Gpt model(models::gpt_tiny(), &gen);
+  models::GptConfig config = models::gpt_tiny();
+  config.recompute_gelu = c.recompute_gelu;
+  models::Gpt model(config, &gen);
   const int64_t t = model.config().context, batch = c.batch, total = c.steps;
   nn::AdamW opt(nn::decay_matrices_only(model, 0.01), {.lr = c.lr, .beta2 = c.beta2});
   const nn::CosineSchedule schedule{c.lr, std::min<int64_t>(100, std::max<int64_t>(1, total / 10)),

@@ -283,6 +283,7 @@ TEST(Cli, GptTrainingStopsAtItsTimeLimit) {
   EXPECT_GE(steps, 1);
   EXPECT_LT(steps, 100) << "a 1 s budget is a few steps";
   expect_refused("train --model mlp --beta2 0.99", "--beta2 applies to gpt-tiny");
+  expect_refused("train --model resnet18 --recompute-gelu", "--recompute-gelu applies to gpt-tiny");
   expect_refused("train --model gpt-tiny --beta2 1", "--beta2 must be below 1");
 }
 
@@ -298,6 +299,11 @@ TEST(Cli, TrainingUnderACheckpointPlanGivesThePlainLosses) {
   const auto a = logged_losses(dir / "plain.jsonl"), b = logged_losses(dir / "planned.jsonl");
   EXPECT_EQ(a.size(), 3u);
   EXPECT_EQ(a, b);
+  // GELU recompute under the same plan: the same losses again, bit for bit.
+  CliResult lean = run_cli(common + "--recompute-gelu --checkpoint-policy dp --memory-budget 1/3 " +
+                           "--log " + (dir / "lean.jsonl").string());
+  ASSERT_EQ(lean.status, 0) << lean.output;
+  EXPECT_EQ(logged_losses(dir / "lean.jsonl"), a);
   // ResNet-18 (BatchNorm): the planned run leaves the same checkpoint, byte for byte, as the
   // plain one: the profile step changes neither the running statistics nor the generators.
   const std::string rn = "train --model resnet18 --steps 2 --batch 8 ";
