@@ -355,12 +355,13 @@ struct Best {
   int64_t peak = 0;  // above the base
 };
 
-// Chains up to kExactStages stages are searched exactly over every segmentation. Longer ones
-// are searched exactly over the segmentations whose dropped segments start and end on a grid of
-// at most kGridPoints boundaries (spaced evenly in activation bytes, as Chen's greedy spaces its
-// segments), with runs of kept stages between neighbouring grid points: planning then costs
-// O(kGridPoints^2 x front) instead of O(n^2 x front), and the plan may be worse than the
-// unrestricted optimum (docs/memory.md measures by how much).
+// Chains up to kExactStages stages are searched over every segmentation (exactly while no front
+// passes kFrontLimit states; no standard model's plan notes a trim). Longer ones are searched
+// over the segmentations whose dropped segments start and end on a grid of at most kGridPoints
+// boundaries (spaced evenly in activation bytes, as Chen's greedy spaces its segments), with
+// runs of kept stages between neighbouring grid points and fronts trimmed to kCoarseFront
+// states: planning then costs O(kGridPoints^2 x front) instead of O(n^2 x front), and the plan
+// may be worse than the unrestricted optimum (docs/memory.md measures by how much).
 constexpr int kExactStages = 64;
 constexpr int kGridPoints = 48;
 // Fronts larger than this (never on the standard models) are trimmed to it (the best state in

@@ -49,8 +49,9 @@ struct Plan {
 struct PlanOptions {
   double time_limit_s = 10;  // ilp
   // dp: the boundaries a dropped segment may start or end on. 0: every stage for chains of up
-  // to 64 plannable stages (exact), 48 intervals evenly spaced in activation bytes beyond (fast,
-  // may miss the optimum); N > 0: N intervals; -1: every stage (exact, slow on long chains).
+  // to 64 plannable stages (exact while no front passes 512 states), 48 intervals evenly spaced
+  // in activation bytes beyond (fast, may miss the optimum); N > 0: N intervals; -1: every stage
+  // (slow on long chains).
   int dp_grid_points = 0;
 };
 

@@ -183,16 +183,14 @@ TEST(Planner, RefusesBadPoliciesAndBudgetsByName) {
   EXPECT_NE(e.find(std::to_string(smallest_budget(prof, "dp") % 1000)), std::string::npos) << e;
 }
 
-// Synthetic profiles: the closed form equals the simulation for every segmentation, and dp
-// plans a 1000-stage chain.
-namespace {
-ChainProfile synthetic(uint64_t seed, int n) { return detail::synthetic_profile(seed, n); }
-}  // namespace
+// Synthetic profiles (detail::synthetic_profile): the closed form equals the simulation for
+// every segmentation, and dp plans a 1000-stage chain.
+using detail::synthetic_profile;
 
 TEST(Planner, ClosedFormEqualsSimulationOnSyntheticChains) {
   std::mt19937 r(7);
   for (uint64_t seed = 0; seed < 40; ++seed) {
-    const ChainProfile p = synthetic(seed, 2 + int(seed % 12));
+    const ChainProfile p = synthetic_profile(seed, 2 + int(seed % 12));
     const int n = p.size() - 1;
     for (int trial = 0; trial < 20; ++trial) {
       Plan plan;
@@ -229,7 +227,7 @@ TEST(Planner, ClosedFormEqualsSimulationOnSyntheticChains) {
 // every budget and do not grow as the budget shrinks.
 TEST(Planner, DtrEvictsBoundariesAndRematerialisesThem) {
   for (uint64_t seed = 0; seed < 10; ++seed) {
-    ChainProfile p = synthetic(seed, 12);
+    ChainProfile p = synthetic_profile(seed, 12);
     for (StageCost& s : p.stages) {
       s.internal_bytes = 64;
       s.keep_peak = s.out_bytes + 64;
@@ -261,7 +259,7 @@ TEST(Planner, DtrEvictsBoundariesAndRematerialisesThem) {
 // than sqrt's or greedy's at the same budget.
 TEST(Planner, DpPlansLongChainsOverAGrid) {
   for (int n : {121, 1001}) {
-    const ChainProfile p = synthetic(99, n);
+    const ChainProfile p = synthetic_profile(99, n);
     const int64_t hi = make_plan(p, "none", kUnlimited).predicted_peak;
     // The smallest budget it names is one it meets (the trimmed fronts keep the state that
     // holds the fewest bytes, so a feasible plan is never trimmed away).
@@ -300,7 +298,7 @@ TEST(Planner, DpPlansLongChainsOverAGrid) {
 // An ILP too large to build (1000 stages at half the activations: 365,024 segment columns) is
 // not attempted: the plan is dp's, and it says so.
 TEST(Planner, IlpTooLargeFallsBackToDpAndSaysSo) {
-  const ChainProfile p = synthetic(5, 1001);
+  const ChainProfile p = synthetic_profile(5, 1001);
   const int64_t hi = make_plan(p, "none", kUnlimited).predicted_peak;
   const int64_t budget = p.base_bytes + (hi - p.base_bytes) / 2;
   const Plan ilp = make_plan(p, "ilp", budget);
