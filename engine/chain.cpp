@@ -5,6 +5,7 @@
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/clock.h"
 #include "engine/error.h"
 #include "engine/factory.h"
@@ -15,7 +16,45 @@ namespace {
 
 int64_t live_now() { return memory_stats().live_bytes; }
 
+// Stage i reads `ins[i]` (empty: x_i alone): increasing, distinct boundaries no later than x_i;
+// and every boundary x_1 .. x_{S-1} is read by some stage (its gradient is needed by its
+// producer's backward).
+void check_inputs(const std::vector<std::vector<int>>& ins, const std::vector<std::string>& names) {
+  const size_t s = ins.size();
+  std::vector<char> read(s + 1, 0);
+  for (size_t i = 0; i < s; ++i) {
+    if (ins[i].empty()) {
+      read[i] = 1;
+      continue;
+    }
+    for (size_t k = 0; k < ins[i].size(); ++k) {
+      const int j = ins[i][k];
+      SPOOL_CHECK(j >= 0 && j <= int(i), "chain: stage ", i, " ('", names[i], "') reads x_", j,
+                  "; a stage may read only x_0 .. x_", i);
+      SPOOL_CHECK(k == 0 || j > ins[i][k - 1], "chain: stage ", i, " ('", names[i],
+                  "') lists its inputs out of order or twice (x_", j, ")");
+      read[size_t(j)] = 1;
+    }
+  }
+  for (size_t j = 1; j < s; ++j)
+    SPOOL_CHECK(read[j], "chain: no stage reads x_", j, ", the output of stage ", j - 1, " ('",
+                names[j - 1], "')");
+}
+
 }  // namespace
+
+bool ChainProfile::is_chain() const {
+  for (const StageCost& s : stages)
+    if (!s.inputs.empty()) return false;
+  return true;
+}
+
+void ChainProfile::check_graph() const {
+  std::vector<std::vector<int>> ins;
+  std::vector<std::string> names;
+  for (const StageCost& s : stages) ins.push_back(s.inputs), names.push_back(s.name);
+  check_inputs(ins, names);
+}
 
 // The tensor work behind the executor's primitives.
 class RealChain {
@@ -29,13 +68,21 @@ class RealChain {
     rec_.resize(s);
     rng_.resize(s);
     x_[0] = c.input.detach();
+    for (const Stage& st : c.stages)
+      SPOOL_CHECK(st.inputs.empty() ? bool(st.fn) : bool(st.fn_inputs), "chain: stage '", st.name,
+                  "' has no function");
+    std::vector<std::vector<int>> ins;
+    std::vector<std::string> names;
+    for (const Stage& st : c.stages) ins.push_back(st.inputs), names.push_back(st.name);
+    check_inputs(ins, names);
     for (const Tensor& t : c.state)
       SPOOL_CHECK(t.device() == Device::cpu() && t.is_contiguous(),
                   "chain: state tensors must be contiguous CPU tensors, got ", describe(t));
   }
 
   void forward(int i, bool keep) {
-    const Tensor& x = x_[size_t(i)];
+    const Stage& st = c_.stages[size_t(i)];
+    const std::vector<int> ins = inputs_of(i);
     const RngSnapshot current(c_.generators);
     const bool replay = rng_[size_t(i)].has_value();
     const std::vector<std::vector<char>> saved =
@@ -44,26 +91,32 @@ class RealChain {
       rng_[size_t(i)]->restore();  // a replay draws what the first forward drew
     else
       rng_[size_t(i)] = current;
+    Tensors xs;
+    for (int j : ins) {
+      Tensor x = x_[size_t(j)];
+      if (keep) {
+        x = x.detach();
+        if (j > 0 && is_float(x.dtype())) x.requires_grad_(true);
+      }
+      xs.push_back(x);
+    }
+    auto call = [&] { return st.inputs.empty() ? st.fn(xs[0]) : st.fn_inputs(xs); };
     Tensor y;
-    const auto& fn = c_.stages[size_t(i)].fn;
     if (keep) {
-      Tensor xa = x.detach();
-      if (i > 0 && is_float(xa.dtype())) xa.requires_grad_(true);
       {
         EnableGrad enable;
-        y = fn(xa);
+        y = call();
       }
-      SPOOL_CHECK(y.defined(), "chain: stage '", c_.stages[size_t(i)].name,
-                  "' returned an undefined tensor");
-      rec_[size_t(i)] = {xa, y, y.detach()};
+      SPOOL_CHECK(y.defined(), "chain: stage '", st.name, "' returned an undefined tensor");
+      rec_[size_t(i)] = {xs, y, y.detach()};
     } else {
       NoGrad no_grad;
-      y = fn(x);
-      SPOOL_CHECK(y.defined(), "chain: stage '", c_.stages[size_t(i)].name,
-                  "' returned an undefined tensor");
+      y = call();
+      SPOOL_CHECK(y.defined(), "chain: stage '", st.name, "' returned an undefined tensor");
     }
-    SPOOL_CHECK(y.storage() != x.storage(), "chain: stage '", c_.stages[size_t(i)].name,
-                "' returned a view of its input; merge it into a neighbouring stage");
+    for (const Tensor& x : xs)
+      SPOOL_CHECK(y.storage() != x.storage(), "chain: stage '", st.name,
+                  "' returned a view of its input; merge it into a neighbouring stage");
     if (replay) {
       current.restore();  // where the step has them
       restore_state(saved);
@@ -81,9 +134,17 @@ class RealChain {
   void backward_call(int i) {
     Rec& r = rec_[size_t(i)];
     if (r.y.requires_grad()) backward(Tensors{r.y}, Tensors{g_[size_t(i) + 1]});
-    if (i > 0 && r.xa.requires_grad()) {
-      Tensor gx = r.xa.grad();
-      g_[size_t(i)] = gx.defined() ? gx : zeros_like(r.xa);
+    const std::vector<int> ins = inputs_of(i);
+    for (size_t k = 0; k < ins.size(); ++k) {
+      Tensor& xa = r.xa[k];
+      const size_t j = size_t(ins[k]);
+      if (j == 0 || !xa.requires_grad()) continue;
+      Tensor gx = xa.grad();
+      xa.impl().grad.reset();  // the boundary's gradient owns it now
+      if (!g_[j].defined())
+        g_[j] = gx.defined() ? gx : zeros_like(xa);
+      else if (gx.defined())  // an earlier reader's part (readers run from the last down), added
+        backend(gx.device()).binary(BinaryOp::add, g_[j], gx, g_[j]);  // in place: g_[j] is ours
     }
   }
   void drop_grad(int j) { g_[size_t(j)] = Tensor(); }
@@ -91,10 +152,18 @@ class RealChain {
   void drop_record(int i) { rec_[size_t(i)] = Rec(); }
   void hold(int j) {
     if (x_[size_t(j)].defined()) return;
-    if (j < int(rec_.size()) && rec_[size_t(j)].xa.defined())
-      x_[size_t(j)] = rec_[size_t(j)].xa.detach();
-    else
+    if (j > 0 && rec_[size_t(j) - 1].y_data.defined()) {
       x_[size_t(j)] = rec_[size_t(j) - 1].y_data;
+      return;
+    }
+    for (size_t i = 0; i < rec_.size(); ++i) {
+      const std::vector<int> ins = inputs_of(int(i));
+      for (size_t k = 0; k < ins.size() && k < rec_[i].xa.size(); ++k)
+        if (ins[k] == j) {
+          x_[size_t(j)] = rec_[i].xa[k].detach();
+          return;
+        }
+    }
   }
   void unhold(int j) { x_[size_t(j)] = Tensor(); }
   const Tensor& x(int j) const { return x_[size_t(j)]; }
@@ -115,8 +184,13 @@ class RealChain {
 
  private:
   struct Rec {
-    Tensor xa, y, y_data;  // input alias (collects the input's gradient), output with graph
+    Tensors xa;        // input aliases (they collect the inputs' gradients)
+    Tensor y, y_data;  // output with graph, and its data
   };
+  std::vector<int> inputs_of(int i) const {
+    const Stage& st = c_.stages[size_t(i)];
+    return st.inputs.empty() ? std::vector<int>{i} : st.inputs;
+  }
   Chain& c_;
   std::vector<Tensor> x_, g_;
   std::vector<Rec> rec_;
@@ -129,6 +203,12 @@ ChainExecutor::ChainExecutor(const ChainProfile& profile, Chain* chain) : p_(pro
     SPOOL_CHECK(int(chain->stages.size()) == s, "chain executor: the chain has ",
                 chain->stages.size(), " stages, its profile ", s);
     real_ = std::make_unique<RealChain>(*chain);
+  }
+  profile.check_graph();
+  readers_.resize(size_t(s) + 1);
+  for (int i = 0; i < s; ++i) {
+    inputs_.push_back(profile.inputs(i));
+    for (int j : inputs_.back()) readers_[size_t(j)].push_back(i);
   }
   held_.assign(size_t(s) + 1, 0);
   rec_.assign(size_t(s), 0);
@@ -143,7 +223,9 @@ ChainExecutor::~ChainExecutor() = default;
 bool ChainExecutor::alive(int j) const {
   if (held_[size_t(j)]) return true;
   if (j > 0 && rec_[size_t(j) - 1]) return true;
-  return j < size() && rec_[size_t(j)];
+  for (int i : readers_[size_t(j)])
+    if (rec_[size_t(i)]) return true;
+  return false;
 }
 
 // Every caller has just removed a holder of x_j, which was alive before: when that was the last
@@ -163,7 +245,8 @@ void ChainExecutor::check(const char* what, int i) {
 
 void ChainExecutor::forward(int i, bool keep) {
   SPOOL_CHECK(i >= 0 && i < size(), "chain executor: no stage ", i);
-  SPOOL_CHECK(held_[size_t(i)], "chain executor: forward(", i, ") needs x_", i, " held");
+  for (int j : inputs_[size_t(i)])
+    SPOOL_CHECK(held_[size_t(j)], "chain executor: forward(", i, ") needs x_", j, " held");
   SPOOL_CHECK(!alive(i + 1), "chain executor: forward(", i, ") while x_", i + 1, " is still alive");
   SPOOL_CHECK(!rec_[size_t(i)], "chain executor: stage ", i, " already has a record");
   const StageCost& s = p_.stages[size_t(i)];
@@ -203,7 +286,7 @@ void ChainExecutor::backward(int i) {
   live_ += s.release_delta;
   if (real_) real_->drop_record(i);
   rec_[size_t(i)] = 0;
-  settle(i);
+  for (int j : inputs_[size_t(i)]) settle(j);
   settle(i + 1);
   check("release", i);
 }
@@ -214,7 +297,7 @@ void ChainExecutor::evict(int i) {
   if (real_) real_->drop_record(i);
   live_ -= p_.stages[size_t(i)].internal_bytes;
   rec_[size_t(i)] = 0;
-  settle(i);
+  for (int j : inputs_[size_t(i)]) settle(j);
   settle(i + 1);
   check("evict", i);
 }
@@ -249,6 +332,10 @@ ChainProfile profile_chain(Chain& chain) {
   for (int i = 0; i < s; ++i) {
     StageCost& c = p.stages[size_t(i)];
     c.name = chain.stages[size_t(i)].name;
+    if (chain.stages[size_t(i)].inputs != std::vector<int>{i})
+      c.inputs = chain.stages[size_t(i)].inputs;
+    const std::vector<int> ins = p.inputs(i);
+    for (int j : ins) r.hold(j);  // from the records that keep them
     int64_t m0 = live_now();
     reset_peak();
     r.forward(i, false);
@@ -266,7 +353,8 @@ ChainProfile profile_chain(Chain& chain) {
     for (const auto& n : tape.entries()) c.flops += n->cost.flops;
     c.keep_peak = memory_stats().peak_bytes - m0;
     c.internal_bytes = live_now() - m0 - c.out_bytes;
-    if (i > 0) r.unhold(i);
+    for (int j : ins)
+      if (j > 0) r.unhold(j);  // the records keep them
   }
   tape.clear();
   int64_t m0 = live_now();

@@ -1,8 +1,11 @@
-// A training step as a chain of stages, and the executor that runs it under a memory plan.
+// A training step as a chain (or graph) of stages, and the executor that runs it under a memory
+// plan.
 //
 // The planner's graph is the model's chain of stages (a GPT's embedding, attention and MLP
 // halves of each block, and head; a ResNet's stem, basic blocks and head; an MLP's layers): stage
-// i maps x_i to x_{i+1}, and the last stage returns the scalar loss. Inside a stage the tape
+// i maps x_i to x_{i+1}, and the last stage returns the scalar loss. A stage may instead read
+// several earlier boundaries (skip connections, a U-Net's encoder features): the stages then form
+// a graph whose nodes are the boundaries, numbered in topological order. Inside a stage the tape
 // records as usual; between stages the executor passes tensors and gradients itself, so it
 // decides, stage by stage, whether a forward keeps its graph (its internal activations live until
 // its backward) or runs without one (and is replayed from its input during backward).
@@ -25,8 +28,17 @@
 namespace spool {
 
 struct Stage {
+  Stage() = default;
+  Stage(std::string n, std::function<Tensor(const Tensor&)> f)
+      : name(std::move(n)), fn(std::move(f)) {}
+  Stage(std::string n, std::vector<int> in, std::function<Tensor(const Tensors&)> f)
+      : name(std::move(n)), inputs(std::move(in)), fn_inputs(std::move(f)) {}
   std::string name;
-  std::function<Tensor(const Tensor&)> fn;
+  std::function<Tensor(const Tensor&)> fn;  // a chain stage: x_i -> x_{i+1}
+  // A graph stage reads the boundaries `inputs` (increasing, distinct, each <= i) and returns
+  // x_{i+1} from `fn_inputs`; `fn` is then unused. Every boundary x_1 .. x_{S-1} must be read.
+  std::vector<int> inputs;
+  std::function<Tensor(const Tensors&)> fn_inputs;
 };
 
 struct Chain {
@@ -42,8 +54,9 @@ struct Chain {
 // the primitive's start.
 struct StageCost {
   std::string name;
+  std::vector<int> inputs;     // the boundaries it reads; empty: x_i alone (a chain stage)
   int64_t out_bytes = 0;       // storage of the output x_{i+1}
-  int64_t grad_bytes = 0;      // storage of the gradient with respect to the input x_i
+  int64_t grad_bytes = 0;      // storage of the gradient of boundary x_i (made by its readers)
   int64_t internal_bytes = 0;  // what a forward with graph keeps besides input and output
   int64_t keep_peak = 0;       // forward with graph
   int64_t nograd_peak = 0;     // forward without graph
@@ -66,12 +79,23 @@ struct ChainProfile {
   int64_t boundary_grad_bytes(int j) const {
     return j == size() ? seed_bytes : stages[size_t(j)].grad_bytes;
   }
+  // The boundaries stage i reads.
+  std::vector<int> inputs(int i) const {
+    const auto& in = stages[size_t(i)].inputs;
+    return in.empty() ? std::vector<int>{i} : in;
+  }
+  // True when every stage reads only the boundary before it.
+  bool is_chain() const;
+  // Throws spool::Error naming the first stage whose inputs are malformed (out of order, from
+  // later stages) and the first boundary no stage reads.
+  void check_graph() const;
 };
 
 class RealChain;
 
 // Runs primitives on a chain's stages (or only accounts for them when `chain` is null).
-// Handles: x_j is alive while the executor holds it, or a record of stage j-1 or j holds it.
+// Handles: x_j is alive while the executor holds it, or a record of its producer (stage j-1) or
+// of a stage that reads it holds it.
 class ChainExecutor {
  public:
   ChainExecutor(const ChainProfile& profile, Chain* chain);
@@ -81,13 +105,14 @@ class ChainExecutor {
 
   int size() const { return int(held_.size()) - 1; }
   const ChainProfile& profile() const { return p_; }
-  // Stage i from x_i (which must be held; x_{i+1} must not be alive). With keep, the stage's
-  // record (input, output, graph) stays until backward(i) or evict(i). Holds x_{i+1}.
+  // Stage i from its inputs (which must be held; x_{i+1} must not be alive). With keep, the
+  // stage's record (inputs, output, graph) stays until backward(i) or evict(i). Holds x_{i+1}.
   void forward(int i, bool keep);
   // Loss gradient seed: needs the last stage's record.
   void seed();
-  // Stage i's backward: needs its record and the gradient of x_{i+1}; leaves the gradient of
-  // x_i (for i > 0) and frees the record and the gradient of x_{i+1}.
+  // Stage i's backward: needs its record and the gradient of x_{i+1}; adds to the gradients of
+  // its inputs (but x_0) and frees the record and the gradient of x_{i+1}. Backwards run from
+  // the last stage down, so every reader of x_{i+1} has added its part by then.
   void backward(int i);
   // Drops stage i's record before its backward (its forward must be replayed).
   void evict(int i);
@@ -111,6 +136,7 @@ class ChainExecutor {
   void check(const char* what, int i);
   const ChainProfile& p_;
   std::unique_ptr<RealChain> real_;
+  std::vector<std::vector<int>> inputs_, readers_;  // per stage; per boundary
   std::vector<char> held_, rec_, forwarded_;
   int64_t live_ = 0, peak_ = 0, real_offset_ = 0;
   double recompute_ms_ = 0, recompute_flops_ = 0;

@@ -76,35 +76,46 @@ double plan_cost(const std::vector<Segment>& segs, const std::vector<double>& co
   return c;
 }
 
+// A static plan's program. Forward: kept stages record, dropped ones run without graph; the
+// executor holds a boundary until its last reader's forward, and longer when a dropped segment
+// reads it from outside (its checkpoint) until that segment's replay. Backward, from the last
+// stage down: a kept stage backpropagates; a dropped segment [a, b) is replayed with graph from
+// its checkpoints when the backward reaches b - 1, its holds are handed to the records, and its
+// stages backpropagate. On a chain the checkpoint of [a, b) is x_a alone.
 void run_static(ChainExecutor& e, const std::vector<Segment>& segs) {
+  const ChainProfile& p = e.profile();
   const int s = e.size();
-  for (const auto& seg : segs) {
-    if (seg.keep) {
-      e.forward(seg.begin, true);
-      e.unhold(seg.begin);
-    } else {
-      for (int k = seg.begin; k < seg.end; ++k) {
-        e.forward(k, false);
-        if (k > seg.begin) e.unhold(k);
-      }
-    }
+  // need[j]: the last dropped segment (in backward order) that reads x_j from outside; -1: none.
+  std::vector<int> need(size_t(s) + 1, -1), last_read(size_t(s) + 1, -1);
+  for (int i = 0; i < s; ++i)
+    for (int j : p.inputs(i)) last_read[size_t(j)] = i;
+  for (int q = 0; q < int(segs.size()); ++q) {
+    if (segs[size_t(q)].keep) continue;
+    for (int k = segs[size_t(q)].begin; k < segs[size_t(q)].end; ++k)
+      for (int j : p.inputs(k))
+        if (j <= segs[size_t(q)].begin && need[size_t(j)] < 0) need[size_t(j)] = q;
   }
-  e.forward(s - 1, true);
-  e.unhold(s - 1);
+  auto forward = [&](int i, bool keep) {
+    e.forward(i, keep);
+    for (int j : p.inputs(i))
+      if (last_read[size_t(j)] == i && need[size_t(j)] < 0) e.unhold(j);
+  };
+  for (const auto& seg : segs)
+    for (int k = seg.begin; k < seg.end; ++k) forward(k, seg.keep);
+  forward(s - 1, true);
   e.seed();
   e.backward(s - 1);
-  for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
-    if (it->keep) {
-      e.backward(it->begin);
+  for (int q = int(segs.size()) - 1; q >= 0; --q) {
+    const Segment& seg = segs[size_t(q)];
+    if (seg.keep) {
+      e.backward(seg.begin);
       continue;
     }
-    for (int k = it->begin; k < it->end; ++k) {
-      e.forward(k, true);
-      if (k > it->begin) e.unhold(k);
-    }
-    e.unhold(it->end);
-    for (int k = it->end - 1; k >= it->begin; --k) e.backward(k);
-    e.unhold(it->begin);
+    for (int k = seg.begin; k < seg.end; ++k) e.forward(k, true);
+    for (int j = seg.begin + 1; j <= seg.end; ++j) e.unhold(j);  // the records keep them
+    for (int j = 0; j <= seg.begin; ++j)
+      if (need[size_t(j)] == q) e.unhold(j);
+    for (int k = seg.end - 1; k >= seg.begin; --k) e.backward(k);
   }
 }
 
@@ -308,7 +319,7 @@ int64_t formula_peak(const ChainProfile& p, const std::vector<Segment>& segs) {
   return p.base_bytes + pk;
 }
 
-ChainProfile synthetic_profile(uint64_t seed, int n) {
+ChainProfile synthetic_profile(uint64_t seed, int n, int skips) {
   std::mt19937_64 r(seed);
   auto u = [&](int64_t m) { return int64_t(r() % uint64_t(m)); };
   ChainProfile p;
@@ -324,11 +335,30 @@ ChainProfile synthetic_profile(uint64_t seed, int n) {
     s.flops = double(u(1 << 20));
     p.stages.push_back(s);
   }
+  // Skip inputs: stage i also reads up to `skips` earlier boundaries.
+  for (int i = 1; i < n && skips > 0; ++i) {
+    std::vector<int> in{i};
+    for (int k = 0; k < skips; ++k)
+      if (u(2)) in.push_back(int(u(i)));
+    std::sort(in.begin(), in.end());
+    in.erase(std::unique(in.begin(), in.end()), in.end());
+    if (in.size() > 1) p.stages[size_t(i)].inputs = in;
+  }
+  // The backward of a boundary's last reader makes its gradient; the others add into it.
+  std::vector<int> last_reader(size_t(n) + 1, -1);
+  for (int i = 0; i < n; ++i)
+    for (int j : p.inputs(i)) last_reader[size_t(j)] = i;
   for (int i = 0; i < n; ++i) {
     StageCost& s = p.stages[size_t(i)];
     s.grad_bytes = i == 0 ? 0 : p.stages[size_t(i) - 1].out_bytes;
+  }
+  for (int i = 0; i < n; ++i) {
+    StageCost& s = p.stages[size_t(i)];
+    int64_t made = 0;
+    for (int j : p.inputs(i))
+      if (j > 0 && last_reader[size_t(j)] == i) made += p.stages[size_t(j)].grad_bytes;
     const int64_t params = u(20000), residual = u(2) ? 0 : u(s.internal_bytes + 1);
-    s.backward_delta = s.grad_bytes + params - (s.internal_bytes - residual);
+    s.backward_delta = made + params - (s.internal_bytes - residual);
     s.release_delta = -residual;
     s.backward_peak = std::max<int64_t>(0, s.backward_delta) + u(40000);
   }
@@ -585,12 +615,33 @@ std::vector<std::vector<Segment>> greedy_candidates(const ChainProfile& p) {
   return out;
 }
 
+// A static plan's peak: the closed form on chains, the program simulated on graphs.
+int64_t static_peak(const ChainProfile& p, const std::vector<Segment>& segs) {
+  if (p.is_chain()) return detail::formula_peak(p, segs);
+  ChainExecutor e(p, nullptr);
+  run_static(e, segs);
+  return e.peak();
+}
+
+// Policies that plan chains only refuse graphs, naming a stage that makes it one.
+void check_chain(const ChainProfile& p, const std::string& policy) {
+  for (int i = 0; i < p.size(); ++i) {
+    const std::vector<int> in = p.inputs(i);
+    if (in.size() == 1 && in[0] == i) continue;
+    std::string reads;
+    for (int j : in) reads += (reads.empty() ? "x_" : ", x_") + std::to_string(j);
+    fail("checkpoint policy '", policy, "' plans chains of stages, and stage ", i, " ('",
+         p.stages[size_t(i)].name, "') reads ", reads,
+         ": use ilp (optimal on graphs), greedy, sqrt, every-k or none");
+  }
+}
+
 // The cheapest of `cands` within the budget (min_peak: the one with the lowest peak).
 Best best_of(const ChainProfile& p, const std::vector<std::vector<Segment>>& cands, int64_t budget,
              const std::vector<double>& cost, bool min_peak) {
   Best best;
   for (const auto& segs : cands) {
-    const int64_t pk = detail::formula_peak(p, segs);
+    const int64_t pk = static_peak(p, segs);
     if (pk > budget) continue;
     const double c = plan_cost(segs, cost);
     const bool take =
@@ -603,6 +654,15 @@ Best best_of(const ChainProfile& p, const std::vector<std::vector<Segment>>& can
 Best greedy_solve(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
                   bool min_peak) {
   return best_of(p, greedy_candidates(p), budget, cost, min_peak);
+}
+
+std::vector<Segment> fixed_for(const ChainProfile& p, const std::string& policy);
+
+// The plans ilp starts from: greedy's candidates and the fixed policies.
+std::vector<std::vector<Segment>> heuristic_plans(const ChainProfile& p) {
+  std::vector<std::vector<Segment>> out = greedy_candidates(p);
+  for (const char* h : {"none", "every-2", "sqrt"}) out.push_back(fixed_for(p, h));
+  return out;
 }
 
 std::vector<Segment> fixed_for(const ChainProfile& p, const std::string& policy) {
@@ -626,9 +686,18 @@ void check_policy(const std::string& policy) {
 
 int64_t smallest_budget(const ChainProfile& p, const std::string& policy, const PlanOptions& o) {
   check_policy(policy);
-  if (is_fixed(policy)) return detail::formula_peak(p, fixed_for(p, policy));
+  if (is_fixed(policy)) return static_peak(p, fixed_for(p, policy));
   const std::vector<double> cost = stage_costs(p);
   if (policy == "greedy") return greedy_solve(p, kUnlimited, cost, true).peak;
+  if (!p.is_chain()) {
+    if (policy != "ilp") check_chain(p, policy);
+    // The least peak of any segmentation, as a program; if the solver stops early, the least of
+    // its plan and the heuristics'.
+    const Best h = best_of(p, heuristic_plans(p), kUnlimited, cost, true);
+    const detail::IlpResult r =
+        detail::solve_ilp_graph(p, kUnlimited, cost, &h.segs, o.time_limit_s, true);
+    return r.solved ? std::min(h.peak, static_peak(p, r.segments)) : h.peak;
+  }
   if (policy == "dp" || policy == "ilp")
     return p.base_bytes + dp_solve(p, kUnlimited, cost, true, o.dp_grid_points).peak;
   // dtr: search for the least budget at which it completes.
@@ -653,6 +722,7 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
   plan.budget = budget;
   const std::vector<double> cost = stage_costs(p);
   const int64_t avail = budget == kUnlimited ? kUnlimited : budget - p.base_bytes;
+  if (!p.is_chain() && (policy == "dtr" || policy == "dp")) check_chain(p, policy);
   if (policy == "dtr") {
     plan.dynamic = true;
     if (!dtr_feasible(p, budget, &plan)) infeasible(policy, budget, smallest_budget(p, policy, o));
@@ -677,11 +747,34 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
       plan.note = "dp: the " + std::to_string(p.size() - 1) +
                   " plannable stages were planned over " + std::to_string(grid) +
                   " evenly spaced intervals; the plan may not be optimal";
+  } else if (!p.is_chain()) {  // ilp on a graph
+    const Best warm = best_of(p, heuristic_plans(p), budget, cost, false);
+    const detail::IlpResult r =
+        detail::solve_ilp_graph(p, budget, cost, warm.found ? &warm.segs : nullptr, o.time_limit_s);
+    if (r.solved) {
+      plan.segments = r.segments;
+      plan.gap = r.gap;
+      if (!r.optimal) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf,
+                      "ilp: time limit of %g s reached; best plan found, optimality gap %.3g",
+                      o.time_limit_s, r.gap);
+        plan.note = buf;
+      }
+    } else if (warm.found) {
+      plan.segments = warm.segs;
+      plan.gap = 1;
+      plan.note = r.too_large
+                      ? "ilp: the graph has more than 48 plannable stages; using the best "
+                        "heuristic plan"
+                      : "ilp: no integer solution within the time limit of " +
+                            std::to_string(o.time_limit_s) + " s; using the best heuristic plan";
+    } else {
+      infeasible(policy, budget, smallest_budget(p, policy, o));
+    }
   } else {  // ilp
     // Warm start: the best heuristic plan that meets the budget.
-    std::vector<std::vector<Segment>> heuristics = greedy_candidates(p);
-    for (const char* h : {"none", "every-2", "sqrt"}) heuristics.push_back(fixed_for(p, h));
-    Best warm = best_of(p, heuristics, budget, cost, false);
+    Best warm = best_of(p, heuristic_plans(p), budget, cost, false);
     // Past kExactStages dp's plan is a heuristic too (its grid); the better one starts the search.
     if (p.size() - 1 > kExactStages && avail >= 0) {
       const Best d = dp_solve(p, avail, cost, false, o.dp_grid_points);

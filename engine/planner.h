@@ -98,6 +98,12 @@ struct IlpResult {
 };
 IlpResult solve_ilp(const ChainProfile& profile, int64_t budget, const std::vector<double>& cost,
                     const std::vector<Segment>* warm_start, double time_limit_s);
+// The ilp policy on graphs (stages that read several boundaries), or on chains when asked:
+// the segmentation run_static runs, with the peak written moment by moment (Checkmate-style).
+// min_peak: minimise the peak instead of the recompute (the budget is then ignored).
+IlpResult solve_ilp_graph(const ChainProfile& profile, int64_t budget,
+                          const std::vector<double>& cost, const std::vector<Segment>* warm_start,
+                          double time_limit_s, bool min_peak = false);
 // Per-segment quantities shared by dp and ilp (bytes above the base).
 struct SegmentModel {
   explicit SegmentModel(const ChainProfile& p);
@@ -108,8 +114,9 @@ struct SegmentModel {
   const ChainProfile& p;
 };
 // A random chain profile whose numbers are consistent with each other (what a stage keeps,
-// frees and makes), n stages, the last the loss: for planner tests and benchmarks.
-ChainProfile synthetic_profile(uint64_t seed, int n);
+// frees and makes), n stages, the last the loss: for planner tests and benchmarks. With skips > 0
+// each stage also reads up to that many random earlier boundaries (a graph).
+ChainProfile synthetic_profile(uint64_t seed, int n, int skips = 0);
 // Peaks (above the base and the kept prefix) of the dropped segments [a, b), b = a+1 .. last
 // (n when last < 0).
 std::vector<int64_t> dropped_locals(const SegmentModel& m, int a, int last = -1);

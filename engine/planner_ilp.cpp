@@ -11,6 +11,7 @@
 #include <glpk.h>
 
 #include <algorithm>
+#include <map>
 
 #include "engine/clock.h"
 #include "engine/error.h"
@@ -232,6 +233,370 @@ IlpResult solve_ilp(const ChainProfile& p, int64_t budget, const std::vector<dou
     r = solve_once(p, budget, cost, warm_start, std::max(0.001, time_limit_s - spent), margin);
     spent += r.seconds;
     if (r.too_large || r.timed_out || !r.solved || formula_peak(p, r.segments) <= budget) break;
+    r.solved = false;
+  }
+  r.seconds = spent;
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Graphs: the same segmentations, run by run_static's program for stages that read several
+// boundaries. A dropped segment now holds every boundary it reads from outside (not only its
+// first), and boundaries stay alive while any record that reads them exists, so the peak is no
+// longer a sum over segments. The program follows Checkmate: the step is cut into moments (each
+// forward, each replayed forward, each backward: the only places the executor's peak can rise),
+// the live bytes at every moment are written as a linear function of the segment columns, with
+// a continuous column A(j, m) in [0, 1] for "boundary x_j is alive at moment m" bounded below by
+// each reason it can be alive (a record that holds it, a checkpoint not yet replayed), and every
+// moment's live bytes plus its transient stay within the budget. A(j, m) appears only in
+// memory rows, which it can only tighten, so at any optimum it is exactly the OR of its reasons.
+namespace {
+
+constexpr int kGraphMaxStages = 48;
+
+struct Lin {
+  std::vector<std::pair<int, double>> terms;  // 1-based GLPK columns
+  double constant = 0;
+  Lin& add(const Lin& o, double k = 1) {
+    for (const auto& [c, v] : o.terms) terms.emplace_back(c, v * k);
+    constant += o.constant * k;
+    return *this;
+  }
+};
+
+class Builder {
+ public:
+  Builder() : lp_(glp_create_prob()) { glp_set_obj_dir(lp_, GLP_MIN); }
+  ~Builder() { glp_delete_prob(lp_); }
+  Builder(const Builder&) = delete;
+  Builder& operator=(const Builder&) = delete;
+  glp_prob* lp() { return lp_; }
+  int column(int kind, double lo, double hi, double obj) {
+    const int c = glp_add_cols(lp_, 1);
+    glp_set_col_kind(lp_, c, kind);
+    if (kind != GLP_BV) glp_set_col_bnds(lp_, c, lo == hi ? GLP_FX : GLP_DB, lo, hi);
+    glp_set_obj_coef(lp_, c, obj);
+    return c;
+  }
+  // e <= hi (upper) or e >= lo (lower); the constant moves to the right-hand side.
+  void at_most(const Lin& e, double hi) { row(e, GLP_UP, 0, hi - e.constant); }
+  void at_least(const Lin& e, double lo) { row(e, GLP_LO, lo - e.constant, 0); }
+  void equal(const Lin& e, double v) { row(e, GLP_FX, v - e.constant, v - e.constant); }
+  void load() { glp_load_matrix(lp_, int(ia_.size()) - 1, ia_.data(), ja_.data(), ar_.data()); }
+
+ private:
+  void row(const Lin& e, int type, double lo, double hi) {
+    const int r = glp_add_rows(lp_, 1);
+    glp_set_row_bnds(lp_, r, type, lo, hi);
+    std::map<int, double> merged;  // GLPK refuses a column twice in a row
+    for (const auto& [c, v] : e.terms) merged[c] += v;
+    for (const auto& [c, v] : merged)
+      if (v != 0) ia_.push_back(r), ja_.push_back(c), ar_.push_back(v);
+  }
+  glp_prob* lp_;
+  std::vector<int> ia_{0}, ja_{0};
+  std::vector<double> ar_{0};
+};
+
+IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
+                           const std::vector<Segment>* warm_start, double time_limit_s,
+                           int64_t margin, bool min_peak) {
+  const double t0 = now_ms();
+  IlpResult out;
+  const int S = p.size(), n = S - 1;
+  const int64_t avail_bytes = budget == kUnlimited ? int64_t(1) << 52 : budget - p.base_bytes;
+  if (avail_bytes < 0) return out;
+  if (n > kGraphMaxStages) {
+    out.too_large = true;
+    out.columns = int64_t(n) * (n + 3) / 2;
+    return out;
+  }
+  // Readers of every boundary, and the last one.
+  std::vector<std::vector<int>> readers(size_t(S) + 1);
+  std::vector<int> last_read(size_t(S) + 1, -1);
+  for (int i = 0; i < S; ++i)
+    for (int j : p.inputs(i)) readers[size_t(j)].push_back(i), last_read[size_t(j)] = i;
+  // GR[t]: bytes other than boundaries and records (gradients, the seed) entering backward(t).
+  std::vector<double> gr(size_t(S), 0);
+  gr[size_t(n)] = double(p.seed_bytes);
+  for (int t = n - 1; t >= 0; --t) {
+    const StageCost& s = p.stages[size_t(t) + 1];
+    gr[size_t(t)] = gr[size_t(t) + 1] + double(s.internal_bytes + s.backward_delta +
+                                               s.release_delta - p.boundary_grad_bytes(t + 2));
+  }
+  // Units: bytes enter in units of the largest quantity, so coefficients are O(1).
+  double unit = 1, total = 0;
+  for (int i = 0; i < S; ++i) {
+    const StageCost& s = p.stages[size_t(i)];
+    for (int64_t v : {s.keep_peak, s.nograd_peak, s.backward_peak, s.out_bytes, s.internal_bytes})
+      unit = std::max(unit, double(v));
+    total += double(s.out_bytes + s.internal_bytes + std::max<int64_t>(0, s.backward_peak) +
+                    s.keep_peak + s.nograd_peak);
+  }
+  for (double g : gr) unit = std::max(unit, std::abs(g)), total += std::abs(g);
+  const double big_m = 2 * total / unit + 1;
+  const double avail = (std::min(double(avail_bytes), 2 * total) - double(margin)) / unit;
+
+  Builder b;
+  // Segment columns: kept stage a, dropped run [a, b).
+  std::vector<Segment> segs;
+  std::vector<int> seg_col, keep_col(size_t(n), 0);
+  for (int a = 0; a < n; ++a) {
+    segs.push_back({a, a + 1, true});
+    seg_col.push_back(b.column(GLP_BV, 0, 1, min_peak ? 0 : 0));
+    keep_col[size_t(a)] = seg_col.back();
+    double c = 0;
+    for (int e = a + 1; e <= n; ++e) {
+      c += cost[size_t(e - 1)];
+      segs.push_back({a, e, false});
+      seg_col.push_back(b.column(GLP_BV, 0, 1, min_peak ? 0 : c));
+    }
+  }
+  const int peak_col = min_peak ? b.column(GLP_CV, 0, big_m, 1) : 0;
+  // Flow: the chosen segments are a path from stage 0 to stage n.
+  for (int v = 0; v <= n; ++v) {
+    Lin e;
+    for (size_t q = 0; q < segs.size(); ++q) {
+      if (segs[q].end == v) e.terms.emplace_back(seg_col[q], 1);
+      if (segs[q].begin == v) e.terms.emplace_back(seg_col[q], -1);
+    }
+    b.equal(e, v == 0 ? -1 : v == n ? 1 : 0);
+  }
+  auto kept = [&](int k) {
+    Lin e;
+    e.terms.emplace_back(keep_col[size_t(k)], 1);
+    return e;
+  };
+  // Stages k <= t in one dropped segment.
+  auto same = [&](int k, int t) {
+    Lin e;
+    for (size_t q = 0; q < segs.size(); ++q)
+      if (!segs[q].keep && segs[q].begin <= k && t < segs[q].end)
+        e.terms.emplace_back(seg_col[q], 1);
+    return e;
+  };
+  // Dropped segments that read x_j from outside (they hold it until their replay).
+  std::vector<std::vector<size_t>> needers(size_t(S) + 1);
+  for (size_t q = 0; q < segs.size(); ++q) {
+    if (segs[q].keep) continue;
+    std::vector<char> seen(size_t(S) + 1, 0);
+    for (int k = segs[q].begin; k < segs[q].end; ++k)
+      for (int j : p.inputs(k))
+        if (j >= 1 && j <= segs[q].begin && !seen[size_t(j)]) {
+          seen[size_t(j)] = 1;
+          needers[size_t(j)].push_back(q);
+        }
+  }
+  // Boundary x_j's bytes at a moment, given the reasons it may be alive there (each an
+  // expression that is 0 or 1) or that it surely is.
+  std::vector<std::pair<int, std::vector<Lin>>> alive_cols;  // A columns and their reasons
+  std::vector<std::pair<Lin, int>> moments;
+  auto node = [&](int j, bool surely, const std::vector<Lin>& reasons) {
+    Lin e;
+    const double bytes = double(p.boundary_bytes(j)) / unit;
+    if (bytes == 0) return e;
+    if (surely) {
+      e.constant = bytes;
+      return e;
+    }
+    std::vector<Lin> live;
+    for (const Lin& r : reasons)
+      if (!r.terms.empty() || r.constant != 0) live.push_back(r);
+    if (live.empty()) return e;
+    const int a = b.column(GLP_CV, 0, 1, 0);
+    alive_cols.push_back({a, live});
+    for (const Lin& r : live) {
+      Lin d;
+      d.terms.emplace_back(a, 1);
+      d.add(r, -1);
+      b.at_least(d, 0);
+    }
+    e.terms.emplace_back(a, bytes);
+    return e;
+  };
+  auto need_before = [&](int j, auto pred) {
+    std::vector<Lin> out;
+    for (size_t q : needers[size_t(j)])
+      if (pred(segs[q])) {
+        Lin e;
+        e.terms.emplace_back(seg_col[q], 1);
+        out.push_back(e);
+      }
+    return out;
+  };
+  // A moment's row: live + transient <= avail (or <= the peak column); relaxed when the moment
+  // happens only if stage `only_if_dropped` is dropped.
+  auto moment = [&](Lin live, int only_if_dropped) {
+    moments.emplace_back(live, only_if_dropped);
+    if (only_if_dropped >= 0) live.add(kept(only_if_dropped), -big_m);
+    if (min_peak) {
+      live.terms.emplace_back(peak_col, -1);
+      b.at_most(live, 0);
+    } else {
+      b.at_most(live, avail);
+    }
+  };
+  auto bytes = [&](int64_t v) { return double(v) / unit; };
+
+  // Forward of stage i.
+  for (int i = 0; i <= n; ++i) {
+    const StageCost& s = p.stages[size_t(i)];
+    Lin live;
+    for (int j = 1; j <= i; ++j) {
+      std::vector<Lin> why{kept(j - 1)};
+      for (int c : readers[size_t(j)])
+        if (c < i) why.push_back(kept(c));
+      for (Lin& l : need_before(j, [](const Segment&) { return true; })) why.push_back(l);
+      live.add(node(j, last_read[size_t(j)] >= i, why));
+    }
+    for (int k = 0; k < i; ++k) live.add(kept(k), bytes(p.stages[size_t(k)].internal_bytes));
+    if (i == n) {
+      live.constant += bytes(s.keep_peak);
+    } else {
+      live.add(kept(i), bytes(s.keep_peak) - bytes(s.nograd_peak));
+      live.constant += bytes(s.nograd_peak);
+    }
+    moment(live, -1);
+  }
+  // Backward of stage t, after any replay for it.
+  for (int t = n; t >= 0; --t) {
+    const StageCost& s = p.stages[size_t(t)];
+    Lin live;
+    live.constant += gr[size_t(t)] / unit + bytes(p.boundary_bytes(S)) + bytes(s.internal_bytes) +
+                     bytes(s.backward_peak);
+    if (t < n) live.constant += bytes(p.boundary_bytes(t + 1));
+    for (int j = 1; j <= t; ++j) {
+      bool surely = false;
+      std::vector<Lin> why{kept(j - 1), same(j - 1, t)};
+      for (int c : readers[size_t(j)]) {
+        if (c == t) surely = true;
+        if (c < t) why.push_back(kept(c)), why.push_back(same(c, t));
+      }
+      for (Lin& l : need_before(j, [&](const Segment& g) { return g.end <= t; })) why.push_back(l);
+      live.add(node(j, surely, why));
+    }
+    for (int k = 0; k < t; ++k) {
+      Lin rec = kept(k);
+      rec.add(same(k, t));
+      live.add(rec, bytes(p.stages[size_t(k)].internal_bytes));
+    }
+    moment(live, -1);
+  }
+  // Replayed forward of dropped stage k (in the backward of its segment's last stage).
+  for (int k = 0; k < n; ++k) {
+    const StageCost& s = p.stages[size_t(k)];
+    Lin live;
+    for (size_t q = 0; q < segs.size(); ++q)
+      if (!segs[q].keep && segs[q].begin <= k && k < segs[q].end) {
+        Lin e;
+        e.terms.emplace_back(seg_col[q], gr[size_t(segs[q].end - 1)] / unit);
+        live.add(e);
+      }
+    live.constant += bytes(p.boundary_bytes(S)) + bytes(s.keep_peak);
+    for (int j = 1; j <= k; ++j) {
+      std::vector<Lin> why{kept(j - 1), same(j - 1, k)};
+      for (int c : readers[size_t(j)])
+        if (c < k) why.push_back(kept(c)), why.push_back(same(c, k));
+      for (Lin& l : need_before(j, [&](const Segment& g) { return g.begin <= k; }))
+        why.push_back(l);
+      live.add(node(j, false, why));
+    }
+    for (int m = 0; m < k; ++m) {
+      Lin rec = kept(m);
+      rec.add(same(m, k));
+      live.add(rec, bytes(p.stages[size_t(m)].internal_bytes));
+    }
+    moment(live, k);
+  }
+  b.load();
+  glp_prob* lp = b.lp();
+  const double deadline = t0 + time_limit_s * 1000;
+  auto left_ms = [&] { return int(std::max(1.0, deadline - now_ms())); };
+  struct Quiet {
+    int before = glp_term_out(GLP_OFF);
+    ~Quiet() { glp_term_out(before); }
+  } quiet;
+  glp_smcp smcp;
+  glp_init_smcp(&smcp);
+  smcp.msg_lev = GLP_MSG_OFF;
+  smcp.presolve = GLP_ON;
+  smcp.tm_lim = left_ms();
+  out.columns = glp_get_num_cols(lp);
+  if (glp_simplex(lp, &smcp) != 0 || glp_get_status(lp) != GLP_OPT) {
+    out.timed_out = glp_get_status(lp) != GLP_NOFEAS;
+    out.seconds = (now_ms() - t0) * 1e-3;
+    return out;
+  }
+  Callback cb;
+  if (warm_start) {
+    // The warm start's segment columns, its A columns (the OR of their reasons) and its peak.
+    std::vector<double>& w = cb.warm;
+    w.assign(size_t(glp_get_num_cols(lp)) + 1, 0.0);
+    size_t matched = 0;
+    for (const Segment& g : *warm_start)
+      for (size_t q = 0; q < segs.size(); ++q)
+        if (segs[q] == g) w[size_t(seg_col[q])] = 1, ++matched;
+    auto eval = [&](const Lin& e) {
+      double v = e.constant;
+      for (const auto& [c, k] : e.terms) v += k * w[size_t(c)];
+      return v;
+    };
+    for (const auto& [col, why] : alive_cols) {
+      double v = 0;
+      for (const Lin& r : why) v = std::max(v, eval(r));
+      w[size_t(col)] = std::min(1.0, v);
+    }
+    if (min_peak) {
+      double pk = 0;
+      for (const auto& [e, k] : moments)
+        if (k < 0 || w[size_t(keep_col[size_t(k)])] < 0.5) pk = std::max(pk, eval(e));
+      w[size_t(peak_col)] = std::min(big_m, pk);
+    }
+    if (matched != warm_start->size()) w.clear();
+  }
+  glp_iocp iocp;
+  glp_init_iocp(&iocp);
+  iocp.msg_lev = GLP_MSG_OFF;
+  iocp.tm_lim = left_ms();
+  iocp.cb_func = on_event;
+  iocp.cb_info = &cb;
+  iocp.presolve = GLP_OFF;
+  glp_intopt(lp, &iocp);
+  const int status = glp_mip_status(lp);
+  if (status == GLP_OPT || status == GLP_FEAS) {
+    out.solved = true;
+    out.optimal = status == GLP_OPT;
+    out.gap = out.optimal ? 0 : cb.gap;
+    for (size_t q = 0; q < segs.size(); ++q)
+      if (glp_mip_col_val(lp, seg_col[q]) > 0.5) out.segments.push_back(segs[q]);
+    std::sort(out.segments.begin(), out.segments.end(),
+              [](const Segment& x, const Segment& y) { return x.begin < y.begin; });
+    int v = 0;
+    for (const Segment& g : out.segments) {
+      SPOOL_CHECK(g.begin == v, "ilp: internal error: the solution is not a segmentation");
+      v = g.end;
+    }
+    SPOOL_CHECK(v == n, "ilp: internal error: the solution is not a segmentation");
+  }
+  out.seconds = (now_ms() - t0) * 1e-3;
+  return out;
+}
+
+}  // namespace
+
+IlpResult solve_ilp_graph(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
+                          const std::vector<Segment>* warm_start, double time_limit_s,
+                          bool min_peak) {
+  IlpResult r;
+  double spent = 0;
+  for (int64_t margin : {int64_t(0), int64_t(64), int64_t(4096), int64_t(1) << 20}) {
+    r = solve_graph_once(p, budget, cost, warm_start, std::max(0.001, time_limit_s - spent), margin,
+                         min_peak);
+    spent += r.seconds;
+    if (r.too_large || r.timed_out || !r.solved || min_peak) break;
+    Plan plan;
+    plan.segments = r.segments;
+    if (evaluate(p, plan).predicted_peak <= budget) break;
     r.solved = false;
   }
   r.seconds = spent;

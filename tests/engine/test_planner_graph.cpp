@@ -1,0 +1,291 @@
+// The planner on graphs of stages (stages that read several earlier boundaries): the executor's
+// gradients equal one plain autograd backward of the whole model, every policy that plans graphs
+// meets its prediction to the byte within the budget with bit-identical gradients, ilp finds the
+// optimum that an enumeration of every segmentation finds (and dp's optimum on chains), and the
+// chain-only policies refuse graphs by name.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "engine/allocator.h"
+#include "engine/autograd.h"
+#include "engine/chain.h"
+#include "engine/factory.h"
+#include "engine/planner.h"
+#include "nn/linear.h"
+#include "ops/ops.h"
+#include "tests/support/helpers.h"
+
+using namespace spool;
+
+namespace {
+
+// A graph of random widths: stage i reads x_i and some earlier boundaries, projects each to its
+// width and adds them, then an activation (some with dropout); the last stage is a cross-entropy.
+struct RandomGraph {
+  Generator gen;
+  std::vector<std::shared_ptr<nn::Linear>> layers;
+  Tensor x, labels;
+  Chain chain;
+
+  RandomGraph(uint64_t seed, int n, int skips) : gen(seed) {
+    std::mt19937 r{uint32_t(seed) * 7919u + 1};
+    std::vector<int64_t> width{8 + int64_t(r() % 24)};
+    const int64_t batch = 12;
+    x = randn({batch, width[0]}, DType::f32, &gen);
+    std::vector<int64_t> lab(batch);
+    for (auto& v : lab) v = int64_t(r() % 5);
+    labels = from_vector(lab, {batch});
+    chain.input = x;
+    chain.generators = {&gen};
+    for (int i = 0; i < n; ++i) {
+      const bool last = i == n - 1;
+      const int64_t out = last ? 5 : 8 + int64_t(r() % 56);
+      std::vector<int> in{i};
+      for (int k = 0; k < skips && i > 0; ++k)
+        if (r() % 2) in.push_back(int(r() % uint32_t(i)));
+      std::sort(in.begin(), in.end());
+      in.erase(std::unique(in.begin(), in.end()), in.end());
+      std::vector<std::shared_ptr<nn::Linear>> proj;
+      for (int j : in) {
+        proj.push_back(std::make_shared<nn::Linear>(width[size_t(j)], out, j == i, &gen));
+        layers.push_back(proj.back());
+      }
+      const int kind = int(r() % 3);
+      Generator* g = &gen;
+      Tensor y = labels;
+      auto fn = [proj, kind, last, g, y](const Tensors& xs) {
+        Tensor h = proj[0]->forward(xs[0]);
+        for (size_t k = 1; k < xs.size(); ++k) h = h + proj[k]->forward(xs[k]);
+        if (last) return cross_entropy(h, y);
+        if (kind == 0) return relu(h);
+        if (kind == 1) return dropout(gelu(h), 0.25, true, g);
+        return tanh(h) * sigmoid(h);
+      };
+      chain.stages.push_back(Stage("s" + std::to_string(i), in, fn));
+      width.push_back(out);
+    }
+  }
+  Tensors params() const {
+    Tensors p;
+    for (const auto& l : layers)
+      for (const auto& t : l->parameters()) p.push_back(t);
+    return p;
+  }
+  void zero_grad() {
+    for (auto& p : params()) p.impl().grad.reset();
+  }
+  std::vector<std::vector<float>> grads() const {
+    std::vector<std::vector<float>> g;
+    for (const auto& p : params()) g.push_back(p.grad().to_vector<float>());
+    return g;
+  }
+  // The whole model as one tape, one backward.
+  double plain_step() {
+    std::vector<Tensor> xs{x};
+    for (const Stage& s : chain.stages) {
+      Tensors in;
+      for (int j : s.inputs) in.push_back(xs[size_t(j)]);
+      xs.push_back(s.fn_inputs(in));
+    }
+    backward(xs.back());
+    return xs.back().item();
+  }
+};
+
+const std::vector<std::string> kGraphPolicies = {"none", "every-2", "sqrt", "greedy", "ilp"};
+
+// Every segmentation of n plannable stages (kept stages and dropped runs).
+void segmentations(int n, int a, std::vector<Segment>& cur,
+                   std::vector<std::vector<Segment>>& out) {
+  if (a == n) {
+    out.push_back(cur);
+    return;
+  }
+  cur.push_back({a, a + 1, true});
+  segmentations(n, a + 1, cur, out);
+  cur.pop_back();
+  for (int b = a + 1; b <= n; ++b) {
+    cur.push_back({a, b, false});
+    segmentations(n, b, cur, out);
+    cur.pop_back();
+  }
+}
+
+}  // namespace
+
+TEST(PlannerGraph, ExecutorGradientsEqualOnePlainBackward) {
+  RandomGraph g(11, 8, 2);
+  ASSERT_FALSE(profile_chain(g.chain).is_chain());
+  g.zero_grad();
+  const RngState start = g.gen.state();
+  const double loss = g.plain_step();
+  const auto plain = g.grads();
+  g.zero_grad();
+  g.gen.set_state(start);
+  const ChainProfile prof = profile_chain(g.chain);
+  g.zero_grad();
+  const StepResult r = run_step(g.chain, prof, make_plan(prof, "none", kUnlimited));
+  EXPECT_EQ(r.mismatch, "");
+  EXPECT_EQ(r.measured_peak, r.predicted_peak);
+  EXPECT_NEAR(r.loss, loss, 1e-6 * std::abs(loss));
+  // The executor adds a boundary's gradient parts in its own order (readers from the last
+  // down), so sums may round differently from the tape's.
+  const auto got = g.grads();
+  ASSERT_EQ(got.size(), plain.size());
+  for (size_t k = 0; k < got.size(); ++k)
+    for (size_t e = 0; e < got[k].size(); ++e)
+      ASSERT_NEAR(got[k][e], plain[k][e], 1e-5f * (1 + std::abs(plain[k][e])))
+          << "parameter " << k << " element " << e;
+}
+
+TEST(PlannerGraph, EveryGraphPolicyMeetsItsPredictionToTheByte) {
+  for (uint64_t seed : {1, 2, 3}) {
+    RandomGraph g(seed, 7 + int(seed), 2);
+    const RngState start = g.gen.state();
+    g.zero_grad();
+    const ChainProfile prof = profile_chain(g.chain);
+    ASSERT_FALSE(prof.is_chain());
+    g.zero_grad();
+    const Plan none = make_plan(prof, "none", kUnlimited);
+    const StepResult ref = run_step(g.chain, prof, none);
+    EXPECT_EQ(ref.mismatch, "");
+    EXPECT_EQ(ref.measured_peak, ref.predicted_peak);
+    const auto ref_grads = g.grads();
+    const int64_t lo = smallest_budget(prof, "ilp"), hi = none.predicted_peak;
+    ASSERT_LT(lo, hi) << "seed " << seed;
+    const std::vector<int64_t> budgets = {lo - 1, lo,        lo + (hi - lo) / 4, lo + (hi - lo) / 2,
+                                          hi,     kUnlimited};
+    for (const auto& policy : kGraphPolicies) {
+      double last_cost = 1e300;
+      for (int64_t budget : budgets) {
+        SCOPED_TRACE("seed " + std::to_string(seed) + " policy " + policy + " budget " +
+                     std::to_string(budget));
+        const int64_t smallest = smallest_budget(prof, policy);
+        EXPECT_GE(smallest, lo);  // ilp's is the least of all
+        if (budget < smallest) {
+          EXPECT_NE(test_support::error_of([&] {
+                      make_plan(prof, policy, budget);
+                    }).find("smallest feasible budget for policy '" + policy + "'"),
+                    std::string::npos);
+          continue;
+        }
+        const Plan plan = make_plan(prof, policy, budget);
+        g.zero_grad();
+        g.gen.set_state(start);
+        const StepResult r = run_step(g.chain, prof, plan);
+        EXPECT_EQ(r.mismatch, "");
+        EXPECT_EQ(r.measured_peak, plan.predicted_peak);
+        EXPECT_EQ(r.predicted_peak, plan.predicted_peak);
+        EXPECT_LE(r.measured_peak, budget);
+        EXPECT_EQ(r.loss, ref.loss);
+        EXPECT_EQ(g.grads(), ref_grads) << plan.describe();
+        if (policy == "ilp") {
+          EXPECT_EQ(plan.gap, 0) << plan.note;
+          EXPECT_LE(plan.recompute_ms, last_cost + 1e-9);  // more budget never costs more
+          last_cost = plan.recompute_ms;
+          for (const char* h : {"greedy", "sqrt", "every-2"})
+            if (budget >= smallest_budget(prof, h))
+              EXPECT_LE(plan.recompute_ms, make_plan(prof, h, budget).recompute_ms + 1e-9) << h;
+        }
+      }
+    }
+  }
+}
+
+// On synthetic graphs small enough to enumerate every segmentation, ilp's plan is the cheapest
+// one within the budget, its smallest budget is the least peak of any, and the plan's peak (the
+// executor's simulation) is within the budget.
+TEST(PlannerGraph, IlpFindsTheOptimumOfEverySegmentation) {
+  int graphs = 0;
+  for (uint64_t seed = 0; seed < 24; ++seed) {
+    const ChainProfile p = detail::synthetic_profile(seed, 4 + int(seed % 6), 2);
+    if (p.is_chain()) continue;
+    ++graphs;
+    const int n = p.size() - 1;
+    std::vector<Segment> cur;
+    std::vector<std::vector<Segment>> all;
+    segmentations(n, 0, cur, all);
+    std::vector<std::pair<int64_t, double>> peak_cost;
+    for (const auto& segs : all) {
+      Plan plan;
+      plan.segments = segs;
+      plan = evaluate(p, plan);
+      peak_cost.emplace_back(plan.predicted_peak, plan.recompute_ms);
+    }
+    int64_t least = peak_cost[0].first, most = least;
+    for (const auto& [pk, c] : peak_cost) least = std::min(least, pk), most = std::max(most, pk);
+    ASSERT_EQ(smallest_budget(p, "ilp"), least) << "seed " << seed;
+    for (int step = 0; step <= 6; ++step) {
+      const int64_t budget = least + (most - least) * step / 6;
+      double best = 1e300;
+      for (const auto& [pk, c] : peak_cost)
+        if (pk <= budget) best = std::min(best, c);
+      const Plan ilp = make_plan(p, "ilp", budget);
+      EXPECT_LE(ilp.predicted_peak, budget);
+      EXPECT_EQ(ilp.gap, 0) << ilp.note;
+      EXPECT_NEAR(ilp.recompute_ms, best, 1e-9 * (1 + best))
+          << "seed " << seed << " budget " << budget << ": ilp " << ilp.describe();
+    }
+  }
+  EXPECT_GE(graphs, 12);
+}
+
+// The graph program on chains: the same optimum as dp (whose closed form it does not use).
+TEST(PlannerGraph, TheGraphProgramOnChainsEqualsDp) {
+  for (uint64_t seed = 0; seed < 12; ++seed) {
+    const ChainProfile p = detail::synthetic_profile(seed, 3 + int(seed % 10));
+    std::vector<double> cost;
+    for (const auto& s : p.stages) cost.push_back(s.forward_ms);
+    const int64_t lo = smallest_budget(p, "dp");
+    const detail::IlpResult least = detail::solve_ilp_graph(p, kUnlimited, cost, nullptr, 10, true);
+    ASSERT_TRUE(least.solved);
+    Plan lp;
+    lp.segments = least.segments;
+    EXPECT_EQ(evaluate(p, lp).predicted_peak, lo) << "seed " << seed;
+    const int64_t hi = make_plan(p, "none", kUnlimited).predicted_peak;
+    for (int step = 0; step <= 4; ++step) {
+      const int64_t budget = lo + (hi - lo) * step / 4;
+      const Plan dp = make_plan(p, "dp", budget);
+      const detail::IlpResult r = detail::solve_ilp_graph(p, budget, cost, nullptr, 10);
+      ASSERT_TRUE(r.solved && r.optimal) << "seed " << seed;
+      Plan plan;
+      plan.segments = r.segments;
+      plan = evaluate(p, plan);
+      EXPECT_LE(plan.predicted_peak, budget);
+      EXPECT_NEAR(plan.recompute_ms, dp.recompute_ms, 1e-9 * (1 + dp.recompute_ms))
+          << "seed " << seed << " budget " << budget << ": dp " << dp.describe() << ", graph ilp "
+          << plan.describe();
+    }
+  }
+}
+
+TEST(PlannerGraph, ChainOnlyPoliciesAndMalformedGraphsAreRefusedByName) {
+  const ChainProfile p = detail::synthetic_profile(3, 8, 2);
+  ASSERT_FALSE(p.is_chain());
+  for (const char* policy : {"dp", "dtr"}) {
+    const std::string e = test_support::error_of([&] { make_plan(p, policy, kUnlimited); });
+    EXPECT_NE(e.find(std::string("checkpoint policy '") + policy + "' plans chains"),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find("use ilp"), std::string::npos) << e;
+  }
+  ChainProfile bad = p;
+  bad.stages[3].inputs = {1, 4};
+  EXPECT_NE(test_support::error_of([&] {
+              make_plan(bad, "ilp", kUnlimited);
+            }).find("stage 3 ('') reads x_4; a stage may read only x_0 .. x_3"),
+            std::string::npos);
+  bad.stages[3].inputs = {2, 1};
+  EXPECT_NE(test_support::error_of([&] {
+              make_plan(bad, "none", kUnlimited);
+            }).find("lists its inputs out of order or twice"),
+            std::string::npos);
+  // A boundary no stage reads: its gradient would never be made.
+  RandomGraph g(5, 4, 0);
+  g.chain.stages[2].inputs = {0};
+  EXPECT_NE(test_support::error_of([&] {
+              profile_chain(g.chain);
+            }).find("no stage reads x_2, the output of stage 1 ('s1')"),
+            std::string::npos);
+}
