@@ -367,29 +367,109 @@ IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vec
     e.terms.emplace_back(keep_col[size_t(k)], 1);
     return e;
   };
-  // Stages k <= t in one dropped segment.
-  auto same = [&](int k, int t) {
-    Lin e;
-    for (size_t q = 0; q < segs.size(); ++q)
-      if (!segs[q].keep && segs[q].begin <= k && t < segs[q].end)
-        e.terms.emplace_back(seg_col[q], 1);
-    return e;
+  // Columns defined from others: by an equality (`defined`) or as the OR of 0/1 reasons (a
+  // continuous column bounded below by each); kept in creation order for the warm start.
+  struct Derived {
+    int col;
+    bool is_or;
+    std::vector<Lin> parts;  // the definition, or the reasons
   };
-  // Dropped segments that read x_j from outside (they hold it until their replay).
-  std::vector<std::vector<size_t>> needers(size_t(S) + 1);
-  for (size_t q = 0; q < segs.size(); ++q) {
-    if (segs[q].keep) continue;
-    std::vector<char> seen(size_t(S) + 1, 0);
-    for (int k = segs[q].begin; k < segs[q].end; ++k)
-      for (int j : p.inputs(k))
-        if (j >= 1 && j <= segs[q].begin && !seen[size_t(j)]) {
-          seen[size_t(j)] = 1;
-          needers[size_t(j)].push_back(q);
-        }
+  std::vector<Derived> derived;
+  auto defined = [&](const Lin& e, double hi) {
+    const int c = b.column(GLP_CV, -hi, hi, 0);
+    Lin d = e;
+    d.terms.emplace_back(c, -1);
+    b.equal(d, 0);
+    derived.push_back({c, false, {e}});
+    Lin out;
+    out.terms.emplace_back(c, 1);
+    return out;
+  };
+  // A column for the OR of reasons (an empty Lin when there are none).
+  auto either = [&](const std::vector<Lin>& reasons) {
+    std::vector<Lin> live;
+    for (const Lin& r : reasons)
+      if (!r.terms.empty() || r.constant > 0) live.push_back(r);
+    Lin out;
+    if (live.empty()) return out;
+    if (live.size() == 1 && live[0].terms.size() == 1 && live[0].terms[0].second == 1 &&
+        live[0].constant == 0)
+      return live[0];  // already a 0/1 column
+    const int c = b.column(GLP_CV, 0, 1, 0);
+    for (const Lin& r : live) {
+      Lin d;
+      d.terms.emplace_back(c, 1);
+      d.add(r, -1);
+      b.at_least(d, 0);
+    }
+    derived.push_back({c, true, live});
+    out.terms.emplace_back(c, 1);
+    return out;
+  };
+  // P_m counts the m' <= m where stages m'-1 and m' are not in one dropped segment; stages
+  // k < t are in one dropped segment exactly when k is dropped and P_t = P_k, so
+  // same(k, t) = 1 - kept(k) - (P_t - P_k) is that indicator at 0/1 points and at most it
+  // elsewhere: a reason, never a memory term.
+  std::vector<Lin> prefix(size_t(n) + 1);
+  for (int m = 1; m < n; ++m) {
+    Lin cont;
+    for (size_t q = 0; q < segs.size(); ++q)
+      if (!segs[q].keep && segs[q].begin <= m - 1 && m < segs[q].end)
+        cont.terms.emplace_back(seg_col[q], 1);
+    Lin e = prefix[size_t(m) - 1];
+    e.constant += 1;
+    e.add(cont, -1);
+    prefix[size_t(m)] = defined(e, n + 1);
   }
-  // Boundary x_j's bytes at a moment, given the reasons it may be alive there (each an
-  // expression that is 0 or 1) or that it surely is.
-  std::vector<std::pair<int, std::vector<Lin>>> alive_cols;  // A columns and their reasons
+  auto same = [&](int k, int t) {
+    Lin out;
+    if (t >= n) return out;  // the loss stage is never dropped
+    out.constant = 1;
+    out.add(kept(k), -1);
+    out.add(prefix[size_t(t)], -1);
+    out.add(prefix[size_t(k)]);
+    return out;
+  };
+  // Stage k's record at a moment when stages up to t have not run their backward: kept, or
+  // replayed in t's dropped segment.
+  std::map<std::pair<int, int>, Lin> records;
+  auto record = [&](int k, int t) {
+    auto it = records.find({k, t});
+    if (it == records.end())
+      it = records.emplace(std::pair{k, t}, either({kept(k), same(k, t)})).first;
+    return it->second;
+  };
+  // Checkpoint holds: held_by_begin[j][k]: x_j is held for a chosen dropped segment that begins
+  // at or before k (it has not been replayed, or is being replayed); held_by_end[j][t]: for one
+  // that ends at or before t.
+  std::vector<std::vector<Lin>> held_by_begin(size_t(S) + 1), held_by_end(size_t(S) + 1);
+  for (int j = 1; j <= n; ++j) {
+    std::vector<std::vector<Lin>> at_begin(size_t(n) + 1), at_end(size_t(n) + 1);
+    for (size_t q = 0; q < segs.size(); ++q) {
+      if (segs[q].keep || segs[q].begin < j) continue;
+      bool reads = false;
+      for (int k = segs[q].begin; k < segs[q].end && !reads; ++k)
+        for (int i : p.inputs(k)) reads = reads || i == j;
+      if (!reads) continue;
+      Lin e;
+      e.terms.emplace_back(seg_col[q], 1);
+      at_begin[size_t(segs[q].begin)].push_back(e);
+      at_end[size_t(segs[q].end)].push_back(e);
+    }
+    held_by_begin[size_t(j)].resize(size_t(n) + 1);
+    held_by_end[size_t(j)].resize(size_t(n) + 1);
+    for (int k = 0; k <= n; ++k) {
+      std::vector<Lin> rb = at_begin[size_t(k)], re = at_end[size_t(k)];
+      if (k > 0) {
+        rb.push_back(held_by_begin[size_t(j)][size_t(k) - 1]);
+        re.push_back(held_by_end[size_t(j)][size_t(k) - 1]);
+      }
+      held_by_begin[size_t(j)][size_t(k)] = either(rb);
+      held_by_end[size_t(j)][size_t(k)] = either(re);
+    }
+  }
+  // Boundary x_j's bytes at a moment: a constant when it is surely alive, else an OR column of
+  // the reasons it may be.
   std::vector<std::pair<Lin, int>> moments;
   auto node = [&](int j, bool surely, const std::vector<Lin>& reasons) {
     Lin e;
@@ -399,30 +479,8 @@ IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vec
       e.constant = bytes;
       return e;
     }
-    std::vector<Lin> live;
-    for (const Lin& r : reasons)
-      if (!r.terms.empty() || r.constant != 0) live.push_back(r);
-    if (live.empty()) return e;
-    const int a = b.column(GLP_CV, 0, 1, 0);
-    alive_cols.push_back({a, live});
-    for (const Lin& r : live) {
-      Lin d;
-      d.terms.emplace_back(a, 1);
-      d.add(r, -1);
-      b.at_least(d, 0);
-    }
-    e.terms.emplace_back(a, bytes);
+    e.add(either(reasons), bytes);
     return e;
-  };
-  auto need_before = [&](int j, auto pred) {
-    std::vector<Lin> out;
-    for (size_t q : needers[size_t(j)])
-      if (pred(segs[q])) {
-        Lin e;
-        e.terms.emplace_back(seg_col[q], 1);
-        out.push_back(e);
-      }
-    return out;
   };
   // A moment's row: live + transient <= avail (or <= the peak column); relaxed when the moment
   // happens only if stage `only_if_dropped` is dropped.
@@ -446,7 +504,7 @@ IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vec
       std::vector<Lin> why{kept(j - 1)};
       for (int c : readers[size_t(j)])
         if (c < i) why.push_back(kept(c));
-      for (Lin& l : need_before(j, [](const Segment&) { return true; })) why.push_back(l);
+      why.push_back(held_by_end[size_t(j)][size_t(n)]);
       live.add(node(j, last_read[size_t(j)] >= i, why));
     }
     for (int k = 0; k < i; ++k) live.add(kept(k), bytes(p.stages[size_t(k)].internal_bytes));
@@ -472,14 +530,10 @@ IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vec
         if (c == t) surely = true;
         if (c < t) why.push_back(kept(c)), why.push_back(same(c, t));
       }
-      for (Lin& l : need_before(j, [&](const Segment& g) { return g.end <= t; })) why.push_back(l);
+      why.push_back(held_by_end[size_t(j)][size_t(t)]);
       live.add(node(j, surely, why));
     }
-    for (int k = 0; k < t; ++k) {
-      Lin rec = kept(k);
-      rec.add(same(k, t));
-      live.add(rec, bytes(p.stages[size_t(k)].internal_bytes));
-    }
+    for (int k = 0; k < t; ++k) live.add(record(k, t), bytes(p.stages[size_t(k)].internal_bytes));
     moment(live, -1);
   }
   // Replayed forward of dropped stage k (in the backward of its segment's last stage).
@@ -497,15 +551,10 @@ IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vec
       std::vector<Lin> why{kept(j - 1), same(j - 1, k)};
       for (int c : readers[size_t(j)])
         if (c < k) why.push_back(kept(c)), why.push_back(same(c, k));
-      for (Lin& l : need_before(j, [&](const Segment& g) { return g.begin <= k; }))
-        why.push_back(l);
+      why.push_back(held_by_begin[size_t(j)][size_t(k)]);
       live.add(node(j, false, why));
     }
-    for (int m = 0; m < k; ++m) {
-      Lin rec = kept(m);
-      rec.add(same(m, k));
-      live.add(rec, bytes(p.stages[size_t(m)].internal_bytes));
-    }
+    for (int m = 0; m < k; ++m) live.add(record(m, k), bytes(p.stages[size_t(m)].internal_bytes));
     moment(live, k);
   }
   b.load();
@@ -541,10 +590,11 @@ IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vec
       for (const auto& [c, k] : e.terms) v += k * w[size_t(c)];
       return v;
     };
-    for (const auto& [col, why] : alive_cols) {
-      double v = 0;
-      for (const Lin& r : why) v = std::max(v, eval(r));
-      w[size_t(col)] = std::min(1.0, v);
+    for (const Derived& d : derived) {
+      double v = d.is_or ? 0 : eval(d.parts[0]);
+      if (d.is_or)
+        for (const Lin& r : d.parts) v = std::max(v, eval(r));
+      w[size_t(d.col)] = d.is_or ? std::min(1.0, v) : v;
     }
     if (min_peak) {
       double pk = 0;

@@ -33,14 +33,18 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen,
   }
 }
 
-Tensor BasicBlock::forward(const Tensor& x) {
-  const Tensor branch =
-      shift_segments_ > 0 ? temporal_shift(x, shift_segments_, 8, shift_mode_) : x;
-  Tensor h = relu(bn1_->forward(conv1_->forward(branch)));
-  h = bn2_->forward(conv2_->forward(h));
-  Tensor shortcut = downsample_ ? downsample_->forward(x) : x;
-  return relu(h + shortcut);
+Tensor BasicBlock::branch(const Tensor& x) {
+  const Tensor in = shift_segments_ > 0 ? temporal_shift(x, shift_segments_, 8, shift_mode_) : x;
+  return relu(bn1_->forward(conv1_->forward(in)));
 }
+
+Tensor BasicBlock::merge(const Tensor& x, const Tensor& h) {
+  Tensor y = bn2_->forward(conv2_->forward(h));
+  Tensor shortcut = downsample_ ? downsample_->forward(x) : x;
+  return relu(y + shortcut);
+}
+
+Tensor BasicBlock::forward(const Tensor& x) { return merge(x, branch(x)); }
 
 Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator* gen,
                        int64_t shift_segments, ShiftMode shift_mode)
@@ -134,24 +138,37 @@ Tensor ResNet::features(const Tensor& x) {
 
 Tensor ResNet::forward(const Tensor& x) { return fc_ ? fc_->forward(features(x)) : features(x); }
 
-std::vector<Stage> ResNet::block_stages() {
+std::vector<Stage> ResNet::block_stages(bool split_blocks, int first_node) {
   std::vector<Stage> out;
+  int node = first_node;  // the boundary the next block reads
   for (int s = 0; s < 4; ++s)
     for (size_t b = 0; b < layers_[s]->size(); ++b) {
       auto block = (*layers_[s])[b];
-      out.push_back({"layer" + std::to_string(s + 1) + "." + std::to_string(b),
-                     [block](const Tensor& h) { return block->forward(h); }});
+      const std::string name = "layer" + std::to_string(s + 1) + "." + std::to_string(b);
+      auto basic = std::dynamic_pointer_cast<BasicBlock>(block);
+      if (split_blocks && basic) {
+        // The branch (stage `node`) reads the block input x_node and makes x_{node+1}; the
+        // merge reads both and makes x_{node+2}.
+        out.push_back({name + ".branch", std::vector<int>{node},
+                       [basic](const Tensors& in) { return basic->branch(in[0]); }});
+        out.push_back({name, std::vector<int>{node, node + 1},
+                       [basic](const Tensors& in) { return basic->merge(in[0], in[1]); }});
+        node += 2;
+      } else {
+        out.push_back({name, [block](const Tensor& h) { return block->forward(h); }});
+        node += 1;
+      }
     }
   return out;
 }
 
-Chain ResNet::chain(const Tensor& x, const Tensor& labels) {
+Chain ResNet::chain(const Tensor& x, const Tensor& labels, bool split_blocks) {
   SPOOL_CHECK(fc_, "ResNet::chain: a backbone without fc has no loss of its own");
   Chain c;
   c.input = x;
   for (const auto& [name, t] : named_buffers()) c.state.push_back(t);
   c.stages.push_back({"stem", [this](const Tensor& in) { return stem(in); }});
-  for (auto& st : block_stages()) c.stages.push_back(st);
+  for (auto& st : block_stages(split_blocks, 1)) c.stages.push_back(st);
   c.stages.push_back({"head", [this, labels](const Tensor& h) {
                         return cross_entropy(fc_->forward(pooled(h)), labels);
                       }});

@@ -38,7 +38,11 @@ class BasicBlock : public nn::Module {
   BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen, int64_t shift_segments = 0,
              ShiftMode shift_mode = ShiftMode::bidirectional);
   std::string type_name() const override { return "BasicBlock"; }
-  Tensor forward(const Tensor& x) override;
+  Tensor forward(const Tensor& x) override;  // merge(x, branch(x))
+  // The two halves, for staging the block as a graph: the residual branch's first conv
+  // (shift, conv1, bn1, relu), and the rest, which reads the block input again for the shortcut.
+  Tensor branch(const Tensor& x);
+  Tensor merge(const Tensor& x, const Tensor& h);
 
  private:
   std::shared_ptr<nn::Conv2d> conv1_, conv2_;
@@ -74,11 +78,15 @@ class ResNet : public nn::Module {
   int64_t feature_dim() const;               // 8 * width * expansion
   // The training step as a chain for the memory planner: the stem, the blocks, and the head
   // (pool, fc) with the mean cross-entropy against `labels` [N].
-  Chain chain(const Tensor& x, const Tensor& labels);
+  // split_blocks: each basic block becomes two stages, its first conv and the rest, the second
+  // reading the block input again for the shortcut; the stages then form a graph (bottleneck
+  // blocks stay whole).
+  Chain chain(const Tensor& x, const Tensor& labels, bool split_blocks = false);
   const ResNetConfig& config() const { return config_; }
   // The pieces chains are built from: the stem, the blocks as named stages, the pooling.
   Tensor stem(const Tensor& x);  // checks the input; conv1, bn1, relu, max pool
-  std::vector<Stage> block_stages();
+  // first_node: the boundary the first block reads (its stages are numbered from there).
+  std::vector<Stage> block_stages(bool split_blocks = false, int first_node = 1);
   Tensor pooled(const Tensor& h);  // global average pool, flattened to [N, C]
 
  private:

@@ -53,7 +53,7 @@ void build(Subject& s, const std::string& name, int64_t batch, bool recompute_ge
     c.recompute_gelu = true;
     s.model = std::make_shared<models::Gpt>(c, &s.gen);
   } else {
-    s.model = make_model(name, &s.gen);
+    s.model = make_model(name == "resnet18-graph" ? "resnet18" : name, &s.gen);
   }
   Generator data(1);
   if (name == "gpt-tiny") {
@@ -92,11 +92,14 @@ void build(Subject& s, const std::string& name, int64_t batch, bool recompute_ge
     s.opt = std::make_unique<nn::SGD>(nn::decay_matrices_only(*s.model, 1e-4),
                                       nn::SGDOptions{.lr = 0.005, .momentum = 0.9});
     return;
-  } else if (name == "resnet18") {
+  } else if (name == "resnet18" || name == "resnet18-graph") {
+    // resnet18-graph: the same model and batch, each basic block staged as two stages (a graph:
+    // the second reads the block input again for the shortcut).
     const int64_t b = batch > 0 ? batch : 4;
     Tensor images = randn({b, 3, 112, 112}, DType::f32, &data);
     Tensor labels = to(rand({b}, DType::f32, &data, 0, 10), DType::i64);
-    s.chain = static_cast<models::ResNet*>(s.model.get())->chain(images, labels);
+    s.chain = static_cast<models::ResNet*>(s.model.get())
+                  ->chain(images, labels, name == "resnet18-graph");
   } else {
     const int64_t b = batch > 0 ? batch : 256;
     Tensor x = randn({b, 64}, DType::f32, &data);
@@ -129,10 +132,10 @@ int cmd_memstudy(int argc, char** argv) {
          "memstudy");
   const auto model_names = split_list(a.str("model", "mlp,resnet18,gpt-tiny,dpo-gpt-tiny"));
   for (const auto& m : model_names)
-    if (m != "mlp" && m != "resnet18" && m != "gpt-tiny" && m != "dpo-gpt-tiny" &&
-        !is_video_model(m))
+    if (m != "mlp" && m != "resnet18" && m != "resnet18-graph" && m != "gpt-tiny" &&
+        m != "dpo-gpt-tiny" && !is_video_model(m))
       throw UsageError("memstudy: unknown model '" + m +
-                       "' (available: mlp, resnet18, gpt-tiny, dpo-gpt-tiny, " +
+                       "' (available: mlp, resnet18, resnet18-graph, gpt-tiny, dpo-gpt-tiny, " +
                        models::kVideoModelNames + ")");
   const bool recompute_gelu = a.has("recompute-gelu");
   if (recompute_gelu)

@@ -12,6 +12,7 @@
 #include "engine/chain.h"
 #include "engine/factory.h"
 #include "engine/planner.h"
+#include "models/resnet.h"
 #include "nn/linear.h"
 #include "ops/ops.h"
 #include "tests/support/helpers.h"
@@ -288,4 +289,62 @@ TEST(PlannerGraph, ChainOnlyPoliciesAndMalformedGraphsAreRefusedByName) {
               profile_chain(g.chain);
             }).find("no stage reads x_2, the output of stage 1 ('s1')"),
             std::string::npos);
+}
+
+// ResNet-18 (width 4) with every basic block staged as two stages, the second reading the block
+// input again for the shortcut: the plain graph step gives the whole model's loss and (up to the
+// order of a sum) its gradients; every graph policy at budgets down to ilp's smallest meets its
+// prediction to the byte with the plain graph step's gradients, and BatchNorm's running
+// statistics change once per step, replays included.
+TEST(PlannerGraph, ResNetWithSplitBlocksIsAGraphEveryPolicyMeetsToTheByte) {
+  Generator gen(3), data(4);
+  models::ResNetConfig cfg;
+  cfg.width = 4;
+  auto net = std::make_shared<models::ResNet>(cfg, &gen);
+  Tensor images = randn({2, 3, 32, 32}, DType::f32, &data);
+  Tensor labels = from_vector(std::vector<int64_t>{3, 7}, {2});
+  auto take = [&] {
+    std::vector<std::vector<float>> g;
+    for (const auto& p : net->parameters()) g.push_back(p.grad().to_vector<float>());
+    net->zero_grad();
+    return g;
+  };
+  Tensor loss = cross_entropy(net->forward(images), labels);
+  backward(loss);
+  const auto plain = take();
+  Chain c = net->chain(images, labels, true);
+  EXPECT_EQ(c.stages.size(), size_t(2 + 2 * 8));
+  const ChainProfile prof = profile_chain(c);
+  ASSERT_FALSE(prof.is_chain());
+  EXPECT_EQ(prof.inputs(2), (std::vector<int>{1, 2}));  // layer1.0 reads its input and branch
+  net->zero_grad();
+  const Plan none = make_plan(prof, "none", kUnlimited);
+  const StepResult ref = run_step(c, prof, none);
+  EXPECT_EQ(ref.loss, loss.item());
+  const auto ref_grads = take();
+  ASSERT_EQ(ref_grads.size(), plain.size());
+  for (size_t k = 0; k < plain.size(); ++k)
+    for (size_t e = 0; e < plain[k].size(); ++e)
+      ASSERT_NEAR(ref_grads[k][e], plain[k][e], 1e-5f * (1 + std::abs(plain[k][e])))
+          << "parameter " << k << " element " << e;
+  const int64_t lo = smallest_budget(prof, "ilp"), hi = none.predicted_peak;
+  ASSERT_LT(lo, hi);
+  for (const char* policy : {"sqrt", "greedy", "ilp"})
+    for (int64_t budget : {lo, (lo + hi) / 2, hi}) {
+      SCOPED_TRACE(std::string(policy) + " budget " + std::to_string(budget));
+      if (budget < smallest_budget(prof, policy)) continue;
+      const Plan plan = make_plan(prof, policy, budget);
+      std::vector<double> tracked;
+      for (const auto& t : c.state)
+        if (t.dtype() == DType::i64) tracked.push_back(t.item());
+      const StepResult r = run_step(c, prof, plan);
+      EXPECT_EQ(r.mismatch, "");
+      EXPECT_EQ(r.measured_peak, plan.predicted_peak);
+      EXPECT_LE(r.measured_peak, budget);
+      EXPECT_EQ(r.loss, ref.loss);
+      EXPECT_EQ(take(), ref_grads) << plan.describe();
+      size_t k = 0;
+      for (const auto& t : c.state)
+        if (t.dtype() == DType::i64) EXPECT_EQ(t.item(), tracked[k++] + 1);
+    }
 }
