@@ -261,6 +261,20 @@ TEST(PlannerGraph, TheGraphProgramOnChainsEqualsDp) {
   }
 }
 
+// Past 48 plannable stages the graph program is not built: ilp returns the best heuristic plan
+// and says so.
+TEST(PlannerGraph, IlpOnLargeGraphsFallsBackToTheBestHeuristicAndSaysSo) {
+  const ChainProfile p = detail::synthetic_profile(8, 61, 2);
+  ASSERT_FALSE(p.is_chain());
+  const int64_t hi = make_plan(p, "none", kUnlimited).predicted_peak;
+  const int64_t budget = smallest_budget(p, "greedy") + (hi - smallest_budget(p, "greedy")) / 2;
+  const Plan ilp = make_plan(p, "ilp", budget);
+  EXPECT_NE(ilp.note.find("more than 48 plannable stages"), std::string::npos) << ilp.note;
+  EXPECT_EQ(ilp.gap, 1);
+  EXPECT_LE(ilp.predicted_peak, budget);
+  EXPECT_LE(ilp.recompute_ms, make_plan(p, "greedy", budget).recompute_ms + 1e-9);
+}
+
 TEST(PlannerGraph, ChainOnlyPoliciesAndMalformedGraphsAreRefusedByName) {
   const ChainProfile p = detail::synthetic_profile(3, 8, 2);
   ASSERT_FALSE(p.is_chain());
