@@ -120,6 +120,7 @@ class ChainExecutor {
   void unhold(int j);
 
   bool recorded(int i) const { return rec_[size_t(i)]; }
+  bool held(int j) const { return held_[size_t(j)]; }
   bool alive(int j) const;
   int64_t live() const { return live_; }
   int64_t peak() const { return peak_; }

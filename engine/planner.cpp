@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <random>
 
@@ -127,7 +128,10 @@ struct DtrFailed {};
 // nearest live boundary below it. A boundary evicted that backward needs again is
 // rematerialised by replaying the stages from that nearest live boundary, as DTR's recursive
 // rematerialisation does on a chain.
+void run_dtr_graph(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw_plain);
+
 void run_dtr(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw_plain) {
+  if (!p.is_chain()) return run_dtr_graph(e, p, budget, throw_plain);
   const int s = e.size();
   std::vector<int64_t> last_use(size_t(s), 0);
   int64_t clock = 0;
@@ -207,6 +211,127 @@ void run_dtr(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw
     make_room(p.stages[size_t(i)].backward_peak, i);
     e.backward(i);
     last_use[size_t(i)] = ++clock;
+    if (i + 1 < s) e.unhold(i + 1);
+  }
+}
+
+// DTR on graphs: the same rules, with rematerialisation recursive over a stage's inputs. A
+// boundary is evicted only when no record holds it (a loose one); its cost is the forward time of
+// its producer and of every producer behind it that is not alive. Whatever the next primitive
+// reads is pinned while room is made for it.
+void run_dtr_graph(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw_plain) {
+  const int s = e.size();
+  std::vector<std::vector<int>> inputs(static_cast<size_t>(s)), readers(size_t(s) + 1);
+  for (int i = 0; i < s; ++i) {
+    inputs[size_t(i)] = p.inputs(i);
+    for (int j : inputs[size_t(i)]) readers[size_t(j)].push_back(i);
+  }
+  std::vector<int64_t> rec_use(size_t(s), 0), use(size_t(s) + 1, 0);
+  std::vector<int> pins(size_t(s) + 1, 0);
+  int64_t clock = 0;
+  int limit = 0;  // records of stages below it may be evicted
+  auto loose = [&](int j) {
+    if (j == 0 || j >= s || !e.alive(j) || e.recorded(j - 1)) return false;
+    for (int c : readers[size_t(j)])
+      if (e.recorded(c)) return false;
+    return true;
+  };
+  auto replay_ms = [&](int j) {
+    double ms = 0;
+    std::vector<char> seen(size_t(s) + 1, 0);
+    std::vector<int> todo{j};
+    while (!todo.empty()) {
+      const int k = todo.back();
+      todo.pop_back();
+      if (seen[size_t(k)]) continue;
+      seen[size_t(k)] = 1;
+      ms += p.stages[size_t(k) - 1].forward_ms;
+      for (int i : inputs[size_t(k) - 1])
+        if (i > 0 && !e.alive(i)) todo.push_back(i);
+    }
+    return std::max(ms, 1e-6);
+  };
+  auto make_room = [&](int64_t need) {
+    while (e.live() + need > budget) {
+      int victim = -1;
+      bool boundary = false;
+      double best = 0;
+      for (int k = 0; k < limit; ++k) {
+        const int64_t bytes = p.stages[size_t(k)].internal_bytes;
+        if (!e.recorded(k) || bytes <= 0) continue;
+        const double h = std::max(p.stages[size_t(k)].forward_ms, 1e-6) /
+                         (double(bytes) * double(clock - rec_use[size_t(k)] + 1));
+        if (victim < 0 || h < best) victim = k, best = h, boundary = false;
+      }
+      for (int j = 1; j < s; ++j) {
+        const int64_t bytes = p.boundary_bytes(j);
+        if (pins[size_t(j)] || !loose(j) || bytes <= 0) continue;
+        const double h = replay_ms(j) / (double(bytes) * double(clock - use[size_t(j)] + 1));
+        if (victim < 0 || h < best) victim = j, best = h, boundary = true;
+      }
+      if (victim < 0) {
+        if (throw_plain) fail("dtr: nothing left to evict");
+        throw DtrFailed{};
+      }
+      if (boundary) {
+        e.unhold(victim);
+      } else {
+        for (int j : inputs[size_t(victim)]) e.hold(j);
+        e.hold(victim + 1);
+        e.evict(victim);
+      }
+    }
+  };
+  // Holds x_j, recomputing it (without graph) from its producer's inputs when it is not alive;
+  // returns whether it was held before.
+  std::function<bool(int)> materialise = [&](int j) {
+    if (e.held(j)) return true;
+    if (!e.alive(j)) {
+      const int k = j - 1;
+      std::vector<int> got;
+      for (int i : inputs[size_t(k)]) {
+        ++pins[size_t(i)];
+        if (!materialise(i)) got.push_back(i);
+      }
+      make_room(p.stages[size_t(k)].nograd_peak);
+      e.forward(k, false);
+      use[size_t(j)] = ++clock;
+      for (int i : inputs[size_t(k)]) --pins[size_t(i)];
+      for (int i : got) e.unhold(i);
+      return false;
+    }
+    e.hold(j);
+    return false;
+  };
+  // Stage i with graph from its inputs, materialised and pinned.
+  auto run_forward = [&](int i) {
+    for (int j : inputs[size_t(i)]) {
+      ++pins[size_t(j)];
+      materialise(j);
+      use[size_t(j)] = clock + 1;
+    }
+    make_room(p.stages[size_t(i)].keep_peak);
+    e.forward(i, true);
+    rec_use[size_t(i)] = use[size_t(i) + 1] = ++clock;
+    for (int j : inputs[size_t(i)]) --pins[size_t(j)];
+    for (int j : inputs[size_t(i)]) e.unhold(j);  // the record holds them
+  };
+  for (int i = 0; i < s; ++i) {
+    limit = i;
+    run_forward(i);
+  }
+  limit = s - 1;
+  make_room(p.seed_bytes);
+  e.seed();
+  for (int i = s - 1; i >= 0; --i) {
+    limit = i;
+    if (!e.recorded(i)) {
+      e.unhold(i + 1);  // every reader of x_{i+1} is done: the replay makes it again
+      run_forward(i);
+    }
+    make_room(p.stages[size_t(i)].backward_peak);
+    e.backward(i);
+    rec_use[size_t(i)] = ++clock;
     if (i + 1 < s) e.unhold(i + 1);
   }
 }
@@ -632,7 +757,7 @@ void check_chain(const ChainProfile& p, const std::string& policy) {
     for (int j : in) reads += (reads.empty() ? "x_" : ", x_") + std::to_string(j);
     fail("checkpoint policy '", policy, "' plans chains of stages, and stage ", i, " ('",
          p.stages[size_t(i)].name, "') reads ", reads,
-         ": use ilp (optimal on graphs), greedy, sqrt, every-k or none");
+         ": use ilp (optimal on graphs), dtr, greedy, sqrt, every-k or none");
   }
 }
 
@@ -689,7 +814,7 @@ int64_t smallest_budget(const ChainProfile& p, const std::string& policy, const 
   if (is_fixed(policy)) return static_peak(p, fixed_for(p, policy));
   const std::vector<double> cost = stage_costs(p);
   if (policy == "greedy") return greedy_solve(p, kUnlimited, cost, true).peak;
-  if (!p.is_chain()) {
+  if (!p.is_chain() && policy != "dtr") {
     if (policy != "ilp") check_chain(p, policy);
     // The least peak of any segmentation, as a program; if the solver stops early, the least of
     // its plan and the heuristics'.
@@ -701,7 +826,7 @@ int64_t smallest_budget(const ChainProfile& p, const std::string& policy, const 
   if (policy == "dp" || policy == "ilp")
     return p.base_bytes + dp_solve(p, kUnlimited, cost, true, o.dp_grid_points).peak;
   // dtr: search for the least budget at which it completes.
-  int64_t lo = p.base_bytes, hi = detail::formula_peak(p, fixed_for(p, "none"));
+  int64_t lo = p.base_bytes, hi = static_peak(p, fixed_for(p, "none"));
   while (lo < hi) {
     const int64_t mid = lo + (hi - lo) / 2;
     if (dtr_feasible(p, mid, nullptr))
@@ -722,7 +847,7 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
   plan.budget = budget;
   const std::vector<double> cost = stage_costs(p);
   const int64_t avail = budget == kUnlimited ? kUnlimited : budget - p.base_bytes;
-  if (!p.is_chain() && (policy == "dtr" || policy == "dp")) check_chain(p, policy);
+  if (!p.is_chain() && policy == "dp") check_chain(p, policy);
   if (policy == "dtr") {
     plan.dynamic = true;
     if (!dtr_feasible(p, budget, &plan)) infeasible(policy, budget, smallest_budget(p, policy, o));

@@ -88,7 +88,7 @@ commands:
                              GELU in backward (fractions are of that model's plain step)
                              Policies: none, every-K, sqrt, greedy, dp, ilp, dtr
                              --model resnet18-graph: resnet18 with each block staged as two
-                             stages (a graph; dp and dtr plan chains only and say so)
+                             stages (a graph; dp plans chains only and says so)
 
 models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNet-18, 10
         classes; on digits the 8x8 images are upscaled to 3x32x32), gpt-tiny (byte-level
