@@ -44,8 +44,8 @@ void check_inputs(const std::vector<std::vector<int>>& ins, const std::vector<st
 }  // namespace
 
 bool ChainProfile::is_chain() const {
-  for (const StageCost& s : stages)
-    if (!s.inputs.empty()) return false;
+  for (size_t i = 0; i < stages.size(); ++i)
+    if (!stages[i].inputs.empty() && stages[i].inputs != std::vector<int>{int(i)}) return false;
   return true;
 }
 
@@ -202,6 +202,12 @@ ChainExecutor::ChainExecutor(const ChainProfile& profile, Chain* chain) : p_(pro
   if (chain) {
     SPOOL_CHECK(int(chain->stages.size()) == s, "chain executor: the chain has ",
                 chain->stages.size(), " stages, its profile ", s);
+    for (int i = 0; i < s; ++i) {
+      const std::vector<int>& in = chain->stages[size_t(i)].inputs;
+      SPOOL_CHECK((in.empty() ? std::vector<int>{i} : in) == profile.inputs(i),
+                  "chain executor: stage ", i, " ('", chain->stages[size_t(i)].name,
+                  "') reads other boundaries than its profile says; profile the chain again");
+    }
     real_ = std::make_unique<RealChain>(*chain);
   }
   profile.check_graph();

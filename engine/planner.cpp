@@ -122,14 +122,14 @@ void run_static(ChainExecutor& e, const std::vector<Segment>& segs) {
 
 struct DtrFailed {};
 
+void run_dtr_graph(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw_plain);
+
 // DTR at stage granularity: everything keeps; before a primitive that would pass the budget,
 // something is evicted in order of cost / (bytes x staleness): a stage's record (its boundaries
 // are then held), or a held boundary that no record needs, whose cost is the replay from the
 // nearest live boundary below it. A boundary evicted that backward needs again is
 // rematerialised by replaying the stages from that nearest live boundary, as DTR's recursive
-// rematerialisation does on a chain.
-void run_dtr_graph(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw_plain);
-
+// rematerialisation does on a chain. Graphs go to run_dtr_graph.
 void run_dtr(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw_plain) {
   if (!p.is_chain()) return run_dtr_graph(e, p, budget, throw_plain);
   const int s = e.size();
@@ -228,6 +228,10 @@ void run_dtr_graph(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool
   }
   std::vector<int64_t> rec_use(size_t(s), 0), use(size_t(s) + 1, 0);
   std::vector<int> pins(size_t(s) + 1, 0);
+  // An evicted record's boundaries stay held until its replay: kept_for[j] counts the evicted
+  // records holding x_j (released at their replay, or when x_j itself is evicted).
+  std::vector<int> kept_for(size_t(s) + 1, 0);
+  std::vector<std::vector<int>> evict_holds(static_cast<size_t>(s));
   int64_t clock = 0;
   int limit = 0;  // records of stages below it may be evicted
   auto loose = [&](int j) {
@@ -275,9 +279,12 @@ void run_dtr_graph(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool
       }
       if (boundary) {
         e.unhold(victim);
+        kept_for[size_t(victim)] = 0;
       } else {
-        for (int j : inputs[size_t(victim)]) e.hold(j);
-        e.hold(victim + 1);
+        std::vector<int>& held = evict_holds[size_t(victim)];
+        held = inputs[size_t(victim)];
+        held.push_back(victim + 1);
+        for (int j : held) e.hold(j), ++kept_for[size_t(j)];
         e.evict(victim);
       }
     }
@@ -314,7 +321,8 @@ void run_dtr_graph(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool
     e.forward(i, true);
     rec_use[size_t(i)] = use[size_t(i) + 1] = ++clock;
     for (int j : inputs[size_t(i)]) --pins[size_t(j)];
-    for (int j : inputs[size_t(i)]) e.unhold(j);  // the record holds them
+    for (int j : inputs[size_t(i)])
+      if (kept_for[size_t(j)] == 0) e.unhold(j);  // the record holds them
   };
   for (int i = 0; i < s; ++i) {
     limit = i;
@@ -326,13 +334,17 @@ void run_dtr_graph(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool
   for (int i = s - 1; i >= 0; --i) {
     limit = i;
     if (!e.recorded(i)) {
+      for (int j : evict_holds[size_t(i)])  // its replay takes over these holds
+        kept_for[size_t(j)] = std::max(0, kept_for[size_t(j)] - 1);
+      evict_holds[size_t(i)].clear();
       e.unhold(i + 1);  // every reader of x_{i+1} is done: the replay makes it again
+      kept_for[size_t(i) + 1] = 0;
       run_forward(i);
     }
     make_room(p.stages[size_t(i)].backward_peak);
     e.backward(i);
     rec_use[size_t(i)] = ++clock;
-    if (i + 1 < s) e.unhold(i + 1);
+    if (i + 1 < s) e.unhold(i + 1), kept_for[size_t(i) + 1] = 0;
   }
 }
 
@@ -757,7 +769,7 @@ void check_chain(const ChainProfile& p, const std::string& policy) {
     for (int j : in) reads += (reads.empty() ? "x_" : ", x_") + std::to_string(j);
     fail("checkpoint policy '", policy, "' plans chains of stages, and stage ", i, " ('",
          p.stages[size_t(i)].name, "') reads ", reads,
-         ": use ilp (optimal on graphs), dtr, greedy, sqrt, every-k or none");
+         ": use ilp (the optimal segmentation on graphs), dtr, greedy, sqrt, every-k or none");
   }
 }
 
@@ -809,6 +821,24 @@ void check_policy(const std::string& policy) {
 
 }  // namespace
 
+namespace {
+
+// The least-peak segmentation of a graph, as a program (its peak column minimised); if the
+// solver stops early, the better of its plan and the heuristics'.
+Best least_peak_graph(const ChainProfile& p, const std::vector<double>& cost,
+                      const PlanOptions& o) {
+  Best h = best_of(p, heuristic_plans(p), kUnlimited, cost, true);
+  const detail::IlpResult r =
+      detail::solve_ilp_graph(p, kUnlimited, cost, &h.segs, o.time_limit_s, true);
+  if (r.solved) {
+    const int64_t pk = static_peak(p, r.segments);
+    if (pk < h.peak) h = {true, r.segments, plan_cost(r.segments, cost), pk};
+  }
+  return h;
+}
+
+}  // namespace
+
 int64_t smallest_budget(const ChainProfile& p, const std::string& policy, const PlanOptions& o) {
   check_policy(policy);
   if (is_fixed(policy)) return static_peak(p, fixed_for(p, policy));
@@ -816,12 +846,7 @@ int64_t smallest_budget(const ChainProfile& p, const std::string& policy, const 
   if (policy == "greedy") return greedy_solve(p, kUnlimited, cost, true).peak;
   if (!p.is_chain() && policy != "dtr") {
     if (policy != "ilp") check_chain(p, policy);
-    // The least peak of any segmentation, as a program; if the solver stops early, the least of
-    // its plan and the heuristics'.
-    const Best h = best_of(p, heuristic_plans(p), kUnlimited, cost, true);
-    const detail::IlpResult r =
-        detail::solve_ilp_graph(p, kUnlimited, cost, &h.segs, o.time_limit_s, true);
-    return r.solved ? std::min(h.peak, static_peak(p, r.segments)) : h.peak;
+    return least_peak_graph(p, cost, o).peak;
   }
   if (policy == "dp" || policy == "ilp")
     return p.base_bytes + dp_solve(p, kUnlimited, cost, true, o.dp_grid_points).peak;
@@ -886,16 +911,22 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
                       o.time_limit_s, r.gap);
         plan.note = buf;
       }
-    } else if (warm.found) {
-      plan.segments = warm.segs;
-      plan.gap = 1;
-      plan.note = r.too_large
-                      ? "ilp: the graph has more than 48 plannable stages; using the best "
-                        "heuristic plan"
-                      : "ilp: no integer solution within the time limit of " +
-                            std::to_string(o.time_limit_s) + " s; using the best heuristic plan";
     } else {
-      infeasible(policy, budget, smallest_budget(p, policy, o));
+      // No plan from the program: the best heuristic within the budget, or else the least-peak
+      // segmentation (the one smallest_budget names) when it fits.
+      Best use = warm;
+      std::string what = "the best heuristic plan";
+      if (!use.found) {
+        const Best least = least_peak_graph(p, cost, o);
+        if (least.peak > budget) infeasible(policy, budget, least.peak);
+        use = least, what = "the least-peak plan";
+      }
+      plan.segments = use.segs;
+      plan.gap = 1;
+      plan.note = r.too_large   ? "ilp: the graph has more than 48 plannable stages; using " + what
+                  : r.timed_out ? "ilp: no integer solution within the time limit of " +
+                                      std::to_string(o.time_limit_s) + " s; using " + what
+                                : "ilp: the program found no plan within the budget; using " + what;
     }
   } else {  // ilp
     // Warm start: the best heuristic plan that meets the budget.

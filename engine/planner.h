@@ -5,17 +5,19 @@
 //
 // A static plan splits the stages before the loss stage into segments. A kept segment is one
 // stage whose forward keeps its graph. A dropped segment [a, b) runs its forward without graph,
-// holds only its input x_a, and in backward is replayed (with graph) from x_a and then
-// backpropagated, as Chen et al.'s checkpointed segments are. The loss stage always keeps.
+// holds only the boundaries it reads from outside (on a chain its input x_a alone), and in
+// backward is replayed (with graph) from them and then backpropagated, as Chen et al.'s
+// checkpointed segments are. The loss stage always keeps.
 //
 // Policies: none; every-K (dropped segments of K stages; "every-k" means K = 2); sqrt
 // (segments of ceil(sqrt(n)) stages); greedy (Chen et al.'s budgeted greedy, the best threshold
-// for the budget); dp (optimal over all segmentations, by dynamic programming over the memory
-// the kept prefix holds; chains longer than 64 stages over a grid of boundaries); ilp (the same
-// optimum as a mixed-integer program solved by GLPK, warm-started from the best heuristic, with a
-// time limit); dtr (no plan ahead: the step keeps everything and, when the next primitive would
-// pass the budget, evicts the record with the smallest cost / (bytes x staleness), replaying it
-// when backward needs it).
+// for the budget); dp (chains only: optimal over all segmentations, by dynamic programming over
+// the memory the kept prefix holds; chains longer than 64 stages over a grid of boundaries); ilp
+// (the same optimum as a mixed-integer program solved by GLPK, warm-started from the best
+// heuristic, with a time limit; on graphs a Checkmate-style program over the step's moments);
+// dtr (no plan ahead: the step keeps everything and, when the next primitive would pass the
+// budget, evicts the record or loose boundary with the smallest cost / (bytes x staleness),
+// rematerialising it when backward needs it). Every policy but dp plans graphs of stages.
 #pragma once
 #include <cstdint>
 #include <limits>

@@ -174,7 +174,7 @@ IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<do
   // The LP relaxation is solved first, under the time limit: with GLPK's MIP presolve the
   // relaxation ran outside tm_lim (2 s for a 0.05 s limit on a 120-stage chain).
   const double deadline = t0 + time_limit_s * 1000;
-  auto left_ms = [&] { return int(std::max(1.0, deadline - now_ms())); };
+  auto left_ms = [&] { return int(std::clamp(deadline - now_ms(), 1.0, 2e9)); };
   // GLPK prints its basis construction even with msg_lev off; terminal output is switched off
   // for the solve and put back after.
   struct Quiet {
@@ -226,11 +226,13 @@ IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<do
 IlpResult solve_ilp(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
                     const std::vector<Segment>* warm_start, double time_limit_s) {
   // GLPK accepts rows violated within its feasibility tolerance; a plan over the budget by such
-  // a sliver is solved again with the rows tightened.
+  // a sliver is solved again with the rows tightened, and without the warm start (GLPK takes a
+  // heuristic solution without checking it, and it may break the tightened rows).
   IlpResult r;
   double spent = 0;
   for (int64_t margin : {int64_t(0), int64_t(64), int64_t(4096), int64_t(1) << 20}) {
-    r = solve_once(p, budget, cost, warm_start, std::max(0.001, time_limit_s - spent), margin);
+    r = solve_once(p, budget, cost, margin == 0 ? warm_start : nullptr,
+                   std::max(0.001, time_limit_s - spent), margin);
     spent += r.seconds;
     if (r.too_large || r.timed_out || !r.solved || formula_peak(p, r.segments) <= budget) break;
     r.solved = false;
@@ -343,7 +345,7 @@ IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vec
   std::vector<int> seg_col, keep_col(size_t(n), 0);
   for (int a = 0; a < n; ++a) {
     segs.push_back({a, a + 1, true});
-    seg_col.push_back(b.column(GLP_BV, 0, 1, min_peak ? 0 : 0));
+    seg_col.push_back(b.column(GLP_BV, 0, 1, 0));
     keep_col[size_t(a)] = seg_col.back();
     double c = 0;
     for (int e = a + 1; e <= n; ++e) {
@@ -533,7 +535,10 @@ IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vec
       why.push_back(held_by_end[size_t(j)][size_t(t)]);
       live.add(node(j, surely, why));
     }
-    for (int k = 0; k < t; ++k) live.add(record(k, t), bytes(p.stages[size_t(k)].internal_bytes));
+    // Record columns are ORs, exact only where they can but tighten a row: a record that would
+    // lower the live bytes (negative internal bytes, which no standard model has) counts 0.
+    for (int k = 0; k < t; ++k)
+      live.add(record(k, t), bytes(std::max<int64_t>(0, p.stages[size_t(k)].internal_bytes)));
     moment(live, -1);
   }
   // Replayed forward of dropped stage k (in the backward of its segment's last stage).
@@ -554,13 +559,14 @@ IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vec
       why.push_back(held_by_begin[size_t(j)][size_t(k)]);
       live.add(node(j, false, why));
     }
-    for (int m = 0; m < k; ++m) live.add(record(m, k), bytes(p.stages[size_t(m)].internal_bytes));
+    for (int m = 0; m < k; ++m)
+      live.add(record(m, k), bytes(std::max<int64_t>(0, p.stages[size_t(m)].internal_bytes)));
     moment(live, k);
   }
   b.load();
   glp_prob* lp = b.lp();
   const double deadline = t0 + time_limit_s * 1000;
-  auto left_ms = [&] { return int(std::max(1.0, deadline - now_ms())); };
+  auto left_ms = [&] { return int(std::clamp(deadline - now_ms(), 1.0, 2e9)); };
   struct Quiet {
     int before = glp_term_out(GLP_OFF);
     ~Quiet() { glp_term_out(before); }
@@ -640,8 +646,8 @@ IlpResult solve_ilp_graph(const ChainProfile& p, int64_t budget, const std::vect
   IlpResult r;
   double spent = 0;
   for (int64_t margin : {int64_t(0), int64_t(64), int64_t(4096), int64_t(1) << 20}) {
-    r = solve_graph_once(p, budget, cost, warm_start, std::max(0.001, time_limit_s - spent), margin,
-                         min_peak);
+    r = solve_graph_once(p, budget, cost, margin == 0 ? warm_start : nullptr,
+                         std::max(0.001, time_limit_s - spent), margin, min_peak);  // as above
     spent += r.seconds;
     if (r.too_large || r.timed_out || !r.solved || min_peak) break;
     Plan plan;

@@ -166,7 +166,7 @@ TEST(PlannerGraph, EveryGraphPolicyMeetsItsPredictionToTheByte) {
         SCOPED_TRACE("seed " + std::to_string(seed) + " policy " + policy + " budget " +
                      std::to_string(budget));
         const int64_t smallest = smallest_budget(prof, policy);
-        EXPECT_GE(smallest, lo);  // ilp's is the least of all
+        if (policy != "dtr") EXPECT_GE(smallest, lo);  // ilp's is the least static plan
         if (budget < smallest) {
           EXPECT_NE(test_support::error_of([&] {
                       make_plan(prof, policy, budget);
@@ -200,10 +200,37 @@ TEST(PlannerGraph, EveryGraphPolicyMeetsItsPredictionToTheByte) {
 // On synthetic graphs small enough to enumerate every segmentation, ilp's plan is the cheapest
 // one within the budget, its smallest budget is the least peak of any, and the plan's peak (the
 // executor's simulation) is within the budget.
+// A stage that reads earlier boundaries need not read its own predecessor: x_i is dropped from
+// stage i's inputs wherever another stage reads it.
+ChainProfile skipping_predecessors(ChainProfile p) {
+  for (int i = 1; i < p.size(); ++i) {
+    std::vector<int> in = p.inputs(i);
+    if (in.size() < 2) continue;
+    bool elsewhere = false;
+    for (int c = 0; c < p.size(); ++c)
+      if (c != i)
+        for (int j : p.inputs(c)) elsewhere = elsewhere || j == i;
+    if (!elsewhere) continue;
+    in.erase(std::find(in.begin(), in.end(), i));
+    p.stages[size_t(i)].inputs = in;
+  }
+  return p;
+}
+
 TEST(PlannerGraph, IlpFindsTheOptimumOfEverySegmentation) {
-  int graphs = 0;
-  for (uint64_t seed = 0; seed < 24; ++seed) {
-    const ChainProfile p = detail::synthetic_profile(seed, 4 + int(seed % 6), 2);
+  int graphs = 0, skipping = 0;
+  for (uint64_t seed = 0; seed < 48; ++seed) {
+    ChainProfile p = detail::synthetic_profile(seed / 2, 4 + int(seed / 2 % 6), 2);
+    if (seed % 2) {
+      p = skipping_predecessors(p);
+      bool skips = false;
+      for (int i = 1; i < p.size(); ++i) {
+        const std::vector<int> in = p.inputs(i);
+        skips = skips || std::find(in.begin(), in.end(), i) == in.end();
+      }
+      if (!skips) continue;
+      ++skipping;
+    }
     if (p.is_chain()) continue;
     ++graphs;
     const int n = p.size() - 1;
@@ -232,7 +259,8 @@ TEST(PlannerGraph, IlpFindsTheOptimumOfEverySegmentation) {
           << "seed " << seed << " budget " << budget << ": ilp " << ilp.describe();
     }
   }
-  EXPECT_GE(graphs, 12);
+  EXPECT_GE(graphs, 24);
+  EXPECT_GE(skipping, 6);
 }
 
 // The graph program on chains: the same optimum as dp (whose closed form it does not use).
@@ -268,8 +296,10 @@ TEST(PlannerGraph, TheGraphProgramOnChainsEqualsDp) {
 // peak takes evicting boundaries and rematerialising them, recursively over their producers'
 // inputs. Every budget from its smallest up is kept to.
 TEST(PlannerGraph, DtrEvictsBoundariesOfGraphsAndRematerialisesThem) {
-  for (uint64_t seed = 0; seed < 10; ++seed) {
-    ChainProfile p = detail::synthetic_profile(seed, 12, 2);
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    const bool skipping = seed >= 10;  // the same graphs with predecessors skipped
+    ChainProfile p = detail::synthetic_profile(seed % 10, 12, 2);
+    if (skipping) p = skipping_predecessors(p);
     ASSERT_FALSE(p.is_chain());
     std::vector<int> last_reader(size_t(p.size()) + 1, -1);
     for (int i = 0; i < p.size(); ++i)
@@ -290,7 +320,7 @@ TEST(PlannerGraph, DtrEvictsBoundariesOfGraphsAndRematerialisesThem) {
     const int64_t lo = smallest_budget(p, "dtr");
     // On these graphs DTR, evicting single boundaries, goes below the least peak of any static
     // segmentation (ilp's smallest budget); an observation on these seeds, not a theorem.
-    EXPECT_LT(lo, smallest_budget(p, "ilp")) << "seed " << seed;
+    if (!skipping) EXPECT_LT(lo, smallest_budget(p, "ilp")) << "seed " << seed;
     for (int step = 0; step <= 6; ++step) {
       const int64_t budget = lo + (plain - lo) * step / 6;
       const Plan dtr = make_plan(p, "dtr", budget);
