@@ -11,11 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "bench/planner_common.h"
 #include "engine/clock.h"
 #include "engine/error.h"
 #include "engine/planner.h"
 
 using namespace spool;
+using spool::bench::recompute;
 
 namespace {
 
@@ -45,16 +47,6 @@ double timed(const ChainProfile& p, const std::string& policy, int64_t budget, c
   }
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
-}
-
-std::string recompute(const ChainProfile& p, const std::string& policy, int64_t budget) {
-  try {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1f", make_plan(p, policy, budget).recompute_ms);
-    return buf;
-  } catch (const Error&) {
-    return "infeasible";
-  }
 }
 
 }  // namespace

@@ -7,24 +7,11 @@
 #include <cstdio>
 #include <string>
 
-#include "engine/error.h"
+#include "bench/planner_common.h"
 #include "engine/planner.h"
 
 using namespace spool;
-
-namespace {
-
-std::string recompute(const ChainProfile& p, const std::string& policy, int64_t budget) {
-  try {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1f", make_plan(p, policy, budget).recompute_ms);
-    return buf;
-  } catch (const Error&) {
-    return "infeasible";
-  }
-}
-
-}  // namespace
+using spool::bench::recompute;
 
 int main() {
   std::printf(

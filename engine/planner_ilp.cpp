@@ -55,6 +55,46 @@ void on_event(glp_tree* tree, void* info) {
 }  // namespace
 
 namespace {
+
+// Solves a loaded program: its LP relaxation first, under the time limit (with GLPK's MIP
+// presolve the relaxation ran outside tm_lim: 2 s for a 0.05 s limit on a 120-stage chain),
+// then branch and bound from that basis, given cb's warm start. Sets out's solved, optimal, gap
+// and timed_out; true when an integer solution is there to read.
+bool solve_program(glp_prob* lp, double deadline_ms, Callback& cb, IlpResult& out) {
+  auto left_ms = [&] { return int(std::clamp(deadline_ms - now_ms(), 1.0, 2e9)); };
+  // GLPK prints its basis construction even with msg_lev off; terminal output is switched off
+  // for the solve and put back after.
+  struct Quiet {
+    int before = glp_term_out(GLP_OFF);
+    ~Quiet() { glp_term_out(before); }
+  } quiet;
+  glp_smcp smcp;
+  glp_init_smcp(&smcp);
+  smcp.msg_lev = GLP_MSG_OFF;
+  smcp.presolve = GLP_ON;
+  smcp.tm_lim = left_ms();
+  if (glp_simplex(lp, &smcp) != 0 || glp_get_status(lp) != GLP_OPT) {
+    out.timed_out = glp_get_status(lp) != GLP_NOFEAS;
+    return false;
+  }
+  glp_iocp iocp;
+  glp_init_iocp(&iocp);
+  iocp.msg_lev = GLP_MSG_OFF;
+  iocp.tm_lim = left_ms();
+  iocp.cb_func = on_event;
+  iocp.cb_info = &cb;
+  iocp.presolve = GLP_OFF;  // the relaxation above is the starting basis
+  glp_intopt(lp, &iocp);
+  const int status = glp_mip_status(lp);
+  out.solved = status == GLP_OPT || status == GLP_FEAS;
+  out.optimal = status == GLP_OPT;
+  out.gap = out.optimal ? 0 : cb.gap;
+  return out.solved;
+}
+
+}  // namespace
+
+namespace {
 constexpr size_t kMaxColumns = 100000;
 
 IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
@@ -171,40 +211,7 @@ IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<do
     for (int v = 1; v <= n; ++v) cb.warm[size_t(hcol0 + v)] = h += ends[size_t(v)];
     if (matched != warm_start->size()) cb.warm.clear();
   }
-  // The LP relaxation is solved first, under the time limit: with GLPK's MIP presolve the
-  // relaxation ran outside tm_lim (2 s for a 0.05 s limit on a 120-stage chain).
-  const double deadline = t0 + time_limit_s * 1000;
-  auto left_ms = [&] { return int(std::clamp(deadline - now_ms(), 1.0, 2e9)); };
-  // GLPK prints its basis construction even with msg_lev off; terminal output is switched off
-  // for the solve and put back after.
-  struct Quiet {
-    int before = glp_term_out(GLP_OFF);
-    ~Quiet() { glp_term_out(before); }
-  } quiet;
-  glp_smcp smcp;
-  glp_init_smcp(&smcp);
-  smcp.msg_lev = GLP_MSG_OFF;
-  smcp.presolve = GLP_ON;
-  smcp.tm_lim = left_ms();
-  if (glp_simplex(lp, &smcp) != 0 || glp_get_status(lp) != GLP_OPT) {
-    out.timed_out = glp_get_status(lp) != GLP_NOFEAS;
-    glp_delete_prob(lp);
-    out.seconds = (now_ms() - t0) * 1e-3;
-    return out;
-  }
-  glp_iocp iocp;
-  glp_init_iocp(&iocp);
-  iocp.msg_lev = GLP_MSG_OFF;
-  iocp.tm_lim = left_ms();
-  iocp.cb_func = on_event;
-  iocp.cb_info = &cb;
-  iocp.presolve = GLP_OFF;  // the relaxation above is the starting basis
-  glp_intopt(lp, &iocp);
-  const int status = glp_mip_status(lp);
-  if (status == GLP_OPT || status == GLP_FEAS) {
-    out.solved = true;
-    out.optimal = status == GLP_OPT;
-    out.gap = out.optimal ? 0 : cb.gap;
+  if (solve_program(lp, t0 + time_limit_s * 1000, cb, out)) {
     // Follow the flow from stage 0.
     for (int v = 0; v < n;) {
       int next = -1;
@@ -565,23 +572,7 @@ IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vec
   }
   b.load();
   glp_prob* lp = b.lp();
-  const double deadline = t0 + time_limit_s * 1000;
-  auto left_ms = [&] { return int(std::clamp(deadline - now_ms(), 1.0, 2e9)); };
-  struct Quiet {
-    int before = glp_term_out(GLP_OFF);
-    ~Quiet() { glp_term_out(before); }
-  } quiet;
-  glp_smcp smcp;
-  glp_init_smcp(&smcp);
-  smcp.msg_lev = GLP_MSG_OFF;
-  smcp.presolve = GLP_ON;
-  smcp.tm_lim = left_ms();
   out.columns = glp_get_num_cols(lp);
-  if (glp_simplex(lp, &smcp) != 0 || glp_get_status(lp) != GLP_OPT) {
-    out.timed_out = glp_get_status(lp) != GLP_NOFEAS;
-    out.seconds = (now_ms() - t0) * 1e-3;
-    return out;
-  }
   Callback cb;
   if (warm_start) {
     // The warm start's segment columns, its A columns (the OR of their reasons) and its peak.
@@ -610,19 +601,7 @@ IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vec
     }
     if (matched != warm_start->size()) w.clear();
   }
-  glp_iocp iocp;
-  glp_init_iocp(&iocp);
-  iocp.msg_lev = GLP_MSG_OFF;
-  iocp.tm_lim = left_ms();
-  iocp.cb_func = on_event;
-  iocp.cb_info = &cb;
-  iocp.presolve = GLP_OFF;
-  glp_intopt(lp, &iocp);
-  const int status = glp_mip_status(lp);
-  if (status == GLP_OPT || status == GLP_FEAS) {
-    out.solved = true;
-    out.optimal = status == GLP_OPT;
-    out.gap = out.optimal ? 0 : cb.gap;
+  if (solve_program(lp, t0 + time_limit_s * 1000, cb, out)) {
     for (size_t q = 0; q < segs.size(); ++q)
       if (glp_mip_col_val(lp, seg_col[q]) > 0.5) out.segments.push_back(segs[q]);
     std::sort(out.segments.begin(), out.segments.end(),
