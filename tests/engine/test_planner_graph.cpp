@@ -159,6 +159,7 @@ TEST(PlannerGraph, EveryGraphPolicyMeetsItsPredictionToTheByte) {
                                           hi,     kUnlimited};
     for (const auto& policy : kGraphPolicies) {
       double last_cost = 1e300;
+      int64_t last_peak = 0;
       std::vector<int64_t> bs = budgets;
       bs.insert(bs.begin() + 2, smallest_budget(prof, policy));  // its own smallest
       std::sort(bs.begin(), bs.end());
@@ -188,6 +189,8 @@ TEST(PlannerGraph, EveryGraphPolicyMeetsItsPredictionToTheByte) {
           EXPECT_EQ(plan.gap, 0) << plan.note;
           EXPECT_LE(plan.recompute_ms, last_cost + 1e-9);  // more budget never costs more
           last_cost = plan.recompute_ms;
+          EXPECT_GE(r.measured_peak, last_peak);  // the peak does not fall as the budget grows
+          last_peak = r.measured_peak;
           for (const char* h : {"greedy", "sqrt", "every-2"})
             if (budget >= smallest_budget(prof, h))
               EXPECT_LE(plan.recompute_ms, make_plan(prof, h, budget).recompute_ms + 1e-9) << h;
@@ -247,6 +250,7 @@ TEST(PlannerGraph, IlpFindsTheOptimumOfEverySegmentation) {
     int64_t least = peak_cost[0].first, most = least;
     for (const auto& [pk, c] : peak_cost) least = std::min(least, pk), most = std::max(most, pk);
     ASSERT_EQ(smallest_budget(p, "ilp"), least) << "seed " << seed;
+    int64_t last_peak = 0;
     for (int step = 0; step <= 6; ++step) {
       const int64_t budget = least + (most - least) * step / 6;
       double best = 1e300;
@@ -254,6 +258,8 @@ TEST(PlannerGraph, IlpFindsTheOptimumOfEverySegmentation) {
         if (pk <= budget) best = std::min(best, c);
       const Plan ilp = make_plan(p, "ilp", budget);
       EXPECT_LE(ilp.predicted_peak, budget);
+      EXPECT_GE(ilp.predicted_peak, last_peak) << "seed " << seed << " budget " << budget;
+      last_peak = ilp.predicted_peak;
       EXPECT_EQ(ilp.gap, 0) << ilp.note;
       EXPECT_NEAR(ilp.recompute_ms, best, 1e-9 * (1 + best))
           << "seed " << seed << " budget " << budget << ": ilp " << ilp.describe();
