@@ -27,6 +27,7 @@ commands:
       [--checkpoint-policy P] [--memory-budget B]
                              train under a memory plan (policies and budgets as for
                              memstudy; the first batch of each shape is profiled and planned)
+      [--split-blocks]       resnet18 under a plan: each block staged as two stages (a graph)
   train --model gpt-tiny --sft --data PAIRS.jsonl [--init W]
                              supervised fine-tuning on prompt + chosen (loss on the completion)
   train --model dpo-gpt-tiny --data PAIRS.jsonl [--init W] [--ref-weights R]

@@ -151,7 +151,8 @@ int train_classifier(const TrainConfig& c) {
     if (planned) {
       Chain chain;
       if (auto* mlp = dynamic_cast<models::Mlp*>(model.get())) chain = mlp->chain(xb, yb);
-      if (auto* net = dynamic_cast<models::ResNet*>(model.get())) chain = net->chain(xb, yb);
+      if (auto* net = dynamic_cast<models::ResNet*>(model.get()))
+        chain = net->chain(xb, yb, c.split_blocks);
       last_loss = planned->step(chain, str(xb.shape()), [&] { opt.zero_grad(); });
     } else {
       Tensor loss = cross_entropy(model->forward(xb), yb);
@@ -222,7 +223,8 @@ int cmd_train(int argc, char** argv) {
           {"diff-frames", true},
           {"crop", false},
           {"beta2", true},
-          {"recompute-gelu", false}},
+          {"recompute-gelu", false},
+          {"split-blocks", false}},
          "train");
   if (!a.has("model"))
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
@@ -265,6 +267,11 @@ int cmd_train(int argc, char** argv) {
   if (!c.memory_budget.empty() && c.checkpoint_policy.empty())
     throw UsageError("train: --memory-budget needs --checkpoint-policy");
   if (!c.checkpoint_policy.empty() && c.memory_budget.empty()) c.memory_budget = "1";
+  c.split_blocks = a.has("split-blocks");
+  if (c.split_blocks && (c.model != "resnet18" || c.checkpoint_policy.empty()))
+    throw UsageError(
+        "train: --split-blocks stages resnet18's blocks as a graph for --checkpoint-policy; "
+        "it needs --model resnet18 and --checkpoint-policy");
   if (a.has("time-limit")) c.time_limit = a.positive_double("time-limit", 0);
   if (video) {
     for (const char* f : {"resume", "pack", "epochs", "eval-every"})

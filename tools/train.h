@@ -34,6 +34,7 @@ struct TrainConfig {
   std::string checkpoint_policy, memory_budget;  // empty: plain steps
   double beta2 = 0.999;                          // AdamW's second-moment decay (gpt-tiny)
   bool recompute_gelu = false;                   // gpt-tiny: GptConfig::recompute_gelu
+  bool split_blocks = false;  // resnet18 under a plan: blocks staged as a graph of two stages
   std::optional<std::string> log, save, resume;
 };
 

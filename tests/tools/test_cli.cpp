@@ -317,6 +317,21 @@ TEST(Cli, TrainingUnderACheckpointPlanGivesThePlainLosses) {
     return std::string(std::istreambuf_iterator<char>(f), {});
   };
   EXPECT_EQ(bytes(dir / "plain.safetensors"), bytes(dir / "planned.safetensors"));
+  // Blocks staged as a graph: sqrt's segments (replays holding the skip inputs they read) leave
+  // the checkpoint the same staging leaves with every stage kept. (At this size no plan gets
+  // below the plain peak: the stem's BatchNorm backward sets it.)
+  CliResult gnone = run_cli(rn + "--split-blocks --checkpoint-policy none --save " +
+                            (dir / "graph_none.safetensors").string());
+  CliResult gsqrt = run_cli(rn + "--split-blocks --checkpoint-policy sqrt --save " +
+                            (dir / "graph_sqrt.safetensors").string());
+  ASSERT_EQ(gnone.status, 0) << gnone.output;
+  ASSERT_EQ(gsqrt.status, 0) << gsqrt.output;
+  EXPECT_NE(gsqrt.output.find("checkpoint plan (sqrt"), std::string::npos) << gsqrt.output;
+  EXPECT_NE(gsqrt.output.find("D5"), std::string::npos) << gsqrt.output;
+  EXPECT_EQ(bytes(dir / "graph_none.safetensors"), bytes(dir / "graph_sqrt.safetensors"));
+  expect_refused("train --model mlp --split-blocks --checkpoint-policy ilp",
+                 "--split-blocks stages resnet18's blocks");
+  expect_refused("train --model resnet18 --split-blocks", "it needs --model resnet18 and");
   CliResult bad = run_cli("train --model mlp --memory-budget 5");
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.output.find("--memory-budget needs --checkpoint-policy"), std::string::npos);
