@@ -304,7 +304,8 @@ void run_dtr_graph(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool
       e.forward(k, false);
       use[size_t(j)] = ++clock;
       for (int i : inputs[size_t(k)]) --pins[size_t(i)];
-      for (int i : got) e.unhold(i);
+      for (int i : got)
+        if (kept_for[size_t(i)] == 0) e.unhold(i);
       return false;
     }
     e.hold(j);
@@ -963,8 +964,11 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
     } else if (warm.found) {
       plan.segments = warm.segs;
       plan.gap = 1;
-      plan.note = "ilp: no integer solution within the time limit of " +
-                  std::to_string(o.time_limit_s) + " s; using the best heuristic plan";
+      plan.note = r.timed_out
+                      ? "ilp: no integer solution within the time limit of " +
+                            std::to_string(o.time_limit_s) + " s; using the best heuristic plan"
+                      : "ilp: the program found no plan within the budget; using the best "
+                        "heuristic plan";
     } else {
       infeasible(policy, budget, smallest_budget(p, policy, o));
     }

@@ -93,7 +93,7 @@ struct IlpResult {
   bool solved = false;  // a feasible integer solution was found
   bool optimal = false;
   bool too_large = false;  // the program was too large to build (columns: its candidates)
-  bool timed_out = false;  // the LP relaxation did not finish within the time limit
+  bool timed_out = false;  // the time limit ran out before an integer solution was found
   int64_t columns = 0;
   std::vector<Segment> segments;
   double gap = 0, seconds = 0;

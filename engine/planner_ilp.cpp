@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 
 #include "engine/clock.h"
 #include "engine/error.h"
@@ -73,8 +74,11 @@ bool solve_program(glp_prob* lp, double deadline_ms, Callback& cb, IlpResult& ou
   smcp.msg_lev = GLP_MSG_OFF;
   smcp.presolve = GLP_ON;
   smcp.tm_lim = left_ms();
-  if (glp_simplex(lp, &smcp) != 0 || glp_get_status(lp) != GLP_OPT) {
-    out.timed_out = glp_get_status(lp) != GLP_NOFEAS;
+  // Return codes, not statuses, tell a time-out: with presolve on, an infeasible relaxation
+  // returns GLP_ENOPFS and leaves the status undefined.
+  const int rs = glp_simplex(lp, &smcp);
+  if (rs != 0 || glp_get_status(lp) != GLP_OPT) {
+    out.timed_out = rs == GLP_ETMLIM;
     return false;
   }
   glp_iocp iocp;
@@ -84,9 +88,10 @@ bool solve_program(glp_prob* lp, double deadline_ms, Callback& cb, IlpResult& ou
   iocp.cb_func = on_event;
   iocp.cb_info = &cb;
   iocp.presolve = GLP_OFF;  // the relaxation above is the starting basis
-  glp_intopt(lp, &iocp);
+  const int ri = glp_intopt(lp, &iocp);
   const int status = glp_mip_status(lp);
   out.solved = status == GLP_OPT || status == GLP_FEAS;
+  if (!out.solved) out.timed_out = ri == GLP_ETMLIM;
   out.optimal = status == GLP_OPT;
   out.gap = out.optimal ? 0 : cb.gap;
   return out.solved;
@@ -138,7 +143,9 @@ IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<do
   const double avail =
       (std::min(double(avail_bytes), total_held + 2 * most) - double(margin)) / unit;
 
-  glp_prob* lp = glp_create_prob();
+  const std::unique_ptr<glp_prob, decltype(&glp_delete_prob)> owner(glp_create_prob(),
+                                                                    &glp_delete_prob);
+  glp_prob* lp = owner.get();
   glp_set_obj_dir(lp, GLP_MIN);
   const int ncols = int(cands.size());
   glp_add_cols(lp, ncols);
@@ -224,7 +231,6 @@ IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<do
       v = next;
     }
   }
-  glp_delete_prob(lp);
   out.seconds = (now_ms() - t0) * 1e-3;
   return out;
 }

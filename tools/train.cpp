@@ -272,6 +272,10 @@ int cmd_train(int argc, char** argv) {
     throw UsageError(
         "train: --split-blocks stages resnet18's blocks as a graph for --checkpoint-policy; "
         "it needs --model resnet18 and --checkpoint-policy");
+  if (c.split_blocks && c.checkpoint_policy == "dp")
+    throw UsageError(
+        "train: --split-blocks makes a graph of stages, which dp does not plan (it plans "
+        "chains): use ilp, dtr, greedy, sqrt, every-k or none");
   if (a.has("time-limit")) c.time_limit = a.positive_double("time-limit", 0);
   if (video) {
     for (const char* f : {"resume", "pack", "epochs", "eval-every"})

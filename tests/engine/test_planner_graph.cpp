@@ -367,6 +367,19 @@ TEST(PlannerGraph, ChainOnlyPoliciesAndMalformedGraphsAreRefusedByName) {
               make_plan(bad, "none", kUnlimited);
             }).find("lists its inputs out of order or twice"),
             std::string::npos);
+  // Explicit {i} inputs are a chain.
+  ChainProfile explicit_chain = detail::synthetic_profile(3, 6);
+  for (int i = 0; i < explicit_chain.size(); ++i) explicit_chain.stages[size_t(i)].inputs = {i};
+  EXPECT_TRUE(explicit_chain.is_chain());
+  EXPECT_NO_THROW(make_plan(explicit_chain, "dp", kUnlimited));
+  // A chain run against another chain's profile.
+  RandomGraph a(6, 5, 2), b(6, 5, 0);
+  const ChainProfile pa = profile_chain(a.chain);
+  ASSERT_FALSE(pa.is_chain());
+  EXPECT_NE(test_support::error_of([&] {
+              ChainExecutor e(pa, &b.chain);
+            }).find("reads other boundaries than its profile says"),
+            std::string::npos);
   // A boundary no stage reads: its gradient would never be made.
   RandomGraph g(5, 4, 0);
   g.chain.stages[2].inputs = {0};

@@ -332,6 +332,8 @@ TEST(Cli, TrainingUnderACheckpointPlanGivesThePlainLosses) {
   expect_refused("train --model mlp --split-blocks --checkpoint-policy ilp",
                  "--split-blocks stages resnet18's blocks");
   expect_refused("train --model resnet18 --split-blocks", "it needs --model resnet18 and");
+  expect_refused("train --model resnet18 --split-blocks --checkpoint-policy dp",
+                 "which dp does not plan");
   CliResult bad = run_cli("train --model mlp --memory-budget 5");
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.output.find("--memory-budget needs --checkpoint-policy"), std::string::npos);
