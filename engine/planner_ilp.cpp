@@ -361,8 +361,17 @@ IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vec
     seg_col.push_back(b.column(GLP_BV, 0, 1, 0));
     keep_col[size_t(a)] = seg_col.back();
     double c = 0;
+    int64_t replayed = 0, replay_peak = 0;  // the replay of [a, e) alone
     for (int e = a + 1; e <= n; ++e) {
       c += cost[size_t(e - 1)];
+      const StageCost& last = p.stages[size_t(e) - 1];
+      replay_peak = std::max(replay_peak, replayed + last.keep_peak);
+      replayed += last.internal_bytes + last.out_bytes;
+      // A dropped run whose replay alone (with the gradients then live and the loss) passes the
+      // budget is never feasible: no column (a lower bound on a moment the run would have).
+      if (!min_peak && double(replay_peak + p.boundary_bytes(S)) + gr[size_t(e) - 1] >
+                           double(avail_bytes - margin))
+        continue;
       segs.push_back({a, e, false});
       seg_col.push_back(b.column(GLP_BV, 0, 1, min_peak ? 0 : c));
     }
