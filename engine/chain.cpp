@@ -187,10 +187,7 @@ class RealChain {
     Tensors xa;        // input aliases (they collect the inputs' gradients)
     Tensor y, y_data;  // output with graph, and its data
   };
-  std::vector<int> inputs_of(int i) const {
-    const Stage& st = c_.stages[size_t(i)];
-    return st.inputs.empty() ? std::vector<int>{i} : st.inputs;
-  }
+  std::vector<int> inputs_of(int i) const { return stage_reads(c_.stages[size_t(i)].inputs, i); }
   Chain& c_;
   std::vector<Tensor> x_, g_;
   std::vector<Rec> rec_;
@@ -203,8 +200,7 @@ ChainExecutor::ChainExecutor(const ChainProfile& profile, Chain* chain) : p_(pro
     SPOOL_CHECK(int(chain->stages.size()) == s, "chain executor: the chain has ",
                 chain->stages.size(), " stages, its profile ", s);
     for (int i = 0; i < s; ++i) {
-      const std::vector<int>& in = chain->stages[size_t(i)].inputs;
-      SPOOL_CHECK((in.empty() ? std::vector<int>{i} : in) == profile.inputs(i),
+      SPOOL_CHECK(stage_reads(chain->stages[size_t(i)].inputs, i) == profile.inputs(i),
                   "chain executor: stage ", i, " ('", chain->stages[size_t(i)].name,
                   "') reads other boundaries than its profile says; profile the chain again");
     }

@@ -27,6 +27,11 @@
 
 namespace spool {
 
+// The boundaries stage i reads, given its `inputs` (empty: x_i alone).
+inline std::vector<int> stage_reads(const std::vector<int>& inputs, int i) {
+  return inputs.empty() ? std::vector<int>{i} : inputs;
+}
+
 struct Stage {
   Stage() = default;
   Stage(std::string n, std::function<Tensor(const Tensor&)> f)
@@ -80,10 +85,7 @@ struct ChainProfile {
     return j == size() ? seed_bytes : stages[size_t(j)].grad_bytes;
   }
   // The boundaries stage i reads.
-  std::vector<int> inputs(int i) const {
-    const auto& in = stages[size_t(i)].inputs;
-    return in.empty() ? std::vector<int>{i} : in;
-  }
+  std::vector<int> inputs(int i) const { return stage_reads(stages[size_t(i)].inputs, i); }
   // True when every stage reads only the boundary before it.
   bool is_chain() const;
   // Throws spool::Error naming the first stage whose inputs are malformed (out of order, from

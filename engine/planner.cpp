@@ -122,104 +122,16 @@ void run_static(ChainExecutor& e, const std::vector<Segment>& segs) {
 
 struct DtrFailed {};
 
-void run_dtr_graph(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw_plain);
-
-// DTR at stage granularity: everything keeps; before a primitive that would pass the budget,
-// something is evicted in order of cost / (bytes x staleness): a stage's record (its boundaries
-// are then held), or a held boundary that no record needs, whose cost is the replay from the
-// nearest live boundary below it. A boundary evicted that backward needs again is
-// rematerialised by replaying the stages from that nearest live boundary, as DTR's recursive
-// rematerialisation does on a chain. Graphs go to run_dtr_graph.
+// DTR at stage granularity, on chains and graphs: everything keeps; before a primitive that
+// would pass the budget, something is evicted in order of cost / (bytes x staleness): a stage's
+// record (its boundaries are then held until its replay), or a loose boundary (one no record
+// holds), whose cost is the forward time of its producer and of every producer behind it that is
+// not alive. A boundary evicted that a forward needs again is rematerialised recursively over
+// its producer's inputs, as DTR does. Whatever the next primitive reads is pinned while room is
+// made for it. (A separate walk for chains, replaying from the nearest live boundary, made the
+// same decisions in every documented study row checked and in 358 of 360 synthetic cases; it is
+// gone: docs/memory.md.)
 void run_dtr(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw_plain) {
-  if (!p.is_chain()) return run_dtr_graph(e, p, budget, throw_plain);
-  const int s = e.size();
-  std::vector<int64_t> last_use(size_t(s), 0);
-  int64_t clock = 0;
-  // Held only by the executor: no record needs it.
-  auto loose = [&](int j) { return e.alive(j) && !e.recorded(j) && !e.recorded(j - 1); };
-  auto replay_ms = [&](int j) {
-    double ms = 0;
-    for (int k = j - 1; k >= 0; --k) {
-      ms += p.stages[size_t(k)].forward_ms;
-      if (e.alive(k)) break;
-    }
-    return std::max(ms, 1e-6);
-  };
-  // Frees room for `need` bytes, evicting records of stages below `below` and loose boundaries
-  // x_j with 0 < j < below (x_below is the one about to be used).
-  auto make_room = [&](int64_t need, int below) {
-    while (e.live() + need > budget) {
-      int victim = -1;
-      bool boundary = false;
-      double best = 0;
-      for (int j = 0; j < below; ++j) {
-        const int64_t bytes = p.stages[size_t(j)].internal_bytes;
-        if (!e.recorded(j) || bytes <= 0) continue;
-        const double staleness = double(clock - last_use[size_t(j)] + 1);
-        const double h =
-            std::max(p.stages[size_t(j)].forward_ms, 1e-6) / (double(bytes) * staleness);
-        if (victim < 0 || h < best) victim = j, best = h, boundary = false;
-      }
-      for (int j = 1; j < below; ++j) {
-        const int64_t bytes = p.boundary_bytes(j);
-        if (!loose(j) || bytes <= 0) continue;
-        const int64_t used = std::max(last_use[size_t(j) - 1], j < s ? last_use[size_t(j)] : 0);
-        const double h = replay_ms(j) / (double(bytes) * double(clock - used + 1));
-        if (victim < 0 || h < best) victim = j, best = h, boundary = true;
-      }
-      if (victim < 0) {
-        if (throw_plain) fail("dtr: nothing left to evict");
-        throw DtrFailed{};
-      }
-      if (boundary) {
-        e.unhold(victim);
-      } else {
-        e.hold(victim);
-        e.hold(victim + 1);
-        e.evict(victim);
-      }
-    }
-  };
-  for (int i = 0; i < s; ++i) {
-    make_room(p.stages[size_t(i)].keep_peak, i);
-    e.forward(i, true);
-    last_use[size_t(i)] = ++clock;
-    e.unhold(i);
-  }
-  make_room(p.seed_bytes, s - 1);
-  e.seed();
-  for (int i = s - 1; i >= 0; --i) {
-    if (!e.recorded(i)) {
-      e.unhold(i + 1);
-      if (e.alive(i)) {
-        e.hold(i);
-      } else {  // rematerialise x_i from the nearest live boundary below it
-        int k = i - 1;
-        while (!e.alive(k)) --k;
-        e.hold(k);
-        for (int m = k; m < i; ++m) {
-          make_room(p.stages[size_t(m)].nograd_peak, m);
-          e.forward(m, false);
-          last_use[size_t(m)] = ++clock;
-          if (m > k) e.unhold(m);
-        }
-      }
-      make_room(p.stages[size_t(i)].keep_peak, i);
-      e.forward(i, true);
-      e.unhold(i);
-    }
-    make_room(p.stages[size_t(i)].backward_peak, i);
-    e.backward(i);
-    last_use[size_t(i)] = ++clock;
-    if (i + 1 < s) e.unhold(i + 1);
-  }
-}
-
-// DTR on graphs: the same rules, with rematerialisation recursive over a stage's inputs. A
-// boundary is evicted only when no record holds it (a loose one); its cost is the forward time of
-// its producer and of every producer behind it that is not alive. Whatever the next primitive
-// reads is pinned while room is made for it.
-void run_dtr_graph(ChainExecutor& e, const ChainProfile& p, int64_t budget, bool throw_plain) {
   const int s = e.size();
   std::vector<std::vector<int>> inputs(static_cast<size_t>(s)), readers(size_t(s) + 1);
   for (int i = 0; i < s; ++i) {
@@ -756,9 +668,9 @@ std::vector<std::vector<Segment>> greedy_candidates(const ChainProfile& p) {
 // A static plan's peak: the closed form on chains, the program simulated on graphs.
 int64_t static_peak(const ChainProfile& p, const std::vector<Segment>& segs) {
   if (p.is_chain()) return detail::formula_peak(p, segs);
-  ChainExecutor e(p, nullptr);
-  run_static(e, segs);
-  return e.peak();
+  Plan plan;
+  plan.segments = segs;
+  return evaluate(p, plan).predicted_peak;
 }
 
 // Policies that plan chains only refuse graphs, naming a stage that makes it one.

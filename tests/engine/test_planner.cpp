@@ -17,6 +17,7 @@
 #include "nn/linear.h"
 #include "ops/ops.h"
 #include "tests/support/helpers.h"
+#include "tests/support/planned_step.h"
 
 using namespace spool;
 
@@ -30,13 +31,10 @@ Tensor randint(int64_t hi, const Shape& shape, uint32_t seed) {
 }
 
 // A chain of random widths and stage kinds (some with dropout), ending in a cross-entropy.
-struct RandomChain {
-  Generator gen;
-  std::vector<std::shared_ptr<nn::Linear>> layers;
+struct RandomChain : test_support::LinearStages {
   Tensor x, labels;
-  Chain chain;
 
-  RandomChain(uint64_t seed, int n) : gen(seed) {
+  RandomChain(uint64_t seed, int n) : LinearStages(seed) {
     std::mt19937 r{uint32_t(seed)};
     int64_t width = 8 + int64_t(r() % 24);
     const int64_t batch = 16;
@@ -69,20 +67,6 @@ struct RandomChain {
       chain.stages.push_back({"s" + std::to_string(i), fn});
       width = out;
     }
-  }
-  Tensors params() const {
-    Tensors p;
-    for (const auto& l : layers)
-      for (const auto& t : l->parameters()) p.push_back(t);
-    return p;
-  }
-  void zero_grad() {
-    for (auto& p : params()) p.impl().grad.reset();
-  }
-  std::vector<std::vector<float>> grads() const {
-    std::vector<std::vector<float>> g;
-    for (const auto& p : params()) g.push_back(p.grad().to_vector<float>());
-    return g;
   }
 };
 
@@ -120,24 +104,10 @@ TEST(Planner, EveryPolicyMeetsItsPredictionToTheByteOnRandomChains) {
       for (int64_t budget : budgets) {
         SCOPED_TRACE("seed " + std::to_string(seed) + " policy " + policy + " budget " +
                      std::to_string(budget));
-        const int64_t smallest = smallest_budget(prof, policy);
-        if (budget < smallest) {
-          EXPECT_NE(test_support::error_of([&] {
-                      make_plan(prof, policy, budget);
-                    }).find("smallest feasible budget for policy '" + policy + "'"),
-                    std::string::npos);
-          continue;
-        }
-        const Plan plan = make_plan(prof, policy, budget);
-        rc.zero_grad();
-        rc.gen.set_state(start);
-        const StepResult r = run_step(rc.chain, prof, plan);
-        EXPECT_EQ(r.mismatch, "");
-        EXPECT_EQ(r.measured_peak, plan.predicted_peak);
-        EXPECT_EQ(r.predicted_peak, plan.predicted_peak);
-        EXPECT_LE(r.measured_peak, budget);
-        EXPECT_EQ(r.loss, ref.loss);
-        EXPECT_EQ(rc.grads(), ref_grads) << plan.describe();
+        const auto step =
+            test_support::checked_step(rc, prof, policy, budget, start, ref.loss, ref_grads);
+        if (!step) continue;
+        const StepResult& r = step->second;
         if (policy == "dp") EXPECT_GE(r.measured_peak, last_peak);  // monotone in the budget
         last_peak = r.measured_peak;
       }

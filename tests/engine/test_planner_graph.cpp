@@ -16,6 +16,7 @@
 #include "nn/linear.h"
 #include "ops/ops.h"
 #include "tests/support/helpers.h"
+#include "tests/support/planned_step.h"
 
 using namespace spool;
 
@@ -23,13 +24,10 @@ namespace {
 
 // A graph of random widths: stage i reads x_i and some earlier boundaries, projects each to its
 // width and adds them, then an activation (some with dropout); the last stage is a cross-entropy.
-struct RandomGraph {
-  Generator gen;
-  std::vector<std::shared_ptr<nn::Linear>> layers;
+struct RandomGraph : test_support::LinearStages {
   Tensor x, labels;
-  Chain chain;
 
-  RandomGraph(uint64_t seed, int n, int skips) : gen(seed) {
+  RandomGraph(uint64_t seed, int n, int skips) : LinearStages(seed) {
     std::mt19937 r{uint32_t(seed) * 7919u + 1};
     std::vector<int64_t> width{8 + int64_t(r() % 24)};
     const int64_t batch = 12;
@@ -66,20 +64,6 @@ struct RandomGraph {
       chain.stages.push_back(Stage("s" + std::to_string(i), in, fn));
       width.push_back(out);
     }
-  }
-  Tensors params() const {
-    Tensors p;
-    for (const auto& l : layers)
-      for (const auto& t : l->parameters()) p.push_back(t);
-    return p;
-  }
-  void zero_grad() {
-    for (auto& p : params()) p.impl().grad.reset();
-  }
-  std::vector<std::vector<float>> grads() const {
-    std::vector<std::vector<float>> g;
-    for (const auto& p : params()) g.push_back(p.grad().to_vector<float>());
-    return g;
   }
   // The whole model as one tape, one backward.
   double plain_step() {
@@ -166,25 +150,11 @@ TEST(PlannerGraph, EveryGraphPolicyMeetsItsPredictionToTheByte) {
       for (int64_t budget : bs) {
         SCOPED_TRACE("seed " + std::to_string(seed) + " policy " + policy + " budget " +
                      std::to_string(budget));
-        const int64_t smallest = smallest_budget(prof, policy);
-        if (policy != "dtr") EXPECT_GE(smallest, lo);  // ilp's is the least static plan
-        if (budget < smallest) {
-          EXPECT_NE(test_support::error_of([&] {
-                      make_plan(prof, policy, budget);
-                    }).find("smallest feasible budget for policy '" + policy + "'"),
-                    std::string::npos);
-          continue;
-        }
-        const Plan plan = make_plan(prof, policy, budget);
-        g.zero_grad();
-        g.gen.set_state(start);
-        const StepResult r = run_step(g.chain, prof, plan);
-        EXPECT_EQ(r.mismatch, "");
-        EXPECT_EQ(r.measured_peak, plan.predicted_peak);
-        EXPECT_EQ(r.predicted_peak, plan.predicted_peak);
-        EXPECT_LE(r.measured_peak, budget);
-        EXPECT_EQ(r.loss, ref.loss);
-        EXPECT_EQ(g.grads(), ref_grads) << plan.describe();
+        if (policy != "dtr") EXPECT_GE(smallest_budget(prof, policy), lo);  // ilp's is least
+        const auto step =
+            test_support::checked_step(g, prof, policy, budget, start, ref.loss, ref_grads);
+        if (!step) continue;
+        const auto& [plan, r] = *step;
         if (policy == "ilp") {
           EXPECT_EQ(plan.gap, 0) << plan.note;
           EXPECT_LE(plan.recompute_ms, last_cost + 1e-9);  // more budget never costs more
