@@ -192,6 +192,8 @@ struct Arith {
         return x > y ? x : y;
       case BinaryOp::minimum:
         return x < y ? x : y;
+      case BinaryOp::relu_grad:
+        return y > T(0) ? x : T(0);
       default:
         return T(0);
     }

@@ -170,6 +170,12 @@ Tensor add_grads(const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
+bool sole_owner(const Tensor& g) {
+  return g.defined() && g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 &&
+         !g.requires_grad() && !g.grad_fn() && g.offset() == 0 && g.is_contiguous() &&
+         g.nbytes() == g.storage()->nbytes();
+}
+
 void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   SPOOL_CHECK(root.requires_grad(), "backward: the ", describe(root),
               " tensor does not require grad (no input of the computation requires grad, or it "
@@ -180,34 +186,43 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
                 "; a non-scalar output needs an explicit gradient of the same shape");
     seed = full(root.shape(), 1.0, root.dtype(), root.device());
   }
-  backward(Tensors{root}, Tensors{seed}, retain_graph);
+  Tensors seeds;
+  seeds.push_back(std::move(seed));
+  backward(Tensors{root}, std::move(seeds), retain_graph);
 }
 
-void backward(const Tensors& roots, const Tensors& grads, bool retain_graph) {
+void backward(Tensors roots, Tensors grads, bool retain_graph) {
   SPOOL_CHECK(roots.size() == grads.size(), "backward: ", roots.size(), " roots but ", grads.size(),
               " gradients");
   NoGrad no_grad;
   std::unordered_map<Node*, Tensors> pending;
   std::vector<Node*> stack;
   std::unordered_set<Node*> seen;
+  std::vector<std::shared_ptr<Node>> root_nodes;  // alive without the roots' handles
   for (size_t r = 0; r < roots.size(); ++r) {
-    const Tensor &root = roots[r], &seed = grads[r];
+    const Tensor& root = roots[r];
+    Tensor& seed = grads[r];
     SPOOL_CHECK(root.requires_grad(), "backward: root ", r, " (", describe(root),
                 ") does not require grad");
     SPOOL_CHECK(seed.defined() && seed.shape() == root.shape() && seed.dtype() == root.dtype(),
                 "backward: gradient is ", describe(seed), " for an output that is ",
                 describe(root));
     if (root.is_leaf()) {
-      accumulate_into_leaf(root.impl(), Tensor(seed));
+      accumulate_into_leaf(root.impl(), std::move(seed));
       continue;
     }
-    Node* n = root.grad_fn().get();
+    root_nodes.push_back(root.grad_fn());
+    Node* n = root_nodes.back().get();
     Tensors& slot = pending[n];
     slot.resize(n->outputs.size());
     Tensor& acc = slot[size_t(root.impl().output_nr)];
-    acc = acc.defined() ? add_grads(acc, seed) : seed;
+    acc = acc.defined() ? add_grads(acc, seed) : std::move(seed);
     if (seen.insert(n).second) stack.push_back(n);
   }
+  // From here the nodes hold what backward needs: a root's storage, and a seed once its node
+  // has run, are freed as soon as nothing else holds them.
+  roots.clear();
+  grads.clear();
 
   // Every node reachable from the roots, newest first.
   std::vector<Node*> order;
@@ -248,6 +263,10 @@ void backward(const Tensors& roots, const Tensors& grads, bool retain_graph) {
     Needs needs(n->next.size());
     for (size_t i = 0; i < needs.size(); ++i) needs[i] = n->next[i].active();
     Tensors in_grads = n->backward(saved, grads, needs);
+    // The node's own handles go first: a gradient it passed on (or wrote its result over) is
+    // then held by in_grads alone, and a leaf can adopt it without a copy.
+    grads.clear();
+    saved.clear();
     SPOOL_CHECK(in_grads.size() == n->next.size(), "backward: ", n->op, " returned ",
                 in_grads.size(), " gradients for ", n->next.size(), " inputs");
     if (!retain_graph) {

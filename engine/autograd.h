@@ -107,7 +107,15 @@ void record_always(const char* op, const Tensors& inputs, const Tensors& outputs
 // retain_graph, the saved tensors are freed as backward passes them.
 void backward(const Tensor& root, const Tensor& grad = {}, bool retain_graph = false);
 // Several roots at once, each with its gradient (all required, same shapes as the roots).
-void backward(const Tensors& roots, const Tensors& grads, bool retain_graph = false);
+// The roots and gradients are the backward's own (pass them with std::move to let it free each
+// gradient, and each root's storage, as soon as the last node reading it has run).
+void backward(Tensors roots, Tensors grads, bool retain_graph = false);
+
+// True when g's handle is the only one reaching its buffer (one contiguous tensor owning its
+// whole storage, no autograd history). backward() hands each node the gradients flowing into
+// it, and when a gradient was made for that node alone nothing else holds it: the node's
+// backward may then write its input's gradient over it instead of allocating.
+bool sole_owner(const Tensor& g);
 
 // Refuses an in-place write to `t` while recording would be needed (the op names itself).
 void check_inplace(const Tensor& t, const char* op);

@@ -34,7 +34,24 @@ enum class UnaryOp {
   affine,          // a * x + b
 };
 
-enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge };
+// relu_grad: relu's backward, a where b > 0, else 0 (a the output's gradient, b relu's output),
+// without a mask tensor.
+enum class BinaryOp {
+  add,
+  sub,
+  mul,
+  div,
+  pow,
+  maximum,
+  minimum,
+  relu_grad,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge
+};
 
 constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
 

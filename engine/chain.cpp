@@ -131,9 +131,28 @@ class RealChain {
     g_.back() = ones_like(loss.detach());
   }
 
+  // Stage i's backward, and the release of everything it no longer needs: its record, the
+  // gradient of x_{i+1}, and x_{i+1} itself (every reader of it has run its backward; the loss
+  // x_S stays, to be read). The output and its gradient are handed to the autograd, which frees
+  // each once the last node reading it has run, so the stage's peak does not carry them to its
+  // end.
   void backward_call(int i) {
     Rec& r = rec_[size_t(i)];
-    if (r.y.requires_grad()) backward(Tensors{r.y}, Tensors{g_[size_t(i) + 1]});
+    const size_t out = size_t(i) + 1;
+    Tensor y = std::move(r.y), seed = std::move(g_[out]);
+    if (out < x_.size() - 1) {
+      r.y_data = Tensor();
+      x_[out] = Tensor();
+    }
+    if (y.requires_grad()) {
+      // Not Tensors{...}: an initializer list would keep its own copies until backward returns.
+      Tensors roots, seeds;
+      roots.push_back(std::move(y));
+      seeds.push_back(std::move(seed));
+      backward(std::move(roots), std::move(seeds));
+    }
+    y = Tensor();
+    seed = Tensor();
     const std::vector<int> ins = inputs_of(i);
     for (size_t k = 0; k < ins.size(); ++k) {
       Tensor& xa = r.xa[k];
@@ -141,15 +160,28 @@ class RealChain {
       if (j == 0 || !xa.requires_grad()) continue;
       Tensor gx = xa.grad();
       xa.impl().grad.reset();  // the boundary's gradient owns it now
-      if (!g_[j].defined())
+      if (!g_[j].defined()) {
         g_[j] = gx.defined() ? gx : zeros_like(xa);
-      else if (gx.defined())  // an earlier reader's part (readers run from the last down), added
-        backend(gx.device()).binary(BinaryOp::add, g_[j], gx, g_[j]);  // in place: g_[j] is ours
+      } else if (gx.defined()) {
+        // An earlier reader's part (readers run from the last down), added in place when g_[j]
+        // is ours alone; out of place when it is also another boundary's gradient (a stage
+        // adding two of its inputs passes one tensor back to both).
+        bool shared = false;
+        for (size_t m = 0; m < g_.size(); ++m)
+          shared = shared || (m != j && g_[m].defined() && g_[m].storage() == g_[j].storage());
+        Tensor sum = shared ? empty(gx.shape(), gx.dtype(), gx.device()) : g_[j];
+        backend(gx.device()).binary(BinaryOp::add, g_[j], gx, sum);
+        g_[j] = sum;
+      }
     }
+    rec_[size_t(i)] = Rec();
   }
   void drop_grad(int j) { g_[size_t(j)] = Tensor(); }
-  void drop_graph(int i) { rec_[size_t(i)].y = Tensor(); }
   void drop_record(int i) { rec_[size_t(i)] = Rec(); }
+  // The bytes of x_j's gradient storage (the profile's StageCost::grad_bytes).
+  int64_t grad_storage_bytes(int j) const {
+    return g_[size_t(j)].defined() ? int64_t(g_[size_t(j)].storage()->nbytes()) : 0;
+  }
   void hold(int j) {
     if (x_[size_t(j)].defined()) return;
     if (j > 0 && rec_[size_t(j) - 1].y_data.defined()) {
@@ -217,6 +249,7 @@ ChainExecutor::ChainExecutor(const ChainProfile& profile, Chain* chain) : p_(pro
   forwarded_.assign(size_t(s), 0);
   held_[0] = 1;  // the batch
   live_ = peak_ = profile.base_bytes;
+  peak_at_ = "the step's start";
   if (real_) real_offset_ = live_now() - live_;
 }
 
@@ -245,6 +278,12 @@ void ChainExecutor::check(const char* what, int i) {
                 std::to_string(actual) + " bytes, account " + std::to_string(live_);
 }
 
+void ChainExecutor::note_peak(int64_t bytes, const char* what, int i) {
+  if (bytes <= peak_) return;
+  peak_ = bytes;
+  peak_at_ = std::string(what) + (i < 0 ? "" : " '" + p_.stages[size_t(i)].name + "'");
+}
+
 void ChainExecutor::forward(int i, bool keep) {
   SPOOL_CHECK(i >= 0 && i < size(), "chain executor: no stage ", i);
   for (int j : inputs_[size_t(i)])
@@ -252,7 +291,8 @@ void ChainExecutor::forward(int i, bool keep) {
   SPOOL_CHECK(!alive(i + 1), "chain executor: forward(", i, ") while x_", i + 1, " is still alive");
   SPOOL_CHECK(!rec_[size_t(i)], "chain executor: stage ", i, " already has a record");
   const StageCost& s = p_.stages[size_t(i)];
-  peak_ = std::max(peak_, live_ + (keep ? s.keep_peak : s.nograd_peak));
+  note_peak(live_ + (keep ? s.keep_peak : s.nograd_peak),
+            keep ? "forward (keeping its graph) of" : "forward (without graph) of", i);
   if (real_) real_->forward(i, keep);
   live_ += s.out_bytes + (keep ? s.internal_bytes : 0);
   held_[size_t(i) + 1] = 1;
@@ -269,7 +309,7 @@ void ChainExecutor::seed() {
   SPOOL_CHECK(rec_.back(), "chain executor: seed() needs the loss stage's record");
   if (real_) real_->seed();
   live_ += p_.seed_bytes;
-  peak_ = std::max(peak_, live_);
+  note_peak(live_, "the loss gradient's seed", -1);
   check("seed", size() - 1);
 }
 
@@ -277,20 +317,16 @@ void ChainExecutor::backward(int i) {
   SPOOL_CHECK(i >= 0 && i < size() && rec_[size_t(i)], "chain executor: backward(", i,
               ") needs stage ", i, "'s record");
   const StageCost& s = p_.stages[size_t(i)];
-  peak_ = std::max(peak_, live_ + s.backward_peak);
+  note_peak(live_ + s.backward_peak, "backward of", i);
+  // The real backward also frees the record, the gradient of x_{i+1} and x_{i+1} (but the
+  // loss), as soon as nothing reads them: the account takes the same steps at once.
   if (real_) real_->backward_call(i);
-  live_ += s.backward_delta;
-  check("backward", i);
-  if (real_) real_->drop_grad(i + 1);
-  live_ -= p_.boundary_grad_bytes(i + 1);
-  check("drop gradient", i + 1);
-  if (real_) real_->drop_graph(i);
-  live_ += s.release_delta;
-  if (real_) real_->drop_record(i);
+  live_ += s.backward_delta - p_.boundary_grad_bytes(i + 1) + s.release_delta;
   rec_[size_t(i)] = 0;
+  if (i + 1 < size()) held_[size_t(i) + 1] = 0;  // no stage reads x_{i+1} again
   for (int j : inputs_[size_t(i)]) settle(j);
   settle(i + 1);
-  check("release", i);
+  check("backward", i);
 }
 
 void ChainExecutor::evict(int i) {
@@ -364,18 +400,18 @@ ChainProfile profile_chain(Chain& chain) {
   p.seed_bytes = live_now() - m0;
   for (int i = s - 1; i >= 0; --i) {
     StageCost& c = p.stages[size_t(i)];
+    // backward_call frees the gradient of x_{i+1} and x_{i+1} itself (but the loss) inside;
+    // the account keeps the planner's split: backward_delta - grad_bytes(i + 1) +
+    // release_delta is the stage's whole change, x_{i+1}'s bytes (dropped by the executor
+    // after the backward) aside.
+    const int64_t grad = i + 1 < s ? r.grad_storage_bytes(i + 1) : p.seed_bytes;
+    if (i + 1 < s) p.stages[size_t(i) + 1].grad_bytes = grad;
     m0 = live_now();
     reset_peak();
     r.backward_call(i);
     c.backward_peak = memory_stats().peak_bytes - m0;
-    c.backward_delta = live_now() - m0;
-    m0 = live_now();
-    r.drop_grad(i + 1);
-    if (i + 1 < s) p.stages[size_t(i) + 1].grad_bytes = m0 - live_now();
-    m0 = live_now();
-    r.drop_graph(i);
-    c.release_delta = live_now() - m0;
-    r.drop_record(i);
+    c.backward_delta = live_now() - m0 + grad + (i + 1 < s ? c.out_bytes : 0);
+    c.release_delta = 0;
   }
   r.drop_grad(0);
   r.unhold(s);

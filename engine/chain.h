@@ -65,10 +65,15 @@ struct StageCost {
   int64_t internal_bytes = 0;  // what a forward with graph keeps besides input and output
   int64_t keep_peak = 0;       // forward with graph
   int64_t nograd_peak = 0;     // forward without graph
-  int64_t backward_peak = 0;   // backward (its record and the output's gradient present)
-  int64_t backward_delta = 0;  // live change over the backward (input and parameter gradients
-                               // made, internals freed)
-  int64_t release_delta = 0;   // live change when the graph is dropped after the backward
+  // The backward starts with its record, x_{i+1} and x_{i+1}'s gradient present, and frees
+  // the latter two (but the loss) as soon as the last op reading them has run.
+  int64_t backward_peak = 0;  // above the live bytes at its start
+  // The backward's live change is backward_delta - (gradient of x_{i+1}) + release_delta, and
+  // x_{i+1}'s out_bytes leave when nothing holds x_{i+1} (after the backward; the loss never).
+  // (Input and parameter gradients made, internals freed. A profile puts everything in
+  // backward_delta; the planner's synthetic profiles split it.)
+  int64_t backward_delta = 0;
+  int64_t release_delta = 0;
   double forward_ms = 0;
   double flops = 0;  // of the forward, from the tape's cost records
 };
@@ -126,6 +131,8 @@ class ChainExecutor {
   bool alive(int j) const;
   int64_t live() const { return live_; }
   int64_t peak() const { return peak_; }
+  // The primitive the peak was reached in ("backward of 'layer1.0'"; empty before any).
+  const std::string& peak_at() const { return peak_at_; }
   double recompute_ms() const { return recompute_ms_; }
   double recompute_flops() const { return recompute_flops_; }
   // The loss (a scalar tensor) when running a chain, while x_S is held.
@@ -137,13 +144,14 @@ class ChainExecutor {
  private:
   void settle(int j);  // drops x_j from the account once nothing holds it
   void check(const char* what, int i);
+  void note_peak(int64_t bytes, const char* what, int i);
   const ChainProfile& p_;
   std::unique_ptr<RealChain> real_;
   std::vector<std::vector<int>> inputs_, readers_;  // per stage; per boundary
   std::vector<char> held_, rec_, forwarded_;
   int64_t live_ = 0, peak_ = 0, real_offset_ = 0;
   double recompute_ms_ = 0, recompute_flops_ = 0;
-  std::string mismatch_;
+  std::string mismatch_, peak_at_;
 };
 
 // Runs one plain step of the chain (every stage keeps its graph), measuring every primitive,

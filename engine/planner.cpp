@@ -272,6 +272,7 @@ bool dtr_feasible(const ChainProfile& p, int64_t budget, Plan* out) {
   if (e.peak() > budget) return false;
   if (out) {
     out->predicted_peak = e.peak();
+    out->peak_at = e.peak_at();
     out->recompute_ms = e.recompute_ms();
     out->recompute_flops = e.recompute_flops();
   }
@@ -421,6 +422,7 @@ Plan evaluate(const ChainProfile& p, Plan plan) {
   ChainExecutor e(p, nullptr);
   run_plan(e, plan);
   plan.predicted_peak = e.peak();
+  plan.peak_at = e.peak_at();
   plan.recompute_ms = e.recompute_ms();
   plan.recompute_flops = e.recompute_flops();
   return plan;

@@ -41,6 +41,7 @@ struct Plan {
   bool dynamic = false;           // dtr: decided while the step runs
   int64_t budget = kUnlimited;
   int64_t predicted_peak = 0;
+  std::string peak_at;  // the primitive the predicted peak is reached in ("backward of 'stem'")
   double recompute_ms = 0, recompute_flops = 0;  // of the replays, from the profile
   double plan_ms = 0;                            // time taken to plan
   double gap = 0;                // ilp: relative optimality gap reached (0: proven optimal)

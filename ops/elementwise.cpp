@@ -240,12 +240,21 @@ Tensor log_sigmoid(const Tensor& x) {
   return y;
 }
 
+Tensor relu_backward(const Tensor& y, const Tensor& g) {
+  SPOOL_CHECK(g.shape() == y.shape() && g.dtype() == y.dtype(), "relu backward: gradient is ",
+              describe(g), " for an output that is ", describe(y));
+  detail::check_same_device(g, y, "relu backward");
+  Tensor out = sole_owner(g) ? g : empty(g.shape(), g.dtype(), g.device());
+  backend(g.device()).binary(BinaryOp::relu_grad, g, y, out);
+  return out;
+}
+
 Tensor relu(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::relu, x, "relu");
   record(
       "relu", {x}, {y}, {y},
       [](const Tensors& s, const Tensors& g, const Needs&) {
-        return Tensors{where(gt(s[0], 0.0), g[0], scalar_like(0, g[0]))};
+        return Tensors{relu_backward(s[0], g[0])};
       },
       replay1([](const Tensor& x) { return relu(x); }));
   return y;

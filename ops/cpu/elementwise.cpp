@@ -229,6 +229,9 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
       case BinaryOp::minimum:
         map2<T, T>(a, b, out, [](T x, T y) { return x < y ? x : y; });
         break;
+      case BinaryOp::relu_grad:
+        map2<T, T>(a, b, out, [](T g, T y) { return y > T(0) ? g : T(0); });
+        break;
       case BinaryOp::eq:
         map2<U, T>(a, b, out, [](T x, T y) { return U(x == y); });
         break;

@@ -265,5 +265,50 @@ TEST(Autograd, TheLeafGradientDoesNotAliasAnotherTensor) {
   EXPECT_EQ(x.grad().at({0}), 3);
 }
 
+// backward() owns the roots and gradients it is given: handed over with std::move, a gradient
+// nothing else holds is the node's to overwrite (relu's backward writes its own over it), so
+// the backward allocates no new buffer; a gradient the caller still holds is left alone.
+TEST(Autograd, AHandedOverGradientIsOverwrittenAndOneStillHeldIsNot) {
+  const int64_t n = 1 << 16;
+  Tensor x = from_vector<double>(std::vector<double>(size_t(n), -1.0), {n});
+  x.set_at({0}, 2.0);
+  x.requires_grad_();
+  auto run = [&](bool hand_over) {
+    x.impl().grad.reset();
+    Tensor y = relu(x);
+    Tensor seed = full({n}, 3.0, DType::f64);
+    const int64_t before = memory_stats().live_bytes;
+    reset_peak();
+    Tensors roots{y}, seeds;
+    seeds.push_back(hand_over ? std::move(seed) : seed);
+    y = Tensor();
+    backward(std::move(roots), std::move(seeds));
+    if (!hand_over) EXPECT_EQ(seed.to_vector<double>()[1], 3.0);  // the caller's, unchanged
+    return memory_stats().peak_bytes - before;
+  };
+  const int64_t kept = run(false);
+  EXPECT_EQ(x.grad().to_vector<double>()[0], 3.0);
+  EXPECT_EQ(x.grad().to_vector<double>()[1], 0.0);
+  const int64_t handed = run(true);
+  EXPECT_EQ(x.grad().to_vector<double>()[0], 3.0);
+  EXPECT_EQ(x.grad().to_vector<double>()[1], 0.0);
+  EXPECT_GE(kept, n * 8);
+  EXPECT_LT(handed, n * 8 / 2);
+}
+
+TEST(Autograd, SoleOwnerNeedsTheOnlyHandleToAWholeBuffer) {
+  Tensor t = zeros({4, 4});
+  EXPECT_TRUE(sole_owner(t));
+  Tensor copy = t;
+  EXPECT_FALSE(sole_owner(t));
+  copy = Tensor();
+  EXPECT_TRUE(sole_owner(t));
+  Tensor view = t.detach();  // another handle on the storage
+  EXPECT_FALSE(sole_owner(t));
+  view = Tensor();
+  EXPECT_FALSE(sole_owner(narrow(zeros({4, 4}), 0, 1, 2)));  // part of its buffer
+  EXPECT_FALSE(sole_owner(Tensor()));
+}
+
 }  // namespace
 }  // namespace spool

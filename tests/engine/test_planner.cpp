@@ -326,3 +326,44 @@ TEST(Chain, StagedModelsEqualTheirPlainForward) {
   for (const auto& t : state)
     if (t.dtype() == DType::i64) EXPECT_EQ(t.item(), tracked[k++] + 1);
 }
+
+// The executor names the primitive its peak is reached in, for the plan and in refusals' study.
+TEST(Planner, ThePlanSaysWhereItsPeakIs) {
+  ChainProfile p = synthetic_profile(5, 8);
+  p.stages[3].backward_peak += int64_t(1) << 30;  // stage 3's backward dwarfs every other moment
+  const Plan plan = make_plan(p, "none", kUnlimited);
+  EXPECT_EQ(plan.peak_at, "backward of '" + p.stages[3].name + "'");
+  p.stages[3].backward_peak -= int64_t(1) << 30;
+  p.stages[5].keep_peak += int64_t(1) << 30;
+  EXPECT_EQ(make_plan(p, "none", kUnlimited).peak_at,
+            "forward (keeping its graph) of '" + p.stages[5].name + "'");
+}
+
+// A stage's backward gets x_{i+1}'s gradient and x_{i+1} itself handed over: each is freed once
+// the last op reading it has run, and relu's backward writes its gradient over the one it got.
+// A relu stage's backward then allocates nothing (the gradient it passes on is the buffer it
+// got), and the step's measured peak still equals the account.
+TEST(Chain, AStageBackwardFreesItsOutputAndGradientAsSoonAsTheyAreRead) {
+  Generator gen(2);
+  nn::Linear a(64, 256, true, &gen), b(256, 8, true, &gen);
+  Tensor x = randn({32, 64}, DType::f32, &gen), labels = randint(8, {32}, 5);
+  Chain c;
+  c.input = x;
+  c.stages.push_back({"linear", [&a](const Tensor& t) { return a.forward(t); }});
+  c.stages.push_back({"relu", [](const Tensor& t) { return relu(t); }});
+  c.stages.push_back(
+      {"head", [&b, labels](const Tensor& t) { return cross_entropy(b.forward(t), labels); }});
+  const ChainProfile p = profile_chain(c);
+  const StageCost& r = p.stages[1];
+  EXPECT_EQ(r.out_bytes, 32 * 256 * 4);
+  EXPECT_EQ(r.internal_bytes, 0);  // relu saves its output, which is the boundary
+  EXPECT_EQ(r.backward_peak, 0) << "relu's backward allocated instead of reusing its gradient";
+  for (const char* policy : {"none", "sqrt", "dtr"}) {
+    a.zero_grad();
+    b.zero_grad();
+    const Plan plan = make_plan(p, policy, kUnlimited);
+    const StepResult s = run_step(c, p, plan);
+    EXPECT_EQ(s.mismatch, "") << policy;
+    EXPECT_EQ(s.measured_peak, plan.predicted_peak) << policy;
+  }
+}
