@@ -4,6 +4,7 @@
 
 #include "engine/factory.h"
 #include "nn/init.h"
+#include "ops/shape.h"
 
 namespace spool::nn {
 
@@ -35,6 +36,20 @@ Tensor ConvNd::forward(const Tensor& x) {
               " channels, the layer expects ", weight.size(1) * options_.groups, " (weight ",
               str(weight.shape()), ")");
   return conv(x, weight, bias, options_);
+}
+
+Tensor ConvNd::forward_channels(const Tensor& x, int64_t first, int64_t count) {
+  const int64_t out = weight.size(0);
+  SPOOL_CHECK(options_.groups == 1, type_name(), "::forward_channels: a grouped convolution (",
+              options_.groups, " groups) mixes channel ranges; only groups = 1 is split");
+  SPOOL_CHECK(first >= 0 && count > 0 && first + count <= out, type_name(),
+              "::forward_channels: channels [", first, ", ", first + count,
+              ") are not within the layer's ", out, " output channels");
+  SPOOL_CHECK(x.dim() == dims_ + 2 && x.size(1) == weight.size(1), type_name(), ": input is ",
+              str(x.shape()), "; expected [N, ", weight.size(1), ", ...] with ", dims_,
+              " spatial dims");
+  return conv(x, narrow(weight, 0, first, count),
+              bias.defined() ? narrow(bias, 0, first, count) : Tensor(), options_);
 }
 
 }  // namespace spool::nn

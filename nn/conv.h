@@ -22,6 +22,9 @@ class ConvNd : public Module {
   ConvNd(int64_t spatial_dims, const ConvSpec& spec, Generator* gen = nullptr);
   std::string type_name() const override;
   Tensor forward(const Tensor& x) override;
+  // Output channels [first, first + count) of forward(x), from those filters alone (each output
+  // channel of an ungrouped convolution reads only its own filter, so the values are forward's).
+  Tensor forward_channels(const Tensor& x, int64_t first, int64_t count);
 
   Tensor weight, bias;
 

@@ -12,11 +12,21 @@ class BatchNorm : public Module {
             bool affine = true);
   std::string type_name() const override;
   Tensor forward(const Tensor& x) override;
+  // forward for channels [first, first + count) of the layer alone: x holds those channels, and
+  // their statistics and affine parameters are used and updated (views of the layer's). The
+  // statistics are per channel, so the values are forward's on the whole input. The call
+  // covering channel 0 counts the batch in num_batches_tracked (once, as forward does).
+  // With relu: relu(forward(x) + residual) as one op (batch_norm_relu; residual may be
+  // undefined).
+  Tensor forward_channels(const Tensor& x, int64_t first, int64_t count, bool relu = false);
+  Tensor forward_relu(const Tensor& x, const Tensor& residual = {});
 
   Tensor weight, bias;                                    // [C]
   Tensor running_mean, running_var, num_batches_tracked;  // [C], [C], i64 []
 
  private:
+  Tensor apply(const Tensor& x, int64_t first, int64_t count, bool relu, const Tensor& residual,
+               const char* what);
   int64_t dims_;
   double momentum_, eps_;
 };

@@ -66,25 +66,49 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
   return y;
 }
 
-Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,
-                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
-                  double eps) {
-  SPOOL_CHECK(x_in.dim() >= 2, "batch_norm: input is ", str(x_in.shape()), "; expected [N, C, *]");
-  SPOOL_CHECK(is_float(x_in.dtype()), "batch_norm: input is ", describe(x_in),
-              "; expected f32 or f64");
+namespace {
+
+// batch_norm's backward from its saved {x, mu, invstd, weight} and the output's gradient.
+Tensors batch_norm_grads(const Tensors& s, const Tensor& gy_in, const Needs& n, bool training) {
+  const Tensor& x = s[0];
+  Tensor gy = contiguous(gy_in);
+  Tensor gx = n[0] ? empty(x.shape(), x.dtype(), x.device()) : Tensor();
+  Tensor gw = n[1] ? empty(s[3].shape(), x.dtype(), x.device()) : Tensor();
+  Tensor gb =
+      n[2] ? empty(s[3].defined() ? s[3].shape() : s[1].shape(), x.dtype(), x.device()) : Tensor();
+  backend(x.device()).batch_norm_backward(x, gy, s[1], s[2], s[3], training, gx, gw, gb);
+  return Tensors{gx, gw, gb};
+}
+
+// batch_norm(x), plus `residual` when defined, then relu when `relu`: the sum and the relu are
+// done in place on the normalised output (the kernels of add and relu, in the same order, so
+// the values are those of the unfused ops), and the output is all that is saved besides what
+// batch_norm saves.
+Tensor batch_norm_epilogue(const char* op, const Tensor& x_in, const Tensor& residual, bool relu,
+                           const Tensor& running_mean, const Tensor& running_var,
+                           const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                           double eps) {
+  SPOOL_CHECK(x_in.dim() >= 2, op, ": input is ", str(x_in.shape()), "; expected [N, C, *]");
+  SPOOL_CHECK(is_float(x_in.dtype()), op, ": input is ", describe(x_in), "; expected f32 or f64");
+  if (residual.defined()) {
+    detail::check_same_device(x_in, residual, op);
+    SPOOL_CHECK(residual.shape() == x_in.shape() && residual.dtype() == x_in.dtype(), op,
+                ": residual is ", describe(residual), " for an input that is ", describe(x_in),
+                "; expected the same shape and dtype");
+  }
   const int64_t c = x_in.size(1);
   const char* names[] = {"running_mean", "running_var", "weight", "bias"};
   const Tensor* params[] = {&running_mean, &running_var, &weight, &bias};
   for (int i = 0; i < 4; ++i)
     if (params[i]->defined())
-      SPOOL_CHECK(params[i]->shape() == Shape{c} && params[i]->dtype() == x_in.dtype(),
-                  "batch_norm: ", names[i], " is ", describe(*params[i]), " for an input of ", c,
+      SPOOL_CHECK(params[i]->shape() == Shape{c} && params[i]->dtype() == x_in.dtype(), op, ": ",
+                  names[i], " is ", describe(*params[i]), " for an input of ", c,
                   " channels; expected ", name(x_in.dtype()), "[", c, "]");
-  SPOOL_CHECK(training || (running_mean.defined() && running_var.defined()),
-              "batch_norm: eval mode needs running_mean and running_var");
+  SPOOL_CHECK(training || (running_mean.defined() && running_var.defined()), op,
+              ": eval mode needs running_mean and running_var");
   const int64_t count = c == 0 ? 0 : x_in.numel() / c;
   if (training)
-    SPOOL_CHECK(count > 1, "batch_norm: training needs more than one value per channel, input is ",
+    SPOOL_CHECK(count > 1, op, ": training needs more than one value per channel, input is ",
                 str(x_in.shape()));
   Tensor x = contiguous(x_in);
   Backend& be = backend(x.device());
@@ -113,27 +137,71 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
   Tensor b = bias.defined() ? contiguous(bias) : Tensor();
   Tensor y = empty(x.shape(), x.dtype(), x.device());
   be.batch_norm_apply(x, mu, invstd, w, b, y);
+  if (!residual.defined() && !relu) {
+    record(
+        "batch_norm", {x, w, b}, {y}, {x, mu, invstd, w},
+        [training](const Tensors& s, const Tensors& g, const Needs& n) {
+          return batch_norm_grads(s, contiguous(g[0]), n, training);
+        },
+        // Replay normalises with the statistics this step computed, without touching the
+        // running statistics a second time.
+        [mu, invstd](const Tensors& in) {
+          Tensor y = empty(in[0].shape(), in[0].dtype(), in[0].device());
+          backend(y.device()).batch_norm_apply(contiguous(in[0]), mu, invstd, in[1], in[2], y);
+          return Tensors{y};
+        });
+    return y;
+  }
+  Tensor r = residual.defined() ? contiguous(residual) : Tensor();
+  if (r.defined()) be.binary(BinaryOp::add, y, r, y);
+  if (relu) be.unary(UnaryOp::relu, y, y);
+  // Two tape entries over the one buffer, as in-place ops record in PyTorch: batch_norm (+ the
+  // sum), whose backward needs x but not its output, and relu, which saves the output for its
+  // mask. Separate entries let backward free relu's incoming gradient before batch_norm's
+  // backward allocates, as with the unfused ops.
   record(
-      "batch_norm", {x, w, b}, {y}, {x, mu, invstd, w},
+      r.defined() ? "batch_norm_add" : "batch_norm", {x, w, b, r}, {y}, {x, mu, invstd, w},
       [training](const Tensors& s, const Tensors& g, const Needs& n) {
-        const Tensor& x = s[0];
-        Tensor gy = contiguous(g[0]);
-        Tensor gx = n[0] ? empty(x.shape(), x.dtype(), x.device()) : Tensor();
-        Tensor gw = n[1] ? empty(s[3].shape(), x.dtype(), x.device()) : Tensor();
-        Tensor gb = n[2]
-                        ? empty(s[3].defined() ? s[3].shape() : s[1].shape(), x.dtype(), x.device())
-                        : Tensor();
-        backend(x.device()).batch_norm_backward(x, gy, s[1], s[2], s[3], training, gx, gw, gb);
-        return Tensors{gx, gw, gb};
+        Tensors out = batch_norm_grads(s, g[0], {n[0], n[1], n[2]}, training);
+        out.push_back(n[3] ? g[0] : Tensor());  // the sum passes the gradient on unchanged
+        return out;
       },
-      // Replay normalises with the statistics this step computed, without touching the
-      // running statistics a second time.
       [mu, invstd](const Tensors& in) {
         Tensor y = empty(in[0].shape(), in[0].dtype(), in[0].device());
-        backend(y.device()).batch_norm_apply(contiguous(in[0]), mu, invstd, in[1], in[2], y);
+        Backend& be = backend(y.device());
+        be.batch_norm_apply(contiguous(in[0]), mu, invstd, in[1], in[2], y);
+        if (in[3].defined()) be.binary(BinaryOp::add, y, contiguous(in[3]), y);
         return Tensors{y};
       });
-  return y;
+  if (!relu) return y;
+  Tensor out = y.detach();  // the same storage, relu's output
+  record(
+      "relu", {y}, {out}, {out},
+      [](const Tensors& s, const Tensors& g, const Needs&) {
+        return Tensors{relu_backward(s[0], g[0])};
+      },
+      [](const Tensors& in) {
+        Tensor y = empty(in[0].shape(), in[0].dtype(), in[0].device());
+        backend(y.device()).unary(UnaryOp::relu, contiguous(in[0]), y);
+        return Tensors{y};
+      });
+  return out;
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                  double eps) {
+  return batch_norm_epilogue("batch_norm", x, Tensor(), false, running_mean, running_var, weight,
+                             bias, training, momentum, eps);
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& residual, const Tensor& running_mean,
+                       const Tensor& running_var, const Tensor& weight, const Tensor& bias,
+                       bool training, double momentum, double eps) {
+  return batch_norm_epilogue("batch_norm_relu", x, residual, true, running_mean, running_var,
+                             weight, bias, training, momentum, eps);
 }
 
 }  // namespace spool

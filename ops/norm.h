@@ -17,4 +17,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                   const Tensor& weight, const Tensor& bias, bool training, double momentum = 0.1,
                   double eps = 1e-5);
 
+// relu(batch_norm(x) + residual) (residual, of x's shape, may be undefined: relu(batch_norm(x))),
+// with the sum and relu done in place on the normalised output: the values and gradients are
+// those of the three ops, and the forward holds two tensors of x's size at once (x and the
+// output) instead of three or four. ResNet's blocks end in it (cuDNN fuses the same).
+Tensor batch_norm_relu(const Tensor& x, const Tensor& residual, const Tensor& running_mean,
+                       const Tensor& running_var, const Tensor& weight, const Tensor& bias,
+                       bool training, double momentum = 0.1, double eps = 1e-5);
+
 }  // namespace spool

@@ -5,11 +5,15 @@
 
 #include <cmath>
 
+#include "engine/allocator.h"
+#include "engine/autograd.h"
+#include "engine/factory.h"
 #include "ops/conv.h"
 #include "ops/norm.h"
 #include "ops/ops.h"
 #include "ops/pool.h"
 #include "tests/ops/gradcheck_inputs.h"
+#include "tests/support/helpers.h"
 
 namespace spool {
 namespace {
@@ -220,6 +224,77 @@ TEST(GradcheckBatchNorm, EvalUsesTheRunningStatistics) {
           [rm, rv](const Tensors& in) { return batch_norm(in[0], rm, rv, in[1], in[2], false); },
           {x, w, b}),
       "");
+}
+
+TEST(GradcheckBatchNorm, FusedReluWithAResidual) {
+  Tensor x = normal_leaf({3, 2, 2}, 50), r = normal_leaf({3, 2, 2}, 51);
+  Tensor w = normal_leaf({2}, 52), b = normal_leaf({2}, 53);
+  EXPECT_EQ(gradcheck(
+                [](const Tensors& in) {
+                  return batch_norm_relu(in[0], in[1], Tensor(), Tensor(), in[2], in[3], true);
+                },
+                {x, r, w, b}),
+            "");
+}
+
+TEST(GradcheckBatchNorm, FusedReluWithoutAResidualInEval) {
+  Tensor x = normal_leaf({3, 2, 2}, 54), w = normal_leaf({2}, 55), b = normal_leaf({2}, 56);
+  Tensor rm = from_vector<double>({0.5, -1}, {2}), rv = from_vector<double>({2, 0.5}, {2});
+  EXPECT_EQ(gradcheck(
+                [rm, rv](const Tensors& in) {
+                  return batch_norm_relu(in[0], Tensor(), rm, rv, in[1], in[2], false);
+                },
+                {x, w, b}),
+            "");
+}
+
+// batch_norm_relu(x, r) gives relu(batch_norm(x) + r)'s values, gradients and running
+// statistics bit for bit (f32), and its forward holds two tensors of x's size, not four.
+TEST(BatchNorm, FusedReluEqualsTheUnfusedOpsBitForBit) {
+  Generator gen(7);
+  const Shape shape{4, 8, 6, 6};
+  Tensor x0 = randn(shape, DType::f32, &gen), r0 = randn(shape, DType::f32, &gen);
+  Tensor w0 = randn({8}, DType::f32, &gen), b0 = randn({8}, DType::f32, &gen);
+  struct Run {
+    std::vector<float> y, gx, gr, gw, gb, rm, rv;
+    int64_t forward_peak;
+  };
+  auto run = [&](bool fused) {
+    Tensor x = clone(x0), r = clone(r0), w = clone(w0), b = clone(b0);
+    for (Tensor* t : {&x, &r, &w, &b}) t->requires_grad_();
+    Tensor rm = zeros({8}), rv = ones({8});
+    const int64_t before = memory_stats().live_bytes;
+    reset_peak();
+    Tensor y = fused ? batch_norm_relu(x, r, rm, rv, w, b, true)
+                     : relu(batch_norm(x, rm, rv, w, b, true) + r);
+    Run out;
+    out.forward_peak = memory_stats().peak_bytes - before;
+    backward(sum(y * y));
+    out.y = y.to_vector<float>();
+    out.gx = x.grad().to_vector<float>(), out.gr = r.grad().to_vector<float>();
+    out.gw = w.grad().to_vector<float>(), out.gb = b.grad().to_vector<float>();
+    out.rm = rm.to_vector<float>(), out.rv = rv.to_vector<float>();
+    return out;
+  };
+  const Run fused = run(true), plain = run(false);
+  EXPECT_EQ(fused.y, plain.y);
+  EXPECT_EQ(fused.gx, plain.gx);
+  EXPECT_EQ(fused.gr, plain.gr);
+  EXPECT_EQ(fused.gw, plain.gw);
+  EXPECT_EQ(fused.gb, plain.gb);
+  EXPECT_EQ(fused.rm, plain.rm);
+  EXPECT_EQ(fused.rv, plain.rv);
+  const int64_t size = numel(shape) * 4;
+  EXPECT_LT(fused.forward_peak, size + size / 2);  // the output (x is the caller's)
+  EXPECT_GE(plain.forward_peak, 2 * size);
+}
+
+TEST(BatchNorm, FusedReluRefusesAResidualOfAnotherShapeByName) {
+  Tensor x = zeros({2, 3, 4}), r = zeros({2, 3, 5});
+  const std::string e = test_support::error_of(
+      [&] { batch_norm_relu(x, r, Tensor(), Tensor(), Tensor(), Tensor(), true); });
+  EXPECT_NE(e.find("batch_norm_relu: residual is"), std::string::npos) << e;
+  EXPECT_NE(e.find("expected the same shape"), std::string::npos) << e;
 }
 
 TEST(BatchNorm, TrainingNormalisesEachChannelAndUpdatesRunningStatistics) {
