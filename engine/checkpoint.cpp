@@ -1,11 +1,41 @@
 #include "engine/checkpoint.h"
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
+#include "engine/factory.h"
 
 namespace spool {
 
+namespace {
+
+// Device copies of `state` (in the allocator's account, like any tensor a backward makes), to
+// put back after a replay.
+Tensors copy_state(const Tensors& state) {
+  Tensors kept;
+  for (const Tensor& t : state) {
+    Tensor c = empty(t.shape(), t.dtype(), t.device());
+    backend(t.device()).copy(t, c);
+    kept.push_back(c);
+  }
+  return kept;
+}
+
+void restore_state(const Tensors& state, const Tensors& kept) {
+  for (size_t k = 0; k < state.size(); ++k) backend(state[k].device()).copy(kept[k], state[k]);
+}
+
+// Slice [start, start + len) of t along dim, as a view.
+Tensor slice_view(const Tensor& t, int64_t dim, int64_t start, int64_t len) {
+  Shape shape = t.shape();
+  shape[size_t(dim)] = len;
+  return Tensor::make(t.storage(), t.offset() + start * t.strides()[size_t(dim)], shape,
+                      t.strides(), t.dtype());
+}
+
+}  // namespace
+
 Tensors checkpoint(const CheckpointFn& fn, const Tensors& inputs,
-                   const std::vector<Generator*>& generators) {
+                   const std::vector<Generator*>& generators, const Tensors& state) {
   if (!grad_enabled()) return fn(inputs);  // inside NoGrad or another checkpoint's forward
   const RngSnapshot before(generators);
   Tensors outs;
@@ -17,7 +47,7 @@ Tensors checkpoint(const CheckpointFn& fn, const Tensors& inputs,
   // Recorded even when no input requires grad: fn's parameters may.
   record_always(
       "checkpoint", inputs, outs, inputs,
-      [fn, before](const Tensors& saved, const Tensors& grads, const Needs& needs) {
+      [fn, before, state](const Tensors& saved, const Tensors& grads, const Needs& needs) {
         // Replay with the generators as they were at the forward, then put them back.
         const RngSnapshot now(std::vector<Generator*>(before.gens.begin() + 1, before.gens.end()));
         before.restore();
@@ -27,10 +57,14 @@ Tensors checkpoint(const CheckpointFn& fn, const Tensors& inputs,
           if (x.defined() && needs[i]) x.requires_grad_(true);
           xs.push_back(x);
         }
+        // The state as the step has it, put back after the replay.
+        Tensors kept = copy_state(state);
         Tensors roots, seeds;
         {
           EnableGrad enable;
           Tensors ys = fn(xs);
+          restore_state(state, kept);
+          kept.clear();
           SPOOL_CHECK(ys.size() == grads.size(), "checkpoint: the replay returned ", ys.size(),
                       " outputs, the forward ", grads.size());
           for (size_t k = 0; k < ys.size(); ++k)
@@ -51,9 +85,58 @@ Tensors checkpoint(const CheckpointFn& fn, const Tensors& inputs,
 }
 
 Tensor checkpoint(const std::function<Tensor(const Tensor&)>& fn, const Tensor& input,
-                  const std::vector<Generator*>& generators) {
+                  const std::vector<Generator*>& generators, const Tensors& state) {
   return checkpoint([fn](const Tensors& in) { return Tensors{fn(in[0])}; }, Tensors{input},
-                    generators)[0];
+                    generators, state)[0];
+}
+
+Tensor checkpoint_in_parts(const std::function<Tensor(const Tensor&)>& whole,
+                           const std::vector<std::function<Tensor(const Tensor&)>>& parts,
+                           int64_t dim, const Tensor& input, const Tensors& state) {
+  SPOOL_CHECK(!parts.empty(), "checkpoint_in_parts: no parts");
+  Tensor y;
+  {
+    NoGrad no_grad;
+    y = whole(input);
+  }
+  SPOOL_CHECK(y.defined() && dim >= 0 && dim < y.dim(), "checkpoint_in_parts: dim ", dim,
+              " is not a dim of the output ", y.defined() ? describe(y) : std::string("(none)"));
+  if (!grad_enabled()) return y;
+  y = y.detach();
+  record_always(
+      "checkpoint_in_parts", {input}, {y}, {input},
+      [parts, dim, state](const Tensors& saved, const Tensors& grads, const Needs& needs) {
+        Tensor x = saved[0].detach();
+        if (needs[0]) x.requires_grad_(true);
+        const Tensor& g = grads[0];
+        int64_t start = 0;
+        for (const auto& part : parts) {
+          Tensors kept = copy_state(state);
+          Tensor yk;
+          {
+            EnableGrad enable;
+            yk = part(x);
+          }
+          restore_state(state, kept);
+          kept.clear();
+          SPOOL_CHECK(yk.dim() == g.dim() && start + yk.size(dim) <= g.size(dim),
+                      "checkpoint_in_parts: part ", describe(yk), " does not fit the output ",
+                      describe(g), " from ", start, " along dim ", dim);
+          Tensor seed = empty(yk.shape(), g.dtype(), g.device());
+          backend(g.device()).copy(slice_view(g, dim, start, yk.size(dim)), seed);
+          start += yk.size(dim);
+          if (!yk.requires_grad()) continue;
+          Tensors roots, seeds;
+          roots.push_back(std::move(yk));
+          seeds.push_back(std::move(seed));
+          backward(std::move(roots), std::move(seeds));
+        }
+        SPOOL_CHECK(start == g.size(dim), "checkpoint_in_parts: the parts cover ", start, " of ",
+                    g.size(dim), " along dim ", dim);
+        return Tensors{x.defined() && x.requires_grad() ? x.grad() : Tensor()};
+      },
+      [whole](const Tensors& in) { return Tensors{whole(in[0])}; });
+  return y;
 }
 
 }  // namespace spool

@@ -1,5 +1,7 @@
 #include "models/resnet.h"
 
+#include "engine/checkpoint.h"
+
 #include "nn/init.h"
 #include "ops/elementwise.h"
 #include "ops/loss.h"
@@ -35,13 +37,13 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen,
 
 Tensor BasicBlock::branch(const Tensor& x) {
   const Tensor in = shift_segments_ > 0 ? temporal_shift(x, shift_segments_, 8, shift_mode_) : x;
-  return relu(bn1_->forward(conv1_->forward(in)));
+  return bn1_->forward_relu(conv1_->forward(in));
 }
 
 Tensor BasicBlock::merge(const Tensor& x, const Tensor& h) {
-  Tensor y = bn2_->forward(conv2_->forward(h));
+  // relu(bn2(conv2(h)) + shortcut) as one op: the sum and relu overwrite bn2's output.
   Tensor shortcut = downsample_ ? downsample_->forward(x) : x;
-  return relu(y + shortcut);
+  return bn2_->forward_relu(conv2_->forward(h), shortcut);
 }
 
 Tensor BasicBlock::forward(const Tensor& x) { return merge(x, branch(x)); }
@@ -66,11 +68,10 @@ Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator* ge
 Tensor Bottleneck::forward(const Tensor& x) {
   const Tensor branch =
       shift_segments_ > 0 ? temporal_shift(x, shift_segments_, 8, shift_mode_) : x;
-  Tensor h = relu(bn1_->forward(conv1_->forward(branch)));
-  h = relu(bn2_->forward(conv2_->forward(h)));
-  h = bn3_->forward(conv3_->forward(h));
+  Tensor h = bn1_->forward_relu(conv1_->forward(branch));
+  h = bn2_->forward_relu(conv2_->forward(h));
   Tensor shortcut = downsample_ ? downsample_->forward(x) : x;
-  return relu(h + shortcut);
+  return bn3_->forward_relu(conv3_->forward(h), shortcut);
 }
 
 std::vector<int64_t> resnet_stage_blocks(int64_t depth) {
@@ -122,7 +123,14 @@ ResNet::ResNet(const ResNetConfig& c, Generator* gen) : config_(c) {
 Tensor ResNet::stem(const Tensor& x) {
   SPOOL_CHECK(x.dim() == 4 && x.size(1) == config_.in_channels, "ResNet: input is ", str(x.shape()),
               "; expected [N, ", config_.in_channels, ", H, W]");
-  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
+  Tensor h = bn1_->forward_relu(conv1_->forward(x));
+  return max_pool(h, {.kernel = {3}, .stride = {2}, .padding = {1}});
+}
+
+Tensor ResNet::stem_channels(const Tensor& x, int64_t first, int64_t count) {
+  SPOOL_CHECK(x.dim() == 4 && x.size(1) == config_.in_channels, "ResNet: input is ", str(x.shape()),
+              "; expected [N, ", config_.in_channels, ", H, W]");
+  Tensor h = bn1_->forward_channels(conv1_->forward_channels(x, first, count), first, count, true);
   return max_pool(h, {.kernel = {3}, .stride = {2}, .padding = {1}});
 }
 
@@ -162,13 +170,32 @@ std::vector<Stage> ResNet::block_stages(bool split_blocks, int first_node) {
   return out;
 }
 
-Chain ResNet::chain(const Tensor& x, const Tensor& labels, bool split_blocks) {
+Chain ResNet::chain(const Tensor& x, const Tensor& labels, bool split_blocks, int64_t stem_groups) {
   SPOOL_CHECK(fc_, "ResNet::chain: a backbone without fc has no loss of its own");
+  const int64_t width = config_.width;
+  SPOOL_CHECK(stem_groups >= 1 && width % stem_groups == 0, "ResNet::chain: stem_groups ",
+              stem_groups, " must be positive and divide the stem's ", width, " channels");
   Chain c;
   c.input = x;
   for (const auto& [name, t] : named_buffers()) c.state.push_back(t);
-  c.stages.push_back({"stem", [this](const Tensor& in) { return stem(in); }});
-  for (auto& st : block_stages(split_blocks, 1)) c.stages.push_back(st);
+  if (stem_groups == 1) {
+    c.stages.push_back({"stem", [this](const Tensor& in) { return stem(in); }});
+  } else {
+    // The stem whole, without graph (at its own speed), and replayed in the backward one
+    // channel group at a time: the stage keeps only its output, and its backward holds one
+    // group's intermediates (values and gradients the plain stem's, bit for bit).
+    const int64_t count = width / stem_groups;
+    std::vector<std::function<Tensor(const Tensor&)>> parts;
+    for (int64_t g = 0; g < stem_groups; ++g)
+      parts.push_back(
+          [this, g, count](const Tensor& in) { return stem_channels(in, g * count, count); });
+    const Tensors bn_state = {bn1_->running_mean, bn1_->running_var, bn1_->num_batches_tracked};
+    c.stages.push_back({"stem", [this, parts, bn_state](const Tensor& in) {
+                          return checkpoint_in_parts([this](const Tensor& x) { return stem(x); },
+                                                     parts, 1, in, bn_state);
+                        }});
+  }
+  for (auto& st : block_stages(split_blocks, int(c.stages.size()))) c.stages.push_back(st);
   c.stages.push_back({"head", [this, labels](const Tensor& h) {
                         return cross_entropy(fc_->forward(pooled(h)), labels);
                       }});

@@ -81,10 +81,20 @@ class ResNet : public nn::Module {
   // split_blocks: each basic block becomes two stages, its first conv and the rest, the second
   // reading the block input again for the shortcut; the stages then form a graph (bottleneck
   // blocks stay whole).
-  Chain chain(const Tensor& x, const Tensor& labels, bool split_blocks = false);
+  // stem_groups > 1: the stem stage runs the stem without graph and replays it in its backward
+  // in that many equal channel groups (stem_channels), one at a time (checkpoint_in_parts):
+  // the stage keeps only its output, its backward holds one group's intermediates, and the
+  // stem's forward runs once more per step. Values and gradients are the plain stem's, bit for
+  // bit.
+  Chain chain(const Tensor& x, const Tensor& labels, bool split_blocks = false,
+              int64_t stem_groups = 1);
   const ResNetConfig& config() const { return config_; }
   // The pieces chains are built from: the stem, the blocks as named stages, the pooling.
   Tensor stem(const Tensor& x);  // checks the input; conv1, bn1, relu, max pool
+  // The stem's output channels [first, first + count) alone: channels stay independent through
+  // conv1, bn1 (per-channel statistics), relu and the max pool, so the groups' outputs
+  // concatenated along dim 1 are stem(x), value for value.
+  Tensor stem_channels(const Tensor& x, int64_t first, int64_t count);
   // first_node: the boundary the first block reads (its stages are numbered from there).
   std::vector<Stage> block_stages(bool split_blocks = false, int first_node = 1);
   Tensor pooled(const Tensor& h);  // global average pool, flattened to [N, C]

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -44,8 +45,15 @@ struct Subject {
   std::shared_ptr<nn::Module> model;
   Generator gen{0};
   Chain chain;
+  // A staging whose own plain step already recomputes (resnet18-stem-groups) is measured
+  // against the model's standard chain: budget fractions of its plain activations, the paired
+  // plain steps and the reference gradients come from `reference`. Undefined stages: none.
+  Chain reference;
   std::unique_ptr<nn::Optimizer> opt;
 };
+
+// resnet18-stem-groups: the stem replayed in this many channel groups.
+constexpr int64_t kStemGroups = 4;
 
 void build(Subject& s, const std::string& name, int64_t batch, bool recompute_gelu) {
   if (recompute_gelu && (name == "gpt-tiny" || name == "dpo-gpt-tiny")) {
@@ -53,7 +61,7 @@ void build(Subject& s, const std::string& name, int64_t batch, bool recompute_ge
     c.recompute_gelu = true;
     s.model = std::make_shared<models::Gpt>(c, &s.gen);
   } else {
-    s.model = make_model(name == "resnet18-graph" ? "resnet18" : name, &s.gen);
+    s.model = make_model(name.rfind("resnet18", 0) == 0 ? "resnet18" : name, &s.gen);
   }
   Generator data(1);
   if (name == "gpt-tiny") {
@@ -92,14 +100,18 @@ void build(Subject& s, const std::string& name, int64_t batch, bool recompute_ge
     s.opt = std::make_unique<nn::SGD>(nn::decay_matrices_only(*s.model, 1e-4),
                                       nn::SGDOptions{.lr = 0.005, .momentum = 0.9});
     return;
-  } else if (name == "resnet18" || name == "resnet18-graph") {
+  } else if (name == "resnet18" || name == "resnet18-graph" || name == "resnet18-stem-groups") {
     // resnet18-graph: the same model and batch, each basic block staged as two stages (a graph:
-    // the second reads the block input again for the shortcut).
+    // the second reads the block input again for the shortcut). resnet18-stem-groups: that
+    // graph, with the stem replayed in kStemGroups channel groups in its backward
+    // (ResNet::chain's stem_groups), measured against resnet18's plain step.
     const int64_t b = batch > 0 ? batch : 4;
     Tensor images = randn({b, 3, 112, 112}, DType::f32, &data);
     Tensor labels = to(rand({b}, DType::f32, &data, 0, 10), DType::i64);
-    s.chain = static_cast<models::ResNet*>(s.model.get())
-                  ->chain(images, labels, name == "resnet18-graph");
+    auto* net = static_cast<models::ResNet*>(s.model.get());
+    const bool grouped = name == "resnet18-stem-groups";
+    s.chain = net->chain(images, labels, name != "resnet18", grouped ? kStemGroups : 1);
+    if (grouped) s.reference = net->chain(images, labels);
   } else {
     const int64_t b = batch > 0 ? batch : 256;
     Tensor x = randn({b, 64}, DType::f32, &data);
@@ -130,12 +142,14 @@ int cmd_memstudy(int argc, char** argv) {
           {"recompute-gelu", false},
           {"no-plot", false}},
          "memstudy");
-  const auto model_names = split_list(a.str("model", "mlp,resnet18,gpt-tiny,dpo-gpt-tiny"));
+  const auto model_names =
+      split_list(a.str("model", "mlp,resnet18,resnet18-stem-groups,gpt-tiny,dpo-gpt-tiny"));
   for (const auto& m : model_names)
-    if (m != "mlp" && m != "resnet18" && m != "resnet18-graph" && m != "gpt-tiny" &&
-        m != "dpo-gpt-tiny" && !is_video_model(m))
+    if (m != "mlp" && m != "resnet18" && m != "resnet18-graph" && m != "resnet18-stem-groups" &&
+        m != "gpt-tiny" && m != "dpo-gpt-tiny" && !is_video_model(m))
       throw UsageError("memstudy: unknown model '" + m +
-                       "' (available: mlp, resnet18, resnet18-graph, gpt-tiny, dpo-gpt-tiny, " +
+                       "' (available: mlp, resnet18, resnet18-graph, resnet18-stem-groups, "
+                       "gpt-tiny, dpo-gpt-tiny, " +
                        models::kVideoModelNames + ")");
   const bool recompute_gelu = a.has("recompute-gelu");
   if (recompute_gelu)
@@ -187,11 +201,46 @@ int cmd_memstudy(int argc, char** argv) {
     restore();
     prof = profile_chain(s.chain);
     restore();
-    const Plan none = make_plan(prof, "none", kUnlimited, options);
-    run_step(s.chain, prof, none);
-    const auto ref = grads_of(*s.model);
+    const bool has_reference = !s.reference.stages.empty();
+    Chain& plain_chain = has_reference ? s.reference : s.chain;
+    ChainProfile plain_prof = prof;
+    if (has_reference) {
+      plain_prof = profile_chain(s.reference);
+      restore();
+    }
+    const Plan none = make_plan(plain_prof, "none", kUnlimited, options);
+    run_step(plain_chain, plain_prof, none);
+    auto ref = grads_of(*s.model);
+    if (has_reference) {
+      // The rows' gradients are checked against this staging's own plain step (a plan must
+      // change no bit); that step is set against the standard one here, once.
+      restore();
+      run_step(s.chain, prof, make_plan(prof, "none", kUnlimited, options));
+      const auto own = grads_of(*s.model);
+      double worst = 0;
+      size_t differing = 0;
+      for (size_t k = 0; k < own.size(); ++k) {
+        float scale = 0;
+        for (float v : ref[k]) scale = std::max(scale, std::abs(v));
+        for (size_t e = 0; e < own[k].size(); ++e)
+          worst =
+              std::max(worst, double(std::abs(own[k][e] - ref[k][e])) / std::max(scale, 1e-30f));
+        differing += own[k] != ref[k];
+      }
+      if (differing == 0)
+        std::printf("%-12s its plain step's gradients are resnet18's bit for bit\n", name.c_str());
+      else
+        std::printf(
+            "%-12s its plain step's gradients differ from resnet18's in %zu of %zu tensors, "
+            "by at most %.2g of each tensor's largest entry (BLAS's rounding)\n",
+            name.c_str(), differing, own.size(), worst);
+      ref = own;
+    }
     const int64_t fixed = prof.base_bytes + prof.param_grad_bytes;
     const int64_t activation = none.predicted_peak - fixed;
+    if (has_reference)
+      SPOOL_CHECK(plain_prof.base_bytes + plain_prof.param_grad_bytes == fixed, "memstudy: ", name,
+                  ": the reference chain's fixed bytes differ");
     // The optimizer update after the backward: what it allocates above the live parameters,
     // state and gradients (measured once here; the rows check it). A whole step's peak is the
     // larger of the forward/backward peak and fixed + this.
@@ -205,7 +254,7 @@ int cmd_memstudy(int argc, char** argv) {
     }
     for (const auto& policy : policies) {
       for (const auto& b : budgets) {
-        const int64_t budget = b.resolve(prof);
+        const int64_t budget = b.resolve(plain_prof);
         Plan plan;
         try {
           plan = make_plan(prof, policy, budget, options);
@@ -227,7 +276,7 @@ int cmd_memstudy(int argc, char** argv) {
         auto plain_step = [&](bool timed) {
           s.opt->zero_grad();
           const double t0 = now_seconds();
-          run_step(s.chain, prof, none);
+          run_step(plain_chain, plain_prof, none);
           s.opt->step();
           if (timed) plain_ms.push_back((now_seconds() - t0) * 1e3);
         };

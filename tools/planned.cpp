@@ -45,13 +45,17 @@ PlannedSteps::PlannedSteps(std::string policy, const std::string& budget)
 }
 
 double PlannedSteps::step(Chain& chain, const std::string& key,
-                          const std::function<void()>& zero_grad) {
+                          const std::function<void()>& zero_grad, Chain* reference) {
   auto it = plans_.find(key);
   if (it == plans_.end()) {
     Entry e;
     e.profile = profile_chain(chain);
     zero_grad();
-    const int64_t budget = budget_.resolve(e.profile);
+    int64_t budget = budget_.resolve(e.profile);
+    if (reference && budget_.fraction >= 0) {
+      budget = budget_.resolve(profile_chain(*reference));
+      zero_grad();
+    }
     e.plan = make_plan(e.profile, policy_, budget);
     std::printf(
         "checkpoint plan (%s, budget %lld bytes): %s; predicted peak %lld bytes, "

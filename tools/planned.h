@@ -26,7 +26,10 @@ class PlannedSteps {
   // One forward and backward of `chain` under the plan; returns the loss. The first batch of
   // each shape (`key`) is profiled (one extra plain step, its gradients cleared by zero_grad)
   // and planned; the plan is printed once.
-  double step(Chain& chain, const std::string& key, const std::function<void()>& zero_grad);
+  // With `reference` (the model's standard staging, when `chain` stages it otherwise), a
+  // budget given as a fraction is of the reference's plain activations, as in memstudy.
+  double step(Chain& chain, const std::string& key, const std::function<void()>& zero_grad,
+              Chain* reference = nullptr);
 
  private:
   struct Entry {

@@ -28,6 +28,9 @@ commands:
                              train under a memory plan (policies and budgets as for
                              memstudy; the first batch of each shape is profiled and planned)
       [--split-blocks]       resnet18 under a plan: each block staged as two stages (a graph)
+      [--stem-groups K]      resnet18 under a plan: the stem runs whole and is replayed in its
+                             backward in K channel groups, one at a time (fractions of the
+                             budget stay of the standard step's activations)
   train --model gpt-tiny --sft --data PAIRS.jsonl [--init W]
                              supervised fine-tuning on prompt + chosen (loss on the completion)
   train --model dpo-gpt-tiny --data PAIRS.jsonl [--init W] [--ref-weights R]
@@ -90,6 +93,9 @@ commands:
                              Policies: none, every-K, sqrt, greedy, dp, ilp, dtr
                              --model resnet18-graph: resnet18 with each block staged as two
                              stages (a graph; dp plans chains only and says so)
+                             --model resnet18-stem-groups: that graph with the stem replayed
+                             in 4 channel groups (train's --stem-groups 4), measured against
+                             resnet18's plain step (budget fractions, x plain, gradients)
 
 models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNet-18, 10
         classes; on digits the 8x8 images are upscaled to 3x32x32), gpt-tiny (byte-level

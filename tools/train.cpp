@@ -151,9 +151,14 @@ int train_classifier(const TrainConfig& c) {
     if (planned) {
       Chain chain;
       if (auto* mlp = dynamic_cast<models::Mlp*>(model.get())) chain = mlp->chain(xb, yb);
-      if (auto* net = dynamic_cast<models::ResNet*>(model.get()))
-        chain = net->chain(xb, yb, c.split_blocks);
-      last_loss = planned->step(chain, str(xb.shape()), [&] { opt.zero_grad(); });
+      Chain standard;  // fractions of the budget are of its plain step (--stem-groups)
+      if (auto* net = dynamic_cast<models::ResNet*>(model.get())) {
+        chain = net->chain(xb, yb, c.split_blocks, c.stem_groups);
+        if (c.stem_groups > 1) standard = net->chain(xb, yb);
+      }
+      last_loss = planned->step(
+          chain, str(xb.shape()), [&] { opt.zero_grad(); },
+          standard.stages.empty() ? nullptr : &standard);
     } else {
       Tensor loss = cross_entropy(model->forward(xb), yb);
       backward(loss);
@@ -224,7 +229,8 @@ int cmd_train(int argc, char** argv) {
           {"crop", false},
           {"beta2", true},
           {"recompute-gelu", false},
-          {"split-blocks", false}},
+          {"split-blocks", false},
+          {"stem-groups", true}},
          "train");
   if (!a.has("model"))
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
@@ -272,6 +278,16 @@ int cmd_train(int argc, char** argv) {
     throw UsageError(
         "train: --split-blocks stages resnet18's blocks as a graph for --checkpoint-policy; "
         "it needs --model resnet18 and --checkpoint-policy");
+  if (a.has("stem-groups")) {
+    c.stem_groups = a.positive_int("stem-groups", 1);
+    if (c.model != "resnet18" || c.checkpoint_policy.empty())
+      throw UsageError(
+          "train: --stem-groups replays resnet18's stem in channel groups under "
+          "--checkpoint-policy; it needs --model resnet18 and --checkpoint-policy");
+    if (64 % c.stem_groups != 0)
+      throw UsageError("train: --stem-groups " + std::to_string(c.stem_groups) +
+                       " must divide the stem's 64 channels (1, 2, 4, 8, 16, 32 or 64)");
+  }
   if (c.split_blocks && c.checkpoint_policy == "dp")
     throw UsageError(
         "train: --split-blocks makes a graph of stages, which dp does not plan (it plans "

@@ -35,6 +35,7 @@ struct TrainConfig {
   double beta2 = 0.999;                          // AdamW's second-moment decay (gpt-tiny)
   bool recompute_gelu = false;                   // gpt-tiny: GptConfig::recompute_gelu
   bool split_blocks = false;  // resnet18 under a plan: blocks staged as a graph of two stages
+  int64_t stem_groups = 1;    // resnet18 under a plan: the stem replayed in channel groups
   std::optional<std::string> log, save, resume;
 };
 

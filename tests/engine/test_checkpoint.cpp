@@ -1,5 +1,6 @@
 // checkpoint(): the same gradients as the plain run (bit for bit on the CPU), dropout replayed
-// exactly, nesting, and intermediates freed after the forward.
+// exactly, nesting, and intermediates freed after the forward; state put back after replays;
+// checkpoint_in_parts, and the channel ranges of convolutions and BatchNorm it is used with.
 #include <gtest/gtest.h>
 
 #include "engine/allocator.h"
@@ -7,10 +8,14 @@
 #include "engine/checkpoint.h"
 #include "engine/factory.h"
 #include "models/gpt.h"
+#include "nn/conv.h"
 #include "nn/linear.h"
+#include "nn/norm.h"
 #include "ops/ops.h"
+#include "tests/support/helpers.h"
 
 using namespace spool;
+using spool::test_support::error_of;
 
 namespace {
 
@@ -84,4 +89,126 @@ TEST(Checkpoint, KeepsOnlyItsInputsAfterTheForward) {
   // The checkpointed forward holds its output only (the token ids are an input already held).
   EXPECT_EQ(ckpt_bytes, int64_t(ck.nbytes()));
   EXPECT_GT(plain_bytes, 4 * ckpt_bytes);
+}
+
+// state: BatchNorm's running statistics, updated by the forward, are put back after the replay,
+// so a checkpointed step updates them once, as the plain step does.
+TEST(Checkpoint, StateUpdatedInTheForwardIsPutBackAfterTheReplay) {
+  Generator gen(5);
+  Tensor x = randn({4, 3, 5, 5}, DType::f32, &gen);
+  auto run = [&](bool ckpt) {
+    nn::BatchNorm2d bn(3);
+    bn.train();
+    Tensor xl = clone(x);
+    xl.requires_grad_();
+    Tensors state = {bn.running_mean, bn.running_var, bn.num_batches_tracked};
+    auto f = [&bn](const Tensor& t) { return tanh(bn.forward(t)); };
+    Tensor y = ckpt ? checkpoint(f, xl, {}, state) : f(xl);
+    backward(sum(y));
+    return std::tuple{bn.running_mean.to_vector<float>(), bn.running_var.to_vector<float>(),
+                      bn.num_batches_tracked.item(), xl.grad().to_vector<float>()};
+  };
+  EXPECT_EQ(run(true), run(false));
+}
+
+// checkpoint_in_parts: the stem of a ResNet (conv, BatchNorm + relu, max pool) run whole and
+// replayed in four channel groups gives the plain BatchNorm gradients and running statistics
+// bit for bit, and the convolution's weight gradient to BLAS's rounding (a group's is a GEMM
+// with fewer rows, which OpenBLAS may sum in another order); from the forward to the end of the
+// backward it holds one group's intermediates instead of the whole stem's.
+TEST(CheckpointInParts, ChannelGroupsGiveThePlainGradientsWithLessMemory) {
+  Generator gen(9);
+  Tensor x = randn({2, 3, 40, 40}, DType::f32, &gen);
+  struct Result {
+    std::vector<std::vector<float>> grads;
+    std::vector<float> rm;
+    double tracked;
+    int64_t backward_peak;
+  };
+  auto run = [&](int groups) {
+    Generator g(4);
+    nn::Conv2d conv({.in_channels = 3,
+                     .out_channels = 16,
+                     .kernel = {7},
+                     .stride = {2},
+                     .padding = {3},
+                     .bias = false},
+                    &g);
+    nn::BatchNorm2d bn(16);
+    auto pool = [](const Tensor& t) {
+      return max_pool(t, {.kernel = {3}, .stride = {2}, .padding = {1}});
+    };
+    auto whole = [&](const Tensor& t) { return pool(bn.forward_relu(conv.forward(t))); };
+    std::vector<std::function<Tensor(const Tensor&)>> parts;
+    const int64_t count = 16 / groups;
+    for (int k = 0; k < groups; ++k)
+      parts.push_back([&, k, count](const Tensor& t) {
+        return pool(bn.forward_channels(conv.forward_channels(t, k * count, count), k * count,
+                                        count, true));
+      });
+    const int64_t before = memory_stats().live_bytes;
+    Tensor y = groups == 1
+                   ? whole(x)
+                   : checkpoint_in_parts(whole, parts, 1, x,
+                                         {bn.running_mean, bn.running_var, bn.num_batches_tracked});
+    Tensor loss = sum(y * y);
+    reset_peak();  // from here: what the forward kept, and the backward's own
+    backward(loss);
+    Result r;
+    r.backward_peak = memory_stats().peak_bytes - before;
+    for (const Tensor& p : {conv.weight, bn.weight, bn.bias})
+      r.grads.push_back(p.grad().to_vector<float>());
+    r.rm = bn.running_mean.to_vector<float>();
+    r.tracked = bn.num_batches_tracked.item();
+    return r;
+  };
+  const Result plain = run(1), parts = run(4);
+  ASSERT_EQ(parts.grads[0].size(), plain.grads[0].size());
+  float scale = 0;  // the weight gradient's largest entry: sums of thousands of f32 products
+  for (float v : plain.grads[0]) scale = std::max(scale, std::abs(v));
+  for (size_t e = 0; e < plain.grads[0].size(); ++e)
+    EXPECT_NEAR(parts.grads[0][e], plain.grads[0][e], 1e-5 * scale) << "element " << e;
+  EXPECT_EQ(parts.grads[1], plain.grads[1]);
+  EXPECT_EQ(parts.grads[2], plain.grads[2]);
+  EXPECT_EQ(parts.rm, plain.rm);
+  EXPECT_EQ(parts.tracked, 1);
+  // The plain stem keeps its conv output, the normalised output and the pool's indices (each
+  // about conv_out) until its backward; the parts keep the pooled output, and replay a quarter.
+  const int64_t conv_out = 2 * 16 * 20 * 20 * 4;
+  EXPECT_GT(plain.backward_peak, 3 * conv_out);
+  EXPECT_LT(parts.backward_peak, 2 * conv_out);
+}
+
+TEST(CheckpointInParts, PartsThatDoNotCoverTheOutputAreAnError) {
+  Tensor x = zeros({2, 4});
+  x.requires_grad_();
+  std::vector<std::function<Tensor(const Tensor&)>> parts = {
+      [](const Tensor& t) { return narrow(t, 1, 0, 2) * 2.0; }};
+  Tensor y = checkpoint_in_parts([](const Tensor& t) { return t * 2.0; }, parts, 1, x);
+  const std::string e = error_of([&] { backward(sum(y)); });
+  EXPECT_NE(e.find("checkpoint_in_parts: the parts cover 2 of 4 along dim 1"), std::string::npos)
+      << e;
+}
+
+TEST(ChannelRanges, ConvAndBatchNormChannelRangesAreSlicesOfTheWholeAndCheckTheirRange) {
+  Generator g(6);
+  nn::Conv2d conv({.in_channels = 2, .out_channels = 6, .kernel = {3}, .padding = {1}}, &g);
+  Tensor x = randn({2, 2, 5, 5}, DType::f32, &g);
+  NoGrad no_grad;
+  EXPECT_EQ(conv.forward_channels(x, 2, 3).to_vector<float>(),
+            contiguous(narrow(conv.forward(x), 1, 2, 3)).to_vector<float>());
+  EXPECT_NE(error_of([&] {
+              conv.forward_channels(x, 4, 3);
+            }).find("channels [4, 7) are not within the layer's 6 output channels"),
+            std::string::npos);
+  nn::BatchNorm2d bn(6);
+  Tensor h = randn({2, 6, 3, 3}, DType::f32, &g);
+  EXPECT_NE(error_of([&] {
+              bn.forward_channels(narrow(h, 1, 0, 2), 0, 3);
+            }).find("input has 2 channels, the channel range has 3"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              bn.forward_channels(h, 5, 2);
+            }).find("channels [5, 7) are not within the layer's 6"),
+            std::string::npos);
 }

@@ -416,3 +416,81 @@ TEST(PlannerGraph, ResNetWithSplitBlocksIsAGraphEveryPolicyMeetsToTheByte) {
         if (t.dtype() == DType::i64) EXPECT_EQ(t.item(), tracked[k++] + 1);
     }
 }
+
+// stem_groups: the stem runs whole and is replayed in channel groups in its backward. Under
+// every policy the staged step's gradients are its plain step's bit for bit, and they and the
+// running statistics are the standard chain's (bit for bit but conv1's weight gradient, which
+// each group sums with a smaller GEMM: equal to BLAS's rounding); the stem's stage keeps only
+// its output, and the smallest budget drops.
+TEST(PlannerGraph, ResNetWithStemGroupsEqualsTheStandardStepAndNeedsLess) {
+  Generator gen(5), data(6);
+  models::ResNetConfig cfg;
+  cfg.width = 8;
+  auto net = std::make_shared<models::ResNet>(cfg, &gen);
+  Tensor images = randn({2, 3, 64, 64}, DType::f32, &data);
+  Tensor labels = from_vector(std::vector<int64_t>{1, 4}, {2});
+  auto take = [&] {
+    std::vector<std::vector<float>> g;
+    for (const auto& p : net->parameters()) g.push_back(p.grad().to_vector<float>());
+    net->zero_grad();
+    return g;
+  };
+  auto stats = [&] {
+    std::vector<std::vector<float>> s;
+    for (const auto& [name, t] : net->named_buffers())
+      s.push_back(t.dtype() == DType::i64 ? std::vector<float>{float(t.item())}
+                                          : t.to_vector<float>());
+    return s;
+  };
+  Chain standard = net->chain(images, labels, true);
+  const ChainProfile sprof = profile_chain(standard);
+  net->zero_grad();
+  const auto stats0 = stats();
+  const StepResult ref = run_step(standard, sprof, make_plan(sprof, "none", kUnlimited));
+  const auto ref_grads = take();
+  const auto ref_stats = stats();
+
+  EXPECT_NE(test_support::error_of([&] {
+              net->chain(images, labels, true, 3);
+            }).find("stem_groups 3 must be positive and divide the stem's 8 channels"),
+            std::string::npos);
+  Chain grouped = net->chain(images, labels, true, 4);
+  const ChainProfile gprof = profile_chain(grouped);
+  net->zero_grad();
+  EXPECT_EQ(gprof.stages[0].internal_bytes, 0);  // the stem's record is its output alone
+  EXPECT_LT(smallest_budget(gprof, "dtr"), smallest_budget(sprof, "dtr"));
+  EXPECT_LT(smallest_budget(gprof, "ilp"), smallest_budget(sprof, "ilp"));
+  std::vector<std::vector<float>> own;  // the grouped staging's plain gradients
+  for (const char* policy : {"none", "ilp", "dtr"}) {
+    const int64_t budget =
+        std::string(policy) == "none" ? kUnlimited : smallest_budget(gprof, policy);
+    SCOPED_TRACE(std::string(policy) + " budget " + std::to_string(budget));
+    const Plan plan = make_plan(gprof, policy, budget);
+    // Each step starts from the statistics the reference step started from.
+    {
+      size_t k = 0;
+      for (const auto& [name, t] : net->named_buffers()) {
+        if (t.dtype() == DType::i64)
+          fill_(t, stats0[k][0]);
+        else
+          copy_(t, from_vector(stats0[k], t.shape()));
+        ++k;
+      }
+    }
+    const StepResult r = run_step(grouped, gprof, plan);
+    EXPECT_EQ(r.mismatch, "");
+    EXPECT_EQ(r.measured_peak, plan.predicted_peak);
+    EXPECT_LE(r.measured_peak, budget);
+    EXPECT_EQ(r.loss, ref.loss);
+    const auto got = take();
+    if (own.empty()) {
+      own = got;
+      ASSERT_EQ(got.size(), ref_grads.size());
+      for (size_t e = 0; e < got[0].size(); ++e)  // conv1.weight
+        EXPECT_NEAR(got[0][e], ref_grads[0][e], 1e-5 * (1 + std::abs(ref_grads[0][e])));
+      for (size_t k = 1; k < got.size(); ++k) EXPECT_EQ(got[k], ref_grads[k]) << "parameter " << k;
+    }
+    EXPECT_EQ(got, own) << plan.describe();
+    EXPECT_EQ(stats(), ref_stats) << plan.describe();
+  }
+}
