@@ -15,13 +15,17 @@ def main():
     src, dst = sys.argv[1], sys.argv[2]
     rows = list(csv.DictReader(open(src)))
     models = list(dict.fromkeys(r["model"] for r in rows))
+    # One colour per policy across panels (a model may lack a policy's rows: refused budgets).
+    policies = list(dict.fromkeys(r["policy"] for r in rows))
+    colour = {p: "C%d" % (i % 10) for i, p in enumerate(policies)}
     fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 4), squeeze=False)
     for ax, model in zip(axes[0], models):
         mine = [r for r in rows if r["model"] == model]
         for policy in dict.fromkeys(r["policy"] for r in mine):
             pts = sorted((float(r["step_ms"]), int(r["measured_peak_bytes"]) / 2**20)
                          for r in mine if r["policy"] == policy)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=policy)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=policy,
+                    color=colour[policy])
         ax.set_title(model)
         ax.set_xlabel("step time (ms)")
         ax.set_ylabel("measured peak (MiB)")

@@ -329,6 +329,27 @@ TEST(Cli, TrainingUnderACheckpointPlanGivesThePlainLosses) {
   EXPECT_NE(gsqrt.output.find("checkpoint plan (sqrt"), std::string::npos) << gsqrt.output;
   EXPECT_NE(gsqrt.output.find("D5"), std::string::npos) << gsqrt.output;
   EXPECT_EQ(bytes(dir / "graph_none.safetensors"), bytes(dir / "graph_sqrt.safetensors"));
+  // The stem replayed in channel groups, at a third of the standard step's activations: the
+  // losses are the plain run's (to the rounding of conv1's weight gradient, which each group
+  // sums with a smaller GEMM; on this machine they are equal bit for bit).
+  CliResult grp = run_cli(rn + "--split-blocks --stem-groups 4 --checkpoint-policy dtr " +
+                          "--memory-budget 1/3 --log " + (dir / "groups.jsonl").string() +
+                          " --save " + (dir / "groups.safetensors").string());
+  CliResult rlog = run_cli(rn + "--log " + (dir / "rplain.jsonl").string());
+  ASSERT_EQ(grp.status, 0) << grp.output;
+  ASSERT_EQ(rlog.status, 0) << rlog.output;
+  EXPECT_NE(grp.output.find("checkpoint plan (dtr"), std::string::npos) << grp.output;
+  const auto gl = logged_losses(dir / "groups.jsonl"), pl = logged_losses(dir / "rplain.jsonl");
+  ASSERT_EQ(gl.size(), pl.size());
+  auto loss_of = [](const std::string& line) {
+    return std::stod(line.substr(line.find("\"loss\": ") + 8));
+  };
+  for (size_t k = 0; k < gl.size(); ++k)
+    EXPECT_NEAR(loss_of(gl[k]), loss_of(pl[k]), 1e-5 * std::abs(loss_of(pl[k]))) << gl[k];
+  expect_refused("train --model resnet18 --stem-groups 3 --checkpoint-policy dtr",
+                 "--stem-groups 3 must divide the stem's 64 channels");
+  expect_refused("train --model mlp --stem-groups 4 --checkpoint-policy dtr",
+                 "it needs --model resnet18 and --checkpoint-policy");
   expect_refused("train --model mlp --split-blocks --checkpoint-policy ilp",
                  "--split-blocks stages resnet18's blocks");
   expect_refused("train --model resnet18 --split-blocks", "it needs --model resnet18 and");
