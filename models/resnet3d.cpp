@@ -37,9 +37,9 @@ BasicBlock3d::BasicBlock3d(int64_t in, int64_t out, int64_t stride, int64_t firs
 }
 
 Tensor BasicBlock3d::forward(const Tensor& x) {
-  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
-  h = bn2_->forward(conv2_->forward(h));
-  return relu(h + (downsample_ ? downsample_->forward(x) : x));
+  Tensor h = bn1_->forward_relu(conv1_->forward(x));
+  const Tensor shortcut = downsample_ ? downsample_->forward(x) : x;
+  return bn2_->forward_relu(conv2_->forward(h), shortcut);  // relu(bn2(conv2(h)) + shortcut)
 }
 
 Bottleneck3d::Bottleneck3d(int64_t in, int64_t planes, int64_t stride, bool inflate,
@@ -60,10 +60,10 @@ Bottleneck3d::Bottleneck3d(int64_t in, int64_t planes, int64_t stride, bool infl
 }
 
 Tensor Bottleneck3d::forward(const Tensor& x) {
-  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
-  h = relu(bn2_->forward(conv2_->forward(h)));
-  h = bn3_->forward(conv3_->forward(h));
-  return relu(h + (downsample_ ? downsample_->forward(x) : x));
+  Tensor h = bn1_->forward_relu(conv1_->forward(x));
+  h = bn2_->forward_relu(conv2_->forward(h));
+  const Tensor shortcut = downsample_ ? downsample_->forward(x) : x;
+  return bn3_->forward_relu(conv3_->forward(h), shortcut);
 }
 
 NonLocal3d::NonLocal3d(int64_t channels, Generator* gen) {
@@ -133,7 +133,7 @@ ResNet3d::ResNet3d(const ResNet3dConfig& c, Generator* gen) : config_(c) {
 Tensor ResNet3d::stem(const Tensor& x) {
   SPOOL_CHECK(x.dim() == 5 && x.size(1) == config_.in_channels, "ResNet3d: input is ", describe(x),
               "; expected [N, ", config_.in_channels, ", T, H, W]");
-  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
+  Tensor h = bn1_->forward_relu(conv1_->forward(x));
   return max_pool(h, {.kernel = {1, 3, 3}, .stride = {1, 2, 2}, .padding = {0, 1, 1}});
 }
 
