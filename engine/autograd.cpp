@@ -118,7 +118,10 @@ void append_node(const char* op, const Tensors& inputs, const Tensors& outputs,
   node->forward_ms = tape.lap_ms();
   for (size_t k = 0; k < outputs.size(); ++k) {
     const Tensor& y = outputs[k];
-    node->outputs.push_back({y.shape(), y.dtype(), y.device()});
+    bool in_place = false;
+    for (const Tensor& x : inputs)
+      in_place = in_place || (x.defined() && x.storage() == y.storage());
+    node->outputs.push_back({y.shape(), y.dtype(), y.device(), in_place});
     TensorImpl& impl = y.impl();
     SPOOL_CHECK(impl.grad_fn == nullptr && !impl.requires_grad, op, ": internal error: output ", k,
                 " already has autograd history");
@@ -144,8 +147,7 @@ void accumulate_into_leaf(TensorImpl& leaf, Tensor&& g) {
     // otherwise (it may alias another tensor) copied into a fresh buffer. Adopting saves a copy
     // of every parameter's gradient at the moment it is made, which for large layers is the peak
     // of their backward.
-    if (g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.offset() == 0 &&
-        g.is_contiguous() && g.nbytes() == g.storage()->nbytes() && !g.grad_fn()) {
+    if (sole_owner(g)) {
       leaf.grad = g.impl_ptr();
       g = Tensor();
       return;
@@ -199,14 +201,17 @@ void backward(Tensors roots, Tensors grads, bool retain_graph) {
   std::vector<Node*> stack;
   std::unordered_set<Node*> seen;
   std::vector<std::shared_ptr<Node>> root_nodes;  // alive without the roots' handles
-  for (size_t r = 0; r < roots.size(); ++r) {
-    const Tensor& root = roots[r];
-    Tensor& seed = grads[r];
+  for (size_t r = 0; r < roots.size(); ++r) {     // every root checked before any is seeded
+    const Tensor &root = roots[r], &seed = grads[r];
     SPOOL_CHECK(root.requires_grad(), "backward: root ", r, " (", describe(root),
                 ") does not require grad");
     SPOOL_CHECK(seed.defined() && seed.shape() == root.shape() && seed.dtype() == root.dtype(),
                 "backward: gradient is ", describe(seed), " for an output that is ",
                 describe(root));
+  }
+  for (size_t r = 0; r < roots.size(); ++r) {
+    const Tensor& root = roots[r];
+    Tensor& seed = grads[r];
     if (root.is_leaf()) {
       accumulate_into_leaf(root.impl(), std::move(seed));
       continue;

@@ -49,6 +49,7 @@ struct Node {
     Shape shape;
     DType dtype;
     Device device;
+    bool in_place = false;  // written over an input's buffer (allocates nothing)
   };
 
   std::string op;

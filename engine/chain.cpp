@@ -163,15 +163,10 @@ class RealChain {
       if (!g_[j].defined()) {
         g_[j] = gx.defined() ? gx : zeros_like(xa);
       } else if (gx.defined()) {
-        // An earlier reader's part (readers run from the last down), added in place when g_[j]
-        // is ours alone; out of place when it is also another boundary's gradient (a stage
-        // adding two of its inputs passes one tensor back to both).
-        bool shared = false;
-        for (size_t m = 0; m < g_.size(); ++m)
-          shared = shared || (m != j && g_[m].defined() && g_[m].storage() == g_[j].storage());
-        Tensor sum = shared ? empty(gx.shape(), gx.dtype(), gx.device()) : g_[j];
-        backend(gx.device()).binary(BinaryOp::add, g_[j], gx, sum);
-        g_[j] = sum;
+        // An earlier reader's part (readers run from the last down), added in place: g_[j] is
+        // ours alone (a leaf's gradient is its own buffer: the autograd copies one that another
+        // tensor could see, as when a stage adds two of its inputs and hands both one tensor).
+        backend(gx.device()).binary(BinaryOp::add, g_[j], gx, g_[j]);
       }
     }
     rec_[size_t(i)] = Rec();
@@ -316,6 +311,9 @@ void ChainExecutor::seed() {
 void ChainExecutor::backward(int i) {
   SPOOL_CHECK(i >= 0 && i < size() && rec_[size_t(i)], "chain executor: backward(", i,
               ") needs stage ", i, "'s record");
+  for (int r : readers_[size_t(i) + 1])
+    SPOOL_CHECK(r == i || !rec_[size_t(r)], "chain executor: backward(", i, ") before stage ", r,
+                "'s, which reads x_", i + 1);
   const StageCost& s = p_.stages[size_t(i)];
   note_peak(live_ + s.backward_peak, "backward of", i);
   // The real backward also frees the record, the gradient of x_{i+1} and x_{i+1} (but the

@@ -118,8 +118,10 @@ class ChainExecutor {
   // Loss gradient seed: needs the last stage's record.
   void seed();
   // Stage i's backward: needs its record and the gradient of x_{i+1}; adds to the gradients of
-  // its inputs (but x_0) and frees the record and the gradient of x_{i+1}. Backwards run from
-  // the last stage down, so every reader of x_{i+1} has added its part by then.
+  // its inputs (but x_0) and frees the record, the gradient of x_{i+1} and x_{i+1} itself (but
+  // the loss x_S), ending any hold on it: each is freed as soon as the last op reading it has
+  // run. Backwards run from the last stage down, so every reader of x_{i+1} has added its part
+  // and needs x_{i+1} no more.
   void backward(int i);
   // Drops stage i's record before its backward (its forward must be replayed).
   void evict(int i);
@@ -131,7 +133,8 @@ class ChainExecutor {
   bool alive(int j) const;
   int64_t live() const { return live_; }
   int64_t peak() const { return peak_; }
-  // The primitive the peak was reached in ("backward of 'layer1.0'"; empty before any).
+  // The primitive the peak was reached in ("backward of 'layer1.0'"; "the step's start" before
+  // any primitive raised it).
   const std::string& peak_at() const { return peak_at_; }
   double recompute_ms() const { return recompute_ms_; }
   double recompute_flops() const { return recompute_flops_; }

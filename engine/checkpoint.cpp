@@ -24,6 +24,24 @@ void restore_state(const Tensors& state, const Tensors& kept) {
   for (size_t k = 0; k < state.size(); ++k) backend(state[k].device()).copy(kept[k], state[k]);
 }
 
+// Puts `state` back as it was when constructed, at release() or when a replay throws.
+class StateGuard {
+ public:
+  explicit StateGuard(const Tensors& state) : state_(state), kept_(copy_state(state)) {}
+  ~StateGuard() { release(); }
+  StateGuard(const StateGuard&) = delete;
+  StateGuard& operator=(const StateGuard&) = delete;
+  void release() {
+    if (kept_.empty()) return;
+    restore_state(state_, kept_);
+    kept_.clear();
+  }
+
+ private:
+  const Tensors& state_;
+  Tensors kept_;
+};
+
 // Slice [start, start + len) of t along dim, as a view.
 Tensor slice_view(const Tensor& t, int64_t dim, int64_t start, int64_t len) {
   Shape shape = t.shape();
@@ -58,13 +76,12 @@ Tensors checkpoint(const CheckpointFn& fn, const Tensors& inputs,
           xs.push_back(x);
         }
         // The state as the step has it, put back after the replay.
-        Tensors kept = copy_state(state);
+        StateGuard guard(state);
         Tensors roots, seeds;
         {
           EnableGrad enable;
           Tensors ys = fn(xs);
-          restore_state(state, kept);
-          kept.clear();
+          guard.release();
           SPOOL_CHECK(ys.size() == grads.size(), "checkpoint: the replay returned ", ys.size(),
                       " outputs, the forward ", grads.size());
           for (size_t k = 0; k < ys.size(); ++k)
@@ -74,7 +91,7 @@ Tensors checkpoint(const CheckpointFn& fn, const Tensors& inputs,
             }
         }
         now.restore();
-        if (!roots.empty()) backward(roots, seeds);
+        if (!roots.empty()) backward(std::move(roots), std::move(seeds));
         Tensors gx;
         for (const Tensor& x : xs)
           gx.push_back(x.defined() && x.requires_grad() ? x.grad() : Tensor());
@@ -106,22 +123,25 @@ Tensor checkpoint_in_parts(const std::function<Tensor(const Tensor&)>& whole,
   record_always(
       "checkpoint_in_parts", {input}, {y}, {input},
       [parts, dim, state](const Tensors& saved, const Tensors& grads, const Needs& needs) {
-        Tensor x = saved[0].detach();
-        if (needs[0]) x.requires_grad_(true);
+        Tensor x = saved[0].defined() ? saved[0].detach() : Tensor();
+        if (x.defined() && needs[0]) x.requires_grad_(true);
         const Tensor& g = grads[0];
         int64_t start = 0;
-        for (const auto& part : parts) {
-          Tensors kept = copy_state(state);
+        for (size_t k = 0; k < parts.size(); ++k) {
           Tensor yk;
           {
+            StateGuard guard(state);
             EnableGrad enable;
-            yk = part(x);
+            yk = parts[k](x);
           }
-          restore_state(state, kept);
-          kept.clear();
-          SPOOL_CHECK(yk.dim() == g.dim() && start + yk.size(dim) <= g.size(dim),
-                      "checkpoint_in_parts: part ", describe(yk), " does not fit the output ",
-                      describe(g), " from ", start, " along dim ", dim);
+          // The part must be slice k of the output: g's shape but along dim, where it must fit.
+          bool fits = yk.defined() && yk.dim() == g.dim() && yk.dtype() == g.dtype() &&
+                      yk.device() == g.device() && start + yk.size(dim) <= g.size(dim);
+          for (int64_t d = 0; fits && d < g.dim(); ++d) fits = d == dim || yk.size(d) == g.size(d);
+          SPOOL_CHECK(fits, "checkpoint_in_parts: part ", k, " is ",
+                      yk.defined() ? describe(yk) : std::string("undefined"),
+                      "; expected a slice from ", start, " along dim ", dim, " of the output ",
+                      describe(g));
           Tensor seed = empty(yk.shape(), g.dtype(), g.device());
           backend(g.device()).copy(slice_view(g, dim, start, yk.size(dim)), seed);
           start += yk.size(dim);

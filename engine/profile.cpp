@@ -50,8 +50,8 @@ StepProfile profile_step(const std::function<Tensor()>& forward) {
     const Node& n = *nodes[i];
     OpProfile o;
     o.op = n.op;
-    for (const auto& out : n.outputs)
-      o.output_bytes += numel(out.shape) * int64_t(itemsize(out.dtype));
+    for (const auto& out : n.outputs)  // an output written over an input's buffer is not new
+      if (!out.in_place) o.output_bytes += numel(out.shape) * int64_t(itemsize(out.dtype));
     o.saved_bytes = n.saved_bytes();
     o.flops = n.cost.flops;
     o.bytes = n.cost.bytes;

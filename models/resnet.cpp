@@ -183,7 +183,8 @@ Chain ResNet::chain(const Tensor& x, const Tensor& labels, bool split_blocks, in
   } else {
     // The stem whole, without graph (at its own speed), and replayed in the backward one
     // channel group at a time: the stage keeps only its output, and its backward holds one
-    // group's intermediates (values and gradients the plain stem's, bit for bit).
+    // group's intermediates (the gradients the plain stem's to BLAS's rounding of conv1's weight
+    // gradient: see chain() in the header).
     const int64_t count = width / stem_groups;
     std::vector<std::function<Tensor(const Tensor&)>> parts;
     for (int64_t g = 0; g < stem_groups; ++g)

@@ -84,8 +84,9 @@ class ResNet : public nn::Module {
   // stem_groups > 1: the stem stage runs the stem without graph and replays it in its backward
   // in that many equal channel groups (stem_channels), one at a time (checkpoint_in_parts):
   // the stage keeps only its output, its backward holds one group's intermediates, and the
-  // stem's forward runs once more per step. Values and gradients are the plain stem's, bit for
-  // bit.
+  // stem's forward runs once more per step. The gradients are the plain stem's but for conv1's
+  // weight gradient, summed by a GEMM of fewer rows: equal to BLAS's rounding (bit for bit at
+  // resnet18's size with this machine's OpenBLAS; docs/memory.md).
   Chain chain(const Tensor& x, const Tensor& labels, bool split_blocks = false,
               int64_t stem_groups = 1);
   const ResNetConfig& config() const { return config_; }
@@ -93,7 +94,8 @@ class ResNet : public nn::Module {
   Tensor stem(const Tensor& x);  // checks the input; conv1, bn1, relu, max pool
   // The stem's output channels [first, first + count) alone: channels stay independent through
   // conv1, bn1 (per-channel statistics), relu and the max pool, so the groups' outputs
-  // concatenated along dim 1 are stem(x), value for value.
+  // concatenated along dim 1 are stem(x) (to BLAS's rounding of conv1, whose GEMM then has
+  // fewer rows; value for value in this project's tests).
   Tensor stem_channels(const Tensor& x, int64_t first, int64_t count);
   // first_node: the boundary the first block reads (its stages are numbered from there).
   std::vector<Stage> block_stages(bool split_blocks = false, int first_node = 1);

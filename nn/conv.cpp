@@ -45,9 +45,9 @@ Tensor ConvNd::forward_channels(const Tensor& x, int64_t first, int64_t count) {
   SPOOL_CHECK(first >= 0 && count > 0 && first + count <= out, type_name(),
               "::forward_channels: channels [", first, ", ", first + count,
               ") are not within the layer's ", out, " output channels");
-  SPOOL_CHECK(x.dim() == dims_ + 2 && x.size(1) == weight.size(1), type_name(), ": input is ",
-              str(x.shape()), "; expected [N, ", weight.size(1), ", ...] with ", dims_,
-              " spatial dims");
+  SPOOL_CHECK(x.dim() == dims_ + 2 && x.size(1) == weight.size(1), type_name(),
+              "::forward_channels: input is ", str(x.shape()), "; expected [N, ", weight.size(1),
+              ", ...] with ", dims_, " spatial dims");
   return conv(x, narrow(weight, 0, first, count),
               bias.defined() ? narrow(bias, 0, first, count) : Tensor(), options_);
 }

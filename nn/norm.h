@@ -16,9 +16,10 @@ class BatchNorm : public Module {
   // their statistics and affine parameters are used and updated (views of the layer's). The
   // statistics are per channel, so the values are forward's on the whole input. The call
   // covering channel 0 counts the batch in num_batches_tracked (once, as forward does).
-  // With relu: relu(forward(x) + residual) as one op (batch_norm_relu; residual may be
-  // undefined).
+  // With relu: relu of that, as one op (batch_norm_relu).
   Tensor forward_channels(const Tensor& x, int64_t first, int64_t count, bool relu = false);
+  // relu(forward(x) + residual) as one op (batch_norm_relu: the sum and relu written over the
+  // normalised output); residual, of x's shape, may be undefined.
   Tensor forward_relu(const Tensor& x, const Tensor& residual = {});
 
   Tensor weight, bias;                                    // [C]

@@ -240,13 +240,22 @@ Tensor log_sigmoid(const Tensor& x) {
   return y;
 }
 
-Tensor relu_backward(const Tensor& y, const Tensor& g) {
-  SPOOL_CHECK(g.shape() == y.shape() && g.dtype() == y.dtype(), "relu backward: gradient is ",
-              describe(g), " for an output that is ", describe(y));
-  detail::check_same_device(g, y, "relu backward");
-  Tensor out = sole_owner(g) ? g : empty(g.shape(), g.dtype(), g.device());
+namespace {
+Tensor relu_grad_kernel(const Tensor& y, const Tensor& g, bool over) {
+  SPOOL_CHECK(g.shape() == y.shape() && g.dtype() == y.dtype() && is_float(g.dtype()),
+              "relu_backward: gradient is ", describe(g), " for an output that is ", describe(y),
+              "; expected equal float shapes and dtypes");
+  detail::check_same_device(g, y, "relu_backward");
+  Tensor out = over && sole_owner(g) ? g : empty(g.shape(), g.dtype(), g.device());
   backend(g.device()).binary(BinaryOp::relu_grad, g, y, out);
   return out;
+}
+}  // namespace
+
+Tensor relu_backward(const Tensor& y, const Tensor& g) { return relu_grad_kernel(y, g, false); }
+
+Tensor detail::relu_backward_over(const Tensor& y, const Tensor& g) {
+  return relu_grad_kernel(y, g, true);
 }
 
 Tensor relu(const Tensor& x) {
@@ -254,7 +263,7 @@ Tensor relu(const Tensor& x) {
   record(
       "relu", {x}, {y}, {y},
       [](const Tensors& s, const Tensors& g, const Needs&) {
-        return Tensors{relu_backward(s[0], g[0])};
+        return Tensors{detail::relu_backward_over(s[0], g[0])};
       },
       replay1([](const Tensor& x) { return relu(x); }));
   return y;

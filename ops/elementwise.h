@@ -36,11 +36,16 @@ Tensor gelu_matmul(const Tensor& x, const Tensor& w, GeluApprox approx = GeluApp
 Tensor clamp(const Tensor& x, double lo, double hi);
 
 // cond (b8) picks from a where true, from b where false; all three broadcast.
-// relu's gradient from its output y and the output's gradient g: g where y > 0, else 0. Written
-// over g when the autograd hands g over as its only holder (sole_owner), so the backward of a
-// relu allocates only its mask.
-Tensor relu_backward(const Tensor& y, const Tensor& g);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// relu's gradient from its output y and the output's gradient g: g where y > 0, else 0 (a new
+// tensor).
+Tensor relu_backward(const Tensor& y, const Tensor& g);
+namespace detail {
+// As relu_backward, written over g when g is the only handle on its buffer (sole_owner): for a
+// backward function, whose incoming gradients the autograd hands over to it. Not for callers
+// whose g is their own.
+Tensor relu_backward_over(const Tensor& y, const Tensor& g);
+}  // namespace detail
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 
 // Comparisons (not differentiable) give b8.

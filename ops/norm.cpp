@@ -178,7 +178,7 @@ Tensor batch_norm_epilogue(const char* op, const Tensor& x_in, const Tensor& res
   record(
       "relu", {y}, {out}, {out},
       [](const Tensors& s, const Tensors& g, const Needs&) {
-        return Tensors{relu_backward(s[0], g[0])};
+        return Tensors{detail::relu_backward_over(s[0], g[0])};
       },
       [](const Tensors& in) {
         Tensor y = empty(in[0].shape(), in[0].dtype(), in[0].device());

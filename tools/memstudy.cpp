@@ -176,7 +176,7 @@ int cmd_memstudy(int argc, char** argv) {
   JsonlLog csv(csv_path, "memstudy");  // rows as they come; renamed into place at the end
   csv.write(
       "model,policy,budget_bytes,predicted_peak_bytes,measured_peak_bytes,recompute_flops,"
-      "step_ms,plan_ms,grads_equal,paired_plain_ms,step_ratio");
+      "step_ms,plan_ms,grads_equal,paired_plain_ms,step_ratio,peak_at");
   std::printf("%-12s %-8s %-6s %14s %14s %14s %9s %9s %8s %7s %8s %6s  %s\n", "model", "policy",
               "budget", "budget B", "predicted B", "measured B", "GFLOP re", "step ms", "plain ms",
               "x plain", "plan ms", "grads", "plan");
@@ -313,10 +313,13 @@ int cmd_memstudy(int argc, char** argv) {
             plan.note.empty() ? "" : "  ", plan.note.c_str());
         std::fflush(stdout);
         char line[512];
-        std::snprintf(line, sizeof line, "%s,%s,%lld,%lld,%lld,%.0f,%.3f,%.3f,%s,%.3f,%.4f",
+        // peak_at: where the forward/backward peak is (the update's, when that is larger).
+        const std::string peak_at =
+            plan.predicted_peak >= fixed + update_extra ? plan.peak_at : "the optimizer update";
+        std::snprintf(line, sizeof line, "%s,%s,%lld,%lld,%lld,%.0f,%.3f,%.3f,%s,%.3f,%.4f,%s",
                       name.c_str(), policy.c_str(), (long long)budget, (long long)predicted,
                       (long long)measured, plan.recompute_flops, step_ms, plan.plan_ms,
-                      equal ? "true" : "false", plain_step_ms, ratio);
+                      equal ? "true" : "false", plain_step_ms, ratio, peak_at.c_str());
         csv.write(line);
       }
     }

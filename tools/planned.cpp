@@ -58,10 +58,10 @@ double PlannedSteps::step(Chain& chain, const std::string& key,
     }
     e.plan = make_plan(e.profile, policy_, budget);
     std::printf(
-        "checkpoint plan (%s, budget %lld bytes): %s; predicted peak %lld bytes, "
+        "checkpoint plan (%s, budget %lld bytes): %s; predicted peak %lld bytes (%s), "
         "recompute %.3g GFLOP%s%s\n",
         policy_.c_str(), (long long)budget, e.plan.describe().c_str(),
-        (long long)e.plan.predicted_peak, e.plan.recompute_flops / 1e9,
+        (long long)e.plan.predicted_peak, e.plan.peak_at.c_str(), e.plan.recompute_flops / 1e9,
         e.plan.note.empty() ? "" : "; ", e.plan.note.c_str());
     it = plans_.emplace(key, std::move(e)).first;
   }

@@ -221,6 +221,17 @@ TEST(CudaKernels, BinaryOpsBroadcastingAndWhere) {
     gpu_b().binary(op, ia.g, ib.g, o.g);
     EXPECT_CLOSE(o, 0);
   }
+  // relu's backward (a where b > 0, else 0) with b of both signs, also written over a.
+  {
+    Pair g = randn_pair({64, 65}), yv = randn_pair({64, 65});
+    Pair o = out_pair({64, 65});
+    cpu_b().binary(BinaryOp::relu_grad, g.c, yv.c, o.c);
+    gpu_b().binary(BinaryOp::relu_grad, g.g, yv.g, o.g);
+    EXPECT_CLOSE(o, 0);
+    cpu_b().binary(BinaryOp::relu_grad, g.c, yv.c, g.c);
+    gpu_b().binary(BinaryOp::relu_grad, g.g, yv.g, g.g);
+    EXPECT_CLOSE(g, 0);
+  }
   Pair x = randn_pair({64, 65}), y = randn_pair({64, 65});
   Pair cond{gt(x.c, y.c), gt(x.g, y.g)};
   Pair w = out_pair({64, 65});

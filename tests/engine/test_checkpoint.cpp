@@ -11,6 +11,7 @@
 #include "nn/conv.h"
 #include "nn/linear.h"
 #include "nn/norm.h"
+#include "ops/gradcheck.h"
 #include "ops/ops.h"
 #include "tests/support/helpers.h"
 
@@ -210,5 +211,72 @@ TEST(ChannelRanges, ConvAndBatchNormChannelRangesAreSlicesOfTheWholeAndCheckThei
   EXPECT_NE(error_of([&] {
               bn.forward_channels(h, 5, 2);
             }).find("channels [5, 7) are not within the layer's 6"),
+            std::string::npos);
+}
+
+// The input's gradient flows through the parts (f64, against finite differences), a part that
+// is not the matching slice of the whole is refused by name before anything is read from it,
+// and under NoGrad the whole runs alone.
+TEST(CheckpointInParts, InputGradientsPartMismatchesAndNoGrad) {
+  auto whole = [](const Tensor& t) { return tanh(t) * t; };
+  std::vector<std::function<Tensor(const Tensor&)>> parts = {[](const Tensor& t) {
+                                                               Tensor a = narrow(t, 1, 0, 2);
+                                                               return tanh(a) * a;
+                                                             },
+                                                             [](const Tensor& t) {
+                                                               Tensor a = narrow(t, 1, 2, 3);
+                                                               return tanh(a) * a;
+                                                             }};
+  Tensor x = from_vector<double>({0.3, -1.2, 0.8, 2.0, -0.4, 1.1, 0.05, -2.2, 0.6, 1.7}, {2, 5});
+  x.requires_grad_();
+  EXPECT_EQ(
+      gradcheck([&](const Tensors& in) { return checkpoint_in_parts(whole, parts, 1, in[0]); },
+                {x}),
+      "");
+  std::vector<std::function<Tensor(const Tensor&)>> wrong = {
+      [](const Tensor& t) { return narrow(t, 0, 0, 1) * 2.0; },  // rows, not columns
+      [](const Tensor& t) { return t * 2.0; }};
+  Tensor y = checkpoint_in_parts([](const Tensor& t) { return t * 2.0; }, wrong, 1, x);
+  const std::string e = error_of([&] { backward(sum(y)); });
+  EXPECT_NE(e.find("checkpoint_in_parts: part 0 is"), std::string::npos) << e;
+  EXPECT_NE(e.find("expected a slice from 0 along dim 1 of the output"), std::string::npos) << e;
+  NoGrad no_grad;
+  Tensor z = checkpoint_in_parts(whole, parts, 1, x);
+  EXPECT_FALSE(z.requires_grad());
+  EXPECT_EQ(z.to_vector<double>(), whole(x).to_vector<double>());
+}
+
+TEST(ChannelRanges, GroupedConvolutionsAreRefusedAndEvalUsesTheRangesStatistics) {
+  Generator g(8);
+  nn::Conv2d grouped({.in_channels = 4, .out_channels = 4, .kernel = {1}, .groups = 2}, &g);
+  Tensor x = randn({1, 4, 3, 3}, DType::f32, &g);
+  EXPECT_NE(error_of([&] {
+              grouped.forward_channels(x, 0, 2);
+            }).find("a grouped convolution (2 groups) mixes channel ranges"),
+            std::string::npos);
+  nn::BatchNorm2d bn(4);
+  bn.eval();
+  {
+    NoGrad no_grad;
+    copy_(bn.running_mean, from_vector<float>({0, 1, 2, 3}, {4}));
+    copy_(bn.running_var, from_vector<float>({1, 4, 9, 16}, {4}));
+  }
+  Tensor h = randn({2, 4, 3, 3}, DType::f32, &g);
+  NoGrad no_grad;
+  EXPECT_EQ(bn.forward_channels(contiguous(narrow(h, 1, 1, 2)), 1, 2).to_vector<float>(),
+            contiguous(narrow(bn.forward(h), 1, 1, 2)).to_vector<float>());
+  EXPECT_EQ(bn.num_batches_tracked.item(), 0);
+}
+
+// relu_backward leaves a gradient its caller holds alone; only a backward function's
+// overwriting variant writes over the one it was handed.
+TEST(ReluBackward, TheCallersGradientIsNeverOverwritten) {
+  Tensor y = from_vector<float>({1, 0, 2, -0.0f}, {4});
+  Tensor g = from_vector<float>({5, 6, 7, 8}, {4});
+  ASSERT_TRUE(sole_owner(g));
+  Tensor r = relu_backward(y, g);
+  EXPECT_EQ(r.to_vector<float>(), (std::vector<float>{5, 0, 7, 0}));
+  EXPECT_EQ(g.to_vector<float>(), (std::vector<float>{5, 6, 7, 8}));
+  EXPECT_NE(error_of([&] { relu_backward(y, zeros({3})); }).find("relu_backward: gradient is"),
             std::string::npos);
 }

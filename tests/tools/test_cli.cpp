@@ -230,14 +230,18 @@ TEST(Cli, MemstudyWritesItsCsvWithEqualPeaksAndGradients) {
   std::getline(f, header);
   EXPECT_EQ(header,
             "model,policy,budget_bytes,predicted_peak_bytes,measured_peak_bytes,recompute_flops,"
-            "step_ms,plan_ms,grads_equal,paired_plain_ms,step_ratio");
+            "step_ms,plan_ms,grads_equal,paired_plain_ms,step_ratio,peak_at");
   int rows = 0;
   while (std::getline(f, line)) {
     ++rows;
     std::vector<std::string> c;
     std::stringstream ss(line);
     for (std::string x; std::getline(ss, x, ',');) c.push_back(x);
-    ASSERT_EQ(c.size(), 11u) << line;
+    ASSERT_EQ(c.size(), 12u) << line;
+    // Where the peak is: a stage's forward or backward (named), or the update.
+    EXPECT_TRUE(c[11].rfind("backward of '", 0) == 0 || c[11].rfind("forward (", 0) == 0 ||
+                c[11] == "the optimizer update")
+        << line;
     EXPECT_EQ(c[0], "mlp");
     EXPECT_EQ(c[3], c[4]) << line;  // predicted peak == measured peak
     EXPECT_LE(std::stoll(c[4]), std::stoll(c[2])) << line;
