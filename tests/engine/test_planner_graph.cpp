@@ -97,6 +97,28 @@ void segmentations(int n, int a, std::vector<Segment>& cur,
   }
 }
 
+// A ResNet-18 of the given width with one batch of two images (size x size), from generators
+// seed and seed + 1; take() returns its parameter gradients and clears them.
+struct SmallResNet {
+  SmallResNet(int64_t width, int64_t size, uint64_t seed, std::vector<int64_t> classes)
+      : gen(seed), data(seed + 1) {
+    models::ResNetConfig cfg;
+    cfg.width = width;
+    net = std::make_shared<models::ResNet>(cfg, &gen);
+    images = randn({2, 3, size, size}, DType::f32, &data);
+    labels = from_vector(classes, {2});
+  }
+  std::vector<std::vector<float>> take() {
+    std::vector<std::vector<float>> g;
+    for (const auto& p : net->parameters()) g.push_back(p.grad().to_vector<float>());
+    net->zero_grad();
+    return g;
+  }
+  Generator gen, data;
+  std::shared_ptr<models::ResNet> net;
+  Tensor images, labels;
+};
+
 }  // namespace
 
 TEST(PlannerGraph, ExecutorGradientsEqualOnePlainBackward) {
@@ -365,18 +387,10 @@ TEST(PlannerGraph, ChainOnlyPoliciesAndMalformedGraphsAreRefusedByName) {
 // prediction to the byte with the plain graph step's gradients, and BatchNorm's running
 // statistics change once per step, replays included.
 TEST(PlannerGraph, ResNetWithSplitBlocksIsAGraphEveryPolicyMeetsToTheByte) {
-  Generator gen(3), data(4);
-  models::ResNetConfig cfg;
-  cfg.width = 4;
-  auto net = std::make_shared<models::ResNet>(cfg, &gen);
-  Tensor images = randn({2, 3, 32, 32}, DType::f32, &data);
-  Tensor labels = from_vector(std::vector<int64_t>{3, 7}, {2});
-  auto take = [&] {
-    std::vector<std::vector<float>> g;
-    for (const auto& p : net->parameters()) g.push_back(p.grad().to_vector<float>());
-    net->zero_grad();
-    return g;
-  };
+  SmallResNet m(4, 32, 3, {3, 7});
+  auto& net = m.net;
+  const Tensor &images = m.images, &labels = m.labels;
+  auto take = [&] { return m.take(); };
   Tensor loss = cross_entropy(net->forward(images), labels);
   backward(loss);
   const auto plain = take();
@@ -423,18 +437,10 @@ TEST(PlannerGraph, ResNetWithSplitBlocksIsAGraphEveryPolicyMeetsToTheByte) {
 // each group sums with a smaller GEMM: equal to BLAS's rounding); the stem's stage keeps only
 // its output, and the smallest budget drops.
 TEST(PlannerGraph, ResNetWithStemGroupsEqualsTheStandardStepAndNeedsLess) {
-  Generator gen(5), data(6);
-  models::ResNetConfig cfg;
-  cfg.width = 8;
-  auto net = std::make_shared<models::ResNet>(cfg, &gen);
-  Tensor images = randn({2, 3, 64, 64}, DType::f32, &data);
-  Tensor labels = from_vector(std::vector<int64_t>{1, 4}, {2});
-  auto take = [&] {
-    std::vector<std::vector<float>> g;
-    for (const auto& p : net->parameters()) g.push_back(p.grad().to_vector<float>());
-    net->zero_grad();
-    return g;
-  };
+  SmallResNet m(8, 64, 5, {1, 4});
+  auto& net = m.net;
+  const Tensor &images = m.images, &labels = m.labels;
+  auto take = [&] { return m.take(); };
   auto stats = [&] {
     std::vector<std::vector<float>> s;
     for (const auto& [name, t] : net->named_buffers())
