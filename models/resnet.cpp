@@ -170,32 +170,35 @@ std::vector<Stage> ResNet::block_stages(bool split_blocks, int first_node) {
   return out;
 }
 
+Stage ResNet::stem_stage(int64_t groups, std::function<Tensor(const Tensor&)> images) {
+  const int64_t width = config_.width;
+  SPOOL_CHECK(groups >= 1 && width % groups == 0, "ResNet: stem_groups ", groups,
+              " must be positive and divide the stem's ", width, " channels");
+  if (!images) images = [](const Tensor& x) { return x; };
+  if (groups == 1) return {"stem", [this, images](const Tensor& in) { return stem(images(in)); }};
+  // The stem whole, without graph (at its own speed), and replayed in the backward one channel
+  // group at a time: the stage keeps only its output, and its backward holds one group's
+  // intermediates (the gradients the plain stem's to BLAS's rounding of conv1's weight
+  // gradient: see chain() in the header).
+  const int64_t count = width / groups;
+  std::vector<std::function<Tensor(const Tensor&)>> parts;
+  for (int64_t g = 0; g < groups; ++g)
+    parts.push_back([this, g, count, images](const Tensor& in) {
+      return stem_channels(images(in), g * count, count);
+    });
+  const Tensors bn_state = {bn1_->running_mean, bn1_->running_var, bn1_->num_batches_tracked};
+  return {"stem", [this, parts, bn_state, images](const Tensor& in) {
+            return checkpoint_in_parts([this, images](const Tensor& x) { return stem(images(x)); },
+                                       parts, 1, in, bn_state);
+          }};
+}
+
 Chain ResNet::chain(const Tensor& x, const Tensor& labels, bool split_blocks, int64_t stem_groups) {
   SPOOL_CHECK(fc_, "ResNet::chain: a backbone without fc has no loss of its own");
-  const int64_t width = config_.width;
-  SPOOL_CHECK(stem_groups >= 1 && width % stem_groups == 0, "ResNet::chain: stem_groups ",
-              stem_groups, " must be positive and divide the stem's ", width, " channels");
   Chain c;
   c.input = x;
   for (const auto& [name, t] : named_buffers()) c.state.push_back(t);
-  if (stem_groups == 1) {
-    c.stages.push_back({"stem", [this](const Tensor& in) { return stem(in); }});
-  } else {
-    // The stem whole, without graph (at its own speed), and replayed in the backward one
-    // channel group at a time: the stage keeps only its output, and its backward holds one
-    // group's intermediates (the gradients the plain stem's to BLAS's rounding of conv1's weight
-    // gradient: see chain() in the header).
-    const int64_t count = width / stem_groups;
-    std::vector<std::function<Tensor(const Tensor&)>> parts;
-    for (int64_t g = 0; g < stem_groups; ++g)
-      parts.push_back(
-          [this, g, count](const Tensor& in) { return stem_channels(in, g * count, count); });
-    const Tensors bn_state = {bn1_->running_mean, bn1_->running_var, bn1_->num_batches_tracked};
-    c.stages.push_back({"stem", [this, parts, bn_state](const Tensor& in) {
-                          return checkpoint_in_parts([this](const Tensor& x) { return stem(x); },
-                                                     parts, 1, in, bn_state);
-                        }});
-  }
+  c.stages.push_back(stem_stage(stem_groups));
   for (auto& st : block_stages(split_blocks, int(c.stages.size()))) c.stages.push_back(st);
   c.stages.push_back({"head", [this, labels](const Tensor& h) {
                         return cross_entropy(fc_->forward(pooled(h)), labels);

@@ -99,6 +99,10 @@ class ResNet : public nn::Module {
   Tensor stem_channels(const Tensor& x, int64_t first, int64_t count);
   // first_node: the boundary the first block reads (its stages are numbered from there).
   std::vector<Stage> block_stages(bool split_blocks = false, int first_node = 1);
+  // The stem as the first stage of a chain, reading the batch through `images` (the identity
+  // when empty; a video model's frames as images): with groups > 1, run whole and replayed in
+  // its backward in that many channel groups (see chain()). groups must divide the width.
+  Stage stem_stage(int64_t groups = 1, std::function<Tensor(const Tensor&)> images = {});
   Tensor pooled(const Tensor& h);  // global average pool, flattened to [N, C]
 
  private:

@@ -174,14 +174,15 @@ Tensor SegmentNet::forward(const Tensor& frames) {
   return cls_head_->forward(backbone_->forward(frames_as_images(frames)), c_.segments);
 }
 
-Chain SegmentNet::chain(const Tensor& frames, const Tensor& labels) {
+Chain SegmentNet::chain(const Tensor& frames, const Tensor& labels, bool split_blocks,
+                        int64_t stem_groups) {
   Chain c;
   c.input = frames;
   c.generators = {gen_};
   for (const auto& [name, t] : named_buffers()) c.state.push_back(t);
   c.stages.push_back(
-      {"stem", [this](const Tensor& x) { return backbone_->stem(frames_as_images(x)); }});
-  for (auto& st : backbone_->block_stages()) c.stages.push_back(st);
+      backbone_->stem_stage(stem_groups, [this](const Tensor& x) { return frames_as_images(x); }));
+  for (auto& st : backbone_->block_stages(split_blocks, 1)) c.stages.push_back(st);
   c.stages.push_back({"head", [this, labels](const Tensor& h) {
                         return cross_entropy(cls_head_->forward(backbone_->pooled(h), c_.segments),
                                              labels);

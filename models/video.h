@@ -85,7 +85,10 @@ class SegmentNet : public nn::Module {
   Tensor forward(const Tensor& frames) override;
   // The training step as a chain for the memory planner: the stem, the blocks, and the
   // head (pooling, cls_head, consensus) with the mean cross-entropy against `labels` [N].
-  Chain chain(const Tensor& frames, const Tensor& labels);
+  // split_blocks and stem_groups as for ResNet::chain (basic-block backbones split; the
+  // stem's groups divide its width).
+  Chain chain(const Tensor& frames, const Tensor& labels, bool split_blocks = false,
+              int64_t stem_groups = 1);
   const VideoConfig& config() const { return c_; }
 
  private:

@@ -55,7 +55,16 @@ struct Subject {
 // resnet18-stem-groups: the stem replayed in this many channel groups.
 constexpr int64_t kStemGroups = 4;
 
-void build(Subject& s, const std::string& name, int64_t batch, bool recompute_gelu) {
+// Models whose chain can stage a 2-D ResNet differently (--split-blocks, --stem-groups).
+bool resnet_2d(const std::string& name) {
+  return name.rfind("resnet18", 0) == 0 || name.rfind("tsn-", 0) == 0 ||
+         name.rfind("tsm-", 0) == 0 || name.rfind("trn-", 0) == 0;
+}
+
+// split_blocks and stem_groups (> 1) restage a 2-D ResNet's chain; with stem_groups the
+// standard chain becomes the reference.
+void build(Subject& s, const std::string& name, int64_t batch, bool recompute_gelu,
+           bool split_blocks, int64_t stem_groups) {
   if (recompute_gelu && (name == "gpt-tiny" || name == "dpo-gpt-tiny")) {
     models::GptConfig c = name == "gpt-tiny" ? models::gpt_tiny() : models::dpo_gpt_tiny();
     c.recompute_gelu = true;
@@ -92,11 +101,14 @@ void build(Subject& s, const std::string& name, int64_t batch, bool recompute_ge
     // video schedule's optimizer.
     const int64_t n = batch > 0 ? batch : 2;
     Tensor labels = to(rand({n}, DType::f32, &data, 0, 10), DType::i64);
-    if (auto* i3d = dynamic_cast<models::I3d*>(s.model.get()))
+    if (auto* i3d = dynamic_cast<models::I3d*>(s.model.get())) {
       s.chain = i3d->chain(randn({n, 3, 8, 112, 112}, DType::f32, &data), labels);
-    else
-      s.chain = static_cast<models::SegmentNet*>(s.model.get())
-                    ->chain(randn({n, 8, 3, 112, 112}, DType::f32, &data), labels);
+    } else {
+      auto* net = static_cast<models::SegmentNet*>(s.model.get());
+      const Tensor frames = randn({n, 8, 3, 112, 112}, DType::f32, &data);
+      s.chain = net->chain(frames, labels, split_blocks, stem_groups);
+      if (stem_groups > 1) s.reference = net->chain(frames, labels);
+    }
     s.opt = std::make_unique<nn::SGD>(nn::decay_matrices_only(*s.model, 1e-4),
                                       nn::SGDOptions{.lr = 0.005, .momentum = 0.9});
     return;
@@ -109,9 +121,9 @@ void build(Subject& s, const std::string& name, int64_t batch, bool recompute_ge
     Tensor images = randn({b, 3, 112, 112}, DType::f32, &data);
     Tensor labels = to(rand({b}, DType::f32, &data, 0, 10), DType::i64);
     auto* net = static_cast<models::ResNet*>(s.model.get());
-    const bool grouped = name == "resnet18-stem-groups";
-    s.chain = net->chain(images, labels, name != "resnet18", grouped ? kStemGroups : 1);
-    if (grouped) s.reference = net->chain(images, labels);
+    if (name == "resnet18-stem-groups") stem_groups = std::max<int64_t>(stem_groups, kStemGroups);
+    s.chain = net->chain(images, labels, split_blocks || name != "resnet18", stem_groups);
+    if (stem_groups > 1) s.reference = net->chain(images, labels);
   } else {
     const int64_t b = batch > 0 ? batch : 256;
     Tensor x = randn({b, 64}, DType::f32, &data);
@@ -140,6 +152,8 @@ int cmd_memstudy(int argc, char** argv) {
           {"steps", true},
           {"time-limit", true},
           {"recompute-gelu", false},
+          {"split-blocks", false},
+          {"stem-groups", true},
           {"no-plot", false}},
          "memstudy");
   const auto model_names =
@@ -157,6 +171,17 @@ int cmd_memstudy(int argc, char** argv) {
       if (m != "gpt-tiny" && m != "dpo-gpt-tiny")
         throw UsageError("memstudy: --recompute-gelu applies to gpt-tiny and dpo-gpt-tiny, not '" +
                          m + "'");
+  const bool split_blocks = a.has("split-blocks");
+  const int64_t stem_groups = a.has("stem-groups") ? a.positive_int("stem-groups", 1) : 1;
+  if (split_blocks || stem_groups > 1)
+    for (const auto& m : model_names)
+      if (!resnet_2d(m))
+        throw UsageError(
+            std::string("memstudy: --") + (split_blocks ? "split-blocks" : "stem-groups") +
+            " restages 2-D ResNets (resnet18 and the tsn, tsm, trn models), not '" + m + "'");
+  if (64 % stem_groups != 0)
+    throw UsageError("memstudy: --stem-groups " + std::to_string(stem_groups) +
+                     " must divide the stem's 64 channels (1, 2, 4, 8, 16, 32 or 64)");
   const auto policies = split_list(a.str("policies", "none,sqrt,greedy,dp,ilp,dtr"));
   for (const auto& p : policies)
     if (!known_policy(p))
@@ -182,7 +207,7 @@ int cmd_memstudy(int argc, char** argv) {
               "x plain", "plan ms", "grads", "plan");
   for (const auto& name : model_names) {
     Subject s;
-    build(s, name, batch, recompute_gelu);
+    build(s, name, batch, recompute_gelu, split_blocks, stem_groups);
     auto params = s.model->parameters();
     s.opt->zero_grad();
     Tensors start;
@@ -228,10 +253,12 @@ int cmd_memstudy(int argc, char** argv) {
         differing += own[k] != ref[k];
       }
       if (differing == 0)
-        std::printf("%-12s its plain step's gradients are resnet18's bit for bit\n", name.c_str());
+        std::printf("%-12s its plain step's gradients are the standard chain's bit for bit\n",
+                    name.c_str());
       else
         std::printf(
-            "%-12s its plain step's gradients differ from resnet18's in %zu of %zu tensors, "
+            "%-12s its plain step's gradients differ from the standard chain's in %zu of %zu "
+            "tensors, "
             "by at most %.2g of each tensor's largest entry (BLAS's rounding)\n",
             name.c_str(), differing, own.size(), worst);
       ref = own;

@@ -96,6 +96,9 @@ commands:
                              --model resnet18-stem-groups: that graph with the stem replayed
                              in 4 channel groups (train's --stem-groups 4), measured against
                              resnet18's plain step (budget fractions, x plain, gradients)
+      [--split-blocks] [--stem-groups K]
+                             the same restagings for resnet18 and the tsn, tsm, trn models
+                             (with K > 1 each is measured against its standard chain)
 
 models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNet-18, 10
         classes; on digits the 8x8 images are upscaled to 3x32x32), gpt-tiny (byte-level

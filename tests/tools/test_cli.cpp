@@ -262,6 +262,16 @@ TEST(Cli, MemstudyRejectsUnknownPoliciesAndBadBudgets) {
   r = run_cli("memstudy --model mlp --budgets lots");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("budget 'lots'"), std::string::npos) << r.output;
+  r = run_cli("memstudy --model resnet18,gpt-tiny --stem-groups 4");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("--stem-groups restages 2-D ResNets"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("not 'gpt-tiny'"), std::string::npos) << r.output;
+  r = run_cli("memstudy --model i3d-r18 --split-blocks");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("not 'i3d-r18'"), std::string::npos) << r.output;
+  r = run_cli("memstudy --model tsn-r18 --stem-groups 5");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("--stem-groups 5 must divide"), std::string::npos) << r.output;
   r = run_cli("memstudy --model mlp,gpt-tiny --recompute-gelu");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("--recompute-gelu applies to gpt-tiny and dpo-gpt-tiny, not 'mlp'"),
