@@ -777,6 +777,20 @@ int64_t smallest_budget(const ChainProfile& p, const std::string& policy, const 
   return hi;
 }
 
+namespace {
+// A solved program's plan, and the note a time-out leaves (its gap).
+void take_solution(Plan& plan, const detail::IlpResult& r, double time_limit_s) {
+  plan.segments = r.segments;
+  plan.gap = r.gap;
+  if (r.optimal) return;
+  char buf[160];
+  std::snprintf(buf, sizeof buf,
+                "ilp: time limit of %g s reached; best plan found, optimality gap %.3g",
+                time_limit_s, r.gap);
+  plan.note = buf;
+}
+}  // namespace
+
 Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
                const PlanOptions& o) {
   check_policy(policy);
@@ -817,15 +831,7 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
     const detail::IlpResult r =
         detail::solve_ilp_graph(p, budget, cost, warm.found ? &warm.segs : nullptr, o.time_limit_s);
     if (r.solved) {
-      plan.segments = r.segments;
-      plan.gap = r.gap;
-      if (!r.optimal) {
-        char buf[160];
-        std::snprintf(buf, sizeof buf,
-                      "ilp: time limit of %g s reached; best plan found, optimality gap %.3g",
-                      o.time_limit_s, r.gap);
-        plan.note = buf;
-      }
+      take_solution(plan, r, o.time_limit_s);
     } else {
       // No plan from the program: the best heuristic within the budget, or else the least-peak
       // segmentation (the one smallest_budget names) when it fits.
@@ -866,15 +872,7 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
                   " segment columns) is too large to build for this chain; using " +
                   (use_dp ? "dp's plan" : "the best heuristic plan");
     } else if (r.solved) {
-      plan.segments = r.segments;
-      plan.gap = r.gap;
-      if (!r.optimal) {
-        char buf[160];
-        std::snprintf(buf, sizeof buf,
-                      "ilp: time limit of %g s reached; best plan found, optimality gap %.3g",
-                      o.time_limit_s, r.gap);
-        plan.note = buf;
-      }
+      take_solution(plan, r, o.time_limit_s);
     } else if (warm.found) {
       plan.segments = warm.segs;
       plan.gap = 1;
