@@ -8,32 +8,21 @@ namespace spool {
 
 namespace {
 
-// Device copies of `state` (in the allocator's account, like any tensor a backward makes), to
-// put back after a replay.
-Tensors copy_state(const Tensors& state) {
-  Tensors kept;
-  for (const Tensor& t : state) {
-    Tensor c = empty(t.shape(), t.dtype(), t.device());
-    backend(t.device()).copy(t, c);
-    kept.push_back(c);
-  }
-  return kept;
-}
-
-void restore_state(const Tensors& state, const Tensors& kept) {
-  for (size_t k = 0; k < state.size(); ++k) backend(state[k].device()).copy(kept[k], state[k]);
-}
-
-// Puts `state` back as it was when constructed, at release() or when a replay throws.
+// Puts `state` back as it was when constructed (from device copies, in the allocator's account
+// like any tensor a backward makes), at release() or when a replay throws.
 class StateGuard {
  public:
-  explicit StateGuard(const Tensors& state) : state_(state), kept_(copy_state(state)) {}
+  explicit StateGuard(const Tensors& state) : state_(state) {
+    for (const Tensor& t : state) {
+      kept_.push_back(empty(t.shape(), t.dtype(), t.device()));
+      backend(t.device()).copy(t, kept_.back());
+    }
+  }
   ~StateGuard() { release(); }
   StateGuard(const StateGuard&) = delete;
   StateGuard& operator=(const StateGuard&) = delete;
   void release() {
-    if (kept_.empty()) return;
-    restore_state(state_, kept_);
+    for (size_t k = 0; k < kept_.size(); ++k) backend(state_[k].device()).copy(kept_[k], state_[k]);
     kept_.clear();
   }
 

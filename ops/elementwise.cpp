@@ -258,14 +258,18 @@ Tensor detail::relu_backward_over(const Tensor& y, const Tensor& g) {
   return relu_grad_kernel(y, g, true);
 }
 
-Tensor relu(const Tensor& x) {
-  Tensor y = unary_kernel(UnaryOp::relu, x, "relu");
+void detail::record_relu(const Tensor& x, const Tensor& y) {
   record(
       "relu", {x}, {y}, {y},
       [](const Tensors& s, const Tensors& g, const Needs&) {
-        return Tensors{detail::relu_backward_over(s[0], g[0])};
+        return Tensors{relu_backward_over(s[0], g[0])};
       },
       replay1([](const Tensor& x) { return relu(x); }));
+}
+
+Tensor relu(const Tensor& x) {
+  Tensor y = unary_kernel(UnaryOp::relu, x, "relu");
+  detail::record_relu(x, y);
   return y;
 }
 

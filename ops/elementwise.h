@@ -45,6 +45,9 @@ namespace detail {
 // backward function, whose incoming gradients the autograd hands over to it. Not for callers
 // whose g is their own.
 Tensor relu_backward_over(const Tensor& y, const Tensor& g);
+// Records relu's tape entry for y = relu(x), computed by the caller (in x's own buffer, when y
+// is a new handle on it: batch_norm_relu); y is saved for the mask.
+void record_relu(const Tensor& x, const Tensor& y);
 }  // namespace detail
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 

@@ -137,28 +137,13 @@ Tensor batch_norm_epilogue(const char* op, const Tensor& x_in, const Tensor& res
   Tensor b = bias.defined() ? contiguous(bias) : Tensor();
   Tensor y = empty(x.shape(), x.dtype(), x.device());
   be.batch_norm_apply(x, mu, invstd, w, b, y);
-  if (!residual.defined() && !relu) {
-    record(
-        "batch_norm", {x, w, b}, {y}, {x, mu, invstd, w},
-        [training](const Tensors& s, const Tensors& g, const Needs& n) {
-          return batch_norm_grads(s, contiguous(g[0]), n, training);
-        },
-        // Replay normalises with the statistics this step computed, without touching the
-        // running statistics a second time.
-        [mu, invstd](const Tensors& in) {
-          Tensor y = empty(in[0].shape(), in[0].dtype(), in[0].device());
-          backend(y.device()).batch_norm_apply(contiguous(in[0]), mu, invstd, in[1], in[2], y);
-          return Tensors{y};
-        });
-    return y;
-  }
   Tensor r = residual.defined() ? contiguous(residual) : Tensor();
   if (r.defined()) be.binary(BinaryOp::add, y, r, y);
   if (relu) be.unary(UnaryOp::relu, y, y);
-  // Two tape entries over the one buffer, as in-place ops record in PyTorch: batch_norm (+ the
-  // sum), whose backward needs x but not its output, and relu, which saves the output for its
-  // mask. Separate entries let backward free relu's incoming gradient before batch_norm's
-  // backward allocates, as with the unfused ops.
+  // With relu, two tape entries over the one buffer, as in-place ops record in PyTorch:
+  // batch_norm (+ the sum), whose backward needs x but not its output, and relu, which saves
+  // the output for its mask. Separate entries let backward free relu's incoming gradient before
+  // batch_norm's backward allocates, as with the unfused ops.
   record(
       r.defined() ? "batch_norm_add" : "batch_norm", {x, w, b, r}, {y}, {x, mu, invstd, w},
       [training](const Tensors& s, const Tensors& g, const Needs& n) {
@@ -166,6 +151,8 @@ Tensor batch_norm_epilogue(const char* op, const Tensor& x_in, const Tensor& res
         out.push_back(n[3] ? g[0] : Tensor());  // the sum passes the gradient on unchanged
         return out;
       },
+      // Replay normalises with the statistics this step computed, without touching the
+      // running statistics a second time.
       [mu, invstd](const Tensors& in) {
         Tensor y = empty(in[0].shape(), in[0].dtype(), in[0].device());
         Backend& be = backend(y.device());
@@ -175,16 +162,7 @@ Tensor batch_norm_epilogue(const char* op, const Tensor& x_in, const Tensor& res
       });
   if (!relu) return y;
   Tensor out = y.detach();  // the same storage, relu's output
-  record(
-      "relu", {y}, {out}, {out},
-      [](const Tensors& s, const Tensors& g, const Needs&) {
-        return Tensors{detail::relu_backward_over(s[0], g[0])};
-      },
-      [](const Tensors& in) {
-        Tensor y = empty(in[0].shape(), in[0].dtype(), in[0].device());
-        backend(y.device()).unary(UnaryOp::relu, contiguous(in[0]), y);
-        return Tensors{y};
-      });
+  detail::record_relu(y, out);
   return out;
 }
 

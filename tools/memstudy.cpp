@@ -172,16 +172,13 @@ int cmd_memstudy(int argc, char** argv) {
         throw UsageError("memstudy: --recompute-gelu applies to gpt-tiny and dpo-gpt-tiny, not '" +
                          m + "'");
   const bool split_blocks = a.has("split-blocks");
-  const int64_t stem_groups = a.has("stem-groups") ? a.positive_int("stem-groups", 1) : 1;
+  const int64_t stem_groups = parse_stem_groups(a, "memstudy");
   if (split_blocks || stem_groups > 1)
     for (const auto& m : model_names)
       if (!resnet_2d(m))
         throw UsageError(
             std::string("memstudy: --") + (split_blocks ? "split-blocks" : "stem-groups") +
             " restages 2-D ResNets (resnet18 and the tsn, tsm, trn models), not '" + m + "'");
-  if (64 % stem_groups != 0)
-    throw UsageError("memstudy: --stem-groups " + std::to_string(stem_groups) +
-                     " must divide the stem's 64 channels (1, 2, 4, 8, 16, 32 or 64)");
   const auto policies = split_list(a.str("policies", "none,sqrt,greedy,dp,ilp,dtr"));
   for (const auto& p : policies)
     if (!known_policy(p))

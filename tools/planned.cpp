@@ -37,6 +37,14 @@ BudgetSpec parse_budget(const std::string& s, const std::string& command) {
   return b;
 }
 
+int64_t parse_stem_groups(const Args& a, const std::string& command) {
+  const int64_t k = a.has("stem-groups") ? a.positive_int("stem-groups", 1) : 1;
+  if (64 % k != 0)
+    throw UsageError(command + ": --stem-groups " + std::to_string(k) +
+                     " must divide the stem's 64 channels (1, 2, 4, 8, 16, 32 or 64)");
+  return k;
+}
+
 PlannedSteps::PlannedSteps(std::string policy, const std::string& budget)
     : policy_(std::move(policy)), budget_(parse_budget(budget, "train")) {
   if (!known_policy(policy_))

@@ -20,6 +20,11 @@ struct BudgetSpec {
 // Throws UsageError naming the text when it is neither.
 BudgetSpec parse_budget(const std::string& text, const std::string& command);
 
+class Args;
+// --stem-groups K (1 when absent): the groups a ResNet stem's backward replays (the standard
+// configurations' stems have 64 channels, which K must divide; UsageError naming it otherwise).
+int64_t parse_stem_groups(const Args& a, const std::string& command);
+
 class PlannedSteps {
  public:
   PlannedSteps(std::string policy, const std::string& budget);

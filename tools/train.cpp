@@ -279,14 +279,11 @@ int cmd_train(int argc, char** argv) {
         "train: --split-blocks stages resnet18's blocks as a graph for --checkpoint-policy; "
         "it needs --model resnet18 and --checkpoint-policy");
   if (a.has("stem-groups")) {
-    c.stem_groups = a.positive_int("stem-groups", 1);
     if (c.model != "resnet18" || c.checkpoint_policy.empty())
       throw UsageError(
           "train: --stem-groups replays resnet18's stem in channel groups under "
           "--checkpoint-policy; it needs --model resnet18 and --checkpoint-policy");
-    if (64 % c.stem_groups != 0)
-      throw UsageError("train: --stem-groups " + std::to_string(c.stem_groups) +
-                       " must divide the stem's 64 channels (1, 2, 4, 8, 16, 32 or 64)");
+    c.stem_groups = parse_stem_groups(a, "train");
   }
   if (c.split_blocks && c.checkpoint_policy == "dp")
     throw UsageError(

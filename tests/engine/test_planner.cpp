@@ -90,11 +90,7 @@ TEST(Planner, EveryPolicyMeetsItsPredictionToTheByteOnRandomChains) {
     const ChainProfile prof = profile_chain(rc.chain);
     EXPECT_EQ(rc.gen.state(), start) << "the profile puts the generators back";
     rc.zero_grad();
-    const Plan none = make_plan(prof, "none", kUnlimited);
-    const StepResult ref = run_step(rc.chain, prof, none);
-    EXPECT_EQ(ref.mismatch, "");
-    EXPECT_EQ(ref.measured_peak, ref.predicted_peak);
-    const auto ref_grads = rc.grads();
+    const auto [none, ref, ref_grads] = test_support::plain_reference(rc, prof);
     const int64_t lo = smallest_budget(prof, "dp"), hi = none.predicted_peak;
     ASSERT_LE(lo, hi) << "seed " << seed;
     std::vector<int64_t> budgets = {lo - 1, lo,        lo + (hi - lo) / 4, lo + (hi - lo) / 2,

@@ -183,11 +183,7 @@ TEST(PlannerGraph, EveryGraphPolicyMeetsItsPredictionToTheByte) {
     const ChainProfile prof = profile_chain(g.chain);
     ASSERT_FALSE(prof.is_chain());
     g.zero_grad();
-    const Plan none = make_plan(prof, "none", kUnlimited);
-    const StepResult ref = run_step(g.chain, prof, none);
-    EXPECT_EQ(ref.mismatch, "");
-    EXPECT_EQ(ref.measured_peak, ref.predicted_peak);
-    const auto ref_grads = g.grads();
+    const auto [none, ref, ref_grads] = test_support::plain_reference(g, prof);
     const int64_t lo = smallest_budget(prof, "ilp"), hi = none.predicted_peak;
     ASSERT_LT(lo, hi) << "seed " << seed;
     const std::vector<int64_t> budgets = {lo - 1, lo,        lo + (hi - lo) / 4, lo + (hi - lo) / 2,

@@ -39,6 +39,23 @@ struct LinearStages {
   }
 };
 
+// The plain step (every stage kept) of m's chain, the reference the planned steps are held to:
+// it meets its own prediction to the byte; `grads` are its parameter gradients.
+struct PlainReference {
+  Plan none;
+  StepResult step;
+  std::vector<std::vector<float>> grads;
+};
+inline PlainReference plain_reference(LinearStages& m, const ChainProfile& prof) {
+  PlainReference r;
+  r.none = make_plan(prof, "none", kUnlimited);
+  r.step = run_step(m.chain, prof, r.none);
+  EXPECT_EQ(r.step.mismatch, "");
+  EXPECT_EQ(r.step.measured_peak, r.step.predicted_peak);
+  r.grads = m.grads();
+  return r;
+}
+
 // Plans `policy` at `budget` and runs one step of m's chain from the generator state `start`.
 // A budget below the policy's smallest is refused naming it (nullopt). Otherwise the step's
 // measured peak equals the prediction and keeps to the budget, and its loss and gradients are
