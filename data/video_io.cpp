@@ -19,15 +19,50 @@ extern "C" {
 #include <memory>
 #include <sstream>
 
+#include "engine/checked.h"
 #include "engine/factory.h"
+#include "engine/files.h"
 #include "ops/ops.h"
 
 namespace spool::data {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// A list field: a non-negative integer at most `limit`, or an error naming the line, the field and
+// why (`limit_why`).
+int64_t list_number(const std::string& where, const std::string& s, const char* what, int64_t limit,
+                    const std::string& limit_why) {
+  const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+  SPOOL_CHECK(digits, where, ": ", what, " '", s, "' is not a non-negative integer");
+  // Past 18 digits the value is above every limit: compare lengths before converting.
+  const size_t first = std::min(s.find_first_not_of('0'), s.size() - 1);
+  const bool over = s.size() - first > 18 || std::stoll(s.substr(first)) > limit;
+  SPOOL_CHECK(!over, where, ": ", what, " ", s, " is too large: ", limit_why);
+  return std::stoll(s.substr(first));
+}
+
+// Why an entry cannot be read ("" when it is a folder or a regular file), without throwing.
+std::string entry_problem(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (st.type() == fs::file_type::not_found) return "missing";
+  if (ec) return "cannot be checked: " + ec.message();
+  if (st.type() == fs::file_type::directory || st.type() == fs::file_type::regular) return "";
+  const char* kind = st.type() == fs::file_type::fifo        ? "a named pipe"
+                     : st.type() == fs::file_type::character ? "a character device"
+                     : st.type() == fs::file_type::block     ? "a block device"
+                     : st.type() == fs::file_type::socket    ? "a socket"
+                                                             : "not a plain file";
+  return std::string(kind) + ", not a folder of frames or a video file";
+}
+
+}  // namespace
+
 std::vector<VideoEntry> read_video_list(const std::string& list_path, std::string root) {
-  SPOOL_CHECK(fs::is_regular_file(list_path), "video list: no such file: ", list_path);
+  std::error_code ec;
+  SPOOL_CHECK(fs::is_regular_file(list_path, ec), "video list: no such file: ", list_path);
   if (root.empty()) root = fs::path(list_path).parent_path().string();
   std::ifstream in(list_path);
   SPOOL_CHECK(in, "video list: cannot read ", list_path);
@@ -44,34 +79,34 @@ std::vector<VideoEntry> read_video_list(const std::string& list_path, std::strin
     const std::string where = "video list: " + list_path + ":" + std::to_string(line_no);
     SPOOL_CHECK(f.size() == 2 || f.size() == 3, where, ": expected 'path label' or 'path ",
                 "num_frames label', found ", f.size(), " fields");
-    auto number = [&](const std::string& s, const char* what) {
-      size_t used = 0;
-      int64_t v = -1;
-      try {
-        v = std::stoll(s, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      SPOOL_CHECK(used == s.size() && v >= 0, where, ": ", what, " '", s,
-                  "' is not a non-negative integer");
-      return v;
-    };
     VideoEntry e;
     e.path = fs::path(f[0]).is_absolute() ? f[0] : (fs::path(root) / f[0]).string();
-    e.label = number(f.back(), "label");
-    if (f.size() == 3) e.frames = number(f[1], "num_frames");
+    e.label = list_number(
+        where, f.back(), "label", kMaxClasses - 1,
+        "labels must be below " + std::to_string(kMaxClasses) + " (spool's limit on classes)");
+    if (f.size() == 3)
+      e.frames = list_number(where, f[1], "num_frames", kMaxListFrames,
+                             "a video has at most " + std::to_string(kMaxListFrames) + " frames");
     e.line = line_no;
     out.push_back(e);
   }
+  SPOOL_CHECK(!in.bad(), "video list: reading ", list_path, " failed");
   SPOOL_CHECK(!out.empty(), "video list: ", list_path, " names no videos");
-  std::vector<std::string> missing;
-  for (const auto& e : out)
-    if (!fs::exists(e.path)) missing.push_back(e.path + " (line " + std::to_string(e.line) + ")");
-  if (!missing.empty()) {
-    std::string msg = "video list: " + list_path + ": " + std::to_string(missing.size()) + " of " +
-                      std::to_string(out.size()) + " videos are missing:";
-    for (size_t i = 0; i < std::min<size_t>(20, missing.size()); ++i) msg += "\n  " + missing[i];
-    if (missing.size() > 20) msg += "\n  ... and " + std::to_string(missing.size() - 20) + " more";
+  std::vector<std::string> bad;
+  bool all_missing = true;
+  for (const auto& e : out) {
+    const std::string problem = entry_problem(e.path);
+    if (problem.empty()) continue;
+    all_missing = all_missing && problem == "missing";
+    bad.push_back(e.path + " (line " + std::to_string(e.line) + ")" +
+                  (problem == "missing" ? "" : ": " + problem));
+  }
+  if (!bad.empty()) {
+    std::string msg = "video list: " + list_path + ": " + std::to_string(bad.size()) + " of " +
+                      std::to_string(out.size()) + " videos are " +
+                      (all_missing ? "missing:" : "missing or unreadable:");
+    for (size_t i = 0; i < std::min<size_t>(20, bad.size()); ++i) msg += "\n  " + bad[i];
+    if (bad.size() > 20) msg += "\n  ... and " + std::to_string(bad.size() - 20) + " more";
     throw Error(msg);
   }
   return out;
@@ -93,63 +128,99 @@ void on_jpeg_error(j_common_ptr info) {
   std::longjmp(e->jump, 1);
 }
 
-}  // namespace
+// Refuses a frame whose declared size is above the limits, before anything is allocated for it.
+void check_frame_size(const char* kind, const std::string& path, int64_t w, int64_t h) {
+  SPOOL_CHECK(
+      w > 0 && h > 0 && w <= kMaxFrameSide && h <= kMaxFrameSide && w * h <= kMaxFramePixels, kind,
+      ": ", path, " declares ", w, " x ", h, " pixels; frames are limited to ", kMaxFrameSide,
+      " on a side and ", kMaxFramePixels, " pixels in all");
+}
 
-Image read_jpeg(const std::string& path) {
-  std::FILE* const f = std::fopen(path.c_str(), "rb");
-  SPOOL_CHECK(f, "jpeg: cannot open ", path);
-  // Locals written after setjmp must not be read after the longjmp unless they live in memory:
-  // the image is reached through a pointer fixed before setjmp.
-  const auto img = std::make_unique<Image>();
+// One decompression: libjpeg's state and the file, released however the read ends.
+struct JpegReader {
   jpeg_decompress_struct info;
   JpegError err;
-  info.err = jpeg_std_error(&err.mgr);
-  err.mgr.error_exit = on_jpeg_error;
-  err.mgr.output_message = [](j_common_ptr) {};  // warnings are not printed
-  if (setjmp(err.jump)) {
-    jpeg_destroy_decompress(&info);
-    std::fclose(f);
-    throw Error("jpeg: " + path + " is corrupt or not a JPEG file: " + err.message);
+  std::FILE* file = nullptr;
+  bool created = false;
+  ~JpegReader() {
+    if (created) jpeg_destroy_decompress(&info);
+    if (file) std::fclose(file);
   }
+};
+
+// One compression into memory.
+struct JpegWriter {
+  jpeg_compress_struct info;
+  JpegError err;
+  unsigned char* bytes = nullptr;  // malloc'd by libjpeg's memory destination
+  unsigned long size = 0;
+  bool created = false;
+  ~JpegWriter() {
+    if (created) jpeg_destroy_compress(&info);
+    std::free(bytes);
+  }
+};
+
+}  // namespace
+
+Image read_jpeg(const std::string& path, int64_t min_side) {
+  // Everything written after setjmp and read after the longjmp lives behind this pointer, fixed
+  // before setjmp.
+  const auto r = std::make_unique<JpegReader>();
+  r->file = std::fopen(path.c_str(), "rb");
+  SPOOL_CHECK(r->file, "jpeg: cannot open ", path);
+  Image img;
+  jpeg_decompress_struct& info = r->info;
+  info.err = jpeg_std_error(&r->err.mgr);
+  r->err.mgr.error_exit = on_jpeg_error;
+  r->err.mgr.output_message = [](j_common_ptr) {};  // warnings are not printed
+  if (setjmp(r->err.jump))
+    throw Error("jpeg: " + path + " is corrupt or not a JPEG file: " + r->err.message);
   jpeg_create_decompress(&info);
-  jpeg_stdio_src(&info, f);
+  r->created = true;
+  jpeg_stdio_src(&info, r->file);
   jpeg_read_header(&info, TRUE);
+  check_frame_size("jpeg", path, info.image_width, info.image_height);
   info.out_color_space = JCS_RGB;
+  if (min_side > 0) {
+    // The smallest scale m/8 that still covers min_side (or the whole image) both ways.
+    const int64_t need_w = std::min<int64_t>(min_side, info.image_width),
+                  need_h = std::min<int64_t>(min_side, info.image_height);
+    for (unsigned m = 1; m <= 8; ++m) {
+      info.scale_num = m;
+      info.scale_denom = 8;
+      jpeg_calc_output_dimensions(&info);
+      if (int64_t(info.output_width) >= need_w && int64_t(info.output_height) >= need_h) break;
+    }
+  }
   jpeg_start_decompress(&info);
-  img->width = info.output_width;
-  img->height = info.output_height;
-  img->rgb.resize(size_t(img->width * img->height * 3));
+  img.width = info.output_width;
+  img.height = info.output_height;
+  img.rgb.resize(size_t(
+      checked_product(std::vector<int64_t>{img.width, img.height, 3}, "jpeg: decoded size")));
   while (info.output_scanline < info.output_height) {
-    JSAMPROW row = img->rgb.data() + size_t(info.output_scanline) * size_t(img->width) * 3;
+    JSAMPROW row = img.rgb.data() + size_t(info.output_scanline) * size_t(img.width) * 3;
     jpeg_read_scanlines(&info, &row, 1);
   }
   jpeg_finish_decompress(&info);
-  jpeg_destroy_decompress(&info);
-  std::fclose(f);
-  SPOOL_CHECK(img->width > 0 && img->height > 0, "jpeg: ", path, " has no pixels");
-  return std::move(*img);
+  SPOOL_CHECK(img.width > 0 && img.height > 0, "jpeg: ", path, " has no pixels");
+  return img;
 }
 
 void write_jpeg(const std::string& path, const Image& image, int quality) {
-  SPOOL_CHECK(image.width > 0 && image.height > 0 &&
+  SPOOL_CHECK(image.width > 0 && image.height > 0 && image.width <= kMaxFrameSide &&
+                  image.height <= kMaxFrameSide &&
                   image.rgb.size() == size_t(image.width * image.height * 3),
               "jpeg: image of ", image.width, " x ", image.height, " with ", image.rgb.size(),
-              " bytes is not RGB");
-  const std::string tmp = path + ".tmp";
-  std::FILE* const f = std::fopen(tmp.c_str(), "wb");
-  SPOOL_CHECK(f, "jpeg: cannot write ", tmp);
-  jpeg_compress_struct info;
-  JpegError err;
-  info.err = jpeg_std_error(&err.mgr);
-  err.mgr.error_exit = on_jpeg_error;
-  if (setjmp(err.jump)) {
-    jpeg_destroy_compress(&info);
-    std::fclose(f);
-    std::remove(tmp.c_str());
-    throw Error("jpeg: writing " + path + " failed: " + err.message);
-  }
+              " bytes is not RGB (or is above ", kMaxFrameSide, " on a side)");
+  const auto w = std::make_unique<JpegWriter>();
+  jpeg_compress_struct& info = w->info;
+  info.err = jpeg_std_error(&w->err.mgr);
+  w->err.mgr.error_exit = on_jpeg_error;
+  if (setjmp(w->err.jump)) throw Error("jpeg: compressing " + path + " failed: " + w->err.message);
   jpeg_create_compress(&info);
-  jpeg_stdio_dest(&info, f);
+  w->created = true;
+  jpeg_mem_dest(&info, &w->bytes, &w->size);
   info.image_width = JDIMENSION(image.width);
   info.image_height = JDIMENSION(image.height);
   info.input_components = 3;
@@ -163,25 +234,23 @@ void write_jpeg(const std::string& path, const Image& image, int quality) {
     jpeg_write_scanlines(&info, &row, 1);
   }
   jpeg_finish_compress(&info);
-  jpeg_destroy_compress(&info);
-  const bool ok = std::fflush(f) == 0;
-  if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("jpeg: writing " + path + " failed");
-  }
+  write_file(path, std::string_view(reinterpret_cast<const char*>(w->bytes), w->size), "jpeg");
 }
 
 std::vector<std::string> frame_files(const VideoEntry& e) {
-  SPOOL_CHECK(fs::is_directory(e.path), "video: ", e.path,
-              " is not a folder of JPEG frames (video files are not read in this version)");
+  std::error_code ec;
+  SPOOL_CHECK(fs::is_directory(e.path, ec), "video: ", e.path, " is not a folder of JPEG frames");
   std::vector<std::string> files;
-  for (const auto& d : fs::directory_iterator(e.path)) {
-    std::string ext = d.path().extension().string();
+  fs::directory_iterator it(e.path, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::string ext = it->path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(),
                    [](unsigned char c) { return std::tolower(c); });
-    if (d.is_regular_file() && (ext == ".jpg" || ext == ".jpeg"))
-      files.push_back(d.path().string());
+    std::error_code kind;
+    if ((ext == ".jpg" || ext == ".jpeg") && it->is_regular_file(kind))
+      files.push_back(it->path().string());
   }
+  SPOOL_CHECK(!ec, "video: cannot list the frames of ", e.path, ": ", ec.message());
   std::sort(files.begin(), files.end());
   SPOOL_CHECK(!files.empty(), "video: ", e.path, " holds no JPEG frames");
   return files;
@@ -208,7 +277,7 @@ Tensor load_frames(const std::vector<std::string>& files, const std::vector<int6
   for (int64_t w : which) {
     SPOOL_CHECK(w >= 0 && w < int64_t(files.size()), "load_frames: frame ", w, " of a video with ",
                 files.size(), " frames");
-    images.push_back(read_jpeg(files[size_t(w)]));
+    images.push_back(read_jpeg(files[size_t(w)], size));
   }
   std::vector<const Image*> ptrs;
   for (const auto& i : images) ptrs.push_back(&i);
@@ -236,17 +305,20 @@ std::vector<int64_t> segment_frames(int64_t frames, int64_t segments, int64_t le
 }
 
 Tensor load_entry(const VideoEntry& e, double offset, int64_t segments, int64_t size,
-                  int64_t length) {
-  if (fs::is_directory(e.path)) {
+                  int64_t length, int64_t* counted) {
+  std::error_code ec;
+  if (fs::is_directory(e.path, ec)) {
     const auto files = frame_files(e);
     return load_frames(files, segment_frames(int64_t(files.size()), segments, length, offset),
                        size);
   }
-  const std::vector<Image> all = decode_video(e.path);
-  std::vector<const Image*> picked;
-  for (int64_t i : segment_frames(int64_t(all.size()), segments, length, offset))
-    picked.push_back(&all[size_t(i)]);
-  return frames_to_tensor(picked, size);
+  const int64_t frames = counted && *counted >= 0 ? *counted : count_video_frames(e.path);
+  if (counted) *counted = frames;
+  const std::vector<Image> picked =
+      decode_video(e.path, segment_frames(frames, segments, length, offset), size);
+  std::vector<const Image*> ptrs;
+  for (const auto& i : picked) ptrs.push_back(&i);
+  return frames_to_tensor(ptrs, size);
 }
 
 Tensor rgb_difference(const Tensor& snippets, int64_t length) {
@@ -328,14 +400,18 @@ std::string av_message(int code) {
   return buf;
 }
 
-// Owns FFmpeg's objects for one decode.
-struct Decoder {
+// FFmpeg's objects for one read, released however the read ends (a member, so a constructor that
+// throws part-way still releases them).
+struct AvHandles {
   AVFormatContext* fmt = nullptr;
   AVCodecContext* ctx = nullptr;
   AVPacket* pkt = nullptr;
   AVFrame* frame = nullptr;
   SwsContext* sws = nullptr;
-  ~Decoder() {
+  AvHandles() = default;
+  AvHandles(const AvHandles&) = delete;
+  AvHandles& operator=(const AvHandles&) = delete;
+  ~AvHandles() {
     sws_freeContext(sws);
     av_frame_free(&frame);
     av_packet_free(&pkt);
@@ -344,60 +420,133 @@ struct Decoder {
   }
 };
 
-}  // namespace
+// One video file, read frame by frame.
+class VideoReader {
+ public:
+  explicit VideoReader(const std::string& path) : path_(path) {
+    av_log_set_level(AV_LOG_QUIET);  // errors are reported by spool, naming the file
+    // The path is a file, whatever it looks like ("pipe:0", "http://..."), and nothing it names
+    // (a playlist's entries) is fetched from anywhere else.
+    AVDictionary* opts = nullptr;
+    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    int rc = avformat_open_input(&av_.fmt, ("file:" + path).c_str(), nullptr, &opts);
+    av_dict_free(&opts);
+    if (rc < 0) throw fail("cannot open", rc);
+    if ((rc = avformat_find_stream_info(av_.fmt, nullptr)) < 0)
+      throw fail("no stream information", rc);
+    const AVCodec* codec = nullptr;
+    stream_ = av_find_best_stream(av_.fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    if (stream_ < 0 || !codec) throw fail("no decodable video stream", stream_ < 0 ? stream_ : 0);
+    const AVCodecParameters* par = av_.fmt->streams[stream_]->codecpar;
+    if (par->width > 0 || par->height > 0)
+      check_frame_size("video", path_, par->width, par->height);
+    av_.ctx = avcodec_alloc_context3(codec);
+    if (!av_.ctx) throw fail("out of memory", 0);
+    if ((rc = avcodec_parameters_to_context(av_.ctx, par)) < 0 ||
+        (rc = avcodec_open2(av_.ctx, codec, nullptr)) < 0)
+      throw fail("cannot open the decoder", rc);
+    av_.pkt = av_packet_alloc();
+    av_.frame = av_frame_alloc();
+    if (!av_.pkt || !av_.frame) throw fail("out of memory", 0);
+  }
 
-std::vector<Image> decode_video(const std::string& path) {
-  av_log_set_level(AV_LOG_QUIET);  // errors are reported by spool, naming the file
-  Decoder d;
-  auto fail = [&](const std::string& what, int code) {
-    return Error("video: " + path + ": " + what + (code ? ": " + av_message(code) : ""));
-  };
-  int rc = avformat_open_input(&d.fmt, path.c_str(), nullptr, nullptr);
-  if (rc < 0) throw fail("cannot open", rc);
-  if ((rc = avformat_find_stream_info(d.fmt, nullptr)) < 0) throw fail("no stream information", rc);
-  const AVCodec* codec = nullptr;
-  const int stream = av_find_best_stream(d.fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
-  if (stream < 0 || !codec) throw fail("no decodable video stream", stream < 0 ? stream : 0);
-  d.ctx = avcodec_alloc_context3(codec);
-  if (!d.ctx) throw fail("out of memory", 0);
-  if ((rc = avcodec_parameters_to_context(d.ctx, d.fmt->streams[stream]->codecpar)) < 0 ||
-      (rc = avcodec_open2(d.ctx, codec, nullptr)) < 0)
-    throw fail("cannot open the decoder", rc);
-  d.pkt = av_packet_alloc();
-  d.frame = av_frame_alloc();
-  if (!d.pkt || !d.frame) throw fail("out of memory", 0);
-  std::vector<Image> out;
-  auto drain = [&] {
+  // The next frame in the order the decoder returns them (valid until the next call), or null
+  // after the last. Its size is checked against the limits (a stream may change size).
+  const AVFrame* next() {
     while (true) {
-      const int r = avcodec_receive_frame(d.ctx, d.frame);
-      if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return;
-      if (r < 0) throw fail("decoding failed", r);
-      const int w = d.frame->width, h = d.frame->height;
-      d.sws = sws_getCachedContext(d.sws, w, h, AVPixelFormat(d.frame->format), w, h,
-                                   AV_PIX_FMT_RGB24, SWS_BILINEAR, nullptr, nullptr, nullptr);
-      if (!d.sws) throw fail("cannot convert its pixel format to RGB", 0);
-      Image img{w, h, std::vector<uint8_t>(size_t(w) * size_t(h) * 3)};
-      uint8_t* dst[4] = {img.rgb.data(), nullptr, nullptr, nullptr};
-      int stride[4] = {3 * w, 0, 0, 0};
-      sws_scale(d.sws, d.frame->data, d.frame->linesize, 0, h, dst, stride);
-      out.push_back(std::move(img));
-    }
-  };
-  while ((rc = av_read_frame(d.fmt, d.pkt)) >= 0) {
-    if (d.pkt->stream_index == stream) {
-      const int r = avcodec_send_packet(d.ctx, d.pkt);
-      av_packet_unref(d.pkt);
-      if (r < 0 && r != AVERROR(EAGAIN)) throw fail("decoding failed", r);
-      drain();
-    } else {
-      av_packet_unref(d.pkt);
+      const int r = avcodec_receive_frame(av_.ctx, av_.frame);
+      if (r == 0) {
+        check_frame_size("video", path_, av_.frame->width, av_.frame->height);
+        return av_.frame;
+      }
+      if (r == AVERROR_EOF) return nullptr;
+      if (r != AVERROR(EAGAIN)) throw fail("decoding failed", r);
+      if (flushed_) return nullptr;
+      const int rc = av_read_frame(av_.fmt, av_.pkt);
+      if (rc == AVERROR_EOF) {
+        avcodec_send_packet(av_.ctx, nullptr);  // flush the decoder's delayed frames
+        flushed_ = true;
+        continue;
+      }
+      if (rc < 0) throw fail("reading failed", rc);
+      if (av_.pkt->stream_index == stream_) {
+        const int s = avcodec_send_packet(av_.ctx, av_.pkt);
+        av_packet_unref(av_.pkt);
+        if (s < 0) throw fail("decoding failed", s);
+      } else {
+        av_packet_unref(av_.pkt);
+      }
     }
   }
-  if (rc != AVERROR_EOF) throw fail("reading failed", rc);
-  avcodec_send_packet(d.ctx, nullptr);  // flush the decoder's delayed frames
-  drain();
-  if (out.empty()) throw fail("no frames decoded", 0);
+
+  // `f` as RGB, scaled down to at most max_side x max_side (0: as it is).
+  Image to_rgb(const AVFrame* f, int64_t max_side) {
+    const int w = f->width, h = f->height;
+    const int ow = max_side > 0 ? int(std::min<int64_t>(w, max_side)) : w;
+    const int oh = max_side > 0 ? int(std::min<int64_t>(h, max_side)) : h;
+    av_.sws = sws_getCachedContext(
+        av_.sws, w, h, AVPixelFormat(f->format), ow, oh, AV_PIX_FMT_RGB24,
+        SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr, nullptr);
+    if (!av_.sws) throw fail("cannot convert its pixel format to RGB", 0);
+    // libswscale's vector code writes past the end of a row: it writes into padded rows, which
+    // are then copied out.
+    const int stride = FFALIGN(3 * ow + 64, 64);
+    std::vector<uint8_t> padded(size_t(stride) * size_t(oh + 1));
+    uint8_t* dst[4] = {padded.data(), nullptr, nullptr, nullptr};
+    int strides[4] = {stride, 0, 0, 0};
+    sws_scale(av_.sws, f->data, f->linesize, 0, h, dst, strides);
+    Image img{ow, oh, std::vector<uint8_t>(size_t(ow) * size_t(oh) * 3)};
+    for (int y = 0; y < oh; ++y)
+      std::copy_n(padded.data() + size_t(y) * size_t(stride), size_t(3 * ow),
+                  img.rgb.data() + size_t(y) * size_t(3 * ow));
+    return img;
+  }
+
+  Error fail(const std::string& what, int code) const {
+    return Error("video: " + path_ + ": " + what + (code ? ": " + av_message(code) : ""));
+  }
+
+ private:
+  std::string path_;
+  AvHandles av_;
+  int stream_ = -1;
+  bool flushed_ = false;
+};
+
+}  // namespace
+
+std::vector<Image> decode_video(const std::string& path, const std::vector<int64_t>& which,
+                                int64_t max_side) {
+  SPOOL_CHECK(!which.empty(), "decode_video: no frames asked for from ", path);
+  for (int64_t i : which) SPOOL_CHECK(i >= 0, "decode_video: frame ", i, " of ", path);
+  std::vector<int64_t> wanted = which;
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+  const int64_t last = wanted.back();
+  VideoReader reader(path);
+  std::vector<Image> out(which.size());
+  int64_t index = 0;
+  for (; index <= last; ++index) {
+    const AVFrame* f = reader.next();
+    if (!f) break;
+    if (!std::binary_search(wanted.begin(), wanted.end(), index)) continue;
+    const Image img = reader.to_rgb(f, max_side);
+    for (size_t k = 0; k < which.size(); ++k)
+      if (which[k] == index) out[k] = img;
+  }
+  if (index <= last)
+    throw reader.fail("has " + std::to_string(index) + " frames; frame " + std::to_string(last) +
+                          " was asked for",
+                      0);
   return out;
+}
+
+int64_t count_video_frames(const std::string& path) {
+  VideoReader reader(path);
+  int64_t n = 0;
+  while (reader.next()) ++n;
+  if (n == 0) throw reader.fail("no frames decoded", 0);
+  return n;
 }
 
 std::string write_clip_folder(const std::string& dir, const std::string& name, const Tensor& clip,
@@ -405,7 +554,9 @@ std::string write_clip_folder(const std::string& dir, const std::string& name, c
   SPOOL_CHECK(clip.dim() == 4 && clip.size(1) == 3, "write_clip_folder: clip ", describe(clip),
               " must be [T, 3, H, W]");
   const fs::path folder = fs::path(dir) / name;
-  fs::create_directories(folder);
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  SPOOL_CHECK(!ec, "write_clip_folder: cannot create ", folder.string(), ": ", ec.message());
   const int64_t t = clip.size(0), h = clip.size(2), w = clip.size(3);
   const auto v = contiguous(clip).to_vector<float>();
   for (int64_t f = 0; f < t; ++f) {

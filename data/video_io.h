@@ -11,6 +11,17 @@
 
 namespace spool::data {
 
+// Limits on input (docs/video.md, "Limits on input"). Each is checked before anything is sized or
+// allocated from the number a file declares, and an error names the file (and the list line).
+// - Labels are below kMaxClasses: the largest label sizes the classifier head.
+// - A list's num_frames is at most kMaxListFrames (about 93 hours at 30 frames a second).
+// - A JPEG or video frame is at most kMaxFrameSide pixels on a side and kMaxFramePixels in all
+//   (8192 x 8192), as the file declares it; frames are decoded no larger than the caller asks.
+constexpr int64_t kMaxClasses = 10000;
+constexpr int64_t kMaxListFrames = 10'000'000;
+constexpr int64_t kMaxFrameSide = 16384;
+constexpr int64_t kMaxFramePixels = int64_t(1) << 26;
+
 struct VideoEntry {
   std::string path;     // absolute, or relative to the working directory
   int64_t frames = -1;  // from the list, or -1 (counted when read)
@@ -19,8 +30,9 @@ struct VideoEntry {
 };
 
 // Reads a list; relative paths are resolved against `root` (by default the list's folder). A
-// malformed line raises spool::Error naming PATH:LINE. Every entry is checked to exist before
-// returning: missing ones raise one error listing them all (the first 20, and how many more).
+// malformed line, or a label or num_frames above its limit, raises spool::Error naming PATH:LINE.
+// Every entry is checked to be a folder or a regular file (a pipe or a device is refused) before
+// returning: the others raise one error listing them all (the first 20, and how many more).
 std::vector<VideoEntry> read_video_list(const std::string& list_path, std::string root = "");
 
 // JPEG files in libjpeg-turbo; a corrupt or unreadable file is an error naming it (never an
@@ -29,20 +41,30 @@ struct Image {
   int64_t width = 0, height = 0;
   std::vector<uint8_t> rgb;  // height * width * 3
 };
-Image read_jpeg(const std::string& path);
-// Written to PATH.tmp and renamed.
+// Decoded whole (min_side 0), or at the smallest of libjpeg's scales 1/8, 2/8 ... 8/8 whose width
+// and height are both at least min_side (or the image's own, when smaller): a frame is read at
+// little more than the size it is resized to. A declared size above kMaxFrameSide or
+// kMaxFramePixels is refused, naming the file and the size, before anything is decoded.
+Image read_jpeg(const std::string& path, int64_t min_side = 0);
+// Compressed in memory and written through spool::write_file (atomic, engine/files.h).
 void write_jpeg(const std::string& path, const Image& image, int quality = 90);
 
 // The frame files of a folder entry, in name order (*.jpg / *.jpeg).
 std::vector<std::string> frame_files(const VideoEntry& e);
 
-// Every frame of a video file, in decoding order, as RGB. A file FFmpeg cannot open or decode is
-// an error naming it and FFmpeg's reason.
-std::vector<Image> decode_video(const std::string& path);
+// Frames `which` of a video file (indices into its frames in the order the decoder returns them;
+// any order, repeats allowed), as RGB, each scaled down to at most max_side x max_side (0: full
+// size; a side already smaller is kept). Only these frames are converted, and decoding stops
+// after the last of them. A file FFmpeg cannot open or decode, a frame size above the limits, or
+// an index past the end is an error naming the file (and FFmpeg's reason).
+std::vector<Image> decode_video(const std::string& path, const std::vector<int64_t>& which,
+                                int64_t max_side = 0);
+// The number of frames decode_video numbers: every frame is decoded, none converted.
+int64_t count_video_frames(const std::string& path);
 
 // Frames `which` of an entry, normalised as the generated set ((v / 255 - 0.45) / 0.25) and
-// resized (bilinear, as crop_resize) to size x size: [K, 3, size, size] f32. Flips and crops are
-// applied to the result by the caller.
+// resized (bilinear, as crop_resize) to size x size: [K, 3, size, size] f32. Each file is decoded
+// at read_jpeg(file, size)'s scale. Flips and crops are applied to the result by the caller.
 Tensor load_frames(const std::vector<std::string>& files, const std::vector<int64_t>& which,
                    int64_t size);
 Tensor frames_to_tensor(const std::vector<const Image*>& frames, int64_t size);
@@ -55,9 +77,12 @@ std::vector<int64_t> spread_frames(int64_t frames, int64_t segments, double offs
 std::vector<int64_t> segment_frames(int64_t frames, int64_t segments, int64_t length,
                                     double offset);
 // Either kind of entry: a folder of JPEG frames or a video file; segment_frames(T, segments,
-// length, offset) of it: [segments * length, 3, size, size].
+// length, offset) of it: [segments * length, 3, size, size]. T is the number of frame files, or
+// of frames the video decodes to (the list's num_frames is not trusted); counting a video takes a
+// decoding pass, so a caller that reads an entry again passes `counted` (-1 at first): it is
+// filled in, and used from then on.
 Tensor load_entry(const VideoEntry& e, double offset_in_segment, int64_t segments, int64_t size,
-                  int64_t length = 1);
+                  int64_t length = 1, int64_t* counted = nullptr);
 
 // TSN's RGB-difference modality: snippets [K * L, C, H, W] (L consecutive frames each) ->
 // [K, C * (L - 1), H, W], the differences of consecutive frames (frame j + 1 - frame j, j = 0 ..

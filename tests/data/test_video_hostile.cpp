@@ -1,0 +1,250 @@
+// Video data from a hostile or careless source: annotation lists, JPEG frames and video files
+// whose declared sizes would exhaust memory, and entries that are not what they claim. Every case
+// is a spool::Error naming the file (and the list line), decided before anything is allocated
+// from the declared sizes; and decoding does only the work the sampled frames need.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "data/video_io.h"
+#include "tests/support/helpers.h"
+
+using namespace spool;
+using spool::test_support::error_of;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh folder for one test, removed when the test ends.
+struct Scratch {
+  fs::path dir;
+  Scratch() {
+    dir = fs::temp_directory_path() /
+          ("spool_video_hostile_" + std::to_string(getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~Scratch() {
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+  }
+  std::string file(const std::string& name, const std::string& text) const {
+    const std::string p = (dir / name).string();
+    std::ofstream(p, std::ios::binary) << text;
+    return p;
+  }
+};
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+// A smooth w x h image (JPEG keeps it within a few levels).
+data::Image smooth_image(int64_t w, int64_t h) {
+  data::Image img{w, h, std::vector<uint8_t>(size_t(w * h * 3))};
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      const size_t at = size_t(y * w + x) * 3;
+      img.rgb[at] = uint8_t(40 + 150 * x / w);
+      img.rgb[at + 1] = uint8_t(60 + 150 * y / h);
+      img.rgb[at + 2] = 128;
+    }
+  return img;
+}
+
+// A real 16 x 16 JPEG whose frame header (SOF0) is rewritten to declare w x h: a few hundred
+// bytes that claim any size.
+std::string jpeg_declaring(const Scratch& s, const std::string& name, int w, int h) {
+  const std::string small = (s.dir / "small.jpg").string();
+  data::write_jpeg(small, smooth_image(16, 16));
+  std::ifstream in(small, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t sof = bytes.find("\xff\xc0");
+  EXPECT_NE(sof, std::string::npos) << "no baseline frame header";
+  // FF C0, length (2), precision (1), height (2), width (2).
+  bytes[sof + 5] = char(h >> 8);
+  bytes[sof + 6] = char(h & 255);
+  bytes[sof + 7] = char(w >> 8);
+  bytes[sof + 8] = char(w & 255);
+  return s.file(name, bytes);
+}
+
+// A YUV4MPEG2 video (raw 4:2:0 frames; FFmpeg reads it without any encoder installed): frame i is
+// uniformly grey at luma 20 + 20 i. `broken_at` >= 0 damages that frame's marker, so FFmpeg fails
+// when (and only when) it reads that far.
+std::string y4m_video(const Scratch& s, const std::string& name, int w, int h, int frames,
+                      int broken_at = -1) {
+  std::string bytes =
+      "YUV4MPEG2 W" + std::to_string(w) + " H" + std::to_string(h) + " F10:1 Ip A1:1 C420jpeg\n";
+  const size_t luma = size_t(w) * size_t(h), chroma = size_t((w + 1) / 2) * size_t((h + 1) / 2);
+  for (int i = 0; i < frames; ++i) {
+    bytes += i == broken_at ? "BROKE\n" : "FRAME\n";
+    bytes += std::string(luma, char(20 + 20 * i));
+    bytes += std::string(2 * chroma, char(128));
+  }
+  return s.file(name, bytes);
+}
+
+}  // namespace
+
+TEST(VideoList, LabelsAtOrAboveTheClassCapAreRefusedNamingTheLine) {
+  Scratch s;
+  fs::create_directories(s.dir / "clip");
+  // 2^62 would size the classifier head; 100000 a 100001 x 100001 confusion matrix.
+  for (const std::string label : {"4611686018427387904", "100000", "10000"}) {
+    const std::string list = s.file("list.txt", "clip 3\nclip 16 " + label + "\n");
+    const std::string msg = error_of([&] { data::read_video_list(list); });
+    EXPECT_TRUE(contains(msg, list + ":2")) << msg;
+    EXPECT_TRUE(contains(msg, "label " + label)) << msg;
+    EXPECT_TRUE(contains(msg, "10000")) << msg;  // says what the limit is
+  }
+  const std::string list = s.file("list.txt", "clip 9999\n");
+  EXPECT_EQ(data::read_video_list(list).at(0).label, data::kMaxClasses - 1);
+}
+
+TEST(VideoList, FrameCountsAboveTheCapAreRefusedNamingTheLine) {
+  Scratch s;
+  fs::create_directories(s.dir / "clip");
+  const std::string list = s.file("list.txt", "clip 4611686018427387904 3\n");
+  const std::string msg = error_of([&] { data::read_video_list(list); });
+  EXPECT_TRUE(contains(msg, list + ":1: num_frames 4611686018427387904")) << msg;
+  EXPECT_EQ(data::read_video_list(s.file("ok.txt", "clip 300 3\n")).at(0).frames, 300);
+}
+
+TEST(VideoList, AnOverlongPathIsAnErrorNamingTheLine) {
+  Scratch s;
+  const std::string list = s.file("list.txt", std::string(5000, 'a') + " 3\n");
+  const std::string msg = error_of([&] { data::read_video_list(list); });
+  EXPECT_TRUE(contains(msg, list)) << msg;
+  EXPECT_TRUE(contains(msg, "line 1")) << msg;
+}
+
+TEST(VideoList, EntriesThatAreNeitherFramesFoldersNorFilesAreRefused) {
+  Scratch s;
+  // A named pipe would block the loader forever; a device would be read without end.
+  const std::string fifo = (s.dir / "pipe.mp4").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::string list = s.file("list.txt", "pipe.mp4 3\n/dev/zero 4\n");
+  const std::string msg = error_of([&] { data::read_video_list(list); });
+  EXPECT_TRUE(contains(msg, fifo + " (line 1)")) << msg;
+  EXPECT_TRUE(contains(msg, "/dev/zero (line 2)")) << msg;
+}
+
+TEST(Jpeg, DecodesAtTheSmallestScaleThatCoversTheSizeAsked) {
+  Scratch s;
+  const std::string p = (s.dir / "a.jpg").string();
+  data::write_jpeg(p, smooth_image(64, 48), 100);
+  const data::Image full = data::read_jpeg(p);
+  EXPECT_EQ(full.width, 64);
+  EXPECT_EQ(full.height, 48);
+  // 2/8 would give 16 x 12 (short of 16 high); 3/8 gives 24 x 18.
+  const data::Image scaled = data::read_jpeg(p, 16);
+  EXPECT_EQ(scaled.width, 24);
+  EXPECT_EQ(scaled.height, 18);
+  // The scaled picture is the same picture: its corners are those of the full one.
+  const auto px = [](const data::Image& im, int64_t x, int64_t y, int c) {
+    return int(im.rgb[size_t((y * im.width + x) * 3 + c)]);
+  };
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(px(scaled, 0, 0, c), px(full, 1, 1, c), 6) << c;
+    EXPECT_NEAR(px(scaled, 23, 17, c), px(full, 62, 46, c), 6) << c;
+  }
+  // Never scaled up: asking for more than the image has gives the image.
+  const data::Image big = data::read_jpeg(p, 100);
+  EXPECT_EQ(big.width, 64);
+  EXPECT_EQ(big.height, 48);
+}
+
+TEST(Jpeg, AHugeDeclaredSizeDecodesScaledDownForASmallTarget) {
+  Scratch s;
+  // A 6000 x 6000 image (its data a few hundred bytes) needed at 112: decoded at 1/8.
+  const std::string p = jpeg_declaring(s, "huge.jpg", 6000, 6000);
+  const data::Image img = data::read_jpeg(p, 112);
+  EXPECT_EQ(img.width, 750);
+  EXPECT_EQ(img.height, 750);
+  const Tensor t = data::load_frames({p}, {0}, 112);
+  EXPECT_EQ(t.shape(), (Shape{1, 3, 112, 112}));
+}
+
+TEST(Jpeg, DeclaredSizesAboveTheCapAreRefusedBeforeDecoding) {
+  Scratch s;
+  for (auto [w, h] : {std::pair<int, int>{16385, 16}, {16, 16385}, {9000, 8000}}) {
+    const std::string p = jpeg_declaring(s, "big.jpg", w, h);
+    const std::string msg = error_of([&] { data::read_jpeg(p, 16); });
+    EXPECT_TRUE(contains(msg, p)) << msg;
+    EXPECT_TRUE(contains(msg, std::to_string(w) + " x " + std::to_string(h))) << msg;
+  }
+}
+
+TEST(VideoFile, ConvertsOnlyTheWantedFramesScaledToTheSizeAsked) {
+  Scratch s;
+  const std::string p = y4m_video(s, "grey.y4m", 64, 48, 10);
+  EXPECT_EQ(data::count_video_frames(p), 10);
+  const auto all = data::decode_video(p, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  ASSERT_EQ(all.size(), 10u);
+  EXPECT_EQ(all[0].width, 64);
+  EXPECT_EQ(all[0].height, 48);
+  // Any order, repeats allowed; each frame scaled down to at most 16 x 16.
+  const auto picked = data::decode_video(p, {7, 2, 2}, 16);
+  ASSERT_EQ(picked.size(), 3u);
+  const int64_t want[3] = {7, 2, 2};
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(picked[i].width, 16);
+    EXPECT_EQ(picked[i].height, 16);
+    // Uniform frames: every scaled pixel is the full frame's pixel.
+    for (uint8_t v : picked[i].rgb) ASSERT_EQ(v, all[size_t(want[i])].rgb[0]) << i;
+  }
+  EXPECT_NE(all[7].rgb[0], all[2].rgb[0]);
+  // Frames smaller than the size asked keep their size.
+  EXPECT_EQ(data::decode_video(p, {0}, 100).at(0).width, 64);
+  const std::string msg = error_of([&] { data::decode_video(p, {10}); });
+  EXPECT_TRUE(contains(msg, p) && contains(msg, "10 frames")) << msg;
+}
+
+TEST(VideoFile, DecodingStopsAfterTheLastWantedFrame) {
+  Scratch s;
+  // Frame 30 of 40 is damaged: frames before it can be had without reading that far.
+  const std::string p = y4m_video(s, "late_damage.y4m", 32, 32, 40, 30);
+  const auto early = data::decode_video(p, {5, 0}, 8);
+  ASSERT_EQ(early.size(), 2u);
+  EXPECT_EQ(early[0].width, 8);
+  EXPECT_TRUE(contains(error_of([&] { data::decode_video(p, {35}); }), p));
+  EXPECT_TRUE(contains(error_of([&] { data::count_video_frames(p); }), p));
+}
+
+TEST(VideoFile, FrameSizesAboveTheCapAreRefusedNamingTheFile) {
+  Scratch s;
+  const std::string p = y4m_video(s, "wide.y4m", 20000, 2, 1);
+  const std::string msg = error_of([&] { data::decode_video(p, {0}, 112); });
+  EXPECT_TRUE(contains(msg, p)) << msg;
+  EXPECT_TRUE(contains(msg, "20000 x 2")) << msg;
+  EXPECT_TRUE(contains(error_of([&] { data::count_video_frames(p); }), "20000 x 2"));
+}
+
+TEST(VideoFile, LoadEntryPicksTheSameFramesAsTheSamplingSays) {
+  Scratch s;
+  const std::string p = y4m_video(s, "grey.y4m", 24, 16, 10);
+  const auto all = data::decode_video(p, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  const auto which = data::segment_frames(10, 4, 1, 0.5);  // 1, 3, 6, 8
+  const auto got = data::load_entry({p, -1, 0, 1}, 0.5, 4, 8).to_vector<float>();
+  ASSERT_EQ(got.size(), size_t(4 * 3 * 8 * 8));
+  for (size_t k = 0; k < 4; ++k) {
+    const float want = float((all[size_t(which[k])].rgb[0] / 255.0 - 0.45) / 0.25);
+    EXPECT_NEAR(got[k * 3 * 64], want, 1e-6) << k;
+    EXPECT_NEAR(got[k * 3 * 64 + 3 * 64 - 1], want, 1e-6) << k;
+  }
+  // A count known from an earlier read is used, and one not known yet is filled in.
+  int64_t counted = -1;
+  data::load_entry({p, -1, 0, 1}, 0.5, 4, 8, 1, &counted);
+  EXPECT_EQ(counted, 10);
+}
