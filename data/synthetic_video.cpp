@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/checked.h"
 #include "engine/factory.h"
 #include "engine/philox.h"
 
@@ -74,6 +75,11 @@ bool inside(int kind, double u, double v) {
 Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& s) {
   SPOOL_CHECK(s.frames >= 2 && s.height >= 8 && s.width >= 8,
               "synthetic video: clips need at least 2 frames of 8 x 8 pixels");
+  const int64_t values = checked_product(std::vector<int64_t>{s.frames, 3, s.height, s.width},
+                                         "synthetic video: clip size");
+  SPOOL_CHECK(values <= kMaxClipValues, "synthetic video: a clip of ", s.frames, " frames of ",
+              s.height, " x ", s.width, " holds ", values, " values; at most ", kMaxClipValues,
+              " (1 GiB of f32) are rendered");
   const int64_t label = clip_label(index), pair = label / 2;
   const bool reversed = label % 2 == 1;
   // The pair's draw: identical for both labels of a pair given the index's stream.

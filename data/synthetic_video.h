@@ -23,7 +23,9 @@ struct SyntheticVideoSpec {
 };
 
 // Clip `index` of the data set with seed `seed`: frames [T, 3, H, W] f32, normalised to about
-// zero mean and unit variance ((v - 0.45) / 0.25); the label is index % 10.
+// zero mean and unit variance ((v - 0.45) / 0.25); the label is index % 10. A spec of more than
+// kMaxClipValues values is refused.
+constexpr int64_t kMaxClipValues = int64_t(1) << 28;
 Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& spec);
 inline int64_t clip_label(uint64_t index) { return int64_t(index % 10); }
 

@@ -67,10 +67,17 @@ std::vector<VideoEntry> read_video_list(const std::string& list_path, std::strin
   std::ifstream in(list_path);
   SPOOL_CHECK(in, "video list: cannot read ", list_path);
   std::vector<VideoEntry> out;
-  std::string text;
+  std::vector<char> buf(size_t(kMaxListLine) + 1);
   int64_t line_no = 0;
-  while (std::getline(in, text)) {
+  while (in.getline(buf.data(), std::streamsize(buf.size())) || in.gcount() > 0) {
     ++line_no;
+    // getline fails having filled the buffer when the line goes on (a binary file, say).
+    SPOOL_CHECK(!in.fail(), "video list: ", list_path, ":", line_no, ": the line is longer than ",
+                kMaxListLine, " characters; is this an annotation list?");
+    // gcount includes the newline, when there was one.
+    std::string text(buf.data(), size_t(in.gcount()) - (in.eof() ? 0 : 1));
+    SPOOL_CHECK(text.find('\0') == std::string::npos, "video list: ", list_path, ":", line_no,
+                ": the line holds a NUL byte; is this an annotation list?");
     if (!text.empty() && text.back() == '\r') text.pop_back();
     std::istringstream fields(text);
     std::vector<std::string> f;

@@ -14,11 +14,13 @@ namespace spool::data {
 // Limits on input (docs/video.md, "Limits on input"). Each is checked before anything is sized or
 // allocated from the number a file declares, and an error names the file (and the list line).
 // - Labels are below kMaxClasses: the largest label sizes the classifier head.
-// - A list's num_frames is at most kMaxListFrames (about 93 hours at 30 frames a second).
+// - A list's num_frames is at most kMaxListFrames (about 93 hours at 30 frames a second), and
+//   its lines are at most kMaxListLine characters.
 // - A JPEG or video frame is at most kMaxFrameSide pixels on a side and kMaxFramePixels in all
 //   (8192 x 8192), as the file declares it; frames are decoded no larger than the caller asks.
 constexpr int64_t kMaxClasses = 10000;
 constexpr int64_t kMaxListFrames = 10'000'000;
+constexpr int64_t kMaxListLine = 65536;
 constexpr int64_t kMaxFrameSide = 16384;
 constexpr int64_t kMaxFramePixels = int64_t(1) << 26;
 

@@ -15,6 +15,7 @@
 #include "data/synthetic_video.h"
 #include "data/video_io.h"
 #include "engine/autograd.h"
+#include "engine/checked.h"
 #include "engine/factory.h"
 #include "engine/safetensors.h"
 #include "models/resnet3d.h"
@@ -69,6 +70,8 @@ class ClipSource {
   virtual std::pair<Tensor, int64_t> test_frames(int64_t i, double offset) = 0;
   virtual int64_t classes() const = 0;
   virtual int64_t skipped() const { return 0; }
+  // Throws when the data cannot give a run its test: called before the first training step.
+  virtual void check_before_training() {}
   // Whether training flips clips horizontally (p = 0.5), and the label of a flipped clip.
   virtual bool flips() const = 0;
   virtual int64_t flipped_label(int64_t label) const { return label; }
@@ -116,11 +119,14 @@ class ListSource : public ClipSource {
              int64_t test_limit, bool flips)
       : train_(data::read_video_list(train_list)),
         test_(data::read_video_list(test_list)),
+        test_list_(test_list),
         view_(v),
         flips_(flips) {
     if (int64_t(test_.size()) > test_limit) test_.resize(size_t(test_limit));
+    // Labels are below data::kMaxClasses (read_video_list checks), so the head stays small.
     for (const auto* list : {&train_, &test_})
-      for (const auto& e : *list) classes_ = std::max(classes_, e.label + 1);
+      for (const auto& e : *list)
+        classes_ = std::max(classes_, checked_add(e.label, 1, "video list: classes"));
   }
   std::pair<Tensor, int64_t> train_frames(uint64_t draw, double offset) override {
     for (int attempt = 0; attempt < 100; ++attempt) {
@@ -138,12 +144,22 @@ class ListSource : public ClipSource {
   int64_t classes() const override { return classes_; }
   int64_t skipped() const override { return int64_t(bad_.size()); }
   bool flips() const override { return flips_; }
+  // A test set none of whose videos decodes would show only after training, as an empty test:
+  // one test video must read (the training side fails at the first batch, before any step).
+  void check_before_training() override {
+    for (const auto& e : test_)
+      if (load(e, 0.25).defined()) return;
+    throw Error("video: none of the " + std::to_string(test_.size()) + " test videos of " +
+                test_list_ + " can be read (see the warnings above)");
+  }
 
  private:
   Tensor load(const data::VideoEntry& e, double offset) {
     if (bad_.count(e.path)) return {};
     try {
-      return data::load_entry(e, offset, kSegments, view_.load_size, view_.length);
+      // A video file's frames are counted once (a decoding pass), then reused.
+      int64_t& counted = counts_.emplace(e.path, -1).first->second;
+      return data::load_entry(e, offset, kSegments, view_.load_size, view_.length, &counted);
     } catch (const Error& err) {
       bad_.insert(e.path);
       std::fprintf(stderr, "warning: skipping %s (list line %lld): %s\n", e.path.c_str(),
@@ -152,10 +168,12 @@ class ListSource : public ClipSource {
     }
   }
   std::vector<data::VideoEntry> train_, test_;
+  std::string test_list_;
   ViewSpec view_;
   bool flips_;
   int64_t classes_ = 0;
   std::set<std::string> bad_;
+  std::map<std::string, int64_t> counts_;  // frames of each video file read so far
 };
 
 // Snippets [K * L, 3, load, load] -> the model's view of one clip, [K, C, size, size]: flipped
@@ -177,10 +195,12 @@ Tensor test_view(ClipSource& source, const ViewSpec& v, int64_t i, int64_t view,
 }
 
 struct Evaluation {
-  int64_t clips = 0;
+  int64_t classes = 0, clips = 0;
   double top1 = 0, pair_acc = 0, direction_acc = 0;
   std::vector<double> per_class;
-  std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
+  // (true, predicted) -> clips, the cells that occur: at most one a test clip, however many
+  // classes there are.
+  std::map<std::pair<int64_t, int64_t>, int64_t> confusion;
 };
 
 Tensor model_input(const Tensors& views, bool i3d) {
@@ -193,7 +213,7 @@ Evaluation evaluate(nn::Module& model, bool i3d, ClipSource& source, const ViewS
   model.eval();
   const int64_t k = source.classes();
   Evaluation e;
-  e.confusion.assign(size_t(k), std::vector<int64_t>(size_t(k), 0));
+  e.classes = k;
   const int64_t chunk = 4, clips = source.test_count();
   for (int64_t at = 0; at < clips; at += chunk) {
     const int64_t n = std::min(chunk, clips - at);
@@ -215,19 +235,23 @@ Evaluation evaluate(nn::Module& model, bool i3d, ClipSource& source, const ViewS
       probs = probs.defined() ? probs + p : p;
     }
     const auto pred = argmax(probs, 1).to_vector<int64_t>();
-    for (size_t i = 0; i < labels.size(); ++i) ++e.confusion[size_t(labels[i])][size_t(pred[i])];
+    for (size_t i = 0; i < labels.size(); ++i) ++e.confusion[{labels[i], pred[i]}];
   }
   int64_t right = 0, pair_right = 0, total = 0;
-  for (int64_t t = 0; t < k; ++t) {
-    int64_t row = 0;
-    for (int64_t p = 0; p < k; ++p) {
-      row += e.confusion[size_t(t)][size_t(p)];
-      if (p / 2 == t / 2) pair_right += e.confusion[size_t(t)][size_t(p)];
+  std::vector<int64_t> row(size_t(k), 0), diagonal(size_t(k), 0);
+  for (const auto& [cell, n] : e.confusion) {
+    const auto [t, p] = cell;
+    row[size_t(t)] += n;
+    total += n;
+    if (p / 2 == t / 2) pair_right += n;
+    if (p == t) {
+      diagonal[size_t(t)] += n;
+      right += n;
     }
-    right += e.confusion[size_t(t)][size_t(t)];
-    total += row;
-    e.per_class.push_back(row ? double(e.confusion[size_t(t)][size_t(t)]) / double(row) : 0.0);
   }
+  for (int64_t t = 0; t < k; ++t)
+    e.per_class.push_back(row[size_t(t)] ? double(diagonal[size_t(t)]) / double(row[size_t(t)])
+                                         : 0.0);
   e.clips = total;
   e.top1 = total ? double(right) / double(total) : 0.0;
   e.pair_acc = total ? double(pair_right) / double(total) : 0.0;
@@ -322,6 +346,7 @@ int train_video(const TrainConfig& c) {
     }
     source = std::make_unique<ListSource>(c.data, test_list, spec, c.test_clips, c.flip);
   }
+  source->check_before_training();
   Generator gen(c.seed);
   const int64_t in_channels = spec.length > 1 ? 3 * (spec.length - 1) : 3;
   auto model = make_video_model(c.model, c.video_width, &gen, source->classes(), in_channels);
@@ -405,10 +430,25 @@ int train_video(const TrainConfig& c) {
   const double train_s = now_seconds() - t0;
   if (c.save) save_checkpoint(*c.save, c, *model, opt, step, gen);
   const Evaluation e = evaluate(*model, i3d, *source, spec);
-  std::string confusion = "[";
-  for (size_t t = 0; t < e.confusion.size(); ++t) {
-    std::vector<double> row(e.confusion[t].begin(), e.confusion[t].end());
-    confusion += (t ? ", " : "") + json_array(row);
+  // Up to kDenseConfusion classes the whole matrix ("confusion", [true][predicted]); above, the
+  // cells that occur ("confusion_counts", [true, predicted, clips] each), so the line grows
+  // with the test set rather than with the square of the classes.
+  constexpr int64_t kDenseConfusion = 100;
+  std::string confusion;
+  if (e.classes <= kDenseConfusion) {
+    confusion = ", \"confusion\": [";
+    for (int64_t t = 0; t < e.classes; ++t) {
+      std::vector<double> row(size_t(e.classes), 0.0);
+      for (auto it = e.confusion.lower_bound({t, 0});
+           it != e.confusion.end() && it->first.first == t; ++it)
+        row[size_t(it->first.second)] = double(it->second);
+      confusion += (t ? ", " : "") + json_array(row);
+    }
+  } else {
+    confusion = ", \"confusion_counts\": [";
+    for (const auto& [cell, n] : e.confusion)
+      confusion += (confusion.back() == '[' ? "[" : ", [") + std::to_string(cell.first) + ", " +
+                   std::to_string(cell.second) + ", " + std::to_string(n) + "]";
   }
   confusion += "]";
   std::string line = Json()
@@ -424,7 +464,7 @@ int train_video(const TrainConfig& c) {
                          .add("direction_acc", e.direction_acc)
                          .str();
   line.pop_back();  // the arrays join the flat object
-  line += ", \"per_class\": " + json_array(e.per_class) + ", \"confusion\": " + confusion + "}";
+  line += ", \"per_class\": " + json_array(e.per_class) + confusion + "}";
   log.write(line);
   log.commit();
   std::printf("%s\n", line.c_str());

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "data/synthetic_video.h"
 #include "data/video_io.h"
 #include "tests/support/helpers.h"
 
@@ -95,6 +96,23 @@ std::string y4m_video(const Scratch& s, const std::string& name, int w, int h, i
   return s.file(name, bytes);
 }
 
+// Runs the spool program; its exit status and everything it printed.
+std::pair<int, std::string> run_spool(const std::string& args) {
+  FILE* p = popen((std::string(SPOOL_CLI) + " " + args + " 2>&1").c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  for (size_t n; (n = fread(buf.data(), 1, buf.size(), p)) > 0;) out.append(buf.data(), n);
+  const int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+std::string last_line(const std::string& path) {
+  std::ifstream f(path);
+  std::string line, last;
+  while (std::getline(f, line)) last = line;
+  return last;
+}
+
 }  // namespace
 
 TEST(VideoList, LabelsAtOrAboveTheClassCapAreRefusedNamingTheLine) {
@@ -127,6 +145,23 @@ TEST(VideoList, AnOverlongPathIsAnErrorNamingTheLine) {
   const std::string msg = error_of([&] { data::read_video_list(list); });
   EXPECT_TRUE(contains(msg, list)) << msg;
   EXPECT_TRUE(contains(msg, "line 1")) << msg;
+}
+
+TEST(VideoList, ABinaryFileGivenAsAListIsRefusedByLine) {
+  Scratch s;
+  fs::create_directories(s.dir / "clip");
+  // No newline in a megabyte: one line, which was read whole into memory.
+  const std::string blob = s.file("video.mp4", std::string(1 << 20, 'x'));
+  EXPECT_TRUE(contains(error_of([&] { data::read_video_list(blob); }),
+                       blob + ":1: the line is longer than 65536"));
+  const std::string nul = s.file("nul.txt", std::string("clip 3\nclip\0x 4\n", 15));
+  EXPECT_TRUE(contains(error_of([&] { data::read_video_list(nul); }), nul + ":2: the line holds"));
+  // The last line may end without a newline, and a line may fill the limit exactly.
+  const std::string edge = s.file("edge.txt", "clip" + std::string(65536 - 6, ' ') + " 1\nclip 2");
+  const auto entries = data::read_video_list(edge);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].label, 1);
+  EXPECT_EQ(entries[1].label, 2);
 }
 
 TEST(VideoList, EntriesThatAreNeitherFramesFoldersNorFilesAreRefused) {
@@ -184,6 +219,22 @@ TEST(Jpeg, DeclaredSizesAboveTheCapAreRefusedBeforeDecoding) {
     EXPECT_TRUE(contains(msg, p)) << msg;
     EXPECT_TRUE(contains(msg, std::to_string(w) + " x " + std::to_string(h))) << msg;
   }
+}
+
+TEST(Jpeg, WritesGoThroughTheAtomicWriterAndNeverReplaceALink) {
+  Scratch s;
+  const std::string target = s.file("target.jpg", "keep me");
+  const std::string link = (s.dir / "link.jpg").string();
+  fs::create_symlink(target, link);
+  const std::string msg = error_of([&] { data::write_jpeg(link, smooth_image(8, 8)); });
+  EXPECT_TRUE(contains(msg, link) && contains(msg, "symbolic link")) << msg;
+  EXPECT_TRUE(fs::is_symlink(link));
+  std::ifstream in(target);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "keep me");
+  // A plain write leaves the frame and no temporary beside it.
+  data::write_jpeg((s.dir / "a.jpg").string(), smooth_image(8, 8));
+  for (const auto& d : fs::directory_iterator(s.dir))
+    EXPECT_EQ(d.path().string().find(".tmp"), std::string::npos) << d.path();
 }
 
 TEST(VideoFile, ConvertsOnlyTheWantedFramesScaledToTheSizeAsked) {
@@ -247,4 +298,63 @@ TEST(VideoFile, LoadEntryPicksTheSameFramesAsTheSamplingSays) {
   int64_t counted = -1;
   data::load_entry({p, -1, 0, 1}, 0.5, 4, 8, 1, &counted);
   EXPECT_EQ(counted, 10);
+}
+
+TEST(TrainVideo, ATestSetWithNoReadableVideoStopsTheRunBeforeTraining) {
+  Scratch s;
+  const std::string out = (s.dir / "vids").string();
+  const auto made = run_spool("make-videos --out " + out + " --clips 4 --test-clips 1 --size 32");
+  ASSERT_EQ(made.first, 0) << made.second;
+  // The test list names a file that is no video: found only at the final evaluation before.
+  s.file("vids/junk.mp4", "not a video");
+  s.file("vids/test.txt", "junk.mp4 3\n");
+  const std::string ckpt = (s.dir / "model.safetensors").string();
+  const auto r = run_spool("train --model tsn-r18 --data " + out + "/train.txt --test-list " + out +
+                           "/test.txt --steps 2 --size 32 --width 4 --save " + ckpt);
+  EXPECT_EQ(r.first, 2) << r.second;
+  EXPECT_TRUE(contains(r.second, "none of the 1 test videos")) << r.second;
+  EXPECT_TRUE(contains(r.second, out + "/test.txt")) << r.second;
+  EXPECT_FALSE(fs::exists(ckpt)) << "trained before refusing";
+}
+
+TEST(TrainVideo, ManyClassesLogTheConfusionCountsThatOccurNotTheSquareMatrix) {
+  Scratch s;
+  const std::string out = (s.dir / "vids").string();
+  const auto made = run_spool("make-videos --out " + out + " --clips 2 --test-clips 1 --size 32");
+  ASSERT_EQ(made.first, 0) << made.second;
+  // Labels 0 and 2999: a 3000-class head, and (dense) 9,000,000 confusion counts to log.
+  s.file("vids/many.txt", "train/clip_000000 16 0\ntrain/clip_000001 16 2999\n");
+  const std::string log = (s.dir / "log.jsonl").string();
+  const auto r = run_spool("train --model tsn-r18 --data " + out + "/many.txt --test-list " + out +
+                           "/many.txt --steps 1 --size 32 --width 4 --log " + log);
+  ASSERT_EQ(r.first, 0) << r.second;
+  EXPECT_TRUE(contains(r.second, "3000 classes")) << r.second;
+  const std::string last = last_line(log);
+  EXPECT_LT(last.size(), 100000u) << "the log line grows with the square of the classes";
+  EXPECT_TRUE(contains(last, "\"test_clips\": 2")) << last.substr(0, 400);
+  EXPECT_TRUE(contains(last, "\"confusion_counts\": [[0, ")) << last.substr(0, 400);
+}
+
+TEST(MakeVideos, AFrameSizeThatCannotBeRenderedIsRefusedByFlag) {
+  Scratch s;
+  const auto r = run_spool("make-videos --out " + (s.dir / "v").string() + " --size 100000");
+  EXPECT_EQ(r.first, 2) << r.second;
+  EXPECT_TRUE(contains(r.second, "--size must be between 8 and 1024")) << r.second;
+  data::SyntheticVideoSpec spec;
+  spec.height = spec.width = 100000;
+  EXPECT_TRUE(contains(error_of([&] { data::render_clip(0, 0, spec); }), "100000 x 100000"));
+}
+
+TEST(MakeVideos, AListPathThatIsALinkIsRefusedBeforeAnyClipIsRendered) {
+  Scratch s;
+  const std::string out = (s.dir / "vids").string();
+  fs::create_directories(out);
+  const std::string elsewhere = s.file("elsewhere.txt", "someone's file\n");
+  fs::create_symlink(elsewhere, out + "/val.txt");
+  const auto r = run_spool("make-videos --out " + out + " --clips 2 --test-clips 1 --size 16");
+  EXPECT_EQ(r.first, 2) << r.second;
+  EXPECT_TRUE(contains(r.second, out + "/val.txt is a symbolic link")) << r.second;
+  EXPECT_TRUE(fs::is_symlink(out + "/val.txt"));
+  EXPECT_FALSE(fs::exists(out + "/train/clip_000000")) << "rendered before checking";
+  EXPECT_FALSE(fs::exists(out + "/train.txt"));
 }
