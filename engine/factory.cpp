@@ -4,13 +4,15 @@
 #include <cstring>
 
 #include "engine/backend.h"
+#include "engine/checked.h"
 
 namespace spool {
 
 Tensor empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t s : shape)
     SPOOL_CHECK(s >= 0, "empty: shape ", str(shape), " has a negative dimension");
-  auto storage = std::make_shared<Storage>(size_t(numel(shape)) * itemsize(dtype), device);
+  const int64_t bytes = checked_mul(numel(shape), int64_t(itemsize(dtype)), "empty: tensor bytes");
+  auto storage = std::make_shared<Storage>(size_t(bytes), device);
   return Tensor::make(std::move(storage), 0, shape, contiguous_strides(shape), dtype);
 }
 

@@ -1,15 +1,20 @@
 #include "engine/safetensors.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.h"
+#include "engine/checked.h"
+#include "engine/files.h"
 #include "engine/factory.h"
 
 namespace spool {
@@ -49,13 +54,19 @@ bool parse_dtype(const std::string& s, DType& out) {
 }  // namespace
 
 bool TensorFile::has(const std::string& name) const {
+  if (!index.empty()) return index.count(name) > 0;
   return std::any_of(tensors.begin(), tensors.end(),
                      [&](const auto& p) { return p.first == name; });
 }
 
 const Tensor& TensorFile::at(const std::string& name) const {
-  for (const auto& [n, t] : tensors)
-    if (n == name) return t;
+  if (!index.empty()) {
+    auto it = index.find(name);
+    if (it != index.end()) return tensors[it->second].second;
+  } else {
+    for (const auto& [n, t] : tensors)
+      if (n == name) return t;
+  }
   fail("safetensors: ", path, " has no tensor named '", name, "'");
 }
 
@@ -86,42 +97,63 @@ void save_safetensors(const std::string& path,
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
 
-  namespace fs = std::filesystem;
-  fs::path target(path);
-  fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-  SPOOL_CHECK(fs::is_directory(dir), "safetensors: cannot save ", path, ": folder ", dir.string(),
-              " does not exist");
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  SPOOL_CHECK(f, "safetensors: cannot write ", tmp, ": ", std::strerror(errno));
+  OutputFile out(path, "safetensors: saving " + path);
   uint64_t n = text.size();
   unsigned char len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
-  bool ok = std::fwrite(len, 1, 8, f) == 8 && std::fwrite(text.data(), 1, n, f) == n;
-  for (const Tensor& t : host)
-    if (ok && t.nbytes() > 0) ok = std::fwrite(t.raw(), 1, t.nbytes(), f) == t.nbytes();
-  ok = ok && std::fflush(f) == 0 && fsync(fileno(f)) == 0;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail("safetensors: writing ", path, " failed: ", std::strerror(errno));
+  out.write(len, 8);
+  out.write(text);
+  for (const Tensor& t : host) out.write(t.raw(), t.nbytes());
+  out.commit();
+}
+
+namespace {
+
+// Reads exactly n bytes at `offset`, or fails naming the file.
+void read_at(int fd, void* dst, uint64_t n, uint64_t offset, const std::string& path) {
+  auto* p = static_cast<char*>(dst);
+  while (n > 0) {
+    const ssize_t got = pread(fd, p, size_t(std::min<uint64_t>(n, uint64_t(1) << 30)), off_t(offset));
+    if (got < 0 && errno == EINTR) continue;
+    SPOOL_CHECK(got > 0, "safetensors: ", path, ": reading failed",
+                got < 0 ? std::string(": ") + std::strerror(errno) : std::string(" (file shrank)"));
+    p += got;
+    n -= uint64_t(got);
+    offset += uint64_t(got);
   }
 }
 
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+}  // namespace
+
 TensorFile load_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  SPOOL_CHECK(in && std::filesystem::is_regular_file(path), "safetensors: cannot open ", path);
-  const uint64_t size = std::filesystem::file_size(path);
+  Fd file_fd;
+  file_fd.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  SPOOL_CHECK(file_fd.fd >= 0, "safetensors: cannot open ", path, ": ", std::strerror(errno));
+  const int fd = file_fd.fd;
+  struct stat st;
+  SPOOL_CHECK(fstat(fd, &st) == 0 && S_ISREG(st.st_mode), "safetensors: ", path,
+              " is not a regular file");
+  const uint64_t size = uint64_t(st.st_size);
   SPOOL_CHECK(size >= 8, "safetensors: ", path, " is truncated (", size,
               " bytes, shorter than the 8-byte header length)");
   unsigned char len[8];
-  in.read(reinterpret_cast<char*>(len), 8);
+  read_at(fd, len, 8, 0, path);
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= uint64_t(len[i]) << (8 * i);
   SPOOL_CHECK(n <= size - 8, "safetensors: ", path, " is truncated or corrupt (header length ", n,
               " exceeds the ", size - 8, " bytes that follow)");
+  // The format's own limit (safetensors refuses headers over 100 MB).
+  SPOOL_CHECK(n <= kMaxSafetensorsHeader, "safetensors: ", path, " declares a header of ", n,
+              " bytes, over the format's limit of ", kMaxSafetensorsHeader);
   std::string text(n, '\0');
-  in.read(text.data(), std::streamsize(n));
+  read_at(fd, text.data(), n, 8, path);
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(text);
@@ -139,9 +171,11 @@ TensorFile load_safetensors(const std::string& path) {
     uint64_t begin, end;
   };
   std::vector<Entry> entries;
+  entries.reserve(header.size());
   try {
     for (auto it = header.begin(); it != header.end(); ++it) {
       if (it.key() == "__metadata__") {
+        SPOOL_CHECK(it->is_object(), "safetensors: ", path, ": __metadata__ is not an object");
         for (auto m = it->begin(); m != it->end(); ++m)
           file.metadata[m.key()] = m->is_string() ? m->get<std::string>() : m->dump();
         continue;
@@ -149,6 +183,8 @@ TensorFile load_safetensors(const std::string& path) {
       const auto& v = it.value();
       Entry e;
       e.name = it.key();
+      SPOOL_CHECK(v.is_object(), "safetensors: ", path, ": entry '", e.name,
+                  "' is not an object");
       std::string dt = v.at("dtype").get<std::string>();
       SPOOL_CHECK(parse_dtype(dt, e.dtype), "safetensors: ", path, ": tensor '", e.name,
                   "' has dtype ", dt, ", which spool does not load (F32, F64, I32, I64, BOOL)");
@@ -162,31 +198,63 @@ TensorFile load_safetensors(const std::string& path) {
                   " data bytes (file truncated or corrupt)");
       e.begin = off[0];
       e.end = off[1];
-      SPOOL_CHECK(e.end - e.begin == uint64_t(numel(e.shape)) * itemsize(e.dtype),
-                  "safetensors: ", path, ": tensor '", e.name, "' has ", e.end - e.begin,
-                  " bytes for shape ", str(e.shape), " of ", dt);
-      entries.push_back(e);
+      // The byte count the shape needs, computed without wrapping: a shape whose product
+      // overflows is refused here, before anything is sized from it.
+      const std::string what = "safetensors: " + path + ": tensor '" + e.name + "' of shape " +
+                               str(e.shape);
+      const int64_t elems = checked_product(e.shape, what.c_str());
+      const int64_t bytes = checked_mul(elems, int64_t(itemsize(e.dtype)), what.c_str());
+      SPOOL_CHECK(e.end - e.begin == uint64_t(bytes), "safetensors: ", path, ": tensor '", e.name,
+                  "' has ", e.end - e.begin, " bytes for shape ", str(e.shape), " of ", dt,
+                  " (", bytes, " expected)");
+      entries.push_back(std::move(e));
     }
   } catch (const nlohmann::json::exception& e) {
     fail("safetensors: ", path, " has a malformed header entry: ", e.what());
   }
+  // File order is data order; overlapping byte ranges mean a corrupt or crafted file.
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+  uint64_t reach = 0;
+  const Entry* reached_by = nullptr;
+  for (const Entry& e : entries) {
+    SPOOL_CHECK(e.begin >= reach || e.begin == e.end, "safetensors: ", path, ": tensors '",
+                reached_by ? reached_by->name : "", "' and '", e.name, "' overlap (file corrupt)");
+    if (e.end > reach) {
+      reach = e.end;
+      reached_by = &e;
+    }
+  }
+  file.tensors.reserve(entries.size());
   for (const Entry& e : entries) {
     Tensor t = empty(e.shape, e.dtype);
-    in.seekg(std::streamoff(8 + n + e.begin));
-    in.read(static_cast<char*>(t.raw()), std::streamsize(e.end - e.begin));
-    SPOOL_CHECK(in || e.end == e.begin, "safetensors: ", path, ": reading tensor '", e.name,
-                "' failed");
+    read_at(fd, t.raw(), e.end - e.begin, 8 + n + e.begin, path);
+    file.index.emplace(e.name, file.tensors.size());
     file.tensors.emplace_back(e.name, t);
   }
-  std::sort(file.tensors.begin(), file.tensors.end(), [&](const auto& a, const auto& b) {
-    auto pos = [&](const std::string& nm) {
-      for (const Entry& e : entries)
-        if (e.name == nm) return e.begin;
-      return uint64_t(0);
-    };
-    return pos(a.first) < pos(b.first);
-  });
   return file;
+}
+
+std::string first_nonfinite(const TensorFile& file) {
+  for (const auto& [name, t] : file.tensors) {
+    if (t.dtype() != DType::f32 && t.dtype() != DType::f64) continue;
+    const int64_t n = t.numel();
+    int64_t bad = 0, first = -1;
+    if (t.dtype() == DType::f32) {
+      const float* p = static_cast<const float*>(t.raw());
+      for (int64_t i = 0; i < n; ++i)
+        if (!std::isfinite(p[i]) && bad++ == 0) first = i;
+    } else {
+      const double* p = static_cast<const double*>(t.raw());
+      for (int64_t i = 0; i < n; ++i)
+        if (!std::isfinite(p[i]) && bad++ == 0) first = i;
+    }
+    if (bad)
+      return cat_str("tensor '", name, "' ", str(t.shape()), " holds ", bad,
+                     " NaN or infinite value", bad > 1 ? "s" : "", " (the first at flat index ",
+                     first, ")");
+  }
+  return "";
 }
 
 }  // namespace spool

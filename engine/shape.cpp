@@ -8,7 +8,9 @@ namespace spool {
 
 int64_t numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape)
+    if (__builtin_mul_overflow(n, s, &n))
+      fail("shape ", str(shape), " has more elements than a 64-bit count holds");
   return n;
 }
 

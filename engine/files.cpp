@@ -1,0 +1,207 @@
+#include "engine/files.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "engine/error.h"
+
+namespace spool {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string folder_of(const std::string& path) {
+  const fs::path dir = fs::path(path).parent_path();
+  return dir.empty() ? std::string(".") : dir.string();
+}
+
+std::string base_of(const std::string& path) { return fs::path(path).filename().string(); }
+
+enum class Kind { absent, regular, stream };
+
+// What `path` is, or an error naming `what` for the kinds spool does not write.
+Kind classify(const std::string& path, const std::string& what) {
+  SPOOL_CHECK(!path.empty(), what, ": the output path is empty");
+  SPOOL_CHECK(path.back() != '/', what, ": ", path, " names a folder, not a file");
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    SPOOL_CHECK(errno == ENOENT, what, ": cannot check ", path, ": ", std::strerror(errno));
+    const std::string dir = folder_of(path);
+    struct stat d;
+    SPOOL_CHECK(stat(dir.c_str(), &d) == 0, what, ": folder ", dir, " does not exist (for ", path,
+                ")");
+    SPOOL_CHECK(S_ISDIR(d.st_mode), what, ": ", dir, " is not a folder (for ", path, ")");
+    return Kind::absent;
+  }
+  if (S_ISLNK(st.st_mode)) {
+    std::error_code ec;
+    const fs::path target = fs::read_symlink(path, ec);
+    fail(what, ": ", path, " is a symbolic link", ec ? "" : " to " + target.string(),
+         "; spool does not write through links: give the path it should write");
+  }
+  SPOOL_CHECK(!S_ISDIR(st.st_mode), what, ": ", path, " is a folder; give a file name");
+  SPOOL_CHECK(!S_ISBLK(st.st_mode), what, ": ", path,
+              " is a block device; spool refuses to write onto a disk");
+  SPOOL_CHECK(!S_ISSOCK(st.st_mode), what, ": ", path, " is a socket");
+  if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) return Kind::stream;
+  SPOOL_CHECK(S_ISREG(st.st_mode), what, ": ", path, " is not a regular file");
+  return Kind::regular;
+}
+
+// Removes PATH.tmp.<pid> files of `path` left by runs that are no longer running.
+void sweep_stale(const std::string& path) {
+  const std::string dir = folder_of(path), prefix = base_of(path) + ".tmp.";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::stol(digits);
+    if (pid <= 0 || pid == long(getpid())) continue;
+    if (kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    const std::string full = (fs::path(dir) / name).string();
+    struct stat st;
+    if (lstat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode)) unlink(full.c_str());
+  }
+  closedir(d);
+}
+
+std::string temp_name(const std::string& path) {
+  return path + ".tmp." + std::to_string(getpid());
+}
+
+void fsync_folder(const std::string& path) {
+  const int fd = open(folder_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  fsync(fd);  // best effort: some file systems refuse fsync on folders
+  close(fd);
+}
+
+}  // namespace
+
+void check_output_path(const std::string& path, const std::string& what) {
+  if (classify(path, what) == Kind::stream) return;
+  // Root passes every permission check, so create the file the write would create.
+  const std::string probe = temp_name(path);
+  const int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == EEXIST) return;  // this process is writing it already
+    fail(what, ": cannot create a file in ", folder_of(path), " (for ", path,
+         "): ", std::strerror(err));
+  }
+  close(fd);
+  unlink(probe.c_str());
+}
+
+OutputFile::OutputFile(std::string path, std::string what)
+    : path_(std::move(path)), what_(std::move(what)) {
+  const Kind kind = classify(path_, what_);
+  if (kind == Kind::stream) {
+    stream_ = true;
+    writing_ = path_;
+    const int fd = open(path_.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    SPOOL_CHECK(fd >= 0, what_, ": cannot write ", path_, ": ", std::strerror(errno));
+    f_ = fdopen(fd, "wb");
+    if (!f_) {
+      close(fd);
+      fail(what_, ": cannot write ", path_);
+    }
+    return;
+  }
+  sweep_stale(path_);
+  writing_ = temp_name(path_);
+  unlink(writing_.c_str());  // our own pid's: a leftover of this process, never someone else's
+  const int fd =
+      open(writing_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  SPOOL_CHECK(fd >= 0, what_, ": cannot create ", writing_, ": ", std::strerror(errno));
+  f_ = fdopen(fd, "wb");
+  if (!f_) {
+    close(fd);
+    unlink(writing_.c_str());
+    fail(what_, ": cannot write ", writing_);
+  }
+}
+
+OutputFile::~OutputFile() { abandon(); }
+
+void OutputFile::abandon() noexcept {
+  if (!f_) return;
+  std::fclose(f_);
+  f_ = nullptr;
+  if (!stream_) unlink(writing_.c_str());
+}
+
+void OutputFile::write(const void* data, size_t n) {
+  SPOOL_CHECK(f_, what_, ": ", path_, " is already closed");
+  if (n == 0) return;
+  if (std::fwrite(data, 1, n, f_) != n) {
+    const int err = errno;
+    abandon();
+    fail(what_, ": writing ", path_, " failed: ", std::strerror(err));
+  }
+}
+
+void OutputFile::flush() {
+  if (f_ && std::fflush(f_) != 0) {
+    const int err = errno;
+    abandon();
+    fail(what_, ": writing ", path_, " failed: ", std::strerror(err));
+  }
+}
+
+void OutputFile::commit() {
+  SPOOL_CHECK(f_, what_, ": ", path_, " is already closed");
+  bool ok = std::fflush(f_) == 0;
+  int err = ok ? 0 : errno;
+  if (ok && !stream_ && fsync(fileno(f_)) != 0) {
+    ok = false;
+    err = errno;
+  }
+  if (std::fclose(f_) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  f_ = nullptr;
+  if (stream_) {
+    SPOOL_CHECK(ok, what_, ": writing ", path_, " failed: ", std::strerror(err));
+    return;
+  }
+  if (ok) {
+    // The path may have changed kind since the file was opened (say, replaced by a link): check
+    // again so that the rename never replaces one.
+    try {
+      if (classify(path_, what_) == Kind::stream) fail(what_, ": ", path_, " became a device");
+    } catch (...) {
+      unlink(writing_.c_str());
+      throw;
+    }
+    if (std::rename(writing_.c_str(), path_.c_str()) != 0) {
+      ok = false;
+      err = errno;
+    }
+  }
+  if (!ok) {
+    unlink(writing_.c_str());
+    fail(what_, ": writing ", path_, " failed: ", std::strerror(err));
+  }
+  fsync_folder(path_);
+}
+
+void write_file(const std::string& path, std::string_view bytes, const std::string& what) {
+  OutputFile f(path, what);
+  f.write(bytes);
+  f.commit();
+}
+
+}  // namespace spool
