@@ -34,7 +34,15 @@ std::string read_maybe_gzipped(const std::string& path) {
   std::string text;
   char buf[1 << 16];
   int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) text.append(buf, size_t(n));
+  while ((n = gzread(f, buf, sizeof buf)) > 0) {
+    text.append(buf, size_t(n));
+    if (text.size() > kMaxDigitsBytes) {
+      gzclose(f);
+      fail("digits: ", path, " expands past ", kMaxDigitsBytes >> 20,
+           " MiB of text; a digits CSV is far smaller (scikit-learn's is 0.3 MiB), so this is "
+           "not one (a gzip bomb?)");
+    }
+  }
   int err = 0;
   const char* msg = gzerror(f, &err);
   std::string why = msg ? msg : "";
@@ -61,8 +69,9 @@ void load_digits(const std::string& path, Tensor& images, Tensor& labels) {
     while (std::getline(ls, field, ',')) {
       char* end = nullptr;
       double v = std::strtod(field.c_str(), &end);
-      SPOOL_CHECK(end != field.c_str(), "digits: ", path, " line ", line_no, ": '", field,
-                  "' is not a number");
+      while (end && (*end == ' ' || *end == '\r' || *end == '\t')) ++end;
+      SPOOL_CHECK(end != field.c_str() && *end == '\0', "digits: ", path, " line ", line_no, ": '",
+                  field.substr(0, 40), "' is not a number");
       values.push_back(v);
     }
     SPOOL_CHECK(values.size() == 65, "digits: ", path, " line ", line_no, " has ", values.size(),

@@ -1,6 +1,7 @@
 // The 8x8 digits data set (1797 images, 10 classes) that scikit-learn ships as digits.csv.gz:
 // 64 pixel values in 0..16 then the label, one image per line.
 #pragma once
+#include <cstddef>
 #include <string>
 
 #include "engine/tensor.h"
@@ -15,7 +16,10 @@ struct Split {
 // Where Debian's python3-sklearn (or $SPOOL_DIGITS) put digits.csv.gz; throws naming what to
 // install when it is nowhere.
 std::string find_digits();
-// Reads a digits CSV, gzipped or plain; throws naming the file and line on malformed input.
+// The most text a digits CSV may expand to; reading stops and fails past it.
+constexpr size_t kMaxDigitsBytes = size_t(64) << 20;
+// Reads a digits CSV, gzipped or plain; throws naming the file and line on malformed input, and
+// on a file that expands past kMaxDigitsBytes.
 void load_digits(const std::string& path, Tensor& images, Tensor& labels);
 // A fixed 80/20 split (the same shuffle every time, independent of any training seed).
 Split digits_split(const std::string& path);

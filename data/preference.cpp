@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "engine/factory.h"
+#include "engine/files.h"
 #include "engine/philox.h"
 #include "ops/elementwise.h"
 
@@ -69,23 +70,13 @@ PreferenceSet load_preferences(const std::string& path, int64_t context) {
 }
 
 void write_preferences(const std::string& path, const std::vector<PreferencePair>& pairs) {
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  SPOOL_CHECK(f, "preferences: cannot write ", tmp);
-  bool ok = true;
-  for (const auto& p : pairs) {
-    const std::string line =
+  OutputFile out(path, "preferences: writing " + path);
+  for (const auto& p : pairs)
+    out.write(
         nlohmann::ordered_json{{"prompt", p.prompt}, {"chosen", p.chosen}, {"rejected", p.rejected}}
             .dump() +
-        "\n";
-    ok = ok && std::fwrite(line.data(), 1, line.size(), f) == line.size();
-  }
-  ok = ok && std::fflush(f) == 0 && fsync(fileno(f)) == 0;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("preferences: writing " + path + " failed");
-  }
+        "\n");
+  out.commit();
 }
 
 namespace {

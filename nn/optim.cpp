@@ -62,12 +62,19 @@ void Optimizer::load_slots(const NamedTensors& state,
   auto step = given.find("step");
   SPOOL_CHECK(step != given.end() && step->second.numel() == 1, name_,
               ": optimizer state has no 'step'");
+  const double t = step->second.item();
+  SPOOL_CHECK(std::isfinite(t) && t >= 0 && t <= 9.0e15 && t == std::floor(t), name_,
+              ": optimizer state 'step' is ", t, ", not a non-negative whole number of steps");
   std::vector<std::tuple<Tensors*, size_t, Tensor>> updates;
   for (const auto& [n, t] : state) {
     if (n == "step") continue;
     auto dot = n.find('.');
     SPOOL_CHECK(dot != std::string::npos, name_, ": unexpected optimizer state '", n, "'");
-    size_t index = std::stoul(n.substr(0, dot));
+    const std::string digits = n.substr(0, dot);
+    SPOOL_CHECK(!digits.empty() && digits.size() <= 9 &&
+                    digits.find_first_not_of("0123456789") == std::string::npos,
+                name_, ": optimizer state '", n, "' does not start with a parameter index");
+    const size_t index = std::stoul(digits);
     std::string slot = n.substr(dot + 1);
     Tensors* target = nullptr;
     for (const auto& [s, ts] : slots)
@@ -80,7 +87,7 @@ void Optimizer::load_slots(const NamedTensors& state,
   }
   for (const auto& [s, ts] : slots) ts->assign(ps.size(), Tensor());
   for (auto& [target, index, t] : updates) (*target)[index] = clone(t.detach());
-  t_ = int64_t(step->second.item());
+  t_ = int64_t(t);
 }
 
 SGD::SGD(std::vector<ParamGroup> groups, SGDOptions o)
