@@ -104,37 +104,45 @@ void Progress::finish() {
 JsonlLog::JsonlLog(const std::optional<std::string>& path, std::string what)
     : what_(std::move(what)) {
   if (!path) return;
-  path_ = *path;
-  tmp_ = path_ + ".tmp";
-  std::filesystem::path dir = std::filesystem::path(path_).parent_path();
-  if (!dir.empty() && !std::filesystem::is_directory(dir))
-    throw UsageError(what_ + ": directory " + dir.string() + " does not exist");
-  f_ = std::fopen(tmp_.c_str(), "w");
-  if (!f_) throw UsageError(what_ + ": cannot write " + tmp_);
-}
-
-JsonlLog::~JsonlLog() {
-  if (f_) {
-    std::fclose(f_);
-    std::remove(tmp_.c_str());
+  try {
+    f_ = std::make_unique<OutputFile>(*path, what_);
+  } catch (const Error& e) {
+    throw UsageError(e.what());
   }
 }
 
+JsonlLog::~JsonlLog() = default;
+
 void JsonlLog::write(const std::string& json_object) {
   if (!f_) return;
-  std::fprintf(f_, "%s\n", json_object.c_str());
-  std::fflush(f_);  // so PATH.tmp can be followed while the run goes on
+  f_->write(json_object);
+  f_->write("\n");
+  f_->flush();  // so the temporary file can be followed while the run goes on
 }
 
 void JsonlLog::commit() {
   if (!f_) return;
-  bool ok = std::fflush(f_) == 0 && fsync(fileno(f_)) == 0;
-  std::fclose(f_);
-  f_ = nullptr;
-  if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    std::remove(tmp_.c_str());
-    throw std::runtime_error(what_ + ": could not write " + path_);
+  f_->commit();
+  f_.reset();
+}
+
+void check_output(const std::optional<std::string>& path, const std::string& flag) {
+  if (!path) return;
+  try {
+    check_output_path(*path, flag);
+  } catch (const Error& e) {
+    throw UsageError(e.what());
   }
+}
+
+void check_finite(const TensorFile& file, const std::string& what, bool allow) {
+  const std::string bad = first_nonfinite(file);
+  if (bad.empty()) return;
+  if (!allow)
+    throw UsageError(what + ": " + file.path + ": " + bad +
+                     "; refusing to use it (--allow-nonfinite uses it anyway)");
+  std::fprintf(stderr, "spool: warning: %s: %s: %s (used anyway: --allow-nonfinite)\n",
+               what.c_str(), file.path.c_str(), bad.c_str());
 }
 
 void Json::key(const std::string& k) {

@@ -3,12 +3,15 @@
 #pragma once
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "engine/device.h"
+#include "engine/files.h"
+#include "engine/safetensors.h"
 
 namespace spool::cli {
 
@@ -52,9 +55,11 @@ class Progress {
   double start_;
 };
 
-// One JSON object per line (or any lines: memstudy writes its CSV with it). Lines go to
-// PATH.tmp, renamed to PATH by commit(); an unfinished run leaves no PATH behind, and the
-// destructor removes the temporary file. `what` names the file in error messages.
+// One JSON object per line (or any lines: memstudy writes its CSV with it), written through
+// engine/files.h's OutputFile: lines go to PATH.tmp.<pid> (flushed, so a run can be followed),
+// renamed to PATH by commit(); an unfinished run leaves PATH as it was and the destructor removes
+// the temporary file. A character device or FIFO (/dev/null) is written through. `what` names
+// the file in error messages.
 class JsonlLog {
  public:
   explicit JsonlLog(const std::optional<std::string>& path, std::string what = "--log");
@@ -63,9 +68,18 @@ class JsonlLog {
   void commit();
 
  private:
-  std::string path_, tmp_, what_;
-  std::FILE* f_ = nullptr;
+  std::string what_;
+  std::unique_ptr<OutputFile> f_;
 };
+
+// Refuses (UsageError naming the flag) an output path that cannot be written: a missing folder,
+// a folder, a link, a block device, an unwritable place. Called for every output before the
+// first step of any command, so no work is lost to a bad path.
+void check_output(const std::optional<std::string>& path, const std::string& flag);
+
+// Refuses (UsageError naming `what` and the tensor) a loaded file that holds NaN or infinite
+// floats, or with `allow` prints a warning and goes on (the --allow-nonfinite flag).
+void check_finite(const TensorFile& file, const std::string& what, bool allow);
 
 // A small builder for flat JSON objects.
 class Json {

@@ -72,7 +72,8 @@ int cmd_generate(int argc, char** argv) {
           {"prompts", true},
           {"samples", true},
           {"out", true},
-          {"words-from", true}},
+          {"words-from", true},
+          {"allow-nonfinite", false}},
          "generate");
   if (!a.has("weights")) throw UsageError("generate: --weights is required");
   const std::string path = a.str("weights", "");
@@ -89,7 +90,10 @@ int cmd_generate(int argc, char** argv) {
   const double temperature = a.positive_double("temperature", 1.0);
   Generator gen(a.seed("seed", 0));
 
-  auto model = load_gpt(load_safetensors(path));
+  if (a.has("out")) check_output(a.str("out", ""), "generate: --out");
+  const TensorFile weights = load_safetensors(path);
+  check_finite(weights, "generate: --weights", a.has("allow-nonfinite"));
+  auto model = load_gpt(weights);
   model->eval();
   const int64_t context = model->config().context;
   NoGrad no_grad;

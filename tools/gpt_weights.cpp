@@ -1,5 +1,7 @@
 #include "tools/gpt_weights.h"
 
+#include "engine/checked.h"
+#include "nn/checkpoint_meta.h"
 #include "tools/cli.h"
 
 namespace spool::cli {
@@ -34,11 +36,45 @@ std::shared_ptr<models::Gpt> load_gpt(const TensorFile& file, Generator* gen) {
   c.d = wte.size(1);
   c.layers = 0;
   while (file.has(prefix + "h." + std::to_string(c.layers) + ".ln_1.weight")) ++c.layers;
-  auto heads = file.metadata.find("n_head");
-  c.heads =
-      heads != file.metadata.end() ? std::stoll(heads->second) : std::max<int64_t>(1, c.d / 64);
+  if (c.vocab < 1 || c.context < 1 || c.d < 1 || c.layers < 1)
+    throw UsageError("--weights: " + file.path + ": wte " + describe(wte) + ", wpe " +
+                     describe(wpe) + " and " + std::to_string(c.layers) +
+                     " layers do not make a GPT");
+  if (file.metadata.count("n_head")) {
+    try {
+      c.heads = nn::metadata_int(file, "n_head", 1, c.d);
+    } catch (const Error& e) {
+      throw UsageError(std::string("--weights: ") + e.what());
+    }
+  } else {
+    c.heads = std::max<int64_t>(1, c.d / 64);
+  }
+  if (c.d % c.heads != 0)
+    throw UsageError("--weights: " + file.path + ": n_head " + std::to_string(c.heads) +
+                     " does not divide the width " + std::to_string(c.d));
+  // The model this file describes must be no larger than the weights it holds: a few small
+  // tensors must not size a model of gigabytes before load_state_dict finds them missing.
+  const char* what = "--weights: the GPT's parameter count";
+  const int64_t per_layer = checked_add(checked_mul(checked_mul(c.d, c.d, what), 12, what),
+                                        checked_mul(c.d, 13, what), what);
+  const int64_t needed = checked_add(
+      checked_add(checked_mul(checked_add(c.vocab, c.context, what), c.d, what),
+                  checked_mul(c.layers, per_layer, what), what),
+      checked_mul(c.d, 2, what), what);
+  int64_t held = 0;
+  for (const auto& [n, t] : state) held = checked_add(held, t.numel(), what);
+  if (held < needed)
+    throw UsageError("--weights: " + file.path + " describes a GPT of " + std::to_string(needed) +
+                     " parameters (vocab " + std::to_string(c.vocab) + ", context " +
+                     std::to_string(c.context) + ", width " + std::to_string(c.d) + ", " +
+                     std::to_string(c.layers) + " layers) but holds " + std::to_string(held) +
+                     " values: weights are missing");
   auto model = std::make_shared<models::Gpt>(c, gen);
-  model->load_state_dict(state);
+  try {
+    model->load_state_dict(state);
+  } catch (const Error& e) {
+    throw UsageError("--weights: " + file.path + ": " + e.what());
+  }
   return model;
 }
 

@@ -52,7 +52,9 @@ int grad_dpo(const Args& a, const TensorFile& weights, const TensorFile& batch,
     const std::string r = a.str("ref-weights", "");
     if (!std::filesystem::is_regular_file(r))
       throw UsageError("grad: --ref-weights: no such file: " + r);
-    ref = load_gpt(load_safetensors(r));
+    const TensorFile ref_file = load_safetensors(r);
+    check_finite(ref_file, "grad: --ref-weights", a.has("allow-nonfinite"));
+    ref = load_gpt(ref_file);
   } else {
     ref = load_gpt(weights);
   }
@@ -167,7 +169,8 @@ int cmd_grad(int argc, char** argv) {
           {"ref-weights", true},
           {"loss", true},
           {"beta", true},
-          {"label-smoothing", true}},
+          {"label-smoothing", true},
+          {"allow-nonfinite", false}},
          "grad");
   for (const char* f : {"model", "weights", "batch", "out"})
     if (!a.has(f)) throw UsageError(std::string("grad: --") + f + " is required");
@@ -178,12 +181,13 @@ int cmd_grad(int argc, char** argv) {
     if (!std::filesystem::is_regular_file(a.str(f, "")))
       throw UsageError(std::string("grad: --") + f + ": no such file: " + a.str(f, ""));
   const std::string out = a.str("out", "");
-  auto dir = std::filesystem::path(out).parent_path();
-  if (!dir.empty() && !std::filesystem::is_directory(dir))
-    throw UsageError("grad: --out: folder " + dir.string() + " does not exist");
+  check_output(out, "grad: --out");
 
+  const bool allow = a.has("allow-nonfinite");
   TensorFile weights = load_safetensors(a.str("weights", ""));
+  check_finite(weights, "grad: --weights", allow);
   TensorFile batch = load_safetensors(a.str("batch", ""));
+  check_finite(batch, "grad: --batch", allow);
   const bool dpo = model_name == "dpo-gpt-tiny";
   for (const char* f : {"ref-weights", "loss", "beta", "label-smoothing"})
     if (a.has(f) && !dpo) throw UsageError(std::string("grad: --") + f + " is for dpo-gpt-tiny");

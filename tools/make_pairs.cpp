@@ -23,9 +23,7 @@ int cmd_make_pairs(int argc, char** argv) {
          "make-pairs");
   if (!a.has("out")) throw UsageError("make-pairs: --out PAIRS.jsonl is required");
   const std::string out = a.str("out", "");
-  auto dir = std::filesystem::path(out).parent_path();
-  if (!dir.empty() && !std::filesystem::is_directory(dir))
-    throw UsageError("make-pairs: --out: folder " + dir.string() + " does not exist");
+  check_output(out, "make-pairs: --out");
   const int64_t n = a.positive_int("pairs", 4000);
   // CONFIGS.md dpo-gpt-tiny: 128-token rows, the first 32 the prompt.
   const int64_t prompt = a.positive_int("prompt-bytes", 32);

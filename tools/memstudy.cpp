@@ -3,7 +3,13 @@
 // the gradients against the plain step bit for bit, and reports predicted and measured peaks of
 // the whole step (the update included), recomputation and step time; DIR gets memstudy.csv
 // and memstudy.png.
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <cmath>
@@ -192,7 +198,21 @@ int cmd_memstudy(int argc, char** argv) {
   const std::string out = a.str("out", "memstudy");
   PlanOptions options;
   options.time_limit_s = a.positive_double("time-limit", 10);
-  ::mkdir(out.c_str(), 0755);
+  // The output folder: made if missing (its parent must exist); a link or a file there is
+  // refused, and so is an unwritable folder, before any model is built.
+  {
+    struct stat st;
+    if (lstat(out.c_str(), &st) != 0) {
+      if (::mkdir(out.c_str(), 0755) != 0)
+        throw UsageError("memstudy: --out: cannot make folder " + out + ": " +
+                         std::strerror(errno));
+    } else if (!S_ISDIR(st.st_mode)) {
+      throw UsageError("memstudy: --out: " + out + " exists and is not a folder" +
+                       (S_ISLNK(st.st_mode) ? " (a symbolic link)" : ""));
+    }
+    check_output(out + "/memstudy.csv", "memstudy: --out");
+    if (!a.has("no-plot")) check_output(out + "/memstudy.png", "memstudy: --out");
+  }
 
   const std::string csv_path = out + "/memstudy.csv";
   JsonlLog csv(csv_path, "memstudy");  // rows as they come; renamed into place at the end
@@ -355,11 +375,21 @@ int cmd_memstudy(int argc, char** argv) {
   csv.commit();
   std::printf("wrote %s\n", csv_path.c_str());
   if (!a.has("no-plot")) {
-    const std::string cmd = std::string("/usr/bin/python3 ") + SPOOL_SOURCE_DIR +
-                            "/tools/plot_memstudy.py " + csv_path + " " + out + "/memstudy.png";
+    // The plotter runs with its arguments passed as they are (no shell: a folder name is never
+    // read as a command).
+    const std::string script = std::string(SPOOL_SOURCE_DIR) + "/tools/plot_memstudy.py",
+                      png = out + "/memstudy.png";
     std::fflush(stdout);  // the table first, then the plotter's line
-    if (std::system(cmd.c_str()) != 0)
-      std::fprintf(stderr, "memstudy: plotting failed (%s); the CSV is complete\n", cmd.c_str());
+    char* argv_[] = {const_cast<char*>("/usr/bin/python3"), const_cast<char*>(script.c_str()),
+                     const_cast<char*>(csv_path.c_str()), const_cast<char*>(png.c_str()), nullptr};
+    pid_t pid = 0;
+    int status = 0;
+    const bool ran = posix_spawn(&pid, argv_[0], nullptr, nullptr, argv_, environ) == 0 &&
+                     waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+                     WEXITSTATUS(status) == 0;
+    if (!ran)
+      std::fprintf(stderr, "memstudy: plotting failed (/usr/bin/python3 %s %s %s); the CSV is "
+                   "complete\n", script.c_str(), csv_path.c_str(), png.c_str());
   }
   return 0;
 }

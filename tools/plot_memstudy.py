@@ -32,6 +32,9 @@ def main():
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
+    # As spool's own writers (engine/files.h): never replace a link, a folder or a device.
+    if os.path.islink(dst) or (os.path.exists(dst) and not os.path.isfile(dst)):
+        sys.exit("plot_memstudy: %s is not a regular file; not replacing it" % dst)
     tmp = dst + ".tmp.png"
     fig.savefig(tmp, dpi=110)
     os.replace(tmp, dst)

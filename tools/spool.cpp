@@ -1,6 +1,9 @@
 // spool: the command line. Bad usage and bad input print one line and exit with status 2.
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <new>
+#include <stdexcept>
 #include <string>
 
 #include "engine/error.h"
@@ -24,6 +27,8 @@ commands:
       [--log-every K]        log every K-th step (default 10)
       [--save CKPT]          write a training checkpoint (safetensors) at the end
       [--resume CKPT]        continue from a checkpoint up to --steps
+      [--allow-nonfinite]    use loaded weights holding NaN or Inf (warned) instead of
+                             refusing them (also for grad and generate)
       [--checkpoint-policy P] [--memory-budget B]
                              train under a memory plan (policies and budgets as for
                              memstudy; the first batch of each shape is profiled and planned)
@@ -137,6 +142,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "spool: %s\n", e.what());
     return 2;
   } catch (const spool::Error& e) {
+    std::fprintf(stderr, "spool: %s\n", e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    // An input that asks for more memory than the machine has (a huge --batch, a huge model):
+    // the input is at fault, not spool.
+    std::fprintf(stderr,
+                 "spool: out of memory: the run asks for more memory than this machine can give "
+                 "(a smaller --batch, model or input may fit)\n");
+    return 2;
+  } catch (const std::length_error& e) {
+    std::fprintf(stderr, "spool: an input asks for a size beyond what can be held (%s)\n",
+                 e.what());
+    return 2;
+  } catch (const std::filesystem::filesystem_error& e) {
     std::fprintf(stderr, "spool: %s\n", e.what());
     return 2;
   } catch (const std::exception& e) {

@@ -13,6 +13,7 @@
 #include "models/mlp.h"
 #include "models/resnet.h"
 #include "models/video.h"
+#include "nn/checkpoint_meta.h"
 #include "nn/optim.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
@@ -68,21 +69,23 @@ void save_checkpoint(const std::string& path, const TrainConfig& c, const nn::Mo
 int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Module& model,
                         nn::Optimizer& opt, Generator& gen, int64_t total) {
   TensorFile f = load_safetensors(path);
-  auto meta = [&](const char* k) {
-    auto it = f.metadata.find(k);
-    if (it == f.metadata.end())
-      throw UsageError("--resume: " + path + " is not a spool training checkpoint (no '" + k +
-                       "')");
-    return it->second;
-  };
-  if (meta("format") != "spool-checkpoint-1")
-    throw UsageError("--resume: " + path + " has unknown format '" + meta("format") + "'");
-  if (meta("model") != c.model)
-    throw UsageError("--resume: " + path + " holds a '" + meta("model") + "' model, not '" +
-                     c.model + "'");
-  if (meta("seed") != std::to_string(c.seed) || meta("batch") != std::to_string(c.batch))
-    throw UsageError("--resume: " + path + " was trained with seed " + meta("seed") +
-                     " and batch " + meta("batch") + "; pass the same --seed and --batch");
+  nn::CheckpointMeta meta;
+  try {
+    meta = nn::read_checkpoint_meta(f);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--resume: ") + e.what());
+  }
+  if (meta.model != c.model)
+    throw UsageError("--resume: " + path + " holds a '" + meta.model + "' model, not '" + c.model +
+                     "'");
+  if (meta.seed != c.seed || meta.batch != c.batch)
+    throw UsageError("--resume: " + path + " was trained with seed " + std::to_string(meta.seed) +
+                     " and batch " + std::to_string(meta.batch) +
+                     "; pass the same --seed and --batch");
+  if (meta.step > total)
+    throw UsageError("--resume: the checkpoint is at step " + std::to_string(meta.step) +
+                     ", past the " + std::to_string(total) + " steps asked for");
+  check_finite(f, "--resume", c.allow_nonfinite);
   nn::NamedTensors model_state, opt_state;
   for (const auto& [n, t] : f.tensors) {
     if (n.rfind("model.", 0) == 0)
@@ -90,25 +93,20 @@ int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Modul
     else if (n.rfind("optimizer.", 0) == 0)
       opt_state.emplace_back(n.substr(10), t);
   }
-  model.load_state_dict(model_state);
-  opt.load_state(opt_state);
-  gen.set_state({std::stoull(meta("rng_seed")), std::stoull(meta("rng_offset"))});
-  const int64_t step = std::stoll(meta("step"));
-  if (step > total)
-    throw UsageError("--resume: the checkpoint is at step " + std::to_string(step) + ", past the " +
-                     std::to_string(total) + " steps asked for");
-  return step;
+  try {
+    model.load_state_dict(model_state);
+    opt.load_state(opt_state);
+  } catch (const Error& e) {
+    throw UsageError("--resume: " + path + ": " + e.what());
+  }
+  gen.set_state({meta.rng_seed, meta.rng_offset});
+  return meta.step;
 }
 
 int train_classifier(const TrainConfig& c) {
   std::string path = c.data == "digits" ? data::find_digits() : c.data;
   if (c.data != "digits" && !std::filesystem::exists(path))
     throw UsageError("train: --data '" + c.data + "' is neither 'digits' nor an existing file");
-  if (c.save) {
-    auto dir = std::filesystem::path(*c.save).parent_path();
-    if (!dir.empty() && !std::filesystem::is_directory(dir))
-      throw UsageError("--save: folder " + dir.string() + " does not exist");
-  }
   data::Split d = data::digits_split(path);
   Tensor x_train = prepare_images(c.model, d.x_train), x_test = prepare_images(c.model, d.x_test);
   const int64_t n = x_train.size(0);
@@ -230,7 +228,8 @@ int cmd_train(int argc, char** argv) {
           {"beta2", true},
           {"recompute-gelu", false},
           {"split-blocks", false},
-          {"stem-groups", true}},
+          {"stem-groups", true},
+          {"allow-nonfinite", false}},
          "train");
   if (!a.has("model"))
     throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
@@ -242,6 +241,23 @@ int cmd_train(int argc, char** argv) {
     throw UsageError("train: give --steps or --epochs, not both");
   c.device = parse_device(a.str("device", "cpu"));
   c.sft = a.has("sft");
+  c.allow_nonfinite = a.has("allow-nonfinite");
+  // Every output is checked before any data is read or any step is run.
+  if (a.has("log")) c.log = a.str("log", "");
+  if (a.has("save")) c.save = a.str("save", "");
+  check_output(c.log, "--log");
+  check_output(c.save, "--save");
+  if (c.log && c.save) {
+    // One regular file for both would hold whichever was written last; a device (/dev/null)
+    // may take both.
+    std::error_code ec;
+    const auto kind = std::filesystem::status(*c.log, ec).type();
+    const bool stream = kind == std::filesystem::file_type::character ||
+                        kind == std::filesystem::file_type::fifo;
+    if (!stream && std::filesystem::path(*c.log).lexically_normal() ==
+                       std::filesystem::path(*c.save).lexically_normal())
+      throw UsageError("train: --log and --save name the same file " + *c.log);
+  }
   const bool video = is_video_model(c.model);
   const bool dpo = c.model == "dpo-gpt-tiny", reward = c.model == "reward-gpt-tiny";
   const bool preference = c.sft || dpo || reward;
@@ -340,8 +356,6 @@ int cmd_train(int argc, char** argv) {
     c.video_width = a.positive_int("width", 64);
     c.test_clips = a.positive_int("test-clips", 200);
     if (c.video_size < 32) throw UsageError("train: --size must be at least 32");
-    if (a.has("log")) c.log = a.str("log", "");
-    if (a.has("save")) c.save = a.str("save", "");
     return train_video(c);
   }
   if (preference) {
@@ -376,8 +390,6 @@ int cmd_train(int argc, char** argv) {
     c.lr = a.positive_double("lr", dpo || reward ? 1e-4 : 1e-3);
     c.seed = a.seed("seed", 0);
     c.log_every = a.positive_int("log-every", 10);
-    if (a.has("log")) c.log = a.str("log", "");
-    if (a.has("save")) c.save = a.str("save", "");
     return c.sft ? train_sft(c) : dpo ? train_dpo(c) : train_reward(c);
   }
   const bool gpt = c.model.rfind("gpt", 0) == 0, resnet = c.model == "resnet18";
@@ -404,8 +416,6 @@ int cmd_train(int argc, char** argv) {
   if (c.beta2 >= 1) throw UsageError("train: --beta2 must be below 1");
   c.seed = a.seed("seed", 0);
   c.log_every = a.positive_int("log-every", 10);
-  if (a.has("log")) c.log = a.str("log", "");
-  if (a.has("save")) c.save = a.str("save", "");
   if (a.has("resume")) {
     c.resume = a.str("resume", "");
     if (!std::filesystem::is_regular_file(*c.resume))

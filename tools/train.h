@@ -37,6 +37,7 @@ struct TrainConfig {
   bool split_blocks = false;  // resnet18 under a plan: blocks staged as a graph of two stages
   int64_t stem_groups = 1;    // resnet18 under a plan: the stem replayed in channel groups
   std::optional<std::string> log, save, resume;
+  bool allow_nonfinite = false;  // --allow-nonfinite: warn about NaN/Inf in loaded files, go on
 };
 
 void save_checkpoint(const std::string& path, const TrainConfig& c, const nn::Module& model,

@@ -48,6 +48,15 @@ int train_gpt(const TrainConfig& c) {
                                     total, c.lr * 0.1};
   int64_t start = 0;
   if (c.resume) start = load_checkpoint(*c.resume, c, model, opt, gen, total);
+  // Both splits must hold a window of context + 1 bytes: found here, not at the first
+  // evaluation after minutes of training.
+  for (const auto& [split, bytes] : {std::pair<const char*, int64_t>{"training", corpus.train_bytes},
+                                     {"validation", corpus.val_bytes}})
+    if (bytes <= t + 1)
+      throw UsageError("train: --data " + path + ": the " + split + " split holds " +
+                       std::to_string(bytes) + " bytes, fewer than one window of " +
+                       std::to_string(t + 2) +
+                       " (every 20th document is held out for validation: give more text)");
   data::TextStream train_stream(corpus.train), val_stream(corpus.val);
   std::printf(
       "gpt-tiny: %lld parameters; corpus %s: %lld train bytes in %zu documents, %lld "

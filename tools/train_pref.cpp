@@ -32,9 +32,11 @@ using Metrics = std::map<std::string, double>;
 // at context 256) keeps its first 128 position embeddings, as dpo-gpt-tiny has; the pair rows
 // never reach further.
 std::shared_ptr<models::Gpt> load_cut(const std::string& path, const std::string& flag,
-                                      Generator* gen) {
+                                      Generator* gen, bool allow_nonfinite) {
   const int64_t context = models::dpo_gpt_tiny().context;
-  auto loaded = load_gpt(load_safetensors(path), gen);
+  const TensorFile file = load_safetensors(path);
+  check_finite(file, flag, allow_nonfinite);
+  auto loaded = load_gpt(file, gen);
   if (loaded->config().context <= context) return loaded;
   models::GptConfig cut = loaded->config();
   cut.context = context;
@@ -51,7 +53,7 @@ std::shared_ptr<models::Gpt> load_cut(const std::string& path, const std::string
 // dpo-gpt-tiny, from --init when given.
 std::shared_ptr<models::Gpt> make_policy(const TrainConfig& c, Generator* gen) {
   if (!c.init) return std::make_shared<models::Gpt>(models::dpo_gpt_tiny(), gen);
-  return load_cut(*c.init, "--init", gen);
+  return load_cut(*c.init, "--init", gen, c.allow_nonfinite);
 }
 
 // Running sums of per-batch metrics weighted by the pairs in the batch.
@@ -192,7 +194,7 @@ int train_dpo(const TrainConfig& c) {
   // The reference: a file, or a copy of the policy as it starts.
   std::shared_ptr<models::Gpt> ref;
   if (c.ref_weights) {
-    ref = load_cut(*c.ref_weights, "--ref-weights", nullptr);
+    ref = load_cut(*c.ref_weights, "--ref-weights", nullptr, c.allow_nonfinite);
     if (ref->config().context != context || ref->config().vocab != policy->config().vocab)
       throw UsageError("--ref-weights: the reference (vocab " +
                        std::to_string(ref->config().vocab) + ", context " +
