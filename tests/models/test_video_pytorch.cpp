@@ -27,11 +27,11 @@ void check_model(const std::string& model, const std::string& stem) {
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   TensorFile got = load_safetensors(out.string());
   TensorFile want = load_safetensors(kFixtures + "video_" + stem + "_expected.safetensors");
-  // Some gradients are zero in exact arithmetic (a bias ahead of a training-mode BatchNorm, the
-  // non-local block's key and value biases, which softmax and BatchNorm cancel): torch's float64
-  // gives ~1e-16 there and spool's float32 ~1e-8, so scales are floored at 1e-3 (gradients
-  // elsewhere are 1e-2 to 1): those tensors must be within 1e-7 absolutely.
-  const int compared = expect_matches(got, want, 1e-4, model, 1e-3);
+  // Some gradients are zero in exact arithmetic (the non-local block's phi, g and output biases,
+  // which softmax and BatchNorm cancel): torch's float64 gives ~1e-16 there and spool's float32
+  // 1e-8 to 1e-7 depending on the machine's summation order; expect_matches compares those
+  // absolutely (within 1e-6), every other tensor within 1e-4 of its own scale.
+  const int compared = expect_matches(got, want, 1e-4, model);
   EXPECT_GT(compared, 60) << "loss, output, gradients and running statistics";
   std::filesystem::remove(out);
 }
