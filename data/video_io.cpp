@@ -1,6 +1,8 @@
 #include "data/video_io.h"
 
 #include <jpeglib.h>
+// After jpeglib.h, which it needs.
+#include <jerror.h>
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -127,12 +129,31 @@ struct JpegError {
   jpeg_error_mgr mgr;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
+  bool ended = false;  // the file ended (libjpeg goes on as if at its end-of-image marker)
 };
 
 void on_jpeg_error(j_common_ptr info) {
   auto* e = reinterpret_cast<JpegError*>(info->err);
   (*info->err->format_message)(info, e->message);
   std::longjmp(e->jump, 1);
+}
+
+// Warnings are not printed, and most (stray bytes between markers) are harmless. But when the
+// file ends before the entropy-coded data does (libjpeg warns of the end of the file, then of
+// the marker it made up where data was wanted), the rest of the picture would be made up as
+// grey: that is an error, raised at once. A file that lacks only its end-of-image marker has every
+// row, and is read.
+void on_jpeg_warning(j_common_ptr info, int level) {
+  if (level != -1) return;
+  auto* e = reinterpret_cast<JpegError*>(info->err);
+  const int code = info->err->msg_code;
+  if (code == JWRN_JPEG_EOF) e->ended = true;
+  const bool in_headers =
+      info->is_decompressor && reinterpret_cast<j_decompress_ptr>(info)->output_height == 0;
+  if ((code == JWRN_JPEG_EOF && in_headers) || (code == JWRN_HIT_MARKER && e->ended)) {
+    info->err->msg_code = JWRN_JPEG_EOF;
+    on_jpeg_error(info);
+  }
 }
 
 // Refuses a frame whose declared size is above the limits, before anything is allocated for it.
@@ -180,7 +201,7 @@ Image read_jpeg(const std::string& path, int64_t min_side) {
   jpeg_decompress_struct& info = r->info;
   info.err = jpeg_std_error(&r->err.mgr);
   r->err.mgr.error_exit = on_jpeg_error;
-  r->err.mgr.output_message = [](j_common_ptr) {};  // warnings are not printed
+  r->err.mgr.emit_message = on_jpeg_warning;
   if (setjmp(r->err.jump))
     throw Error("jpeg: " + path + " is corrupt or not a JPEG file: " + r->err.message);
   jpeg_create_decompress(&info);

@@ -200,15 +200,43 @@ TEST(Jpeg, DecodesAtTheSmallestScaleThatCoversTheSizeAsked) {
   EXPECT_EQ(big.height, 48);
 }
 
-TEST(Jpeg, AHugeDeclaredSizeDecodesScaledDownForASmallTarget) {
+TEST(Jpeg, ALargeFrameDecodesScaledDownForASmallTarget) {
   Scratch s;
-  // A 6000 x 6000 image (its data a few hundred bytes) needed at 112: decoded at 1/8.
+  const std::string p = (s.dir / "large.jpg").string();
+  data::write_jpeg(p, smooth_image(2000, 1500));
+  // Needed at 112: decoded at 1/8, 250 x 188 (ceil(1500 / 8)), not 2000 x 1500.
+  const data::Image img = data::read_jpeg(p, 112);
+  EXPECT_EQ(img.width, 250);
+  EXPECT_EQ(img.height, 188);
+  const Tensor t = data::load_frames({p}, {0}, 112);
+  EXPECT_EQ(t.shape(), (Shape{1, 3, 112, 112}));
+}
+
+TEST(Jpeg, AHugeDeclaredSizeIsDecodedOnlyAtTheScaleAsked) {
+  Scratch s;
+  // A few hundred bytes declaring 6000 x 6000 (108 MB of RGB); needed at 112: 750 x 750.
   const std::string p = jpeg_declaring(s, "huge.jpg", 6000, 6000);
   const data::Image img = data::read_jpeg(p, 112);
   EXPECT_EQ(img.width, 750);
   EXPECT_EQ(img.height, 750);
-  const Tensor t = data::load_frames({p}, {0}, 112);
-  EXPECT_EQ(t.shape(), (Shape{1, 3, 112, 112}));
+}
+
+TEST(Jpeg, AFileThatEndsEarlyIsAnErrorNotAGreyFrame) {
+  Scratch s;
+  const std::string whole = (s.dir / "whole.jpg").string();
+  data::write_jpeg(whole, smooth_image(64, 64));
+  std::ifstream in(whole, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (size_t keep : {size_t(200), bytes.size() * 2 / 3}) {  // in the headers; in the rows
+    const std::string cut = s.file("cut.jpg", bytes.substr(0, keep));
+    for (int64_t side : {0, 16}) {
+      const std::string msg = error_of([&] { data::read_jpeg(cut, side); });
+      EXPECT_TRUE(contains(msg, cut) && contains(msg, "Premature end")) << keep << ": " << msg;
+    }
+  }
+  // Without only its end-of-image marker, a file has every row: it decodes.
+  const std::string no_end = s.file("no_end.jpg", bytes.substr(0, bytes.size() - 2));
+  EXPECT_EQ(data::read_jpeg(no_end).rgb, data::read_jpeg(whole).rgb);
 }
 
 TEST(Jpeg, DeclaredSizesAboveTheCapAreRefusedBeforeDecoding) {
