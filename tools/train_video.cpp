@@ -340,7 +340,8 @@ int train_video(const TrainConfig& c) {
     std::string test_list = c.test_list;
     if (test_list.empty()) {
       test_list = (std::filesystem::path(c.data).parent_path() / "val.txt").string();
-      if (!std::filesystem::is_regular_file(test_list))
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(test_list, ec))
         throw UsageError("train: --data " + c.data +
                          ": no --test-list given and no val.txt beside it");
     }
