@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages spool needs, skipping apt when all are already present.
+#   bash tools/install_deps.sh          what building, running and testing spool needs
+#   bash tools/install_deps.sh fuzz     that and the fuzzing tools (tools/fuzz.sh): clang, its
+#                                       libFuzzer and sanitizer runtimes, its OpenMP, and
+#                                       llvm-symbolizer for the reports' stack traces
 set -euo pipefail
 packages=(build-essential cmake libopenblas-dev libopenblas-openmp-dev libgtest-dev libgmock-dev libbenchmark-dev
           libglpk-dev python3-matplotlib zlib1g-dev nlohmann-json3-dev python3-sklearn fortunes
           libjpeg62-turbo-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
           pkg-config ffmpeg)
+case "${1:-}" in
+  "") ;;
+  fuzz) packages+=(clang libclang-rt-14-dev libomp-14-dev llvm-14) ;;
+  *) echo "install_deps.sh: unknown group '$1' (known: fuzz)" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
