@@ -4,9 +4,7 @@
 // from the declared sizes; and decoding does only the work the sampled frames need.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,29 +14,20 @@
 
 #include "data/synthetic_video.h"
 #include "data/video_io.h"
+#include "tests/support/cli.h"
 #include "tests/support/helpers.h"
 
 using namespace spool;
 using spool::test_support::error_of;
+using spool::test_support::run_cli;
 
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh folder for one test, removed when the test ends.
+// A fresh folder for one test (removed when the test ends) and files written into it.
 struct Scratch {
-  fs::path dir;
-  Scratch() {
-    dir = fs::temp_directory_path() /
-          ("spool_video_hostile_" + std::to_string(getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~Scratch() {
-    std::error_code ignored;
-    fs::remove_all(dir, ignored);
-  }
+  test_support::TempDir dir = test_support::temp_dir();
   std::string file(const std::string& name, const std::string& text) const {
     const std::string p = (dir / name).string();
     std::ofstream(p, std::ios::binary) << text;
@@ -94,23 +83,6 @@ std::string y4m_video(const Scratch& s, const std::string& name, int w, int h, i
     bytes += std::string(2 * chroma, char(128));
   }
   return s.file(name, bytes);
-}
-
-// Runs the spool program; its exit status and everything it printed.
-std::pair<int, std::string> run_spool(const std::string& args) {
-  FILE* p = popen((std::string(SPOOL_CLI) + " " + args + " 2>&1").c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  for (size_t n; (n = fread(buf.data(), 1, buf.size(), p)) > 0;) out.append(buf.data(), n);
-  const int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-std::string last_line(const std::string& path) {
-  std::ifstream f(path);
-  std::string line, last;
-  while (std::getline(f, line)) last = line;
-  return last;
 }
 
 }  // namespace
@@ -331,33 +303,33 @@ TEST(VideoFile, LoadEntryPicksTheSameFramesAsTheSamplingSays) {
 TEST(TrainVideo, ATestSetWithNoReadableVideoStopsTheRunBeforeTraining) {
   Scratch s;
   const std::string out = (s.dir / "vids").string();
-  const auto made = run_spool("make-videos --out " + out + " --clips 4 --test-clips 1 --size 32");
-  ASSERT_EQ(made.first, 0) << made.second;
+  const auto made = run_cli("make-videos --out " + out + " --clips 4 --test-clips 1 --size 32");
+  ASSERT_EQ(made.status, 0) << made.output;
   // The test list names a file that is no video: found only at the final evaluation before.
   s.file("vids/junk.mp4", "not a video");
   s.file("vids/test.txt", "junk.mp4 3\n");
   const std::string ckpt = (s.dir / "model.safetensors").string();
-  const auto r = run_spool("train --model tsn-r18 --data " + out + "/train.txt --test-list " + out +
-                           "/test.txt --steps 2 --size 32 --width 4 --save " + ckpt);
-  EXPECT_EQ(r.first, 2) << r.second;
-  EXPECT_TRUE(contains(r.second, "none of the 1 test videos")) << r.second;
-  EXPECT_TRUE(contains(r.second, out + "/test.txt")) << r.second;
+  const auto r = run_cli("train --model tsn-r18 --data " + out + "/train.txt --test-list " + out +
+                         "/test.txt --steps 2 --size 32 --width 4 --save " + ckpt);
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "none of the 1 test videos")) << r.output;
+  EXPECT_TRUE(contains(r.output, out + "/test.txt")) << r.output;
   EXPECT_FALSE(fs::exists(ckpt)) << "trained before refusing";
 }
 
 TEST(TrainVideo, ManyClassesLogTheConfusionCountsThatOccurNotTheSquareMatrix) {
   Scratch s;
   const std::string out = (s.dir / "vids").string();
-  const auto made = run_spool("make-videos --out " + out + " --clips 2 --test-clips 1 --size 32");
-  ASSERT_EQ(made.first, 0) << made.second;
+  const auto made = run_cli("make-videos --out " + out + " --clips 2 --test-clips 1 --size 32");
+  ASSERT_EQ(made.status, 0) << made.output;
   // Labels 0 and 2999: a 3000-class head, and (dense) 9,000,000 confusion counts to log.
   s.file("vids/many.txt", "train/clip_000000 16 0\ntrain/clip_000001 16 2999\n");
   const std::string log = (s.dir / "log.jsonl").string();
-  const auto r = run_spool("train --model tsn-r18 --data " + out + "/many.txt --test-list " + out +
-                           "/many.txt --steps 1 --size 32 --width 4 --log " + log);
-  ASSERT_EQ(r.first, 0) << r.second;
-  EXPECT_TRUE(contains(r.second, "3000 classes")) << r.second;
-  const std::string last = last_line(log);
+  const auto r = run_cli("train --model tsn-r18 --data " + out + "/many.txt --test-list " + out +
+                         "/many.txt --steps 1 --size 32 --width 4 --log " + log);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "3000 classes")) << r.output;
+  const std::string last = test_support::final_line(log);
   EXPECT_LT(last.size(), 100000u) << "the log line grows with the square of the classes";
   EXPECT_TRUE(contains(last, "\"test_clips\": 2")) << last.substr(0, 400);
   EXPECT_TRUE(contains(last, "\"confusion_counts\": [[0, ")) << last.substr(0, 400);
@@ -365,9 +337,9 @@ TEST(TrainVideo, ManyClassesLogTheConfusionCountsThatOccurNotTheSquareMatrix) {
 
 TEST(MakeVideos, AFrameSizeThatCannotBeRenderedIsRefusedByFlag) {
   Scratch s;
-  const auto r = run_spool("make-videos --out " + (s.dir / "v").string() + " --size 100000");
-  EXPECT_EQ(r.first, 2) << r.second;
-  EXPECT_TRUE(contains(r.second, "--size must be between 8 and 1024")) << r.second;
+  const auto r = run_cli("make-videos --out " + (s.dir / "v").string() + " --size 100000");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "--size must be between 8 and 1024")) << r.output;
   data::SyntheticVideoSpec spec;
   spec.height = spec.width = 100000;
   EXPECT_TRUE(contains(error_of([&] { data::render_clip(0, 0, spec); }), "100000 x 100000"));
@@ -379,9 +351,9 @@ TEST(MakeVideos, AListPathThatIsALinkIsRefusedBeforeAnyClipIsRendered) {
   fs::create_directories(out);
   const std::string elsewhere = s.file("elsewhere.txt", "someone's file\n");
   fs::create_symlink(elsewhere, out + "/val.txt");
-  const auto r = run_spool("make-videos --out " + out + " --clips 2 --test-clips 1 --size 16");
-  EXPECT_EQ(r.first, 2) << r.second;
-  EXPECT_TRUE(contains(r.second, out + "/val.txt is a symbolic link")) << r.second;
+  const auto r = run_cli("make-videos --out " + out + " --clips 2 --test-clips 1 --size 16");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, out + "/val.txt is a symbolic link")) << r.output;
   EXPECT_TRUE(fs::is_symlink(out + "/val.txt"));
   EXPECT_FALSE(fs::exists(out + "/train/clip_000000")) << "rendered before checking";
   EXPECT_FALSE(fs::exists(out + "/train.txt"));
