@@ -235,7 +235,7 @@ Image read_jpeg(const std::string& path, int64_t min_side) {
   return img;
 }
 
-void write_jpeg(const std::string& path, const Image& image, int quality) {
+void write_jpeg(const std::string& path, const Image& image, int quality, Sync sync) {
   SPOOL_CHECK(image.width > 0 && image.height > 0 && image.width <= kMaxFrameSide &&
                   image.height <= kMaxFrameSide &&
                   image.rgb.size() == size_t(image.width * image.height * 3),
@@ -262,7 +262,8 @@ void write_jpeg(const std::string& path, const Image& image, int quality) {
     jpeg_write_scanlines(&info, &row, 1);
   }
   jpeg_finish_compress(&info);
-  write_file(path, std::string_view(reinterpret_cast<const char*>(w->bytes), w->size), "jpeg");
+  write_file(path, std::string_view(reinterpret_cast<const char*>(w->bytes), w->size), "jpeg",
+             sync);
 }
 
 std::vector<std::string> frame_files(const VideoEntry& e) {
@@ -597,7 +598,7 @@ std::string write_clip_folder(const std::string& dir, const std::string& name, c
         }
     char file[32];
     std::snprintf(file, sizeof file, "img_%05lld.jpg", (long long)(f + 1));
-    write_jpeg((folder / file).string(), img, 92);
+    write_jpeg((folder / file).string(), img, 92, Sync::replaceable);  // made again at will
   }
   return name + " " + std::to_string(t) + " " + std::to_string(label);
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/files.h"
 #include "engine/tensor.h"
 
 namespace spool::data {
@@ -49,7 +50,8 @@ struct Image {
 // kMaxFramePixels is refused, naming the file and the size, before anything is decoded.
 Image read_jpeg(const std::string& path, int64_t min_side = 0);
 // Compressed in memory and written through spool::write_file (atomic, engine/files.h).
-void write_jpeg(const std::string& path, const Image& image, int quality = 90);
+void write_jpeg(const std::string& path, const Image& image, int quality = 90,
+                Sync sync = Sync::durable);
 
 // The frame files of a folder entry, in name order (*.jpg / *.jpeg).
 std::vector<std::string> frame_files(const VideoEntry& e);

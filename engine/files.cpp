@@ -104,8 +104,8 @@ void check_output_path(const std::string& path, const std::string& what) {
   unlink(probe.c_str());
 }
 
-OutputFile::OutputFile(std::string path, std::string what)
-    : path_(std::move(path)), what_(std::move(what)) {
+OutputFile::OutputFile(std::string path, std::string what, Sync sync)
+    : path_(std::move(path)), what_(std::move(what)), sync_(sync) {
   const Kind kind = classify(path_, what_);
   if (kind == Kind::stream) {
     stream_ = true;
@@ -164,7 +164,7 @@ void OutputFile::commit() {
   SPOOL_CHECK(f_, what_, ": ", path_, " is already closed");
   bool ok = std::fflush(f_) == 0;
   int err = ok ? 0 : errno;
-  if (ok && !stream_ && fsync(fileno(f_)) != 0) {
+  if (ok && !stream_ && sync_ == Sync::durable && fsync(fileno(f_)) != 0) {
     ok = false;
     err = errno;
   }
@@ -195,11 +195,12 @@ void OutputFile::commit() {
     unlink(writing_.c_str());
     fail(what_, ": writing ", path_, " failed: ", std::strerror(err));
   }
-  fsync_folder(path_);
+  if (sync_ == Sync::durable) fsync_folder(path_);
 }
 
-void write_file(const std::string& path, std::string_view bytes, const std::string& what) {
-  OutputFile f(path, what);
+void write_file(const std::string& path, std::string_view bytes, const std::string& what,
+                Sync sync) {
+  OutputFile f(path, what, sync);
   f.write(bytes);
   f.commit();
 }

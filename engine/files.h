@@ -26,11 +26,17 @@ namespace spool {
 // the first training step.
 void check_output_path(const std::string& path, const std::string& what);
 
+// Durability of a committed file. durable: fsync'd before the rename and the folder after it,
+// so the new contents survive a power cut. replaceable: atomic (never half a file, the old one
+// kept on failure) without the fsyncs, for bulk generated data that can be made again (the
+// frames of make-videos: 1200 clips x 16 frames, each fsync'd, took a third longer).
+enum class Sync { durable, replaceable };
+
 class OutputFile {
  public:
   // Opens the temporary file (or the device) for writing; throws spool::Error as
   // check_output_path does.
-  OutputFile(std::string path, std::string what);
+  OutputFile(std::string path, std::string what, Sync sync = Sync::durable);
   ~OutputFile();  // an uncommitted file's temporary is removed; PATH is left untouched
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;
@@ -51,9 +57,11 @@ class OutputFile {
   std::string path_, what_, writing_;
   std::FILE* f_ = nullptr;
   bool stream_ = false;  // a character device or FIFO, written through
+  Sync sync_ = Sync::durable;
 };
 
 // Writes `bytes` to `path` through OutputFile.
-void write_file(const std::string& path, std::string_view bytes, const std::string& what);
+void write_file(const std::string& path, std::string_view bytes, const std::string& what,
+                Sync sync = Sync::durable);
 
 }  // namespace spool

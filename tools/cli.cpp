@@ -126,6 +126,11 @@ void JsonlLog::commit() {
   f_.reset();
 }
 
+bool is_file(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec);
+}
+
 void check_output(const std::optional<std::string>& path, const std::string& flag) {
   if (!path) return;
   try {

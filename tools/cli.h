@@ -72,6 +72,10 @@ class JsonlLog {
   std::unique_ptr<OutputFile> f_;
 };
 
+// Whether `path` names a regular file (following links); false, never a throw, for paths the
+// file system refuses (too long, a loop of links).
+bool is_file(const std::string& path);
+
 // Refuses (UsageError naming the flag) an output path that cannot be written: a missing folder,
 // a folder, a link, a block device, an unwritable place. Called for every output before the
 // first step of any command, so no work is lost to a bad path.

@@ -77,7 +77,7 @@ int cmd_generate(int argc, char** argv) {
          "generate");
   if (!a.has("weights")) throw UsageError("generate: --weights is required");
   const std::string path = a.str("weights", "");
-  if (!std::filesystem::is_regular_file(path))
+  if (!is_file(path))
     throw UsageError("generate: --weights: no such file: " + path);
   if (a.has("prompt") && a.has("prompts"))
     throw UsageError("generate: give --prompt or --prompts, not both");

@@ -50,7 +50,7 @@ int grad_dpo(const Args& a, const TensorFile& weights, const TensorFile& batch,
   std::shared_ptr<models::Gpt> ref;
   if (a.has("ref-weights")) {
     const std::string r = a.str("ref-weights", "");
-    if (!std::filesystem::is_regular_file(r))
+    if (!is_file(r))
       throw UsageError("grad: --ref-weights: no such file: " + r);
     const TensorFile ref_file = load_safetensors(r);
     check_finite(ref_file, "grad: --ref-weights", a.has("allow-nonfinite"));
@@ -178,7 +178,7 @@ int cmd_grad(int argc, char** argv) {
   if (mode != "train" && mode != "eval")
     throw UsageError("grad: --mode '" + mode + "' is not train or eval");
   for (const char* f : {"weights", "batch"})
-    if (!std::filesystem::is_regular_file(a.str(f, "")))
+    if (!is_file(a.str(f, "")))
       throw UsageError(std::string("grad: --") + f + ": no such file: " + a.str(f, ""));
   const std::string out = a.str("out", "");
   check_output(out, "grad: --out");

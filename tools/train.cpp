@@ -105,7 +105,7 @@ int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Modul
 
 int train_classifier(const TrainConfig& c) {
   std::string path = c.data == "digits" ? data::find_digits() : c.data;
-  if (c.data != "digits" && !std::filesystem::exists(path))
+  if (c.data != "digits" && !is_file(path))
     throw UsageError("train: --data '" + c.data + "' is neither 'digits' nor an existing file");
   data::Split d = data::digits_split(path);
   Tensor x_train = prepare_images(c.model, d.x_train), x_test = prepare_images(c.model, d.x_test);
@@ -314,14 +314,14 @@ int cmd_train(int argc, char** argv) {
     if (c.device.type == DeviceType::cuda)
       throw UsageError("train: the video models train on the cpu in this version");
     c.data = a.str("data", "synthetic");
-    if (c.data != "synthetic" && !std::filesystem::is_regular_file(c.data))
+    if (c.data != "synthetic" && !is_file(c.data))
       throw UsageError("train: --data '" + c.data +
                        "' is neither 'synthetic' nor an annotation list file");
     for (const char* f : {"test-list", "flip"})
       if (a.has(f) && c.data == "synthetic")
         throw UsageError(std::string("train: --") + f + " goes with --data LIST");
     c.test_list = a.str("test-list", "");
-    if (!c.test_list.empty() && !std::filesystem::is_regular_file(c.test_list))
+    if (!c.test_list.empty() && !is_file(c.test_list))
       throw UsageError("train: --test-list: no such file: " + c.test_list);
     c.flip = a.has("flip");
     c.crop = a.has("crop");
@@ -344,7 +344,7 @@ int cmd_train(int argc, char** argv) {
     }
     if (a.has("init-2d")) {
       c.init_2d = a.str("init-2d", "");
-      if (!std::filesystem::is_regular_file(*c.init_2d))
+      if (!is_file(*c.init_2d))
         throw UsageError("train: --init-2d: no such file: " + *c.init_2d);
     }
     c.steps = a.positive_int("steps", 1000);
@@ -366,7 +366,7 @@ int cmd_train(int argc, char** argv) {
           "train: preference training needs --data PAIRS.jsonl (see spool make-pairs)");
     c.data = a.str("data", "");
     for (const char* f : {"init", "ref-weights"})
-      if (a.has(f) && !std::filesystem::is_regular_file(a.str(f, "")))
+      if (a.has(f) && !is_file(a.str(f, "")))
         throw UsageError(std::string("--") + f + ": no such file: " + a.str(f, ""));
     if (a.has("init")) c.init = a.str("init", "");
     if (a.has("ref-weights")) c.ref_weights = a.str("ref-weights", "");
@@ -418,7 +418,7 @@ int cmd_train(int argc, char** argv) {
   c.log_every = a.positive_int("log-every", 10);
   if (a.has("resume")) {
     c.resume = a.str("resume", "");
-    if (!std::filesystem::is_regular_file(*c.resume))
+    if (!is_file(*c.resume))
       throw UsageError("--resume: no such file: " + *c.resume);
   }
   return gpt ? train_gpt(c) : train_classifier(c);

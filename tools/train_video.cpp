@@ -277,8 +277,10 @@ struct Batch {
 // --init-2d: the backbone from 2-D ResNet weights (torchvision names, or a spool checkpoint of
 // a 2-D video model or of resnet18); I3D inflates them, the 2-D models take them as they are.
 // The head keeps its initialisation.
-void init_from_2d(nn::Module& model, const std::string& name, const std::string& path) {
+void init_from_2d(nn::Module& model, const std::string& name, const std::string& path,
+                  bool allow_nonfinite) {
   const TensorFile f = load_safetensors(path);
+  check_finite(f, "--init-2d", allow_nonfinite);
   nn::NamedTensors state2d;
   for (const char* prefix : {"model.backbone.", "backbone.", "model.", ""}) {
     for (const auto& [n, t] : f.tensors)
@@ -351,7 +353,7 @@ int train_video(const TrainConfig& c) {
   Generator gen(c.seed);
   const int64_t in_channels = spec.length > 1 ? 3 * (spec.length - 1) : 3;
   auto model = make_video_model(c.model, c.video_width, &gen, source->classes(), in_channels);
-  if (c.init_2d) init_from_2d(*model, c.model, *c.init_2d);
+  if (c.init_2d) init_from_2d(*model, c.model, *c.init_2d, c.allow_nonfinite);
   const bool i3d = models::video_config(c.model).three_d;
   nn::SGD opt(nn::decay_matrices_only(*model, 1e-4),
               {.lr = c.lr, .momentum = 0.9, .weight_decay = 0});
