@@ -28,7 +28,8 @@ std::string find_digits() {
 namespace {
 
 std::string read_maybe_gzipped(const std::string& path) {
-  SPOOL_CHECK(std::filesystem::is_regular_file(path), "digits: no such file: ", path);
+  std::error_code ec;
+  SPOOL_CHECK(std::filesystem::is_regular_file(path, ec), "digits: no such file: ", path);
   gzFile f = gzopen(path.c_str(), "rb");  // reads plain files as they are
   SPOOL_CHECK(f, "digits: cannot open ", path);
   std::string text;

@@ -29,7 +29,8 @@ std::string field(const nlohmann::json& j, const char* name, const std::string& 
 }  // namespace
 
 PreferenceSet load_preferences(const std::string& path, int64_t context) {
-  SPOOL_CHECK(std::filesystem::is_regular_file(path), "preferences: no such file: ", path);
+  std::error_code ec;
+  SPOOL_CHECK(std::filesystem::is_regular_file(path, ec), "preferences: no such file: ", path);
   std::ifstream in(path, std::ios::binary);
   SPOOL_CHECK(in, "preferences: cannot read ", path);
   std::vector<PreferencePair> pairs;

@@ -70,17 +70,30 @@ void read_file(const fs::path& p, std::vector<std::string>& docs) {
 }  // namespace
 
 TextCorpus load_text(const std::string& path) {
-  SPOOL_CHECK(fs::exists(path), "text: no such file or folder: ", path);
+  // Error codes throughout: an overlong path, a loop of links or an unreadable folder is an
+  // error naming it, not a std::filesystem exception; a FIFO or device is refused, never read
+  // (a FIFO would block the run forever).
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  SPOOL_CHECK(!ec && fs::exists(st), "text: no such file or folder: ", path,
+              ec ? " (" + ec.message() + ")" : std::string());
   std::vector<std::string> docs;
-  if (fs::is_directory(path)) {
+  if (fs::is_directory(st)) {
     std::vector<fs::path> files;
-    for (const auto& e : fs::recursive_directory_iterator(path)) {
-      if (e.is_symlink() || !e.is_regular_file() || e.path().extension() == ".dat") continue;
-      files.push_back(e.path());
+    fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec),
+        end;
+    for (; !ec && it != end; it.increment(ec)) {
+      std::error_code e2;
+      if (it->is_symlink(e2) || !it->is_regular_file(e2) || it->path().extension() == ".dat")
+        continue;
+      files.push_back(it->path());
     }
+    SPOOL_CHECK(!ec, "text: cannot list ", path, ": ", ec.message());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) read_file(f, docs);
   } else {
+    SPOOL_CHECK(fs::is_regular_file(st), "text: ", path,
+                " is neither a file nor a folder (a device or pipe is not read)");
     read_file(path, docs);
   }
   SPOOL_CHECK(docs.size() >= 2, "text: ", path, " holds ", docs.size(),

@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "data/digits.h"
+#include "data/preference.h"
+#include "data/text.h"
 #include "engine/factory.h"
 #include "engine/files.h"
 #include "engine/safetensors.h"
@@ -350,4 +352,27 @@ TEST(HostileOutputs, TemporariesOfKilledRunsAreSweptNotAccumulated) {
   EXPECT_FALSE(fs::exists(stale));
   EXPECT_TRUE(fs::exists(live));
   EXPECT_EQ(bytes_of(s / "log.jsonl"), "{}\n");
+}
+
+// --- inputs that are not files ----------------------------------------------------------------
+
+TEST(HostileInputs, ReadersRefuseAFifoInsteadOfBlockingOnIt) {
+  Scratch s;
+  const std::string fifo = s / "pipe";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  // Each of these would wait forever for a writer if it opened the FIFO.
+  EXPECT_THAT(error_of([&] { data::load_text(fifo); }), HasSubstr("neither a file nor a folder"));
+  EXPECT_THAT(error_of([&] { data::load_preferences(fifo, 128); }), HasSubstr("no such file"));
+  Tensor x, y;
+  EXPECT_THAT(error_of([&] { data::load_digits(fifo, x, y); }), HasSubstr("no such file"));
+  EXPECT_THAT(error_of([&] { load_safetensors(fifo); }), HasSubstr("not a regular file"));
+  // A folder holding a FIFO and a loop of links: the FIFO and the links are skipped.
+  write_bytes(s / "a.txt", "first document\n%\nsecond document\n");
+  fs::create_directory_symlink(s.dir(), s / "loop");
+  EXPECT_EQ(data::load_text(s.dir().string()).train.size() + data::load_text(s.dir().string()).val.size(), 2u);
+  // A path longer than the system allows is an error naming it, not a filesystem exception.
+  const std::string long_path(5000, 'x');
+  EXPECT_THAT(error_of([&] { data::load_text(long_path); }), HasSubstr("no such file"));
+  EXPECT_THAT(error_of([&] { data::load_preferences(long_path, 128); }), HasSubstr("no such file"));
+  EXPECT_THAT(error_of([&] { data::load_digits(long_path, x, y); }), HasSubstr("no such file"));
 }
