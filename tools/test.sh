@@ -3,5 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install_deps.sh
+t0=$SECONDS
 bash tools/build.sh
-cd build && ctest --output-on-failure -j2
+echo "build: $((SECONDS - t0)) s"
+t1=$SECONDS
+status=0
+(cd build && ctest --output-on-failure -j2) || status=$?
+echo "test suite: $((SECONDS - t1)) s"
+exit $status
