@@ -81,7 +81,7 @@ template <int NT>
 __global__ void __launch_bounds__(kWarps * 32)
     attention_forward_kernel(Geo g, const float* q, const float* k, const float* v, float* out,
                              float* lse) {
-  extern __shared__ float smem[];
+  SPOOL_DYNAMIC_SHARED(float, smem);
   const int64_t D = g.d, ldk = D + 1;
   float* Qs = smem;                 // [16][D]
   float* Ks = Qs + kBlockRows * D;  // [32][D + 1]
@@ -166,7 +166,7 @@ template <int NT>
 __global__ void __launch_bounds__(kWarps * 32)
     attention_dkdv_kernel(Geo g, const float* q, const float* k, const float* v, const float* lse,
                           const float* drow, const float* dout, float* dk, float* dv) {
-  extern __shared__ float smem[];
+  SPOOL_DYNAMIC_SHARED(float, smem);
   const int64_t D = g.d, ld = D + 1;
   float* Ks = smem;                 // [16][D]
   float* Vs = Ks + kBlockRows * D;  // [16][D]
@@ -244,7 +244,7 @@ template <int NT>
 __global__ void __launch_bounds__(kWarps * 32)
     attention_dq_kernel(Geo g, const float* q, const float* k, const float* v, const float* lse,
                         const float* drow, const float* dout, float* dq) {
-  extern __shared__ float smem[];
+  SPOOL_DYNAMIC_SHARED(float, smem);
   const int64_t D = g.d, ld = D + 1;
   float* Qs = smem;                  // [16][D]
   float* dOs = Qs + kBlockRows * D;  // [16][D]
@@ -362,10 +362,10 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, c
   with_nt(g.d, [&](auto nt) {
     constexpr int NT = decltype(nt)::value;
     allow_smem(attention_forward_kernel<NT>, smem);
-    attention_forward_kernel<NT><<<grid, kWarps * 32, smem, stream()>>>(
-        g, static_cast<const float*>(q.raw()), static_cast<const float*>(k.raw()),
-        static_cast<const float*>(v.raw()), static_cast<float*>(out.raw()),
-        static_cast<float*>(lse.raw()));
+    SPOOL_LAUNCH(attention_forward_kernel<NT>, grid, kWarps * 32, smem, stream(), g,
+                 static_cast<const float*>(q.raw()), static_cast<const float*>(k.raw()),
+                 static_cast<const float*>(v.raw()), static_cast<float*>(out.raw()),
+                 static_cast<float*>(lse.raw()));
     SPOOL_CUDA_LAUNCHED("attention_forward");
   });
 }
@@ -378,8 +378,8 @@ void CudaBackend::attention_backward(const Tensor& q, const Tensor& k, const Ten
   const int64_t rows = g.b * g.h * g.t;
   if (rows == 0) return;
   auto* drow = static_cast<float*>(scratch(size_t(rows) * sizeof(float)));
-  attention_rowdot_kernel<<<grid_for(rows * 32), kThreads, 0, stream()>>>(
-      rows, g.d, static_cast<const float*>(gout.raw()), static_cast<const float*>(out.raw()), drow);
+  SPOOL_LAUNCH(attention_rowdot_kernel, grid_for(rows * 32), kThreads, 0, stream(), rows, g.d,
+               static_cast<const float*>(gout.raw()), static_cast<const float*>(out.raw()), drow);
   SPOOL_CUDA_LAUNCHED("attention_backward (row dots)");
   const dim3 grid(unsigned((g.t + kBlockRows - 1) / kBlockRows), unsigned(g.b * g.h));
   const float* pq = static_cast<const float*>(q.raw());
@@ -392,16 +392,16 @@ void CudaBackend::attention_backward(const Tensor& q, const Tensor& k, const Ten
   with_nt(g.d, [&](auto nt) {
     constexpr int NT = decltype(nt)::value;
     allow_smem(attention_dkdv_kernel<NT>, smem_kv);
-    attention_dkdv_kernel<NT><<<grid, kWarps * 32, smem_kv, stream()>>>(
-        g, pq, pk, pv, pl, drow, pdo, static_cast<float*>(gk.raw()), static_cast<float*>(gv.raw()));
+    SPOOL_LAUNCH(attention_dkdv_kernel<NT>, grid, kWarps * 32, smem_kv, stream(), g, pq, pk, pv, pl,
+                 drow, pdo, static_cast<float*>(gk.raw()), static_cast<float*>(gv.raw()));
     SPOOL_CUDA_LAUNCHED("attention_backward (dK, dV)");
   });
   const size_t smem_q = size_t(2 * kBlockRows * g.d + 2 * kChunk * (g.d + 1)) * sizeof(float);
   with_nt(g.d, [&](auto nt) {
     constexpr int NT = decltype(nt)::value;
     allow_smem(attention_dq_kernel<NT>, smem_q);
-    attention_dq_kernel<NT><<<grid, kWarps * 32, smem_q, stream()>>>(g, pq, pk, pv, pl, drow, pdo,
-                                                                     static_cast<float*>(gq.raw()));
+    SPOOL_LAUNCH(attention_dq_kernel<NT>, grid, kWarps * 32, smem_q, stream(), g, pq, pk, pv, pl,
+                 drow, pdo, static_cast<float*>(gq.raw()));
     SPOOL_CUDA_LAUNCHED("attention_backward (dQ)");
   });
 }

@@ -28,6 +28,17 @@ void check_launch(const char* kernel, const char* file, int line);
   } while (0)
 #define SPOOL_CUDA_LAUNCHED(name) ::spool::cuda::check_launch(name, __FILE__, __LINE__)
 
+// The one launch syntax, compiled by nvcc and by the emulated device's header alike:
+//   SPOOL_LAUNCH(kernel, grid, block, smem, stream, args...);
+// (a kernel whose template arguments hold a comma goes in parentheses), and the one declaration
+// of a kernel's dynamic shared memory: SPOOL_DYNAMIC_SHARED(float, smem);
+// cuda/emulate/cuda_runtime.h defines both for the host compiler.
+#ifndef SPOOL_CUDA_EMULATED_DEVICE
+#define SPOOL_LAUNCH(kernel, grid, block, smem, stream, ...) \
+  kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
+#define SPOOL_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#endif
+
 // The one stream all of spool's work on the GPU is queued on (created at initialisation).
 cudaStream_t stream();
 // Multiprocessors of the device, for grid sizes.

@@ -84,8 +84,8 @@ ConvDims dims_of(const Tensor& x_like, const Tensor& w, const Tensor& y_like,
 template <class T>
 void im2col(const ConvDims& d, int64_t n0, int64_t cn, int64_t group, const T* x, T* col) {
   const int64_t total = cn * d.kdim * d.l;
-  im2col_kernel<<<grid_for(total), kThreads, 0, stream()>>>(d.g, cn, d.cin, d.cg, group,
-                                                            x + n0 * d.cin * d.g.in_vol(), col);
+  SPOOL_LAUNCH(im2col_kernel, grid_for(total), kThreads, 0, stream(), d.g, cn, d.cin, d.cg, group,
+               x + n0 * d.cin * d.g.in_vol(), col);
   SPOOL_CUDA_LAUNCHED("im2col");
 }
 
@@ -163,8 +163,8 @@ void CudaBackend::conv_backward_input(const Tensor& gy, const Tensor& w, const W
         a.batch_c = d.kdim * d.l;
         gemm_strided(a);
         const int64_t total = cn * d.cg * d.g.in_vol();
-        col2im_kernel<<<grid_for(total), kThreads, 0, stream()>>>(d.g, cn, d.cin, d.cg, grp, col,
-                                                                  px + n0 * d.cin * d.g.in_vol());
+        SPOOL_LAUNCH(col2im_kernel, grid_for(total), kThreads, 0, stream(), d.g, cn, d.cin, d.cg,
+                     grp, col, px + n0 * d.cin * d.g.in_vol());
         SPOOL_CUDA_LAUNCHED("col2im");
       }
     }

@@ -43,20 +43,20 @@ void map1(const Tensor& x, const Tensor& out, F f, const char* name) {
   if constexpr (std::is_same_v<TO, float> && std::is_same_v<TX, float>) {
     if (x.is_contiguous() && out.is_contiguous() && aligned16(px) && aligned16(po) && n >= 4) {
       const int64_t n4 = n / 4;
-      map1_vec4_kernel<<<grid_for(n4), kThreads, 0, stream()>>>(
-          n4, reinterpret_cast<float4*>(po), reinterpret_cast<const float4*>(px), f);
+      SPOOL_LAUNCH(map1_vec4_kernel, grid_for(n4), kThreads, 0, stream(), n4,
+                   reinterpret_cast<float4*>(po), reinterpret_cast<const float4*>(px), f);
       SPOOL_CUDA_LAUNCHED(name);
       if (n % 4 == 0) return;
       // The tail: the last n % 4 elements.
       Strides<2> g;
       g.linear = true;
-      map1_kernel<<<1, 32, 0, stream()>>>(g, n % 4, po + 4 * n4, px + 4 * n4, f);
+      SPOOL_LAUNCH(map1_kernel, 1, 32, 0, stream(), g, n % 4, po + 4 * n4, px + 4 * n4, f);
       SPOOL_CUDA_LAUNCHED(name);
       return;
     }
   }
   const auto g = make_strides<2>(out.shape(), {&out.strides(), &x.strides()}, name);
-  map1_kernel<<<grid_for(n), kThreads, 0, stream()>>>(g, n, po, px, f);
+  SPOOL_LAUNCH(map1_kernel, grid_for(n), kThreads, 0, stream(), g, n, po, px, f);
   SPOOL_CUDA_LAUNCHED(name);
 }
 
@@ -90,15 +90,15 @@ void map2(const Tensor& a, const Tensor& b, const Tensor& out, F f, const char* 
   if constexpr (std::is_same_v<TO, float> && std::is_same_v<T, float>) {
     if (a.is_contiguous() && b.is_contiguous() && out.is_contiguous() && aligned16(pa) &&
         aligned16(pb) && aligned16(po) && n % 4 == 0) {
-      map2_vec4_kernel<<<grid_for(n / 4), kThreads, 0, stream()>>>(
-          n / 4, reinterpret_cast<float4*>(po), reinterpret_cast<const float4*>(pa),
-          reinterpret_cast<const float4*>(pb), f);
+      SPOOL_LAUNCH(map2_vec4_kernel, grid_for(n / 4), kThreads, 0, stream(), n / 4,
+                   reinterpret_cast<float4*>(po), reinterpret_cast<const float4*>(pa),
+                   reinterpret_cast<const float4*>(pb), f);
       SPOOL_CUDA_LAUNCHED(name);
       return;
     }
   }
   const auto g = make_strides<3>(out.shape(), {&out.strides(), &a.strides(), &b.strides()}, name);
-  map2_kernel<<<grid_for(n), kThreads, 0, stream()>>>(g, n, po, pa, pb, f);
+  SPOOL_LAUNCH(map2_kernel, grid_for(n), kThreads, 0, stream(), g, n, po, pa, pb, f);
   SPOOL_CUDA_LAUNCHED(name);
 }
 
@@ -303,8 +303,8 @@ void CudaBackend::arange(const Tensor& out, double start, double step) {
     using T = decltype(tag);
     const int64_t n = out.numel();
     if (n == 0) return;
-    arange_kernel<<<grid_for(n), kThreads, 0, stream()>>>(n, static_cast<T*>(out.raw()), start,
-                                                          step);
+    SPOOL_LAUNCH(arange_kernel, grid_for(n), kThreads, 0, stream(), n, static_cast<T*>(out.raw()),
+                 start, step);
     SPOOL_CUDA_LAUNCHED("arange");
   });
 }
@@ -314,8 +314,8 @@ void CudaBackend::uniform(const Tensor& out, RngState state, double lo, double h
     using T = decltype(tag);
     const int64_t n = out.numel();
     if (n == 0) return;
-    random_kernel<T, false><<<grid_for((n + 3) / 4), kThreads, 0, stream()>>>(
-        n, static_cast<T*>(out.raw()), state.seed, state.offset, lo, hi);
+    SPOOL_LAUNCH((random_kernel<T, false>), grid_for((n + 3) / 4), kThreads, 0, stream(), n,
+                 static_cast<T*>(out.raw()), state.seed, state.offset, lo, hi);
     SPOOL_CUDA_LAUNCHED("uniform");
   });
 }
@@ -325,8 +325,8 @@ void CudaBackend::normal(const Tensor& out, RngState state, double mean, double 
     using T = decltype(tag);
     const int64_t n = out.numel();
     if (n == 0) return;
-    random_kernel<T, true><<<grid_for((n + 3) / 4), kThreads, 0, stream()>>>(
-        n, static_cast<T*>(out.raw()), state.seed, state.offset, mean, std);
+    SPOOL_LAUNCH((random_kernel<T, true>), grid_for((n + 3) / 4), kThreads, 0, stream(), n,
+                 static_cast<T*>(out.raw()), state.seed, state.offset, mean, std);
     SPOOL_CUDA_LAUNCHED("normal");
   });
 }
@@ -355,9 +355,9 @@ void CudaBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, co
     if (n == 0) return;
     const auto g = make_strides<4>(
         out.shape(), {&out.strides(), &cond.strides(), &a.strides(), &b.strides()}, "where");
-    where_kernel<<<grid_for(n), kThreads, 0, stream()>>>(
-        g, n, static_cast<T*>(out.raw()), static_cast<const uint8_t*>(cond.raw()),
-        static_cast<const T*>(a.raw()), static_cast<const T*>(b.raw()));
+    SPOOL_LAUNCH(where_kernel, grid_for(n), kThreads, 0, stream(), g, n, static_cast<T*>(out.raw()),
+                 static_cast<const uint8_t*>(cond.raw()), static_cast<const T*>(a.raw()),
+                 static_cast<const T*>(b.raw()));
     SPOOL_CUDA_LAUNCHED("where");
   });
 }
@@ -368,10 +368,10 @@ void CudaBackend::adam_step(const Tensor& p, const Tensor& g, const Tensor& m, c
     using T = decltype(tag);
     const int64_t n = p.numel();
     if (n == 0) return;
-    adam_kernel<<<grid_for(n), kThreads, 0, stream()>>>(
-        n, p.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(), T(a.beta1), T(a.beta2), T(a.lr),
-        T(a.eps), T(1 / a.c1), T(1 / a.c2), a.decoupled ? T(1 - a.lr * a.weight_decay) : T(1),
-        a.decoupled ? T(0) : T(a.weight_decay));
+    SPOOL_LAUNCH(adam_kernel, grid_for(n), kThreads, 0, stream(), n, p.data<T>(), g.data<T>(),
+                 m.data<T>(), v.data<T>(), T(a.beta1), T(a.beta2), T(a.lr), T(a.eps), T(1 / a.c1),
+                 T(1 / a.c2), a.decoupled ? T(1 - a.lr * a.weight_decay) : T(1),
+                 a.decoupled ? T(0) : T(a.weight_decay));
     SPOOL_CUDA_LAUNCHED("adam_step");
   });
 }

@@ -87,9 +87,9 @@ void CudaBackend::index_select(const Tensor& x, int64_t dim, const Tensor& idx, 
   if (total == 0) return;
   dispatch_all(x.dtype(), "index_select", [&](auto tag) {
     using T = decltype(tag);
-    index_select_kernel<<<grid_for(total), kThreads, 0, stream()>>>(
-        outer, n, inner, k, static_cast<const int64_t*>(idx.raw()), static_cast<const T*>(x.raw()),
-        static_cast<T*>(out.raw()));
+    SPOOL_LAUNCH(index_select_kernel, grid_for(total), kThreads, 0, stream(), outer, n, inner, k,
+                 static_cast<const int64_t*>(idx.raw()), static_cast<const T*>(x.raw()),
+                 static_cast<T*>(out.raw()));
     SPOOL_CUDA_LAUNCHED("index_select");
   });
 }
@@ -101,9 +101,9 @@ void CudaBackend::index_add(const Tensor& out, int64_t dim, const Tensor& idx, c
   if (outer * inner == 0 || k == 0) return;
   dispatch_all(out.dtype(), "index_add", [&](auto tag) {
     using T = decltype(tag);
-    index_add_kernel<<<grid_for(outer * inner), kThreads, 0, stream()>>>(
-        outer, n, inner, k, static_cast<const int64_t*>(idx.raw()),
-        static_cast<const T*>(src.raw()), static_cast<T*>(out.raw()));
+    SPOOL_LAUNCH(index_add_kernel, grid_for(outer * inner), kThreads, 0, stream(), outer, n, inner,
+                 k, static_cast<const int64_t*>(idx.raw()), static_cast<const T*>(src.raw()),
+                 static_cast<T*>(out.raw()));
     SPOOL_CUDA_LAUNCHED("index_add");
   });
 }
@@ -115,10 +115,10 @@ void CudaBackend::gather(const Tensor& x, int64_t dim, const Tensor& idx, const 
   if (lines * len == 0) return;
   dispatch_all(x.dtype(), "gather", [&](auto tag) {
     using T = decltype(tag);
-    gather_kernel<<<grid_for(lines * len), kThreads, 0, stream()>>>(
-        g, lines, len, x.strides()[size_t(dim)], idx.strides()[size_t(dim)],
-        out.strides()[size_t(dim)], static_cast<const T*>(x.raw()),
-        static_cast<const int64_t*>(idx.raw()), static_cast<T*>(out.raw()));
+    SPOOL_LAUNCH(gather_kernel, grid_for(lines * len), kThreads, 0, stream(), g, lines, len,
+                 x.strides()[size_t(dim)], idx.strides()[size_t(dim)], out.strides()[size_t(dim)],
+                 static_cast<const T*>(x.raw()), static_cast<const int64_t*>(idx.raw()),
+                 static_cast<T*>(out.raw()));
     SPOOL_CUDA_LAUNCHED("gather");
   });
 }
@@ -131,10 +131,10 @@ void CudaBackend::scatter_add(const Tensor& out, int64_t dim, const Tensor& idx,
   if (lines * len == 0) return;
   dispatch_all(out.dtype(), "scatter_add", [&](auto tag) {
     using T = decltype(tag);
-    scatter_add_kernel<<<grid_for(lines), kThreads, 0, stream()>>>(
-        g, lines, len, out.strides()[size_t(dim)], idx.strides()[size_t(dim)],
-        src.strides()[size_t(dim)], static_cast<T*>(out.raw()),
-        static_cast<const int64_t*>(idx.raw()), static_cast<const T*>(src.raw()));
+    SPOOL_LAUNCH(scatter_add_kernel, grid_for(lines), kThreads, 0, stream(), g, lines, len,
+                 out.strides()[size_t(dim)], idx.strides()[size_t(dim)], src.strides()[size_t(dim)],
+                 static_cast<T*>(out.raw()), static_cast<const int64_t*>(idx.raw()),
+                 static_cast<const T*>(src.raw()));
     SPOOL_CUDA_LAUNCHED("scatter_add");
   });
 }

@@ -138,7 +138,7 @@ void gemm_strided(const GemmArgs<T>& g) {
     if (gemm() == Gemm::tiled && g.batch <= 65535 && (g.m + kTM - 1) / kTM <= 65535) {
       const dim3 grid(unsigned((g.n + kTN - 1) / kTN), unsigned((g.m + kTM - 1) / kTM),
                       unsigned(g.batch));
-      sgemm_tiled_kernel<<<grid, 256, 0, stream()>>>(g);
+      SPOOL_LAUNCH(sgemm_tiled_kernel, grid, 256, 0, stream(), g);
       SPOOL_CUDA_LAUNCHED("sgemm_tiled");
       return;
     }

@@ -106,9 +106,9 @@ void CudaBackend::max_pool(const Tensor& x, const WindowParams& p, const Tensor&
   if (total == 0) return;
   dispatch_float(x.dtype(), "max_pool", [&](auto tag) {
     using T = decltype(tag);
-    max_pool_kernel<<<grid_for(total), kThreads, 0, stream()>>>(
-        g, planes_of(x), static_cast<const T*>(x.raw()), static_cast<T*>(y.raw()),
-        static_cast<int64_t*>(indices.raw()));
+    SPOOL_LAUNCH(max_pool_kernel, grid_for(total), kThreads, 0, stream(), g, planes_of(x),
+                 static_cast<const T*>(x.raw()), static_cast<T*>(y.raw()),
+                 static_cast<int64_t*>(indices.raw()));
     SPOOL_CUDA_LAUNCHED("max_pool");
   });
 }
@@ -120,9 +120,9 @@ void CudaBackend::max_pool_backward(const Tensor& gy, const Tensor& indices, con
   if (total == 0) return;
   dispatch_float(gy.dtype(), "max_pool_backward", [&](auto tag) {
     using T = decltype(tag);
-    max_pool_backward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(
-        g, planes_of(gx), static_cast<const T*>(gy.raw()),
-        static_cast<const int64_t*>(indices.raw()), static_cast<T*>(gx.raw()));
+    SPOOL_LAUNCH(max_pool_backward_kernel, grid_for(total), kThreads, 0, stream(), g, planes_of(gx),
+                 static_cast<const T*>(gy.raw()), static_cast<const int64_t*>(indices.raw()),
+                 static_cast<T*>(gx.raw()));
     SPOOL_CUDA_LAUNCHED("max_pool_backward");
   });
 }
@@ -133,9 +133,8 @@ void CudaBackend::avg_pool(const Tensor& x, const WindowParams& p, const Tensor&
   if (total == 0) return;
   dispatch_float(x.dtype(), "avg_pool", [&](auto tag) {
     using T = decltype(tag);
-    avg_pool_kernel<<<grid_for(total), kThreads, 0, stream()>>>(
-        g, planes_of(x), p.count_include_pad, static_cast<const T*>(x.raw()),
-        static_cast<T*>(y.raw()));
+    SPOOL_LAUNCH(avg_pool_kernel, grid_for(total), kThreads, 0, stream(), g, planes_of(x),
+                 p.count_include_pad, static_cast<const T*>(x.raw()), static_cast<T*>(y.raw()));
     SPOOL_CUDA_LAUNCHED("avg_pool");
   });
 }
@@ -146,9 +145,8 @@ void CudaBackend::avg_pool_backward(const Tensor& gy, const WindowParams& p, con
   if (total == 0) return;
   dispatch_float(gy.dtype(), "avg_pool_backward", [&](auto tag) {
     using T = decltype(tag);
-    avg_pool_backward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(
-        g, planes_of(gx), p.count_include_pad, static_cast<const T*>(gy.raw()),
-        static_cast<T*>(gx.raw()));
+    SPOOL_LAUNCH(avg_pool_backward_kernel, grid_for(total), kThreads, 0, stream(), g, planes_of(gx),
+                 p.count_include_pad, static_cast<const T*>(gy.raw()), static_cast<T*>(gx.raw()));
     SPOOL_CUDA_LAUNCHED("avg_pool_backward");
   });
 }

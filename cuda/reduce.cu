@@ -362,9 +362,10 @@ void CudaBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t
       constexpr ReduceOp OP = decltype(red)::value;
       if (g.count >= 256) {
         const unsigned grid = unsigned(std::min<int64_t>(g.n_out, int64_t(sm_count()) * 64));
-        reduce_block_kernel<OP, T><<<grid, kThreads, 0, stream()>>>(g, px, po);
+        SPOOL_LAUNCH((reduce_block_kernel<OP, T>), grid, kThreads, 0, stream(), g, px, po);
       } else {
-        reduce_thread_kernel<OP, T><<<grid_for(g.n_out), kThreads, 0, stream()>>>(g, px, po);
+        SPOOL_LAUNCH((reduce_thread_kernel<OP, T>), grid_for(g.n_out), kThreads, 0, stream(), g, px,
+                     po);
       }
       SPOOL_CUDA_LAUNCHED("reduce");
     };
@@ -395,9 +396,9 @@ void CudaBackend::argmax(const Tensor& x, int64_t dim, const Tensor& out) {
   const auto g = make_strides<2>(outer_size, {&xs, &os}, "argmax");
   dispatch_all(x.dtype(), "argmax", [&](auto tag) {
     using T = decltype(tag);
-    argmax_kernel<<<grid_for(n_out), kThreads, 0, stream()>>>(g, n_out, n, x.strides()[size_t(dim)],
-                                                              static_cast<const T*>(x.raw()),
-                                                              static_cast<int64_t*>(out.raw()));
+    SPOOL_LAUNCH(argmax_kernel, grid_for(n_out), kThreads, 0, stream(), g, n_out, n,
+                 x.strides()[size_t(dim)], static_cast<const T*>(x.raw()),
+                 static_cast<int64_t*>(out.raw()));
     SPOOL_CUDA_LAUNCHED("argmax");
   });
 }
@@ -410,9 +411,11 @@ void CudaBackend::softmax(const Tensor& x, int64_t dim, bool log, const Tensor& 
     const T* px = static_cast<const T*>(x.raw());
     T* po = static_cast<T*>(out.raw());
     if (g.inner == 1)
-      softmax_rows_kernel<<<row_grid(g.outer), kThreads, 0, stream()>>>(g.outer, g.n, px, po, log);
+      SPOOL_LAUNCH(softmax_rows_kernel, row_grid(g.outer), kThreads, 0, stream(), g.outer, g.n, px,
+                   po, log);
     else
-      softmax_lines_kernel<<<grid_for(g.outer * g.inner), kThreads, 0, stream()>>>(g, px, po, log);
+      SPOOL_LAUNCH(softmax_lines_kernel, grid_for(g.outer * g.inner), kThreads, 0, stream(), g, px,
+                   po, log);
     SPOOL_CUDA_LAUNCHED("softmax");
   });
 }
@@ -427,11 +430,11 @@ void CudaBackend::softmax_backward(const Tensor& y, const Tensor& gy, int64_t di
     const T* pg = static_cast<const T*>(gy.raw());
     T* po = static_cast<T*>(gx.raw());
     if (g.inner == 1)
-      softmax_backward_rows_kernel<<<row_grid(g.outer), kThreads, 0, stream()>>>(g.outer, g.n, py,
-                                                                                 pg, po, log);
+      SPOOL_LAUNCH(softmax_backward_rows_kernel, row_grid(g.outer), kThreads, 0, stream(), g.outer,
+                   g.n, py, pg, po, log);
     else
-      softmax_backward_lines_kernel<<<grid_for(g.outer * g.inner), kThreads, 0, stream()>>>(
-          g, py, pg, po, log);
+      SPOOL_LAUNCH(softmax_backward_lines_kernel, grid_for(g.outer * g.inner), kThreads, 0,
+                   stream(), g, py, pg, po, log);
     SPOOL_CUDA_LAUNCHED("softmax_backward");
   });
 }
@@ -442,9 +445,10 @@ void CudaBackend::layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, 
   if (rows == 0) return;
   dispatch_float(x.dtype(), "layer_norm", [&](auto tag) {
     using T = decltype(tag);
-    layer_norm_kernel<<<row_grid(rows), kThreads, 0, stream()>>>(
-        rows, d, static_cast<const T*>(x.raw()), ptr_or_null<T>(w), ptr_or_null<T>(b), eps,
-        static_cast<T*>(y.raw()), static_cast<T*>(mean.raw()), static_cast<T*>(rstd.raw()));
+    SPOOL_LAUNCH(layer_norm_kernel, row_grid(rows), kThreads, 0, stream(), rows, d,
+                 static_cast<const T*>(x.raw()), ptr_or_null<T>(w), ptr_or_null<T>(b), eps,
+                 static_cast<T*>(y.raw()), static_cast<T*>(mean.raw()),
+                 static_cast<T*>(rstd.raw()));
     SPOOL_CUDA_LAUNCHED("layer_norm");
   });
 }
@@ -464,18 +468,18 @@ void CudaBackend::layer_norm_backward(const Tensor& x, const Tensor& w, const Te
     const T* pm = static_cast<const T*>(mean.raw());
     const T* pr = static_cast<const T*>(rstd.raw());
     const T* pg = static_cast<const T*>(gy.raw());
-    layer_norm_backward_kernel<<<row_grid(rows), kThreads, 0, stream()>>>(
-        rows, d, px, ptr_or_null<T>(w), pm, pr, pg, static_cast<T*>(gx.raw()));
+    SPOOL_LAUNCH(layer_norm_backward_kernel, row_grid(rows), kThreads, 0, stream(), rows, d, px,
+                 ptr_or_null<T>(w), pm, pr, pg, static_cast<T*>(gx.raw()));
     SPOOL_CUDA_LAUNCHED("layer_norm_backward");
     if (!gw.defined() && !gb.defined()) return;
     const int64_t chunks = std::min<int64_t>(rows, 128), chunk = (rows + chunks - 1) / chunks;
     auto* part = static_cast<double*>(scratch(size_t(chunks * 2 * d) * sizeof(double)));
     const dim3 grid(unsigned((d + kThreads - 1) / kThreads), unsigned(chunks));
-    layer_norm_params_kernel<<<grid, kThreads, 0, stream()>>>(rows, d, chunk, px, pm, pr, pg, part);
+    SPOOL_LAUNCH(layer_norm_params_kernel, grid, kThreads, 0, stream(), rows, d, chunk, px, pm, pr,
+                 pg, part);
     SPOOL_CUDA_LAUNCHED("layer_norm_backward (parameters)");
-    layer_norm_params_finish_kernel<<<unsigned((d + kThreads - 1) / kThreads), kThreads, 0,
-                                      stream()>>>(chunks, d, part, mut_or_null<T>(gw),
-                                                  mut_or_null<T>(gb));
+    SPOOL_LAUNCH(layer_norm_params_finish_kernel, unsigned((d + kThreads - 1) / kThreads), kThreads,
+                 0, stream(), chunks, d, part, mut_or_null<T>(gw), mut_or_null<T>(gb));
     SPOOL_CUDA_LAUNCHED("layer_norm_backward (parameters)");
   });
 }
@@ -485,9 +489,9 @@ void CudaBackend::batch_norm_stats(const Tensor& x, const Tensor& mean, const Te
   if (g.c == 0) return;
   dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
     using T = decltype(tag);
-    batch_norm_stats_kernel<<<unsigned(g.c), kThreads, 0, stream()>>>(
-        g.n, g.c, g.s, static_cast<const T*>(x.raw()), static_cast<T*>(mean.raw()),
-        static_cast<T*>(var.raw()));
+    SPOOL_LAUNCH(batch_norm_stats_kernel, unsigned(g.c), kThreads, 0, stream(), g.n, g.c, g.s,
+                 static_cast<const T*>(x.raw()), static_cast<T*>(mean.raw()),
+                 static_cast<T*>(var.raw()));
     SPOOL_CUDA_LAUNCHED("batch_norm_stats");
   });
 }
@@ -499,10 +503,10 @@ void CudaBackend::batch_norm_apply(const Tensor& x, const Tensor& mean, const Te
   if (total == 0) return;
   dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
     using T = decltype(tag);
-    batch_norm_apply_kernel<<<grid_for(total), kThreads, 0, stream()>>>(
-        total, g.c, g.s, static_cast<const T*>(x.raw()), static_cast<const T*>(mean.raw()),
-        static_cast<const T*>(invstd.raw()), ptr_or_null<T>(w), ptr_or_null<T>(b),
-        static_cast<T*>(y.raw()));
+    SPOOL_LAUNCH(batch_norm_apply_kernel, grid_for(total), kThreads, 0, stream(), total, g.c, g.s,
+                 static_cast<const T*>(x.raw()), static_cast<const T*>(mean.raw()),
+                 static_cast<const T*>(invstd.raw()), ptr_or_null<T>(w), ptr_or_null<T>(b),
+                 static_cast<T*>(y.raw()));
     SPOOL_CUDA_LAUNCHED("batch_norm_apply");
   });
 }
@@ -514,10 +518,11 @@ void CudaBackend::batch_norm_backward(const Tensor& x, const Tensor& gy, const T
   if (g.c == 0) return;
   dispatch_float(x.dtype(), "batch_norm_backward", [&](auto tag) {
     using T = decltype(tag);
-    batch_norm_backward_kernel<<<unsigned(g.c), kThreads, 0, stream()>>>(
-        g.n, g.c, g.s, static_cast<const T*>(x.raw()), static_cast<const T*>(gy.raw()),
-        static_cast<const T*>(mean.raw()), static_cast<const T*>(invstd.raw()), ptr_or_null<T>(w),
-        batch_stats, mut_or_null<T>(gx), mut_or_null<T>(gw), mut_or_null<T>(gb));
+    SPOOL_LAUNCH(batch_norm_backward_kernel, unsigned(g.c), kThreads, 0, stream(), g.n, g.c, g.s,
+                 static_cast<const T*>(x.raw()), static_cast<const T*>(gy.raw()),
+                 static_cast<const T*>(mean.raw()), static_cast<const T*>(invstd.raw()),
+                 ptr_or_null<T>(w), batch_stats, mut_or_null<T>(gx), mut_or_null<T>(gw),
+                 mut_or_null<T>(gb));
     SPOOL_CUDA_LAUNCHED("batch_norm_backward");
   });
 }

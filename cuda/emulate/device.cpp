@@ -1,0 +1,791 @@
+// The emulated CUDA device: fibers for a block's threads, the scheduler that runs them between
+// barriers and warp collectives (and the checks it makes there), launches with sm_90's limits,
+// and the runtime API over host memory. docs/cuda.md ("The emulated device") says what it checks.
+#include "cuda/emulate/device.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <new>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda_runtime.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define SPOOL_EMU_ASAN 1
+#endif
+
+// Switches stacks: saves the callee-saved registers, MXCSR and the x87 control word on the current
+// stack, stores its pointer in *save, and resumes the context whose stack pointer is `to`.
+extern "C" void spool_emu_switch(void** save, void* to);
+// A new fiber's first return address: calls r12(rbx) and never returns.
+extern "C" void spool_emu_fiber_entry();
+asm(R"(
+  .text
+  .globl spool_emu_switch
+  .type spool_emu_switch, @function
+spool_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size spool_emu_switch, .-spool_emu_switch
+  .globl spool_emu_fiber_entry
+  .type spool_emu_fiber_entry, @function
+spool_emu_fiber_entry:
+  movq %rbx, %rdi
+  callq *%r12
+  ud2
+  .size spool_emu_fiber_entry, .-spool_emu_fiber_entry
+)");
+
+namespace spool::emu {
+
+namespace {
+
+constexpr size_t kStackBytes = size_t(64) << 10;
+constexpr int kMaxThreads = 1024;
+constexpr size_t kDefaultSmem = 48 << 10, kMaxSmem = 227 << 10;  // sm_90, per block
+
+struct Fiber {
+  void* sp = nullptr;
+  char* stack = nullptr;  // kStackBytes, a guard page below
+  int thread = -1;        // linear thread index in the block
+  bool done = false;
+  void* fake_stack = nullptr;  // ASan's
+};
+
+// A barrier of a warp or the block. Arrivals name their call site; all must agree.
+struct Barrier {
+  int arrived = 0;
+  uint64_t gen = 0;
+  const char* file = nullptr;
+  int line = 0;
+  int first_thread = -1;
+};
+
+struct Warp {
+  Barrier bar;
+  unsigned mask = 0;
+  const char* what = nullptr;
+  unsigned char slot[2][32][16];  // by generation parity: a lane may run ahead by one exchange
+};
+
+// Everything one host thread needs to run blocks.
+struct Scheduler {
+  void* sp = nullptr;  // the scheduler's own context while a fiber runs
+  const void* asan_bottom = nullptr;
+  size_t asan_size = 0;
+  std::vector<Fiber*> idle;
+  Fiber* current = nullptr;
+  // The block being run.
+  int nthreads = 0, live = 0;
+  dim3 block;
+  std::vector<char> exited;
+  Barrier block_bar;
+  Warp warps[kMaxThreads / 32];
+  uint64_t progress = 0;  // arrivals and exits: a pass over waiting fibers that adds none is stuck
+  bool aborted = false;
+  std::string fault;
+  const LaunchConfig* config = nullptr;
+  void (*body)(void*) = nullptr;
+  void* arg = nullptr;
+  char* smem = nullptr;
+};
+
+thread_local Scheduler t_sched;
+
+std::mutex g_mu;
+cudaError_t g_last = cudaSuccess;           // returned and cleared by cudaGetLastError
+cudaError_t g_detail_err = cudaSuccess;     // the error g_detail describes
+std::string g_detail;                       // the emulator's report of the latest error
+std::map<const void*, size_t> g_smem_attr;  // kernel -> max dynamic shared memory
+std::map<const void*, size_t> g_allocs;     // device allocations
+size_t g_in_use = 0, g_limit = SIZE_MAX;
+std::atomic<int64_t> g_launches{0};
+Order g_order = Order::forward;
+uint64_t g_order_seed = 0;
+
+cudaError_t set_error(cudaError_t err, std::string detail) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_last = err;
+  g_detail_err = err;
+  g_detail = std::move(detail);
+  return err;
+}
+
+void fiber_main(Fiber* f);
+
+void fiber_reset(Fiber* f) {
+  // Initial frame (see spool_emu_switch): mxcsr/fpu word, r15, r14, r13, r12 = entry, rbx = f,
+  // rbp = 0 (ends frame chains), return address = spool_emu_fiber_entry.
+  auto* top = reinterpret_cast<uint64_t*>(f->stack + kStackBytes);
+  uint64_t* sp = top - 10;  // 16-byte aligned, and so is the stack at the entry's call
+  uint32_t csr[2];
+  asm volatile("stmxcsr %0" : "=m"(csr[0]));
+  asm volatile("fnstcw %0" : "=m"(csr[1]));
+  std::memcpy(&sp[0], csr, 8);
+  sp[1] = sp[2] = sp[3] = 0;                        // r15, r14, r13
+  sp[4] = reinterpret_cast<uint64_t>(&fiber_main);  // r12
+  sp[5] = reinterpret_cast<uint64_t>(f);            // rbx
+  sp[6] = 0;                                        // rbp
+  sp[7] = reinterpret_cast<uint64_t>(&spool_emu_fiber_entry);
+  sp[8] = sp[9] = 0;
+  f->sp = sp;
+  f->thread = -1;
+  f->done = false;
+}
+
+Fiber* fiber_new() {
+  const size_t page = 4096;
+  void* mem = mmap(nullptr, kStackBytes + page, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) {
+    std::fprintf(stderr, "spool emulated device: cannot map a fiber stack\n");
+    std::abort();
+  }
+  mprotect(mem, page, PROT_NONE);  // a kernel that overflows its stack faults here
+  auto* f = new Fiber;
+  f->stack = static_cast<char*>(mem) + page;
+  fiber_reset(f);
+  return f;
+}
+
+void set_builtins(Scheduler& s, int t) {
+  threadIdx.x = unsigned(t) % s.block.x;
+  threadIdx.y = (unsigned(t) / s.block.x) % s.block.y;
+  threadIdx.z = unsigned(t) / (s.block.x * s.block.y);
+}
+
+// Scheduler -> fiber.
+void resume(Scheduler& s, Fiber* f) {
+  s.current = f;
+  set_builtins(s, f->thread);
+#ifdef SPOOL_EMU_ASAN
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(&fake, f->stack, kStackBytes);
+  spool_emu_switch(&s.sp, f->sp);
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#else
+  spool_emu_switch(&s.sp, f->sp);
+#endif
+  s.current = nullptr;
+}
+
+// Fiber -> scheduler.
+void yield(Scheduler& s) {
+  Fiber* f = s.current;
+#ifdef SPOOL_EMU_ASAN
+  __sanitizer_start_switch_fiber(&f->fake_stack, s.asan_bottom, s.asan_size);
+  spool_emu_switch(&f->sp, s.sp);
+  __sanitizer_finish_switch_fiber(f->fake_stack, &s.asan_bottom, &s.asan_size);
+#else
+  spool_emu_switch(&f->sp, s.sp);
+#endif
+}
+
+void fiber_main(Fiber* f) {
+  Scheduler& s = t_sched;
+#ifdef SPOOL_EMU_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &s.asan_bottom, &s.asan_size);
+#endif
+  for (;;) {
+    s.body(s.arg);
+    f->done = true;
+    yield(s);
+  }
+}
+
+std::string where(const char* file, int line) {
+  std::string f = file ? file : "?";
+  const size_t slash = f.rfind("/cuda/");
+  if (slash != std::string::npos) f = f.substr(slash + 1);
+  return f + ":" + std::to_string(line);
+}
+
+std::string thread_name(const Scheduler& s, int t) {
+  const unsigned x = unsigned(t) % s.block.x, y = (unsigned(t) / s.block.x) % s.block.y,
+                 z = unsigned(t) / (s.block.x * s.block.y);
+  return "thread (" + std::to_string(x) + "," + std::to_string(y) + "," + std::to_string(z) +
+         ") of block (" + std::to_string(blockIdx.x) + "," + std::to_string(blockIdx.y) + "," +
+         std::to_string(blockIdx.z) + ")";
+}
+
+[[noreturn]] void fault_here(Scheduler& s, const std::string& what) {
+  if (!s.aborted) s.fault = what;
+  s.aborted = true;
+  for (;;) yield(s);  // never resumed: the scheduler resets the fiber
+}
+
+// Arrive at b (expecting `expected` arrivals) from site file:line and wait for the rest.
+void arrive(Scheduler& s, Barrier& b, int expected, const char* kind, const char* file, int line) {
+  const int me = s.current->thread;
+  if (b.arrived == 0) {
+    b.file = file;
+    b.line = line;
+    b.first_thread = me;
+  } else if (b.line != line || std::strcmp(b.file, file) != 0) {
+    fault_here(s, std::string("divergent ") + kind + ": " + thread_name(s, b.first_thread) +
+                      " waits at " + where(b.file, b.line) + ", " + thread_name(s, me) +
+                      " arrives at " + where(file, line));
+  }
+  ++s.progress;
+  const uint64_t gen = b.gen;
+  if (++b.arrived >= expected) {
+    b.arrived = 0;
+    ++b.gen;
+    return;
+  }
+  while (b.gen == gen) yield(s);
+}
+
+int warp_lanes(const Scheduler& s, int warp) { return std::min(32, s.nthreads - warp * 32); }
+
+// The lanes of the current warp that exist and have not exited.
+unsigned present_lanes(const Scheduler& s, int warp) {
+  unsigned m = 0;
+  for (int l = 0; l < warp_lanes(s, warp); ++l)
+    if (!s.exited[size_t(warp * 32 + l)]) m |= 1u << l;
+  return m;
+}
+
+// Common checks of a warp collective; returns the warp.
+Warp& warp_enter(Scheduler& s, unsigned mask, const char* what, const char* file, int line) {
+  if (!s.current) {
+    std::fprintf(stderr, "spool emulated device: %s called outside a kernel\n", what);
+    std::abort();
+  }
+  const int t = s.current->thread, lane = t & 31;
+  Warp& w = s.warps[t >> 5];
+  if (!(mask >> lane & 1u))
+    fault_here(
+        s, std::string(what) + " at " + where(file, line) + ": " + thread_name(s, t) + " (lane " +
+               std::to_string(lane) + ") is not in its mask 0x" + [&] {
+                 char b[16];
+                 std::snprintf(b, sizeof b, "%08x", mask);
+                 return std::string(b);
+               }());
+  const unsigned missing = mask & ~present_lanes(s, t >> 5);
+  if (missing) {
+    const int l = __builtin_ctz(missing);
+    fault_here(s, std::string(what) + " at " + where(file, line) + ": lane " + std::to_string(l) +
+                      " of the mask " +
+                      (l < warp_lanes(s, t >> 5) ? "has exited"
+                                                 : "does not exist (the block has " +
+                                                       std::to_string(s.nthreads) + " threads)") +
+                      "; " + thread_name(s, t) + " waits for it");
+  }
+  if (w.bar.arrived == 0) {
+    w.mask = mask;
+    w.what = what;
+  } else if (w.mask != mask) {
+    fault_here(s, std::string(what) + " at " + where(file, line) + ": lanes of one warp pass " +
+                      "different masks");
+  }
+  return w;
+}
+
+}  // namespace
+
+void syncthreads(const char* file, int line) {
+  Scheduler& s = t_sched;
+  arrive(s, s.block_bar, s.live, "__syncthreads", file, line);
+}
+
+void syncwarp(unsigned mask, const char* file, int line) {
+  Scheduler& s = t_sched;
+  Warp& w = warp_enter(s, mask, "__syncwarp", file, line);
+  arrive(s, w.bar, __builtin_popcount(mask), "__syncwarp", file, line);
+}
+
+void warp_exchange(unsigned mask, const void* value, size_t size, int src, void* result,
+                   const char* what, const char* file, int line) {
+  Scheduler& s = t_sched;
+  const int lane = s.current->thread & 31;
+  Warp& w = warp_enter(s, mask, what, file, line);
+  const int parity = int(w.bar.gen & 1);
+  std::memcpy(w.slot[parity][lane], value, size);
+  arrive(s, w.bar, __builtin_popcount(mask), what, file, line);
+  if (src < 0) src = lane;
+  if (!(mask >> src & 1u))
+    fault_here(s, std::string(what) + " at " + where(file, line) + ": lane " +
+                      std::to_string(lane) + " reads lane " + std::to_string(src) +
+                      ", which is not in the mask");
+  std::memcpy(result, w.slot[parity][src], size);
+}
+
+unsigned warp_ballot(unsigned mask, bool pred, const char* file, int line) {
+  Scheduler& s = t_sched;
+  Warp& w = warp_enter(s, mask, "__ballot_sync", file, line);
+  const int parity = int(w.bar.gen & 1), lane = s.current->thread & 31;
+  w.slot[parity][lane][0] = pred;
+  arrive(s, w.bar, __builtin_popcount(mask), "__ballot_sync", file, line);
+  unsigned bits = 0;
+  for (int l = 0; l < 32; ++l)
+    if ((mask >> l & 1u) && w.slot[parity][l][0]) bits |= 1u << l;
+  return bits;
+}
+
+void* dynamic_shared() { return t_sched.smem; }
+
+void kernel_fault(const char* what) { fault_here(t_sched, what); }
+
+cudaError_t set_max_dynamic_smem(const void* kernel, int bytes) {
+  if (bytes < 0 || size_t(bytes) > kMaxSmem)
+    return set_error(cudaErrorInvalidValue,
+                     "cudaFuncSetAttribute: " + std::to_string(bytes) +
+                         " bytes of dynamic shared memory exceed sm_90's 227 KiB per block");
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_smem_attr[kernel] = size_t(bytes);
+  return cudaSuccess;
+}
+
+namespace {
+
+// Runs the current block: threads start in g_order; each runs until it finishes or waits; then
+// the waiting ones are resumed in turn until all finish. False when a check failed.
+bool run_block(Scheduler& s, const std::vector<int>& order) {
+  s.live = s.nthreads;
+  s.exited.assign(size_t(s.nthreads), 0);
+  s.block_bar = Barrier{};
+  for (int w = 0; w < (s.nthreads + 31) / 32; ++w) s.warps[w].bar = Barrier{};
+  std::vector<Fiber*> waiting;
+  auto finish = [&](Fiber* f) {
+    // An exit releases barriers that now have all the live threads they wait for; a thread
+    // that exits while others wait at __syncthreads is a divergent barrier.
+    const int t = f->thread;
+    s.exited[size_t(t)] = 1;
+    --s.live;
+    ++s.progress;
+    if (s.block_bar.arrived > 0 && !s.aborted) {
+      s.fault = "divergent __syncthreads: " + thread_name(s, t) + " returned while " +
+                thread_name(s, s.block_bar.first_thread) + " waits at " +
+                where(s.block_bar.file, s.block_bar.line);
+      s.aborted = true;
+    }
+    Warp& w = s.warps[t >> 5];
+    if (w.bar.arrived > 0 && (w.mask >> (t & 31) & 1u) && !s.aborted) {
+      s.fault = std::string(w.what) + " at " + where(w.bar.file, w.bar.line) + ": lane " +
+                std::to_string(t & 31) + " of the mask returned while " +
+                thread_name(s, w.bar.first_thread) + " waits for it";
+      s.aborted = true;
+    }
+    f->thread = -1;
+    f->done = false;
+    s.idle.push_back(f);
+  };
+  for (int t : order) {
+    Fiber* f;
+    if (s.idle.empty()) {
+      f = fiber_new();
+    } else {
+      f = s.idle.back();
+      s.idle.pop_back();
+    }
+    f->thread = t;
+    resume(s, f);
+    if (s.aborted) {
+      waiting.push_back(f);
+      break;
+    }
+    if (f->done)
+      finish(f);
+    else
+      waiting.push_back(f);
+    if (s.aborted) break;
+  }
+  while (!waiting.empty() && !s.aborted) {
+    const uint64_t before = s.progress;
+    size_t kept = 0;
+    for (size_t i = 0; i < waiting.size(); ++i) {
+      Fiber* f = waiting[i];
+      if (s.aborted) {
+        waiting[kept++] = f;
+        continue;
+      }
+      resume(s, f);
+      if (f->done && !s.aborted)
+        finish(f);
+      else
+        waiting[kept++] = f;
+    }
+    waiting.resize(kept);
+    if (!waiting.empty() && s.progress == before && !s.aborted) {
+      Fiber* f = waiting.front();
+      const Warp& w = s.warps[f->thread >> 5];
+      s.fault = "deadlock: " + std::to_string(waiting.size()) +
+                " threads wait and none can go on (" + thread_name(s, f->thread) + " at " +
+                (w.bar.arrived > 0 ? where(w.bar.file, w.bar.line)
+                                   : where(s.block_bar.file, s.block_bar.line)) +
+                ")";
+      s.aborted = true;
+    }
+  }
+  if (s.aborted) {  // fibers stopped mid-kernel start over from their entry
+    for (Fiber* f : waiting) {
+      fiber_reset(f);
+      s.idle.push_back(f);
+    }
+    return false;
+  }
+  return true;
+}
+
+std::string dims(dim3 d) {
+  return "(" + std::to_string(d.x) + "," + std::to_string(d.y) + "," + std::to_string(d.z) + ")";
+}
+
+}  // namespace
+
+void launch(const LaunchConfig& c, void (*body)(void*), void* arg) {
+  const uint64_t threads = uint64_t(c.block.x) * c.block.y * c.block.z;
+  std::string bad;
+  if (c.block.x == 0 || c.block.y == 0 || c.block.z == 0 || c.block.x > 1024 || c.block.y > 1024 ||
+      c.block.z > 64 || threads > uint64_t(kMaxThreads))
+    bad = "block " + dims(c.block) + " is outside sm_90's limits (x, y <= 1024, z <= 64, " +
+          "at most 1024 threads)";
+  else if (c.grid.x == 0 || c.grid.y == 0 || c.grid.z == 0 || c.grid.x > 2147483647u ||
+           c.grid.y > 65535 || c.grid.z > 65535)
+    bad = "grid " + dims(c.grid) + " is outside sm_90's limits (x < 2^31, y, z <= 65535)";
+  if (!bad.empty()) {
+    set_error(cudaErrorInvalidConfiguration, std::string(c.name) + ": " + bad);
+    return;
+  }
+  size_t limit = kDefaultSmem;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    auto it = g_smem_attr.find(c.kernel);
+    if (c.kernel && it != g_smem_attr.end()) limit = std::max(limit, it->second);
+  }
+  if (c.smem > limit) {
+    set_error(cudaErrorInvalidValue,
+              std::string(c.name) + ": " + std::to_string(c.smem) +
+                  " bytes of dynamic shared memory exceed the kernel's limit of " +
+                  std::to_string(limit) +
+                  (c.kernel ? " (raise it with cudaFuncSetAttribute(MaxDynamicSharedMemorySize))"
+                            : " (the emulator could not resolve which kernel this is, so it "
+                              "knows no attribute: give the template's arguments)"));
+    return;
+  }
+  ++g_launches;
+  Scheduler& s = t_sched;
+  if (s.current) {
+    std::fprintf(stderr, "spool emulated device: %s launched from inside a kernel\n", c.name);
+    std::abort();
+  }
+  s.config = &c;
+  s.body = body;
+  s.arg = arg;
+  s.nthreads = int(threads);
+  s.block = c.block;
+  s.aborted = false;
+  s.fault.clear();
+  // Dynamic shared memory: exactly the bytes asked for (AddressSanitizer sees an overrun), filled
+  // with 0xff (NaN as floats) so a read of what no thread wrote shows.
+  char* smem =
+      c.smem ? static_cast<char*>(::operator new[](c.smem, std::align_val_t(16))) : nullptr;
+  s.smem = smem;
+  std::vector<int> order(static_cast<size_t>(threads));
+  for (size_t i = 0; i < order.size(); ++i) order[i] = int(i);
+  if (g_order == Order::reverse) std::reverse(order.begin(), order.end());
+  if (g_order == Order::shuffled)
+    std::shuffle(order.begin(), order.end(), std::mt19937_64(g_order_seed));
+  blockDim = c.block;
+  gridDim = c.grid;
+  bool ok = true;
+  for (unsigned z = 0; z < c.grid.z && ok; ++z)
+    for (unsigned y = 0; y < c.grid.y && ok; ++y)
+      for (unsigned x = 0; x < c.grid.x && ok; ++x) {
+        blockIdx.x = x;
+        blockIdx.y = y;
+        blockIdx.z = z;
+        if (smem) std::memset(smem, 0xff, c.smem);
+        ok = run_block(s, order);
+      }
+  if (smem) ::operator delete[](smem, std::align_val_t(16));
+  s.smem = nullptr;
+  s.config = nullptr;
+  if (!ok) set_error(cudaErrorLaunchFailure, std::string(c.name) + ": " + s.fault);
+}
+
+void set_memory_limit(size_t bytes) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_limit = bytes;
+}
+size_t memory_in_use() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return g_in_use;
+}
+int64_t launches() { return g_launches.load(); }
+void set_thread_order(Order order, uint64_t seed) {
+  g_order = order;
+  g_order_seed = seed;
+}
+
+}  // namespace spool::emu
+
+// ---- the runtime API ----
+using spool::emu::set_error;
+
+namespace {
+struct EmuEvent {
+  std::chrono::steady_clock::time_point t;
+};
+const char* error_name(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess:
+      return "cudaSuccess";
+    case cudaErrorInvalidValue:
+      return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation:
+      return "cudaErrorMemoryAllocation";
+    case cudaErrorInitializationError:
+      return "cudaErrorInitializationError";
+    case cudaErrorLaunchFailure:
+      return "cudaErrorLaunchFailure";
+    case cudaErrorInvalidConfiguration:
+      return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDeviceFunction:
+      return "cudaErrorInvalidDeviceFunction";
+    case cudaErrorNoDevice:
+      return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice:
+      return "cudaErrorInvalidDevice";
+    case cudaErrorIllegalAddress:
+      return "cudaErrorIllegalAddress";
+    case cudaErrorLaunchOutOfResources:
+      return "cudaErrorLaunchOutOfResources";
+    case cudaErrorAssert:
+      return "cudaErrorAssert";
+  }
+  return "cudaErrorUnknown";
+}
+const char* error_text(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess:
+      return "no error";
+    case cudaErrorInvalidValue:
+      return "invalid argument";
+    case cudaErrorMemoryAllocation:
+      return "out of memory";
+    case cudaErrorLaunchFailure:
+      return "unspecified launch failure";
+    case cudaErrorInvalidConfiguration:
+      return "invalid configuration argument";
+    default:
+      return "emulated device error";
+  }
+}
+// A device pointer range [p, p + n) inside one allocation.
+bool device_range(const void* p, size_t n) {
+  std::lock_guard<std::mutex> lock(spool::emu::g_mu);
+  auto it = spool::emu::g_allocs.upper_bound(p);
+  if (it == spool::emu::g_allocs.begin()) return false;
+  --it;
+  const char* base = static_cast<const char*>(it->first);
+  const char* q = static_cast<const char*>(p);
+  return q >= base && q + n <= base + it->second;
+}
+}  // namespace
+
+const char* cudaGetErrorName(cudaError_t err) { return error_name(err); }
+const char* cudaGetErrorString(cudaError_t err) {
+  std::lock_guard<std::mutex> lock(spool::emu::g_mu);
+  // The emulator's own report of its latest error (kept until the next one).
+  if (err == spool::emu::g_detail_err && !spool::emu::g_detail.empty())
+    return spool::emu::g_detail.c_str();
+  return error_text(err);
+}
+cudaError_t cudaGetLastError() {
+  std::lock_guard<std::mutex> lock(spool::emu::g_mu);
+  const cudaError_t e = spool::emu::g_last;
+  spool::emu::g_last = cudaSuccess;
+  return e;
+}
+cudaError_t cudaPeekAtLastError() {
+  std::lock_guard<std::mutex> lock(spool::emu::g_mu);
+  return spool::emu::g_last;
+}
+cudaError_t cudaGetDeviceCount(int* n) {
+  *n = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) {
+  return device == 0 ? cudaSuccess
+                     : set_error(cudaErrorInvalidDevice, "the emulated device is device 0");
+}
+cudaError_t cudaGetDevice(int* device) {
+  *device = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (device != 0) return set_error(cudaErrorInvalidDevice, "the emulated device is device 0");
+  *prop = cudaDeviceProp{};
+  std::snprintf(prop->name, sizeof prop->name, "spool emulated device (sm_90 limits)");
+  prop->totalGlobalMem = size_t(141) << 30;
+  prop->sharedMemPerBlock = 48 << 10;
+  prop->sharedMemPerBlockOptin = 227 << 10;
+  prop->warpSize = 32;
+  prop->maxThreadsPerBlock = 1024;
+  prop->maxThreadsDim[0] = prop->maxThreadsDim[1] = 1024;
+  prop->maxThreadsDim[2] = 64;
+  prop->maxGridSize[0] = 2147483647;
+  prop->maxGridSize[1] = prop->maxGridSize[2] = 65535;
+  prop->multiProcessorCount = 132;
+  prop->major = 9;
+  prop->minor = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+  cudaDeviceProp p;
+  if (const cudaError_t e = cudaGetDeviceProperties(&p, device)) return e;
+  switch (attr) {
+    case cudaDevAttrMaxThreadsPerBlock:
+      *value = p.maxThreadsPerBlock;
+      break;
+    case cudaDevAttrMaxSharedMemoryPerBlock:
+      *value = int(p.sharedMemPerBlock);
+      break;
+    case cudaDevAttrWarpSize:
+      *value = 32;
+      break;
+    case cudaDevAttrMultiProcessorCount:
+      *value = p.multiProcessorCount;
+      break;
+    case cudaDevAttrComputeCapabilityMajor:
+      *value = p.major;
+      break;
+    case cudaDevAttrComputeCapabilityMinor:
+      *value = p.minor;
+      break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin:
+      *value = int(p.sharedMemPerBlockOptin);
+      break;
+    default:
+      return set_error(cudaErrorInvalidValue,
+                       "cudaDeviceGetAttribute: an attribute the "
+                       "emulated device does not know");
+  }
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+
+cudaError_t cudaMalloc(void** p, size_t size) {
+  *p = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(spool::emu::g_mu);
+    if (size > spool::emu::g_limit - spool::emu::g_in_use) {
+      spool::emu::g_last = cudaErrorMemoryAllocation;
+      spool::emu::g_detail_err = cudaErrorMemoryAllocation;
+      spool::emu::g_detail = "out of memory: " + std::to_string(size) + " bytes asked, " +
+                             std::to_string(spool::emu::g_in_use) + " of the limit " +
+                             std::to_string(spool::emu::g_limit) + " in use";
+      return cudaErrorMemoryAllocation;
+    }
+  }
+  // 256-byte aligned like cudaMalloc, and exactly `size` bytes, so AddressSanitizer reports a
+  // kernel that reads or writes past the end.
+  void* q = nullptr;
+  if (posix_memalign(&q, 256, size ? size : 1) != 0)
+    return set_error(cudaErrorMemoryAllocation,
+                     "out of host memory allocating " + std::to_string(size) + " bytes");
+  std::lock_guard<std::mutex> lock(spool::emu::g_mu);
+  spool::emu::g_allocs[q] = size;
+  spool::emu::g_in_use += size;
+  *p = q;
+  return cudaSuccess;
+}
+cudaError_t cudaFree(void* p) {
+  if (!p) return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lock(spool::emu::g_mu);
+    auto it = spool::emu::g_allocs.find(p);
+    if (it == spool::emu::g_allocs.end()) {
+      spool::emu::g_last = cudaErrorInvalidValue;
+      spool::emu::g_detail_err = cudaErrorInvalidValue;
+      spool::emu::g_detail = "cudaFree of a pointer cudaMalloc did not return";
+      return cudaErrorInvalidValue;
+    }
+    spool::emu::g_in_use -= it->second;
+    spool::emu::g_allocs.erase(it);
+  }
+  std::free(p);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind kind,
+                            cudaStream_t) {
+  if (n == 0) return cudaSuccess;
+  const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice,
+             src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if ((dst_dev && !device_range(dst, n)) || (src_dev && !device_range(src, n)))
+    return set_error(cudaErrorInvalidValue,
+                     "cudaMemcpy of " + std::to_string(n) + " bytes outside a device allocation");
+  std::memmove(dst, src, n);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
+  return cudaMemcpyAsync(dst, src, n, kind, nullptr);
+}
+cudaError_t cudaMemsetAsync(void* p, int value, size_t n, cudaStream_t) {
+  if (n == 0) return cudaSuccess;
+  if (!device_range(p, n))
+    return set_error(cudaErrorInvalidValue,
+                     "cudaMemset of " + std::to_string(n) + " bytes outside a device allocation");
+  std::memset(p, value, n);
+  return cudaSuccess;
+}
+cudaError_t cudaMemset(void* p, int value, size_t n) { return cudaMemsetAsync(p, value, n); }
+// Work runs when it is queued, so streams are in order and always idle.
+cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, 0); }
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
+  static char token;
+  *s = reinterpret_cast<cudaStream_t>(&token);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = reinterpret_cast<cudaEvent_t>(new EmuEvent);
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete reinterpret_cast<EmuEvent*>(e);
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  reinterpret_cast<EmuEvent*>(e)->t = std::chrono::steady_clock::now();
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  *ms = std::chrono::duration<float, std::milli>(reinterpret_cast<EmuEvent*>(end)->t -
+                                                 reinterpret_cast<EmuEvent*>(start)->t)
+            .count();
+  return cudaSuccess;
+}

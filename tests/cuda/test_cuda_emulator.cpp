@@ -1,0 +1,224 @@
+// The emulated CUDA device (SPOOL_CUDA=EMULATE): barriers and warp collectives with CUDA's
+// semantics in any thread order, and the checks a GPU sanitizer would make, each shown catching
+// a deliberately broken kernel. Skipped, with the reason, in builds without the emulator.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#ifdef SPOOL_CUDA_EMULATED
+#include "cuda/emulate/cuda_runtime.h"
+#include "cuda/emulate/device.h"
+
+namespace {
+
+// ---- correct kernels ----
+
+// Each thread writes its slot, then reads its neighbour's: right only if the barrier orders them.
+__global__ void rotate_kernel(const int* in, int* out) {
+  __shared__ int s[256];
+  const int t = int(threadIdx.x), n = int(blockDim.x);
+  s[t] = in[blockIdx.x * n + t];
+  __syncthreads();
+  out[blockIdx.x * n + t] = s[(t + 1) % n];
+}
+
+// A warp's lanes rotate by one through __shfl_sync, sum through __shfl_xor_sync, and ballot.
+__global__ void warp_kernel(int* rot, int* sum, unsigned* odd) {
+  const int lane = int(threadIdx.x & 31);
+  rot[threadIdx.x] = __shfl_sync(0xffffffffu, int(threadIdx.x), (lane + 1) & 31);
+  int v = int(threadIdx.x);
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  sum[threadIdx.x] = v;
+  const int down = __shfl_down_sync(0xffffffffu, lane, 1);  // the last lane keeps its own
+  const int up = __shfl_up_sync(0xffffffffu, lane, 1);      // the first lane keeps its own
+  if (lane == 31 && down != 31) sum[threadIdx.x] = -1;
+  if (lane == 0 && up != 0) sum[threadIdx.x] = -1;
+  odd[threadIdx.x] = __ballot_sync(0xffffffffu, lane & 1);
+}
+
+__global__ void dynamic_smem_kernel(float* out, int n) {
+  SPOOL_DYNAMIC_SHARED(float, buf);
+  for (int i = int(threadIdx.x); i < n; i += int(blockDim.x)) buf[i] = 1.0f;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float s = 0;
+    for (int i = 0; i < n; ++i) s += buf[i];
+    *out = s;
+  }
+}
+
+// ---- broken kernels ----
+
+__global__ void divergent_barrier_kernel(int* out) {
+  if (threadIdx.x < 16) {
+    __syncthreads();
+  } else {
+    __syncthreads();
+  }
+  out[threadIdx.x] = 1;
+}
+
+__global__ void early_return_barrier_kernel(int* out, int n) {
+  if (int(threadIdx.x) >= n) return;
+  __syncthreads();
+  out[threadIdx.x] = 1;
+}
+
+__global__ void partial_warp_shuffle_kernel(int* out) {
+  int v = int(threadIdx.x);
+  if (threadIdx.x < 16) v = __shfl_xor_sync(0xffffffffu, v, 1);
+  out[threadIdx.x] = v;
+}
+
+__global__ void lane_outside_mask_kernel(int* out) {
+  out[threadIdx.x] = __shfl_sync(0x0000ffffu, int(threadIdx.x), 0);
+}
+
+__global__ void any_kernel(int* out) { out[threadIdx.x] = int(blockIdx.x); }
+
+std::string last_error() {
+  const cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? "" : std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+}
+
+template <class T>
+T* device_array(size_t n) {
+  void* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, n * sizeof(T)), cudaSuccess);
+  return static_cast<T*>(p);
+}
+
+}  // namespace
+
+TEST(CudaEmulator, BarriersOrderSharedMemoryInEveryThreadOrder) {
+  using spool::emu::Order;
+  const int blocks = 3, n = 256;
+  std::vector<int> in(size_t(blocks * n));
+  for (size_t i = 0; i < in.size(); ++i) in[i] = int(i * 7 + 1);
+  int* din = device_array<int>(in.size());
+  int* dout = device_array<int>(in.size());
+  cudaMemcpy(din, in.data(), in.size() * sizeof(int), cudaMemcpyHostToDevice);
+  for (Order order : {Order::forward, Order::reverse, Order::shuffled}) {
+    spool::emu::set_thread_order(order, 42);
+    SPOOL_LAUNCH(rotate_kernel, blocks, n, 0, nullptr, din, dout);
+    ASSERT_EQ(last_error(), "");
+    std::vector<int> out(in.size());
+    cudaMemcpy(out.data(), dout, out.size() * sizeof(int), cudaMemcpyDeviceToHost);
+    for (int b = 0; b < blocks; ++b)
+      for (int t = 0; t < n; ++t)
+        ASSERT_EQ(out[size_t(b * n + t)], in[size_t(b * n + (t + 1) % n)])
+            << "order " << int(order) << " block " << b << " thread " << t;
+  }
+  spool::emu::set_thread_order(Order::forward);
+  cudaFree(din);
+  cudaFree(dout);
+}
+
+TEST(CudaEmulator, WarpShufflesAndBallotHaveCudaSemantics) {
+  int* rot = device_array<int>(64);
+  int* sum = device_array<int>(64);
+  unsigned* odd = device_array<unsigned>(64);
+  SPOOL_LAUNCH(warp_kernel, 1, 64, 0, nullptr, rot, sum, odd);
+  ASSERT_EQ(last_error(), "");
+  std::vector<int> r(64), s(64);
+  std::vector<unsigned> o(64);
+  cudaMemcpy(r.data(), rot, 64 * sizeof(int), cudaMemcpyDeviceToHost);
+  cudaMemcpy(s.data(), sum, 64 * sizeof(int), cudaMemcpyDeviceToHost);
+  cudaMemcpy(o.data(), odd, 64 * sizeof(unsigned), cudaMemcpyDeviceToHost);
+  for (int t = 0; t < 64; ++t) {
+    const int w = t / 32 * 32;
+    EXPECT_EQ(r[size_t(t)], w + (t + 1) % 32) << t;
+    EXPECT_EQ(s[size_t(t)], 32 * w + 31 * 32 / 2) << t;  // sum of the warp's thread ids
+    EXPECT_EQ(o[size_t(t)], 0xaaaaaaaau) << t;
+  }
+  cudaFree(rot);
+  cudaFree(sum);
+  cudaFree(odd);
+}
+
+TEST(CudaEmulator, DivergentSyncthreadsIsReported) {
+  int* out = device_array<int>(64);
+  SPOOL_LAUNCH(divergent_barrier_kernel, 1, 64, 0, nullptr, out);
+  const std::string e = last_error();
+  EXPECT_NE(e.find("divergent __syncthreads"), std::string::npos) << e;
+  EXPECT_NE(e.find("divergent_barrier_kernel"), std::string::npos) << e;
+  SPOOL_LAUNCH(early_return_barrier_kernel, 1, 64, 0, nullptr, out, 40);
+  const std::string e2 = last_error();
+  EXPECT_NE(e2.find("returned while"), std::string::npos) << e2;
+  // The device goes on after a reported fault.
+  SPOOL_LAUNCH(early_return_barrier_kernel, 1, 64, 0, nullptr, out, 64);
+  EXPECT_EQ(last_error(), "");
+  cudaFree(out);
+}
+
+TEST(CudaEmulator, ShufflesWithLanesMissingFromTheMaskAreReported) {
+  int* out = device_array<int>(64);
+  SPOOL_LAUNCH(partial_warp_shuffle_kernel, 1, 32, 0, nullptr, out);
+  const std::string e = last_error();
+  EXPECT_NE(e.find("__shfl_xor_sync"), std::string::npos) << e;
+  EXPECT_NE(e.find("returned while"), std::string::npos) << e;
+  SPOOL_LAUNCH(lane_outside_mask_kernel, 1, 32, 0, nullptr, out);
+  const std::string e2 = last_error();
+  EXPECT_NE(e2.find("is not in its mask"), std::string::npos) << e2;
+  // A full mask over a block of 16 threads names lanes that do not exist.
+  SPOOL_LAUNCH(warp_kernel, 1, 16, 0, nullptr, out, out, reinterpret_cast<unsigned*>(out));
+  const std::string e3 = last_error();
+  EXPECT_NE(e3.find("does not exist"), std::string::npos) << e3;
+  cudaFree(out);
+}
+
+TEST(CudaEmulator, LaunchesBeyondSm90LimitsAreRefused) {
+  int* out = device_array<int>(2048);
+  SPOOL_LAUNCH(any_kernel, 1, 1025, 0, nullptr, out);
+  std::string e = last_error();
+  EXPECT_NE(e.find("cudaErrorInvalidConfiguration"), std::string::npos) << e;
+  SPOOL_LAUNCH(any_kernel, dim3(1, 65536), 32, 0, nullptr, out);
+  e = last_error();
+  EXPECT_NE(e.find("grid (1,65536,1)"), std::string::npos) << e;
+  SPOOL_LAUNCH(any_kernel, dim3(1, 1, 1), dim3(1, 1, 65), 0, nullptr, out);
+  EXPECT_NE(last_error(), "");
+  SPOOL_LAUNCH(any_kernel, 2, 1024, 0, nullptr, out);
+  EXPECT_EQ(last_error(), "");
+  cudaFree(out);
+}
+
+TEST(CudaEmulator, DynamicSharedMemoryOverTheKernelsAttributeIsRefused) {
+  float* out = device_array<float>(1);
+  const int n = 20000;  // 80,000 bytes: over the default 48 KiB
+  SPOOL_LAUNCH(dynamic_smem_kernel, 1, 128, n * sizeof(float), nullptr, out, n);
+  const std::string e = last_error();
+  EXPECT_NE(e.find("exceed the kernel's limit of 49152"), std::string::npos) << e;
+  ASSERT_EQ(cudaFuncSetAttribute(dynamic_smem_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 n * int(sizeof(float))),
+            cudaSuccess);
+  SPOOL_LAUNCH(dynamic_smem_kernel, 1, 128, n * sizeof(float), nullptr, out, n);
+  ASSERT_EQ(last_error(), "");
+  float s = 0;
+  cudaMemcpy(&s, out, sizeof s, cudaMemcpyDeviceToHost);
+  EXPECT_EQ(s, float(n));  // every element written before the barrier, none twice
+  EXPECT_NE(cudaFuncSetAttribute(dynamic_smem_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 228 << 10),
+            cudaSuccess);  // over sm_90's 227 KiB
+  cudaGetLastError();
+  cudaFree(out);
+}
+
+TEST(CudaEmulator, CopiesOutsideAnAllocationAreRefused) {
+  int* p = device_array<int>(10);
+  std::vector<int> host(11);
+  EXPECT_EQ(cudaMemcpy(host.data(), p, 11 * sizeof(int), cudaMemcpyDeviceToHost),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(host.data(), p, 10 * sizeof(int), cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(cudaFree(host.data()), cudaErrorInvalidValue);
+  cudaGetLastError();
+  cudaFree(p);
+}
+
+#else
+
+TEST(CudaEmulator, NeedsTheEmulatedBuild) {
+  GTEST_SKIP() << "this build has no emulated CUDA device (configure with -DSPOOL_CUDA=EMULATE)";
+}
+
+#endif
