@@ -19,12 +19,14 @@ if [ ${#targets[@]} -eq 0 ]; then
   done
 fi
 
+rm -f build-fuzz/summary.log
 bash tools/install_deps.sh fuzz
 t0=$SECONDS
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ -DSPOOL_FUZZ=ON \
   -DSPOOL_CUDA=OFF -DSPOOL_TESTS=OFF -DSPOOL_BENCH=OFF >/dev/null
 cmake --build build-fuzz -j"$jobs" --target "${targets[@]/#/fuzz_}"
 echo "fuzz build: $((SECONDS - t0)) s"
+say() { echo "$@" | tee -a build-fuzz/summary.log; }  # the verdicts, which .ci/run repeats
 
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 for s in /usr/lib/llvm-14/bin/llvm-symbolizer "$(command -v llvm-symbolizer || true)"; do
@@ -35,7 +37,7 @@ limits=(-rss_limit_mb=2048 -timeout=10)
 
 report() {  # the sanitizer's or libFuzzer's report in a log, from its first line
   awk '/==[0-9]+==ERROR|runtime error:|ERROR: libFuzzer|terminate called|Deadly signal/ {p = 1}
-       p && !/^#[0-9]/' "$1" | head -80
+       p && !/^#[0-9]/' "$1" | cut -c1-300 | head -80  # (template names run to pages)
 }
 
 # Replay: each committed regression input and seed runs once (libFuzzer runs files given as
@@ -50,7 +52,7 @@ for t in "${targets[@]}"; do
   done
   [ ${#inputs[@]} -eq 0 ] && continue
   if ! build-fuzz/fuzz_$t "${limits[@]}" "${inputs[@]}" >build-fuzz/replay_$t.log 2>&1; then
-    echo "fuzz replay: fuzz_$t failed on a committed input, $(grep "^Running:" \
+    say "fuzz replay: fuzz_$t failed on a committed input, $(grep "^Running:" \
       "build-fuzz/replay_$t.log" | tail -1 | cut -d' ' -f2-):"
     report "build-fuzz/replay_$t.log"
     failed+=("$t (replay)")
@@ -79,16 +81,16 @@ for t in "${targets[@]}"; do
   if [ "$(cat "build-fuzz/fuzz_$t.rc")" = 0 ]; then
     runs=$(grep -o "number_of_executed_units: *[0-9]*" "build-fuzz/fuzz_$t.log" | grep -o "[0-9]*$")
     cov=$(grep -E "^#[0-9]+" "build-fuzz/fuzz_$t.log" | tail -1 | grep -o "cov: [0-9]*" || true)
-    echo "fuzz_$t: ${runs:-?} runs in ${seconds} s, ${cov:-cov: ?}, nothing found"
+    say "fuzz_$t: ${runs:-?} runs in ${seconds} s, ${cov:-cov: ?}, nothing found"
   else
-    echo "fuzz_$t: FOUND a failure (build-fuzz/fuzz_$t.log; input in build-fuzz/findings/$t/):"
+    say "fuzz_$t: FOUND a failure (build-fuzz/fuzz_$t.log; input in build-fuzz/findings/$t/)"
     report "build-fuzz/fuzz_$t.log"
     failed+=("$t")
   fi
 done
 echo "fuzz runs: ${#targets[@]} targets x ${seconds} s, $jobs at once, $((SECONDS - t2)) s"
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "fuzzing FAILED: ${failed[*]}"
+  say "fuzzing FAILED: ${failed[*]}"
   exit 1
 fi
-echo "fuzzing passed: ${targets[*]}"
+say "fuzzing passed: ${targets[*]}"

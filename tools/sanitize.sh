@@ -17,6 +17,8 @@ export ASAN_OPTIONS="detect_leaks=1:check_initialization_order=1:halt_on_error=1
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 t1=$SECONDS
 status=0
-(cd build-asan && ctest --output-on-failure -j2 -LE slow --timeout 900 "$@") || status=$?
+rm -f build-asan/ctest.log
+(cd build-asan && ctest --output-on-failure -j2 -LE slow --timeout 900 "$@") 2>&1 |
+  tee build-asan/ctest.log || status=$?
 echo "sanitizer suite: $((SECONDS - t1)) s"
 exit $status

@@ -8,6 +8,7 @@ bash tools/build.sh
 echo "build: $((SECONDS - t0)) s"
 t1=$SECONDS
 status=0
-(cd build && ctest --output-on-failure -j2) || status=$?
+rm -f build/ctest.log
+(cd build && ctest --output-on-failure -j2) 2>&1 | tee build/ctest.log || status=$?
 echo "test suite: $((SECONDS - t1)) s"
 exit $status
