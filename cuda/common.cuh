@@ -111,12 +111,15 @@ __device__ __forceinline__ T warp_sum(T v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
+// fmaxf's semantics (a NaN loses to a number), so every lane ends with the same maximum: with
+// `w > v ? w : v` a lane holding NaN kept it while the others dropped it, and lanes of one warp
+// took different branches around later shuffles.
 template <class T>
 __device__ __forceinline__ T warp_max(T v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
     const T w = __shfl_xor_sync(0xffffffffu, v, o);
-    v = w > v ? w : v;
+    v = (w > v || v != v) ? w : v;
   }
   return v;
 }

@@ -91,10 +91,11 @@ __global__ void argmax_kernel(Strides<2> outer, int64_t n_out, int64_t n, int64_
   }
 }
 
-// Softmax of rows with unit stride: one block per row.
+// Softmax of rows with unit stride: one block per row; the sum in double, as on the CPU.
 template <class T>
 __global__ void softmax_rows_kernel(int64_t rows, int64_t n, const T* x, T* out, bool log) {
   __shared__ T part[32];
+  __shared__ double dpart[32];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* a = x + r * n;
     T* o = out + r * n;
@@ -102,10 +103,10 @@ __global__ void softmax_rows_kernel(int64_t rows, int64_t n, const T* x, T* out,
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) mx = a[i] > mx ? a[i] : mx;
     mx = block_max(mx, part, T(-INFINITY));
     if (mx == T(-INFINITY)) mx = 0;  // an all -inf row stays finite
-    T sum = 0;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) sum += exp(a[i] - mx);
-    sum = block_sum(sum, part);
-    const T lse = mx + T(::log(double(sum))), inv = T(1) / sum;
+    double sum = 0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) sum += double(exp(a[i] - mx));
+    sum = block_sum(sum, dpart);
+    const T lse = mx + T(::log(sum)), inv = T(1.0 / sum);
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
       o[i] = log ? a[i] - lse : exp(a[i] - mx) * inv;
   }

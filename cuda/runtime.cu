@@ -160,6 +160,7 @@ void* scratch(size_t nbytes) {
       SPOOL_CUDA_CHECK(cudaStreamSynchronize(stream()));
       SPOOL_CUDA_CHECK(cudaFree(s.ptr));
       s.ptr = nullptr;
+      s.size = 0;  // a failed allocation below must not leave a size behind the freed buffer
     }
     const size_t size = nbytes + nbytes / 4;
     void* p = nullptr;

@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
@@ -19,6 +22,9 @@
 
 #ifdef SPOOL_HAVE_CUDA
 #include "cuda/cuda.h"
+#endif
+#ifdef SPOOL_CUDA_EMULATED
+#include "cuda/emulate/device.h"
 #endif
 
 using namespace spool;
@@ -89,6 +95,14 @@ double rel_err(const Pair& p) {
 #define EXPECT_CLOSE(pair, tol) EXPECT_LE(rel_err(pair), tol) << #pair
 
 constexpr double kF32 = 1e-5;  // f32 without tensor cores, the bound
+
+// On the emulated device (SPOOL_CUDA=EMULATE) every CUDA thread is a fiber on one core, so the
+// largest shapes, which stand for real model sizes on a GPU, shrink there.
+#ifdef SPOOL_CUDA_EMULATED
+constexpr bool kEmulated = true;
+#else
+constexpr bool kEmulated = false;
+#endif
 
 }  // namespace
 
@@ -479,9 +493,13 @@ TEST(CudaKernels, FlashAttentionForwardAndBackward) {
     bool causal, packed;
     double dropout;
   };
-  const Case cases[] = {{2, 3, 100, 64, true, false, 0},  {1, 2, 257, 40, false, false, 0},
-                        {2, 2, 130, 32, true, true, 0},   {1, 1, 77, 128, true, false, 0.2},
-                        {2, 4, 64, 16, false, true, 0.1}, {1, 12, 1024, 64, true, false, 0}};
+  const Case cases[] = {
+      {2, 3, 100, 64, true, false, 0},
+      {1, 2, 257, 40, false, false, 0},
+      {2, 2, 130, 32, true, true, 0},
+      {1, 1, 77, 128, true, false, 0.2},
+      {2, 4, 64, 16, false, true, 0.1},
+      kEmulated ? Case{1, 2, 320, 64, true, false, 0} : Case{1, 12, 1024, 64, true, false, 0}};
   for (const Case& c : cases) {
     const Shape s{c.b, c.h, c.t, c.d};
     Pair q = randn_pair(s), k = randn_pair(s), v = randn_pair(s), gout = randn_pair(s);
@@ -511,6 +529,69 @@ TEST(CudaKernels, FlashAttentionForwardAndBackward) {
     EXPECT_CLOSE(gv, kF32);
   }
 }
+
+// A NaN score (here key 0 of every row) makes the rows that see it NaN, as on the CPU. Lanes of
+// a warp must agree on the row maximum, or some skip a row whose shuffles the others enter.
+TEST(CudaKernels, FlashAttentionPropagatesANaNScoreLikeTheCpu) {
+  REQUIRE_GPU();
+  const Shape s{1, 1, 40, 32};
+  Generator gen(77);
+  Tensor kc = randn(s, DType::f32, &gen);
+  kc.data<float>()[0] = std::nanf("");
+  Pair q = randn_pair(s), k = on_both(kc), v = randn_pair(s);
+  for (bool causal : {true, false}) {
+    AttentionParams p;
+    p.causal = causal;
+    p.scale = 1 / std::sqrt(32.0);
+    Pair out = out_pair(s), lse = out_pair({1, 1, 40});
+    cpu_b().attention(q.c, k.c, v.c, Tensor(), p, out.c, lse.c);
+    gpu_b().attention(q.g, k.g, v.g, Tensor(), p, out.g, lse.g);
+    EXPECT_CLOSE(out, kF32) << (causal ? "causal" : "full");
+    EXPECT_CLOSE(lse, kF32) << (causal ? "causal" : "full");
+  }
+}
+
+// Rows whose many small terms each fall below half an ulp of a float partial sum: summed in
+// float they vanish, in double (as on the CPU) they count.
+TEST(CudaKernels, SoftmaxRowsSumInDoubleLikeTheCpu) {
+  REQUIRE_GPU();
+  const int64_t n = 256 * 1000;
+  std::vector<float> row(size_t(n), -17.3f);
+  for (int64_t i = 0; i < 256; ++i) row[size_t(i)] = 0;  // one large term per thread's partial
+  Pair x = on_both(from_vector(row, {1, n}));
+  for (bool log : {false, true}) {
+    Pair y = out_pair({1, n});
+    cpu_b().softmax(x.c, 1, log, y.c);
+    gpu_b().softmax(x.g, 1, log, y.g);
+    EXPECT_CLOSE(y, kF32) << (log ? "log_softmax" : "softmax");
+  }
+}
+
+#ifdef SPOOL_CUDA_EMULATED
+// Scratch memory that fails to grow must not hand out the buffer it freed on the next, smaller
+// request (the convolution's column buffer comes from it).
+TEST(CudaKernels, ScratchStaysUsableAfterAFailedGrowth) {
+  REQUIRE_GPU();
+  WindowParams p;
+  p.kernel = {3, 3};
+  p.stride = {1, 1};
+  p.padding = {1, 1};
+  p.dilation = {1, 1};
+  Pair x = randn_pair({1, 2, 8, 8}), w = randn_pair({3, 2, 3, 3});
+  Pair y = out_pair({1, 3, 8, 8});
+  gpu_b().conv(x.g, w.g, p, y.g);  // scratch holds a small column buffer
+  // A 38 MB column buffer: more than any earlier test left in scratch.
+  Pair big = randn_pair({1, 64, 128, 128}), bw = randn_pair({3, 64, 3, 3});
+  Pair by = out_pair({1, 3, 128, 128});
+  spool::emu::set_memory_limit(spool::emu::memory_in_use() + (1 << 20));  // too little for it
+  const std::string msg = test_support::error_of([&] { gpu_b().conv(big.g, bw.g, p, by.g); });
+  spool::emu::set_memory_limit(SIZE_MAX);
+  EXPECT_NE(msg.find("cudaMalloc"), std::string::npos) << msg;
+  cpu_b().conv(x.c, w.c, p, y.c);
+  gpu_b().conv(x.g, w.g, p, y.g);
+  EXPECT_CLOSE(y, kF32);
+}
+#endif
 
 TEST(CudaKernels, AdamStepAndIndexing) {
   REQUIRE_GPU();
