@@ -20,10 +20,14 @@ struct Reducer {
   SPOOL_HD static A init() {
     if constexpr (OP == ReduceOp::sum)
       return A(0);
+    // Floats start from -inf / +inf, not from the largest finite value: the max of a row that
+    // is all -inf (a fully masked attention row) is -inf, not -FLT_MAX.
     else if constexpr (OP == ReduceOp::max)
-      return std::numeric_limits<A>::lowest();
+      return std::numeric_limits<A>::has_infinity ? -std::numeric_limits<A>::infinity()
+                                                  : std::numeric_limits<A>::lowest();
     else
-      return std::numeric_limits<A>::max();
+      return std::numeric_limits<A>::has_infinity ? std::numeric_limits<A>::infinity()
+                                                  : std::numeric_limits<A>::max();
   }
   SPOOL_HD static A combine(A acc, A v) {
     if constexpr (OP == ReduceOp::sum)

@@ -208,6 +208,18 @@ TEST(Values, SumMeanMaxMinAlongDims) {
   EXPECT_EQ(sum(x, {1}, true).shape(), (Shape{2, 1}));
 }
 
+// The reductions start from -inf / +inf: a row that is all -inf (a fully masked score row) has
+// max -inf, not the largest finite float (-FLT_MAX before), in f32 and f64.
+TEST(Values, MaxOfInfinitiesIsInfinite) {
+  for (DType t : {DType::f32, DType::f64}) {
+    Tensor lo = full({2, 3}, -INFINITY, t), hi = full({2, 3}, INFINITY, t);
+    EXPECT_THAT(max(lo, {1}).to_vector<double>(), ElementsAre(-INFINITY, -INFINITY));
+    EXPECT_EQ(max(lo).item(), -INFINITY);
+    EXPECT_THAT(min(hi, {0}).to_vector<double>(), ElementsAre(INFINITY, INFINITY, INFINITY));
+    EXPECT_EQ(min(hi).item(), INFINITY);
+  }
+}
+
 TEST(Values, SumOfAPermutedView) {
   Tensor x = permute(f64({1, 2, 3, 4, 5, 6}, {2, 3}), {1, 0});  // [[1, 4], [2, 5], [3, 6]]
   EXPECT_THAT(sum(x, {1}).to_vector<double>(), ElementsAre(5, 7, 9));
