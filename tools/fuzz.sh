@@ -10,6 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
+if ! [[ $seconds =~ ^[0-9]+$ ]]; then
+  echo "usage: bash tools/fuzz.sh [SECONDS] [TARGET...] (SECONDS 0: replay only)" >&2
+  exit 2
+fi
 jobs=${SPOOL_JOBS:-2}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
@@ -71,24 +75,27 @@ fuzz_one() {
     -artifact_prefix="build-fuzz/findings/$t/" "build-fuzz/corpus/$t" "${seeds[@]}" \
     >"build-fuzz/fuzz_$t.log" 2>&1
 }
-t2=$SECONDS
-for t in "${targets[@]}"; do
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do sleep 1; done
-  (rc=0; fuzz_one "$t" || rc=$?; echo $rc >"build-fuzz/fuzz_$t.rc") &
-done
-wait
-for t in "${targets[@]}"; do
-  if [ "$(cat "build-fuzz/fuzz_$t.rc")" = 0 ]; then
-    runs=$(grep -o "number_of_executed_units: *[0-9]*" "build-fuzz/fuzz_$t.log" | grep -o "[0-9]*$")
-    cov=$(grep -E "^#[0-9]+" "build-fuzz/fuzz_$t.log" | tail -1 | grep -o "cov: [0-9]*" || true)
-    say "fuzz_$t: ${runs:-?} runs in ${seconds} s, ${cov:-cov: ?}, nothing found"
-  else
-    say "fuzz_$t: FOUND a failure (build-fuzz/fuzz_$t.log; input in build-fuzz/findings/$t/)"
-    report "build-fuzz/fuzz_$t.log"
-    failed+=("$t")
-  fi
-done
-echo "fuzz runs: ${#targets[@]} targets x ${seconds} s, $jobs at once, $((SECONDS - t2)) s"
+# (libFuzzer reads -max_total_time=0 as no limit, so 0 seconds means replay only.)
+if [ "$seconds" -gt 0 ]; then
+  t2=$SECONDS
+  for t in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do sleep 1; done
+    (rc=0; fuzz_one "$t" || rc=$?; echo $rc >"build-fuzz/fuzz_$t.rc") &
+  done
+  wait
+  for t in "${targets[@]}"; do
+    if [ "$(cat "build-fuzz/fuzz_$t.rc")" = 0 ]; then
+      runs=$(grep -o "executed_units: *[0-9]*" "build-fuzz/fuzz_$t.log" | grep -o "[0-9]*$")
+      cov=$(grep -E "^#[0-9]+" "build-fuzz/fuzz_$t.log" | tail -1 | grep -o "cov: [0-9]*" || true)
+      say "fuzz_$t: ${runs:-?} runs in ${seconds} s, ${cov:-cov: ?}, nothing found"
+    else
+      say "fuzz_$t: FOUND a failure (build-fuzz/fuzz_$t.log; input in build-fuzz/findings/$t/)"
+      report "build-fuzz/fuzz_$t.log"
+      failed+=("$t")
+    fi
+  done
+  echo "fuzz runs: ${#targets[@]} targets x ${seconds} s, $jobs at once, $((SECONDS - t2)) s"
+fi
 if [ ${#failed[@]} -gt 0 ]; then
   say "fuzzing FAILED: ${failed[*]}"
   exit 1
