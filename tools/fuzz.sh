@@ -44,23 +44,27 @@ report() {  # the sanitizer's or libFuzzer's report in a log, from its first lin
        p && !/^#[0-9]/' "$1" | cut -c1-300 | head -80  # (template names run to pages)
 }
 
-# Replay: each committed regression input and seed runs once (libFuzzer runs files given as
-# arguments and exits). A directory argument would start fuzzing, so files are listed.
+# Replay: each committed regression input on its own (so every failing one is named), then the
+# seeds in one run. libFuzzer runs the files it is given and exits; a directory would start
+# fuzzing, so files are listed.
+replay() {  # replay TARGET LOG FILE...: 0 when every file passes
+  local t=$1 log=$2
+  shift 2
+  build-fuzz/fuzz_$t "${limits[@]}" "$@" >"$log" 2>&1 && return 0
+  say "fuzz replay: fuzz_$t fails on $(grep "^Running:" "$log" | tail -1 | cut -d' ' -f2-)"
+  report "$log"
+  return 1
+}
 t1=$SECONDS
 failed=()
 for t in "${targets[@]}"; do
-  inputs=()
-  for dir in tests/fuzz/regressions/$t tests/fuzz/corpus/$t; do
-    [ -d "$dir" ] && while IFS= read -r -d '' f; do inputs+=("$f"); done \
-      < <(find "$dir" -type f -print0 | sort -z)
+  ok=1
+  for f in tests/fuzz/regressions/$t/*; do
+    [ -f "$f" ] && { replay "$t" "build-fuzz/replay_$t.log" "$f" || ok=0; }
   done
-  [ ${#inputs[@]} -eq 0 ] && continue
-  if ! build-fuzz/fuzz_$t "${limits[@]}" "${inputs[@]}" >build-fuzz/replay_$t.log 2>&1; then
-    say "fuzz replay: fuzz_$t failed on a committed input, $(grep "^Running:" \
-      "build-fuzz/replay_$t.log" | tail -1 | cut -d' ' -f2-):"
-    report "build-fuzz/replay_$t.log"
-    failed+=("$t (replay)")
-  fi
+  seeds=(tests/fuzz/corpus/$t/*)
+  [ -f "${seeds[0]}" ] && { replay "$t" "build-fuzz/replay_seeds_$t.log" "${seeds[@]}" || ok=0; }
+  [ $ok = 1 ] || failed+=("$t (replay)")
 done
 echo "fuzz replay: ${#targets[@]} targets, $((SECONDS - t1)) s"
 
