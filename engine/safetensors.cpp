@@ -177,7 +177,13 @@ TensorFile load_safetensors(const std::string& path) {
       if (it.key() == "__metadata__") {
         SPOOL_CHECK(it->is_object(), "safetensors: ", path, ": __metadata__ is not an object");
         for (auto m = it->begin(); m != it->end(); ++m)
-          file.metadata[m.key()] = m->is_string() ? m->get<std::string>() : m->dump();
+        {
+          // The format's metadata is a map of strings; anything else (a nested value could be
+          // deep enough to overflow the stack when printed) is refused.
+          SPOOL_CHECK(m->is_string(), "safetensors: ", path, ": metadata '", m.key().substr(0, 60),
+                      "' is not a string");
+          file.metadata[m.key()] = m->get<std::string>();
+        }
         continue;
       }
       const auto& v = it.value();
@@ -188,11 +194,31 @@ TensorFile load_safetensors(const std::string& path) {
       std::string dt = v.at("dtype").get<std::string>();
       SPOOL_CHECK(parse_dtype(dt, e.dtype), "safetensors: ", path, ": tensor '", e.name,
                   "' has dtype ", dt, ", which spool does not load (F32, F64, I32, I64, BOOL)");
-      e.shape = v.at("shape").get<Shape>();
+      // Integers only, checked before conversion: a number beyond 64 bits is stored as a double,
+      // whose conversion to an integer is undefined.
+      const auto& shape = v.at("shape");
+      SPOOL_CHECK(shape.is_array(), "safetensors: ", path, ": tensor '", e.name,
+                  "' has a shape that is not a list");
+      for (const auto& d : shape) {
+        SPOOL_CHECK(d.is_number_integer(), "safetensors: ", path, ": tensor '", e.name,
+                    "' has a dimension that is not a 64-bit integer");
+        e.shape.push_back(d.is_number_unsigned()
+                              ? (d.get<uint64_t>() > uint64_t(INT64_MAX) ? -1 : int64_t(d.get<uint64_t>()))
+                              : d.get<int64_t>());
+      }
       for (int64_t s : e.shape)
         SPOOL_CHECK(s >= 0, "safetensors: ", path, ": tensor '", e.name, "' has shape ",
                     str(e.shape));
-      auto off = v.at("data_offsets").get<std::vector<uint64_t>>();
+      const auto& offsets = v.at("data_offsets");
+      std::vector<uint64_t> off;
+      SPOOL_CHECK(offsets.is_array(), "safetensors: ", path, ": tensor '", e.name,
+                  "' has data_offsets that are not a list");
+      for (const auto& o : offsets) {
+        SPOOL_CHECK(o.is_number_unsigned() || (o.is_number_integer() && o.get<int64_t>() >= 0),
+                    "safetensors: ", path, ": tensor '", e.name,
+                    "' has a data offset that is not a non-negative 64-bit integer");
+        off.push_back(o.get<uint64_t>());
+      }
       SPOOL_CHECK(off.size() == 2 && off[0] <= off[1] && off[1] <= data_size, "safetensors: ", path,
                   ": tensor '", e.name, "' has byte range outside the ", data_size,
                   " data bytes (file truncated or corrupt)");

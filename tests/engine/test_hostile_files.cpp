@@ -376,3 +376,21 @@ TEST(HostileInputs, ReadersRefuseAFifoInsteadOfBlockingOnIt) {
   EXPECT_THAT(error_of([&] { data::load_preferences(long_path, 128); }), HasSubstr("no such file"));
   EXPECT_THAT(error_of([&] { data::load_digits(long_path, x, y); }), HasSubstr("no such file"));
 }
+
+TEST(HostileSizes, SafetensorsRefusesNumbersBeyond64BitsAndNonStringMetadata) {
+  Scratch s;
+  // Numbers past 2^64 parse as doubles; converting one to an integer was undefined behaviour
+  // (found by fuzz_safetensors).
+  write_safetensors_raw(s / "dim.st",
+                        R"({"x":{"dtype":"F32","shape":[184467440737095516154],"data_offsets":[0,4]}})",
+                        std::string(4, '\0'));
+  EXPECT_THAT(error_of([&] { load_safetensors(s / "dim.st"); }), HasSubstr("not a 64-bit integer"));
+  write_safetensors_raw(s / "off.st",
+                        R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[18446744073709551616,4]}})",
+                        std::string(4, '\0'));
+  EXPECT_THAT(error_of([&] { load_safetensors(s / "off.st"); }), HasSubstr("data offset"));
+  // Metadata nested 100,000 deep overflowed the stack when printed; metadata must be strings.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  write_safetensors_raw(s / "deep.st", R"({"__metadata__":{"x":)" + deep + "}}");
+  EXPECT_THAT(error_of([&] { load_safetensors(s / "deep.st"); }), HasSubstr("not a string"));
+}
