@@ -110,8 +110,12 @@ OutputFile::OutputFile(std::string path, std::string what, Sync sync)
   if (kind == Kind::stream) {
     stream_ = true;
     writing_ = path_;
-    const int fd = open(path_.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    SPOOL_CHECK(fd >= 0, what_, ": cannot write ", path_, ": ", std::strerror(errno));
+    // Non-blocking open: a FIFO nobody reads is refused at once (ENXIO) instead of blocking
+    // the run forever; writes then block as usual.
+    const int fd = open(path_.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    SPOOL_CHECK(fd >= 0, what_, ": cannot write ", path_, ": ",
+                errno == ENXIO ? std::string("a FIFO with no reader") : std::strerror(errno));
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     f_ = fdopen(fd, "wb");
     if (!f_) {
       close(fd);

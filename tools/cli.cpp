@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -48,8 +50,10 @@ int64_t Args::positive_int(const std::string& name, int64_t fallback) const {
   if (!has(name)) return fallback;
   const std::string& v = values_.at(name);
   char* end = nullptr;
+  errno = 0;
   long long x = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || x <= 0)
+  // Digits only: no spaces or signs, and nothing clamped (strtoll's ERANGE).
+  if (v.empty() || *end != '\0' || x <= 0 || errno == ERANGE || !std::isdigit((unsigned char)v[0]))
     throw UsageError(command_ + ": --" + name + " '" + v + "' is not a positive integer");
   return x;
 }
@@ -58,8 +62,9 @@ uint64_t Args::seed(const std::string& name, uint64_t fallback) const {
   if (!has(name)) return fallback;
   const std::string& v = values_.at(name);
   char* end = nullptr;
+  errno = 0;
   unsigned long long x = std::strtoull(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || v[0] == '-')
+  if (v.empty() || *end != '\0' || !std::isdigit((unsigned char)v[0]) || errno == ERANGE)
     throw UsageError(command_ + ": --" + name + " '" + v + "' is not a non-negative integer");
   return x;
 }

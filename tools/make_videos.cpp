@@ -20,6 +20,7 @@ int cmd_make_videos(int argc, char** argv) {
          "make-videos");
   if (!a.has("out")) throw UsageError("make-videos: --out DIR is required");
   const std::string out = a.str("out", "");
+  if (out.empty()) throw UsageError("make-videos: --out is empty (it names the folder to fill)");
   const int64_t clips = a.positive_int("clips", 1000), test = a.positive_int("test-clips", 200);
   const int64_t size = a.positive_int("size", 112);
   // Frames are rendered as f32 clips: 1024 x 1024 is 192 MB a clip of 16 frames.

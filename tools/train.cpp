@@ -112,7 +112,10 @@ int train_classifier(const TrainConfig& c) {
   const int64_t n = x_train.size(0);
   const int64_t batch = std::min(c.batch, n);
   const int64_t per_epoch = (n + batch - 1) / batch;
-  const int64_t total = c.steps > 0 ? c.steps : c.epochs * per_epoch;
+  int64_t total = c.steps;
+  if (total <= 0 && __builtin_mul_overflow(c.epochs, per_epoch, &total))
+    throw UsageError("train: --epochs " + std::to_string(c.epochs) + " of " +
+                     std::to_string(per_epoch) + " steps each is more steps than can be counted");
 
   Generator gen(c.seed);
   auto model = make_model(c.model, &gen);

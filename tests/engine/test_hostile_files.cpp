@@ -300,11 +300,14 @@ TEST(HostileOutputs, AFifoIsWrittenThrough) {
   Scratch s;
   const std::string fifo = s / "pipe";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-  std::string got;
-  std::thread reader([&] { got = bytes_of(fifo); });
+  // A reader is there first (opened non-blocking, so this thread does not wait for a writer).
+  const int rd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(rd, 0);
   write_file(fifo, "through the pipe", "--log");
-  reader.join();
-  EXPECT_EQ(got, "through the pipe");
+  char buf[64] = {};
+  const ssize_t n = read(rd, buf, sizeof buf);
+  close(rd);
+  EXPECT_EQ(std::string(buf, size_t(std::max<ssize_t>(n, 0))), "through the pipe");
   struct stat st;
   ASSERT_EQ(lstat(fifo.c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
@@ -393,4 +396,11 @@ TEST(HostileSizes, SafetensorsRefusesNumbersBeyond64BitsAndNonStringMetadata) {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
   write_safetensors_raw(s / "deep.st", R"({"__metadata__":{"x":)" + deep + "}}");
   EXPECT_THAT(error_of([&] { load_safetensors(s / "deep.st"); }), HasSubstr("not a string"));
+}
+
+TEST(HostileOutputs, AFifoWithNoReaderIsRefusedNotWaitedOn) {
+  Scratch s;
+  const std::string fifo = s / "pipe";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(error_of([&] { write_file(fifo, "x", "--log"); }), HasSubstr("no reader"));
 }

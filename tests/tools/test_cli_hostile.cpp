@@ -200,3 +200,11 @@ TEST(CliHostile, MemstudyRefusesAnOutThatIsALinkOrAFile) {
   expect_refused("memstudy --model mlp --out " + (dir / "file").string(), "is not a folder");
   expect_refused("memstudy --model mlp --out " + (dir / "link").string(), "symbolic link");
 }
+
+TEST(CliHostile, CountsThatDoNotFitAreRefusedNotClamped) {
+  expect_refused("train --model mlp --steps 99999999999999999999", "not a positive integer");
+  expect_refused("train --model mlp --steps ' 5'", "not a positive integer");
+  expect_refused("train --model mlp --seed +5", "not a non-negative integer");
+  expect_refused("train --model mlp --epochs 204963823041217537", "more steps than can be counted");
+  expect_refused("make-videos --out ''", "--out is empty");
+}
