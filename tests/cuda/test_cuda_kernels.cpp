@@ -580,9 +580,10 @@ TEST(CudaKernels, ScratchStaysUsableAfterAFailedGrowth) {
   Pair x = randn_pair({1, 2, 8, 8}), w = randn_pair({3, 2, 3, 3});
   Pair y = out_pair({1, 3, 8, 8});
   gpu_b().conv(x.g, w.g, p, y.g);  // scratch holds a small column buffer
-  // A 38 MB column buffer: more than any earlier test left in scratch.
-  Pair big = randn_pair({1, 64, 128, 128}), bw = randn_pair({3, 64, 3, 3});
-  Pair by = out_pair({1, 3, 128, 128});
+  // A 604 MB column buffer: more than any earlier test (the model steps included) left in
+  // scratch, so it must grow (it is never allocated: the limit refuses it).
+  Pair big = randn_pair({1, 64, 512, 512}), bw = randn_pair({3, 64, 3, 3});
+  Pair by = out_pair({1, 3, 512, 512});
   spool::emu::set_memory_limit(spool::emu::memory_in_use() + (1 << 20));  // too little for it
   const std::string msg = test_support::error_of([&] { gpu_b().conv(big.g, bw.g, p, by.g); });
   spool::emu::set_memory_limit(SIZE_MAX);
