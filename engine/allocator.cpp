@@ -1,5 +1,6 @@
 #include "engine/allocator.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -39,6 +40,20 @@ void Allocator::count_free(size_t nbytes) {
 
 namespace {
 
+// The cap of AllocationLimit: INT64_MAX when there is none.
+std::atomic<int64_t> g_limit{INT64_MAX};
+std::mutex g_limit_mu;
+std::string g_limit_what;
+
+void admit(int64_t live, size_t nbytes) {
+  const int64_t limit = g_limit.load(std::memory_order_relaxed);
+  if (limit == INT64_MAX) return;
+  if (nbytes > size_t(INT64_MAX) || int64_t(nbytes) > limit - live) {
+    std::lock_guard<std::mutex> lock(g_limit_mu);
+    fail(g_limit_what, " (an allocation of ", nbytes, " bytes passed the cap)");
+  }
+}
+
 // 64-byte aligned host memory: one cache line, and enough for AVX-512 loads. Freed blocks of
 // 64 KiB or more are kept for reuse by a request of exactly the same padded size: a training
 // step allocates the same sizes every step, and fresh large blocks cost page faults (about 12 %
@@ -47,6 +62,7 @@ namespace {
 class CpuAllocator final : public Allocator {
  public:
   void* allocate(size_t nbytes) override {
+    admit(stats().live_bytes, nbytes);
     const size_t padded = pad(nbytes);
     if (padded >= kMinCached) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -97,6 +113,22 @@ class CpuAllocator final : public Allocator {
 };
 
 }  // namespace
+
+AllocationLimit::AllocationLimit(int64_t max_new_bytes, std::string what) {
+  SPOOL_CHECK(max_new_bytes >= 0, "AllocationLimit: the cap ", max_new_bytes, " is negative");
+  std::lock_guard<std::mutex> lock(g_limit_mu);
+  SPOOL_CHECK(g_limit.load() == INT64_MAX, "AllocationLimit: one is in force already (",
+              g_limit_what, ")");
+  const int64_t live = allocator(Device::cpu()).stats().live_bytes;
+  g_limit_what = std::move(what);
+  g_limit.store(max_new_bytes > INT64_MAX - 1 - live ? INT64_MAX - 1 : live + max_new_bytes);
+}
+
+AllocationLimit::~AllocationLimit() {
+  std::lock_guard<std::mutex> lock(g_limit_mu);
+  g_limit.store(INT64_MAX);
+  g_limit_what.clear();
+}
 
 Allocator& allocator(Device device) {
   static CpuAllocator cpu;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "engine/device.h"
 
@@ -35,6 +36,20 @@ class Allocator {
 
  private:
   std::atomic<int64_t> live_{0}, peak_{0}, live_allocs_{0}, total_allocs_{0};
+};
+
+// Caps what the CPU allocator hands out while it lives: an allocation that would take the live
+// bytes more than `max_new_bytes` past their level at construction throws spool::Error, starting
+// with `what`, before any memory is taken. For building something whose sizes come from a file
+// (a model shaped like a weights file): a few hundred bytes that declare a model of gigabytes are
+// refused at the cap instead of allocating it first. One at a time per process (the cap is the
+// allocator's, seen by every thread); nesting is refused.
+class AllocationLimit {
+ public:
+  AllocationLimit(int64_t max_new_bytes, std::string what);
+  ~AllocationLimit();
+  AllocationLimit(const AllocationLimit&) = delete;
+  AllocationLimit& operator=(const AllocationLimit&) = delete;
 };
 
 // The allocator of a device (the CUDA backend's comes from cuda_allocator(), engine/backend.h).

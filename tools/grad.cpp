@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/safetensors.h"
 #include "models/dpo.h"
@@ -24,6 +25,19 @@ const Tensor& need(const TensorFile& f, const std::string& name, const std::stri
   return f.at(name);
 }
 
+// A model whose sizes come from a weights file may take no more memory than the file's values
+// (twice, for the model and its initialisation, and 64 MiB for the small ones): a 200-byte file
+// declaring conv1 [256, 3, 0, 0] and fc [3000000, 0] must not build a model of gigabytes before
+// load_state_dict finds those tensors empty.
+AllocationLimit model_cap(const TensorFile& w, const std::string& shapes) {
+  int64_t held = 0;
+  for (const auto& [n, t] : w.tensors) held += int64_t(t.nbytes());  // each checked at load
+  return AllocationLimit(2 * held + (int64_t(64) << 20),
+                         "grad: --weights: " + w.path + " holds " + std::to_string(held) +
+                             " bytes of values but describes a larger model (" + shapes +
+                             "); it was not built");
+}
+
 // A model shaped like the weights: ResNet-18's width and classes are read from them.
 std::shared_ptr<nn::Module> model_for(const std::string& name, const TensorFile& w) {
   if (name == "resnet18") {
@@ -33,6 +47,8 @@ std::shared_ptr<nn::Module> model_for(const std::string& name, const TensorFile&
       throw UsageError("--weights: conv1.weight " + describe(c1) + " and fc.weight " +
                        describe(fc) + " are not ResNet-18 shapes");
     static Generator gen(0);  // the model keeps the pointer; it must outlive it
+    const AllocationLimit cap = model_cap(
+        w, "conv1.weight " + describe(c1) + ", fc.weight " + describe(fc));
     return std::make_shared<models::ResNet>(
         models::ResNetConfig{fc.size(0), c1.size(0), c1.size(1)}, &gen);
   }
@@ -136,10 +152,16 @@ int grad_video(const std::string& name, const Args& a, const TensorFile& weights
   }
   Generator gen(0);
   std::shared_ptr<nn::Module> model;
-  if (i3d)
-    model = std::make_shared<models::I3d>(c, &gen);
-  else
-    model = std::make_shared<models::SegmentNet>(c, &gen);
+  {
+    const AllocationLimit cap =
+        model_cap(weights, "backbone.conv1.weight " + describe(conv1) +
+                               ", cls_head.fc_cls.weight " + describe(fc) +
+                               (i3d ? "" : ", " + std::to_string(c.segments) + " segments"));
+    if (i3d)
+      model = std::make_shared<models::I3d>(c, &gen);
+    else
+      model = std::make_shared<models::SegmentNet>(c, &gen);
+  }
   model->load_state_dict(weights.tensors);
   model->train(mode == "train");
   if (a.has("no-dropout")) disable_dropout(*model);
@@ -188,6 +210,10 @@ int cmd_grad(int argc, char** argv) {
   check_finite(weights, "grad: --weights", allow);
   TensorFile batch = load_safetensors(a.str("batch", ""));
   check_finite(batch, "grad: --batch", allow);
+  for (const char* input : {"idx", "images", "frames", "clips", "chosen", "rejected"})
+    if (batch.has(input) && batch.at(input).numel() == 0)
+      throw UsageError(std::string("grad: --batch: ") + input + " " + describe(batch.at(input)) +
+                       " is empty; the loss of no examples is not defined");
   const bool dpo = model_name == "dpo-gpt-tiny";
   for (const char* f : {"ref-weights", "loss", "beta", "label-smoothing"})
     if (a.has(f) && !dpo) throw UsageError(std::string("grad: --") + f + " is for dpo-gpt-tiny");

@@ -17,6 +17,26 @@ TEST(Allocator, LiveBytesRiseByExactlyTheTensorsSizeAndReturnWhenItDies) {
   EXPECT_EQ(memory_stats(Device::cpu()).live_bytes, before);
 }
 
+TEST(Allocator, AnAllocationLimitRefusesWhatPassesItsCapAndIsLiftedAfter) {
+  {
+    AllocationLimit cap(1000, "--weights: too large");
+    Tensor fits = empty({200}, DType::f32);  // 800 bytes
+    try {
+      Tensor over = empty({100}, DType::f32);  // 400 more: 1200 > 1000
+      FAIL() << "the cap let 1200 bytes through";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--weights: too large"), std::string::npos) << e.what();
+    }
+    // Freed bytes count again: the cap is on the live bytes, not on a running total.
+    fits = Tensor();
+    EXPECT_NO_THROW(empty({200}, DType::f32));
+    // A byte count that does not fit in 64 bits is refused, not wrapped.
+    EXPECT_THROW(allocator(Device::cpu()).allocate(~size_t(0)), Error);
+    EXPECT_THROW(AllocationLimit(1, "nested"), Error);
+  }
+  EXPECT_NO_THROW(empty({1000}, DType::f32));
+}
+
 TEST(Allocator, CountsBytesWithoutAlignmentPadding) {
   const int64_t before = memory_stats().live_bytes;
   Tensor t = empty({3}, DType::b8);  // 3 bytes, padded to 64 underneath
