@@ -1,5 +1,6 @@
 #include "nn/optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -85,6 +86,15 @@ void Optimizer::load_slots(const NamedTensors& state,
                 describe(ps[index]));
     updates.emplace_back(target, index, t);
   }
+  // A parameter has every slot or none (none: it has not been stepped yet); Adam with exp_avg but
+  // no exp_avg_sq would fail at its first update, far from the file that lacked it.
+  std::map<size_t, std::vector<const Tensors*>> present;
+  for (const auto& [target, index, t] : updates) present[index].push_back(target);
+  for (const auto& [index, targets] : present)
+    for (const auto& [s, ts] : slots)
+      SPOOL_CHECK(std::find(targets.begin(), targets.end(), ts) != targets.end(), name_,
+                  ": optimizer state for parameter ", index, " has no '", index, ".", s,
+                  "' while it has its other slots; the state is incomplete");
   for (const auto& [s, ts] : slots) ts->assign(ps.size(), Tensor());
   for (auto& [target, index, t] : updates) (*target)[index] = clone(t.detach());
   t_ = int64_t(t);
