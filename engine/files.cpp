@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -56,16 +58,36 @@ Kind classify(const std::string& path, const std::string& what) {
   return Kind::regular;
 }
 
-// Removes PATH.tmp.<pid> files of `path` left by runs that are no longer running.
+// The name of the temporaries of `path` up to their <pid>.<n>: FILE.tmp. in FILE's folder, with
+// FILE shortened to a prefix and a hash of the whole name when the result would pass NAME_MAX
+// (255 bytes on Linux), so that a valid long file name can still be written atomically.
+std::string temp_prefix(const std::string& path) {
+  const std::string base = base_of(path);
+  constexpr size_t kNameMax = 255, kSuffix = 5 + 20 + 1 + 20;  // ".tmp." pid "." counter
+  if (base.size() + kSuffix <= kNameMax) return base + ".tmp.";
+  uint64_t h = 1469598103934665603ull;  // FNV-1a of the whole name
+  for (unsigned char c : base) h = (h ^ c) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return base.substr(0, kNameMax - kSuffix - 17) + "~" + hex + ".tmp.";
+}
+
+// Removes FILE.tmp.<pid>[.<n>] files of `path` left by runs that are no longer running.
 void sweep_stale(const std::string& path) {
-  const std::string dir = folder_of(path), prefix = base_of(path) + ".tmp.";
+  const std::string dir = folder_of(path), prefix = temp_prefix(path);
   DIR* d = opendir(dir.c_str());
   if (!d) return;
   while (dirent* e = readdir(d)) {
     const std::string name = e->d_name;
     if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
-    const std::string digits = name.substr(prefix.size());
-    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string digits = name.substr(prefix.size());
+    if (const size_t dot = digits.find('.'); dot != std::string::npos) {
+      const std::string n = digits.substr(dot + 1);
+      if (n.empty() || n.size() > 19 || n.find_first_not_of("0123456789") != std::string::npos)
+        continue;
+      digits.resize(dot);
+    }
+    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
     const long pid = std::stol(digits);
     if (pid <= 0 || pid == long(getpid())) continue;
     if (kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
@@ -76,8 +98,14 @@ void sweep_stale(const std::string& path) {
   closedir(d);
 }
 
+// FILE.tmp.<pid>.<n>: unique within the process too, so two writers of one file (a log and a
+// checkpoint given the same path in two spellings) never remove each other's temporaries.
 std::string temp_name(const std::string& path) {
-  return path + ".tmp." + std::to_string(getpid());
+  static std::atomic<uint64_t> counter{0};
+  const fs::path dir = fs::path(path).parent_path();
+  return (dir / (temp_prefix(path) + std::to_string(getpid()) + "." +
+                 std::to_string(counter.fetch_add(1))))
+      .string();
 }
 
 void fsync_folder(const std::string& path) {
@@ -125,7 +153,7 @@ OutputFile::OutputFile(std::string path, std::string what, Sync sync)
   }
   sweep_stale(path_);
   writing_ = temp_name(path_);
-  unlink(writing_.c_str());  // our own pid's: a leftover of this process, never someone else's
+  unlink(writing_.c_str());  // a leftover of a dead process that had our pid; the name is ours
   const int fd =
       open(writing_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   SPOOL_CHECK(fd >= 0, what_, ": cannot create ", writing_, ": ", std::strerror(errno));

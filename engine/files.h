@@ -1,7 +1,8 @@
 // Output files. Every file spool writes (checkpoints, logs, CSVs, generated data, frames) goes
 // through OutputFile, so every writer follows the same rules:
 // - a path that does not exist yet, or names a regular file, is written atomically: the bytes go
-//   to PATH.tmp.<pid> in the same folder, are flushed and fsync'd, and the temporary file is
+//   to PATH.tmp.<pid>.<n> in the same folder (PATH's name shortened, with a hash, when that
+//   would be longer than a file name may be), are flushed and fsync'd, and the temporary file is
 //   renamed over PATH (then the folder is fsync'd). A reader never sees half a file, and a run
 //   that fails or is killed leaves the old PATH as it was;
 // - a character device or a FIFO (/dev/null, a named pipe) is written through plainly: it is

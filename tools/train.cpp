@@ -257,8 +257,13 @@ int cmd_train(int argc, char** argv) {
     const auto kind = std::filesystem::status(*c.log, ec).type();
     const bool stream = kind == std::filesystem::file_type::character ||
                         kind == std::filesystem::file_type::fifo;
-    if (!stream && std::filesystem::path(*c.log).lexically_normal() ==
-                       std::filesystem::path(*c.save).lexically_normal())
+    // Compared after resolving ".", ".." and links in the folders: o/x and $PWD/o/x are one.
+    const auto resolved = [](const std::string& p) {
+      std::error_code e;
+      const auto r = std::filesystem::weakly_canonical(p, e);
+      return e ? std::filesystem::path(p).lexically_normal() : r;
+    };
+    if (!stream && resolved(*c.log) == resolved(*c.save))
       throw UsageError("train: --log and --save name the same file " + *c.log);
   }
   const bool video = is_video_model(c.model);
@@ -359,6 +364,17 @@ int cmd_train(int argc, char** argv) {
     c.video_width = a.positive_int("width", 64);
     c.test_clips = a.positive_int("test-clips", 200);
     if (c.video_size < 32) throw UsageError("train: --size must be at least 32");
+    // Lower bounds, before anything is built: a batch of 8-frame clips in f32, and the weights,
+    // gradients and momentum of the ResNet's 3x3 convolutions, which grow as the width squared
+    // (2,600 w^2 parameters for ResNet-18, 5,500 w^2 for ResNet-50: 10.6 M and 22.5 M at 64).
+    check_memory("train: --batch " + std::to_string(c.batch) + " --size " +
+                     std::to_string(c.video_size),
+                 double(c.batch) * 8 * 3 * double(c.video_size) * double(c.video_size) * 4,
+                 "one batch of 8-frame clips");
+    const double w = double(c.video_width);
+    check_memory("train: --width " + std::to_string(c.video_width),
+                 (models::video_config(c.model).depth >= 50 ? 5500 : 2600) * w * w * 12,
+                 "the model's weights, gradients and momentum");
     return train_video(c);
   }
   if (preference) {
@@ -389,6 +405,9 @@ int cmd_train(int argc, char** argv) {
     c.precompute_ref = a.has("precompute-ref");
     c.steps = a.positive_int("steps", 300);
     c.batch = a.positive_int("batch", 8);
+    // The logits of one batch, 128 positions of 256 bytes in f32: a lower bound of its memory.
+    check_memory("train: --batch " + std::to_string(c.batch), double(c.batch) * 128 * 256 * 4,
+                 "the logits of one batch");
     c.eval_every = a.positive_int("eval-every", 50);
     c.lr = a.positive_double("lr", dpo || reward ? 1e-4 : 1e-3);
     c.seed = a.seed("seed", 0);
@@ -412,6 +431,11 @@ int cmd_train(int argc, char** argv) {
   if (gpt && a.has("epochs")) throw UsageError("train: gpt models take --steps, not --epochs");
   if (gpt && !a.has("steps")) c.steps = a.has("time-limit") ? 1000000000 : 1000;
   c.batch = a.positive_int("batch", gpt ? 8 : 32);
+  // gpt: the logits of one batch of windows (gpt-tiny's 256 positions of 256 bytes, f32), a lower
+  // bound for every GPT; mlp and resnet18: one batch of 28 x 28 images in f32.
+  check_memory("train: --batch " + std::to_string(c.batch),
+               double(c.batch) * (gpt ? 256.0 * 256 * 4 : 28.0 * 28 * 4),
+               gpt ? "the logits of one batch" : "one batch of images");
   c.eval_every = a.positive_int("eval-every", 100);
   c.lr = a.positive_double("lr", 1e-3);
   c.beta2 = a.has("beta2") ? a.positive_double("beta2", 0.999) : 0.999;

@@ -205,6 +205,21 @@ TEST(HostileCheckpoint, OptimizerStateWithBadIndicesOrStepIsRefused) {
   EXPECT_THAT(error_of([&] { opt.load_state(nan_step); }), HasSubstr("'step'"));
 }
 
+TEST(HostileCheckpoint, PartialOptimizerStateIsRefusedAtLoad) {
+  Generator gen(0);
+  nn::Linear layer(3, 2, true, &gen);
+  nn::AdamW opt(nn::decay_matrices_only(layer, 0.01), {.lr = 1e-3});
+  // Parameter 0 (the weight) with exp_avg but no exp_avg_sq: refused, naming the missing slot.
+  const nn::NamedTensors partial = {{"0.exp_avg", zeros({2, 3})}, {"step", full({}, 1, DType::i64)}};
+  EXPECT_THAT(error_of([&] { opt.load_state(partial); }),
+              AllOf(HasSubstr("'0.exp_avg_sq'"), HasSubstr("incomplete")));
+  // A parameter with no state at all (not stepped yet) is fine, and so is the complete state.
+  const nn::NamedTensors complete = {{"0.exp_avg", zeros({2, 3})},
+                                     {"0.exp_avg_sq", zeros({2, 3})},
+                                     {"step", full({}, 1, DType::i64)}};
+  EXPECT_NO_THROW(opt.load_state(complete));
+}
+
 // --- NaN and Inf in loaded files -----------------------------------------------------------
 
 TEST(HostileValues, FirstNonfiniteNamesTheTensorAndWhere) {
@@ -355,6 +370,33 @@ TEST(HostileOutputs, TemporariesOfKilledRunsAreSweptNotAccumulated) {
   EXPECT_FALSE(fs::exists(stale));
   EXPECT_TRUE(fs::exists(live));
   EXPECT_EQ(bytes_of(s / "log.jsonl"), "{}\n");
+}
+
+TEST(HostileOutputs, ALongValidNameIsWrittenAtomically) {
+  Scratch s;
+  // 250 bytes is a valid name; FILE.tmp.<pid>.<n> would not be, so the temporary is shortened.
+  const std::string name(250, 'n');
+  write_file(s / name, "data", "--save");
+  EXPECT_EQ(bytes_of(s / name), "data");
+  EXPECT_EQ(listing(s.dir()), std::vector<std::string>{name});
+  {
+    OutputFile f(s / name, "--save");  // an uncommitted one leaves the old file and no temporary
+    f.write("half");
+  }
+  EXPECT_EQ(listing(s.dir()), std::vector<std::string>{name});
+}
+
+TEST(HostileOutputs, TwoWritersOfOneFileKeepTheirOwnTemporaries) {
+  Scratch s;
+  // A log and a checkpoint given one path in two spellings: neither removes the other's bytes.
+  fs::create_directory(s / "o");
+  OutputFile log(s / "o/x", "--log");
+  log.write("log");
+  OutputFile save((s.dir() / "o" / "." / "x").string(), "--save");
+  save.write("checkpoint");
+  save.commit();
+  EXPECT_NO_THROW(log.commit());
+  EXPECT_EQ(bytes_of(s / "o/x"), "log");
 }
 
 // --- inputs that are not files ----------------------------------------------------------------
