@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -143,6 +144,31 @@ void check_output(const std::optional<std::string>& path, const std::string& fla
   } catch (const Error& e) {
     throw UsageError(e.what());
   }
+}
+
+double memory_bound_bytes() {
+  if (const char* env = std::getenv("SPOOL_MEMORY_LIMIT")) {
+    char* end = nullptr;
+    const double v = std::strtod(env, &end);
+    if (end != env && *end == '\0' && std::isfinite(v) && v > 0) return v;
+  }
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? double(pages) * double(page) : 1e300;
+}
+
+void check_memory(const std::string& flags, double bytes, const std::string& of) {
+  const double bound = memory_bound_bytes();
+  if (bytes <= bound) return;
+  auto human = [](double b) {
+    const char* units[] = {"bytes", "KB", "MB", "GB", "TB", "PB", "EB"};
+    int u = 0;
+    while (b >= 1000 && u < 6) b /= 1000, ++u;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+    return std::string(buf);
+  };
+  throw UsageError(flags + ": " + of + " alone would need " + human(bytes) +
+                   ", more than this machine's " + human(bound) + " of memory");
 }
 
 void check_finite(const TensorFile& file, const std::string& what, bool allow) {

@@ -85,6 +85,15 @@ void check_output(const std::optional<std::string>& path, const std::string& fla
 // floats, or with `allow` prints a warning and goes on (the --allow-nonfinite flag).
 void check_finite(const TensorFile& file, const std::string& what, bool allow);
 
+// Refuses (UsageError) a request whose memory, estimated from its flags before anything is
+// allocated, exceeds this machine's physical memory: `flags` names them ("train: --batch
+// 1000000000"), `bytes` is a lower bound of what they need (a double, so no product overflows),
+// `of` says for what ("the batch's clips"). Without it such a flag grows memory a vector at a
+// time until the system kills the process. SPOOL_MEMORY_LIMIT (bytes) replaces the physical
+// memory as the bound, for machines shared with others and for tests.
+void check_memory(const std::string& flags, double bytes, const std::string& of);
+double memory_bound_bytes();  // the bound check_memory uses
+
 // A small builder for flat JSON objects.
 class Json {
  public:

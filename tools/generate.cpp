@@ -106,7 +106,12 @@ int cmd_generate(int argc, char** argv) {
     const data::WordList words(data::load_text(words_path).train);
     const data::PreferenceSet set = data::load_preferences(a.str("prompts", ""), context);
     const auto& pool = set.val.empty() ? set.train : set.val;
+    if (pool.empty()) throw UsageError("generate: --prompts: the file holds no pairs");
     const int64_t samples = a.positive_int("samples", 300);
+    // Each sample holds its prompt and its completion as strings (32 bytes each, and the text).
+    check_memory("generate: --samples " + std::to_string(samples),
+                 double(samples) * (64.0 + double(pool[0].prompt.size()) + double(n)),
+                 "the prompts and completions");
     std::vector<std::string> prompts;
     for (int64_t i = 0; i < samples; ++i) prompts.push_back(pool[size_t(i) % pool.size()].prompt);
     for (const auto& p : prompts)

@@ -28,6 +28,10 @@ int cmd_make_pairs(int argc, char** argv) {
   // CONFIGS.md dpo-gpt-tiny: 128-token rows, the first 32 the prompt.
   const int64_t prompt = a.positive_int("prompt-bytes", 32);
   const int64_t completion = a.positive_int("completion-bytes", 96);
+  // Each pair holds a prompt and two completions as strings (32 bytes each, and the text).
+  check_memory("make-pairs: --pairs " + std::to_string(n),
+               double(n) * (96.0 + double(prompt) + 2.0 * double(completion)),
+               "the pairs in memory");
   const std::string path = a.has("data") ? a.str("data", "") : data::default_corpus_path();
   const data::TextCorpus corpus = data::load_text(path);
   // Training windows from the corpus's training documents only, so held-out text stays unseen.

@@ -74,6 +74,12 @@ TEST(CliHostile, EveryFamilyChecksItsOutputsBeforeTheFirstStep) {
   expect_refused("train --model mlp --steps 2 --save " + (dir / "x").string() + " --log " +
                      (dir / "x").string(),
                  "name the same file");
+  // The same file in two spellings: through ".." and through a link to its folder.
+  fs::create_directory(dir / "o");
+  fs::create_directory_symlink(dir / "o", dir / "link");
+  expect_refused("train --model mlp --steps 2 --save " + (dir / "o" / ".." / "o" / "x").string() +
+                     " --log " + (dir / "link" / "x").string(),
+                 "name the same file");
 }
 
 TEST(CliHostile, ASymlinkOutputIsRefusedAndItsTargetKept) {
@@ -166,6 +172,52 @@ TEST(CliHostile, WeightMetadataAndShapesCannotSizeAModelBeyondTheFile) {
   save_safetensors(small, few);
   EXPECT_LT(fs::file_size(small), 100000u);
   expect_refused("generate --weights " + small + " --tokens 4", "weights are missing");
+}
+
+TEST(CliHostile, GradBuildsNoModelLargerThanItsWeightsFile) {
+  auto dir = temp_dir();
+  // Zero-byte tensors whose shapes declare a width of 256 and 1.5 M classes: a few hundred bytes
+  // that sized a 3 GB ResNet before load_state_dict found them empty.
+  const std::string batch = (dir / "b.safetensors").string();
+  save_safetensors(batch, {{"images", zeros({1, 3, 8, 8})},
+                           {"labels", zeros({1}, DType::i64)},
+                           {"frames", zeros({1, 2, 3, 8, 8})}});
+  const std::string r = (dir / "r.safetensors").string();
+  save_safetensors(r, {{"conv1.weight", zeros({256, 3, 0, 0})}, {"fc.weight", zeros({1500000, 0})}});
+  EXPECT_LT(fs::file_size(r), 400u);
+  const std::string out = (dir / "g.safetensors").string();
+  expect_refused("grad --model resnet18 --weights " + r + " --batch " + batch + " --out " + out,
+                 "describes a larger model");
+  const std::string v = (dir / "v.safetensors").string();
+  save_safetensors(v, {{"backbone.conv1.weight", zeros({256, 3, 0, 0})},
+                       {"cls_head.fc_cls.weight", zeros({3000000, 0})}});
+  expect_refused("grad --model tsn-r18 --weights " + v + " --batch " + batch + " --out " + out,
+                 "describes a larger model");
+  EXPECT_FALSE(fs::exists(out));
+  // An empty batch has no loss: refused, where it used to write "loss -nan" and exit 0.
+  save_safetensors(batch, {{"images", zeros({0, 3, 8, 8})}, {"labels", zeros({0}, DType::i64)}});
+  const std::string w = (dir / "w.safetensors").string();
+  save_safetensors(w, {{"conv1.weight", zeros({8, 3, 7, 7})}, {"fc.weight", zeros({10, 64})}});
+  expect_refused("grad --model resnet18 --weights " + w + " --batch " + batch + " --out " + out,
+                 "is empty");
+}
+
+TEST(CliHostile, FlagsThatNeedMoreMemoryThanTheMachineAreRefusedAtOnce) {
+  // Each of these grew memory a vector or a clip at a time until the system killed the process.
+  expect_refused("train --model gpt-tiny --steps 1 --batch 1000000000", "than this machine's");
+  expect_refused("train --model tsn-r18 --size 32 --width 8 --steps 1 --batch 1000000000",
+                 "one batch of 8-frame clips alone would need");
+  expect_refused("train --model i3d-r50 --size 32 --width 8 --steps 1 --batch 1000000000",
+                 "than this machine's");
+  expect_refused("train --model tsn-r18 --size 32 --width 100000 --steps 1", "--width 100000");
+  auto dir = temp_dir();
+  expect_refused("make-pairs --out " + (dir / "p.jsonl").string() + " --pairs 1000000000000",
+                 "--pairs 1000000000000");
+  const std::string w = (dir / "w.safetensors").string();
+  save_gpt_weights(w);
+  expect_refused("generate --weights " + w + " --prompts " + write_pairs(dir) +
+                     " --tokens 2 --samples 1000000000000",
+                 "--samples 1000000000000");
 }
 
 TEST(CliHostile, AValidationSplitTooShortIsFoundBeforeTraining) {
