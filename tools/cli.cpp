@@ -132,6 +132,14 @@ void JsonlLog::commit() {
   f_.reset();
 }
 
+void check_diverged(JsonlLog& log, int64_t step, double loss) {
+  if (std::isfinite(loss)) return;
+  log.write(Json().add("step", step).add("loss", loss).add("diverged", true).str());
+  log.commit();
+  fail("train: the loss is ", loss, " at step ", step,
+       ": training diverged and was stopped; nothing was saved (a smaller --lr may help)");
+}
+
 bool is_file(const std::string& path) {
   std::error_code ec;
   return std::filesystem::is_regular_file(path, ec);

@@ -72,6 +72,12 @@ class JsonlLog {
   std::unique_ptr<OutputFile> f_;
 };
 
+// A training step's loss that is NaN or infinite ends the run: the log gets the step (loss null,
+// "diverged": true) and is committed, nothing is saved (a checkpoint of NaN weights would replace
+// a good one), and spool::Error says at which step, so the run exits 2 instead of printing
+// "final loss nan" with status 0.
+void check_diverged(JsonlLog& log, int64_t step, double loss);
+
 // Whether `path` names a regular file (following links); false, never a throw, for paths the
 // file system refuses (too long, a loop of links).
 bool is_file(const std::string& path);

@@ -82,9 +82,10 @@ int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Modul
     throw UsageError("--resume: " + path + " was trained with seed " + std::to_string(meta.seed) +
                      " and batch " + std::to_string(meta.batch) +
                      "; pass the same --seed and --batch");
-  if (meta.step > total)
+  if (meta.step >= total)
     throw UsageError("--resume: the checkpoint is at step " + std::to_string(meta.step) +
-                     ", past the " + std::to_string(total) + " steps asked for");
+                     (meta.step == total ? ", the end of" : ", past") + " the " +
+                     std::to_string(total) + " steps asked for: nothing is left to train");
   check_finite(f, "--resume", c.allow_nonfinite);
   nn::NamedTensors model_state, opt_state;
   for (const auto& [n, t] : f.tensors) {
@@ -165,6 +166,7 @@ int train_classifier(const TrainConfig& c) {
       backward(loss);
       last_loss = loss.item();
     }
+    check_diverged(log, step, last_loss);
     opt.step();
     if (step % c.log_every == 0 || step + 1 == total)
       log.write(Json().add("step", step).add("loss", last_loss).str());

@@ -95,6 +95,7 @@ int train_gpt(const TrainConfig& c) {
       backward(loss);
       last_loss = loss.item();
     }
+    check_diverged(log, step, last_loss);
     nn::clip_grad_norm(model.parameters(), 1.0);
     opt.step();
     tokens += b.real_targets;

@@ -126,6 +126,7 @@ int run_loop(const TrainConfig& c, const data::PreferenceSet& set, nn::Module& m
     opt.zero_grad();
     model.train();
     last = step_fn(step_pairs(c, step, set.train.size()));
+    check_diverged(log, step, last["loss"]);
     nn::clip_grad_norm(model.parameters(), 1.0);
     opt.step();
     const bool do_eval = has_val && ((step + 1) % c.eval_every == 0 || step + 1 == total);

@@ -420,6 +420,7 @@ int train_video(const TrainConfig& c) {
       backward(loss);
       last_loss = loss.item();
     }
+    check_diverged(log, step, last_loss);
     nn::clip_grad_norm(model->parameters(), 40.0);
     opt.step();
     if (step % c.log_every == 0)

@@ -143,6 +143,32 @@ TEST(CliHostile, ResumeRefusesCraftedMetadataNamingTheField) {
   save_safetensors((dir / "bad_index.safetensors").string(), renamed, good.metadata);
   expect_refused("train --model mlp --steps 4 --resume " + (dir / "bad_index.safetensors").string(),
                  "does not start with a parameter index");
+  // Without one slot of one parameter: refused at load, naming it (it failed at the first update
+  // with "use of an undefined tensor").
+  nn::NamedTensors partial;
+  for (const auto& [n, t] : good.tensors)
+    if (n != "optimizer.0.exp_avg_sq") partial.emplace_back(n, t);
+  save_safetensors((dir / "partial.safetensors").string(), partial, good.metadata);
+  expect_refused("train --model mlp --steps 4 --resume " + (dir / "partial.safetensors").string(),
+                 "has no '0.exp_avg_sq'");
+  // At its own last step there is nothing to train: refused, where it printed "final loss nan".
+  expect_refused("train --model mlp --steps 2 --resume " + ckpt, "nothing is left to train");
+}
+
+TEST(CliHostile, ADivergedRunStopsWithAnErrorAndSavesNothing) {
+  auto dir = temp_dir();
+  const std::string ckpt = (dir / "ckpt.safetensors").string(), log = (dir / "log.jsonl").string();
+  std::ofstream(ckpt) << "a good checkpoint";
+  const CliResult r =
+      run_cli("train --model mlp --steps 20 --lr 1e308 --save " + ckpt + " --log " + log);
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, AllOf(HasSubstr("diverged"), HasSubstr("nothing was saved")));
+  std::ifstream in(ckpt);
+  std::string kept((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(kept, "a good checkpoint");
+  std::ifstream l(log);
+  std::string logged((std::istreambuf_iterator<char>(l)), {});
+  EXPECT_THAT(logged, HasSubstr("\"diverged\": true"));
 }
 
 TEST(CliHostile, NonFiniteWeightsAreRefusedUnlessAllowed) {
