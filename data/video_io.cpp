@@ -7,6 +7,7 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/avstring.h>
 #include <libavutil/error.h>
 #include <libavutil/log.h>
 #include <libswscale/swscale.h>
@@ -209,6 +210,27 @@ Image read_jpeg(const std::string& path, int64_t min_side) {
   jpeg_stdio_src(&info, r->file);
   jpeg_read_header(&info, TRUE);
   check_frame_size("jpeg", path, info.image_width, info.image_height);
+  if (jpeg_has_multiple_scans(&info)) {
+    // A progressive (or multi-scan sequential) file is decoded from a buffer of all its DCT
+    // coefficients at full size, whatever scale is asked for: 2 bytes a coefficient, 64 per
+    // block of each component (jdcoefct.c). Both that buffer and the pixels are limited.
+    int64_t coefficient_bytes = 0;
+    for (int c = 0; c < info.num_components; ++c) {
+      const jpeg_component_info& comp = info.comp_info[c];
+      const int64_t w = (int64_t(comp.width_in_blocks) + comp.h_samp_factor - 1) /
+                        comp.h_samp_factor * comp.h_samp_factor;
+      const int64_t h = (int64_t(comp.height_in_blocks) + comp.v_samp_factor - 1) /
+                        comp.v_samp_factor * comp.v_samp_factor;
+      coefficient_bytes += w * h * DCTSIZE2 * int64_t(sizeof(JCOEF));
+    }
+    const int64_t pixels = int64_t(info.image_width) * int64_t(info.image_height);
+    SPOOL_CHECK(pixels <= kMaxProgressivePixels && coefficient_bytes <= kMaxJpegCoefficientBytes,
+                "jpeg: ", path, " is a progressive (multi-scan) JPEG of ", info.image_width, " x ",
+                info.image_height, " pixels in ", info.num_components, " components (",
+                coefficient_bytes, " bytes of coefficients, held whole at any scale); such "
+                "files are limited to ", kMaxProgressivePixels, " pixels (4096 x 4096) and ",
+                kMaxJpegCoefficientBytes, " bytes of coefficients");
+  }
   info.out_color_space = JCS_RGB;
   if (min_side > 0) {
     // The smallest scale m/8 that still covers min_side (or the whole image) both ways.
@@ -432,6 +454,7 @@ std::string av_message(int code) {
 // FFmpeg's objects for one read, released however the read ends (a member, so a constructor that
 // throws part-way still releases them).
 struct AvHandles {
+  AVIOContext* io = nullptr;  // the file, opened by spool (fmt reads through it, never closes it)
   AVFormatContext* fmt = nullptr;
   AVCodecContext* ctx = nullptr;
   AVPacket* pkt = nullptr;
@@ -446,19 +469,52 @@ struct AvHandles {
     av_packet_free(&pkt);
     avcodec_free_context(&ctx);
     avformat_close_input(&fmt);
+    avio_closep(&io);
   }
 };
+
+// The demuxers spool reads video files with (FFmpeg's names; a demuxer matches when one of the
+// names in its own list is here: "mov" is mov,mp4,m4a,3gp,3g2,mj2). None of them opens another
+// file. Left out on purpose: playlists and scripts that name other files (hls, concat, dash,
+// image2's numbered files...), whose entries would be opened from wherever the file says; the
+// file protocol alone still reaches every local file, FIFOs and devices included.
+constexpr const char* kVideoDemuxers =
+    "mov,matroska,webm,avi,mpegts,mpeg,flv,ogg,asf,yuv4mpegpipe,h264,hevc,m4v,mpegvideo";
+constexpr const char* kVideoContainersInWords =
+    "MP4/MOV, Matroska/WebM, AVI, MPEG-TS, MPEG-PS, FLV, Ogg, ASF/WMV, YUV4MPEG2, raw H.264, "
+    "HEVC, MPEG-4 or MPEG-1/2 video";
 
 // One video file, read frame by frame.
 class VideoReader {
  public:
   explicit VideoReader(const std::string& path) : path_(path) {
     av_log_set_level(AV_LOG_QUIET);  // errors are reported by spool, naming the file
-    // The path is a file, whatever it looks like ("pipe:0", "http://..."), and nothing it names
-    // (a playlist's entries) is fetched from anywhere else.
+    // The path is a file, whatever it looks like ("pipe:0", "http://..."). Its container is
+    // found from its first bytes (as avformat_open_input would) and must be one of
+    // kVideoDemuxers before a demuxer reads its header: an HLS playlist or a concat script
+    // disguised as a video would open the files it names (a FIFO there blocked the loader
+    // forever). The open file is then handed to that demuxer, so what was probed is what is
+    // read; format_whitelist and protocol_whitelist hold the same rules inside FFmpeg.
+    const std::string url = "file:" + path;
     AVDictionary* opts = nullptr;
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
-    int rc = avformat_open_input(&av_.fmt, ("file:" + path).c_str(), nullptr, &opts);
+    int rc = avio_open2(&av_.io, url.c_str(), AVIO_FLAG_READ, nullptr, &opts);
+    av_dict_free(&opts);
+    if (rc < 0) throw fail("cannot open", rc);
+    const AVInputFormat* format = nullptr;
+    if ((rc = av_probe_input_buffer2(av_.io, &format, url.c_str(), nullptr, 0, 0)) < 0)
+      throw fail("cannot open", rc);
+    if (av_match_list(format->name, kVideoDemuxers, ',') <= 0)
+      throw fail(std::string("is a '") + format->name + "' file (" +
+                     (format->long_name ? format->long_name : "no description") +
+                     "), not a video container spool reads (" + kVideoContainersInWords + ")",
+                 0);
+    av_.fmt = avformat_alloc_context();
+    if (!av_.fmt) throw fail("out of memory", 0);
+    av_.fmt->pb = av_.io;  // custom I/O: avformat_close_input leaves it to AvHandles
+    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    av_dict_set(&opts, "format_whitelist", kVideoDemuxers, 0);
+    rc = avformat_open_input(&av_.fmt, url.c_str(), format, &opts);  // frees fmt on failure
     av_dict_free(&opts);
     if (rc < 0) throw fail("cannot open", rc);
     if ((rc = avformat_find_stream_info(av_.fmt, nullptr)) < 0)

@@ -1,7 +1,8 @@
 // Video data on disk, laid out as the common action-recognition tools lay it: an annotation list
 // of `path label` or `path num_frames label` lines, each path a folder of JPEG frames (read in
-// file-name order, decoded with libjpeg-turbo) or a video file (any container and codec FFmpeg's
-// libavformat / libavcodec read, converted to RGB with libswscale).
+// file-name order, decoded with libjpeg-turbo) or a video file (the common video containers, in
+// any codec FFmpeg's libavcodec reads, converted to RGB with libswscale; docs/video.md lists the
+// containers).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -19,11 +20,16 @@ namespace spool::data {
 //   its lines are at most kMaxListLine characters.
 // - A JPEG or video frame is at most kMaxFrameSide pixels on a side and kMaxFramePixels in all
 //   (8192 x 8192), as the file declares it; frames are decoded no larger than the caller asks.
+// - A progressive (multi-scan) JPEG is at most kMaxProgressivePixels (4096 x 4096) and
+//   kMaxJpegCoefficientBytes of DCT coefficients: libjpeg holds all of them, at full size,
+//   whatever the scale it decodes to (16384 x 4096 at full colour resolution: 384 MiB).
 constexpr int64_t kMaxClasses = 10000;
 constexpr int64_t kMaxListFrames = 10'000'000;
 constexpr int64_t kMaxListLine = 65536;
 constexpr int64_t kMaxFrameSide = 16384;
 constexpr int64_t kMaxFramePixels = int64_t(1) << 26;
+constexpr int64_t kMaxProgressivePixels = int64_t(1) << 24;
+constexpr int64_t kMaxJpegCoefficientBytes = int64_t(1) << 27;
 
 struct VideoEntry {
   std::string path;     // absolute, or relative to the working directory
@@ -47,7 +53,8 @@ struct Image {
 // Decoded whole (min_side 0), or at the smallest of libjpeg's scales 1/8, 2/8 ... 8/8 whose width
 // and height are both at least min_side (or the image's own, when smaller): a frame is read at
 // little more than the size it is resized to. A declared size above kMaxFrameSide or
-// kMaxFramePixels is refused, naming the file and the size, before anything is decoded.
+// kMaxFramePixels (a progressive file: kMaxProgressivePixels or kMaxJpegCoefficientBytes) is
+// refused, naming the file and the size, before anything is decoded.
 Image read_jpeg(const std::string& path, int64_t min_side = 0);
 // Compressed in memory and written through spool::write_file (atomic, engine/files.h).
 void write_jpeg(const std::string& path, const Image& image, int quality = 90,
@@ -59,8 +66,10 @@ std::vector<std::string> frame_files(const VideoEntry& e);
 // Frames `which` of a video file (indices into its frames in the order the decoder returns them;
 // any order, repeats allowed), as RGB, each scaled down to at most max_side x max_side (0: full
 // size; a side already smaller is kept). Only these frames are converted, and decoding stops
-// after the last of them. A file FFmpeg cannot open or decode, a frame size above the limits, or
-// an index past the end is an error naming the file (and FFmpeg's reason).
+// after the last of them. A file FFmpeg cannot open or decode, a container other than the video
+// containers spool reads (a playlist or script naming other files: HLS, concat...; it is refused
+// before anything it names is opened), a frame size above the limits, or an index past the end
+// is an error naming the file (and FFmpeg's reason).
 std::vector<Image> decode_video(const std::string& path, const std::vector<int64_t>& which,
                                 int64_t max_side = 0);
 // The number of frames decode_video numbers: every frame is decoded, none converted.

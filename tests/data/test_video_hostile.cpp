@@ -2,14 +2,20 @@
 // whose declared sizes would exhaust memory, and entries that are not what they claim. Every case
 // is a spool::Error naming the file (and the list line), decided before anything is allocated
 // from the declared sizes; and decoding does only the work the sampled frames need.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <jpeglib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "data/synthetic_video.h"
@@ -66,6 +72,45 @@ std::string jpeg_declaring(const Scratch& s, const std::string& name, int w, int
   bytes[sof + 6] = char(h & 255);
   bytes[sof + 7] = char(w >> 8);
   bytes[sof + 8] = char(w & 255);
+  return s.file(name, bytes);
+}
+
+// A w x h progressive JPEG (SOF2, libjpeg's simple progression) of smooth_image, its frame header
+// then rewritten to declare decl_w x decl_h when those are given: a small file that claims any
+// size.
+std::string progressive_jpeg(const Scratch& s, const std::string& name, int w, int h,
+                             int decl_w = 0, int decl_h = 0) {
+  const data::Image img = smooth_image(w, h);
+  jpeg_compress_struct info;
+  jpeg_error_mgr err;
+  info.err = jpeg_std_error(&err);
+  jpeg_create_compress(&info);
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&info, &out, &size);
+  info.image_width = JDIMENSION(w);
+  info.image_height = JDIMENSION(h);
+  info.input_components = 3;
+  info.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&info);
+  jpeg_simple_progression(&info);
+  jpeg_start_compress(&info, TRUE);
+  while (info.next_scanline < info.image_height) {
+    JSAMPROW row = const_cast<JSAMPLE*>(img.rgb.data()) + size_t(info.next_scanline) * size_t(w) * 3;
+    jpeg_write_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_compress(&info);
+  jpeg_destroy_compress(&info);
+  std::string bytes(reinterpret_cast<const char*>(out), size);
+  std::free(out);
+  const size_t sof = bytes.find("\xff\xc2");
+  EXPECT_NE(sof, std::string::npos) << "no progressive frame header";
+  if (decl_w > 0) {
+    bytes[sof + 5] = char(decl_h >> 8);
+    bytes[sof + 6] = char(decl_h & 255);
+    bytes[sof + 7] = char(decl_w >> 8);
+    bytes[sof + 8] = char(decl_w & 255);
+  }
   return s.file(name, bytes);
 }
 
@@ -357,4 +402,93 @@ TEST(MakeVideos, AListPathThatIsALinkIsRefusedBeforeAnyClipIsRendered) {
   EXPECT_TRUE(fs::is_symlink(out + "/val.txt"));
   EXPECT_FALSE(fs::exists(out + "/train/clip_000000")) << "rendered before checking";
   EXPECT_FALSE(fs::exists(out + "/train.txt"));
+}
+
+TEST(Jpeg, AProgressiveFileAboveItsLimitIsRefusedBeforeItsCoefficientsAreHeld) {
+  Scratch s;
+  // libjpeg holds every coefficient of a multi-scan file at full size, whatever the scale asked:
+  // 16384 x 4096 declared in 800 bytes cost 200 MB (4:2:0) before this limit.
+  for (auto [w, h] : {std::pair<int, int>{16384, 4096}, {4097, 4096}}) {
+    const std::string p = progressive_jpeg(s, "prog.jpg", 16, 16, w, h);
+    const std::string msg = error_of([&] { data::read_jpeg(p, 112); });
+    EXPECT_TRUE(contains(msg, p)) << msg;
+    EXPECT_TRUE(contains(msg, "progressive")) << msg;
+    EXPECT_TRUE(contains(msg, std::to_string(w) + " x " + std::to_string(h))) << msg;
+    EXPECT_TRUE(contains(msg, "16777216 pixels")) << msg;  // says what the limit is
+  }
+  // At the limit it is read (its scans hold 16 x 16 pixels of data; libjpeg fills the rest, as
+  // for AHugeDeclaredSizeIsDecodedOnlyAtTheScaleAsked), at 1/8 scale.
+  const data::Image at = data::read_jpeg(progressive_jpeg(s, "at.jpg", 16, 16, 4096, 4096), 112);
+  EXPECT_EQ(at.width, 512);
+  EXPECT_EQ(at.height, 512);
+  // A real progressive file decodes, scaled as a baseline one is, to the same picture.
+  const std::string prog = progressive_jpeg(s, "real.jpg", 64, 48);
+  const std::string base = (s.dir / "base.jpg").string();
+  data::write_jpeg(base, smooth_image(64, 48));
+  for (int64_t side : {0, 16}) {
+    const data::Image a = data::read_jpeg(prog, side), b = data::read_jpeg(base, side);
+    EXPECT_EQ(a.width, b.width);
+    EXPECT_EQ(a.height, b.height);
+    ASSERT_EQ(a.rgb.size(), b.rgb.size());
+    for (size_t i = 0; i < a.rgb.size(); ++i) ASSERT_NEAR(int(a.rgb[i]), int(b.rgb[i]), 8) << i;
+  }
+}
+
+TEST(VideoFile, APlaylistOrAConcatScriptIsRefusedWithoutOpeningWhatItNames) {
+  Scratch s;
+  // A real video the scripts name: followed, it would decode (10 frames of another file).
+  const std::string seg = y4m_video(s, "seg.ts", 16, 16, 10);
+  (void)seg;
+  const std::string hls = s.file(
+      "v.mp4", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nseg.ts\n#EXT-X-ENDLIST\n");
+  const std::string concat = s.file("c.mp4", "ffconcat version 1.0\nfile seg.ts\n");
+  for (const auto& [p, kind] : {std::pair<std::string, std::string>{hls, "'hls'"},
+                                {concat, "'concat'"}}) {
+    const std::string msg = error_of([&] { data::count_video_frames(p); });
+    EXPECT_TRUE(contains(msg, p)) << msg;
+    EXPECT_TRUE(contains(msg, kind)) << msg;
+    EXPECT_TRUE(contains(msg, "not a video container")) << msg;
+    EXPECT_TRUE(contains(error_of([&] { data::decode_video(p, {0}, 8); }), kind));
+  }
+}
+
+TEST(VideoFile, APlaylistNamingANamedPipeIsRefusedWithoutOpeningThePipe) {
+  Scratch s;
+  // The probe's recipe: the segment is a FIFO, and the loader used to block on it forever. A
+  // helper opens the pipe's other end whenever someone waits on it (so a regression fails
+  // instead of hanging) and records that it happened.
+  const std::string fifo = (s.dir / "seg.ts").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::string p = s.file(
+      "v.mp4", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nseg.ts\n#EXT-X-ENDLIST\n");
+  std::atomic<bool> done{false}, opened{false};
+  std::thread unblock([&] {
+    while (!done) {
+      const int fd = open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // fails while no one reads
+      if (fd >= 0) {
+        opened = true;
+        close(fd);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string msg = error_of([&] { data::count_video_frames(p); });
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  done = true;
+  unblock.join();
+  EXPECT_TRUE(contains(msg, p) && contains(msg, "'hls'")) << msg;
+  EXPECT_FALSE(opened) << "the segment was opened";
+  EXPECT_LT(seconds, 5.0);
+}
+
+TEST(VideoFile, TheContainersSpoolReadsStillOpen) {
+  Scratch s;
+  // YUV4MPEG2 under any name (the demuxer is chosen by content, then checked).
+  const std::string p = y4m_video(s, "grey.mp4", 16, 16, 3);
+  EXPECT_EQ(data::count_video_frames(p), 3);
+  // Not a video at all: FFmpeg's reason, naming the file.
+  const std::string junk = s.file("junk.mp4", "not a video");
+  EXPECT_TRUE(contains(error_of([&] { data::count_video_frames(junk); }), junk));
 }
