@@ -53,6 +53,28 @@ std::string read_maybe_gzipped(const std::string& path) {
   return text;
 }
 
+// A plain decimal: an optional sign, digits with at most one point, spaces or tabs around it.
+// strtod alone reads much more (0x10 as 16, 1e1 as 10, inf, nan), none of which a digits CSV
+// holds.
+bool parse_decimal(const std::string& field, double& out) {
+  size_t b = field.find_first_not_of(" \t\r"), e = field.find_last_not_of(" \t\r");
+  if (b == std::string::npos) return false;
+  const std::string s = field.substr(b, e - b + 1);
+  size_t i = (s[0] == '+' || s[0] == '-') ? 1 : 0, digits = 0, points = 0;
+  for (; i < s.size(); ++i) {
+    if (s[i] >= '0' && s[i] <= '9')
+      ++digits;
+    else if (s[i] == '.' && points == 0)
+      ++points;
+    else
+      return false;
+  }
+  if (digits == 0) return false;
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size();
+}
+
 }  // namespace
 
 void load_digits(const std::string& path, Tensor& images, Tensor& labels) {
@@ -68,11 +90,12 @@ void load_digits(const std::string& path, Tensor& images, Tensor& labels) {
     std::stringstream ls(line);
     std::string field;
     while (std::getline(ls, field, ',')) {
-      char* end = nullptr;
-      double v = std::strtod(field.c_str(), &end);
-      while (end && (*end == ' ' || *end == '\r' || *end == '\t')) ++end;
-      SPOOL_CHECK(end != field.c_str() && *end == '\0', "digits: ", path, " line ", line_no, ": '",
-                  field.substr(0, 40), "' is not a number");
+      double v = 0;
+      const size_t at = values.size();
+      SPOOL_CHECK(parse_decimal(field, v), "digits: ", path, " line ", line_no, ", ",
+                  at < 64 ? "pixel " + std::to_string(at) : at == 64 ? "label" : "field " +
+                  std::to_string(at + 1), ": '", field.substr(0, 40),
+                  "' is not a number (fields are plain decimals such as 12 or 0.5)");
       values.push_back(v);
     }
     SPOOL_CHECK(values.size() == 65, "digits: ", path, " line ", line_no, " has ", values.size(),
@@ -96,6 +119,8 @@ Split digits_split(const std::string& path) {
   Tensor x, y;
   load_digits(path, x, y);
   const int64_t n = y.numel(), n_test = n / 5;
+  SPOOL_CHECK(n_test > 0, "digits: ", path, " holds ", n, n == 1 ? " image" : " images",
+              "; at least 5 are needed to hold out a fifth of them as test images");
   // Fisher-Yates with a fixed stream.
   std::vector<int64_t> order(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;

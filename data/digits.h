@@ -18,10 +18,12 @@ struct Split {
 std::string find_digits();
 // The most text a digits CSV may expand to; reading stops and fails past it.
 constexpr size_t kMaxDigitsBytes = size_t(64) << 20;
-// Reads a digits CSV, gzipped or plain; throws naming the file and line on malformed input, and
-// on a file that expands past kMaxDigitsBytes.
+// Reads a digits CSV, gzipped or plain; throws naming the file and line on malformed input (a
+// field that is not a plain decimal, such as 0x10, 1e1 or inf, names its pixel or the label; a
+// value outside 0..16 or a label outside 0..9), and on a file that expands past kMaxDigitsBytes.
 void load_digits(const std::string& path, Tensor& images, Tensor& labels);
-// A fixed 80/20 split (the same shuffle every time, independent of any training seed).
+// A fixed 80/20 split (the same shuffle every time, independent of any training seed); a file of
+// fewer than 5 images, which would leave no test image, is refused.
 Split digits_split(const std::string& path);
 
 }  // namespace spool::data
