@@ -161,6 +161,12 @@ int cmd_bench(int argc, char** argv) {
   const std::string batching = a.str("batching", "random");
   if (batching != "random" && batching != "packed" && batching != "padded")
     throw UsageError("bench: --batching '" + batching + "' is not random, packed or padded");
+  // Random batches are the standard configuration's timing input, uniform random bytes: a corpus
+  // would not change them, so --data with them is a mistake, not a request.
+  if (batching == "random" && a.has("data"))
+    throw UsageError(
+        "bench: --data is read only with --batching packed or padded (random batches, the "
+        "default, are uniform random bytes)");
   const std::string attention = a.str("attention", "flash");
   if (attention != "flash" && attention != "naive")
     throw UsageError("bench: --attention '" + attention + "' is not flash or naive");

@@ -496,3 +496,13 @@ TEST(Cli, VideoListsNameVideoFilesToo) {
   EXPECT_NE(r.output.find("2 classes"), std::string::npos) << r.output;
   EXPECT_NE(final_line(log).find("\"test_clips\": 4"), std::string::npos) << final_line(log);
 }
+
+TEST(Cli, BenchRefusesADataFileThatRandomBatchesWouldNeverRead) {
+  // The standard timing input is uniform random bytes: --data was silently ignored with it.
+  for (const char* batching : {"", " --batching random"}) {
+    const std::string args =
+        std::string("bench --model gpt-tiny --steps 1 --warmup 1 --data /dev/null") + batching;
+    expect_refused(args, "bench: --data is read only with --batching packed or padded");
+    EXPECT_EQ(count_lines(run_cli(args).output), 1) << args;
+  }
+}
