@@ -51,6 +51,17 @@ bool parse_dtype(const std::string& s, DType& out) {
   return false;
 }
 
+// A header value for a message: a number or string as JSON writes it (a number nlohmann read as
+// a double, such as 1e30 or 2.0, is written as one: 1e+30, 2.0), at most 40 characters; a list or
+// object only by its kind (a nested value could be deep enough to overflow the stack when
+// printed).
+std::string json_value(const nlohmann::json& v) {
+  if (v.is_array()) return "a list";
+  if (v.is_object()) return "an object";
+  std::string s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return s.size() <= 40 ? s : s.substr(0, 37) + "...";
+}
+
 }  // namespace
 
 bool TensorFile::has(const std::string& name) const {
@@ -200,23 +211,20 @@ TensorFile load_safetensors(const std::string& path) {
       SPOOL_CHECK(shape.is_array(), "safetensors: ", path, ": tensor '", e.name,
                   "' has a shape that is not a list");
       for (const auto& d : shape) {
-        SPOOL_CHECK(d.is_number_integer(), "safetensors: ", path, ": tensor '", e.name,
-                    "' has a dimension that is not a 64-bit integer");
-        e.shape.push_back(d.is_number_unsigned()
-                              ? (d.get<uint64_t>() > uint64_t(INT64_MAX) ? -1 : int64_t(d.get<uint64_t>()))
-                              : d.get<int64_t>());
+        const bool fits = d.is_number_unsigned() ? d.get<uint64_t>() <= uint64_t(INT64_MAX)
+                                                 : d.is_number_integer() && d.get<int64_t>() >= 0;
+        SPOOL_CHECK(fits, "safetensors: ", path, ": tensor '", e.name, "' has dimension ",
+                    json_value(d), ", which is not a 64-bit integer >= 0");
+        e.shape.push_back(d.is_number_unsigned() ? int64_t(d.get<uint64_t>()) : d.get<int64_t>());
       }
-      for (int64_t s : e.shape)
-        SPOOL_CHECK(s >= 0, "safetensors: ", path, ": tensor '", e.name, "' has shape ",
-                    str(e.shape));
       const auto& offsets = v.at("data_offsets");
       std::vector<uint64_t> off;
       SPOOL_CHECK(offsets.is_array(), "safetensors: ", path, ": tensor '", e.name,
                   "' has data_offsets that are not a list");
       for (const auto& o : offsets) {
         SPOOL_CHECK(o.is_number_unsigned() || (o.is_number_integer() && o.get<int64_t>() >= 0),
-                    "safetensors: ", path, ": tensor '", e.name,
-                    "' has a data offset that is not a non-negative 64-bit integer");
+                    "safetensors: ", path, ": tensor '", e.name, "' has data offset ",
+                    json_value(o), ", which is not a 64-bit integer >= 0");
         off.push_back(o.get<uint64_t>());
       }
       SPOOL_CHECK(off.size() == 2 && off[0] <= off[1] && off[1] <= data_size, "safetensors: ", path,

@@ -25,11 +25,14 @@ Shape contiguous_strides(const Shape& shape) {
 }
 
 std::string str(const Shape& shape) {
+  // Messages stay one readable line: a shape read from a file may have any number of dims.
+  const size_t shown = shape.size() <= kShapeDimsShown ? shape.size() : kShapeDimsShownShort;
   std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
+  for (size_t i = 0; i < shown; ++i) {
     if (i) s += ", ";
     s += std::to_string(shape[i]);
   }
+  if (shown < shape.size()) s += ", ... (" + std::to_string(shape.size()) + " dims)";
   return s + "]";
 }
 

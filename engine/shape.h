@@ -10,7 +10,10 @@ using Shape = std::vector<int64_t>;
 
 int64_t numel(const Shape& shape);
 Shape contiguous_strides(const Shape& shape);
-std::string str(const Shape& shape);  // "[8, 3]"
+// "[8, 3]"; a shape of more than kShapeDimsShown dims is written as its first
+// kShapeDimsShownShort and the count: "[2, 2, 2, 2, 2, 2, 2, 2, ... (1000 dims)]".
+constexpr size_t kShapeDimsShown = 16, kShapeDimsShownShort = 8;
+std::string str(const Shape& shape);
 // Wraps a possibly negative dim into [0, ndim); the op name goes into the error message.
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
 // The NumPy broadcast of two shapes; throws naming the op when they do not broadcast.

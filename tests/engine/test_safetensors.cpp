@@ -109,3 +109,53 @@ TEST(Safetensors, AFailedSaveLeavesTheExistingFileIntact) {
   EXPECT_THROW(save_safetensors("/nonexistent-dir/x.safetensors", {{"w", zeros({1})}}), Error);
   std::filesystem::remove(p);
 }
+
+TEST(Safetensors, ANumberThatIsNotAnIntegerIsShownAsWritten) {
+  const std::string bad = tmp("float_dims.safetensors");
+  const auto write_header = [&](const std::string& header, size_t data) {
+    std::string len(8, '\0');
+    for (int i = 0; i < 8; ++i) len[size_t(i)] = char((header.size() >> (8 * i)) & 0xff);
+    write_bytes(bad, len + header + std::string(data, '\0'));
+  };
+  // nlohmann reads these as doubles; converted, 1e30 became -9223372036854775808 in messages.
+  const std::pair<std::string, std::string> cases[] = {
+      {"[1e30]", "dimension 1e+30"},
+      {"[1000000000000000000000000000000]", "dimension 1e+30"},
+      {"[2.0]", "dimension 2.0"},
+      {"[\"2\"]", "dimension \"2\""},
+      {"[[2]]", "dimension a list"},
+      {"[-3]", "dimension -3"},
+  };
+  for (const auto& [shape, want] : cases) {
+    write_header("{\"a\":{\"dtype\":\"F32\",\"shape\":" + shape + ",\"data_offsets\":[0,8]}}", 8);
+    const std::string msg = load_error(bad);
+    EXPECT_THAT(msg, HasSubstr(bad + ": tensor 'a' has " + want)) << shape;
+    EXPECT_THAT(msg, HasSubstr("which is not a 64-bit integer >= 0")) << shape;
+    EXPECT_THAT(msg, ::testing::Not(HasSubstr("9223372036854775808"))) << shape;
+  }
+  write_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8.0]}}", 8);
+  EXPECT_THAT(load_error(bad), HasSubstr("tensor 'a' has data offset 8.0, which is not"));
+  write_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-1e300,8]}}", 8);
+  EXPECT_THAT(load_error(bad), HasSubstr("tensor 'a' has data offset -1e+300, which is not"));
+  std::filesystem::remove(bad);
+}
+
+TEST(Safetensors, AShapeOfManyDimensionsIsShortenedInMessages) {
+  const std::string bad = tmp("rank1000.safetensors");
+  std::string dims;
+  for (int i = 0; i < 1000; ++i) dims += std::string(i ? "," : "") + "4294967296";
+  const std::string header =
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[" + dims + "],\"data_offsets\":[0,8]}}";
+  std::string len(8, '\0');
+  for (int i = 0; i < 8; ++i) len[size_t(i)] = char((header.size() >> (8 * i)) & 0xff);
+  write_bytes(bad, len + header + std::string(8, '\0'));
+  const std::string msg = load_error(bad);
+  EXPECT_THAT(msg, HasSubstr("[4294967296, 4294967296, 4294967296, 4294967296, 4294967296, "
+                             "4294967296, 4294967296, 4294967296, ... (1000 dims)]"));
+  EXPECT_LT(msg.size(), 400u) << msg;
+  std::filesystem::remove(bad);
+  // Shapes of up to 16 dims are written out whole.
+  EXPECT_EQ(str(Shape(16, 1)), "[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]");
+  EXPECT_EQ(str(Shape(17, 1)), "[1, 1, 1, 1, 1, 1, 1, 1, ... (17 dims)]");
+  EXPECT_EQ(describe(zeros(Shape(20, 1))), "f32[1, 1, 1, 1, 1, 1, 1, 1, ... (20 dims)]");
+}
