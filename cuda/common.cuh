@@ -45,9 +45,15 @@ cudaStream_t stream();
 int sm_count();
 
 // Kernel scratch memory (not tensor memory, so not counted by the allocator, like the CPU
-// backend's column buffers). Valid until the next call; work is ordered on one stream, so a buffer
-// reused by the next kernel is never read by an earlier one still running.
+// backend's column buffers). Valid until the next call of scratch() or the next tensor
+// allocation (an allocation that runs out of memory frees scratch before it retries: a large
+// column buffer left by one convolution must not make a later tensor fail); so take scratch
+// after a kernel's tensors exist. Work is ordered on one stream, so a buffer reused by the next
+// kernel is never read by an earlier one still running.
 void* scratch(size_t nbytes);
+// Frees the scratch buffer (after the stream's work); the next scratch() allocates afresh.
+void release_scratch();
+
 
 constexpr int kThreads = 256;
 // A grid-stride loop's grid: enough blocks to fill the device, no more than the work needs.

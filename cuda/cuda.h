@@ -1,5 +1,6 @@
 // Public switches of the CUDA backend. No CUDA header here: callers build without the toolkit.
 #pragma once
+#include <cstddef>
 #include <string>
 
 namespace spool::cuda {
@@ -10,6 +11,9 @@ namespace spool::cuda {
 enum class Gemm { cublas, tiled };
 void set_gemm(Gemm g);
 Gemm gemm();
+
+// Bytes the kernels' scratch buffer holds now (a convolution's columns, attention's row dots).
+size_t scratch_bytes();
 
 // The device-to-device copy ceiling: bytes read plus written per second by cudaMemcpyAsync of
 // `bytes`, the median of `reps` timed copies (CUDA events) after one warm-up.

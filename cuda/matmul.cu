@@ -1,6 +1,7 @@
 // CUDA GEMM: batched matmul through cuBLAS (strided-batched sgemm / dgemm, no TF32: f32 results
 // stay within f32 rounding of the CPU's), and spool's own tiled SGEMM beside it for comparison
 // (cuda::set_gemm). Convolution's GEMMs come through gemm_strided below as well.
+#include <climits>
 #include <cublas_v2.h>
 
 #include "cuda/common.cuh"
@@ -117,8 +118,17 @@ void cublas_gemm(const GemmArgs<T>& g, const MatrixLayout& la, const MatrixLayou
   const cublasOperation_t opb = lb.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t opa = la.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
   const T one = T(1), beta = g.beta;
-  SPOOL_CHECK(g.m < (int64_t(1) << 31) && g.n < (int64_t(1) << 31) && g.k < (int64_t(1) << 31),
-              "matmul: a dimension exceeds cuBLAS's 32-bit sizes");
+  // cuBLAS takes sizes, leading dimensions and the batch count as int: each is checked, not
+  // narrowed (a leading dimension of 2^31 would wrap negative and cuBLAS would read elsewhere).
+  const struct {
+    const char* name;
+    int64_t value;
+  } ints[] = {{"m", g.m},      {"n", g.n},        {"k", g.k},         {"lda", la.ld},
+              {"ldb", lb.ld},  {"ldc", g.c_row},  {"batch", g.batch}};
+  for (const auto& [name, value] : ints)
+    SPOOL_CHECK(value >= 0 && value <= int64_t(INT_MAX), "matmul: ", name, " = ", value,
+                " does not fit cuBLAS's 32-bit int; this product needs the tiled kernel "
+                "(SPOOL_CUDA_GEMM=tiled) or smaller operands");
   if constexpr (std::is_same_v<T, float>)
     SPOOL_CUBLAS_CHECK(cublasSgemmStridedBatched(
         handle(), opb, opa, int(g.n), int(g.m), int(g.k), &one, g.b, int(lb.ld), g.batch_b, g.a,

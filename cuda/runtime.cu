@@ -80,6 +80,7 @@ class CudaAllocator final : public Allocator {
     if (err == cudaErrorMemoryAllocation) {
       cudaGetLastError();
       empty_cache();
+      release_scratch();  // kernels take scratch after their tensors (cuda/common.cuh)
       err = cudaMalloc(&p, size);
     }
     if (err != cudaSuccess) {
@@ -153,15 +154,26 @@ bool usable(std::string* why) {
 cudaStream_t stream() { return runtime().stream; }
 int sm_count() { return runtime().sms; }
 
-void* scratch(size_t nbytes) {
+Scratch& scratch_buffer() {
   static Scratch s;
+  return s;
+}
+
+void release_scratch() {
+  Scratch& s = scratch_buffer();
+  if (!s.ptr) return;
+  SPOOL_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  SPOOL_CUDA_CHECK(cudaFree(s.ptr));
+  s.ptr = nullptr;
+  s.size = 0;  // a failed allocation after this must not leave a size behind the freed buffer
+}
+
+size_t scratch_bytes() { return scratch_buffer().size; }
+
+void* scratch(size_t nbytes) {
+  Scratch& s = scratch_buffer();
   if (nbytes > s.size) {
-    if (s.ptr) {
-      SPOOL_CUDA_CHECK(cudaStreamSynchronize(stream()));
-      SPOOL_CUDA_CHECK(cudaFree(s.ptr));
-      s.ptr = nullptr;
-      s.size = 0;  // a failed allocation below must not leave a size behind the freed buffer
-    }
+    release_scratch();
     const size_t size = nbytes + nbytes / 4;
     void* p = nullptr;
     if (cudaMalloc(&p, size) != cudaSuccess) {  // give the tensor cache back and try once more

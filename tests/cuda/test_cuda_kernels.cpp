@@ -2,6 +2,7 @@
 // non-contiguous views), outputs poisoned with NaN before each run so an unwritten element fails,
 // and whole gpt-tiny and resnet18 training steps. Every test skips, with the reason, where this
 // build has no CUDA backend or the machine has no GPU; bench/gpu/run.sh runs them on a GPU.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -22,6 +23,7 @@
 
 #ifdef SPOOL_HAVE_CUDA
 #include "cuda/cuda.h"
+#include "cuda/gemm.h"
 #endif
 #ifdef SPOOL_CUDA_EMULATED
 #include "cuda/emulate/device.h"
@@ -591,6 +593,58 @@ TEST(CudaKernels, ScratchStaysUsableAfterAFailedGrowth) {
   cpu_b().conv(x.c, w.c, p, y.c);
   gpu_b().conv(x.g, w.g, p, y.g);
   EXPECT_CLOSE(y, kF32);
+}
+#endif
+
+#ifdef SPOOL_CUDA_EMULATED
+// A tensor allocation that runs out of memory frees the scratch buffer before it gives up: a
+// large column buffer left by one convolution must not make the next tensor fail.
+TEST(CudaKernels, AnAllocationThatRunsOutFreesScratchFirst) {
+  REQUIRE_GPU();
+  WindowParams p;
+  p.kernel = {3, 3};
+  p.stride = {1, 1};
+  p.padding = {1, 1};
+  p.dilation = {1, 1};
+  Pair x = randn_pair({1, 16, 128, 128}), w = randn_pair({3, 16, 3, 3});
+  Pair y = out_pair({1, 3, 128, 128});
+  gpu_b().conv(x.g, w.g, p, y.g);  // 16 * 9 * 128^2 floats of columns: 9.4 MB and more
+  const size_t held = cuda::scratch_bytes();
+  ASSERT_GT(held, size_t(8) << 20);
+  empty_cache(gpu());
+  // Room for 1 MiB more than now: a tensor of half the scratch fits only once scratch is gone.
+  spool::emu::set_memory_limit(spool::emu::memory_in_use() + (1 << 20));
+  std::string msg;
+  try {
+    Tensor t = empty({int64_t(held / 8)}, DType::f32, gpu());
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  spool::emu::set_memory_limit(SIZE_MAX);
+  EXPECT_EQ(msg, "");
+  EXPECT_EQ(cuda::scratch_bytes(), 0u);
+  cpu_b().conv(x.c, w.c, p, y.c);
+  gpu_b().conv(x.g, w.g, p, y.g);  // and scratch grows again when it is needed
+  EXPECT_CLOSE(y, kF32);
+}
+
+// cuBLAS takes int sizes: a batch count or leading dimension past 2^31 - 1 is refused by name
+// before cuBLAS sees it (the pointers are never read).
+TEST(CudaKernels, GemmSizesBeyondCublasIntsAreRefusedNotNarrowed) {
+  REQUIRE_GPU();
+  cuda::GemmArgs<float> g;
+  g.m = g.n = g.k = 1;
+  g.a_row = g.b_row = g.c_row = 1;
+  g.a_col = g.b_col = 1;
+  g.batch = int64_t(1) << 31;
+  g.batch_a = g.batch_b = g.batch_c = 1;
+  EXPECT_THAT(test_support::error_of([&] { cuda::gemm_strided(g); }),
+              ::testing::HasSubstr("batch = 2147483648 does not fit"));
+  g.batch = 1;
+  g.m = 2;
+  g.a_row = int64_t(1) << 31;  // rows of A 2^31 elements apart: lda would wrap negative
+  EXPECT_THAT(test_support::error_of([&] { cuda::gemm_strided(g); }),
+              ::testing::HasSubstr("lda = 2147483648"));
 }
 #endif
 
