@@ -417,10 +417,6 @@ int cmd_train(int argc, char** argv) {
     return c.sft ? train_sft(c) : dpo ? train_dpo(c) : train_reward(c);
   }
   const bool gpt = c.model.rfind("gpt", 0) == 0, resnet = c.model == "resnet18";
-  if (c.device.type == DeviceType::cuda && gpt)
-    throw UsageError(
-        "train: --device cuda runs mlp and resnet18 in this version; gpt models run "
-        "on the GPU in `spool bench --device cuda`");
   if (c.device.type == DeviceType::cuda && a.has("checkpoint-policy"))
     throw UsageError(
         "train: --checkpoint-policy plans against the cpu allocator; it does not "

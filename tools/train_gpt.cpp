@@ -16,19 +16,29 @@ namespace spool::cli {
 
 namespace {
 
+// The batch on the model's device (token ids are made on the cpu).
+data::LmBatch on(data::LmBatch b, Device d) {
+  if (d == Device::cpu()) return b;
+  for (Tensor* t : {&b.idx, &b.targets, &b.positions, &b.segments})
+    if (t->defined()) *t = to(*t, d);
+  return b;
+}
+
 Tensor lm_loss(models::Gpt& model, const data::LmBatch& b) {
   Tensor logits = model.forward(b.idx, b.positions, b.segments);
   return cross_entropy(reshape(logits, {-1, logits.size(-1)}), reshape(b.targets, {-1}));
 }
 
 // Mean loss over a fixed set of validation windows (the same every time), in nats per byte.
-double validation_loss(models::Gpt& model, const data::TextStream& val, int64_t batch, int64_t t) {
+double validation_loss(models::Gpt& model, const data::TextStream& val, int64_t batch, int64_t t,
+                       Device device) {
   NoGrad no_grad;
   model.eval();
   double total = 0;
   const int batches = 8;
   for (int k = 0; k < batches; ++k)
-    total += lm_loss(model, val.sample(batch, t, RngState{0x7a1, uint64_t(k) << 32})).item();
+    total +=
+        lm_loss(model, on(val.sample(batch, t, RngState{0x7a1, uint64_t(k) << 32}), device)).item();
   model.train();
   return total / batches;
 }
@@ -48,6 +58,7 @@ int train_gpt(const TrainConfig& c) {
                                     total, c.lr * 0.1};
   int64_t start = 0;
   if (c.resume) start = load_checkpoint(*c.resume, c, model, opt, gen, total);
+  if (c.device != Device::cpu()) model.to(c.device);  // optimizer state follows at its first step
   // Both splits must hold a window of context + 1 bytes: found here, not at the first
   // evaluation after minutes of training.
   for (const auto& [split, bytes] : {std::pair<const char*, int64_t>{"training", corpus.train_bytes},
@@ -84,6 +95,7 @@ int train_gpt(const TrainConfig& c) {
     data::LmBatch b =
         c.pack ? data::packed_batch(corpus.train, batch, t, cursor)
                : train_stream.sample(batch, t, RngState{c.seed ^ 0xb47c4, uint64_t(step) << 32});
+    b = on(std::move(b), c.device);
     opt.zero_grad();
     if (planned) {
       Chain chain = model.chain(b.idx, b.targets, b.positions, b.segments);
@@ -101,7 +113,7 @@ int train_gpt(const TrainConfig& c) {
     tokens += b.real_targets;
     const bool eval = (step + 1) % c.eval_every == 0 || step + 1 == total ||
                       (c.time_limit > 0 && now_seconds() - t0 >= c.time_limit);
-    if (eval) val_loss = validation_loss(model, val_stream, batch, t);
+    if (eval) val_loss = validation_loss(model, val_stream, batch, t, c.device);
     if (step % c.log_every == 0 || eval) {
       Json j;
       j.add("step", step).add("loss", last_loss).add("lr", opt.lr());
