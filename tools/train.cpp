@@ -321,8 +321,10 @@ int cmd_train(int argc, char** argv) {
       if (a.has(f))
         throw UsageError(std::string("train: --") + f +
                          " does not apply to the video models in this version");
-    if (c.device.type == DeviceType::cuda)
-      throw UsageError("train: the video models train on the cpu in this version");
+    if (c.device.type == DeviceType::cuda && a.has("checkpoint-policy"))
+      throw UsageError(
+          "train: --checkpoint-policy plans against the cpu allocator; it does not "
+          "combine with --device cuda in this version");
     c.data = a.str("data", "synthetic");
     if (c.data != "synthetic" && !is_file(c.data))
       throw UsageError("train: --data '" + c.data +
@@ -380,8 +382,6 @@ int cmd_train(int argc, char** argv) {
     return train_video(c);
   }
   if (preference) {
-    if (c.device.type == DeviceType::cuda)
-      throw UsageError("train: preference training runs on the cpu in this version");
     if (!a.has("data"))
       throw UsageError(
           "train: preference training needs --data PAIRS.jsonl (see spool make-pairs)");

@@ -208,7 +208,8 @@ Tensor model_input(const Tensors& views, bool i3d) {
   return i3d ? contiguous(permute(x, {0, 2, 1, 3, 4})) : x;
 }
 
-Evaluation evaluate(nn::Module& model, bool i3d, ClipSource& source, const ViewSpec& spec) {
+Evaluation evaluate(nn::Module& model, bool i3d, ClipSource& source, const ViewSpec& spec,
+                    Device device) {
   NoGrad no_grad;
   model.eval();
   const int64_t k = source.classes();
@@ -231,10 +232,10 @@ Evaluation evaluate(nn::Module& model, bool i3d, ClipSource& source, const ViewS
     if (labels.empty()) continue;
     Tensor probs;
     for (const auto& v : views) {  // two views per clip, scores averaged
-      Tensor p = softmax(model.forward(model_input(v, i3d)), 1);
+      Tensor p = softmax(model.forward(to(model_input(v, i3d), device)), 1);
       probs = probs.defined() ? probs + p : p;
     }
-    const auto pred = argmax(probs, 1).to_vector<int64_t>();
+    const auto pred = to(argmax(probs, 1), Device::cpu()).to_vector<int64_t>();
     for (size_t i = 0; i < labels.size(); ++i) ++e.confusion[{labels[i], pred[i]}];
   }
   int64_t right = 0, pair_right = 0, total = 0;
@@ -355,6 +356,7 @@ int train_video(const TrainConfig& c) {
   auto model = make_video_model(c.model, c.video_width, &gen, source->classes(), in_channels);
   if (c.init_2d) init_from_2d(*model, c.model, *c.init_2d, c.allow_nonfinite);
   const bool i3d = models::video_config(c.model).three_d;
+  if (c.device != Device::cpu()) model->to(c.device);  // before the optimizer takes its params
   nn::SGD opt(nn::decay_matrices_only(*model, 1e-4),
               {.lr = c.lr, .momentum = 0.9, .weight_decay = 0});
   const int64_t total = c.steps, warmup = std::max<int64_t>(1, total / 20);
@@ -408,7 +410,8 @@ int train_video(const TrainConfig& c) {
     Batch b = next.get();
     if (step + 1 < total)
       next = std::async(launch, make_batch, gen.take(kDraws * uint64_t(c.batch)));
-    Tensor x = b.x;
+    Tensor x = to(b.x, c.device);  // clips are decoded on the cpu
+    b.labels = to(b.labels, c.device);
     if (i3d) x = contiguous(permute(x, {0, 2, 1, 3, 4}));
     opt.zero_grad();
     if (planned) {
@@ -433,7 +436,7 @@ int train_video(const TrainConfig& c) {
   progress.finish();
   const double train_s = now_seconds() - t0;
   if (c.save) save_checkpoint(*c.save, c, *model, opt, step, gen);
-  const Evaluation e = evaluate(*model, i3d, *source, spec);
+  const Evaluation e = evaluate(*model, i3d, *source, spec, c.device);
   // Up to kDenseConfusion classes the whole matrix ("confusion", [true][predicted]); above, the
   // cells that occur ("confusion_counts", [true, predicted, clips] each), so the line grows
   // with the test set rather than with the square of the classes.
