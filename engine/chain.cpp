@@ -14,7 +14,7 @@ namespace spool {
 
 namespace {
 
-int64_t live_now() { return memory_stats().live_bytes; }
+int64_t live_now(Device d) { return memory_stats(d).live_bytes; }
 
 // Stage i reads `ins[i]` (empty: x_i alone): increasing, distinct boundaries no later than x_i;
 // and every boundary x_1 .. x_{S-1} is read by some stage (its gradient is needed by its
@@ -59,6 +59,7 @@ void ChainProfile::check_graph() const {
 // The tensor work behind the executor's primitives.
 class RealChain {
  public:
+  Device device() const { return c_.input.device(); }  // where its bytes are counted
   explicit RealChain(Chain& c) : c_(c) {
     const size_t s = c.stages.size();
     SPOOL_CHECK(s > 0, "chain: no stages");
@@ -76,8 +77,9 @@ class RealChain {
     for (const Stage& st : c.stages) ins.push_back(st.inputs), names.push_back(st.name);
     check_inputs(ins, names);
     for (const Tensor& t : c.state)
-      SPOOL_CHECK(t.device() == Device::cpu() && t.is_contiguous(),
-                  "chain: state tensors must be contiguous CPU tensors, got ", describe(t));
+      SPOOL_CHECK(t.device() == c.input.device() && t.is_contiguous(), "chain: state tensors must "
+                  "be contiguous and on the batch's device (", c.input.device().str(), "), got ",
+                  describe(t));
   }
 
   void forward(int i, bool keep) {
@@ -196,17 +198,31 @@ class RealChain {
   const Tensor& x(int j) const { return x_[size_t(j)]; }
 
   // Host copies (outside the allocator, so the accounting is unchanged) of the chain's state.
+  // Device state goes through a cpu tensor, which the device's allocator does not count.
   std::vector<std::vector<char>> save_state() const {
     std::vector<std::vector<char>> out;
     for (const Tensor& t : c_.state) {
-      const char* p = static_cast<const char*>(t.raw());
-      out.emplace_back(p, p + t.nbytes());
+      Tensor host = t;
+      if (t.device() != Device::cpu()) {
+        host = empty(t.shape(), t.dtype(), Device::cpu());
+        copy_across(t, host);
+      }
+      const char* p = static_cast<const char*>(host.raw());
+      out.emplace_back(p, p + host.nbytes());
     }
     return out;
   }
   void restore_state(const std::vector<std::vector<char>>& saved) {
-    for (size_t k = 0; k < saved.size(); ++k)
-      std::memcpy(c_.state[k].raw(), saved[k].data(), saved[k].size());
+    for (size_t k = 0; k < saved.size(); ++k) {
+      const Tensor& t = c_.state[k];
+      if (t.device() == Device::cpu()) {
+        std::memcpy(t.raw(), saved[k].data(), saved[k].size());
+        continue;
+      }
+      Tensor host = empty(t.shape(), t.dtype(), Device::cpu());
+      std::memcpy(host.raw(), saved[k].data(), saved[k].size());
+      copy_across(host, t);
+    }
   }
 
  private:
@@ -245,7 +261,7 @@ ChainExecutor::ChainExecutor(const ChainProfile& profile, Chain* chain) : p_(pro
   held_[0] = 1;  // the batch
   live_ = peak_ = profile.base_bytes;
   peak_at_ = "the step's start";
-  if (real_) real_offset_ = live_now() - live_;
+  if (real_) real_offset_ = live_now(real_->device()) - live_;
 }
 
 ChainExecutor::~ChainExecutor() = default;
@@ -267,7 +283,7 @@ void ChainExecutor::settle(int j) {
 
 void ChainExecutor::check(const char* what, int i) {
   if (!real_ || !mismatch_.empty()) return;
-  const int64_t actual = live_now() - real_offset_;
+  const int64_t actual = live_now(real_->device()) - real_offset_;
   if (actual != live_)
     mismatch_ = std::string(what) + "(" + std::to_string(i) + "): allocator " +
                 std::to_string(actual) + " bytes, account " + std::to_string(live_);
@@ -355,6 +371,7 @@ void ChainExecutor::unhold(int j) {
 Tensor ChainExecutor::loss() const { return real_ ? real_->x(size()) : Tensor(); }
 
 ChainProfile profile_chain(Chain& chain) {
+  const Device device = chain.input.device();  // the allocator that counts the step
   RealChain r(chain);
   // The profile is a real step: put the generators and the state back as they were, so the
   // step that follows draws and updates what a plain step would.
@@ -363,7 +380,7 @@ ChainProfile profile_chain(Chain& chain) {
   const int s = int(chain.stages.size());
   ChainProfile p;
   p.stages.resize(size_t(s));
-  p.base_bytes = live_now();
+  p.base_bytes = live_now(device);
   Tape& tape = Tape::current();
   for (int i = 0; i < s; ++i) {
     StageCost& c = p.stages[size_t(i)];
@@ -372,30 +389,30 @@ ChainProfile profile_chain(Chain& chain) {
       c.inputs = chain.stages[size_t(i)].inputs;
     const std::vector<int> ins = p.inputs(i);
     for (int j : ins) r.hold(j);  // from the records that keep them
-    int64_t m0 = live_now();
-    reset_peak();
+    int64_t m0 = live_now(device);
+    reset_peak(device);
     r.forward(i, false);
-    c.nograd_peak = memory_stats().peak_bytes - m0;
-    c.out_bytes = live_now() - m0;
+    c.nograd_peak = memory_stats(device).peak_bytes - m0;
+    c.out_bytes = live_now(device) - m0;
     r.unhold(i + 1);
-    SPOOL_CHECK(live_now() == m0, "profile: stage '", c.name,
-                "' keeps memory after a forward without graph (", live_now() - m0, " bytes)");
-    m0 = live_now();
-    reset_peak();
+    SPOOL_CHECK(live_now(device) == m0, "profile: stage '", c.name,
+                "' keeps memory after a forward without graph (", live_now(device) - m0, " bytes)");
+    m0 = live_now(device);
+    reset_peak(device);
     tape.clear();
     const double t0 = now_ms();
     r.forward(i, true);
     c.forward_ms = now_ms() - t0;
     for (const auto& n : tape.entries()) c.flops += n->cost.flops;
-    c.keep_peak = memory_stats().peak_bytes - m0;
-    c.internal_bytes = live_now() - m0 - c.out_bytes;
+    c.keep_peak = memory_stats(device).peak_bytes - m0;
+    c.internal_bytes = live_now(device) - m0 - c.out_bytes;
     for (int j : ins)
       if (j > 0) r.unhold(j);  // the records keep them
   }
   tape.clear();
-  int64_t m0 = live_now();
+  int64_t m0 = live_now(device);
   r.seed();
-  p.seed_bytes = live_now() - m0;
+  p.seed_bytes = live_now(device) - m0;
   for (int i = s - 1; i >= 0; --i) {
     StageCost& c = p.stages[size_t(i)];
     // backward_call frees the gradient of x_{i+1} and x_{i+1} itself (but the loss) inside;
@@ -404,17 +421,17 @@ ChainProfile profile_chain(Chain& chain) {
     // after the backward) aside.
     const int64_t grad = i + 1 < s ? r.grad_storage_bytes(i + 1) : p.seed_bytes;
     if (i + 1 < s) p.stages[size_t(i) + 1].grad_bytes = grad;
-    m0 = live_now();
-    reset_peak();
+    m0 = live_now(device);
+    reset_peak(device);
     r.backward_call(i);
-    c.backward_peak = memory_stats().peak_bytes - m0;
-    c.backward_delta = live_now() - m0 + grad + (i + 1 < s ? c.out_bytes : 0);
+    c.backward_peak = memory_stats(device).peak_bytes - m0;
+    c.backward_delta = live_now(device) - m0 + grad + (i + 1 < s ? c.out_bytes : 0);
     c.release_delta = 0;
   }
   r.drop_grad(0);
   r.unhold(s);
   // What remains beyond the base is the parameter gradients.
-  p.param_grad_bytes = live_now() - p.base_bytes;
+  p.param_grad_bytes = live_now(device) - p.base_bytes;
   rng.restore();
   r.restore_state(state);
   return p;

@@ -51,7 +51,8 @@ struct Chain {
   Tensor input;                        // x_0: the batch; it needs no gradient
   std::vector<Generator*> generators;  // drawn from inside stages, besides the default one
   // Tensors the stages update in place (BatchNorm's running statistics): a replay's updates
-  // are undone, so they change once per step as in the plain run. CPU, contiguous.
+  // are undone, so they change once per step as in the plain run. Contiguous, on the batch's
+  // device (whose allocator counts the step's bytes).
   Tensors state;
 };
 

@@ -895,7 +895,8 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
 }
 
 StepResult run_step(Chain& chain, const ChainProfile& profile, const Plan& plan) {
-  reset_peak();
+  const Device device = chain.input.device();  // the allocator that counts the step
+  reset_peak(device);
   StepResult r;
   {
     ChainExecutor e(profile, &chain);
@@ -905,7 +906,7 @@ StepResult run_step(Chain& chain, const ChainProfile& profile, const Plan& plan)
     r.predicted_peak = e.peak();
     r.mismatch = e.mismatch();
   }
-  r.measured_peak = memory_stats().peak_bytes;
+  r.measured_peak = memory_stats(device).peak_bytes;
   return r;
 }
 

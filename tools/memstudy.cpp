@@ -70,7 +70,7 @@ bool resnet_2d(const std::string& name) {
 // split_blocks and stem_groups (> 1) restage a 2-D ResNet's chain; with stem_groups the
 // standard chain becomes the reference.
 void build(Subject& s, const std::string& name, int64_t batch, bool recompute_gelu,
-           bool split_blocks, int64_t stem_groups) {
+           bool split_blocks, int64_t stem_groups, Device device) {
   if (recompute_gelu && (name == "gpt-tiny" || name == "dpo-gpt-tiny")) {
     models::GptConfig c = name == "gpt-tiny" ? models::gpt_tiny() : models::dpo_gpt_tiny();
     c.recompute_gelu = true;
@@ -78,10 +78,13 @@ void build(Subject& s, const std::string& name, int64_t batch, bool recompute_ge
   } else {
     s.model = make_model(name.rfind("resnet18", 0) == 0 ? "resnet18" : name, &s.gen);
   }
+  // The model and its batch on the device before the chain is made: its stages hold them.
+  s.model->to(device);
+  auto on = [device](const Tensor& t) { return to(t, device); };
   Generator data(1);
   if (name == "gpt-tiny") {
     const int64_t b = batch > 0 ? batch : 8, t = models::gpt_tiny().context;
-    Tensor ids = to(rand({b, t + 1}, DType::f32, &data, 0, 256), DType::i64);
+    Tensor ids = on(to(rand({b, t + 1}, DType::f32, &data, 0, 256), DType::i64));
     s.chain = static_cast<models::Gpt*>(s.model.get())
                   ->chain(contiguous(narrow(ids, 1, 0, t)), contiguous(narrow(ids, 1, 1, t)));
   } else if (name == "dpo-gpt-tiny") {
@@ -91,7 +94,7 @@ void build(Subject& s, const std::string& name, int64_t batch, bool recompute_ge
     auto* policy = static_cast<models::Gpt*>(s.model.get());
     const int64_t pairs = batch > 0 ? batch : 8, t = models::dpo_gpt_tiny().context;
     const data::PairBatch b = data::random_pair_batch(pairs, t, 32, &data);
-    const Tensor tokens = b.tokens, mask = b.mask;
+    const Tensor tokens = on(b.tokens), mask = on(b.mask);
     Tensor rc, rr;
     {
       NoGrad no_grad;
@@ -106,12 +109,12 @@ void build(Subject& s, const std::string& name, int64_t batch, bool recompute_ge
     // CONFIGS.md: N = 2 clips of 8 frames at 112 x 112, 10 classes; SGD with momentum, the
     // video schedule's optimizer.
     const int64_t n = batch > 0 ? batch : 2;
-    Tensor labels = to(rand({n}, DType::f32, &data, 0, 10), DType::i64);
+    Tensor labels = on(to(rand({n}, DType::f32, &data, 0, 10), DType::i64));
     if (auto* i3d = dynamic_cast<models::I3d*>(s.model.get())) {
-      s.chain = i3d->chain(randn({n, 3, 8, 112, 112}, DType::f32, &data), labels);
+      s.chain = i3d->chain(on(randn({n, 3, 8, 112, 112}, DType::f32, &data)), labels);
     } else {
       auto* net = static_cast<models::SegmentNet*>(s.model.get());
-      const Tensor frames = randn({n, 8, 3, 112, 112}, DType::f32, &data);
+      const Tensor frames = on(randn({n, 8, 3, 112, 112}, DType::f32, &data));
       s.chain = net->chain(frames, labels, split_blocks, stem_groups);
       if (stem_groups > 1) s.reference = net->chain(frames, labels);
     }
@@ -124,16 +127,16 @@ void build(Subject& s, const std::string& name, int64_t batch, bool recompute_ge
     // graph, with the stem replayed in kStemGroups channel groups in its backward
     // (ResNet::chain's stem_groups), measured against resnet18's plain step.
     const int64_t b = batch > 0 ? batch : 4;
-    Tensor images = randn({b, 3, 112, 112}, DType::f32, &data);
-    Tensor labels = to(rand({b}, DType::f32, &data, 0, 10), DType::i64);
+    Tensor images = on(randn({b, 3, 112, 112}, DType::f32, &data));
+    Tensor labels = on(to(rand({b}, DType::f32, &data, 0, 10), DType::i64));
     auto* net = static_cast<models::ResNet*>(s.model.get());
     if (name == "resnet18-stem-groups") stem_groups = std::max<int64_t>(stem_groups, kStemGroups);
     s.chain = net->chain(images, labels, split_blocks || name != "resnet18", stem_groups);
     if (stem_groups > 1) s.reference = net->chain(images, labels);
   } else {
     const int64_t b = batch > 0 ? batch : 256;
-    Tensor x = randn({b, 64}, DType::f32, &data);
-    Tensor labels = to(rand({b}, DType::f32, &data, 0, 10), DType::i64);
+    Tensor x = on(randn({b, 64}, DType::f32, &data));
+    Tensor labels = on(to(rand({b}, DType::f32, &data, 0, 10), DType::i64));
     s.chain = static_cast<models::Mlp*>(s.model.get())->chain(x, labels);
   }
   s.opt = std::make_unique<nn::AdamW>(nn::decay_matrices_only(*s.model, 0.01),
@@ -142,7 +145,7 @@ void build(Subject& s, const std::string& name, int64_t batch, bool recompute_ge
 
 std::vector<std::vector<float>> grads_of(nn::Module& m) {
   std::vector<std::vector<float>> g;
-  for (const auto& p : m.parameters()) g.push_back(p.grad().to_vector<float>());
+  for (const auto& p : m.parameters()) g.push_back(to(p.grad(), Device::cpu()).to_vector<float>());
   return g;
 }
 
@@ -160,8 +163,12 @@ int cmd_memstudy(int argc, char** argv) {
           {"recompute-gelu", false},
           {"split-blocks", false},
           {"stem-groups", true},
+          {"device", true},
           {"no-plot", false}},
          "memstudy");
+  // Every byte is counted by this device's allocator: the planner's profile, its plans and the
+  // measured peaks (the CUDA caching allocator counts what tensors ask for, as the cpu's does).
+  const Device device = parse_device(a.str("device", "cpu"));
   const auto model_names =
       split_list(a.str("model", "mlp,resnet18,resnet18-stem-groups,gpt-tiny,dpo-gpt-tiny"));
   for (const auto& m : model_names)
@@ -224,7 +231,7 @@ int cmd_memstudy(int argc, char** argv) {
               "x plain", "plan ms", "grads", "plan");
   for (const auto& name : model_names) {
     Subject s;
-    build(s, name, batch, recompute_gelu, split_blocks, stem_groups);
+    build(s, name, batch, recompute_gelu, split_blocks, stem_groups, device);
     auto params = s.model->parameters();
     s.opt->zero_grad();
     Tensors start;
@@ -290,10 +297,10 @@ int cmd_memstudy(int argc, char** argv) {
     // larger of the forward/backward peak and fixed + this.
     int64_t update_extra = 0;
     {
-      const int64_t live = memory_stats().live_bytes;
-      reset_peak();
+      const int64_t live = memory_stats(device).live_bytes;
+      reset_peak(device);
       s.opt->step();
-      update_extra = memory_stats().peak_bytes - live;
+      update_extra = memory_stats(device).peak_bytes - live;
       restore();
     }
     for (const auto& policy : policies) {
@@ -331,10 +338,10 @@ int cmd_memstudy(int argc, char** argv) {
           const double t0 = now_seconds();
           const StepResult r = run_step(s.chain, prof, plan);
           if (k == -1) equal = grads_of(*s.model) == ref;
-          const int64_t before_update = memory_stats().live_bytes;
-          reset_peak();
+          const int64_t before_update = memory_stats(device).live_bytes;
+          reset_peak(device);
           s.opt->step();
-          const int64_t update_peak = memory_stats().peak_bytes;
+          const int64_t update_peak = memory_stats(device).peak_bytes;
           if (k >= 0) ms.push_back((now_seconds() - t0) * 1e3);
           measured = std::max({measured, r.measured_peak, update_peak});
           if (before_update != fixed)

@@ -87,13 +87,14 @@ commands:
                              (targets that count), peak_bytes
 
   memstudy [--model LIST] [--batch B] [--policies LIST] [--budgets LIST] [--out DIR]
-      [--steps N] [--time-limit S] [--recompute-gelu] [--no-plot]
+      [--steps N] [--time-limit S] [--recompute-gelu] [--device cpu|cuda] [--no-plot]
                              the memory-versus-recompute study: plans every policy at every
                              budget (bytes, or fractions such as 0.5 or 1/3 of the plain
                              step's activation memory), runs real steps (each paired with a
                              plain step, whose median is the row's "x plain" reference),
                              checks gradients; prints a table, writes DIR/memstudy.csv and
-                             DIR/memstudy.png.
+                             DIR/memstudy.png. --device cuda: every byte on the CUDA
+                             caching allocator (profiles, plans and measured peaks)
                              --recompute-gelu: gpt-tiny and dpo-gpt-tiny recompute their MLP's
                              GELU in backward (fractions are of that model's plain step)
                              Policies: none, every-K, sqrt, greedy, dp, ilp, dtr

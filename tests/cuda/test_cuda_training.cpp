@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,33 @@ TEST(CudaTraining, DpoLossesOnTheDeviceMatchTheCpuRun) {
   expect_same_losses("train --model dpo-gpt-tiny --data " + pairs +
                          " --steps 3 --batch 1 --eval-every 1000 --lr 1e-5 --log-every 1",
                      3, dir);
+}
+
+// The memory planner on the CUDA caching allocator: profiles, plans and measured peaks all in
+// its bytes; every plan's predicted peak is the measured one, and its gradients the plain step's.
+TEST(CudaTraining, MemstudyPredictsTheDeviceAllocatorsPeaksExactly) {
+  REQUIRE_GPU();
+  test_support::TempDir dir = test_support::temp_dir();
+  // sqrt recomputes (its plan replays stages); mlp keeps the emulated run to seconds.
+  const CliResult r = run_cli(
+      "memstudy --model mlp --device cuda --policies none,sqrt,greedy,dp --budgets 1 --steps 1 "
+      "--no-plot --out " + dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream csv(dir / "memstudy.csv");
+  std::string line;
+  std::getline(csv, line);  // the header
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) f.push_back(cell);
+    ASSERT_GE(f.size(), 9u) << line;
+    EXPECT_EQ(f[3], f[4]) << "predicted and measured peaks differ: " << line;
+    EXPECT_EQ(f[8], "true") << "gradients differ from the plain step's: " << line;
+    ++rows;
+  }
+  EXPECT_GE(rows, 4) << r.output;
 }
 
 }  // namespace
