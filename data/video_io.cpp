@@ -14,9 +14,12 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -509,6 +512,7 @@ class VideoReader {
                      (format->long_name ? format->long_name : "no description") +
                      "), not a video container spool reads (" + kVideoContainersInWords + ")",
                  0);
+    if (std::string(format->name) == "yuv4mpegpipe") check_y4m_header();
     av_.fmt = avformat_alloc_context();
     if (!av_.fmt) throw fail("out of memory", 0);
     av_.fmt->pb = av_.io;  // custom I/O: avformat_close_input leaves it to AvHandles
@@ -516,7 +520,7 @@ class VideoReader {
     av_dict_set(&opts, "format_whitelist", kVideoDemuxers, 0);
     rc = avformat_open_input(&av_.fmt, url.c_str(), format, &opts);  // frees fmt on failure
     av_dict_free(&opts);
-    if (rc < 0) throw fail("cannot open", rc);
+    if (rc < 0) throw fail(std::string("its ") + format->name + " header cannot be read", rc);
     if ((rc = avformat_find_stream_info(av_.fmt, nullptr)) < 0)
       throw fail("no stream information", rc);
     const AVCodec* codec = nullptr;
@@ -589,6 +593,28 @@ class VideoReader {
 
   Error fail(const std::string& what, int code) const {
     return Error("video: " + path_ + ": " + what + (code ? ": " + av_message(code) : ""));
+  }
+
+  // YUV4MPEG2 states the frame size in its first line ("YUV4MPEG2 W1920 H1080 ..."): checked
+  // against the frame limits here, since FFmpeg refuses a size it cannot hold with an error
+  // text that names no size ("Device or resource busy" for 60000 x 60000).
+  void check_y4m_header() {
+    char line[256] = {};
+    const int n = avio_read(av_.io, reinterpret_cast<unsigned char*>(line), int(sizeof line) - 1);
+    if (avio_seek(av_.io, 0, SEEK_SET) < 0) throw fail("cannot rewind", 0);
+    if (n <= 0) return;  // FFmpeg names what is wrong
+    line[n] = 0;
+    if (char* end = std::strchr(line, '\n')) *end = 0;
+    int64_t w = -1, h = -1;
+    for (char* t = std::strtok(line, " "); t; t = std::strtok(nullptr, " ")) {
+      if (t[0] != 'W' && t[0] != 'H') continue;
+      char* e = nullptr;
+      errno = 0;
+      const long long v = std::strtoll(t + 1, &e, 10);
+      const int64_t size = (errno == ERANGE || *e || e == t + 1) ? -1 : int64_t(v);
+      (t[0] == 'W' ? w : h) = size;
+    }
+    if (w >= 0 || h >= 0) check_frame_size("video", path_, w, h);
   }
 
  private:

@@ -327,6 +327,16 @@ TEST(VideoFile, FrameSizesAboveTheCapAreRefusedNamingTheFile) {
   EXPECT_TRUE(contains(error_of([&] { data::count_video_frames(p); }), "20000 x 2"));
 }
 
+TEST(VideoFile, AY4mHeaderBeyondWhatFfmpegHoldsIsRefusedByItsSize) {
+  Scratch s;
+  // FFmpeg refuses 60000 x 60000 itself, with "Device or resource busy", naming no size.
+  const std::string p =
+      s.file("huge.y4m", "YUV4MPEG2 W60000 H60000 F25:1 Ip A1:1 C420jpeg\nFRAME\nxx");
+  const std::string msg = error_of([&] { data::count_video_frames(p); });
+  EXPECT_TRUE(contains(msg, "60000 x 60000")) << msg;
+  EXPECT_FALSE(contains(msg, "busy")) << msg;
+}
+
 TEST(VideoFile, LoadEntryPicksTheSameFramesAsTheSamplingSays) {
   Scratch s;
   const std::string p = y4m_video(s, "grey.y4m", 24, 16, 10);
