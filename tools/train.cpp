@@ -321,10 +321,6 @@ int cmd_train(int argc, char** argv) {
       if (a.has(f))
         throw UsageError(std::string("train: --") + f +
                          " does not apply to the video models in this version");
-    if (c.device.type == DeviceType::cuda && a.has("checkpoint-policy"))
-      throw UsageError(
-          "train: --checkpoint-policy plans against the cpu allocator; it does not "
-          "combine with --device cuda in this version");
     c.data = a.str("data", "synthetic");
     if (c.data != "synthetic" && !is_file(c.data))
       throw UsageError("train: --data '" + c.data +
@@ -417,10 +413,6 @@ int cmd_train(int argc, char** argv) {
     return c.sft ? train_sft(c) : dpo ? train_dpo(c) : train_reward(c);
   }
   const bool gpt = c.model.rfind("gpt", 0) == 0, resnet = c.model == "resnet18";
-  if (c.device.type == DeviceType::cuda && a.has("checkpoint-policy"))
-    throw UsageError(
-        "train: --checkpoint-policy plans against the cpu allocator; it does not "
-        "combine with --device cuda in this version");
   c.data = a.str("data", gpt ? "" : "digits");
   c.pack = a.has("pack");
   if (c.pack && !gpt) throw UsageError("train: --pack applies to gpt models only");

@@ -94,6 +94,39 @@ TEST(CudaTraining, DpoLossesOnTheDeviceMatchTheCpuRun) {
                      3, dir);
 }
 
+// --checkpoint-policy on the device: the planned run's losses are the plain device run's, bit for
+// bit, and so is its checkpoint, byte for byte (BatchNorm's running statistics included: the
+// profile step and the replays change neither them nor the generators).
+TEST(CudaTraining, ACheckpointPlanOnTheDeviceGivesThePlainDeviceRun) {
+  REQUIRE_GPU();
+  test_support::TempDir dir = test_support::temp_dir();
+  const std::string video = "train --device cuda --model tsm-r18 --steps 3 --size 32 --width 4 "
+                            "--test-clips 2 --log-every 1";
+  auto run = [&](const std::string& name, const std::string& extra) {
+    const CliResult r = run_cli(video + " --log " + (dir / (name + ".jsonl")).string() +
+                                " --save " + (dir / (name + ".safetensors")).string() + extra);
+    EXPECT_EQ(r.status, 0) << r.output;
+    return r.output;
+  };
+  run("plain", "");
+  EXPECT_THAT(run("sqrt", " --checkpoint-policy sqrt"),
+              ::testing::HasSubstr("checkpoint plan (sqrt"));
+  run("dp", " --checkpoint-policy dp --memory-budget 1");
+  auto bytes = [](const std::filesystem::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  EXPECT_EQ(step_losses(dir / "plain.jsonl").size(), 3u);
+  for (const char* planned : {"sqrt", "dp"}) {
+    EXPECT_EQ(step_losses(dir / "plain.jsonl"),
+              step_losses(dir / (std::string(planned) + ".jsonl")))
+        << planned;
+    EXPECT_TRUE(bytes(dir / "plain.safetensors") ==
+                bytes(dir / (std::string(planned) + ".safetensors")))
+        << planned << ": the checkpoints differ";
+  }
+}
+
 // The memory planner on the CUDA caching allocator: profiles, plans and measured peaks all in
 // its bytes; every plan's predicted peak is the measured one, and its gradients the plain step's.
 TEST(CudaTraining, MemstudyPredictsTheDeviceAllocatorsPeaksExactly) {
