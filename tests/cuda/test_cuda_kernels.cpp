@@ -572,13 +572,19 @@ TEST(CudaKernels, SoftmaxRowsSumInDoubleLikeTheCpu) {
 #ifdef SPOOL_CUDA_EMULATED
 // Scratch memory that fails to grow must not hand out the buffer it freed on the next, smaller
 // request (the convolution's column buffer comes from it).
-TEST(CudaKernels, ScratchStaysUsableAfterAFailedGrowth) {
-  REQUIRE_GPU();
+// A 3 x 3 convolution, stride 1, padding 1 (the scratch tests' column buffers).
+WindowParams same_3x3() {
   WindowParams p;
   p.kernel = {3, 3};
   p.stride = {1, 1};
   p.padding = {1, 1};
   p.dilation = {1, 1};
+  return p;
+}
+
+TEST(CudaKernels, ScratchStaysUsableAfterAFailedGrowth) {
+  REQUIRE_GPU();
+  const WindowParams p = same_3x3();
   Pair x = randn_pair({1, 2, 8, 8}), w = randn_pair({3, 2, 3, 3});
   Pair y = out_pair({1, 3, 8, 8});
   gpu_b().conv(x.g, w.g, p, y.g);  // scratch holds a small column buffer
@@ -594,18 +600,12 @@ TEST(CudaKernels, ScratchStaysUsableAfterAFailedGrowth) {
   gpu_b().conv(x.g, w.g, p, y.g);
   EXPECT_CLOSE(y, kF32);
 }
-#endif
 
-#ifdef SPOOL_CUDA_EMULATED
 // A tensor allocation that runs out of memory frees the scratch buffer before it gives up: a
 // large column buffer left by one convolution must not make the next tensor fail.
 TEST(CudaKernels, AnAllocationThatRunsOutFreesScratchFirst) {
   REQUIRE_GPU();
-  WindowParams p;
-  p.kernel = {3, 3};
-  p.stride = {1, 1};
-  p.padding = {1, 1};
-  p.dilation = {1, 1};
+  const WindowParams p = same_3x3();
   Pair x = randn_pair({1, 16, 128, 128}), w = randn_pair({3, 16, 3, 3});
   Pair y = out_pair({1, 3, 128, 128});
   gpu_b().conv(x.g, w.g, p, y.g);  // 16 * 9 * 128^2 floats of columns: 9.4 MB and more
