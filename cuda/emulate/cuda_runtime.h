@@ -6,6 +6,7 @@
 #pragma once
 #include <math.h>  // the float overloads (exp(float), ...) in the global namespace, as on the device
 
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -337,34 +338,35 @@ T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = 32,
   return spool::emu::shuffle(mask, v, s < base ? -1 : s, "__shfl_up_sync", file, line);
 }
 
-// Atomics: a block's threads never run at once, and blocks run one after another.
+// Atomics: relaxed atomic read-modify-writes, as on the device, which orders no other memory
+// through them; so under ThreadSanitizer two threads' atomics on one address are no race, and
+// an atomic does not hide a race on other memory.
 template <class T>
 T atomicAdd(T* p, T v) {
-  const T old = *p;
-  *p = T(old + v);
-  return old;
+  return std::atomic_ref<T>(*p).fetch_add(v, std::memory_order_relaxed);
 }
 template <class T>
 T atomicMax(T* p, T v) {
-  const T old = *p;
-  if (v > old) *p = v;
+  std::atomic_ref<T> a(*p);
+  T old = a.load(std::memory_order_relaxed);
+  while (v > old && !a.compare_exchange_weak(old, v, std::memory_order_relaxed)) {
+  }
   return old;
 }
 template <class T>
 T atomicMin(T* p, T v) {
-  const T old = *p;
-  if (v < old) *p = v;
+  std::atomic_ref<T> a(*p);
+  T old = a.load(std::memory_order_relaxed);
+  while (v < old && !a.compare_exchange_weak(old, v, std::memory_order_relaxed)) {
+  }
   return old;
 }
 template <class T>
 T atomicExch(T* p, T v) {
-  const T old = *p;
-  *p = v;
-  return old;
+  return std::atomic_ref<T>(*p).exchange(v, std::memory_order_relaxed);
 }
 template <class T>
 T atomicCAS(T* p, T compare, T v) {
-  const T old = *p;
-  if (old == compare) *p = v;
-  return old;
+  std::atomic_ref<T>(*p).compare_exchange_strong(compare, v, std::memory_order_relaxed);
+  return compare;  // the old value whether or not it matched
 }
