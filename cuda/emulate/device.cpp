@@ -23,6 +23,27 @@
 #include <sanitizer/common_interface_defs.h>
 #define SPOOL_EMU_ASAN 1
 #endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define SPOOL_EMU_TSAN 1
+// The runtime's report API (tsan_debugging.cpp; libtsan exports it, its header does not declare
+// it) and the switch that stops recording a fiber's own memory accesses.
+extern "C" {
+void __tsan_ignore_thread_begin();
+void __tsan_ignore_thread_end();
+int __tsan_get_report_data(void* report, const char** description, int* count, int* stack_count,
+                           int* mop_count, int* loc_count, int* mutex_count, int* thread_count,
+                           int* unique_tid_count, void** sleep_trace, unsigned long trace_size);
+int __tsan_get_report_mop(void* report, unsigned long idx, int* tid, void** addr, int* size,
+                          int* write, int* atomic, void** trace, unsigned long trace_size);
+int __tsan_get_report_loc(void* report, unsigned long idx, const char** type, void** addr,
+                          unsigned long* start, unsigned long* size, int* tid, int* fd,
+                          int* suppressable, void** trace, unsigned long trace_size);
+int __tsan_get_report_thread(void* report, unsigned long idx, int* tid, unsigned long* os_id,
+                             int* running, const char** name, int* parent_tid, void** trace,
+                             unsigned long trace_size);
+}
+#endif
 
 // Switches stacks: saves the callee-saved registers, MXCSR and the x87 control word on the current
 // stack, stores its pointer in *save, and resumes the context whose stack pointer is `to`.
@@ -79,6 +100,9 @@ struct Fiber {
   int thread = -1;        // linear thread index in the block
   bool done = false;
   void* fake_stack = nullptr;  // ASan's
+  void* tsan = nullptr;        // ThreadSanitizer's fiber
+  int unwatched = 0;           // its open Unwatched scopes
+  char name[64];               // the CUDA thread it runs, as ThreadSanitizer reports it
 };
 
 // A barrier of a warp or the block. Arrivals name their call site; all must agree.
@@ -88,6 +112,12 @@ struct Barrier {
   const char* file = nullptr;
   int line = 0;
   int first_thread = -1;
+  // ThreadSanitizer's synchronisation objects, by generation parity: at a barrier that orders
+  // memory, arrivals release and leavers acquire, so it orders what its threads did before it
+  // against what they do after.
+  // (One object would let a thread that ran on to the next barrier's release pass its later
+  // accesses to a slow thread still leaving this one.)
+  char hb[2];
 };
 
 struct Warp {
@@ -117,9 +147,66 @@ struct Scheduler {
   void (*body)(void*) = nullptr;
   void* arg = nullptr;
   char* smem = nullptr;
+  // ThreadSanitizer: the host thread's own fiber; the block's start (the host's release, each
+  // thread's acquire) and end (each thread's release, the host's acquire); fibers that finished
+  // in this block (not reused before it ends, so a fiber names one CUDA thread in a report); the
+  // first data race reported during the launch and the count.
+  void* tsan_host = nullptr;
+  char hb_start = 0, hb_end = 0;
+  std::vector<Fiber*> spent;
+  char race[768] = {};
+  int races = 0;
+  ~Scheduler();  // frees the fibers when the host thread ends
 };
 
 thread_local Scheduler t_sched;
+
+// ---- ThreadSanitizer's view of the device (docs/cuda.md, "The emulated device") ----
+// Each fiber is a ThreadSanitizer fiber and switches between them carry no synchronisation, so
+// the only happens-before edges between a block's threads are the ones CUDA has: the block's
+// start and end, __syncthreads and __syncwarp. What the emulator itself shares between fibers
+// (barrier counts, the exchange slots, the builtins it sets) is Unwatched: not recorded, so
+// ThreadSanitizer reports only what the kernel's threads did. Without ThreadSanitizer all of
+// this compiles to nothing.
+#ifdef SPOOL_EMU_TSAN
+constexpr unsigned kNoSync = __tsan_switch_to_fiber_no_sync;
+#endif
+void hb_release(void* a) {
+#ifdef SPOOL_EMU_TSAN
+  __tsan_release(a);
+#else
+  (void)a;
+#endif
+}
+void hb_acquire(void* a) {
+#ifdef SPOOL_EMU_TSAN
+  __tsan_acquire(a);
+#else
+  (void)a;
+#endif
+}
+// Memory accesses of the running fiber (or of the host thread) are not recorded in its scope.
+class Unwatched {
+ public:
+#ifdef SPOOL_EMU_TSAN
+  Unwatched() {
+    __tsan_ignore_thread_begin();
+    f_ = t_sched.current;  // read unwatched: the scheduler writes it
+    if (f_) ++f_->unwatched;
+  }
+  ~Unwatched() {
+    if (f_) --f_->unwatched;
+    __tsan_ignore_thread_end();
+  }
+  Unwatched(const Unwatched&) = delete;
+  Unwatched& operator=(const Unwatched&) = delete;
+
+ private:
+  Fiber* f_;
+#else
+  Unwatched() {}
+#endif
+};
 
 std::mutex g_mu;
 cudaError_t g_last = cudaSuccess;           // returned and cleared by cudaGetLastError
@@ -160,6 +247,26 @@ void fiber_reset(Fiber* f) {
   f->sp = sp;
   f->thread = -1;
   f->done = false;
+#ifdef SPOOL_EMU_TSAN
+  if (f->tsan) {
+    // A fiber stopped mid-kernel gets a fresh ThreadSanitizer fiber (its shadow call stack holds
+    // the frames it never left). As the old fiber, before it goes: what it did happens before
+    // the block's end (the scheduler acquires hb_end after resetting the block's stopped
+    // fibers), and its ignore scopes are closed (ThreadSanitizer refuses to end a fiber inside
+    // one). Nothing but locals is touched while ThreadSanitizer takes it for the current fiber.
+    void* const old = f->tsan;
+    void* const host = t_sched.tsan_host;
+    void* const end = &t_sched.hb_end;
+    const int open = f->unwatched;
+    __tsan_switch_to_fiber(old, kNoSync);
+    __tsan_release(end);
+    for (int i = 0; i < open; ++i) __tsan_ignore_thread_end();
+    __tsan_switch_to_fiber(host, kNoSync);
+    __tsan_destroy_fiber(old);
+  }
+  f->tsan = __tsan_create_fiber(0);
+  f->unwatched = 0;
+#endif
 }
 
 Fiber* fiber_new() {
@@ -177,21 +284,61 @@ Fiber* fiber_new() {
   return f;
 }
 
+Scheduler::~Scheduler() {
+  // Every fiber is idle between launches. ThreadSanitizer's fibers are left to it: each still
+  // has its scheduler loop's ignore scope open, which destroying would report.
+  for (Fiber* f : idle) {
+    munmap(f->stack - 4096, kStackBytes + 4096);
+    delete f;
+  }
+}
+
 void set_builtins(Scheduler& s, int t) {
   threadIdx.x = unsigned(t) % s.block.x;
   threadIdx.y = (unsigned(t) / s.block.x) % s.block.y;
   threadIdx.z = unsigned(t) / (s.block.x * s.block.y);
 }
 
+#ifdef SPOOL_EMU_TSAN
+// Names f after the CUDA thread it runs, as thread_name() does (by hand: snprintf costs more than
+// an elementwise kernel's thread under ThreadSanitizer).
+void name_fiber(const Scheduler& s, Fiber* f) {
+  const unsigned t = unsigned(f->thread);
+  const unsigned v[6] = {t % s.block.x, (t / s.block.x) % s.block.y, t / (s.block.x * s.block.y),
+                         blockIdx.x,    blockIdx.y,                   blockIdx.z};
+  char* p = f->name;
+  auto put = [&](const char* text) {
+    while (*text) *p++ = *text++;
+  };
+  auto num = [&](unsigned x) {
+    char d[10];
+    int n = 0;
+    do d[n++] = char('0' + x % 10); while (x /= 10);
+    while (n) *p++ = d[--n];
+  };
+  for (int i = 0; i < 6; ++i) {
+    put(i == 0 ? "thread (" : i == 3 ? ") of block (" : ",");
+    num(v[i]);
+  }
+  put(")");
+  *p = 0;  // at most 56 characters
+  __tsan_set_fiber_name(f->tsan, f->name);
+}
+#endif
+
 // Scheduler -> fiber.
 void resume(Scheduler& s, Fiber* f) {
-  s.current = f;
   set_builtins(s, f->thread);
+  s.current = f;
 #ifdef SPOOL_EMU_ASAN
   void* fake = nullptr;
   __sanitizer_start_switch_fiber(&fake, f->stack, kStackBytes);
   spool_emu_switch(&s.sp, f->sp);
   __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#elif defined(SPOOL_EMU_TSAN)
+  void* const to = f->sp;  // read before ThreadSanitizer takes the fiber for the current thread
+  __tsan_switch_to_fiber(f->tsan, kNoSync);
+  spool_emu_switch(&s.sp, to);
 #else
   spool_emu_switch(&s.sp, f->sp);
 #endif
@@ -205,6 +352,10 @@ void yield(Scheduler& s) {
   __sanitizer_start_switch_fiber(&f->fake_stack, s.asan_bottom, s.asan_size);
   spool_emu_switch(&f->sp, s.sp);
   __sanitizer_finish_switch_fiber(f->fake_stack, &s.asan_bottom, &s.asan_size);
+#elif defined(SPOOL_EMU_TSAN)
+  void* const to = s.sp;
+  __tsan_switch_to_fiber(s.tsan_host, kNoSync);
+  spool_emu_switch(&f->sp, to);
 #else
   spool_emu_switch(&f->sp, s.sp);
 #endif
@@ -215,8 +366,19 @@ void fiber_main(Fiber* f) {
 #ifdef SPOOL_EMU_ASAN
   __sanitizer_finish_switch_fiber(nullptr, &s.asan_bottom, &s.asan_size);
 #endif
+  Unwatched u;  // all but the kernel's own body
   for (;;) {
+    hb_acquire(&s.hb_start);
+#ifdef SPOOL_EMU_TSAN
+    --f->unwatched;
+    __tsan_ignore_thread_end();
+#endif
     s.body(s.arg);
+#ifdef SPOOL_EMU_TSAN
+    __tsan_ignore_thread_begin();
+    ++f->unwatched;
+#endif
+    hb_release(&s.hb_end);
     f->done = true;
     yield(s);
   }
@@ -237,32 +399,48 @@ std::string thread_name(const Scheduler& s, int t) {
          std::to_string(blockIdx.z) + ")";
 }
 
-[[noreturn]] void fault_here(Scheduler& s, const std::string& what) {
-  if (!s.aborted) s.fault = what;
+// A failed check: records report() (the launch's first) and stops the thread for good. The
+// report is made and freed here, in a scope that ends: the stopped fiber's frames are never
+// unwound, so a string left in them would leak.
+template <class F>
+[[noreturn]] void fault_here(Scheduler& s, F&& report) {
+  Unwatched u;
+  if (!s.aborted) {
+    std::string what = report();
+    s.fault = std::move(what);
+  }
   s.aborted = true;
+  hb_release(&s.hb_end);
   for (;;) yield(s);  // never resumed: the scheduler resets the fiber
 }
 
-// Arrive at b (expecting `expected` arrivals) from site file:line and wait for the rest.
-void arrive(Scheduler& s, Barrier& b, int expected, const char* kind, const char* file, int line) {
+// Arrive at b (expecting `expected` arrivals) from site file:line and wait for the rest. A barrier
+// that orders memory (__syncthreads, __syncwarp) is a happens-before edge for ThreadSanitizer;
+// shuffles and ballots exchange values only, as CUDA documents them.
+void arrive(Scheduler& s, Barrier& b, int expected, const char* kind, const char* file, int line,
+            bool orders_memory) {
   const int me = s.current->thread;
   if (b.arrived == 0) {
     b.file = file;
     b.line = line;
     b.first_thread = me;
   } else if (b.line != line || std::strcmp(b.file, file) != 0) {
-    fault_here(s, std::string("divergent ") + kind + ": " + thread_name(s, b.first_thread) +
-                      " waits at " + where(b.file, b.line) + ", " + thread_name(s, me) +
-                      " arrives at " + where(file, line));
+    fault_here(s, [&] {
+      return std::string("divergent ") + kind + ": " + thread_name(s, b.first_thread) +
+             " waits at " + where(b.file, b.line) + ", " + thread_name(s, me) + " arrives at " +
+             where(file, line);
+    });
   }
   ++s.progress;
   const uint64_t gen = b.gen;
+  if (orders_memory) hb_release(&b.hb[gen & 1]);
   if (++b.arrived >= expected) {
     b.arrived = 0;
     ++b.gen;
-    return;
+  } else {
+    while (b.gen == gen) yield(s);
   }
-  while (b.gen == gen) yield(s);
+  if (orders_memory) hb_acquire(&b.hb[gen & 1]);
 }
 
 int warp_lanes(const Scheduler& s, int warp) { return std::min(32, s.nthreads - warp * 32); }
@@ -284,29 +462,34 @@ Warp& warp_enter(Scheduler& s, unsigned mask, const char* what, const char* file
   const int t = s.current->thread, lane = t & 31;
   Warp& w = s.warps[t >> 5];
   if (!(mask >> lane & 1u))
-    fault_here(
-        s, std::string(what) + " at " + where(file, line) + ": " + thread_name(s, t) + " (lane " +
-               std::to_string(lane) + ") is not in its mask 0x" + [&] {
-                 char b[16];
-                 std::snprintf(b, sizeof b, "%08x", mask);
-                 return std::string(b);
-               }());
+    fault_here(s, [&] {
+      return std::string(what) + " at " + where(file, line) + ": " + thread_name(s, t) + " (lane " +
+             std::to_string(lane) + ") is not in its mask 0x" + [&] {
+               char b[16];
+               std::snprintf(b, sizeof b, "%08x", mask);
+               return std::string(b);
+             }();
+    });
   const unsigned missing = mask & ~present_lanes(s, t >> 5);
   if (missing) {
     const int l = __builtin_ctz(missing);
-    fault_here(s, std::string(what) + " at " + where(file, line) + ": lane " + std::to_string(l) +
-                      " of the mask " +
-                      (l < warp_lanes(s, t >> 5) ? "has exited"
-                                                 : "does not exist (the block has " +
-                                                       std::to_string(s.nthreads) + " threads)") +
-                      "; " + thread_name(s, t) + " waits for it");
+    fault_here(s, [&] {
+      return std::string(what) + " at " + where(file, line) + ": lane " + std::to_string(l) +
+             " of the mask " +
+             (l < warp_lanes(s, t >> 5)
+                  ? "has exited"
+                  : "does not exist (the block has " + std::to_string(s.nthreads) + " threads)") +
+             "; " + thread_name(s, t) + " waits for it";
+    });
   }
   if (w.bar.arrived == 0) {
     w.mask = mask;
     w.what = what;
   } else if (w.mask != mask) {
-    fault_here(s, std::string(what) + " at " + where(file, line) + ": lanes of one warp pass " +
-                      "different masks");
+    fault_here(s, [&] {
+      return std::string(what) + " at " + where(file, line) + ": lanes of one warp pass " +
+             "different masks";
+    });
   }
   return w;
 }
@@ -314,47 +497,57 @@ Warp& warp_enter(Scheduler& s, unsigned mask, const char* what, const char* file
 }  // namespace
 
 void syncthreads(const char* file, int line) {
+  Unwatched u;
   Scheduler& s = t_sched;
-  arrive(s, s.block_bar, s.live, "__syncthreads", file, line);
+  arrive(s, s.block_bar, s.live, "__syncthreads", file, line, true);
 }
 
 void syncwarp(unsigned mask, const char* file, int line) {
+  Unwatched u;
   Scheduler& s = t_sched;
   Warp& w = warp_enter(s, mask, "__syncwarp", file, line);
-  arrive(s, w.bar, __builtin_popcount(mask), "__syncwarp", file, line);
+  arrive(s, w.bar, __builtin_popcount(mask), "__syncwarp", file, line, true);
 }
 
 void warp_exchange(unsigned mask, const void* value, size_t size, int src, void* result,
                    const char* what, const char* file, int line) {
+  Unwatched u;
   Scheduler& s = t_sched;
   const int lane = s.current->thread & 31;
   Warp& w = warp_enter(s, mask, what, file, line);
   const int parity = int(w.bar.gen & 1);
   std::memcpy(w.slot[parity][lane], value, size);
-  arrive(s, w.bar, __builtin_popcount(mask), what, file, line);
+  arrive(s, w.bar, __builtin_popcount(mask), what, file, line, false);
   if (src < 0) src = lane;
   if (!(mask >> src & 1u))
-    fault_here(s, std::string(what) + " at " + where(file, line) + ": lane " +
-                      std::to_string(lane) + " reads lane " + std::to_string(src) +
-                      ", which is not in the mask");
+    fault_here(s, [&] {
+      return std::string(what) + " at " + where(file, line) + ": lane " + std::to_string(lane) +
+             " reads lane " + std::to_string(src) + ", which is not in the mask";
+    });
   std::memcpy(result, w.slot[parity][src], size);
 }
 
 unsigned warp_ballot(unsigned mask, bool pred, const char* file, int line) {
+  Unwatched u;
   Scheduler& s = t_sched;
   Warp& w = warp_enter(s, mask, "__ballot_sync", file, line);
   const int parity = int(w.bar.gen & 1), lane = s.current->thread & 31;
   w.slot[parity][lane][0] = pred;
-  arrive(s, w.bar, __builtin_popcount(mask), "__ballot_sync", file, line);
+  arrive(s, w.bar, __builtin_popcount(mask), "__ballot_sync", file, line, false);
   unsigned bits = 0;
   for (int l = 0; l < 32; ++l)
     if ((mask >> l & 1u) && w.slot[parity][l][0]) bits |= 1u << l;
   return bits;
 }
 
-void* dynamic_shared() { return t_sched.smem; }
+void* dynamic_shared() {
+  Unwatched u;
+  return t_sched.smem;
+}
 
-void kernel_fault(const char* what) { fault_here(t_sched, what); }
+void kernel_fault(const char* what) {
+  fault_here(t_sched, [&] { return std::string(what); });
+}
 
 cudaError_t set_max_dynamic_smem(const void* kernel, int bytes) {
   if (bytes < 0 || size_t(bytes) > kMaxSmem)
@@ -398,7 +591,11 @@ bool run_block(Scheduler& s, const std::vector<int>& order) {
     }
     f->thread = -1;
     f->done = false;
+#ifdef SPOOL_EMU_TSAN
+    s.spent.push_back(f);
+#else
     s.idle.push_back(f);
+#endif
   };
   for (int t : order) {
     Fiber* f;
@@ -409,6 +606,9 @@ bool run_block(Scheduler& s, const std::vector<int>& order) {
       s.idle.pop_back();
     }
     f->thread = t;
+#ifdef SPOOL_EMU_TSAN
+    name_fiber(s, f);
+#endif
     resume(s, f);
     if (s.aborted) {
       waiting.push_back(f);
@@ -447,14 +647,17 @@ bool run_block(Scheduler& s, const std::vector<int>& order) {
       s.aborted = true;
     }
   }
+  s.idle.insert(s.idle.end(), s.spent.begin(), s.spent.end());
+  s.spent.clear();
   if (s.aborted) {  // fibers stopped mid-kernel start over from their entry
     for (Fiber* f : waiting) {
       fiber_reset(f);
       s.idle.push_back(f);
     }
-    return false;
   }
-  return true;
+  // The block's end: what its threads did happens before what the host does next.
+  hb_acquire(&s.hb_end);
+  return !s.aborted;
 }
 
 std::string dims(dim3 d) {
@@ -494,11 +697,17 @@ void launch(const LaunchConfig& c, void (*body)(void*), void* arg) {
     return;
   }
   ++g_launches;
+  Unwatched u;  // the host thread's part (scheduling, the builtins it sets for each thread)
   Scheduler& s = t_sched;
   if (s.current) {
     std::fprintf(stderr, "spool emulated device: %s launched from inside a kernel\n", c.name);
     std::abort();
   }
+#ifdef SPOOL_EMU_TSAN
+  s.tsan_host = __tsan_get_current_fiber();
+  s.races = 0;
+  s.race[0] = 0;
+#endif
   s.config = &c;
   s.body = body;
   s.arg = arg;
@@ -526,12 +735,19 @@ void launch(const LaunchConfig& c, void (*body)(void*), void* arg) {
         blockIdx.y = y;
         blockIdx.z = z;
         if (smem) std::memset(smem, 0xff, c.smem);
+        hb_release(&s.hb_start);  // the host's work (and the previous block's) happens before
         ok = run_block(s, order);
       }
   if (smem) ::operator delete[](smem, std::align_val_t(16));
   s.smem = nullptr;
   s.config = nullptr;
-  if (!ok) set_error(cudaErrorLaunchFailure, std::string(c.name) + ": " + s.fault);
+  if (!ok) {
+    set_error(cudaErrorLaunchFailure, std::string(c.name) + ": " + s.fault);
+  } else if (s.races > 0) {
+    set_error(cudaErrorLaunchFailure,
+              std::string(c.name) + ": " + s.race +
+                  (s.races > 1 ? " (and " + std::to_string(s.races - 1) + " more reports)" : ""));
+  }
 }
 
 void set_memory_limit(size_t bytes) {
@@ -549,6 +765,124 @@ void set_thread_order(Order order, uint64_t seed) {
 }
 
 }  // namespace spool::emu
+
+#ifdef SPOOL_EMU_TSAN
+namespace spool::emu {
+namespace {
+
+// "file:line" of the innermost source line at return address pc, short as where() makes it.
+std::string source_line(void* pc) {
+  if (!pc) return "?";
+  char buf[512] = {};
+  __sanitizer_symbolize_pc(pc, "%s:%l", buf, sizeof buf);  // inlined frames follow, NUL-separated
+  std::string f = std::string("/") + buf;
+  for (const char* dir : {"/tests/", "/cuda/"}) {
+    const size_t at = f.rfind(dir);
+    if (at != std::string::npos) return f.substr(at + 1);
+  }
+  return buf;
+}
+
+// One report of ThreadSanitizer as a line: what raced, where it lies, and each CUDA thread's
+// access with its source line (the printed report has both stacks).
+std::string describe_report(Scheduler& s, void* report) {
+  const char* description = nullptr;
+  int count = 0, stacks = 0, mops = 0, locs = 0, mutexes = 0, threads = 0, tids = 0;
+  void* sleep = nullptr;
+  if (!__tsan_get_report_data(report, &description, &count, &stacks, &mops, &locs, &mutexes,
+                              &threads, &tids, &sleep, 1))
+    return "a ThreadSanitizer report (see stderr)";
+  const std::string kind = description ? description : "report";
+  if (kind != "data-race" || mops < 2) return "ThreadSanitizer: " + kind + " (see stderr)";
+  auto thread = [&](int tid) -> std::string {
+    for (int i = 0; i < threads; ++i) {
+      int t = -1, running = 0, parent = -1;
+      unsigned long os_id = 0;
+      const char* name = nullptr;
+      void* trace = nullptr;
+      if (__tsan_get_report_thread(report, (unsigned long)i, &t, &os_id, &running, &name, &parent,
+                                   &trace, 1) &&
+          t == tid)
+        return name && *name ? name : "the host thread";
+    }
+    return "thread T" + std::to_string(tid);
+  };
+  struct Access {
+    std::string who, line;
+    char* addr = nullptr;
+    int size = 0;
+    bool write = false, atomic = false;
+  } a[2];
+  for (int i = 0; i < 2; ++i) {
+    int tid = -1, size = 0, write = 0, atomic = 0;
+    void* addr = nullptr;
+    void* trace = nullptr;
+    __tsan_get_report_mop(report, (unsigned long)i, &tid, &addr, &size, &write, &atomic, &trace, 1);
+    a[i] = {thread(tid), source_line(trace), static_cast<char*>(addr),
+            size,        write != 0,         atomic != 0};
+  }
+  // Where the address lies: the launch's dynamic shared memory, a static __shared__ array
+  // (thread-local storage here), a device allocation, or whatever ThreadSanitizer says.
+  std::string what = "memory";
+  const char* loc_type = nullptr;
+  unsigned long start = 0, size = 0;
+  if (locs > 0) {
+    void* laddr = nullptr;
+    int ltid = -1, fd = -1, suppressable = 0;
+    void* trace = nullptr;
+    __tsan_get_report_loc(report, 0, &loc_type, &laddr, &start, &size, &ltid, &fd, &suppressable,
+                          &trace, 1);
+  }
+  const std::string loc = loc_type ? loc_type : "";
+  char* const p = a[0].addr;
+  if (s.smem && p >= s.smem && p < s.smem + s.config->smem) {
+    what = "dynamic shared memory (byte " + std::to_string(p - s.smem) + " of " +
+           std::to_string(s.config->smem) + ")";
+  } else if (loc == "tls") {
+    what = "shared memory (a static __shared__ array)";
+  } else {
+    bool device = false;
+    if (g_mu.try_lock()) {  // never wait here: ThreadSanitizer holds its locks
+      auto it = g_allocs.upper_bound(p);
+      if (it != g_allocs.begin()) {
+        --it;
+        const char* base = static_cast<const char*>(it->first);
+        device = p >= base && p < base + it->second;
+        if (device)
+          what = "device memory (byte " + std::to_string(p - base) + " of an allocation of " +
+                 std::to_string(it->second) + ")";
+      }
+      g_mu.unlock();
+    }
+    if (!device && !loc.empty()) what = loc + " memory";
+  }
+  char addr[32];
+  std::snprintf(addr, sizeof addr, "%p", static_cast<void*>(p));
+  auto verb = [](const Access& x, bool past) {
+    return std::string(x.atomic ? "atomically " : "") +
+           (x.write ? (past ? "wrote" : "writes") : (past ? "read" : "reads"));
+  };
+  return "data race on " + what + " at " + addr + " (" + std::to_string(a[0].size) +
+         " bytes): " + a[0].who + " " + verb(a[0], false) + " it at " + a[0].line + ", " +
+         a[1].who + " " + verb(a[1], true) + " it at " + a[1].line +
+         ", with no barrier between (ThreadSanitizer's report, both stacks, is on stderr)";
+}
+
+}  // namespace
+}  // namespace spool::emu
+
+// ThreadSanitizer calls this after printing each report (libtsan's weak hook). A report made
+// while a kernel runs becomes the launch's error, like the emulator's own checks; reports
+// outside launches are left to ThreadSanitizer (its exit status).
+extern "C" void __tsan_on_report(void* report) {
+  spool::emu::Scheduler& s = spool::emu::t_sched;
+  if (!s.config) return;
+  spool::emu::Unwatched u;
+  if (++s.races > 1) return;
+  const std::string line = spool::emu::describe_report(s, report);
+  std::snprintf(s.race, sizeof s.race, "%s", line.c_str());
+}
+#endif
 
 // ---- the runtime API ----
 using spool::emu::set_error;

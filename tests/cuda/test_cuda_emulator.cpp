@@ -1,8 +1,13 @@
 // The emulated CUDA device (SPOOL_CUDA=EMULATE): barriers and warp collectives with CUDA's
 // semantics in any thread order, and the checks a GPU sanitizer would make, each shown catching
-// a deliberately broken kernel. Skipped, with the reason, in builds without the emulator.
+// a deliberately broken kernel. Skipped, with the reason, in builds without the emulator; the
+// data-race checks need the ThreadSanitizer build too (-DSPOOL_TSAN=ON, tools/emulate_check.sh).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <array>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -76,6 +81,50 @@ __global__ void lane_outside_mask_kernel(int* out) {
 }
 
 __global__ void any_kernel(int* out) { out[threadIdx.x] = int(blockIdx.x); }
+
+// ---- kernels with and without the barrier that orders their shared memory ----
+
+// A block's sum by halving strides. Without `barrier`, thread t adds its partner's slot before
+// the partner has written it: a race on shared memory.
+__global__ void block_sum_kernel(const float* in, float* out, bool barrier) {
+  __shared__ float s[256];
+  const int t = int(threadIdx.x);
+  s[t] = in[blockIdx.x * blockDim.x + unsigned(t)];
+  if (barrier) __syncthreads();
+  for (int stride = int(blockDim.x) / 2; stride > 0; stride >>= 1) {
+    if (t < stride) s[t] += s[t + stride];
+    __syncthreads();
+  }
+  if (t == 0) out[blockIdx.x] = s[0];
+}
+
+// Lanes publish a value in their warp's part of shared memory and read their neighbour's; `sync`
+// orders the two.
+__global__ void warp_neighbour_kernel(int* out, bool sync) {
+  __shared__ int s[1024];
+  const int lane = int(threadIdx.x & 31), warp = int(threadIdx.x) - lane;
+  s[warp + lane] = lane * 3;
+  if (sync) __syncwarp();
+  out[threadIdx.x] = s[warp + ((lane + 1) & 31)];
+}
+
+// The same through dynamic shared memory, over the whole block.
+__global__ void dynamic_rotate_kernel(int* out, bool barrier) {
+  SPOOL_DYNAMIC_SHARED(int, buf);
+  const int t = int(threadIdx.x), n = int(blockDim.x);
+  buf[t] = t;
+  if (barrier) __syncthreads();
+  out[t] = buf[(t + 1) % n];
+}
+
+// Every thread of a block stores its index in the block's one word: a race on device memory.
+__global__ void last_writer_kernel(int* out) { out[blockIdx.x] = int(threadIdx.x); }
+
+__global__ void atomic_count_kernel(int* count, float* sum, int* most) {
+  atomicAdd(count, 1);
+  atomicAdd(sum, 0.5f);
+  atomicMax(most, int(threadIdx.x + blockIdx.x * blockDim.x));
+}
 
 std::string last_error() {
   const cudaError_t e = cudaGetLastError();
@@ -213,6 +262,152 @@ TEST(CudaEmulator, CopiesOutsideAnAllocationAreRefused) {
   EXPECT_EQ(cudaFree(host.data()), cudaErrorInvalidValue);
   cudaGetLastError();
   cudaFree(p);
+}
+
+TEST(CudaEmulator, AtomicsAddUpAcrossThreadsAndBlocks) {
+  int* count = device_array<int>(2);
+  float* sum = device_array<float>(1);
+  cudaMemset(count, 0, 2 * sizeof(int));
+  cudaMemset(sum, 0, sizeof(float));
+  SPOOL_LAUNCH(atomic_count_kernel, 3, 64, 0, nullptr, count, sum, count + 1);
+  ASSERT_EQ(last_error(), "");  // under ThreadSanitizer: atomics on one address are no race
+  int c[2] = {};
+  float f = 0;
+  cudaMemcpy(c, count, sizeof c, cudaMemcpyDeviceToHost);
+  cudaMemcpy(&f, sum, sizeof f, cudaMemcpyDeviceToHost);
+  EXPECT_EQ(c[0], 192);
+  EXPECT_EQ(f, 96.0f);
+  EXPECT_EQ(c[1], 191);
+  cudaFree(count);
+  cudaFree(sum);
+}
+
+// The correct versions of the racy kernels below: right results in every thread order, and under
+// ThreadSanitizer no report (a report would be the launch's error and fail this test).
+TEST(CudaEmulator, KernelsWithTheirBarriersAreRaceFree) {
+  using spool::emu::Order;
+  const int blocks = 2, n = 256;
+  std::vector<float> in(size_t(blocks * n));
+  for (size_t i = 0; i < in.size(); ++i) in[i] = float(i % 17);
+  float* din = device_array<float>(in.size());
+  float* dsum = device_array<float>(blocks);
+  int* dout = device_array<int>(n);
+  cudaMemcpy(din, in.data(), in.size() * sizeof(float), cudaMemcpyHostToDevice);
+  for (Order order : {Order::forward, Order::reverse, Order::shuffled}) {
+    spool::emu::set_thread_order(order, 7);
+    SPOOL_LAUNCH(block_sum_kernel, blocks, n, 0, nullptr, din, dsum, true);
+    ASSERT_EQ(last_error(), "");
+    std::vector<float> sum(blocks);
+    cudaMemcpy(sum.data(), dsum, sum.size() * sizeof(float), cudaMemcpyDeviceToHost);
+    for (int b = 0; b < blocks; ++b) {
+      float want = 0;
+      for (int t = 0; t < n; ++t) want += in[size_t(b * n + t)];
+      EXPECT_EQ(sum[size_t(b)], want) << "order " << int(order) << " block " << b;
+    }
+    SPOOL_LAUNCH(warp_neighbour_kernel, 1, 64, 0, nullptr, dout, true);
+    ASSERT_EQ(last_error(), "");
+    std::vector<int> out(64);
+    cudaMemcpy(out.data(), dout, out.size() * sizeof(int), cudaMemcpyDeviceToHost);
+    for (int t = 0; t < 64; ++t) EXPECT_EQ(out[size_t(t)], ((t + 1) & 31) * 3) << t;
+    SPOOL_LAUNCH(dynamic_rotate_kernel, 1, n, n * sizeof(int), nullptr, dout, true);
+    ASSERT_EQ(last_error(), "");
+    out.resize(size_t(n));
+    cudaMemcpy(out.data(), dout, out.size() * sizeof(int), cudaMemcpyDeviceToHost);
+    for (int t = 0; t < n; ++t) EXPECT_EQ(out[size_t(t)], (t + 1) % n) << t;
+  }
+  spool::emu::set_thread_order(Order::forward);
+  cudaFree(din);
+  cudaFree(dsum);
+  cudaFree(dout);
+}
+
+// Run by DataRacesAreReportedUnderThreadSanitizer in a child process (disabled otherwise): each
+// racy kernel's launch fails with the race, named after the kernel, with the address and the
+// two CUDA threads. ThreadSanitizer then ends the child with its exit status 66.
+TEST(CudaEmulatorRaceChild, DISABLED_RacyKernelsFailTheirLaunches) {
+  spool::emu::set_thread_order(spool::emu::Order::forward);
+  std::vector<float> in(256, 1.0f);
+  float* din = device_array<float>(in.size());
+  float* dsum = device_array<float>(1);
+  int* dout = device_array<int>(256);
+  cudaMemcpy(din, in.data(), in.size() * sizeof(float), cudaMemcpyHostToDevice);
+  // Thread 0 reads slot 128 in the first step, before thread 128 has written it.
+  SPOOL_LAUNCH(block_sum_kernel, 1, 256, 0, nullptr, din, dsum, false);
+  std::string e = last_error();
+  std::printf("race report: %s\n", e.c_str());
+  EXPECT_NE(e.find("block_sum_kernel: data race on shared memory (a static __shared__ array)"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("thread (128,0,0) of block (0,0,0) writes it at tests/cuda/"), std::string::npos)
+      << e;
+  EXPECT_NE(e.find("thread (0,0,0) of block (0,0,0) read it at tests/cuda/"), std::string::npos)
+      << e;
+  SPOOL_LAUNCH(warp_neighbour_kernel, 1, 32, 0, nullptr, dout, false);
+  e = last_error();
+  std::printf("race report: %s\n", e.c_str());
+  EXPECT_NE(e.find("warp_neighbour_kernel: data race on shared memory"), std::string::npos) << e;
+  EXPECT_NE(e.find("thread (1,0,0) of block (0,0,0) writes"), std::string::npos) << e;
+  EXPECT_NE(e.find("thread (0,0,0) of block (0,0,0) read"), std::string::npos) << e;
+  SPOOL_LAUNCH(dynamic_rotate_kernel, 1, 64, 64 * sizeof(int), nullptr, dout, false);
+  e = last_error();
+  std::printf("race report: %s\n", e.c_str());
+  EXPECT_NE(e.find("dynamic_rotate_kernel: data race on dynamic shared memory (byte 4 of 256)"),
+            std::string::npos)
+      << e;
+  SPOOL_LAUNCH(last_writer_kernel, 2, 32, 0, nullptr, dout);
+  e = last_error();
+  std::printf("race report: %s\n", e.c_str());
+  EXPECT_NE(e.find("last_writer_kernel: data race on device memory (byte 0 of an allocation of "
+                   "1024)"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("thread (1,0,0) of block (0,0,0) writes it"), std::string::npos) << e;
+  EXPECT_NE(e.find("thread (0,0,0) of block (0,0,0) wrote it"), std::string::npos) << e;
+  // The device goes on: the barrier's version of a racy kernel is clean afterwards.
+  SPOOL_LAUNCH(block_sum_kernel, 1, 256, 0, nullptr, din, dsum, true);
+  EXPECT_EQ(last_error(), "");
+  cudaFree(din);
+  cudaFree(dsum);
+  cudaFree(dout);
+}
+
+TEST(CudaEmulator, DataRacesAreReportedUnderThreadSanitizer) {
+#if !defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "data races are found by ThreadSanitizer: build with -DSPOOL_CUDA=EMULATE "
+                  "-DSPOOL_TSAN=ON (tools/emulate_check.sh tsan)";
+#else
+  // The racy kernels run in a child process: ThreadSanitizer's exit status counts every report,
+  // and this process must end clean.
+  char self[4096] = {};
+  const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+  ASSERT_GT(len, 0);
+  const char* opts = std::getenv("TSAN_OPTIONS");
+  const std::string cmd = "TSAN_OPTIONS='" + std::string(opts ? opts : "") +
+                          ":halt_on_error=0:exitcode=66' " + self +
+                          " --gtest_filter=CudaEmulatorRaceChild.* "
+                          "--gtest_also_run_disabled_tests 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int st = pclose(p);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 66) << "status " << st << "\n" << out;
+  EXPECT_NE(out.find("[  PASSED  ] 1 test"), std::string::npos) << out;
+  // ThreadSanitizer's own reports: one per racy kernel, its summary line naming the kernel, and
+  // the fibers named after their CUDA threads.
+  std::vector<std::string> summaries;
+  for (size_t at = out.find("SUMMARY: ThreadSanitizer: data race"); at != std::string::npos;
+       at = out.find("SUMMARY: ThreadSanitizer: data race", at + 1))
+    summaries.push_back(out.substr(at, out.find('\n', at) - at));
+  ASSERT_EQ(summaries.size(), 4u) << out;
+  const char* kernels[] = {"block_sum_kernel", "warp_neighbour_kernel", "dynamic_rotate_kernel",
+                           "last_writer_kernel"};
+  for (size_t i = 0; i < 4; ++i)
+    EXPECT_NE(summaries[i].find(kernels[i]), std::string::npos) << summaries[i];
+  EXPECT_NE(out.find("'thread (128,0,0) of block (0,0,0)'"), std::string::npos) << out;
+#endif
 }
 
 #else
