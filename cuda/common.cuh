@@ -54,7 +54,6 @@ void* scratch(size_t nbytes);
 // Frees the scratch buffer (after the stream's work); the next scratch() allocates afresh.
 void release_scratch();
 
-
 constexpr int kThreads = 256;
 // A grid-stride loop's grid: enough blocks to fill the device, no more than the work needs.
 inline unsigned grid_for(int64_t n, int threads = kThreads) {

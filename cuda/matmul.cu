@@ -1,8 +1,8 @@
 // CUDA GEMM: batched matmul through cuBLAS (strided-batched sgemm / dgemm, no TF32: f32 results
 // stay within f32 rounding of the CPU's), and spool's own tiled SGEMM beside it for comparison
 // (cuda::set_gemm). Convolution's GEMMs come through gemm_strided below as well.
-#include <climits>
 #include <cublas_v2.h>
+#include <climits>
 
 #include "cuda/common.cuh"
 #include "cuda/cuda.h"
@@ -123,8 +123,8 @@ void cublas_gemm(const GemmArgs<T>& g, const MatrixLayout& la, const MatrixLayou
   const struct {
     const char* name;
     int64_t value;
-  } ints[] = {{"m", g.m},      {"n", g.n},        {"k", g.k},         {"lda", la.ld},
-              {"ldb", lb.ld},  {"ldc", g.c_row},  {"batch", g.batch}};
+  } ints[] = {{"m", g.m},     {"n", g.n},       {"k", g.k},        {"lda", la.ld},
+              {"ldb", lb.ld}, {"ldc", g.c_row}, {"batch", g.batch}};
   for (const auto& [name, value] : ints)
     SPOOL_CHECK(value >= 0 && value <= int64_t(INT_MAX), "matmul: ", name, " = ", value,
                 " does not fit cuBLAS's 32-bit int; this product needs the tiled kernel "

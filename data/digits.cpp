@@ -93,8 +93,10 @@ void load_digits(const std::string& path, Tensor& images, Tensor& labels) {
       double v = 0;
       const size_t at = values.size();
       SPOOL_CHECK(parse_decimal(field, v), "digits: ", path, " line ", line_no, ", ",
-                  at < 64 ? "pixel " + std::to_string(at) : at == 64 ? "label" : "field " +
-                  std::to_string(at + 1), ": '", field.substr(0, 40),
+                  at < 64    ? "pixel " + std::to_string(at)
+                  : at == 64 ? "label"
+                             : "field " + std::to_string(at + 1),
+                  ": '", field.substr(0, 40),
                   "' is not a number (fields are plain decimals such as 12 or 0.5)");
       values.push_back(v);
     }

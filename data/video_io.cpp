@@ -230,9 +230,11 @@ Image read_jpeg(const std::string& path, int64_t min_side) {
     SPOOL_CHECK(pixels <= kMaxProgressivePixels && coefficient_bytes <= kMaxJpegCoefficientBytes,
                 "jpeg: ", path, " is a progressive (multi-scan) JPEG of ", info.image_width, " x ",
                 info.image_height, " pixels in ", info.num_components, " components (",
-                coefficient_bytes, " bytes of coefficients, held whole at any scale); such "
-                "files are limited to ", kMaxProgressivePixels, " pixels (4096 x 4096) and ",
-                kMaxJpegCoefficientBytes, " bytes of coefficients");
+                coefficient_bytes,
+                " bytes of coefficients, held whole at any scale); such "
+                "files are limited to ",
+                kMaxProgressivePixels, " pixels (4096 x 4096) and ", kMaxJpegCoefficientBytes,
+                " bytes of coefficients");
   }
   info.out_color_space = JCS_RGB;
   if (min_side > 0) {

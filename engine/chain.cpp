@@ -77,9 +77,10 @@ class RealChain {
     for (const Stage& st : c.stages) ins.push_back(st.inputs), names.push_back(st.name);
     check_inputs(ins, names);
     for (const Tensor& t : c.state)
-      SPOOL_CHECK(t.device() == c.input.device() && t.is_contiguous(), "chain: state tensors must "
-                  "be contiguous and on the batch's device (", c.input.device().str(), "), got ",
-                  describe(t));
+      SPOOL_CHECK(t.device() == c.input.device() && t.is_contiguous(),
+                  "chain: state tensors must "
+                  "be contiguous and on the batch's device (",
+                  c.input.device().str(), "), got ", describe(t));
   }
 
   void forward(int i, bool keep) {

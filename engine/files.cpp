@@ -87,7 +87,9 @@ void sweep_stale(const std::string& path) {
         continue;
       digits.resize(dot);
     }
-    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (digits.empty() || digits.size() > 9 ||
+        digits.find_first_not_of("0123456789") != std::string::npos)
+      continue;
     const long pid = std::stol(digits);
     if (pid <= 0 || pid == long(getpid())) continue;
     if (kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
@@ -154,8 +156,7 @@ OutputFile::OutputFile(std::string path, std::string what, Sync sync)
   sweep_stale(path_);
   writing_ = temp_name(path_);
   unlink(writing_.c_str());  // a leftover of a dead process that had our pid; the name is ours
-  const int fd =
-      open(writing_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  const int fd = open(writing_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   SPOOL_CHECK(fd >= 0, what_, ": cannot create ", writing_, ": ", std::strerror(errno));
   f_ = fdopen(fd, "wb");
   if (!f_) {

@@ -14,8 +14,8 @@
 
 #include "engine/backend.h"
 #include "engine/checked.h"
-#include "engine/files.h"
 #include "engine/factory.h"
+#include "engine/files.h"
 
 namespace spool {
 
@@ -124,7 +124,8 @@ namespace {
 void read_at(int fd, void* dst, uint64_t n, uint64_t offset, const std::string& path) {
   auto* p = static_cast<char*>(dst);
   while (n > 0) {
-    const ssize_t got = pread(fd, p, size_t(std::min<uint64_t>(n, uint64_t(1) << 30)), off_t(offset));
+    const ssize_t got =
+        pread(fd, p, size_t(std::min<uint64_t>(n, uint64_t(1) << 30)), off_t(offset));
     if (got < 0 && errno == EINTR) continue;
     SPOOL_CHECK(got > 0, "safetensors: ", path, ": reading failed",
                 got < 0 ? std::string(": ") + std::strerror(errno) : std::string(" (file shrank)"));
@@ -187,8 +188,7 @@ TensorFile load_safetensors(const std::string& path) {
     for (auto it = header.begin(); it != header.end(); ++it) {
       if (it.key() == "__metadata__") {
         SPOOL_CHECK(it->is_object(), "safetensors: ", path, ": __metadata__ is not an object");
-        for (auto m = it->begin(); m != it->end(); ++m)
-        {
+        for (auto m = it->begin(); m != it->end(); ++m) {
           // The format's metadata is a map of strings; anything else (a nested value could be
           // deep enough to overflow the stack when printed) is refused.
           SPOOL_CHECK(m->is_string(), "safetensors: ", path, ": metadata '", m.key().substr(0, 60),
@@ -200,8 +200,7 @@ TensorFile load_safetensors(const std::string& path) {
       const auto& v = it.value();
       Entry e;
       e.name = it.key();
-      SPOOL_CHECK(v.is_object(), "safetensors: ", path, ": entry '", e.name,
-                  "' is not an object");
+      SPOOL_CHECK(v.is_object(), "safetensors: ", path, ": entry '", e.name, "' is not an object");
       std::string dt = v.at("dtype").get<std::string>();
       SPOOL_CHECK(parse_dtype(dt, e.dtype), "safetensors: ", path, ": tensor '", e.name,
                   "' has dtype ", dt, ", which spool does not load (F32, F64, I32, I64, BOOL)");
@@ -234,13 +233,13 @@ TensorFile load_safetensors(const std::string& path) {
       e.end = off[1];
       // The byte count the shape needs, computed without wrapping: a shape whose product
       // overflows is refused here, before anything is sized from it.
-      const std::string what = "safetensors: " + path + ": tensor '" + e.name + "' of shape " +
-                               str(e.shape);
+      const std::string what =
+          "safetensors: " + path + ": tensor '" + e.name + "' of shape " + str(e.shape);
       const int64_t elems = checked_product(e.shape, what.c_str());
       const int64_t bytes = checked_mul(elems, int64_t(itemsize(e.dtype)), what.c_str());
       SPOOL_CHECK(e.end - e.begin == uint64_t(bytes), "safetensors: ", path, ": tensor '", e.name,
-                  "' has ", e.end - e.begin, " bytes for shape ", str(e.shape), " of ", dt,
-                  " (", bytes, " expected)");
+                  "' has ", e.end - e.begin, " bytes for shape ", str(e.shape), " of ", dt, " (",
+                  bytes, " expected)");
       entries.push_back(std::move(e));
     }
   } catch (const nlohmann::json::exception& e) {

@@ -47,8 +47,8 @@ std::shared_ptr<nn::Module> model_for(const std::string& name, const TensorFile&
       throw UsageError("--weights: conv1.weight " + describe(c1) + " and fc.weight " +
                        describe(fc) + " are not ResNet-18 shapes");
     static Generator gen(0);  // the model keeps the pointer; it must outlive it
-    const AllocationLimit cap = model_cap(
-        w, "conv1.weight " + describe(c1) + ", fc.weight " + describe(fc));
+    const AllocationLimit cap =
+        model_cap(w, "conv1.weight " + describe(c1) + ", fc.weight " + describe(fc));
     return std::make_shared<models::ResNet>(
         models::ResNetConfig{fc.size(0), c1.size(0), c1.size(1)}, &gen);
   }
@@ -153,10 +153,9 @@ int grad_video(const std::string& name, const Args& a, const TensorFile& weights
   Generator gen(0);
   std::shared_ptr<nn::Module> model;
   {
-    const AllocationLimit cap =
-        model_cap(weights, "backbone.conv1.weight " + describe(conv1) +
-                               ", cls_head.fc_cls.weight " + describe(fc) +
-                               (i3d ? "" : ", " + std::to_string(c.segments) + " segments"));
+    const AllocationLimit cap = model_cap(
+        weights, "backbone.conv1.weight " + describe(conv1) + ", cls_head.fc_cls.weight " +
+                     describe(fc) + (i3d ? "" : ", " + std::to_string(c.segments) + " segments"));
     if (i3d)
       model = std::make_shared<models::I3d>(c, &gen);
     else

@@ -195,6 +195,20 @@ int train_classifier(const TrainConfig& c) {
   return 0;
 }
 
+data::LmBatch on_device(data::LmBatch b, Device d) {
+  if (d == Device::cpu()) return b;
+  for (Tensor* t : {&b.idx, &b.targets, &b.positions, &b.segments})
+    if (t->defined()) *t = to(*t, d);
+  return b;
+}
+
+data::PairBatch on_device(data::PairBatch b, Device d) {
+  if (d == Device::cpu()) return b;
+  b.tokens = to(b.tokens, d);
+  b.mask = to(b.mask, d);
+  return b;
+}
+
 int cmd_train(int argc, char** argv) {
   Args a(argc, argv, 2,
          {{"model", true},
@@ -257,8 +271,8 @@ int cmd_train(int argc, char** argv) {
     // may take both.
     std::error_code ec;
     const auto kind = std::filesystem::status(*c.log, ec).type();
-    const bool stream = kind == std::filesystem::file_type::character ||
-                        kind == std::filesystem::file_type::fifo;
+    const bool stream =
+        kind == std::filesystem::file_type::character || kind == std::filesystem::file_type::fifo;
     // Compared after resolving ".", ".." and links in the folders: o/x and $PWD/o/x are one.
     const auto resolved = [](const std::string& p) {
       std::error_code e;
@@ -352,8 +366,7 @@ int cmd_train(int argc, char** argv) {
     }
     if (a.has("init-2d")) {
       c.init_2d = a.str("init-2d", "");
-      if (!is_file(*c.init_2d))
-        throw UsageError("train: --init-2d: no such file: " + *c.init_2d);
+      if (!is_file(*c.init_2d)) throw UsageError("train: --init-2d: no such file: " + *c.init_2d);
     }
     c.steps = a.positive_int("steps", 1000);
     c.batch = a.positive_int("batch", 2);
@@ -367,10 +380,10 @@ int cmd_train(int argc, char** argv) {
     // Lower bounds, before anything is built: a batch of 8-frame clips in f32, and the weights,
     // gradients and momentum of the ResNet's 3x3 convolutions, which grow as the width squared
     // (2,600 w^2 parameters for ResNet-18, 5,500 w^2 for ResNet-50: 10.6 M and 22.5 M at 64).
-    check_memory("train: --batch " + std::to_string(c.batch) + " --size " +
-                     std::to_string(c.video_size),
-                 double(c.batch) * 8 * 3 * double(c.video_size) * double(c.video_size) * 4,
-                 "one batch of 8-frame clips");
+    check_memory(
+        "train: --batch " + std::to_string(c.batch) + " --size " + std::to_string(c.video_size),
+        double(c.batch) * 8 * 3 * double(c.video_size) * double(c.video_size) * 4,
+        "one batch of 8-frame clips");
     const double w = double(c.video_width);
     check_memory("train: --width " + std::to_string(c.video_width),
                  (models::video_config(c.model).depth >= 50 ? 5500 : 2600) * w * w * 12,
@@ -435,8 +448,7 @@ int cmd_train(int argc, char** argv) {
   c.log_every = a.positive_int("log-every", 10);
   if (a.has("resume")) {
     c.resume = a.str("resume", "");
-    if (!is_file(*c.resume))
-      throw UsageError("--resume: no such file: " + *c.resume);
+    if (!is_file(*c.resume)) throw UsageError("--resume: no such file: " + *c.resume);
   }
   return gpt ? train_gpt(c) : train_classifier(c);
 }

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "data/preference.h"
+#include "data/text.h"
 #include "engine/rng.h"
 #include "models/dpo.h"
 #include "nn/module.h"
@@ -61,5 +63,9 @@ int train_video(const TrainConfig& c);
 std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
                                              int64_t classes = 10, int64_t in_channels = 3);
 int train_gpt(const TrainConfig& c);
+
+// A batch, made on the cpu, on the model's device (the same batch when that is the cpu).
+data::LmBatch on_device(data::LmBatch b, Device d);
+data::PairBatch on_device(data::PairBatch b, Device d);
 
 }  // namespace spool::cli

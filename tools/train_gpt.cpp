@@ -16,14 +16,6 @@ namespace spool::cli {
 
 namespace {
 
-// The batch on the model's device (token ids are made on the cpu).
-data::LmBatch on(data::LmBatch b, Device d) {
-  if (d == Device::cpu()) return b;
-  for (Tensor* t : {&b.idx, &b.targets, &b.positions, &b.segments})
-    if (t->defined()) *t = to(*t, d);
-  return b;
-}
-
 Tensor lm_loss(models::Gpt& model, const data::LmBatch& b) {
   Tensor logits = model.forward(b.idx, b.positions, b.segments);
   return cross_entropy(reshape(logits, {-1, logits.size(-1)}), reshape(b.targets, {-1}));
@@ -38,7 +30,8 @@ double validation_loss(models::Gpt& model, const data::TextStream& val, int64_t 
   const int batches = 8;
   for (int k = 0; k < batches; ++k)
     total +=
-        lm_loss(model, on(val.sample(batch, t, RngState{0x7a1, uint64_t(k) << 32}), device)).item();
+        lm_loss(model, on_device(val.sample(batch, t, RngState{0x7a1, uint64_t(k) << 32}), device))
+            .item();
   model.train();
   return total / batches;
 }
@@ -61,8 +54,9 @@ int train_gpt(const TrainConfig& c) {
   if (c.device != Device::cpu()) model.to(c.device);  // optimizer state follows at its first step
   // Both splits must hold a window of context + 1 bytes: found here, not at the first
   // evaluation after minutes of training.
-  for (const auto& [split, bytes] : {std::pair<const char*, int64_t>{"training", corpus.train_bytes},
-                                     {"validation", corpus.val_bytes}})
+  for (const auto& [split, bytes] :
+       {std::pair<const char*, int64_t>{"training", corpus.train_bytes},
+        {"validation", corpus.val_bytes}})
     if (bytes <= t + 1)
       throw UsageError("train: --data " + path + ": the " + split + " split holds " +
                        std::to_string(bytes) + " bytes, fewer than one window of " +
@@ -95,7 +89,7 @@ int train_gpt(const TrainConfig& c) {
     data::LmBatch b =
         c.pack ? data::packed_batch(corpus.train, batch, t, cursor)
                : train_stream.sample(batch, t, RngState{c.seed ^ 0xb47c4, uint64_t(step) << 32});
-    b = on(std::move(b), c.device);
+    b = on_device(std::move(b), c.device);
     opt.zero_grad();
     if (planned) {
       Chain chain = model.chain(b.idx, b.targets, b.positions, b.segments);

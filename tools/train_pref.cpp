@@ -50,20 +50,6 @@ std::shared_ptr<models::Gpt> load_cut(const std::string& path, const std::string
   return model;
 }
 
-// Batches are made on the cpu; the model may be on another device.
-data::PairBatch on(data::PairBatch b, Device d) {
-  if (d == Device::cpu()) return b;
-  b.tokens = to(b.tokens, d);
-  b.mask = to(b.mask, d);
-  return b;
-}
-data::LmBatch on(data::LmBatch b, Device d) {
-  if (d == Device::cpu()) return b;
-  for (Tensor* t : {&b.idx, &b.targets, &b.positions, &b.segments})
-    if (t->defined()) *t = to(*t, d);
-  return b;
-}
-
 // dpo-gpt-tiny, from --init when given.
 std::shared_ptr<models::Gpt> make_policy(const TrainConfig& c, Generator* gen) {
   if (!c.init) return std::make_shared<models::Gpt>(models::dpo_gpt_tiny(), gen);
@@ -185,7 +171,7 @@ int train_sft(const TrainConfig& c) {
     return cross_entropy(reshape(logits, {-1, logits.size(-1)}), reshape(b.targets, {-1}));
   };
   auto step_fn = [&](const std::vector<size_t>& which) {
-    Tensor loss = loss_of(on(data::sft_batch(set.train, which, context), c.device));
+    Tensor loss = loss_of(on_device(data::sft_batch(set.train, which, context), c.device));
     backward(loss);
     return Metrics{{"loss", loss.item()}};
   };
@@ -194,7 +180,7 @@ int train_sft(const TrainConfig& c) {
     model->eval();
     Average avg;
     for (const auto& which : in_order(set.val.size(), c.batch)) {
-      const data::LmBatch b = on(data::sft_batch(set.val, which, context), c.device);
+      const data::LmBatch b = on_device(data::sft_batch(set.val, which, context), c.device);
       avg.add({{"loss", loss_of(b).item()}}, double(b.real_targets));
     }
     return avg.mean();
@@ -236,7 +222,7 @@ int train_dpo(const TrainConfig& c) {
     for (int s = 0; s < 2; ++s) {
       const auto& pairs = s == 0 ? set.train : set.val;
       for (const auto& which : in_order(pairs.size(), 32)) {
-        auto [rc, rr] = ref_logps(on(data::pair_batch(pairs, which, context), c.device));
+        auto [rc, rr] = ref_logps(on_device(data::pair_batch(pairs, which, context), c.device));
         for (float v : to(rc, Device::cpu()).to_vector<float>()) pre_c[s].push_back(v);
         for (float v : to(rr, Device::cpu()).to_vector<float>()) pre_r[s].push_back(v);
       }
@@ -256,7 +242,7 @@ int train_dpo(const TrainConfig& c) {
   };
   nn::AdamW opt(nn::decay_matrices_only(*policy, 0.0), {.lr = c.lr});
   auto step_fn = [&](const std::vector<size_t>& which) {
-    const data::PairBatch b = on(data::pair_batch(set.train, which, context), c.device);
+    const data::PairBatch b = on_device(data::pair_batch(set.train, which, context), c.device);
     auto [rc, rr] = reference(0, which, b);
     auto [pc, pr] = models::pair_logps(*policy, b.tokens, b.mask);  // chosen + rejected at once
     const models::DpoResult r = models::dpo_loss(pc, pr, rc, rr, o);
@@ -268,7 +254,7 @@ int train_dpo(const TrainConfig& c) {
     policy->eval();
     Average avg;
     for (const auto& which : in_order(set.val.size(), c.batch)) {
-      const data::PairBatch b = on(data::pair_batch(set.val, which, context), c.device);
+      const data::PairBatch b = on_device(data::pair_batch(set.val, which, context), c.device);
       auto [rc, rr] = reference(1, which, b);
       auto [pc, pr] = models::pair_logps(*policy, b.tokens, b.mask);
       avg.add(models::dpo_metrics(models::dpo_loss(pc, pr, rc, rr, o)), double(which.size()));
@@ -298,7 +284,7 @@ int train_reward(const TrainConfig& c) {
   // Bradley-Terry: -log sigmoid(r_chosen - r_rejected); accuracy counts r_chosen > r_rejected.
   auto evaluate = [&](const std::vector<data::PreferencePair>& pairs,
                       const std::vector<size_t>& which, Tensor* loss_out) {
-    const data::PairBatch b = on(data::pair_batch(pairs, which, context), c.device);
+    const data::PairBatch b = on_device(data::pair_batch(pairs, which, context), c.device);
     const Tensor r = model->rewards(b.tokens, b.mask);
     const Tensor rc = narrow(r, 0, 0, b.pairs), rr = narrow(r, 0, b.pairs, b.pairs);
     const Tensor loss = mean(-log_sigmoid(rc - rr));

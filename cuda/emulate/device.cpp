@@ -304,8 +304,12 @@ void set_builtins(Scheduler& s, int t) {
 // an elementwise kernel's thread under ThreadSanitizer).
 void name_fiber(const Scheduler& s, Fiber* f) {
   const unsigned t = unsigned(f->thread);
-  const unsigned v[6] = {t % s.block.x, (t / s.block.x) % s.block.y, t / (s.block.x * s.block.y),
-                         blockIdx.x,    blockIdx.y,                   blockIdx.z};
+  const unsigned v[6] = {t % s.block.x,
+                         (t / s.block.x) % s.block.y,
+                         t / (s.block.x * s.block.y),
+                         blockIdx.x,
+                         blockIdx.y,
+                         blockIdx.z};
   char* p = f->name;
   auto put = [&](const char* text) {
     while (*text) *p++ = *text++;
@@ -313,7 +317,8 @@ void name_fiber(const Scheduler& s, Fiber* f) {
   auto num = [&](unsigned x) {
     char d[10];
     int n = 0;
-    do d[n++] = char('0' + x % 10); while (x /= 10);
+    do d[n++] = char('0' + x % 10);
+    while (x /= 10);
     while (n) *p++ = d[--n];
   };
   for (int i = 0; i < 6; ++i) {

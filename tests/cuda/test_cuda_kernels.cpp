@@ -374,12 +374,14 @@ void check_matmuls(double tol) {
     int64_t batch, m, k, n;
     bool ta, tb, broadcast_b;
   };
-  const Case cases[] = {
-      {1, 1, 1, 1, false, false, false},        {1, 67, 129, 33, false, false, false},
-      {3, 64, 64, 64, true, false, false},      {2, 100, 37, 250, false, true, false},
-      {5, 17, 300, 9, true, true, true},        {1, 1, 777, 513, false, false, false},
-      kThreadSanitizer ? Case{1, 256, 96, 320, false, false, false}
-                       : Case{1, 2048, 768, 2304, false, false, false}};
+  const Case cases[] = {{1, 1, 1, 1, false, false, false},
+                        {1, 67, 129, 33, false, false, false},
+                        {3, 64, 64, 64, true, false, false},
+                        {2, 100, 37, 250, false, true, false},
+                        {5, 17, 300, 9, true, true, true},
+                        {1, 1, 777, 513, false, false, false},
+                        kThreadSanitizer ? Case{1, 256, 96, 320, false, false, false}
+                                         : Case{1, 2048, 768, 2304, false, false, false}};
   for (const Case& c : cases) {
     Pair a = c.ta ? view(randn_pair({c.batch, c.k, c.m}),
                          [](const Tensor& t) { return transpose(t, 1, 2); })

@@ -100,8 +100,9 @@ TEST(CudaTraining, DpoLossesOnTheDeviceMatchTheCpuRun) {
 TEST(CudaTraining, ACheckpointPlanOnTheDeviceGivesThePlainDeviceRun) {
   REQUIRE_GPU();
   test_support::TempDir dir = test_support::temp_dir();
-  const std::string video = "train --device cuda --model tsm-r18 --steps 3 --size 32 --width 4 "
-                            "--test-clips 2 --log-every 1";
+  const std::string video =
+      "train --device cuda --model tsm-r18 --steps 3 --size 32 --width 4 "
+      "--test-clips 2 --log-every 1";
   auto run = [&](const std::string& name, const std::string& extra) {
     const CliResult r = run_cli(video + " --log " + (dir / (name + ".jsonl")).string() +
                                 " --save " + (dir / (name + ".safetensors")).string() + extra);
@@ -135,7 +136,8 @@ TEST(CudaTraining, MemstudyPredictsTheDeviceAllocatorsPeaksExactly) {
   // sqrt recomputes (its plan replays stages); mlp keeps the emulated run to seconds.
   const CliResult r = run_cli(
       "memstudy --model mlp --device cuda --policies none,sqrt,greedy,dp --budgets 1 --steps 1 "
-      "--no-plot --out " + dir.string());
+      "--no-plot --out " +
+      dir.string());
   ASSERT_EQ(r.status, 0) << r.output;
   std::ifstream csv(dir / "memstudy.csv");
   std::string line;

@@ -51,8 +51,8 @@ TEST(DigitsCsv, OnlyPlainDecimalFieldsAreNumbers) {
                        label + " line 1, label: '0x5' is not a number"));
   // Plain decimals, signed or not, with spaces around them and a CRLF line end, are numbers;
   // their range is checked after.
-  const std::string ok = write(dir, "ok.csv", row(0, " 16 ") + row(1, "+2.50") + row(2, ".5") +
-                                                   row(3, "3.", "9\r"));
+  const std::string ok =
+      write(dir, "ok.csv", row(0, " 16 ") + row(1, "+2.50") + row(2, ".5") + row(3, "3.", "9\r"));
   data::load_digits(ok, x, y);
   ASSERT_EQ(y.numel(), 4);
   EXPECT_EQ(x.at({0, 0}), 1.0);

@@ -96,7 +96,8 @@ std::string progressive_jpeg(const Scratch& s, const std::string& name, int w, i
   jpeg_simple_progression(&info);
   jpeg_start_compress(&info, TRUE);
   while (info.next_scanline < info.image_height) {
-    JSAMPROW row = const_cast<JSAMPLE*>(img.rgb.data()) + size_t(info.next_scanline) * size_t(w) * 3;
+    JSAMPROW row =
+        const_cast<JSAMPLE*>(img.rgb.data()) + size_t(info.next_scanline) * size_t(w) * 3;
     jpeg_write_scanlines(&info, &row, 1);
   }
   jpeg_finish_compress(&info);
@@ -449,11 +450,11 @@ TEST(VideoFile, APlaylistOrAConcatScriptIsRefusedWithoutOpeningWhatItNames) {
   // A real video the scripts name: followed, it would decode (10 frames of another file).
   const std::string seg = y4m_video(s, "seg.ts", 16, 16, 10);
   (void)seg;
-  const std::string hls = s.file(
-      "v.mp4", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nseg.ts\n#EXT-X-ENDLIST\n");
+  const std::string hls =
+      s.file("v.mp4", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nseg.ts\n#EXT-X-ENDLIST\n");
   const std::string concat = s.file("c.mp4", "ffconcat version 1.0\nfile seg.ts\n");
-  for (const auto& [p, kind] : {std::pair<std::string, std::string>{hls, "'hls'"},
-                                {concat, "'concat'"}}) {
+  for (const auto& [p, kind] :
+       {std::pair<std::string, std::string>{hls, "'hls'"}, {concat, "'concat'"}}) {
     const std::string msg = error_of([&] { data::count_video_frames(p); });
     EXPECT_TRUE(contains(msg, p)) << msg;
     EXPECT_TRUE(contains(msg, kind)) << msg;
@@ -469,8 +470,8 @@ TEST(VideoFile, APlaylistNamingANamedPipeIsRefusedWithoutOpeningThePipe) {
   // instead of hanging) and records that it happened.
   const std::string fifo = (s.dir / "seg.ts").string();
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-  const std::string p = s.file(
-      "v.mp4", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nseg.ts\n#EXT-X-ENDLIST\n");
+  const std::string p =
+      s.file("v.mp4", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nseg.ts\n#EXT-X-ENDLIST\n");
   std::atomic<bool> done{false}, opened{false};
   std::thread unblock([&] {
     while (!done) {

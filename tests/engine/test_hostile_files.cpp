@@ -210,7 +210,8 @@ TEST(HostileCheckpoint, PartialOptimizerStateIsRefusedAtLoad) {
   nn::Linear layer(3, 2, true, &gen);
   nn::AdamW opt(nn::decay_matrices_only(layer, 0.01), {.lr = 1e-3});
   // Parameter 0 (the weight) with exp_avg but no exp_avg_sq: refused, naming the missing slot.
-  const nn::NamedTensors partial = {{"0.exp_avg", zeros({2, 3})}, {"step", full({}, 1, DType::i64)}};
+  const nn::NamedTensors partial = {{"0.exp_avg", zeros({2, 3})},
+                                    {"step", full({}, 1, DType::i64)}};
   EXPECT_THAT(error_of([&] { opt.load_state(partial); }),
               AllOf(HasSubstr("'0.exp_avg_sq'"), HasSubstr("incomplete")));
   // A parameter with no state at all (not stepped yet) is fine, and so is the complete state.

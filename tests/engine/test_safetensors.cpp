@@ -119,12 +119,9 @@ TEST(Safetensors, ANumberThatIsNotAnIntegerIsShownAsWritten) {
   };
   // nlohmann reads these as doubles; converted, 1e30 became -9223372036854775808 in messages.
   const std::pair<std::string, std::string> cases[] = {
-      {"[1e30]", "dimension 1e+30"},
-      {"[1000000000000000000000000000000]", "dimension 1e+30"},
-      {"[2.0]", "dimension 2.0"},
-      {"[\"2\"]", "dimension \"2\""},
-      {"[[2]]", "dimension a list"},
-      {"[-3]", "dimension -3"},
+      {"[1e30]", "dimension 1e+30"}, {"[1000000000000000000000000000000]", "dimension 1e+30"},
+      {"[2.0]", "dimension 2.0"},    {"[\"2\"]", "dimension \"2\""},
+      {"[[2]]", "dimension a list"}, {"[-3]", "dimension -3"},
   };
   for (const auto& [shape, want] : cases) {
     write_header("{\"a\":{\"dtype\":\"F32\",\"shape\":" + shape + ",\"data_offsets\":[0,8]}}", 8);

@@ -209,7 +209,8 @@ TEST(CliHostile, GradBuildsNoModelLargerThanItsWeightsFile) {
                            {"labels", zeros({1}, DType::i64)},
                            {"frames", zeros({1, 2, 3, 8, 8})}});
   const std::string r = (dir / "r.safetensors").string();
-  save_safetensors(r, {{"conv1.weight", zeros({256, 3, 0, 0})}, {"fc.weight", zeros({1500000, 0})}});
+  save_safetensors(r,
+                   {{"conv1.weight", zeros({256, 3, 0, 0})}, {"fc.weight", zeros({1500000, 0})}});
   EXPECT_LT(fs::file_size(r), 400u);
   const std::string out = (dir / "g.safetensors").string();
   expect_refused("grad --model resnet18 --weights " + r + " --batch " + batch + " --out " + out,
