@@ -25,8 +25,16 @@
 #define __restrict__ __restrict
 #define __launch_bounds__(...)
 // Static shared arrays: one per host thread, and a host thread runs one block at a time, so each
-// block has its own (holding what the previous block left, like uninitialised shared memory).
-#define __shared__ static thread_local
+// block has its own. Each declaration is preceded by a one-byte marker, kept (`used`) so that the
+// emulator finds it in the symbol table: the marker and the arrays share their function's mangled
+// prefix, which is how the emulator knows a kernel's static __shared__ arrays and fills them with
+// its poison byte at every block's start (spool::emu::set_fill, cuda/emulate/device.cpp).
+#define SPOOL_EMU_CAT2_(a, b) a##b
+#define SPOOL_EMU_CAT_(a, b) SPOOL_EMU_CAT2_(a, b)
+#define __shared__                                                                            \
+  [[gnu::used, maybe_unused]] static thread_local char SPOOL_EMU_CAT_(spool_emu_shared_mark_, \
+                                                                      __COUNTER__);           \
+  static thread_local
 
 // ---- vector types and built-in variables ----
 struct uint3 {

@@ -3,7 +3,10 @@
 // and the runtime API over host memory. docs/cuda.md ("The emulated device") says what it checks.
 #include "cuda/emulate/device.h"
 
+#include <elf.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,6 +17,7 @@
 #include <mutex>
 #include <new>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,6 +26,13 @@
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
 #define SPOOL_EMU_ASAN 1
+#endif
+#if defined(SPOOL_EMU_ASAN)
+// UBSan's report API (ubsan_monitor.cpp; libubsan exports it and calls the weak hook
+// __ubsan_on_report for every report, before printing it).
+extern "C" int __ubsan_get_current_report_data(const char** kind, const char** message,
+                                               const char** file, unsigned* line, unsigned* col,
+                                               char** addr);
 #endif
 #if defined(__SANITIZE_THREAD__)
 #include <sanitizer/tsan_interface.h>
@@ -219,6 +230,106 @@ std::atomic<int64_t> g_launches{0};
 Order g_order = Order::forward;
 uint64_t g_order_seed = 0;
 
+// ---- the poison fill (device.h's set_fill) ----
+std::atomic<int> g_fill{-1};  // -1: not read from SPOOL_EMU_FILL yet
+
+// Static __shared__ arrays, as offsets from spool_emu_tls_anchor in the executable's TLS block,
+// found once from the symbol table (see __shared__ in cuda_runtime.h).
+struct StaticShared {
+  ptrdiff_t from_anchor;
+  size_t size;
+};
+std::vector<StaticShared> g_static_shared;
+std::string g_static_shared_why;
+std::once_flag g_static_shared_once;
+
+}  // namespace
+}  // namespace spool::emu
+
+// The anchor: a thread-local of the executable's own TLS block, as are the arrays (spool_lib is
+// linked statically), so each array lies at a fixed distance from it in every host thread.
+extern "C" {
+[[gnu::used]] thread_local char spool_emu_tls_anchor = 0;
+}
+
+namespace spool::emu {
+namespace {
+
+// Reads the executable's symbol table: every thread-local `..E<n>spool_emu_shared_mark_<k>`
+// names a function (the mangled prefix before <n>) whose other thread-locals with that prefix are
+// its static __shared__ arrays.
+void find_static_shared() {
+  auto fail = [](const char* why) { g_static_shared_why = why; };
+  const int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail("cannot open /proc/self/exe");
+  auto read_at = [&](void* dst, size_t n, uint64_t off) {
+    return pread(fd, dst, n, off_t(off)) == ssize_t(n);
+  };
+  Elf64_Ehdr eh;
+  std::vector<Elf64_Shdr> sh;
+  std::vector<Elf64_Sym> syms;
+  std::vector<char> names;
+  bool ok = read_at(&eh, sizeof eh, 0) && std::memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+            eh.e_ident[EI_CLASS] == ELFCLASS64;
+  if (ok) {
+    sh.resize(eh.e_shnum);
+    ok = read_at(sh.data(), sh.size() * sizeof(Elf64_Shdr), eh.e_shoff);
+  }
+  const Elf64_Shdr* symtab = nullptr;
+  if (ok)
+    for (const Elf64_Shdr& h : sh)
+      if (h.sh_type == SHT_SYMTAB && h.sh_link < sh.size()) symtab = &h;
+  if (ok && symtab) {
+    syms.resize(symtab->sh_size / sizeof(Elf64_Sym));
+    names.resize(sh[symtab->sh_link].sh_size + 1, 0);
+    ok = read_at(syms.data(), syms.size() * sizeof(Elf64_Sym), symtab->sh_offset) &&
+         read_at(names.data(), names.size() - 1, sh[symtab->sh_link].sh_offset);
+  }
+  close(fd);
+  if (!ok) return fail("cannot read /proc/self/exe as a 64-bit ELF file");
+  if (!symtab) return fail("the executable has no symbol table (stripped)");
+  struct Tls {
+    const char* name;
+    uint64_t value, size;
+  };
+  std::vector<Tls> tls;
+  std::set<std::string> prefixes;
+  const Tls* anchor = nullptr;
+  static const char kMark[] = "spool_emu_shared_mark_";
+  for (const Elf64_Sym& sym : syms) {
+    if (ELF64_ST_TYPE(sym.st_info) != STT_TLS || sym.st_name >= names.size() - 1) continue;
+    tls.push_back({names.data() + sym.st_name, sym.st_value, sym.st_size});
+  }
+  for (const Tls& t : tls) {
+    if (std::strcmp(t.name, "spool_emu_tls_anchor") == 0) anchor = &t;
+    const char* m = std::strstr(t.name, kMark);
+    if (!m) continue;
+    const char* p = m;
+    while (p > t.name && p[-1] >= '0' && p[-1] <= '9') --p;
+    if (p > t.name && p[-1] == 'E') prefixes.insert(std::string(t.name, p));
+  }
+  if (!anchor) return fail("spool_emu_tls_anchor is not in the symbol table");
+  std::set<uint64_t> seen;
+  for (const Tls& t : tls) {
+    if (t.size == 0 || std::strstr(t.name, kMark) || seen.count(t.value)) continue;
+    const std::string name = t.name;
+    for (const std::string& pre : prefixes)
+      if (name.size() > pre.size() && name.compare(0, pre.size(), pre) == 0 &&
+          name[pre.size()] >= '0' && name[pre.size()] <= '9') {
+        g_static_shared.push_back({ptrdiff_t(t.value) - ptrdiff_t(anchor->value), t.size});
+        seen.insert(t.value);
+        break;
+      }
+  }
+}
+
+// Fills the current block's shared memory (dynamic and static) with the poison byte.
+void fill_shared(char* smem, size_t smem_bytes, unsigned char byte) {
+  if (smem) std::memset(smem, byte, smem_bytes);
+  char* const anchor = &spool_emu_tls_anchor;
+  for (const StaticShared& a : g_static_shared) std::memset(anchor + a.from_anchor, byte, a.size);
+}
+
 cudaError_t set_error(cudaError_t err, std::string detail) {
   std::lock_guard<std::mutex> lock(g_mu);
   g_last = err;
@@ -391,8 +502,10 @@ void fiber_main(Fiber* f) {
 
 std::string where(const char* file, int line) {
   std::string f = file ? file : "?";
-  const size_t slash = f.rfind("/cuda/");
-  if (slash != std::string::npos) f = f.substr(slash + 1);
+  for (const char* dir : {"/tests/", "/cuda/"}) {
+    const size_t slash = f.rfind(dir);
+    if (slash != std::string::npos) return f.substr(slash + 1) + ":" + std::to_string(line);
+  }
   return f + ":" + std::to_string(line);
 }
 
@@ -720,8 +833,11 @@ void launch(const LaunchConfig& c, void (*body)(void*), void* arg) {
   s.block = c.block;
   s.aborted = false;
   s.fault.clear();
-  // Dynamic shared memory: exactly the bytes asked for (AddressSanitizer sees an overrun), filled
-  // with 0xff (NaN as floats) so a read of what no thread wrote shows.
+  // Dynamic shared memory: exactly the bytes asked for (AddressSanitizer sees an overrun); it and
+  // the static __shared__ arrays are filled with the poison byte at every block's start, so a read
+  // of what no thread of the block wrote shows.
+  std::call_once(g_static_shared_once, find_static_shared);
+  const unsigned char poison = fill();
   char* smem =
       c.smem ? static_cast<char*>(::operator new[](c.smem, std::align_val_t(16))) : nullptr;
   s.smem = smem;
@@ -739,7 +855,7 @@ void launch(const LaunchConfig& c, void (*body)(void*), void* arg) {
         blockIdx.x = x;
         blockIdx.y = y;
         blockIdx.z = z;
-        if (smem) std::memset(smem, 0xff, c.smem);
+        fill_shared(smem, c.smem, poison);
         hb_release(&s.hb_start);  // the host's work (and the previous block's) happens before
         ok = run_block(s, order);
       }
@@ -764,6 +880,22 @@ size_t memory_in_use() {
   return g_in_use;
 }
 int64_t launches() { return g_launches.load(); }
+void set_fill(uint8_t byte) { g_fill = byte; }
+uint8_t fill() {
+  int f = g_fill.load();
+  if (f < 0) {
+    const char* env = std::getenv("SPOOL_EMU_FILL");
+    f = env && *env ? int(std::strtoul(env, nullptr, 0) & 0xff) : 0xff;
+    int unset = -1;
+    if (!g_fill.compare_exchange_strong(unset, f)) f = unset;
+  }
+  return uint8_t(f);
+}
+size_t static_shared_arrays(const char** why) {
+  std::call_once(g_static_shared_once, find_static_shared);
+  if (why) *why = g_static_shared_why.c_str();
+  return g_static_shared.size();
+}
 void set_thread_order(Order order, uint64_t seed) {
   g_order = order;
   g_order_seed = seed;
@@ -886,6 +1018,31 @@ extern "C" void __tsan_on_report(void* report) {
   if (++s.races > 1) return;
   const std::string line = spool::emu::describe_report(s, report);
   std::snprintf(s.race, sizeof s.race, "%s", line.c_str());
+}
+#endif
+
+#ifdef SPOOL_EMU_ASAN
+// UBSan calls this before printing each report (libubsan's weak hook). Every UBSan report is
+// fatal in the checking build (-fno-sanitize-recover=all), and the hook runs inside UBSan's report
+// lock, so a report cannot become the launch's error as ThreadSanitizer's do (the kernel's fiber
+// would never give the lock back); a report made while a kernel runs is named instead: one line
+// with the kernel, the CUDA thread and the source line, before UBSan's own report and stack. Its
+// array-bounds check (-fsanitize=bounds, part of undefined) is what catches an index past a
+// static __shared__ array, the inner dimensions of 2-D ones included; AddressSanitizer does not
+// guard thread-local storage.
+extern "C" void __ubsan_on_report() {
+  spool::emu::Scheduler& s = spool::emu::t_sched;
+  if (!s.config || !s.current || s.current->thread < 0) return;
+  const char *kind = nullptr, *message = nullptr, *file = nullptr;
+  unsigned line = 0, col = 0;
+  char* addr = nullptr;
+  __ubsan_get_current_report_data(&kind, &message, &file, &line, &col, &addr);
+  const std::string who = spool::emu::thread_name(s, s.current->thread);
+  std::fprintf(stderr,
+               "spool emulated device: %s: %s at %s (UBSan %s), %s; the process ends (UBSan's "
+               "report and stack follow)\n",
+               s.config->name, message ? message : "?", spool::emu::where(file, int(line)).c_str(),
+               kind ? kind : "report", who.c_str());
 }
 #endif
 
@@ -1054,6 +1211,8 @@ cudaError_t cudaMalloc(void** p, size_t size) {
   if (posix_memalign(&q, 256, size ? size : 1) != 0)
     return set_error(cudaErrorMemoryAllocation,
                      "out of host memory allocating " + std::to_string(size) + " bytes");
+  // Filled with the poison byte, as cudaMalloc's memory holds whatever was there before.
+  std::memset(q, spool::emu::fill(), size);
   std::lock_guard<std::mutex> lock(spool::emu::g_mu);
   spool::emu::g_allocs[q] = size;
   spool::emu::g_in_use += size;

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -124,6 +126,51 @@ __global__ void atomic_count_kernel(int* count, float* sum, int* most) {
   atomicAdd(count, 1);
   atomicAdd(sum, 0.5f);
   atomicMax(most, int(threadIdx.x + blockIdx.x * blockDim.x));
+}
+
+// ---- kernels that read memory no thread wrote, or index past a static __shared__ array ----
+
+// 32 threads: thread t writes slot t, and slot t + 32 only when `all`; then reads both. Without
+// `all` each output reads a slot no thread of the block wrote.
+__global__ void half_written_kernel(float* out, bool all) {
+  __shared__ float s[64];
+  const int t = int(threadIdx.x);
+  s[t] = float(t);
+  if (all) s[t + 32] = 1.0f;
+  __syncthreads();
+  out[blockIdx.x * 32 + unsigned(t)] = s[t] + s[t + 32];
+}
+
+// The same through dynamic shared memory (64 floats).
+__global__ void half_written_dynamic_kernel(float* out, bool all) {
+  SPOOL_DYNAMIC_SHARED(float, s);
+  const int t = int(threadIdx.x);
+  s[t] = float(t);
+  if (all) s[t + 32] = 1.0f;
+  __syncthreads();
+  out[blockIdx.x * 32 + unsigned(t)] = s[t] + s[t + 32];
+}
+
+// Adds to what `out` holds: right only on memory that was set first.
+__global__ void accumulate_kernel(float* out) { out[threadIdx.x] += 1.0f; }
+
+// 32 threads write slot t + shift of a 32-float array: shift 1 writes past its end.
+__global__ void shifted_shared_kernel(float* out, int shift) {
+  __shared__ float s[32];
+  const int t = int(threadIdx.x);
+  s[t + shift] = float(t);
+  __syncthreads();
+  out[t] = s[t];
+}
+
+// A 4 x 32 tile, 32 x 4 threads: each reads the next row's column c + skew, so skew 1 reads
+// column 32, past the inner dimension though inside the array.
+__global__ void tile_column_kernel(float* out, int skew) {
+  __shared__ float tile[4][32];
+  const int r = int(threadIdx.y), c = int(threadIdx.x);
+  tile[r][c] = float(r * 32 + c);
+  __syncthreads();
+  out[r * 32 + c] = tile[(r + 1) % 4][c + skew];
 }
 
 std::string last_error() {
@@ -410,6 +457,139 @@ TEST(CudaEmulator, DataRacesAreReportedUnderThreadSanitizer) {
   for (size_t i = 0; i < 4; ++i)
     EXPECT_NE(summaries[i].find(kernels[i]), std::string::npos) << summaries[i];
   EXPECT_NE(out.find("'thread (128,0,0) of block (0,0,0)'"), std::string::npos) << out;
+#endif
+}
+
+// Uninitialised reads: every block's shared memory, static and dynamic, starts filled with the
+// poison byte, so a read of a slot no thread of the block wrote gives NaN under 0xff and a result
+// that changes with the fill; the correct kernel gives the same under both fills. The correct one
+// runs first, so without the fill at every block's start (static __shared__ arrays keep what the
+// previous block left) the broken one would read its 1.0s.
+TEST(CudaEmulator, SharedMemoryNoThreadWroteHoldsThePoisonFill) {
+  const char* why = "";
+  ASSERT_GT(spool::emu::static_shared_arrays(&why), 0u) << why;
+  const uint8_t before = spool::emu::fill();
+  const int blocks = 2, n = blocks * 32;
+  float* out = device_array<float>(size_t(n));
+  auto run = [&](bool dynamic, bool all, uint8_t fill) {
+    spool::emu::set_fill(fill);
+    if (dynamic)
+      SPOOL_LAUNCH(half_written_dynamic_kernel, blocks, 32, 64 * sizeof(float), nullptr, out, all);
+    else
+      SPOOL_LAUNCH(half_written_kernel, blocks, 32, 0, nullptr, out, all);
+    EXPECT_EQ(last_error(), "");
+    std::vector<float> h(size_t(n), -7.0f);
+    cudaMemcpy(h.data(), out, h.size() * sizeof(float), cudaMemcpyDeviceToHost);
+    return h;
+  };
+  for (bool dynamic : {false, true}) {
+    const auto good_ff = run(dynamic, true, 0xff), good_00 = run(dynamic, true, 0x00);
+    const auto bad_ff = run(dynamic, false, 0xff), bad_00 = run(dynamic, false, 0x00);
+    for (int i = 0; i < n; ++i) {
+      SCOPED_TRACE(std::string(dynamic ? "dynamic" : "static") + " output " + std::to_string(i));
+      EXPECT_EQ(good_ff[size_t(i)], float(i % 32) + 1.0f);
+      EXPECT_EQ(good_00[size_t(i)], good_ff[size_t(i)]);
+      EXPECT_TRUE(std::isnan(bad_ff[size_t(i)])) << bad_ff[size_t(i)];
+      EXPECT_EQ(bad_00[size_t(i)], float(i % 32));
+    }
+  }
+  spool::emu::set_fill(before);
+  cudaFree(out);
+}
+
+// Fresh cudaMalloc'd memory holds the poison byte: a kernel that adds to it without setting it
+// first gives NaN under 0xff; after cudaMemset the same kernel is right under any fill.
+TEST(CudaEmulator, FreshDeviceMemoryHoldsThePoisonFill) {
+  const uint8_t before = spool::emu::fill();
+  for (uint8_t fill : {uint8_t(0xff), uint8_t(0x00), uint8_t(0x5a)}) {
+    spool::emu::set_fill(fill);
+    float* p = device_array<float>(32);
+    std::vector<unsigned char> bytes(32 * sizeof(float));
+    cudaMemcpy(bytes.data(), p, bytes.size(), cudaMemcpyDeviceToHost);
+    for (unsigned char b : bytes) ASSERT_EQ(b, fill);
+    SPOOL_LAUNCH(accumulate_kernel, 1, 32, 0, nullptr, p);
+    ASSERT_EQ(last_error(), "");
+    std::vector<float> h(32);
+    cudaMemcpy(h.data(), p, h.size() * sizeof(float), cudaMemcpyDeviceToHost);
+    if (fill == 0xff)
+      for (float v : h) EXPECT_TRUE(std::isnan(v)) << v;
+    if (fill == 0x00)
+      for (float v : h) EXPECT_EQ(v, 1.0f);
+    cudaMemset(p, 0, 32 * sizeof(float));
+    SPOOL_LAUNCH(accumulate_kernel, 1, 32, 0, nullptr, p);
+    cudaMemcpy(h.data(), p, h.size() * sizeof(float), cudaMemcpyDeviceToHost);
+    for (float v : h) EXPECT_EQ(v, 1.0f);
+    cudaFree(p);
+  }
+  spool::emu::set_fill(before);
+}
+
+// Run by StaticSharedOutOfBoundsIsReportedUnderUBSan in a child process (SPOOL_BOUNDS_CHILD=1 or
+// 2; skipped otherwise): UBSan's report of the index past the array ends the process, so the
+// launch never returns and the line below is not printed.
+TEST(CudaEmulatorBoundsChild, IndexPastAStaticSharedArray) {
+  const char* which = std::getenv("SPOOL_BOUNDS_CHILD");
+  if (!which)
+    GTEST_SKIP() << "runs as the child of CudaEmulator.StaticSharedOutOfBoundsIsReportedUnderUBSan"
+                    ", which checks UBSan's report";
+  spool::emu::set_thread_order(spool::emu::Order::forward);
+  float* out = device_array<float>(128);
+  if (std::string(which) == "1")
+    SPOOL_LAUNCH(shifted_shared_kernel, 1, 32, 0, nullptr, out, 1);
+  else
+    SPOOL_LAUNCH(tile_column_kernel, 1, dim3(32, 4), 0, nullptr, out, 1);
+  std::printf("the launch returned: %s\n", last_error().c_str());
+  cudaFree(out);
+}
+
+TEST(CudaEmulator, StaticSharedOutOfBoundsIsReportedUnderUBSan) {
+#if !defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "an index past a static __shared__ array is found by UBSan's bounds check: "
+                  "build with -DSPOOL_CUDA=EMULATE -DSPOOL_SANITIZE=ON (tools/emulate_check.sh "
+                  "asan)";
+#else
+  // The in-bounds versions run clean (a UBSan report would end this process).
+  float* out = device_array<float>(128);
+  SPOOL_LAUNCH(shifted_shared_kernel, 1, 32, 0, nullptr, out, 0);
+  ASSERT_EQ(last_error(), "");
+  std::vector<float> h(128);
+  cudaMemcpy(h.data(), out, 32 * sizeof(float), cudaMemcpyDeviceToHost);
+  for (int t = 0; t < 32; ++t) EXPECT_EQ(h[size_t(t)], float(t));
+  SPOOL_LAUNCH(tile_column_kernel, 1, dim3(32, 4), 0, nullptr, out, 0);
+  ASSERT_EQ(last_error(), "");
+  cudaMemcpy(h.data(), out, 128 * sizeof(float), cudaMemcpyDeviceToHost);
+  for (int i = 0; i < 128; ++i) EXPECT_EQ(h[size_t(i)], float((i + 32) % 128)) << i;
+  cudaFree(out);
+  // The broken ones, each in a child: the emulator's line names the kernel, the CUDA thread and
+  // the source line, and UBSan's report follows.
+  char self[4096] = {};
+  const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+  ASSERT_GT(len, 0);
+  // The first thread past the bound: thread 31 of the row, or of the last row for the tile (the
+  // last thread to reach the barrier goes on first).
+  const char* kernels[] = {"shifted_shared_kernel", "tile_column_kernel"};
+  const char* threads[] = {"thread (31,0,0) of block (0,0,0)", "thread (31,3,0) of block (0,0,0)"};
+  for (int which = 1; which <= 2; ++which) {
+    const std::string cmd = "SPOOL_BOUNDS_CHILD=" + std::to_string(which) + " " + self +
+                            " --gtest_filter=CudaEmulatorBoundsChild.* 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string got;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) got.append(buf.data(), n);
+    const int st = pclose(p);
+    EXPECT_FALSE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << got;
+    EXPECT_EQ(got.find("the launch returned"), std::string::npos) << got;
+    const std::string line = std::string("spool emulated device: ") + kernels[which - 1] +
+                             ": Index 32 out of bounds for type 'float [32]' at " +
+                             "tests/cuda/test_cuda_emulator.cpp:";
+    EXPECT_NE(got.find(line), std::string::npos) << got;
+    EXPECT_NE(got.find(threads[which - 1]), std::string::npos) << got;
+    EXPECT_NE(got.find("runtime error: index 32 out of bounds for type 'float [32]'"),
+              std::string::npos)
+        << got;
+  }
 #endif
 }
 
