@@ -180,6 +180,25 @@ class Backend {
                                   const Tensor& lse, const Tensor& gout, const Tensor& gq,
                                   const Tensor& gk, const Tensor& gv) = 0;
 
+  // Softmax and cross-entropy in one pass over the rows of contiguous x [N, C] (f32, f64) with
+  // contiguous i64 targets [N] (already checked to be in [0, C) or ignore_index): writes
+  //   lse[i] = log sum_c exp x[i, c]
+  //   loss[i] = lse[i] - (1 - eps) x[i, t_i] - eps / C sum_c x[i, c]   (0 where t_i is ignored)
+  // with eps the label smoothing; loss and lse are [N] of x's dtype.
+  virtual void cross_entropy(const Tensor& x, const Tensor& targets, int64_t ignore_index,
+                             double smoothing, const Tensor& loss, const Tensor& lse) = 0;
+  // gx[i, c] = gloss[i] (exp(x[i, c] - lse[i]) - (1 - eps) [c == t_i] - eps / C), and 0 on the
+  // rows of ignored targets; gloss [N], gx [N, C] contiguous.
+  virtual void cross_entropy_backward(const Tensor& x, const Tensor& targets, const Tensor& lse,
+                                      const Tensor& gloss, int64_t ignore_index, double smoothing,
+                                      const Tensor& gx) = 0;
+
+  // TSM's temporal shift from contiguous x [frames, C, ...] (clips of `segments` consecutive
+  // frames) into contiguous out of the same shape: each plane (the dims after C) is copied from
+  // the frame engine/geometry.h's shift_source names, or zeroed. f32 and f64.
+  virtual void temporal_shift(const Tensor& x, int64_t segments, int64_t fold, bool online,
+                              bool reverse, const Tensor& out) = 0;
+
   // In place on contiguous p, m, v with gradient g (all the same shape):
   //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p -= lr (m / c1) / (sqrt(v / c2) + eps)
   virtual void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v,

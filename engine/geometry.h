@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 
+#include "engine/hd.h"
 #include "engine/tensor.h"
 
 namespace spool {
@@ -22,6 +23,24 @@ struct Around {
     }
   }
 };
+
+// TSM's temporal shift (ops/video.h): the frame of its clip that channel ch of frame t (of
+// `segments`) reads from, or -1 for zeros. Bidirectional: channels [0, fold) from t+1, [fold,
+// 2 fold) from t-1; online: [0, fold) from t-1. `reverse` gives the backward's map (each moved
+// channel reads from the other side).
+SPOOL_HD int64_t shift_source(int64_t t, int64_t ch, int64_t fold, bool online, bool reverse,
+                              int64_t segments) {
+  int64_t src = t;
+  if (!online) {
+    if (ch < fold)
+      src = reverse ? t - 1 : t + 1;
+    else if (ch < 2 * fold)
+      src = reverse ? t + 1 : t - 1;
+  } else if (ch < fold) {
+    src = reverse ? t + 1 : t - 1;
+  }
+  return src >= 0 && src < segments ? src : -1;
+}
 
 // A contiguous [N, C, *spatial] tensor viewed as [N, C, S] (batch norm).
 struct NCS {

@@ -1,7 +1,9 @@
-// Losses, composed from differentiable ops so their gradients follow from those ops' formulas.
+// Losses: cross_entropy is one fused kernel each way (the backends' cross_entropy); the rest, and
+// detail::cross_entropy_composite, are composed from differentiable ops.
 #include "ops/loss.h"
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/factory.h"
 #include "ops/elementwise.h"
 #include "ops/index.h"
@@ -74,11 +76,57 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& targets_in, int64_t ignor
   return reduce_loss(loss, valid, reduction);
 }
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets_in, const CrossEntropyOptions& o) {
+namespace {
+
+void check_cross_entropy(const Tensor& logits, const CrossEntropyOptions& o) {
   SPOOL_CHECK(o.label_smoothing >= 0 && o.label_smoothing <= 1, "cross_entropy: label_smoothing ",
               o.label_smoothing, " is outside [0, 1]");
   SPOOL_CHECK(is_float(logits.dtype()), "cross_entropy: logits are ", describe(logits),
               "; expected f32 or f64");
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets_in, const CrossEntropyOptions& o) {
+  check_cross_entropy(logits, o);
+  Tensor x = logits, targets = targets_in;
+  flatten_classes(x, targets, "cross_entropy");
+  const int64_t classes = x.size(1);
+  check_targets(targets, classes, o.ignore_index, "cross_entropy");
+  // One kernel each way: the per-row losses and log-sum-exps forward, the logits' gradient
+  // backward; it keeps the logits instead of their log-probabilities.
+  x = contiguous(x);
+  targets = contiguous(targets);
+  const int64_t rows = x.size(0);
+  Tensor loss = empty({rows}, x.dtype(), x.device());
+  Tensor lse = empty({rows}, x.dtype(), x.device());
+  backend(x.device()).cross_entropy(x, targets, o.ignore_index, o.label_smoothing, loss, lse);
+  const int64_t ignore = o.ignore_index;
+  const double smoothing = o.label_smoothing;
+  record(
+      "cross_entropy", {x}, {loss}, {x, targets, lse},
+      [ignore, smoothing](const Tensors& s, const Tensors& g, const Needs&) {
+        Tensor gl = contiguous(g[0]);
+        Tensor gx = empty(s[0].shape(), s[0].dtype(), s[0].device());
+        backend(gx.device()).cross_entropy_backward(s[0], s[1], s[2], gl, ignore, smoothing, gx);
+        return Tensors{gx};
+      },
+      [targets, o](const Tensors& in) {
+        return Tensors{
+            cross_entropy(in[0], targets, {o.ignore_index, o.label_smoothing, Reduction::none})};
+      },
+      {6.0 * double(x.numel()), double(x.nbytes())});
+  Tensor valid = to(ne(targets, double(o.ignore_index)), x.dtype());
+  if (o.reduction == Reduction::none && targets_in.shape() != loss.shape())
+    loss = reshape(loss, targets_in.shape());
+  return reduce_loss(loss, valid, o.reduction);
+}
+
+namespace detail {
+
+Tensor cross_entropy_composite(const Tensor& logits, const Tensor& targets_in,
+                               const CrossEntropyOptions& o) {
+  check_cross_entropy(logits, o);
   Tensor x = logits, targets = targets_in;
   flatten_classes(x, targets, "cross_entropy");
   const int64_t classes = x.size(1);
@@ -98,6 +146,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets_in, const Cross
     loss = reshape(loss, targets_in.shape());
   return reduce_loss(loss, valid, o.reduction);
 }
+
+}  // namespace detail
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   SPOOL_CHECK(input.shape() == target.shape(), "mse_loss: input is ", str(input.shape()),

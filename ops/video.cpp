@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/factory.h"
 #include "ops/shape.h"
 
@@ -18,50 +19,12 @@ void check_shift(const Tensor& x, int64_t segments, int64_t fold_div) {
   SPOOL_CHECK(fold_div > 0, "temporal_shift: fold_div ", fold_div, " must be positive");
 }
 
-// The frame channel `ch` of frame t reads from (or -1: zeros). `reverse` gives the backward's
-// map: each moved channel reads from the other side.
-inline int64_t shift_source(int64_t t, int64_t ch, int64_t fold, ShiftMode mode, bool reverse,
-                            int64_t segments) {
-  int64_t src = t;
-  if (mode == ShiftMode::bidirectional) {
-    if (ch < fold)
-      src = reverse ? t - 1 : t + 1;
-    else if (ch < 2 * fold)
-      src = reverse ? t + 1 : t - 1;
-  } else if (ch < fold) {
-    src = reverse ? t + 1 : t - 1;
-  }
-  return src >= 0 && src < segments ? src : -1;
-}
-
-// The CPU kernel: whole planes (the dims after C) copied or zeroed, one task per frame.
-template <class T>
-Tensor shift_planes(const Tensor& x, int64_t segments, int64_t fold, ShiftMode mode, bool reverse) {
+// The backend's kernel into a new tensor; `reverse` gives the backward's map.
+Tensor shift_kernel(const Tensor& x, int64_t segments, int64_t fold, ShiftMode mode, bool reverse) {
   const Tensor xc = contiguous(x);
   Tensor y = empty(x.shape(), x.dtype(), x.device());
-  const int64_t frames = x.size(0), c = x.size(1),
-                plane = x.numel() / std::max<int64_t>(1, frames * c);
-  const T* in = xc.data<T>();
-  T* out = y.data<T>();
-#pragma omp parallel for schedule(static)
-  for (int64_t f = 0; f < frames; ++f) {
-    const int64_t t = f % segments, clip0 = f - t;
-    for (int64_t ch = 0; ch < c; ++ch) {
-      T* dst = out + (f * c + ch) * plane;
-      const int64_t src = shift_source(t, ch, fold, mode, reverse, segments);
-      if (src < 0)
-        std::fill(dst, dst + plane, T(0));
-      else
-        std::copy(in + ((clip0 + src) * c + ch) * plane, in + ((clip0 + src) * c + ch + 1) * plane,
-                  dst);
-    }
-  }
+  backend(x.device()).temporal_shift(xc, segments, fold, mode == ShiftMode::online, reverse, y);
   return y;
-}
-
-Tensor shift_kernel(const Tensor& x, int64_t segments, int64_t fold, ShiftMode mode, bool reverse) {
-  if (x.dtype() == DType::f64) return shift_planes<double>(x, segments, fold, mode, reverse);
-  return shift_planes<float>(x, segments, fold, mode, reverse);
 }
 
 }  // namespace
@@ -70,8 +33,7 @@ Tensor temporal_shift(const Tensor& x, int64_t segments, int64_t fold_div, Shift
   check_shift(x, segments, fold_div);
   const int64_t fold = x.size(1) / fold_div;
   if (fold == 0) return x;  // too few channels to shift any
-  if (x.device() != Device::cpu() || (x.dtype() != DType::f32 && x.dtype() != DType::f64))
-    return detail::temporal_shift_composite(x, segments, fold_div, mode);
+  if (!is_float(x.dtype())) return detail::temporal_shift_composite(x, segments, fold_div, mode);
   Tensor y = shift_kernel(x, segments, fold, mode, false);
   record(
       "temporal_shift", {x}, {y}, {},

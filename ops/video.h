@@ -13,8 +13,9 @@ enum class ShiftMode {
 // adjacent along dim 0): some channels take their values from the next or previous frame of the
 // same clip, zero-filled at the clip's ends; the rest stay. fold_div d = 8 shifts 1/8 of the
 // channels each way. Differentiable (the gradient shifts back).
-// On the CPU (f32, f64) one pass copies whole planes; elsewhere it is composed of views and one
-// concatenation (detail::temporal_shift_composite), which the tests hold the kernel to.
+// f32 and f64 go through the backend's kernel (one pass, on the CPU and the GPU); other dtypes
+// through views and one concatenation (detail::temporal_shift_composite), which the tests hold
+// the kernels to.
 Tensor temporal_shift(const Tensor& x, int64_t segments, int64_t fold_div = 8,
                       ShiftMode mode = ShiftMode::bidirectional);
 

@@ -593,6 +593,60 @@ WindowParams same_3x3() {
   return p;
 }
 
+// The fused softmax + cross-entropy, forward and backward, with ignored targets and label
+// smoothing, over a gpt2-sized vocabulary row too; a NaN logit gives the CPU's NaN loss.
+TEST(CudaKernels, CrossEntropyForwardAndBackward) {
+  REQUIRE_GPU();
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (const Shape& s : {Shape{37, 11}, Shape{3, 50257}, Shape{300, 1}}) {
+      for (double smoothing : {0.0, 0.1}) {
+        const int64_t rows = s[0], n = s[1];
+        Tensor t = random_ints({rows}, 0, n);
+        auto tv = t.to_vector<int64_t>();
+        for (size_t i = 0; i < tv.size(); i += 3) tv[i] = -100;  // every third ignored
+        Pair tg = on_both(from_vector(tv, {rows}));
+        Pair x = randn_pair(s, dt), g = randn_pair({rows}, dt);
+        Pair loss = out_pair({rows}, dt), lse = out_pair({rows}, dt);
+        cpu_b().cross_entropy(x.c, tg.c, -100, smoothing, loss.c, lse.c);
+        gpu_b().cross_entropy(x.g, tg.g, -100, smoothing, loss.g, lse.g);
+        EXPECT_CLOSE(loss, kF32) << str(s) << " " << smoothing;
+        EXPECT_CLOSE(lse, kF32) << str(s) << " " << smoothing;
+        Pair gx = out_pair(s, dt);
+        cpu_b().cross_entropy_backward(x.c, tg.c, lse.c, g.c, -100, smoothing, gx.c);
+        gpu_b().cross_entropy_backward(x.g, tg.g, lse.g, g.g, -100, smoothing, gx.g);
+        EXPECT_CLOSE(gx, kF32) << str(s) << " " << smoothing;
+      }
+    }
+  }
+  std::vector<float> v(40, 0.5f);
+  v[7] = std::nanf("");
+  Pair x = on_both(from_vector(v, {4, 10}));
+  Pair tg = on_both(from_vector(std::vector<int64_t>{1, 2, 3, 4}, {4}));
+  Pair loss = out_pair({4}), lse = out_pair({4});
+  cpu_b().cross_entropy(x.c, tg.c, -100, 0, loss.c, lse.c);
+  gpu_b().cross_entropy(x.g, tg.g, -100, 0, loss.g, lse.g);
+  EXPECT_TRUE(std::isnan(loss.c.to_vector<double>()[0]));
+  EXPECT_CLOSE(loss, kF32);  // NaN where the CPU has NaN, equal elsewhere
+}
+
+TEST(CudaKernels, TemporalShiftBothModesBothWays) {
+  REQUIRE_GPU();
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (const Shape& s : {Shape{8, 24, 3, 5}, Shape{6, 17, 2, 2, 3}, Shape{3, 8}}) {
+      for (bool online : {false, true}) {
+        for (bool reverse : {false, true}) {
+          Pair x = randn_pair(s, dt), y = out_pair(s, dt);
+          const int64_t segments = s[0] == 3 ? 3 : 2, fold = s[1] / 8;
+          cpu_b().temporal_shift(x.c, segments, fold, online, reverse, y.c);
+          gpu_b().temporal_shift(x.g, segments, fold, online, reverse, y.g);
+          EXPECT_EQ(to(y.g, Device::cpu()).to_vector<double>(), y.c.to_vector<double>())
+              << str(s) << " online " << online << " reverse " << reverse;
+        }
+      }
+    }
+  }
+}
+
 TEST(CudaKernels, ScratchStaysUsableAfterAFailedGrowth) {
   REQUIRE_GPU();
   const WindowParams p = same_3x3();
