@@ -1,15 +1,83 @@
 // CUDA convolution over 1-3 spatial dims: im2col / vol2col into scratch memory, then GEMMs
 // (cuBLAS, or the tiled SGEMM) batched over a chunk of samples; the input gradient goes back
 // through col2im written as a gather (each input element sums the column entries that came from
-// it, in a fixed order), so no atomics and the same result every run.
+// it, in a fixed order), so no atomics and the same result every run. cuda::set_conv (or
+// SPOOL_CUDA_CONV) sends the three entry points to cuDNN instead (cuda/cudnn_conv.cu) where the
+// build has it.
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
 #include "cuda/common.cuh"
+#include "cuda/cuda.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/cudnn_conv.h"
 #include "cuda/gemm.h"
 #include "engine/window.h"
 
 namespace spool::cuda {
 
+bool cudnn_available(std::string* why) {
+#if defined(SPOOL_HAVE_CUDNN)
+  (void)why;
+  return true;
+#elif defined(SPOOL_CUDA_EMULATED)
+  if (why) *why = "cuDNN is not emulated (SPOOL_CUDA=EMULATE runs spool's own kernels only)";
+  return false;
+#else
+  if (why)
+    *why =
+        "this build has no cuDNN (CMake found no cudnn.h and libcudnn for the CUDA build, or "
+        "SPOOL_CUDNN=OFF)";
+  return false;
+#endif
+}
+
+#ifndef SPOOL_HAVE_CUDNN
+size_t cudnn_version() { return 0; }
+#endif
+
 namespace {
+
+// -1 until set: the first conv_path() reads SPOOL_CUDA_CONV.
+std::atomic<int> g_conv{-1};
+
+}  // namespace
+
+void set_conv(Conv c) {
+  std::string why;
+  if (c == Conv::cudnn && !cudnn_available(&why)) fail("cuda::set_conv(Conv::cudnn): ", why);
+  g_conv.store(int(c));
+}
+
+Conv conv_path() {
+  const int c = g_conv.load();
+  if (c >= 0) return Conv(c);
+  const char* v = std::getenv("SPOOL_CUDA_CONV");
+  const std::string s = v ? v : "";
+  if (s.empty() || s == "im2col") {
+    g_conv.store(int(Conv::im2col));
+  } else if (s == "cudnn") {
+    std::string why;
+    // Left unset: every convolution says why, rather than quietly taking the other path.
+    if (!cudnn_available(&why)) fail("SPOOL_CUDA_CONV=cudnn: ", why);
+    g_conv.store(int(Conv::cudnn));
+  } else {
+    fail("SPOOL_CUDA_CONV=", s, ": expected im2col or cudnn");
+  }
+  return Conv(g_conv.load());
+}
+
+namespace {
+
+#ifdef SPOOL_HAVE_CUDNN
+bool use_cudnn() { return conv_path() == Conv::cudnn; }
+#else
+bool use_cudnn() {
+  conv_path();  // an SPOOL_CUDA_CONV that asks for what is not here is an error, not ignored
+  return false;
+}
+#endif
 
 // col[s][(c * kv + kk) * L + o] for samples s < chunk, channels c < cg of group `group`.
 template <class T>
@@ -94,6 +162,11 @@ void im2col(const ConvDims& d, int64_t n0, int64_t cn, int64_t group, const T* x
 void CudaBackend::conv(const Tensor& x, const Tensor& w, const WindowParams& p, const Tensor& y) {
   const ConvDims d = dims_of(x, w, y, p);
   if (d.n == 0 || d.l == 0) return;
+#ifdef SPOOL_HAVE_CUDNN
+  if (use_cudnn()) return cudnn_conv(x, w, p, y);
+#else
+  use_cudnn();
+#endif
   dispatch_float(x.dtype(), "conv", [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x.raw());
@@ -135,6 +208,11 @@ void CudaBackend::conv_backward_input(const Tensor& gy, const Tensor& w, const W
     fill(gx, 0);
     return;
   }
+#ifdef SPOOL_HAVE_CUDNN
+  if (use_cudnn()) return cudnn_conv_backward_input(gy, w, p, gx);
+#else
+  use_cudnn();
+#endif
   dispatch_float(gy.dtype(), "conv_backward_input", [&](auto tag) {
     using T = decltype(tag);
     const T* pg = static_cast<const T*>(gy.raw());
@@ -178,6 +256,11 @@ void CudaBackend::conv_backward_weight(const Tensor& gy, const Tensor& x, const 
     fill(gw, 0);
     return;
   }
+#ifdef SPOOL_HAVE_CUDNN
+  if (use_cudnn()) return cudnn_conv_backward_weight(gy, x, p, gw);
+#else
+  use_cudnn();
+#endif
   dispatch_float(x.dtype(), "conv_backward_weight", [&](auto tag) {
     using T = decltype(tag);
     const T* pg = static_cast<const T*>(gy.raw());

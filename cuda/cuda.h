@@ -12,6 +12,22 @@ enum class Gemm { cublas, tiled };
 void set_gemm(Gemm g);
 Gemm gemm();
 
+// Which path the convolution kernels (conv, conv_backward_input, conv_backward_weight) take:
+// im2col / vol2col plus GEMMs (cuda/conv.cu), or cuDNN (cuda/cudnn_conv.cu; deterministic
+// algorithms, FMA math, so f32 is not rounded through TF32). Default im2col; SPOOL_CUDA_CONV=cudnn
+// (or im2col) in the environment selects at the first convolution. cuDNN is there only in a real
+// CUDA build that found it at configure time (not on the emulated device): set_conv(Conv::cudnn)
+// throws spool::Error saying why where it is not, and so does the first convolution under
+// SPOOL_CUDA_CONV=cudnn.
+enum class Conv { im2col, cudnn };
+void set_conv(Conv c);
+Conv conv_path();
+// Whether this build has the cuDNN path; if not, why in *why.
+bool cudnn_available(std::string* why = nullptr);
+// cuDNN's version as cudnnGetVersion() reports it (e.g. 91900 for 9.19.0) when the build has
+// cuDNN, else 0. Needs no GPU.
+size_t cudnn_version();
+
 // Bytes the kernels' scratch buffer holds now (a convolution's columns, attention's row dots).
 size_t scratch_bytes();
 
