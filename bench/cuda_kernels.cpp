@@ -1,7 +1,9 @@
 // CUDA kernel throughput against measured ceilings (Google Benchmark, manual time from CUDA
 // events): bandwidth-bound kernels report GB/s (bytes read + written once) and their fraction of
 // the device-to-device copy ceiling measured at start; GEMMs report TFLOP/s, the tiled SGEMM also
-// as a fraction of cuBLAS's at the same size; flash attention reports TFLOP/s (causal FLOPs).
+// as a fraction of cuBLAS's at the same size; the 3x3 convolution reports TFLOP/s through im2col
+// and through cuDNN (where the build has it; FMA math, deterministic algorithms), the latter also
+// as a fraction of im2col's; flash attention reports TFLOP/s (causal FLOPs).
 //   build/bench_cuda_kernels [--benchmark_filter=...]
 // Exits with a message (status 0) where there is no GPU: nothing to measure.
 #include <benchmark/benchmark.h>
@@ -9,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <string>
 
 #include "cuda/cuda.h"
 #include "engine/backend.h"
@@ -143,18 +146,36 @@ void BM_sgemm_tiled(benchmark::State& st) { sgemm(st, cuda::Gemm::tiled); }
 BENCHMARK(BM_sgemm_cublas)->Arg(1024)->Arg(4096)->UseManualTime()->Iterations(2);
 BENCHMARK(BM_sgemm_tiled)->Arg(1024)->Arg(4096)->UseManualTime()->Iterations(2);
 
-void BM_conv3x3_im2col(benchmark::State& st) {  // resnet layer1 conv, batch 32
+// resnet layer1 conv, batch 32, through the im2col path or cuDNN (cuda::set_conv); each reports
+// TFLOP/s, the cuDNN one also as a fraction of im2col's (of_im2col).
+double g_im2col_flops = 0;  // set by BM_conv3x3_im2col
+void conv3x3(benchmark::State& st, cuda::Conv path) {
+  std::string why;
+  if (path == cuda::Conv::cudnn && !cuda::cudnn_available(&why)) {
+    st.SkipWithError(("no cuDNN: " + why).c_str());
+    return;
+  }
   Tensor x = grand({32, 64, 56, 56}), w = grand({64, 64, 3, 3}), y = gempty({32, 64, 56, 56});
   WindowParams p;
   p.kernel = {3, 3};
   p.stride = {1, 1};
   p.padding = {1, 1};
   p.dilation = {1, 1};
+  const cuda::Conv before = cuda::conv_path();
+  cuda::set_conv(path);
   const double s = run(
       st, [&] { B().conv(x, w, p, y); }, 5);
-  st.counters["TFLOP/s"] = 2.0 * 32 * 64 * 56 * 56 * 64 * 9 / s / 1e12;
+  cuda::set_conv(before);
+  const double flops = 2.0 * 32 * 64 * 56 * 56 * 64 * 9 / s;
+  st.counters["TFLOP/s"] = flops / 1e12;
+  if (path == cuda::Conv::im2col) g_im2col_flops = flops;
+  if (path == cuda::Conv::cudnn && g_im2col_flops > 0)
+    st.counters["of_im2col"] = flops / g_im2col_flops;
 }
+void BM_conv3x3_im2col(benchmark::State& st) { conv3x3(st, cuda::Conv::im2col); }
+void BM_conv3x3_cudnn(benchmark::State& st) { conv3x3(st, cuda::Conv::cudnn); }
 BENCHMARK(BM_conv3x3_im2col)->UseManualTime()->Iterations(2);
+BENCHMARK(BM_conv3x3_cudnn)->UseManualTime()->Iterations(2);
 
 void attention(benchmark::State& st, bool backward) {
   const int64_t b = 8, h = 12, t = st.range(0), d = 64;

@@ -7,8 +7,9 @@
 # Stages, each under its own time limit (seconds; the sum is printed by the dry run):
 #   driver check, CUDA tests, compute-sanitizer memcheck over every kernel family, racecheck and
 #   synccheck over the shared-memory/warp kernels (flash attention apart from the rest), the
-#   kernel benchmarks (copy ceiling, cuBLAS), PyTorch's cuDNN convolution and fused attention at
-#   the benchmarks' shapes, gpt2-124m train steps in spool and in PyTorch.
+#   kernel benchmarks (copy ceiling, cuBLAS, spool's im2col conv beside its cuDNN path),
+#   PyTorch's cuDNN convolution and fused attention at the benchmarks' shapes, gpt2-124m train
+#   steps in spool and in PyTorch.
 # An overall deadline (RUN_SH_DEADLINE, default 540 s from the start, under the 600 s a device call
 # may run) caps each stage at min(its budget, time left - 15 s); a stage that cannot get its
 # minimum is skipped ("skipped: out of time"). Each stage's row is printed, and appended to
@@ -142,7 +143,10 @@ fi
 # Library folders for spool's binaries only (PyTorch keeps its own environment).
 dirs="$bundle/lib"
 libs=''
-for lib in libcublas.so.13 libcublasLt.so.13; do
+# libcudnn.so.9: a bundle built where CMake found cuDNN links it (the cuDNN convolution path,
+# docs/cuda.md); without it there, such a bundle's binaries do not start (build the bundle with
+# -DSPOOL_CUDNN=OFF for a machine without cuDNN).
+for lib in libcublas.so.13 libcublasLt.so.13 libcudnn.so.9; do
   found=$( (for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
               [ -e "$d/$lib" ] && echo "$d/$lib"
             done
@@ -389,6 +393,7 @@ PY
     row "  $bench / $ref" "$line"
   done <<'PAIRS'
 BM_conv3x3_im2col conv3x3_cudnn
+BM_conv3x3_cudnn conv3x3_cudnn
 BM_flash_attention_forward sdpa_forward
 BM_flash_attention_backward sdpa_backward
 PAIRS
