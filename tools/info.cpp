@@ -7,6 +7,7 @@
 #include "tools/cli.h"
 #include "tools/commands.h"
 #ifdef SPOOL_HAVE_CUDA
+#include "cuda/cuda.h"
 #include "cuda/probe.h"
 #endif
 
@@ -23,6 +24,14 @@ int cmd_info(int argc, char** argv) {
     std::printf("gpu: %d present (%s)\n", n, spool::cuda::device_name(0).c_str());
   else
     std::printf("gpu: none (%s)\n", why.c_str());
+  std::string no_cudnn;
+  if (spool::cuda::cudnn_available(&no_cudnn)) {
+    const size_t v = spool::cuda::cudnn_version();
+    std::printf("cudnn: %zu.%zu.%zu (convolution path with SPOOL_CUDA_CONV=cudnn)\n", v / 10000,
+                v / 100 % 100, v % 100);
+  } else {
+    std::printf("cudnn: none (%s)\n", no_cudnn.c_str());
+  }
 #else
   std::printf("backends: cpu\n");
   std::printf("gpu: not checked (built without CUDA)\n");
