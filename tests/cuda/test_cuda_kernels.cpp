@@ -609,12 +609,22 @@ TEST(CudaKernels, CrossEntropyForwardAndBackward) {
         Pair loss = out_pair({rows}, dt), lse = out_pair({rows}, dt);
         cpu_b().cross_entropy(x.c, tg.c, -100, smoothing, loss.c, lse.c);
         gpu_b().cross_entropy(x.g, tg.g, -100, smoothing, loss.g, lse.g);
-        EXPECT_CLOSE(loss, kF32) << str(s) << " " << smoothing;
         EXPECT_CLOSE(lse, kF32) << str(s) << " " << smoothing;
         Pair gx = out_pair(s, dt);
         cpu_b().cross_entropy_backward(x.c, tg.c, lse.c, g.c, -100, smoothing, gx.c);
         gpu_b().cross_entropy_backward(x.g, tg.g, lse.g, g.g, -100, smoothing, gx.g);
-        EXPECT_CLOSE(gx, kF32) << str(s) << " " << smoothing;
+        if (n > 1) {
+          EXPECT_CLOSE(loss, kF32) << str(s) << " " << smoothing;
+          EXPECT_CLOSE(gx, kF32) << str(s) << " " << smoothing;
+        } else {
+          // One class: the loss and the gradient are 0 in exact arithmetic, so both devices hold
+          // rounding noise of a value near 1 (1 - eps - (1 - eps)); compare with an absolute floor.
+          for (const Pair* p : {&loss, &gx}) {
+            for (double v : to(p->g, Device::cpu()).to_vector<double>())
+              EXPECT_LE(std::abs(v), 1e-6);
+            for (double v : p->c.to_vector<double>()) EXPECT_LE(std::abs(v), 1e-6);
+          }
+        }
       }
     }
   }
