@@ -5,6 +5,7 @@
 
 #include "cuda/common.cuh"
 #include "cuda/cuda_backend.h"
+#include "engine/bf16.h"
 #include "engine/philox.h"
 
 namespace spool::cuda {
@@ -111,6 +112,17 @@ struct Constant {
 template <class TO, class TF>
 struct Convert {
   __device__ TO operator()(TF v) const { return TO(v); }
+};
+template <class TF>
+struct ToBf16 {
+  __device__ bf16 operator()(TF v) const { return to_bf16(float(v)); }
+};
+template <class TO>
+struct FromBf16 {
+  __device__ TO operator()(bf16 v) const { return TO(to_f32(v)); }
+};
+struct SameBf16 {
+  __device__ bf16 operator()(bf16 v) const { return v; }
 };
 
 template <class T>
@@ -289,6 +301,20 @@ void CudaBackend::fill(const Tensor& out, double value) {
 }
 
 void CudaBackend::copy(const Tensor& src, const Tensor& out) {
+  // bf16 converts through f32 (exact one way, rounded to nearest even the other), with the same
+  // engine/bf16.h arithmetic as the CPU.
+  if (out.dtype() == DType::bf16 && src.dtype() == DType::bf16)
+    return map1<bf16, bf16>(src, out, SameBf16{}, "copy");
+  if (out.dtype() == DType::bf16)
+    return dispatch_all(src.dtype(), "copy", [&](auto from) {
+      using TF = decltype(from);
+      map1<bf16, TF>(src, out, ToBf16<TF>{}, "copy");
+    });
+  if (src.dtype() == DType::bf16)
+    return dispatch_all(out.dtype(), "copy", [&](auto to) {
+      using TO = decltype(to);
+      map1<TO, bf16>(src, out, FromBf16<TO>{}, "copy");
+    });
   dispatch_all(out.dtype(), "copy", [&](auto to) {
     using TO = decltype(to);
     dispatch_all(src.dtype(), "copy", [&](auto from) {

@@ -32,6 +32,10 @@ void dispatch_all(DType dt, const char* op, F&& f) {
       return f(int64_t{});
     case DType::b8:
       return f(uint8_t{});
+    case DType::bf16:
+      fail(op,
+           ": dtype bf16 is not supported (bf16 tensors convert to other dtypes with to() and "
+           "feed matmul; see ops/autocast.h)");
   }
   fail(op, ": unknown dtype");
 }

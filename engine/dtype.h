@@ -1,11 +1,13 @@
-// Element types. f64 exists for gradient checks; b8 holds masks and comparison results.
+// Element types. f64 exists for gradient checks; b8 holds masks and comparison results; bf16
+// (engine/bf16.h) holds the operands autocast's matmul saves (ops/autocast.h): it converts to and
+// from the other dtypes and feeds matmul, and every other kernel refuses it by name.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
 namespace spool {
 
-enum class DType : uint8_t { f32, f64, i32, i64, b8 };
+enum class DType : uint8_t { f32, f64, i32, i64, b8, bf16 };
 
 constexpr size_t itemsize(DType t) {
   switch (t) {
@@ -19,6 +21,8 @@ constexpr size_t itemsize(DType t) {
       return 8;
     case DType::b8:
       return 1;
+    case DType::bf16:
+      return 2;
   }
   return 0;
 }
@@ -35,6 +39,8 @@ constexpr const char* name(DType t) {
       return "i64";
     case DType::b8:
       return "b8";
+    case DType::bf16:
+      return "bf16";
   }
   return "?";
 }

@@ -33,16 +33,16 @@ const char* st_dtype(DType t) {
       return "I64";
     case DType::b8:
       return "BOOL";
+    case DType::bf16:
+      return "BF16";
   }
   return "?";
 }
 
 bool parse_dtype(const std::string& s, DType& out) {
-  static const std::pair<const char*, DType> table[] = {{"F32", DType::f32},
-                                                        {"F64", DType::f64},
-                                                        {"I32", DType::i32},
-                                                        {"I64", DType::i64},
-                                                        {"BOOL", DType::b8}};
+  static const std::pair<const char*, DType> table[] = {{"F32", DType::f32}, {"F64", DType::f64},
+                                                        {"I32", DType::i32}, {"I64", DType::i64},
+                                                        {"BOOL", DType::b8}, {"BF16", DType::bf16}};
   for (const auto& [n, t] : table)
     if (s == n) {
       out = t;

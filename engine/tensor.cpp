@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "engine/backend.h"
+#include "engine/bf16.h"
 #include "engine/factory.h"
 
 namespace spool {
@@ -59,6 +60,8 @@ double load(const void* base, DType dt, int64_t off) {
       return double(static_cast<const int64_t*>(base)[off]);
     case DType::b8:
       return static_cast<const uint8_t*>(base)[off];
+    case DType::bf16:
+      return to_f32(static_cast<const bf16*>(base)[off]);
   }
   return 0;
 }
@@ -79,6 +82,9 @@ void store(void* base, DType dt, int64_t off, double v) {
       break;
     case DType::b8:
       static_cast<uint8_t*>(base)[off] = v != 0;
+      break;
+    case DType::bf16:
+      static_cast<bf16*>(base)[off] = to_bf16(float(v));
       break;
   }
 }

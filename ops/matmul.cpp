@@ -1,6 +1,8 @@
 // matmul: one batched GEMM kernel; backward is two more matmuls.
 #include "ops/matmul.h"
 
+#include "ops/autocast.h"
+
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
@@ -47,8 +49,13 @@ Tensor as_batched(const Tensor& t, const Shape& batch) {
                       {stride, v.stride(-2), v.stride(-1)}, v.dtype());
 }
 
+thread_local bool t_autocast = false;
+
 // Both operands at least 2-D.
-Tensor matmul_nd(const Tensor& a, const Tensor& b) {
+Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in) {
+  // bf16 operands (autocast's): converted to f32, exactly, for an f32 GEMM and an f32 result.
+  const Tensor a = a_in.dtype() == DType::bf16 ? to(a_in, DType::f32) : a_in;
+  const Tensor b = b_in.dtype() == DType::bf16 ? to(b_in, DType::f32) : b_in;
   const int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
   SPOOL_CHECK(b.size(-2) == k, "matmul: a is ", str(a.shape()), ", b is ", str(b.shape()),
               ": inner dimensions ", k, " and ", b.size(-2), " differ");
@@ -101,14 +108,54 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   return y;
 }
 
+// matmul under autocast: bf16 copies of the f32 operands are multiplied and kept for backward.
+Tensor matmul_autocast(const Tensor& a, const Tensor& b) {
+  Tensor a16, b16, y;
+  {
+    NoGrad no_grad;
+    a16 = to(a, DType::bf16);
+    b16 = to(b, DType::bf16);
+    y = matmul(a16, b16);
+  }
+  record(
+      "matmul_bf16", {a, b}, {y}, {a16, b16},
+      [as = a.shape(), bs = b.shape()](const Tensors& s, const Tensors& g, const Needs& need) {
+        const Tensor &a16 = s[0], &b16 = s[1];
+        const Tensor g16 = to(g[0], DType::bf16);
+        Tensor ga, gb;
+        if (need[0]) ga = detail::sum_to(matmul(g16, transpose(b16, -1, -2)), as);
+        if (need[1]) {
+          if (bs.size() == 2 && as.size() > 2)
+            gb = matmul(transpose(reshape(a16, {-1, a16.size(-1)}), 0, 1),
+                        reshape(g16, {-1, g16.size(-1)}));
+          else
+            gb = detail::sum_to(matmul(transpose(a16, -1, -2), g16), bs);
+        }
+        return Tensors{ga, gb};
+      },
+      [](const Tensors& in) {
+        Autocast on;
+        return Tensors{matmul(in[0], in[1])};
+      },
+      {2.0 * double(y.numel()) * double(a.size(-1)),
+       double(a16.nbytes() + b16.nbytes() + y.nbytes())});
+  return y;
+}
+
 }  // namespace
+
+Autocast::Autocast(bool enabled) : previous_(t_autocast) { t_autocast = enabled; }
+Autocast::~Autocast() { t_autocast = previous_; }
+bool autocast_enabled() { return t_autocast; }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   detail::check_same_device(a, b, "matmul");
   SPOOL_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: a is ", str(a.shape()), ", b is ",
               str(b.shape()), ": both need at least one dimension");
-  SPOOL_CHECK(a.dtype() == b.dtype() && is_float(a.dtype()), "matmul: a is ", describe(a),
-              ", b is ", describe(b), ": need equal float dtypes");
+  SPOOL_CHECK(a.dtype() == b.dtype() && (is_float(a.dtype()) || a.dtype() == DType::bf16),
+              "matmul: a is ", describe(a), ", b is ", describe(b), ": need equal float dtypes");
+  if (t_autocast && a.dtype() == DType::f32 && a.dim() >= 2 && b.dim() >= 2)
+    return matmul_autocast(a, b);
   if (a.dim() == 1 && b.dim() == 1) {
     SPOOL_CHECK(a.size(0) == b.size(0), "matmul: a is ", str(a.shape()), ", b is ", str(b.shape()),
                 ": inner dimensions ", a.size(0), " and ", b.size(0), " differ");

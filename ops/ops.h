@@ -4,6 +4,7 @@
 #include "engine/factory.h"
 #include "engine/tensor.h"
 #include "ops/attention.h"
+#include "ops/autocast.h"
 #include "ops/conv.h"
 #include "ops/elementwise.h"
 #include "ops/gradcheck.h"

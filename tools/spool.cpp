@@ -36,6 +36,8 @@ commands:
       [--stem-groups K]      resnet18 under a plan: the stem runs whole and is replayed in its
                              backward in K channel groups, one at a time (fractions of the
                              budget stay of the standard step's activations)
+      [--autocast bf16]      gpt-tiny: matmuls (projections, MLP, head) in bf16 with f32
+                             accumulation, bf16 copies kept for backward, f32 parameters
   train --model gpt-tiny --sft --data PAIRS.jsonl [--init W]
                              supervised fine-tuning on prompt + chosen (loss on the completion)
   train --model dpo-gpt-tiny --data PAIRS.jsonl [--init W] [--ref-weights R]
@@ -112,7 +114,8 @@ models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNe
         GPT-2, 3.29 M parameters; --data FILE|FOLDER, default Debian's fortunes; --pack packs
         whole documents per row; --eval-every K steps of validation loss; --time-limit S
         stops after S seconds, the cosine following the time; --beta2 X for AdamW;
-        --recompute-gelu recomputes the MLP's GELU in backward), dpo-gpt-tiny
+        --recompute-gelu recomputes the MLP's GELU in backward; --autocast bf16 multiplies
+        in bf16 with f32 accumulation and f32 master weights), dpo-gpt-tiny
         (gpt-tiny at context 128, policy of DPO), reward-gpt-tiny (its trunk + a scalar head),
         tsn-r18, tsm-r18, trn-r18 (frames [N, K, 3, H, W]) and i3d-r18 (clips [N, 3, T, H, W]),
         and the same on ResNet-50: tsn-r50, tsm-r50, trn-r50, i3d-r50

@@ -246,6 +246,7 @@ int cmd_train(int argc, char** argv) {
           {"crop", false},
           {"beta2", true},
           {"recompute-gelu", false},
+          {"autocast", true},
           {"split-blocks", false},
           {"stem-groups", true},
           {"allow-nonfinite", false}},
@@ -298,6 +299,15 @@ int cmd_train(int argc, char** argv) {
     throw UsageError("train: --beta2 applies to gpt-tiny language-model training");
   if (a.has("recompute-gelu") && !language_model)
     throw UsageError("train: --recompute-gelu applies to gpt-tiny language-model training");
+  if (a.has("autocast")) {
+    if (!language_model)
+      throw UsageError(
+          "train: --autocast applies to gpt-tiny language-model training in this "
+          "version");
+    if (a.str("autocast", "") != "bf16")
+      throw UsageError("train: --autocast '" + a.str("autocast", "") +
+                       "' is not a precision autocast has; the one there is: bf16");
+  }
   if (a.has("init") && !preference)
     throw UsageError("train: --init applies to --sft, dpo-gpt-tiny and reward-gpt-tiny");
   for (const char* f : {"ref-weights", "loss", "beta", "label-smoothing", "precompute-ref"})
@@ -443,6 +453,7 @@ int cmd_train(int argc, char** argv) {
   c.lr = a.positive_double("lr", 1e-3);
   c.beta2 = a.has("beta2") ? a.positive_double("beta2", 0.999) : 0.999;
   c.recompute_gelu = a.has("recompute-gelu");
+  c.autocast = a.has("autocast");
   if (c.beta2 >= 1) throw UsageError("train: --beta2 must be below 1");
   c.seed = a.seed("seed", 0);
   c.log_every = a.positive_int("log-every", 10);

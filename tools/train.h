@@ -36,6 +36,7 @@ struct TrainConfig {
   std::string checkpoint_policy, memory_budget;  // empty: plain steps
   double beta2 = 0.999;                          // AdamW's second-moment decay (gpt-tiny)
   bool recompute_gelu = false;                   // gpt-tiny: GptConfig::recompute_gelu
+  bool autocast = false;                         // gpt-tiny: --autocast bf16 (ops/autocast.h)
   bool split_blocks = false;  // resnet18 under a plan: blocks staged as a graph of two stages
   int64_t stem_groups = 1;    // resnet18 under a plan: the stem replayed in channel groups
   std::optional<std::string> log, save, resume;

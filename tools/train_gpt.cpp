@@ -2,6 +2,7 @@
 // linear warm-up and cosine decay, gradient clipping, and periodic validation loss.
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "data/text.h"
 #include "engine/autograd.h"
@@ -91,6 +92,10 @@ int train_gpt(const TrainConfig& c) {
                : train_stream.sample(batch, t, RngState{c.seed ^ 0xb47c4, uint64_t(step) << 32});
     b = on_device(std::move(b), c.device);
     opt.zero_grad();
+    // Forward, backward and a plan's replays alike under autocast (replays must repeat the
+    // forward's precision); the optimizer updates the f32 parameters outside it.
+    std::optional<Autocast> autocast;
+    if (c.autocast) autocast.emplace();
     if (planned) {
       Chain chain = model.chain(b.idx, b.targets, b.positions, b.segments);
       const std::string key =
@@ -101,13 +106,18 @@ int train_gpt(const TrainConfig& c) {
       backward(loss);
       last_loss = loss.item();
     }
+    autocast.reset();
     check_diverged(log, step, last_loss);
     nn::clip_grad_norm(model.parameters(), 1.0);
     opt.step();
     tokens += b.real_targets;
     const bool eval = (step + 1) % c.eval_every == 0 || step + 1 == total ||
                       (c.time_limit > 0 && now_seconds() - t0 >= c.time_limit);
-    if (eval) val_loss = validation_loss(model, val_stream, batch, t, c.device);
+    if (eval) {
+      std::optional<Autocast> autocast_eval;
+      if (c.autocast) autocast_eval.emplace();
+      val_loss = validation_loss(model, val_stream, batch, t, c.device);
+    }
     if (step % c.log_every == 0 || eval) {
       Json j;
       j.add("step", step).add("loss", last_loss).add("lr", opt.lr());

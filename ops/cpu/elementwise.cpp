@@ -1,6 +1,7 @@
 // CPU elementwise kernels: fill, copy, arange, random, unary, binary, where.
 #include <cmath>
 
+#include "engine/bf16.h"
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
 #include "ops/cpu/vec_math.h"
@@ -95,6 +96,19 @@ void CpuBackend::fill(const Tensor& out, double value) {
 }
 
 void CpuBackend::copy(const Tensor& src, const Tensor& out) {
+  // bf16 converts through f32 (exact one way, rounded to nearest even the other).
+  if (out.dtype() == DType::bf16 && src.dtype() == DType::bf16)
+    return map1<bf16, bf16>(src, out, [](bf16 v) { return v; });
+  if (out.dtype() == DType::bf16)
+    return dispatch_all(src.dtype(), "copy", [&](auto from) {
+      using TF = decltype(from);
+      map1<bf16, TF>(src, out, [](TF v) { return to_bf16(float(v)); });
+    });
+  if (src.dtype() == DType::bf16)
+    return dispatch_all(out.dtype(), "copy", [&](auto to) {
+      using TO = decltype(to);
+      map1<TO, bf16>(src, out, [](bf16 v) { return TO(to_f32(v)); });
+    });
   dispatch_all(out.dtype(), "copy", [&](auto to) {
     using TO = decltype(to);
     dispatch_all(src.dtype(), "copy", [&](auto from) {

@@ -5,8 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <random>
@@ -654,6 +656,48 @@ TEST(CudaKernels, TemporalShiftBothModesBothWays) {
         }
       }
     }
+  }
+}
+
+// bf16 rounding is engine/bf16.h's arithmetic on both devices: the same bits, NaN and infinities
+// included; autocast's matmul and its gradients on the device match the CPU's.
+TEST(CudaKernels, Bf16ConversionsAndAutocastMatmul) {
+  REQUIRE_GPU();
+  std::vector<float> v = {1.0f,
+                          1.00390625f,
+                          1.01171875f,
+                          -3.14159265f,
+                          3.4e38f,
+                          1e-40f,
+                          std::numeric_limits<float>::infinity(),
+                          std::nanf("")};
+  Generator gen(++g_seed);
+  for (float r : randn({1000}, DType::f32, &gen).to_vector<float>()) v.push_back(r);
+  Pair x = on_both(from_vector(v, {int64_t(v.size())}));
+  const Tensor hc = to(x.c, DType::bf16), hg = to(x.g, DType::bf16);
+  const auto bc = to(hc, DType::f32).to_vector<float>();
+  const auto bg = to(to(hg, DType::f32), Device::cpu()).to_vector<float>();
+  ASSERT_EQ(bc.size(), bg.size());
+  for (size_t i = 0; i < bc.size(); ++i) {
+    uint32_t ub, uc;
+    std::memcpy(&ub, &bg[i], 4);
+    std::memcpy(&uc, &bc[i], 4);
+    EXPECT_EQ(ub, uc) << i << ": " << v[i];
+  }
+  for (const auto& [m, k, n] : {std::array<int64_t, 3>{33, 70, 17}, {128, 256, 96}}) {
+    Pair a = randn_pair({m, k}), w = randn_pair({n, k}), g = randn_pair({m, n});
+    Tensor ac = a.c.detach().requires_grad_(), ag = a.g.detach().requires_grad_();
+    Tensor wc = w.c.detach().requires_grad_(), wg = w.g.detach().requires_grad_();
+    Pair y;
+    {
+      Autocast on;
+      y = {linear(ac, wc), linear(ag, wg)};
+      backward(y.c, g.c);
+      backward(y.g, g.g);
+    }
+    EXPECT_CLOSE(y, kF32);
+    EXPECT_CLOSE((Pair{ac.grad(), ag.grad()}), kF32);
+    EXPECT_CLOSE((Pair{wc.grad(), wg.grad()}), kF32);
   }
 }
 

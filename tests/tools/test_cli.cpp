@@ -237,6 +237,34 @@ TEST(Cli, GptTrainingStopsAtItsTimeLimit) {
   expect_refused("train --model gpt-tiny --beta2 1", "--beta2 must be below 1");
 }
 
+// bf16 autocast: losses within bf16's rounding of the f32 run's (not equal to them), and a
+// checkpoint plan under autocast repeats the autocast run bit for bit (replays run in bf16 too).
+TEST(Cli, AutocastBf16TrainsGptTinyNearTheF32LossesAndPlansRepeatIt) {
+  const auto dir = temp_dir();
+  const std::string common = "train --model gpt-tiny --steps 2 --log-every 1 --eval-every 1000 ";
+  CliResult f32 = run_cli(common + "--log " + (dir / "f32.jsonl").string());
+  CliResult bf = run_cli(common + "--autocast bf16 --log " + (dir / "bf.jsonl").string());
+  CliResult planned =
+      run_cli(common + "--autocast bf16 --checkpoint-policy dp --memory-budget 1/3 " + "--log " +
+              (dir / "planned.jsonl").string());
+  ASSERT_EQ(f32.status, 0) << f32.output;
+  ASSERT_EQ(bf.status, 0) << bf.output;
+  ASSERT_EQ(planned.status, 0) << planned.output;
+  const auto a = logged_losses(dir / "f32.jsonl"), b = logged_losses(dir / "bf.jsonl");
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 2u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_NE(a[i], b[i]) << i;
+    const auto loss = [](const std::string& l) {
+      return std::stod(l.substr(l.find("\"loss\": ") + 8));
+    };
+    EXPECT_NEAR(loss(b[i]), loss(a[i]), 0.01 * loss(a[i])) << a[i] << " / " << b[i];
+  }
+  EXPECT_EQ(logged_losses(dir / "planned.jsonl"), b);
+  expect_refused("train --model gpt-tiny --autocast fp8", "not a precision autocast has");
+  expect_refused("train --model resnet18 --autocast bf16", "--autocast applies to gpt-tiny");
+}
+
 TEST(Cli, TrainingUnderACheckpointPlanGivesThePlainLosses) {
   const auto dir = temp_dir();
   const std::string common = "train --model gpt-tiny --steps 3 --log-every 1 --eval-every 1000 ";
