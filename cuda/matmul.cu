@@ -112,6 +112,19 @@ __global__ void __launch_bounds__(256) sgemm_tiled_kernel(GemmArgs<float> g) {
   }
 }
 
+void check_cublas_ints(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc,
+                       int64_t batch) {
+  const struct {
+    const char* name;
+    int64_t value;
+  } ints[] = {{"m", m},     {"n", n},     {"k", k},        {"lda", lda},
+              {"ldb", ldb}, {"ldc", ldc}, {"batch", batch}};
+  for (const auto& [name, value] : ints)
+    SPOOL_CHECK(value >= 0 && value <= int64_t(INT_MAX), "matmul: ", name, " = ", value,
+                " does not fit cuBLAS's 32-bit int; this product needs the tiled kernel "
+                "(SPOOL_CUDA_GEMM=tiled) or smaller operands");
+}
+
 template <class T>
 void cublas_gemm(const GemmArgs<T>& g, const MatrixLayout& la, const MatrixLayout& lb) {
   // Row-major C = A B is column-major C^T = B^T A^T: cuBLAS gets (B, A) and n, m swapped.
@@ -120,15 +133,7 @@ void cublas_gemm(const GemmArgs<T>& g, const MatrixLayout& la, const MatrixLayou
   const T one = T(1), beta = g.beta;
   // cuBLAS takes sizes, leading dimensions and the batch count as int: each is checked, not
   // narrowed (a leading dimension of 2^31 would wrap negative and cuBLAS would read elsewhere).
-  const struct {
-    const char* name;
-    int64_t value;
-  } ints[] = {{"m", g.m},     {"n", g.n},       {"k", g.k},        {"lda", la.ld},
-              {"ldb", lb.ld}, {"ldc", g.c_row}, {"batch", g.batch}};
-  for (const auto& [name, value] : ints)
-    SPOOL_CHECK(value >= 0 && value <= int64_t(INT_MAX), "matmul: ", name, " = ", value,
-                " does not fit cuBLAS's 32-bit int; this product needs the tiled kernel "
-                "(SPOOL_CUDA_GEMM=tiled) or smaller operands");
+  check_cublas_ints(g.m, g.n, g.k, la.ld, lb.ld, g.c_row, g.batch);
   if constexpr (std::is_same_v<T, float>)
     SPOOL_CUBLAS_CHECK(cublasSgemmStridedBatched(
         handle(), opb, opa, int(g.n), int(g.m), int(g.k), &one, g.b, int(lb.ld), g.batch_b, g.a,
@@ -164,6 +169,22 @@ template void gemm_strided<double>(const GemmArgs<double>&);
 void CudaBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   const int64_t batch = a.shape()[0], m = a.shape()[1], k = a.shape()[2], n = b.shape()[2];
   if (m == 0 || n == 0 || batch == 0) return;
+  if (a.dtype() == DType::bf16) {
+    // autocast's product: bf16 operands, f32 accumulation and result, through cuBLAS (tensor
+    // cores on sm_90) whichever GEMM cuda::gemm() names.
+    const MatrixLayout la = matrix_layout(m, k, a.strides()[1], a.strides()[2]),
+                       lb = matrix_layout(k, n, b.strides()[1], b.strides()[2]);
+    SPOOL_CHECK(la.ok && lb.ok && out.dtype() == DType::f32,
+                "matmul: bf16 operands cuBLAS cannot describe, or a result that is not f32");
+    check_cublas_ints(m, n, k, la.ld, lb.ld, n, batch);
+    const float one = 1, zero = 0;
+    SPOOL_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+        handle(), lb.trans ? CUBLAS_OP_T : CUBLAS_OP_N, la.trans ? CUBLAS_OP_T : CUBLAS_OP_N,
+        int(n), int(m), int(k), &one, b.raw(), CUDA_R_16BF, int(lb.ld), b.strides()[0], a.raw(),
+        CUDA_R_16BF, int(la.ld), a.strides()[0], &zero, out.raw(), CUDA_R_32F, int(n), m * n,
+        int(batch), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return;
+  }
   dispatch_float(a.dtype(), "matmul", [&](auto tag) {
     using T = decltype(tag);
     GemmArgs<T> g;

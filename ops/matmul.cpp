@@ -53,9 +53,12 @@ thread_local bool t_autocast = false;
 
 // Both operands at least 2-D.
 Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in) {
-  // bf16 operands (autocast's): converted to f32, exactly, for an f32 GEMM and an f32 result.
-  const Tensor a = a_in.dtype() == DType::bf16 ? to(a_in, DType::f32) : a_in;
-  const Tensor b = b_in.dtype() == DType::bf16 ? to(b_in, DType::f32) : b_in;
+  // bf16 operands (autocast's) give an f32 result. The GPU multiplies them as they are (f32
+  // accumulation); the CPU converts them to f32, exactly, for its f32 GEMM.
+  const bool widen = a_in.dtype() == DType::bf16 && a_in.device().type == DeviceType::cpu;
+  const Tensor a = widen ? to(a_in, DType::f32) : a_in;
+  const Tensor b = widen ? to(b_in, DType::f32) : b_in;
+  const DType out_dtype = a.dtype() == DType::bf16 ? DType::f32 : a.dtype();
   const int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
   SPOOL_CHECK(b.size(-2) == k, "matmul: a is ", str(a.shape()), ", b is ", str(b.shape()),
               ": inner dimensions ", k, " and ", b.size(-2), " differ");
@@ -64,7 +67,7 @@ Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in) {
   Shape out_shape = batch;
   out_shape.push_back(m);
   out_shape.push_back(n);
-  Tensor y = empty(out_shape, a.dtype(), a.device());
+  Tensor y = empty(out_shape, out_dtype, a.device());
   const int64_t nb = numel(batch);
   if (k == 0) {
     backend(a.device()).fill(y, 0);  // an empty sum

@@ -4,6 +4,7 @@
 // steps.
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "data/preference.h"
 #include "data/text.h"
@@ -134,6 +135,7 @@ int cmd_bench(int argc, char** argv) {
           {"attention", true},
           {"checkpoint-blocks", false},
           {"recompute-gelu", false},
+          {"autocast", true},
           {"device", true},
           {"precompute-ref", false}},
          "bench");
@@ -141,13 +143,14 @@ int cmd_bench(int argc, char** argv) {
   if (model_name != "dpo-gpt-tiny" && a.has("precompute-ref"))
     throw UsageError("bench: --precompute-ref applies to --model dpo-gpt-tiny");
   if (is_video_model(model_name)) {
-    for (const char* f :
-         {"batching", "data", "attention", "checkpoint-blocks", "recompute-gelu", "device"})
+    for (const char* f : {"batching", "data", "attention", "checkpoint-blocks", "recompute-gelu",
+                          "autocast", "device"})
       if (a.has(f)) throw UsageError(std::string("bench: --") + f + " is for the gpt models");
     return bench_video(model_name, a.positive_int("steps", 5), a.positive_int("warmup", 1));
   }
   if (model_name == "dpo-gpt-tiny") {
-    for (const char* f : {"batching", "data", "attention", "checkpoint-blocks", "recompute-gelu"})
+    for (const char* f :
+         {"batching", "data", "attention", "checkpoint-blocks", "recompute-gelu", "autocast"})
       if (a.has(f)) throw UsageError(std::string("bench: --") + f + " is for the gpt models");
     if (a.has("device") && parse_device(a.str("device", "cpu")) != Device::cpu())
       throw UsageError("bench: dpo-gpt-tiny runs on the cpu in this version");
@@ -171,6 +174,10 @@ int cmd_bench(int argc, char** argv) {
   if (attention != "flash" && attention != "naive")
     throw UsageError("bench: --attention '" + attention + "' is not flash or naive");
   const int64_t steps = a.positive_int("steps", 10), warmup = a.positive_int("warmup", 2);
+  const bool autocast = a.has("autocast");
+  if (autocast && a.str("autocast", "") != "bf16")
+    throw UsageError("bench: --autocast '" + a.str("autocast", "") +
+                     "' is not a precision autocast has; the one there is: bf16");
 
   models::GptConfig config = model_name == "gpt2-124m" ? models::gpt2_124m() : models::gpt_tiny();
   config.flash = attention == "flash";
@@ -210,9 +217,13 @@ int cmd_bench(int argc, char** argv) {
     if (s == warmup) reset_peak(device);
     const double t0 = now_seconds();
     opt.zero_grad();
-    Tensor logits = model.forward(b.idx, b.positions, b.segments);
-    Tensor loss = cross_entropy(reshape(logits, {-1, logits.size(-1)}), reshape(b.targets, {-1}));
-    backward(loss);
+    {
+      std::optional<Autocast> scope;
+      if (autocast) scope.emplace();
+      Tensor logits = model.forward(b.idx, b.positions, b.segments);
+      Tensor loss = cross_entropy(reshape(logits, {-1, logits.size(-1)}), reshape(b.targets, {-1}));
+      backward(loss);
+    }
     opt.step();
     backend(device).synchronize();
     const double dt = now_seconds() - t0;
@@ -229,6 +240,7 @@ int cmd_bench(int argc, char** argv) {
                           .add("attention", attention)
                           .add("checkpoint_blocks", config.checkpoint_blocks)
                           .add("recompute_gelu", config.recompute_gelu)
+                          .add("autocast", autocast ? "bf16" : "none")
                           .add("steps", steps)
                           .add("median_step_ms", times.median)
                           .add("tokens_per_s", double(tokens) / (times.total / 1e3))

@@ -84,7 +84,7 @@ commands:
                              one DPO step (8 pairs x 128 tokens): median ms, pairs/s, peak bytes
   bench --model gpt-tiny [--steps N] [--warmup N] [--batching random|packed|padded]
       [--attention flash|naive] [--data PATH (packed, padded)] [--checkpoint-blocks]
-      [--recompute-gelu]
+      [--recompute-gelu] [--autocast bf16]
                              times train steps; one JSON line: median_step_ms, tokens_per_s
                              (targets that count), peak_bytes
 
