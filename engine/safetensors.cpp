@@ -270,10 +270,14 @@ TensorFile load_safetensors(const std::string& path) {
 
 std::string first_nonfinite(const TensorFile& file) {
   for (const auto& [name, t] : file.tensors) {
-    if (t.dtype() != DType::f32 && t.dtype() != DType::f64) continue;
+    if (t.dtype() != DType::f32 && t.dtype() != DType::f64 && t.dtype() != DType::bf16) continue;
     const int64_t n = t.numel();
     int64_t bad = 0, first = -1;
-    if (t.dtype() == DType::f32) {
+    if (t.dtype() == DType::bf16) {
+      const uint16_t* p = static_cast<const uint16_t*>(t.raw());
+      for (int64_t i = 0; i < n; ++i)  // exponent all ones: an infinity or a NaN
+        if ((p[i] & 0x7f80u) == 0x7f80u && bad++ == 0) first = i;
+    } else if (t.dtype() == DType::f32) {
       const float* p = static_cast<const float*>(t.raw());
       for (int64_t i = 0; i < n; ++i)
         if (!std::isfinite(p[i]) && bad++ == 0) first = i;

@@ -169,7 +169,7 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
     return os << "tensor(" << describe(t) << ", " << t.device().str() << ")";
   std::vector<double> v = t.to_vector<double>();
   const int64_t edge = 3;  // elements shown at each end of a long dimension
-  bool integral = !is_float(t.dtype());
+  bool integral = !is_float(t.dtype()) && t.dtype() != DType::bf16;
   char buf[64];
   auto fmt = [&](double x) {
     if (integral)

@@ -86,7 +86,9 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
       continue;
     }
     const Tensor& v = it->second;
-    if (v.shape() != t.shape() || v.dtype() != t.dtype())
+    // bf16 values load into f32 tensors (exactly); any other dtype must match.
+    const bool widens = v.dtype() == DType::bf16 && t.dtype() == DType::f32;
+    if (v.shape() != t.shape() || (v.dtype() != t.dtype() && !widens))
       problems.push_back("'" + n + "' is " + describe(v) + " in the file, " + describe(t) +
                          " in the " + type_name());
   }

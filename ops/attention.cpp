@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
+#include "ops/autocast.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/shape.h"
@@ -66,9 +67,48 @@ Tensor flash_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
   }
   Tensor out = empty(q.shape(), q.dtype(), q.device());
   Tensor lse = empty({q.size(0), q.size(1), q.size(2)}, DType::f32, q.device());
-  backend(q.device()).attention(q, k, v, seg, p, out, lse);
   const double t = double(q.size(2)), flops = 4.0 * double(q.size(0) * q.size(1)) * t * t *
                                               double(q.size(3)) * (o.causal ? 0.5 : 1.0);
+  if (autocast_enabled()) {
+    // Autocast: bf16 copies of q, k, v are kept for backward (with out and lse, f32); the f32
+    // kernels run on their exact f32 widening, and backward rounds the incoming gradient to bf16.
+    Tensor q16, k16, v16;
+    {
+      NoGrad no_grad;
+      q16 = to(q, DType::bf16);
+      k16 = to(k, DType::bf16);
+      v16 = to(v, DType::bf16);
+      backend(q.device())
+          .attention(to(q16, DType::f32), to(k16, DType::f32), to(v16, DType::f32), seg, p, out,
+                     lse);
+    }
+    record(
+        "flash_attention", {q, k, v}, {out}, {q16, k16, v16, out, lse, seg},
+        [p](const Tensors& s, const Tensors& g, const Needs&) {
+          const Tensor q = to(s[0], DType::f32), k = to(s[1], DType::f32), v = to(s[2], DType::f32);
+          Tensor gq = empty_like(q), gk = empty_like(k), gv = empty_like(v);
+          backend(q.device())
+              .attention_backward(q, k, v, s[5], p, s[3], s[4],
+                                  to(to(contiguous(g[0]), DType::bf16), DType::f32), gq, gk, gv);
+          return Tensors{gq, gk, gv};
+        },
+        // Replay with the same generator state and the same rounding.
+        [o, p](const Tensors& in) {
+          auto rounded = [](const Tensor& x) {
+            return to(to(contiguous(x), DType::bf16), DType::f32);
+          };
+          Tensor out = empty(in[0].shape(), in[0].dtype(), in[0].device());
+          Tensor lse =
+              empty({in[0].size(0), in[0].size(1), in[0].size(2)}, DType::f32, in[0].device());
+          backend(in[0].device())
+              .attention(rounded(in[0]), rounded(in[1]), rounded(in[2]),
+                         o.segments.defined() ? contiguous(o.segments) : Tensor(), p, out, lse);
+          return Tensors{out};
+        },
+        {flops, double(4 * q.nbytes())});
+    return out;
+  }
+  backend(q.device()).attention(q, k, v, seg, p, out, lse);
   record(
       "flash_attention", {q, k, v}, {out}, {q, k, v, out, lse, seg},
       [p](const Tensors& s, const Tensors& g, const Needs&) {

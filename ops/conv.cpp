@@ -4,6 +4,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
+#include "ops/autocast.h"
 #include "ops/elementwise.h"
 #include "ops/shape.h"
 
@@ -57,8 +58,50 @@ Tensor conv(const Tensor& x_in, const Tensor& w_in, const Tensor& bias, const Co
                 ": bias is ", describe(bias), "; expected ", name(x_in.dtype()), "[", cout, "]");
   Tensor x = contiguous(x_in), w = contiguous(w_in);
   Tensor y = empty(out_shape, x.dtype(), x.device());
-  if (y.numel() > 0) backend(x.device()).conv(x, w, p, y);
   double flops = 2.0 * double(y.numel()) * double(w.numel() / cout);
+  if (autocast_enabled() && x.dtype() == DType::f32) {
+    // Autocast: bf16 copies of x and w are kept for backward; the f32 kernels run on their exact
+    // f32 widening (f32 accumulation), and backward rounds the incoming gradient to bf16 too.
+    Tensor x16, w16;
+    {
+      NoGrad no_grad;
+      x16 = to(x, DType::bf16);
+      w16 = to(w, DType::bf16);
+      if (y.numel() > 0) backend(x.device()).conv(to(x16, DType::f32), to(w16, DType::f32), p, y);
+    }
+    record(
+        op, {x, w}, {y}, {x16, w16},
+        [p](const Tensors& s, const Tensors& g, const Needs& n) {
+          const Tensor gy = to(to(contiguous(g[0]), DType::bf16), DType::f32);
+          const Tensor &x16 = s[0], &w16 = s[1];
+          Tensor gx, gw;
+          if (n[0]) {
+            gx = empty(x16.shape(), DType::f32, x16.device());
+            if (gy.numel() > 0)
+              backend(gx.device()).conv_backward_input(gy, to(w16, DType::f32), p, gx);
+            else
+              backend(gx.device()).fill(gx, 0);
+          }
+          if (n[1]) {
+            gw = empty(w16.shape(), DType::f32, w16.device());
+            if (gy.numel() > 0)
+              backend(gw.device()).conv_backward_weight(gy, to(x16, DType::f32), p, gw);
+            else
+              backend(gw.device()).fill(gw, 0);
+          }
+          return Tensors{gx, gw};
+        },
+        [o](const Tensors& in) {
+          Autocast on;
+          return Tensors{conv(in[0], in[1], {}, o)};
+        },
+        {flops, double(x16.nbytes() + w16.nbytes() + y.nbytes())});
+    if (!bias.defined()) return y;
+    Shape bshape(size_t(y.dim()), 1);
+    bshape[1] = cout;
+    return y + reshape(bias, bshape);
+  }
+  if (y.numel() > 0) backend(x.device()).conv(x, w, p, y);
   record(
       op, {x, w}, {y}, {x, w},
       [p](const Tensors& s, const Tensors& g, const Needs& n) {

@@ -413,6 +413,9 @@ Tensor to(const Tensor& x, Device device) {
 
 Tensor to(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
+  SPOOL_CHECK(dtype != DType::bf16 || !needs_grad({x}), "to: a bf16 copy of ", describe(x),
+              " would carry no gradient; multiply f32 tensors inside an Autocast scope "
+              "(ops/autocast.h), or convert under NoGrad or a detached copy");
   Tensor y = empty(x.shape(), dtype, x.device());
   backend(x.device()).copy(x, y);
   if (is_float(x.dtype()) && is_float(dtype))

@@ -75,7 +75,8 @@ Tensor temporal_shift_composite(const Tensor& x, int64_t segments, int64_t fold_
   Tensors parts;
   if (mode == ShiftMode::bidirectional) {
     parts.push_back(from_next(narrow(v, 2, 0, fold), fold));
-    parts.push_back(from_prev(narrow(v, 2, fold, fold), fold));
+    const int64_t back = std::min(fold, c - fold);  // fold_div 1: every channel moves forward
+    if (back > 0) parts.push_back(from_prev(narrow(v, 2, fold, back), back));
     if (c > 2 * fold) parts.push_back(narrow(v, 2, 2 * fold, c - 2 * fold));
   } else {
     parts.push_back(from_prev(narrow(v, 2, 0, fold), fold));

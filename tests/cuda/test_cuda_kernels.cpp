@@ -701,6 +701,33 @@ TEST(CudaKernels, Bf16ConversionsAndAutocastMatmul) {
   }
 }
 
+TEST(CudaKernels, AutocastConvolutionAndAttentionMatchTheCpu) {
+  REQUIRE_GPU();
+  Pair x = randn_pair({2, 3, 11, 10}), w = randn_pair({5, 3, 3, 3}),
+       gy = randn_pair({2, 5, 11, 10});
+  Pair q = randn_pair({1, 2, 37, 32}), k = randn_pair({1, 2, 37, 32}),
+       v = randn_pair({1, 2, 37, 32});
+  Pair go = randn_pair({1, 2, 37, 32});
+  auto grads = [](const Pair& p) {
+    return Pair{p.c.detach().requires_grad_(), p.g.detach().requires_grad_()};
+  };
+  Pair xg = grads(x), wg = grads(w), qg = grads(q), kg = grads(k), vg = grads(v);
+  Pair y, o;
+  {
+    Autocast on;
+    y = {conv(xg.c, wg.c, {}, {.padding = {1}}), conv(xg.g, wg.g, {}, {.padding = {1}})};
+    o = {flash_attention(qg.c, kg.c, vg.c), flash_attention(qg.g, kg.g, vg.g)};
+    backward(y.c, gy.c);
+    backward(y.g, gy.g);
+    backward(o.c, go.c);
+    backward(o.g, go.g);
+  }
+  EXPECT_CLOSE(y, kF32);
+  EXPECT_CLOSE(o, kF32);
+  for (const Pair* p : {&xg, &wg, &qg, &kg, &vg})
+    EXPECT_CLOSE((Pair{p->c.grad(), p->g.grad()}), kF32);
+}
+
 TEST(CudaKernels, ScratchStaysUsableAfterAFailedGrowth) {
   REQUIRE_GPU();
   const WindowParams p = same_3x3();

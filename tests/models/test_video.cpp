@@ -74,16 +74,18 @@ TEST(TemporalShift, GradientMatchesFiniteDifferencesInBothModes) {
 
 TEST(TemporalShift, KernelEqualsTheCompositionForwardAndBackward) {
   Generator gen(5);
-  for (ShiftMode m : {ShiftMode::bidirectional, ShiftMode::online}) {
-    Tensor a = randn({8, 24, 3, 5}, DType::f32, &gen).requires_grad_();
-    Tensor b = a.detach().requires_grad_();
-    const Tensor g = randn({8, 24, 3, 5}, DType::f32, &gen);
-    Tensor ya = temporal_shift(a, 4, 8, m), yb = detail::temporal_shift_composite(b, 4, 8, m);
-    EXPECT_EQ(ya.to_vector<float>(), yb.to_vector<float>());
-    backward(ya, g);
-    backward(yb, g);
-    EXPECT_EQ(a.grad().to_vector<float>(), b.grad().to_vector<float>());
-  }
+  for (int64_t fold_div : {8, 3, 2, 1})
+    for (ShiftMode m : {ShiftMode::bidirectional, ShiftMode::online}) {
+      Tensor a = randn({8, 24, 3, 5}, DType::f32, &gen).requires_grad_();
+      Tensor b = a.detach().requires_grad_();
+      const Tensor g = randn({8, 24, 3, 5}, DType::f32, &gen);
+      Tensor ya = temporal_shift(a, 4, fold_div, m),
+             yb = detail::temporal_shift_composite(b, 4, fold_div, m);
+      EXPECT_EQ(ya.to_vector<float>(), yb.to_vector<float>());
+      backward(ya, g);
+      backward(yb, g);
+      EXPECT_EQ(a.grad().to_vector<float>(), b.grad().to_vector<float>());
+    }
 }
 
 TEST(TemporalShift, RefusesFramesThatAreNotWholeClips) {

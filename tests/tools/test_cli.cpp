@@ -245,7 +245,7 @@ TEST(Cli, AutocastBf16TrainsGptTinyNearTheF32LossesAndPlansRepeatIt) {
   CliResult f32 = run_cli(common + "--log " + (dir / "f32.jsonl").string());
   CliResult bf = run_cli(common + "--autocast bf16 --log " + (dir / "bf.jsonl").string());
   CliResult planned =
-      run_cli(common + "--autocast bf16 --checkpoint-policy dp --memory-budget 1/3 " + "--log " +
+      run_cli(common + "--autocast bf16 --checkpoint-policy dp --memory-budget 1/2 " + "--log " +
               (dir / "planned.jsonl").string());
   ASSERT_EQ(f32.status, 0) << f32.output;
   ASSERT_EQ(bf.status, 0) << bf.output;
@@ -260,6 +260,7 @@ TEST(Cli, AutocastBf16TrainsGptTinyNearTheF32LossesAndPlansRepeatIt) {
     };
     EXPECT_NEAR(loss(b[i]), loss(a[i]), 0.01 * loss(a[i])) << a[i] << " / " << b[i];
   }
+  EXPECT_NE(planned.output.find("checkpoint plan (dp"), std::string::npos) << planned.output;
   EXPECT_EQ(logged_losses(dir / "planned.jsonl"), b);
   expect_refused("train --model gpt-tiny --autocast fp8", "not a precision autocast has");
   expect_refused("train --model resnet18 --autocast bf16", "--autocast applies to gpt-tiny");
