@@ -56,8 +56,8 @@ class CudaBackend final : public Backend {
                           const Tensor& gv) override;
   void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v,
                  const AdamParams& a) override;
-  void cross_entropy(const Tensor& x, const Tensor& targets, int64_t ignore_index,
-                     double smoothing, const Tensor& loss, const Tensor& lse) override;
+  void cross_entropy(const Tensor& x, const Tensor& targets, int64_t ignore_index, double smoothing,
+                     const Tensor& loss, const Tensor& lse) override;
   void cross_entropy_backward(const Tensor& x, const Tensor& targets, const Tensor& lse,
                               const Tensor& gloss, int64_t ignore_index, double smoothing,
                               const Tensor& gx) override;

@@ -46,6 +46,21 @@ Tensor hidden_mask(const Tensor& q, const AttentionOptions& o) {
   return hidden;
 }
 
+// flash attention's forward again on in = {q, k, v} with the recorded parameters (generator
+// state included); `bf16`: on bf16-rounded operands, as under autocast.
+Tensor replay_flash(const Tensors& in, const AttentionOptions& o, const AttentionParams& p,
+                    bool bf16) {
+  auto operand = [bf16](const Tensor& x) {
+    return bf16 ? to(to(contiguous(x), DType::bf16), DType::f32) : contiguous(x);
+  };
+  Tensor out = empty(in[0].shape(), in[0].dtype(), in[0].device());
+  Tensor lse = empty({in[0].size(0), in[0].size(1), in[0].size(2)}, DType::f32, in[0].device());
+  backend(in[0].device())
+      .attention(operand(in[0]), operand(in[1]), operand(in[2]),
+                 o.segments.defined() ? contiguous(o.segments) : Tensor(), p, out, lse);
+  return out;
+}
+
 }  // namespace
 
 Tensor flash_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
@@ -93,18 +108,7 @@ Tensor flash_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
           return Tensors{gq, gk, gv};
         },
         // Replay with the same generator state and the same rounding.
-        [o, p](const Tensors& in) {
-          auto rounded = [](const Tensor& x) {
-            return to(to(contiguous(x), DType::bf16), DType::f32);
-          };
-          Tensor out = empty(in[0].shape(), in[0].dtype(), in[0].device());
-          Tensor lse =
-              empty({in[0].size(0), in[0].size(1), in[0].size(2)}, DType::f32, in[0].device());
-          backend(in[0].device())
-              .attention(rounded(in[0]), rounded(in[1]), rounded(in[2]),
-                         o.segments.defined() ? contiguous(o.segments) : Tensor(), p, out, lse);
-          return Tensors{out};
-        },
+        [o, p](const Tensors& in) { return Tensors{replay_flash(in, o, p, true)}; },
         {flops, double(4 * q.nbytes())});
     return out;
   }
@@ -119,15 +123,7 @@ Tensor flash_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
         return Tensors{gq, gk, gv};
       },
       // Replay uses the same generator state, so dropout repeats exactly.
-      [o, p](const Tensors& in) {
-        Tensor out = empty(in[0].shape(), in[0].dtype(), in[0].device());
-        Tensor lse =
-            empty({in[0].size(0), in[0].size(1), in[0].size(2)}, DType::f32, in[0].device());
-        backend(in[0].device())
-            .attention(contiguous(in[0]), contiguous(in[1]), contiguous(in[2]),
-                       o.segments.defined() ? contiguous(o.segments) : Tensor(), p, out, lse);
-        return Tensors{out};
-      },
+      [o, p](const Tensors& in) { return Tensors{replay_flash(in, o, p, false)}; },
       {flops, double(4 * q.nbytes())});
   return out;
 }
