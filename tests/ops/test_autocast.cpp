@@ -234,10 +234,13 @@ TEST(Bf16, WeightsLoadIntoF32ParametersAndNonFiniteValuesAreFound) {
     for (const auto& [n, t] : a.state_dict()) half.emplace_back(n, to(t, DType::bf16));
   }
   b.load_state_dict(half);
-  for (const auto& [n, t] : b.state_dict()) {
-    ASSERT_EQ(t.dtype(), DType::f32);
-    const Tensor& w = a.state_dict()[n == "weight" ? 0 : 1].second;
-    EXPECT_EQ(t.to_vector<float>(), rounded(w.detach()).to_vector<float>()) << n;
+  const nn::NamedTensors sa = a.state_dict(), sb = b.state_dict();
+  ASSERT_EQ(sa.size(), sb.size());
+  for (size_t i = 0; i < sb.size(); ++i) {
+    ASSERT_EQ(sb[i].first, sa[i].first);
+    ASSERT_EQ(sb[i].second.dtype(), DType::f32);
+    EXPECT_EQ(sb[i].second.to_vector<float>(), rounded(sa[i].second.detach()).to_vector<float>())
+        << sb[i].first;
   }
   TensorFile f;
   f.tensors.emplace_back(
