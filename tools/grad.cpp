@@ -66,8 +66,7 @@ int grad_dpo(const Args& a, const TensorFile& weights, const TensorFile& batch,
   std::shared_ptr<models::Gpt> ref;
   if (a.has("ref-weights")) {
     const std::string r = a.str("ref-weights", "");
-    if (!is_file(r))
-      throw UsageError("grad: --ref-weights: no such file: " + r);
+    if (!is_file(r)) throw UsageError("grad: --ref-weights: no such file: " + r);
     const TensorFile ref_file = load_safetensors(r);
     check_finite(ref_file, "grad: --ref-weights", a.has("allow-nonfinite"));
     ref = load_gpt(ref_file);

@@ -10,8 +10,8 @@
 #include <zlib.h>
 
 #include <chrono>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -28,8 +28,8 @@
 #include "tests/support/helpers.h"
 
 using namespace spool;
-using ::testing::HasSubstr;
 using spool::test_support::error_of;
+using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
 namespace {
@@ -94,13 +94,15 @@ TEST(HostileSizes, SafetensorsRefusesAShapeWhoseProductWrapsToTheByteRange) {
   Scratch s;
   // 2^32 * 2^32 wraps to 0 in 64 bits, matching an empty byte range: once loaded as a 0-byte
   // tensor with a huge shape, it sized whatever read it.
-  write_safetensors_raw(s / "wrap.st",
-                        R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})");
+  write_safetensors_raw(
+      s / "wrap.st",
+      R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})");
   EXPECT_THAT(error_of([&] { load_safetensors(s / "wrap.st"); }),
               AllOf(HasSubstr("'w'"), HasSubstr("overflows")));
   // Elements fit, bytes wrap: 2^62 f32 elements are 2^64 bytes = 0 mod 2^64.
-  write_safetensors_raw(s / "bytes.st",
-                        R"({"w":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}})");
+  write_safetensors_raw(
+      s / "bytes.st",
+      R"({"w":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}})");
   EXPECT_THAT(error_of([&] { load_safetensors(s / "bytes.st"); }),
               AllOf(HasSubstr("'w'"), HasSubstr("overflows")));
 }
@@ -139,8 +141,7 @@ TEST(HostileSizes, ALargeHeaderOfSmallTensorsLoadsInLinearithmicTime) {
   write_safetensors_raw(s / "many.st", header, std::string(size_t(n) * 4, '\0'));
   const auto t0 = std::chrono::steady_clock::now();
   TensorFile f = load_safetensors(s / "many.st");
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_EQ(f.tensors.size(), size_t(n));
   EXPECT_EQ(f.tensors.front().first, "t" + std::to_string(n - 1));  // data order
   EXPECT_TRUE(f.has("t123"));
@@ -154,8 +155,12 @@ namespace {
 TensorFile with_meta(std::map<std::string, std::string> changes) {
   TensorFile f;
   f.path = "ckpt.safetensors";
-  f.metadata = {{"format", "spool-checkpoint-1"}, {"model", "mlp"},       {"step", "3"},
-                {"seed", "0"},                     {"batch", "32"},       {"rng_seed", "7"},
+  f.metadata = {{"format", "spool-checkpoint-1"},
+                {"model", "mlp"},
+                {"step", "3"},
+                {"seed", "0"},
+                {"batch", "32"},
+                {"rng_seed", "7"},
                 {"rng_offset", "12"}};
   for (auto& [k, v] : changes) f.metadata[k] = v;
   return f;
@@ -168,20 +173,33 @@ TEST(HostileCheckpoint, MetadataFieldsAreParsedAndRangeChecked) {
   EXPECT_EQ(ok.step, 3);
   EXPECT_EQ(ok.batch, 32);
   EXPECT_EQ(ok.rng_offset, 12u);
-  EXPECT_THAT(error_of([] { nn::read_checkpoint_meta(with_meta({{"step", "-5"}})); }),
+  EXPECT_THAT(error_of([] {
+                nn::read_checkpoint_meta(with_meta({{"step", "-5"}}));
+              }),
               AllOf(HasSubstr("'step'"), HasSubstr("-5"), HasSubstr("outside")));
-  EXPECT_THAT(error_of([] { nn::read_checkpoint_meta(with_meta({{"step", "three"}})); }),
+  EXPECT_THAT(error_of([] {
+                nn::read_checkpoint_meta(with_meta({{"step", "three"}}));
+              }),
               AllOf(HasSubstr("'step'"), HasSubstr("not an integer")));
-  EXPECT_THAT(error_of([] { nn::read_checkpoint_meta(with_meta({{"rng_seed", "0x10"}})); }),
+  EXPECT_THAT(error_of([] {
+                nn::read_checkpoint_meta(with_meta({{"rng_seed", "0x10"}}));
+              }),
               HasSubstr("'rng_seed'"));
-  EXPECT_THAT(error_of([] { nn::read_checkpoint_meta(with_meta({{"rng_offset", "-1"}})); }),
+  EXPECT_THAT(error_of([] {
+                nn::read_checkpoint_meta(with_meta({{"rng_offset", "-1"}}));
+              }),
               HasSubstr("'rng_offset'"));
-  EXPECT_THAT(
-      error_of([] { nn::read_checkpoint_meta(with_meta({{"step", "99999999999999999999"}})); }),
-      HasSubstr("'step'"));
-  EXPECT_THAT(error_of([] { nn::read_checkpoint_meta(with_meta({{"batch", "0"}})); }),
+  EXPECT_THAT(error_of([] {
+                nn::read_checkpoint_meta(with_meta({{"step", "99999999999999999999"}}));
+              }),
+              HasSubstr("'step'"));
+  EXPECT_THAT(error_of([] {
+                nn::read_checkpoint_meta(with_meta({{"batch", "0"}}));
+              }),
               HasSubstr("'batch'"));
-  EXPECT_THAT(error_of([] { nn::read_checkpoint_meta(with_meta({{"format", "other"}})); }),
+  EXPECT_THAT(error_of([] {
+                nn::read_checkpoint_meta(with_meta({{"format", "other"}}));
+              }),
               HasSubstr("unknown format"));
   TensorFile missing = with_meta({});
   missing.metadata.erase("seed");
@@ -230,8 +248,8 @@ TEST(HostileValues, FirstNonfiniteNamesTheTensorAndWhere) {
                {"ids", from_vector(std::vector<int64_t>{1, 2}, {2})}};
   EXPECT_EQ(first_nonfinite(TensorFile{}), "");
   const std::string why = first_nonfinite(f);
-  EXPECT_THAT(why, AllOf(HasSubstr("'bad'"), HasSubstr("2 NaN or infinite"),
-                         HasSubstr("flat index 2")));
+  EXPECT_THAT(why,
+              AllOf(HasSubstr("'bad'"), HasSubstr("2 NaN or infinite"), HasSubstr("flat index 2")));
   f.tensors.erase(f.tensors.begin() + 1);
   EXPECT_EQ(first_nonfinite(f), "");
 }
@@ -270,7 +288,9 @@ TEST(HostileOutputs, ASymlinkIsRefusedAndNeitherItNorItsTargetChanges) {
   Scratch s;
   write_bytes(s / "target", "precious");
   fs::create_symlink(s / "target", s / "link");
-  EXPECT_THAT(error_of([&] { save_safetensors(s / "link", {{"x", zeros({2})}}); }),
+  EXPECT_THAT(error_of([&] {
+                save_safetensors(s / "link", {{"x", zeros({2})}});
+              }),
               HasSubstr("symbolic link"));
   EXPECT_TRUE(fs::is_symlink(s / "link"));
   EXPECT_EQ(bytes_of(s / "target"), "precious");
@@ -347,7 +367,7 @@ TEST(HostileOutputs, AnUncommittedWriteLeavesTheOldFileAndNoTemporary) {
     OutputFile f(s / "ckpt", "--save");
     f.write("new and half");
     EXPECT_EQ(listing(s.dir()).size(), 2u);  // ckpt and its temporary
-  }  // an error unwinds past it
+  }                                          // an error unwinds past it
   EXPECT_EQ(bytes_of(s / "ckpt"), "old");
   EXPECT_EQ(listing(s.dir()), std::vector<std::string>{"ckpt"});
   write_file(s / "ckpt", "new", "--save");
@@ -415,7 +435,9 @@ TEST(HostileInputs, ReadersRefuseAFifoInsteadOfBlockingOnIt) {
   // A folder holding a FIFO and a loop of links: the FIFO and the links are skipped.
   write_bytes(s / "a.txt", "first document\n%\nsecond document\n");
   fs::create_directory_symlink(s.dir(), s / "loop");
-  EXPECT_EQ(data::load_text(s.dir().string()).train.size() + data::load_text(s.dir().string()).val.size(), 2u);
+  EXPECT_EQ(
+      data::load_text(s.dir().string()).train.size() + data::load_text(s.dir().string()).val.size(),
+      2u);
   // A path longer than the system allows is an error naming it, not a filesystem exception.
   const std::string long_path(5000, 'x');
   EXPECT_THAT(error_of([&] { data::load_text(long_path); }), HasSubstr("no such file"));
@@ -427,13 +449,13 @@ TEST(HostileSizes, SafetensorsRefusesNumbersBeyond64BitsAndNonStringMetadata) {
   Scratch s;
   // Numbers past 2^64 parse as doubles; converting one to an integer was undefined behaviour
   // (found by fuzz_safetensors).
-  write_safetensors_raw(s / "dim.st",
-                        R"({"x":{"dtype":"F32","shape":[184467440737095516154],"data_offsets":[0,4]}})",
-                        std::string(4, '\0'));
+  write_safetensors_raw(
+      s / "dim.st", R"({"x":{"dtype":"F32","shape":[184467440737095516154],"data_offsets":[0,4]}})",
+      std::string(4, '\0'));
   EXPECT_THAT(error_of([&] { load_safetensors(s / "dim.st"); }), HasSubstr("not a 64-bit integer"));
-  write_safetensors_raw(s / "off.st",
-                        R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[18446744073709551616,4]}})",
-                        std::string(4, '\0'));
+  write_safetensors_raw(
+      s / "off.st", R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[18446744073709551616,4]}})",
+      std::string(4, '\0'));
   EXPECT_THAT(error_of([&] { load_safetensors(s / "off.st"); }), HasSubstr("data offset"));
   // Metadata nested 100,000 deep overflowed the stack when printed; metadata must be strings.
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');

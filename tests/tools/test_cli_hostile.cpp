@@ -42,7 +42,8 @@ std::string write_pairs(const fs::path& dir) {
   const std::string path = (dir / "pairs.jsonl").string();
   std::ofstream f(path);
   for (int i = 0; i < 12; ++i)
-    f << R"({"prompt": "The cat sat on )" << i << R"(", "chosen": " the mat.", "rejected": " teh mat."})"
+    f << R"({"prompt": "The cat sat on )" << i
+      << R"(", "chosen": " the mat.", "rejected": " teh mat."})"
       << "\n";
   return path;
 }
@@ -86,8 +87,7 @@ TEST(CliHostile, ASymlinkOutputIsRefusedAndItsTargetKept) {
   auto dir = temp_dir();
   std::ofstream(dir / "target") << "keep me";
   fs::create_symlink(dir / "target", dir / "ckpt");
-  expect_refused("train --model mlp --steps 2 --save " + (dir / "ckpt").string(),
-                 "symbolic link");
+  expect_refused("train --model mlp --steps 2 --save " + (dir / "ckpt").string(), "symbolic link");
   EXPECT_TRUE(fs::is_symlink(dir / "ckpt"));
   std::ifstream in(dir / "target");
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "keep me");
@@ -130,8 +130,7 @@ TEST(CliHostile, ResumeRefusesCraftedMetadataNamingTheField) {
                {"rng_offset", "", "'rng_offset'"},
                {"batch", "-32", "'batch'"}};
   for (const auto& c : cases) {
-    const CliResult r =
-        run_cli("train --model mlp --steps 4 --resume " + crafted(c.key, c.value));
+    const CliResult r = run_cli("train --model mlp --steps 4 --resume " + crafted(c.key, c.value));
     EXPECT_EQ(r.status, 2) << c.key << "=" << c.value << "\n" << r.output;
     EXPECT_THAT(r.output, AllOf(HasSubstr("--resume"), HasSubstr(c.message)));
     EXPECT_THAT(r.output, Not(HasSubstr("internal error")));
@@ -180,8 +179,9 @@ TEST(CliHostile, NonFiniteWeightsAreRefusedUnlessAllowed) {
   const CliResult allowed = run_cli("generate --weights " + w + " --tokens 4 --allow-nonfinite");
   EXPECT_EQ(allowed.status, 0) << allowed.output;
   EXPECT_THAT(allowed.output, HasSubstr("warning"));
-  expect_refused("train --model gpt-tiny --sft --steps 1 --data " + write_pairs(dir) + " --init " + w,
-                 "--init");
+  expect_refused(
+      "train --model gpt-tiny --sft --steps 1 --data " + write_pairs(dir) + " --init " + w,
+      "--init");
 }
 
 TEST(CliHostile, WeightMetadataAndShapesCannotSizeAModelBeyondTheFile) {
@@ -193,7 +193,8 @@ TEST(CliHostile, WeightMetadataAndShapesCannotSizeAModelBeyondTheFile) {
   expect_refused("generate --weights " + heads + " --tokens 4", "does not divide the width 256");
   // A 65 KB file naming 200 layers of width 1024 (2.5 G parameters) by one small tensor each.
   nn::NamedTensors few = {{"wte.weight", zeros({4, 1024})}, {"wpe.weight", zeros({4, 1024})}};
-  for (int i = 0; i < 200; ++i) few.emplace_back("h." + std::to_string(i) + ".ln_1.weight", zeros({1}));
+  for (int i = 0; i < 200; ++i)
+    few.emplace_back("h." + std::to_string(i) + ".ln_1.weight", zeros({1}));
   const std::string small = (dir / "small.safetensors").string();
   save_safetensors(small, few);
   EXPECT_LT(fs::file_size(small), 100000u);
@@ -254,7 +255,8 @@ TEST(CliHostile, AValidationSplitTooShortIsFoundBeforeTraining) {
   for (int i = 1; i <= 40; ++i)
     f << (i % 20 == 0 ? std::string("tiny") : std::string(400, char('a' + i % 26))) << "\n%\n";
   f.close();
-  const CliResult r = run_cli("train --model gpt-tiny --steps 3 --data " + (dir / "corpus.txt").string());
+  const CliResult r =
+      run_cli("train --model gpt-tiny --steps 3 --data " + (dir / "corpus.txt").string());
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_THAT(r.output, HasSubstr("the validation split holds"));
   EXPECT_THAT(r.output, Not(HasSubstr("steps, train loss")));
@@ -264,9 +266,9 @@ TEST(CliHostile, GradAndGenerateCheckTheirOutBeforeWorking) {
   auto dir = temp_dir();
   const std::string w = (dir / "w.safetensors").string();
   save_gpt_weights(w);
-  expect_refused("grad --model gpt-tiny --weights " + w + " --batch " + w + " --out " +
-                     dir.string(),
-                 "grad: --out: " + dir.string() + " is a folder");
+  expect_refused(
+      "grad --model gpt-tiny --weights " + w + " --batch " + w + " --out " + dir.string(),
+      "grad: --out: " + dir.string() + " is a folder");
   expect_refused("generate --weights " + w + " --prompts " + w + " --out " +
                      (dir / "no/such/x.jsonl").string(),
                  "does not exist");
