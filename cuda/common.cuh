@@ -62,6 +62,12 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
   return unsigned(need < 1 ? 1 : (need < cap ? need : cap));
 }
 
+// A block-per-row kernel's grid: a block for each row, at most 32 per SM (the rest loop).
+inline unsigned row_grid(int64_t rows) {
+  const int64_t cap = int64_t(sm_count()) * 32;
+  return unsigned(rows < 1 ? 1 : (rows < cap ? rows : cap));
+}
+
 constexpr int kMaxDims = 8;
 
 // Offsets of element i (row-major over a shared shape) in N operands with their own strides.

@@ -61,11 +61,6 @@ __global__ void cross_entropy_backward_kernel(int64_t rows, int64_t n, const T* 
   }
 }
 
-unsigned rows_grid(int64_t rows) {
-  const int64_t cap = int64_t(sm_count()) * 32;
-  return unsigned(rows < 1 ? 1 : (rows < cap ? rows : cap));
-}
-
 }  // namespace
 
 void CudaBackend::cross_entropy(const Tensor& x, const Tensor& targets, int64_t ignore_index,
@@ -74,7 +69,7 @@ void CudaBackend::cross_entropy(const Tensor& x, const Tensor& targets, int64_t 
   if (rows == 0) return;
   dispatch_float(x.dtype(), "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
-    SPOOL_LAUNCH(cross_entropy_kernel, rows_grid(rows), kThreads, 0, stream(), rows, n,
+    SPOOL_LAUNCH(cross_entropy_kernel, row_grid(rows), kThreads, 0, stream(), rows, n,
                  static_cast<const T*>(x.raw()), static_cast<const int64_t*>(targets.raw()),
                  ignore_index, smoothing, static_cast<T*>(loss.raw()), static_cast<T*>(lse.raw()));
     SPOOL_CUDA_LAUNCHED("cross_entropy");

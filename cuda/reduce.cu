@@ -324,11 +324,6 @@ T* mut_or_null(const Tensor& t) {
   return t.defined() ? static_cast<T*>(t.raw()) : nullptr;
 }
 
-unsigned row_grid(int64_t rows) {
-  const int64_t cap = int64_t(sm_count()) * 32;
-  return unsigned(rows < 1 ? 1 : (rows < cap ? rows : cap));
-}
-
 }  // namespace
 
 void CudaBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,

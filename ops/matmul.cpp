@@ -51,6 +51,20 @@ Tensor as_batched(const Tensor& t, const Shape& batch) {
 
 thread_local bool t_autocast = false;
 
+// dA = dY @ B^T, dB = A^T @ dY, summed over broadcast batch dims (a, b, g in any one float
+// dtype, or a, b and g bf16 under autocast: the gradients are then f32).
+Tensors matmul_grads(const Tensor& a, const Tensor& b, const Tensor& g, const Needs& need) {
+  Tensor ga, gb;
+  if (need[0]) ga = detail::sum_to(matmul(g, transpose(b, -1, -2)), a.shape());
+  if (need[1]) {
+    if (b.dim() == 2 && a.dim() > 2)
+      gb = matmul(transpose(reshape(a, {-1, a.size(-1)}), 0, 1), reshape(g, {-1, g.size(-1)}));
+    else
+      gb = detail::sum_to(matmul(transpose(a, -1, -2), g), b.shape());
+  }
+  return Tensors{ga, gb};
+}
+
 // Both operands at least 2-D.
 Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in) {
   // bf16 operands (autocast's) give an f32 result. The GPU multiplies them as they are (f32
@@ -92,18 +106,7 @@ Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in) {
   record(
       "matmul", {a, b}, {y}, {a, b},
       [](const Tensors& s, const Tensors& g, const Needs& need) {
-        const Tensor &a = s[0], &b = s[1];
-        Tensor ga, gb;
-        // dA = dY @ B^T, dB = A^T @ dY, summed over broadcast batch dims.
-        if (need[0]) ga = detail::sum_to(matmul(g[0], transpose(b, -1, -2)), a.shape());
-        if (need[1]) {
-          if (b.dim() == 2 && a.dim() > 2)
-            gb = matmul(transpose(reshape(a, {-1, a.size(-1)}), 0, 1),
-                        reshape(g[0], {-1, g[0].size(-1)}));
-          else
-            gb = detail::sum_to(matmul(transpose(a, -1, -2), g[0]), b.shape());
-        }
-        return Tensors{ga, gb};
+        return matmul_grads(s[0], s[1], g[0], need);
       },
       [](const Tensors& in) { return Tensors{matmul(in[0], in[1])}; },
       {2.0 * double(nb) * double(m) * double(n) * double(k),
@@ -122,19 +125,8 @@ Tensor matmul_autocast(const Tensor& a, const Tensor& b) {
   }
   record(
       "matmul_bf16", {a, b}, {y}, {a16, b16},
-      [as = a.shape(), bs = b.shape()](const Tensors& s, const Tensors& g, const Needs& need) {
-        const Tensor &a16 = s[0], &b16 = s[1];
-        const Tensor g16 = to(g[0], DType::bf16);
-        Tensor ga, gb;
-        if (need[0]) ga = detail::sum_to(matmul(g16, transpose(b16, -1, -2)), as);
-        if (need[1]) {
-          if (bs.size() == 2 && as.size() > 2)
-            gb = matmul(transpose(reshape(a16, {-1, a16.size(-1)}), 0, 1),
-                        reshape(g16, {-1, g16.size(-1)}));
-          else
-            gb = detail::sum_to(matmul(transpose(a16, -1, -2), g16), bs);
-        }
-        return Tensors{ga, gb};
+      [](const Tensors& s, const Tensors& g, const Needs& need) {
+        return matmul_grads(s[0], s[1], to(g[0], DType::bf16), need);
       },
       [](const Tensors& in) {
         Autocast on;
