@@ -1,13 +1,16 @@
 // CPU convolution: im2col/vol2col + OpenBLAS GEMM, one sample and group at a time. 1, 2 and 3
 // spatial dims share one 3-D implementation (missing dims have size 1). The column buffer is
-// kernel scratch, not tensor memory, so it is not counted by the allocator.
+// kernel scratch, not tensor memory, so it is not counted by the allocator. f32 goes to oneDNN
+// instead where ops/cpu/conv_path.h selects it (the default where the build has oneDNN).
 #include <cblas.h>
 
 #include <cstring>
 #include <vector>
 
+#include "ops/cpu/conv_path.h"
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
+#include "ops/cpu/onednn_conv.h"
 #include "ops/cpu/window.h"
 
 namespace spool::cpu {
@@ -115,9 +118,25 @@ void gather_samples(T* t, int64_t channels, int64_t l, int64_t n0, int64_t cn, i
     }
 }
 
+// Whether this call goes to oneDNN: f32, a non-empty problem, and the oneDNN path selected.
+bool to_onednn(const Tensor& a, const Tensor& b, const Tensor& c) {
+  const bool selected = conv_path() == Conv::onednn;  // reads SPOOL_CPU_CONV, even for f64
+#ifdef SPOOL_HAVE_ONEDNN
+  return selected && a.dtype() == DType::f32 && a.numel() > 0 && b.numel() > 0 && c.numel() > 0;
+#else
+  (void)selected;
+  return false;
+#endif
+}
+
 }  // namespace
 
 void CpuBackend::conv(const Tensor& x, const Tensor& w, const WindowParams& p, const Tensor& y) {
+  if (to_onednn(x, w, y)) {
+#ifdef SPOOL_HAVE_ONEDNN
+    return onednn::conv(x, w, p, y);
+#endif
+  }
   const ConvDims d = dims_of(x, w, y, p);
   dispatch_float(x.dtype(), "conv", [&](auto tag) {
     using T = decltype(tag);
@@ -142,6 +161,11 @@ void CpuBackend::conv(const Tensor& x, const Tensor& w, const WindowParams& p, c
 
 void CpuBackend::conv_backward_input(const Tensor& gy, const Tensor& w, const WindowParams& p,
                                      const Tensor& gx) {
+  if (to_onednn(gy, w, gx)) {
+#ifdef SPOOL_HAVE_ONEDNN
+    return onednn::conv_backward_input(gy, w, p, gx);
+#endif
+  }
   const ConvDims d = dims_of(gx, w, gy, p);
   dispatch_float(gy.dtype(), "conv_backward_input", [&](auto tag) {
     using T = decltype(tag);
@@ -167,6 +191,11 @@ void CpuBackend::conv_backward_input(const Tensor& gy, const Tensor& w, const Wi
 
 void CpuBackend::conv_backward_weight(const Tensor& gy, const Tensor& x, const WindowParams& p,
                                       const Tensor& gw) {
+  if (to_onednn(gy, x, gw)) {
+#ifdef SPOOL_HAVE_ONEDNN
+    return onednn::conv_backward_weight(gy, x, p, gw);
+#endif
+  }
   const ConvDims d = dims_of(x, gw, gy, p);
   dispatch_float(gy.dtype(), "conv_backward_weight", [&](auto tag) {
     using T = decltype(tag);

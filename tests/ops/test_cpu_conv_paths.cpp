@@ -1,0 +1,164 @@
+// The two CPU convolution paths (ops/cpu/conv_path.h), spool's im2col + GEMM and oneDNN's
+// blocked direct convolutions, each held in f32 to an f64 reference (the im2col path in f64,
+// which the gradchecks hold to finite differences) on the forward pass and both gradients, over
+// the geometries the models use and the corners (groups, depthwise, dilation, strides that drop
+// a row, 1, 2 and 3 spatial dims, the 3-channel stem).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "engine/autograd.h"
+#include "engine/factory.h"
+#include "ops/conv.h"
+#include "ops/cpu/conv_path.h"
+#include "ops/ops.h"
+#include "tests/support/helpers.h"
+
+namespace spool {
+namespace {
+
+using cpu::Conv;
+
+// Selects a path for one scope and puts the previous one back.
+class ConvPathScope {
+ public:
+  explicit ConvPathScope(Conv c) : saved_(cpu::conv_path()) { cpu::set_conv(c); }
+  ~ConvPathScope() { cpu::set_conv(saved_); }
+
+ private:
+  Conv saved_;
+};
+
+struct Case {
+  const char* name;
+  Shape x, w;
+  ConvOptions o;
+};
+
+std::vector<Case> cases() {
+  auto opt = [](std::vector<int64_t> s, std::vector<int64_t> p, std::vector<int64_t> d,
+                int64_t g) {
+    ConvOptions o;
+    o.stride = std::move(s);
+    o.padding = std::move(p);
+    o.dilation = std::move(d);
+    o.groups = g;
+    return o;
+  };
+  return {
+      {"conv1d", {2, 5, 11}, {4, 5, 3}, opt({1}, {1}, {1}, 1)},
+      {"conv1d strided dilated", {2, 4, 13}, {6, 4, 3}, opt({2}, {2}, {2}, 1)},
+      {"stem 7x7 stride 2, 3 channels", {2, 3, 20, 20}, {16, 3, 7, 7}, opt({2}, {3}, {1}, 1)},
+      {"3x3 blocked channels", {2, 32, 9, 9}, {32, 32, 3, 3}, opt({1}, {1}, {1}, 1)},
+      {"3x3 stride 2 dropping a row", {2, 16, 10, 9}, {32, 16, 3, 3}, opt({2}, {1}, {1}, 1)},
+      {"1x1 stride 2 shortcut", {2, 16, 9, 8}, {32, 16, 1, 1}, opt({2}, {0}, {1}, 1)},
+      {"per-dim stride and padding", {1, 6, 7, 8}, {5, 6, 3, 2}, opt({2, 1}, {1, 0}, {1}, 1)},
+      {"dilated 2d", {1, 8, 10, 10}, {8, 8, 3, 3}, opt({1}, {2}, {2}, 1)},
+      {"grouped", {2, 8, 7, 7}, {12, 4, 3, 3}, opt({1}, {1}, {1}, 2)},
+      {"depthwise", {2, 16, 8, 8}, {16, 1, 3, 3}, opt({1}, {1}, {1}, 16)},
+      {"3d 3x3x3", {1, 16, 4, 6, 6}, {16, 16, 3, 3, 3}, opt({1}, {1}, {1}, 1)},
+      {"3d stem 5x7x7", {1, 3, 6, 14, 14}, {8, 3, 5, 7, 7}, opt({1, 2, 2}, {2, 3, 3}, {1}, 1)},
+      {"3d 1x3x3 stride (1,2,2)", {2, 8, 3, 7, 7}, {16, 8, 1, 3, 3}, opt({1, 2, 2}, {0, 1, 1}, {1},
+                                                                        1)},
+  };
+}
+
+struct Result {
+  Tensor y, gx, gw;
+};
+
+// Forward and both gradients of conv(x, w) under the upstream gradient g, in x's dtype.
+Result run(const Tensor& x0, const Tensor& w0, const Tensor& g, const ConvOptions& o) {
+  Tensor x = x0.detach(), w = w0.detach();
+  x.requires_grad_();
+  w.requires_grad_();
+  Tensor y = conv(x, w, {}, o);
+  backward(sum(y * to(g, y.dtype())));
+  return {y.detach(), x.grad(), w.grad()};
+}
+
+// f32 results against the f64 reference, scaled by the reference's largest magnitude (a
+// floor of 1e-3 for tensors that are near zero throughout).
+void expect_close(const Result& got, const Result& want, const std::string& what) {
+  EXPECT_LT(test_support::scaled_error(to(got.y, DType::f64), want.y, 1e-3), 2e-5) << what << ": y";
+  EXPECT_LT(test_support::scaled_error(to(got.gx, DType::f64), want.gx, 1e-3), 2e-5) << what << ": gx";
+  EXPECT_LT(test_support::scaled_error(to(got.gw, DType::f64), want.gw, 1e-3), 2e-5) << what << ": gw";
+}
+
+void check_path(Conv path, const char* path_name) {
+  uint64_t seed = 1;
+  for (const Case& c : cases()) {
+    Generator gen(seed++);
+    const Tensor x = randn(c.x, DType::f64, &gen), w = randn(c.w, DType::f64, &gen);
+    Tensor y_shape;
+    {
+      NoGrad no_grad;
+      y_shape = conv(x, w, {}, c.o);
+    }
+    const Tensor g = randn(y_shape.shape(), DType::f64, &gen);
+    Result want;
+    {
+      ConvPathScope scope(Conv::im2col);
+      want = run(x, w, g, c.o);
+    }
+    ConvPathScope scope(path);
+    const Result got = run(to(x, DType::f32), to(w, DType::f32), g, c.o);
+    expect_close(got, want, std::string(path_name) + ", " + c.name);
+  }
+}
+
+TEST(CpuConvPaths, Im2colInF32MatchesTheF64Reference) { check_path(Conv::im2col, "im2col"); }
+
+TEST(CpuConvPaths, OnednnInF32MatchesTheF64Reference) {
+  std::string why;
+  if (!cpu::onednn_available(&why)) GTEST_SKIP() << "no oneDNN path to check: " << why;
+  check_path(Conv::onednn, "onednn");
+}
+
+// Plans that recompute a convolution count on it giving the same bits the second time, and the
+// oneDNN path's reorders and workspace are reused between calls of different shapes.
+TEST(CpuConvPaths, OnednnRepeatsBitForBitAcrossInterleavedShapes) {
+  std::string why;
+  if (!cpu::onednn_available(&why)) GTEST_SKIP() << "no oneDNN path to check: " << why;
+  ConvPathScope scope(Conv::onednn);
+  const std::vector<Case> all = cases();
+  std::vector<Result> first;
+  for (int round = 0; round < 2; ++round) {
+    uint64_t seed = 100;
+    for (size_t i = 0; i < all.size(); ++i) {
+      Generator gen(seed++);
+      const Tensor x = randn(all[i].x, DType::f32, &gen), w = randn(all[i].w, DType::f32, &gen);
+      Tensor g;
+      {
+        NoGrad no_grad;
+        g = randn(conv(x, w, {}, all[i].o).shape(), DType::f32, &gen);
+      }
+      Result r = run(x, w, g, all[i].o);
+      if (round == 0) {
+        first.push_back(r);
+        continue;
+      }
+      EXPECT_EQ(r.y.to_vector<float>(), first[i].y.to_vector<float>()) << all[i].name;
+      EXPECT_EQ(r.gx.to_vector<float>(), first[i].gx.to_vector<float>()) << all[i].name;
+      EXPECT_EQ(r.gw.to_vector<float>(), first[i].gw.to_vector<float>()) << all[i].name;
+    }
+  }
+}
+
+TEST(CpuConvPaths, SelectingOnednnWithoutItSaysWhy) {
+  std::string why;
+  if (cpu::onednn_available(&why)) {
+    EXPECT_FALSE(cpu::onednn_version().empty());
+    GTEST_SKIP() << "this build has oneDNN " << cpu::onednn_version();
+  }
+  try {
+    cpu::set_conv(Conv::onednn);
+    FAIL() << "set_conv(Conv::onednn) did not throw in a build without oneDNN";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("libdnnl-dev"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(cpu::conv_path(), Conv::im2col);
+}
+
+}  // namespace
+}  // namespace spool
