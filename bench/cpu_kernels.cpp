@@ -1,7 +1,21 @@
-// CPU kernel throughput: elementwise, reduction, matmul, softmax, layer_norm.
-// Bandwidth-bound kernels report bytes/s (read + written), GEMM reports FLOP/s.
+// CPU kernel throughput: elementwise, reduction, matmul, softmax, layer_norm, and the GEMM and
+// convolution shapes of the standard models on each path (OpenBLAS and oneDNN's sgemm; im2col and
+// oneDNN convolutions). Bandwidth-bound kernels report bytes/s (read + written); GEMM and
+// convolution report FLOP/s and `peak`, their fraction of the FMA peak that BM_fma_peak measures on
+// this machine with all its threads (AVX-512 where the CPU has it, else AVX2; detected at run time).
 //   build/bench_cpu_kernels [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
+#include <immintrin.h>
+#include <omp.h>
+
+#include <chrono>
+
+#ifdef SPOOL_HAVE_ONEDNN
+#include <dnnl.h>
+#endif
+
+#include "ops/conv.h"
+#include "ops/cpu/paths.h"
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
@@ -11,6 +25,187 @@
 using namespace spool;
 
 namespace {
+
+// ---- the FMA peak ---------------------------------------------------------------------------
+
+// FLOPs of `iters` rounds of 16 independent FMA chains per thread (enough to cover the FMA
+// latency on two pipes), on every OpenMP thread at once.
+__attribute__((target("avx512f"))) double fma_flops_avx512(int64_t iters) {
+  double sink = 0;
+#pragma omp parallel reduction(+ : sink)
+  {
+    __m512 acc[16];
+    for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_ps(float(i) * 1e-3f);
+    const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-4f);
+    for (int64_t k = 0; k < iters; ++k)
+      for (int i = 0; i < 16; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+    for (int i = 1; i < 16; ++i) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+    sink += _mm512_reduce_add_ps(acc[0]);
+  }
+  benchmark::DoNotOptimize(sink);
+  return double(omp_get_max_threads()) * double(iters) * 16 * 16 * 2;
+}
+
+__attribute__((target("avx2,fma"))) double fma_flops_avx2(int64_t iters) {
+  double sink = 0;
+#pragma omp parallel reduction(+ : sink)
+  {
+    __m256 acc[16];
+    for (int i = 0; i < 16; ++i) acc[i] = _mm256_set1_ps(float(i) * 1e-3f);
+    const __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-4f);
+    for (int64_t k = 0; k < iters; ++k)
+      for (int i = 0; i < 16; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+    float lanes[8];
+    for (int i = 1; i < 16; ++i) acc[0] = _mm256_add_ps(acc[0], acc[i]);
+    _mm256_storeu_ps(lanes, acc[0]);
+    for (float v : lanes) sink += v;
+  }
+  benchmark::DoNotOptimize(sink);
+  return double(omp_get_max_threads()) * double(iters) * 16 * 8 * 2;
+}
+
+bool has_avx512() { return __builtin_cpu_supports("avx512f"); }
+
+double fma_flops(int64_t iters) {
+  return has_avx512() ? fma_flops_avx512(iters) : fma_flops_avx2(iters);
+}
+
+// The machine's measured f32 FMA peak (FLOP/s, all threads): the best of five timed runs.
+double fma_peak() {
+  static const double peak = [] {
+    double best = 0;
+    for (int r = 0; r < 5; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const double flops = fma_flops(int64_t(1) << 22);
+      const double s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      best = std::max(best, flops / s);
+    }
+    return best;
+  }();
+  return peak;
+}
+
+void BM_fma_peak(benchmark::State& st) {
+  double flops = 0;
+  for (auto _ : st) flops = fma_flops(int64_t(1) << 22);
+  st.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  st.SetLabel(has_avx512() ? "avx512" : "avx2");
+}
+BENCHMARK(BM_fma_peak)->UseRealTime()->Iterations(5);
+
+// Sets FLOP/s and the fraction of the FMA peak from `flops` per iteration.
+void set_flops(benchmark::State& st, double flops) {
+  st.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["peak"] = benchmark::Counter(flops / fma_peak(),
+                                           benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// ---- GEMM at the models' shapes ---------------------------------------------------------------
+
+// gpt-tiny's linear layers, [M, K] @ [K, N] with M = 8 x 256 tokens: the fused QKV projection,
+// the attention output projection, the MLP's two layers and the tied output head; and the same
+// products as the weight gradient takes them (A^T B, K = tokens).
+struct GemmShape {
+  int64_t m, k, n;
+  bool ta;
+};
+const GemmShape kGemmShapes[] = {
+    {2048, 256, 768, false},  {2048, 256, 256, false},  {2048, 256, 1024, false},
+    {2048, 1024, 256, false}, {256, 2048, 1024, true},  {1024, 2048, 256, true},
+};
+
+void BM_gemm_openblas(benchmark::State& st) {
+  const GemmShape g = kGemmShapes[st.range(0)];
+  Tensor a = g.ta ? randn({g.k, g.m}) : randn({g.m, g.k}), b = randn({g.k, g.n});
+  if (g.ta) a = transpose(a, 0, 1);
+  NoGrad ng;
+  for (auto _ : st) benchmark::DoNotOptimize(matmul(a, b));
+  set_flops(st, 2.0 * double(g.m * g.k * g.n));
+  st.SetLabel(std::to_string(g.m) + "x" + std::to_string(g.k) + "x" + std::to_string(g.n) +
+              (g.ta ? " A^T" : ""));
+}
+BENCHMARK(BM_gemm_openblas)->DenseRange(0, 5)->UseRealTime();
+
+#ifdef SPOOL_HAVE_ONEDNN
+void BM_gemm_onednn(benchmark::State& st) {
+  const GemmShape g = kGemmShapes[st.range(0)];
+  Tensor a = g.ta ? randn({g.k, g.m}) : randn({g.m, g.k}), b = randn({g.k, g.n}),
+         c = empty({g.m, g.n});
+  const float* pa = static_cast<const float*>(a.raw());
+  const float* pb = static_cast<const float*>(b.raw());
+  float* pc = static_cast<float*>(c.raw());
+  for (auto _ : st)
+    dnnl_sgemm(g.ta ? 'T' : 'N', 'N', g.m, g.n, g.k, 1.f, pa, g.ta ? g.m : g.k, pb, g.n, 0.f, pc,
+               g.n);
+  set_flops(st, 2.0 * double(g.m * g.k * g.n));
+  st.SetLabel(std::to_string(g.m) + "x" + std::to_string(g.k) + "x" + std::to_string(g.n) +
+              (g.ta ? " A^T" : ""));
+}
+BENCHMARK(BM_gemm_onednn)->DenseRange(0, 5)->UseRealTime();
+#endif
+
+// ---- convolution at the models' shapes --------------------------------------------------------
+
+// ResNet-18 on 16 frames of 112 x 112 (tsn-r18's batch): the stem, a 3x3 of each stage, a
+// strided 3x3 and a 1x1 shortcut; and i3d-r18's 3x3x3 and 1x3x3. Entry 0 forward, 1 input
+// gradient, 2 weight gradient (range(1)); path (range(2)) 0 im2col, 1 oneDNN.
+struct ConvShape {
+  const char* name;
+  Shape x, w;
+  std::vector<int64_t> stride, padding;
+};
+const ConvShape kConvShapes[] = {
+    {"stem 7x7/2 3->64 @112", {16, 3, 112, 112}, {64, 3, 7, 7}, {2}, {3}},
+    {"3x3 64->64 @28", {16, 64, 28, 28}, {64, 64, 3, 3}, {1}, {1}},
+    {"3x3/2 64->128 @28", {16, 64, 28, 28}, {128, 64, 3, 3}, {2}, {1}},
+    {"1x1/2 64->128 @28", {16, 64, 28, 28}, {128, 64, 1, 1}, {2}, {0}},
+    {"3x3 256->256 @7", {16, 256, 7, 7}, {256, 256, 3, 3}, {1}, {1}},
+    {"3d 3x3x3 64->64 @8x28", {2, 64, 8, 28, 28}, {64, 64, 3, 3, 3}, {1}, {1}},
+    {"3d 1x3x3 128->128 @8x14", {2, 128, 8, 14, 14}, {128, 128, 1, 3, 3}, {1}, {0, 1, 1}},
+};
+
+void BM_conv(benchmark::State& st) {
+  const ConvShape& c = kConvShapes[st.range(0)];
+  const int entry = int(st.range(1));
+  const cpu::Conv path = st.range(2) ? cpu::Conv::onednn : cpu::Conv::im2col;
+  std::string why;
+  if (path == cpu::Conv::onednn && !cpu::onednn_available(&why)) {
+    st.SkipWithError(why.c_str());
+    return;
+  }
+  const cpu::Conv saved = cpu::conv_path();
+  cpu::set_conv(path);
+  ConvOptions o;
+  o.stride = c.stride;
+  o.padding = c.padding;
+  Tensor x = randn(c.x), w = randn(c.w), y;
+  {
+    NoGrad ng;
+    y = conv(x, w, {}, o);
+  }
+  Tensor gy = randn(y.shape()), gx = empty(x.shape()), gw = empty(w.shape());
+  WindowParams p;
+  const size_t spatial = c.x.size() - 2;
+  for (size_t d = 0; d < spatial; ++d) {
+    p.kernel.push_back(c.w[d + 2]);
+    p.stride.push_back(c.stride.size() == 1 ? c.stride[0] : c.stride[d]);
+    p.padding.push_back(c.padding.size() == 1 ? c.padding[0] : c.padding[d]);
+    p.dilation.push_back(1);
+  }
+  Backend& be = backend(Device::cpu());
+  for (auto _ : st) {
+    if (entry == 0) be.conv(x, w, p, y);
+    if (entry == 1) be.conv_backward_input(gy, w, p, gx);
+    if (entry == 2) be.conv_backward_weight(gy, x, p, gw);
+  }
+  cpu::set_conv(saved);
+  set_flops(st, 2.0 * double(y.numel()) * double(w.numel() / w.size(0)));
+  static const char* entries[] = {"forward", "input grad", "weight grad"};
+  st.SetLabel(std::string(c.name) + ", " + entries[entry] +
+              (path == cpu::Conv::onednn ? ", onednn" : ", im2col"));
+}
+BENCHMARK(BM_conv)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6}, {0, 1, 2}, {0, 1}})->UseRealTime();
 
 void BM_add(benchmark::State& st) {
   const int64_t n = st.range(0);

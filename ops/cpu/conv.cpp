@@ -1,13 +1,13 @@
 // CPU convolution: im2col/vol2col + OpenBLAS GEMM, one sample and group at a time. 1, 2 and 3
 // spatial dims share one 3-D implementation (missing dims have size 1). The column buffer is
 // kernel scratch, not tensor memory, so it is not counted by the allocator. f32 goes to oneDNN
-// instead where ops/cpu/conv_path.h selects it (the default where the build has oneDNN).
+// instead where ops/cpu/paths.h selects it (the default where the build has oneDNN).
 #include <cblas.h>
 
 #include <cstring>
 #include <vector>
 
-#include "ops/cpu/conv_path.h"
+#include "ops/cpu/paths.h"
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
 #include "ops/cpu/onednn_conv.h"

@@ -1,4 +1,4 @@
-// The oneDNN convolution path (ops/cpu/conv_path.h): oneDNN's direct convolutions, which run on
+// The oneDNN convolution path (ops/cpu/paths.h): oneDNN's direct convolutions, which run on
 // channel-blocked layouts (e.g. nChw16c with AVX-512) that oneDNN picks for the shape and the CPU.
 // spool keeps tensors in the contiguous [N, C, *spatial] layout, so every call reorders its
 // operands into the primitive's layouts and its result back, as PyTorch's eager CPU path does.
@@ -7,9 +7,6 @@
 // point and the geometry. The blocked copies and oneDNN's scratchpad live in one per-thread
 // workspace that grows to the largest call and is reused: kernel scratch like the im2col path's
 // column buffer, not tensor memory, so the allocator (and the planner's predictions) never see it.
-#include "ops/cpu/conv_path.h"
-
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -17,73 +14,13 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/error.h"
-
 #ifdef SPOOL_HAVE_ONEDNN
 #include <dnnl.hpp>
 
+#include "engine/error.h"
 #include "ops/cpu/onednn_conv.h"
-#endif
 
-namespace spool::cpu {
-
-namespace {
-
-// -1 until set: the first conv_path() reads SPOOL_CPU_CONV.
-std::atomic<int> g_conv{-1};
-
-}  // namespace
-
-bool onednn_available(std::string* why) {
-#ifdef SPOOL_HAVE_ONEDNN
-  return true;
-#else
-  if (why)
-    *why =
-        "this build has no oneDNN (install libdnnl-dev and reconfigure, or configure with "
-        "-DSPOOL_ONEDNN=ON to require it)";
-  return false;
-#endif
-}
-
-std::string onednn_version() {
-#ifdef SPOOL_HAVE_ONEDNN
-  const dnnl_version_t* v = dnnl_version();
-  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-         std::to_string(v->patch);
-#else
-  return "";
-#endif
-}
-
-void set_conv(Conv c) {
-  std::string why;
-  if (c == Conv::onednn && !onednn_available(&why)) fail("cpu::set_conv(Conv::onednn): ", why);
-  g_conv.store(int(c));
-}
-
-Conv conv_path() {
-  const int c = g_conv.load();
-  if (c >= 0) return Conv(c);
-  const char* v = std::getenv("SPOOL_CPU_CONV");
-  const std::string s = v ? v : "";
-  if (s.empty()) {
-    g_conv.store(int(onednn_available() ? Conv::onednn : Conv::im2col));
-  } else if (s == "im2col") {
-    g_conv.store(int(Conv::im2col));
-  } else if (s == "onednn") {
-    std::string why;
-    // Left unset: every convolution says why, rather than quietly taking the other path.
-    if (!onednn_available(&why)) fail("SPOOL_CPU_CONV=onednn: ", why);
-    g_conv.store(int(Conv::onednn));
-  } else {
-    fail("SPOOL_CPU_CONV=", s, ": expected im2col or onednn");
-  }
-  return Conv(g_conv.load());
-}
-
-#ifdef SPOOL_HAVE_ONEDNN
-namespace onednn {
+namespace spool::cpu::onednn {
 
 namespace {
 
@@ -345,7 +282,5 @@ void conv_backward_weight(const Tensor& gy, const Tensor& x, const WindowParams&
   });
 }
 
-}  // namespace onednn
+}  // namespace spool::cpu::onednn
 #endif
-
-}  // namespace spool::cpu

@@ -1,4 +1,4 @@
-// The oneDNN convolution path behind ops/cpu/conv_path.h: the three entry points for contiguous f32
+// The oneDNN convolution path behind ops/cpu/paths.h: the three entry points for contiguous f32
 // tensors, the same contracts as Backend::conv, conv_backward_input and conv_backward_weight.
 // Defined only where the build found oneDNN (SPOOL_HAVE_ONEDNN).
 #pragma once

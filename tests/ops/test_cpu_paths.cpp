@@ -1,8 +1,10 @@
-// The two CPU convolution paths (ops/cpu/conv_path.h), spool's im2col + GEMM and oneDNN's
-// blocked direct convolutions, each held in f32 to an f64 reference (the im2col path in f64,
-// which the gradchecks hold to finite differences) on the forward pass and both gradients, over
-// the geometries the models use and the corners (groups, depthwise, dilation, strides that drop
-// a row, 1, 2 and 3 spatial dims, the 3-channel stem).
+// The CPU backend's paths (ops/cpu/paths.h), each held in f32 to an f64 reference (the spool /
+// OpenBLAS path in f64, which the gradchecks hold to finite differences):
+// - convolution: spool's im2col + GEMM and oneDNN's blocked direct convolutions, on the forward
+//   pass and both gradients, over the geometries the models use and the corners (groups,
+//   depthwise, dilation, strides that drop a row, 1, 2 and 3 spatial dims, the 3-channel stem);
+// - matmul: OpenBLAS's sgemm and oneDNN's sgemm, with transposed, batched, broadcast and
+//   degenerate operands, forward and both gradients.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -10,7 +12,7 @@
 #include "engine/autograd.h"
 #include "engine/factory.h"
 #include "ops/conv.h"
-#include "ops/cpu/conv_path.h"
+#include "ops/cpu/paths.h"
 #include "ops/ops.h"
 #include "tests/support/helpers.h"
 
@@ -18,6 +20,7 @@ namespace spool {
 namespace {
 
 using cpu::Conv;
+using cpu::Gemm;
 
 // Selects a path for one scope and puts the previous one back.
 class ConvPathScope {
@@ -27,6 +30,14 @@ class ConvPathScope {
 
  private:
   Conv saved_;
+};
+class GemmPathScope {
+ public:
+  explicit GemmPathScope(Gemm g) : saved_(cpu::gemm_path()) { cpu::set_gemm(g); }
+  ~GemmPathScope() { cpu::set_gemm(saved_); }
+
+ private:
+  Gemm saved_;
 };
 
 struct Case {
@@ -158,6 +169,79 @@ TEST(CpuConvPaths, SelectingOnednnWithoutItSaysWhy) {
     EXPECT_NE(std::string(e.what()).find("libdnnl-dev"), std::string::npos) << e.what();
   }
   EXPECT_EQ(cpu::conv_path(), Conv::im2col);
+}
+
+// ---- matmul ----------------------------------------------------------------------------------
+
+struct GemmCase {
+  const char* name;
+  Shape a, b;
+  bool ta, tb;  // the operand is stored transposed (a view with swapped last two dims)
+};
+
+const GemmCase kGemmCases[] = {
+    {"plain", {37, 53}, {53, 29}, false, false},
+    {"A transposed", {37, 53}, {53, 29}, true, false},
+    {"B transposed", {37, 53}, {53, 29}, false, true},
+    {"both transposed", {16, 64}, {64, 48}, true, true},
+    {"batched", {3, 17, 33}, {3, 33, 9}, false, false},
+    {"batched, B broadcast", {4, 19, 24}, {24, 31}, false, true},
+    {"one row", {1, 40}, {40, 70}, false, false},
+    {"one column", {40, 70}, {70, 1}, false, false},
+    {"inner size 1", {30, 1}, {1, 20}, false, false},
+};
+
+// A tensor of `shape` whose last two dims are a transposed view when `t`.
+Tensor operand(const Shape& shape, bool t, Generator* gen) {
+  if (!t) return randn(shape, DType::f64, gen);
+  Shape s = shape;
+  std::swap(s[s.size() - 1], s[s.size() - 2]);
+  return transpose(randn(s, DType::f64, gen), -1, -2);
+}
+
+// matmul(a, b) and the gradients of sum(matmul(a, b) * g), in a's dtype.
+Result run_matmul(const Tensor& a0, const Tensor& b0, const Tensor& g) {
+  Tensor a = a0.detach(), b = b0.detach();
+  a.requires_grad_();
+  b.requires_grad_();
+  Tensor y = matmul(a, b);
+  backward(sum(y * to(g, y.dtype())));
+  return {y.detach(), a.grad(), b.grad()};
+}
+
+void check_gemm_path(Gemm path, const char* path_name) {
+  uint64_t seed = 50;
+  for (const GemmCase& c : kGemmCases) {
+    Generator gen(seed++);
+    const Tensor a = operand(c.a, c.ta, &gen), b = operand(c.b, c.tb, &gen);
+    Tensor y;
+    {
+      NoGrad no_grad;
+      y = matmul(a, b);
+    }
+    const Tensor g = randn(y.shape(), DType::f64, &gen);
+    const Result want = run_matmul(a, b, g);  // f64: OpenBLAS's dgemm on every path
+    GemmPathScope scope(path);
+    const Result got = run_matmul(to(a, DType::f32), to(b, DType::f32), g);
+    expect_close(got, want, std::string(path_name) + ", " + c.name);
+  }
+}
+
+TEST(CpuGemmPaths, OpenblasInF32MatchesTheF64Reference) {
+  check_gemm_path(Gemm::openblas, "openblas");
+}
+
+TEST(CpuGemmPaths, OnednnInF32MatchesTheF64Reference) {
+  std::string why;
+  if (!cpu::onednn_available(&why)) GTEST_SKIP() << "no oneDNN path to check: " << why;
+  check_gemm_path(Gemm::onednn, "onednn");
+}
+
+TEST(CpuGemmPaths, SelectingOnednnWithoutItSaysWhy) {
+  std::string why;
+  if (cpu::onednn_available(&why)) GTEST_SKIP() << "this build has oneDNN " << cpu::onednn_version();
+  EXPECT_THROW(cpu::set_gemm(Gemm::onednn), Error);
+  EXPECT_EQ(cpu::gemm_path(), Gemm::openblas);
 }
 
 }  // namespace
