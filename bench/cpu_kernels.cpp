@@ -2,7 +2,8 @@
 // convolution shapes of the standard models on each path (OpenBLAS and oneDNN's sgemm; im2col and
 // oneDNN convolutions). Bandwidth-bound kernels report bytes/s (read + written); GEMM and
 // convolution report FLOP/s and `peak`, their fraction of the FMA peak that BM_fma_peak measures on
-// this machine with all its threads (AVX-512 where the CPU has it, else AVX2; detected at run time).
+// this machine with all its threads (AVX-512 where the CPU has it, else AVX2; detected at run
+// time).
 //   build/bench_cpu_kernels [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
@@ -77,8 +78,7 @@ double fma_peak() {
     for (int r = 0; r < 5; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
       const double flops = fma_flops(int64_t(1) << 22);
-      const double s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       best = std::max(best, flops / s);
     }
     return best;
@@ -97,8 +97,8 @@ BENCHMARK(BM_fma_peak)->UseRealTime()->Iterations(5);
 // Sets FLOP/s and the fraction of the FMA peak from `flops` per iteration.
 void set_flops(benchmark::State& st, double flops) {
   st.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
-  st.counters["peak"] = benchmark::Counter(flops / fma_peak(),
-                                           benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["peak"] =
+      benchmark::Counter(flops / fma_peak(), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // ---- GEMM at the models' shapes ---------------------------------------------------------------
@@ -111,8 +111,8 @@ struct GemmShape {
   bool ta;
 };
 const GemmShape kGemmShapes[] = {
-    {2048, 256, 768, false},  {2048, 256, 256, false},  {2048, 256, 1024, false},
-    {2048, 1024, 256, false}, {256, 2048, 1024, true},  {1024, 2048, 256, true},
+    {2048, 256, 768, false},  {2048, 256, 256, false}, {2048, 256, 1024, false},
+    {2048, 1024, 256, false}, {256, 2048, 1024, true}, {1024, 2048, 256, true},
 };
 
 void BM_gemm_openblas(benchmark::State& st) {

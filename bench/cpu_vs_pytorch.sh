@@ -23,7 +23,14 @@ threads=$(nproc)
 spool=${SPOOL:-build/spool}
 if [ -z "${PYTHON:-}" ]; then
   dir=${TORCH2_DIR:-$HOME/.cache/spool-torch2}
-  [ -x "$dir/venv/bin/python" ] || bash ../shared/tools/torch2-venv.sh "$dir" >&2
+  if [ ! -x "$dir/venv/bin/python" ]; then
+    if [ ! -f ../shared/tools/torch2-venv.sh ]; then
+      echo "cpu_vs_pytorch.sh: no PyTorch 2 environment in $dir and no ../shared/tools/torch2-venv.sh" \
+        "to make one; set TORCH2_DIR to one, or PYTHON to a python with torch" >&2
+      exit 2
+    fi
+    bash ../shared/tools/torch2-venv.sh "$dir" >&2
+  fi
   # shellcheck disable=SC1091
   source "$dir/env.sh"
   PYTHON=$dir/venv/bin/python

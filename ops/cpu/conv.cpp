@@ -7,10 +7,10 @@
 #include <cstring>
 #include <vector>
 
-#include "ops/cpu/paths.h"
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
 #include "ops/cpu/onednn_conv.h"
+#include "ops/cpu/paths.h"
 #include "ops/cpu/window.h"
 
 namespace spool::cpu {

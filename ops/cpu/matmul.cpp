@@ -40,10 +40,9 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
     const float* pb = static_cast<const float*>(b.raw());
     float* pc = static_cast<float*>(out.raw());
     for (int64_t i = 0; i < batch; ++i) {
-      const dnnl_status_t st =
-          dnnl_sgemm(la.trans ? 'T' : 'N', lb.trans ? 'T' : 'N', m, n, k, 1.f,
-                     pa + i * a.strides()[0], la.ld, pb + i * b.strides()[0], lb.ld, 0.f,
-                     pc + i * m * n, n);
+      const dnnl_status_t st = dnnl_sgemm(la.trans ? 'T' : 'N', lb.trans ? 'T' : 'N', m, n, k, 1.f,
+                                          pa + i * a.strides()[0], la.ld, pb + i * b.strides()[0],
+                                          lb.ld, 0.f, pc + i * m * n, n);
       SPOOL_CHECK(st == dnnl_success, "matmul (oneDNN sgemm): status ", int(st), " for [", m, ", ",
                   k, "] @ [", k, ", ", n, "]; SPOOL_CPU_GEMM=openblas takes OpenBLAS");
     }

@@ -161,8 +161,8 @@ std::unique_ptr<Plan> build(Entry e, const Geometry& g) {
     plan->scratch = plan->scratch_md.get_size();
     return plan;
   }
-  const dnnl::convolution_backward_weights::desc bd(algo, x_any, w_any, y_any, g.stride,
-                                                    g.dilation, g.pad_l, g.pad_r);
+  const dnnl::convolution_backward_weights::desc bd(algo, x_any, w_any, y_any, g.stride, g.dilation,
+                                                    g.pad_l, g.pad_r);
   const dnnl::convolution_backward_weights::primitive_desc pd(bd, attr, cpu_engine(), hint);
   plan->conv = dnnl::convolution_backward_weights(pd);
   plan->in[0].build(y_user, pd.diff_dst_desc());

@@ -49,8 +49,7 @@ bool onednn_available(std::string* why) {
 std::string onednn_version() {
 #ifdef SPOOL_HAVE_ONEDNN
   const dnnl_version_t* v = dnnl_version();
-  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-         std::to_string(v->patch);
+  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
 #else
   return "";
 #endif

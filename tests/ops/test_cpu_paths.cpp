@@ -47,8 +47,7 @@ struct Case {
 };
 
 std::vector<Case> cases() {
-  auto opt = [](std::vector<int64_t> s, std::vector<int64_t> p, std::vector<int64_t> d,
-                int64_t g) {
+  auto opt = [](std::vector<int64_t> s, std::vector<int64_t> p, std::vector<int64_t> d, int64_t g) {
     ConvOptions o;
     o.stride = std::move(s);
     o.padding = std::move(p);
@@ -69,8 +68,10 @@ std::vector<Case> cases() {
       {"depthwise", {2, 16, 8, 8}, {16, 1, 3, 3}, opt({1}, {1}, {1}, 16)},
       {"3d 3x3x3", {1, 16, 4, 6, 6}, {16, 16, 3, 3, 3}, opt({1}, {1}, {1}, 1)},
       {"3d stem 5x7x7", {1, 3, 6, 14, 14}, {8, 3, 5, 7, 7}, opt({1, 2, 2}, {2, 3, 3}, {1}, 1)},
-      {"3d 1x3x3 stride (1,2,2)", {2, 8, 3, 7, 7}, {16, 8, 1, 3, 3}, opt({1, 2, 2}, {0, 1, 1}, {1},
-                                                                        1)},
+      {"3d 1x3x3 stride (1,2,2)",
+       {2, 8, 3, 7, 7},
+       {16, 8, 1, 3, 3},
+       opt({1, 2, 2}, {0, 1, 1}, {1}, 1)},
   };
 }
 
@@ -92,8 +93,10 @@ Result run(const Tensor& x0, const Tensor& w0, const Tensor& g, const ConvOption
 // floor of 1e-3 for tensors that are near zero throughout).
 void expect_close(const Result& got, const Result& want, const std::string& what) {
   EXPECT_LT(test_support::scaled_error(to(got.y, DType::f64), want.y, 1e-3), 2e-5) << what << ": y";
-  EXPECT_LT(test_support::scaled_error(to(got.gx, DType::f64), want.gx, 1e-3), 2e-5) << what << ": gx";
-  EXPECT_LT(test_support::scaled_error(to(got.gw, DType::f64), want.gw, 1e-3), 2e-5) << what << ": gw";
+  EXPECT_LT(test_support::scaled_error(to(got.gx, DType::f64), want.gx, 1e-3), 2e-5)
+      << what << ": gx";
+  EXPECT_LT(test_support::scaled_error(to(got.gw, DType::f64), want.gw, 1e-3), 2e-5)
+      << what << ": gw";
 }
 
 void check_path(Conv path, const char* path_name) {
@@ -239,7 +242,8 @@ TEST(CpuGemmPaths, OnednnInF32MatchesTheF64Reference) {
 
 TEST(CpuGemmPaths, SelectingOnednnWithoutItSaysWhy) {
   std::string why;
-  if (cpu::onednn_available(&why)) GTEST_SKIP() << "this build has oneDNN " << cpu::onednn_version();
+  if (cpu::onednn_available(&why))
+    GTEST_SKIP() << "this build has oneDNN " << cpu::onednn_version();
   EXPECT_THROW(cpu::set_gemm(Gemm::onednn), Error);
   EXPECT_EQ(cpu::gemm_path(), Gemm::openblas);
 }
