@@ -180,15 +180,18 @@ std::unique_ptr<Plan> build(Entry e, const Geometry& g) {
 // kMaxPlans starts the cache afresh rather than growing without bound.
 constexpr size_t kMaxPlans = 1024;
 
-const Plan& plan_for(Entry e, const Geometry& g, int64_t groups) {
+// Shared, so that a call still holds its plan when another thread starts the cache afresh.
+std::shared_ptr<const Plan> plan_for(Entry e, const Geometry& g, int64_t groups) {
   static std::mutex mu;
-  static std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash> cache;
+  static std::unordered_map<Key, std::shared_ptr<const Plan>, KeyHash> cache;
   Key k = key_of(e, g, groups);
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(k);
-  if (it != cache.end()) return *it->second;
+  if (it != cache.end()) return it->second;
   if (cache.size() >= kMaxPlans) cache.clear();
-  return *cache.emplace(std::move(k), build(e, g)).first->second;
+  std::shared_ptr<const Plan> p = build(e, g);
+  cache.emplace(std::move(k), p);
+  return p;
 }
 
 // The per-thread workspace: 64-byte aligned, grown to the largest request, never shrunk.
@@ -262,7 +265,7 @@ void guarded(const char* what, F&& f) {
 void conv(const Tensor& x, const Tensor& w, const WindowParams& p, const Tensor& y) {
   guarded("conv", [&] {
     const Geometry g = geometry(x.shape(), w.shape(), y.shape(), p);
-    run(plan_for(Entry::forward, g, p.groups), x.raw(), w.raw(), y.raw());
+    run(*plan_for(Entry::forward, g, p.groups), x.raw(), w.raw(), y.raw());
   });
 }
 
@@ -270,7 +273,7 @@ void conv_backward_input(const Tensor& gy, const Tensor& w, const WindowParams& 
                          const Tensor& gx) {
   guarded("conv_backward_input", [&] {
     const Geometry g = geometry(gx.shape(), w.shape(), gy.shape(), p);
-    run(plan_for(Entry::backward_input, g, p.groups), gy.raw(), w.raw(), gx.raw());
+    run(*plan_for(Entry::backward_input, g, p.groups), gy.raw(), w.raw(), gx.raw());
   });
 }
 
@@ -278,7 +281,7 @@ void conv_backward_weight(const Tensor& gy, const Tensor& x, const WindowParams&
                           const Tensor& gw) {
   guarded("conv_backward_weight", [&] {
     const Geometry g = geometry(x.shape(), gw.shape(), gy.shape(), p);
-    run(plan_for(Entry::backward_weight, g, p.groups), gy.raw(), x.raw(), gw.raw());
+    run(*plan_for(Entry::backward_weight, g, p.groups), gy.raw(), x.raw(), gw.raw());
   });
 }
 
