@@ -68,24 +68,22 @@ double Tape::lap_ms() {
 
 namespace {
 void append_node(const char* op, const Tensors& inputs, const Tensors& outputs,
-                 const Tensors& saved, BackwardFn backward, ReplayFn replay, Cost cost);
+                 const Tensors& saved, BackwardFn backward, Cost cost);
 }  // namespace
 
 void record(const char* op, const Tensors& inputs, const Tensors& outputs, const Tensors& saved,
-            BackwardFn backward, ReplayFn replay, Cost cost) {
-  if (needs_grad(inputs))
-    append_node(op, inputs, outputs, saved, std::move(backward), std::move(replay), cost);
+            BackwardFn backward, Cost cost) {
+  if (needs_grad(inputs)) append_node(op, inputs, outputs, saved, std::move(backward), cost);
 }
 
 void record_always(const char* op, const Tensors& inputs, const Tensors& outputs,
-                   const Tensors& saved, BackwardFn backward, ReplayFn replay, Cost cost) {
-  if (t_grad_enabled)
-    append_node(op, inputs, outputs, saved, std::move(backward), std::move(replay), cost);
+                   const Tensors& saved, BackwardFn backward, Cost cost) {
+  if (t_grad_enabled) append_node(op, inputs, outputs, saved, std::move(backward), cost);
 }
 
 namespace {
 void append_node(const char* op, const Tensors& inputs, const Tensors& outputs,
-                 const Tensors& saved, BackwardFn backward, ReplayFn replay, Cost cost) {
+                 const Tensors& saved, BackwardFn backward, Cost cost) {
   auto node = std::make_shared<Node>();
   node->op = op;
   Tape& tape = Tape::current();
@@ -107,7 +105,6 @@ void append_node(const char* op, const Tensors& inputs, const Tensors& outputs,
       node->saved.push_back({});
   }
   node->backward = std::move(backward);
-  node->replay = std::move(replay);
   if (cost.flops < 0) {
     cost = {0, 0};
     for (const auto& y : outputs) cost.flops += double(y.numel()), cost.bytes += double(y.nbytes());

@@ -1,8 +1,7 @@
 // Tape-based autograd.
 //
 // Every differentiable op records one Node (a tape entry): its name, edges to where its inputs'
-// gradients go, the tensors it saved for backward, a backward function, a replay function that
-// recomputes its outputs from its inputs (the memory planner's rematerialisation), and a cost.
+// gradients go, the tensors it saved for backward, a backward function and a cost.
 // Output tensors own their node; a node owns the nodes of its inputs, so a graph lives exactly as
 // long as something can still call backward on it. The thread-local Tape keeps the order in which
 // nodes were recorded; backward() runs the reachable nodes in reverse of that order.
@@ -36,7 +35,6 @@ struct SavedTensor {
 using Needs = std::vector<bool>;
 using BackwardFn =
     std::function<Tensors(const Tensors& saved, const Tensors& grad_outputs, const Needs& needs)>;
-using ReplayFn = std::function<Tensors(const Tensors& inputs)>;
 
 struct Node {
   struct Edge {
@@ -58,7 +56,6 @@ struct Node {
   std::vector<OutputInfo> outputs;
   std::vector<SavedTensor> saved;
   BackwardFn backward;
-  ReplayFn replay;
   Cost cost;
   double forward_ms = 0;  // measured: time since the previous entry was recorded on this thread
   bool released = false;  // backward ran and freed the saved tensors
@@ -97,12 +94,12 @@ bool needs_grad(const Tensors& inputs);
 // Appends a tape entry for an op that made `outputs` from `inputs`, saving `saved`. Does nothing
 // unless needs_grad(inputs). Marks the outputs as requiring grad.
 void record(const char* op, const Tensors& inputs, const Tensors& outputs, const Tensors& saved,
-            BackwardFn backward, ReplayFn replay, Cost cost = {});
+            BackwardFn backward, Cost cost = {});
 
 // As record(), but whenever recording is on, even if no input requires grad: for checkpoint(),
 // whose function may use parameters that are not among its inputs.
 void record_always(const char* op, const Tensors& inputs, const Tensors& outputs,
-                   const Tensors& saved, BackwardFn backward, ReplayFn replay, Cost cost = {});
+                   const Tensors& saved, BackwardFn backward, Cost cost = {});
 
 // Accumulates d(root)/d(leaf) into every leaf's grad. A non-scalar root needs `grad`. Unless
 // retain_graph, the saved tensors are freed as backward passes them.

@@ -85,8 +85,7 @@ Tensors checkpoint(const CheckpointFn& fn, const Tensors& inputs,
         for (const Tensor& x : xs)
           gx.push_back(x.defined() && x.requires_grad() ? x.grad() : Tensor());
         return gx;
-      },
-      [fn](const Tensors& in) { return fn(in); });
+      });
   return outs;
 }
 
@@ -143,8 +142,7 @@ Tensor checkpoint_in_parts(const std::function<Tensor(const Tensor&)>& whole,
         SPOOL_CHECK(start == g.size(dim), "checkpoint_in_parts: the parts cover ", start, " of ",
                     g.size(dim), " along dim ", dim);
         return Tensors{x.defined() && x.requires_grad() ? x.grad() : Tensor()};
-      },
-      [whole](const Tensors& in) { return Tensors{whole(in[0])}; });
+      });
   return y;
 }
 

@@ -46,21 +46,6 @@ Tensor hidden_mask(const Tensor& q, const AttentionOptions& o) {
   return hidden;
 }
 
-// flash attention's forward again on in = {q, k, v} with the recorded parameters (generator
-// state included); `bf16`: on bf16-rounded operands, as under autocast.
-Tensor replay_flash(const Tensors& in, const AttentionOptions& o, const AttentionParams& p,
-                    bool bf16) {
-  auto operand = [bf16](const Tensor& x) {
-    return bf16 ? to(to(contiguous(x), DType::bf16), DType::f32) : contiguous(x);
-  };
-  Tensor out = empty(in[0].shape(), in[0].dtype(), in[0].device());
-  Tensor lse = empty({in[0].size(0), in[0].size(1), in[0].size(2)}, DType::f32, in[0].device());
-  backend(in[0].device())
-      .attention(operand(in[0]), operand(in[1]), operand(in[2]),
-                 o.segments.defined() ? contiguous(o.segments) : Tensor(), p, out, lse);
-  return out;
-}
-
 }  // namespace
 
 Tensor flash_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
@@ -97,34 +82,29 @@ Tensor flash_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
           .attention(to(q16, DType::f32), to(k16, DType::f32), to(v16, DType::f32), seg, p, out,
                      lse);
     }
-    record(
-        "flash_attention", {q, k, v}, {out}, {q16, k16, v16, out, lse, seg},
-        [p](const Tensors& s, const Tensors& g, const Needs&) {
-          const Tensor q = to(s[0], DType::f32), k = to(s[1], DType::f32), v = to(s[2], DType::f32);
-          Tensor gq = empty_like(q), gk = empty_like(k), gv = empty_like(v);
-          backend(q.device())
-              .attention_backward(q, k, v, s[5], p, s[3], s[4],
-                                  to(to(contiguous(g[0]), DType::bf16), DType::f32), gq, gk, gv);
-          return Tensors{gq, gk, gv};
-        },
-        // Replay with the same generator state and the same rounding.
-        [o, p](const Tensors& in) { return Tensors{replay_flash(in, o, p, true)}; },
-        {flops, double(4 * q.nbytes())});
+    record("flash_attention", {q, k, v}, {out}, {q16, k16, v16, out, lse, seg},
+           [p](const Tensors& s, const Tensors& g, const Needs&) {
+             const Tensor q = to(s[0], DType::f32), k = to(s[1], DType::f32),
+                          v = to(s[2], DType::f32);
+             Tensor gq = empty_like(q), gk = empty_like(k), gv = empty_like(v);
+             backend(q.device())
+                 .attention_backward(q, k, v, s[5], p, s[3], s[4],
+                                     to(to(contiguous(g[0]), DType::bf16), DType::f32), gq, gk, gv);
+             return Tensors{gq, gk, gv};
+           },
+           {flops, double(4 * q.nbytes())});
     return out;
   }
   backend(q.device()).attention(q, k, v, seg, p, out, lse);
-  record(
-      "flash_attention", {q, k, v}, {out}, {q, k, v, out, lse, seg},
-      [p](const Tensors& s, const Tensors& g, const Needs&) {
-        Tensor gq = empty_like(s[0]), gk = empty_like(s[1]), gv = empty_like(s[2]);
-        backend(s[0].device())
-            .attention_backward(s[0], s[1], s[2], s[5], p, s[3], s[4], contiguous(g[0]), gq, gk,
-                                gv);
-        return Tensors{gq, gk, gv};
-      },
-      // Replay uses the same generator state, so dropout repeats exactly.
-      [o, p](const Tensors& in) { return Tensors{replay_flash(in, o, p, false)}; },
-      {flops, double(4 * q.nbytes())});
+  record("flash_attention", {q, k, v}, {out}, {q, k, v, out, lse, seg},
+         [p](const Tensors& s, const Tensors& g, const Needs&) {
+           Tensor gq = empty_like(s[0]), gk = empty_like(s[1]), gv = empty_like(s[2]);
+           backend(s[0].device())
+               .attention_backward(s[0], s[1], s[2], s[5], p, s[3], s[4], contiguous(g[0]), gq, gk,
+                                   gv);
+           return Tensors{gq, gk, gv};
+         },
+         {flops, double(4 * q.nbytes())});
   return out;
 }
 

@@ -69,62 +69,55 @@ Tensor conv(const Tensor& x_in, const Tensor& w_in, const Tensor& bias, const Co
       w16 = to(w, DType::bf16);
       if (y.numel() > 0) backend(x.device()).conv(to(x16, DType::f32), to(w16, DType::f32), p, y);
     }
-    record(
-        op, {x, w}, {y}, {x16, w16},
-        [p](const Tensors& s, const Tensors& g, const Needs& n) {
-          const Tensor gy = to(to(contiguous(g[0]), DType::bf16), DType::f32);
-          const Tensor &x16 = s[0], &w16 = s[1];
-          Tensor gx, gw;
-          if (n[0]) {
-            gx = empty(x16.shape(), DType::f32, x16.device());
-            if (gy.numel() > 0)
-              backend(gx.device()).conv_backward_input(gy, to(w16, DType::f32), p, gx);
-            else
-              backend(gx.device()).fill(gx, 0);
-          }
-          if (n[1]) {
-            gw = empty(w16.shape(), DType::f32, w16.device());
-            if (gy.numel() > 0)
-              backend(gw.device()).conv_backward_weight(gy, to(x16, DType::f32), p, gw);
-            else
-              backend(gw.device()).fill(gw, 0);
-          }
-          return Tensors{gx, gw};
-        },
-        [o](const Tensors& in) {
-          Autocast on;
-          return Tensors{conv(in[0], in[1], {}, o)};
-        },
-        {flops, double(x16.nbytes() + w16.nbytes() + y.nbytes())});
+    record(op, {x, w}, {y}, {x16, w16},
+           [p](const Tensors& s, const Tensors& g, const Needs& n) {
+             const Tensor gy = to(to(contiguous(g[0]), DType::bf16), DType::f32);
+             const Tensor &x16 = s[0], &w16 = s[1];
+             Tensor gx, gw;
+             if (n[0]) {
+               gx = empty(x16.shape(), DType::f32, x16.device());
+               if (gy.numel() > 0)
+                 backend(gx.device()).conv_backward_input(gy, to(w16, DType::f32), p, gx);
+               else
+                 backend(gx.device()).fill(gx, 0);
+             }
+             if (n[1]) {
+               gw = empty(w16.shape(), DType::f32, w16.device());
+               if (gy.numel() > 0)
+                 backend(gw.device()).conv_backward_weight(gy, to(x16, DType::f32), p, gw);
+               else
+                 backend(gw.device()).fill(gw, 0);
+             }
+             return Tensors{gx, gw};
+           },
+           {flops, double(x16.nbytes() + w16.nbytes() + y.nbytes())});
     if (!bias.defined()) return y;
     Shape bshape(size_t(y.dim()), 1);
     bshape[1] = cout;
     return y + reshape(bias, bshape);
   }
   if (y.numel() > 0) backend(x.device()).conv(x, w, p, y);
-  record(
-      op, {x, w}, {y}, {x, w},
-      [p](const Tensors& s, const Tensors& g, const Needs& n) {
-        const Tensor &x = s[0], &w = s[1];
-        Tensor gy = contiguous(g[0]), gx, gw;
-        if (n[0]) {
-          gx = empty(x.shape(), x.dtype(), x.device());
-          if (gy.numel() > 0)
-            backend(x.device()).conv_backward_input(gy, w, p, gx);
-          else
-            backend(x.device()).fill(gx, 0);
-        }
-        if (n[1]) {
-          gw = empty(w.shape(), w.dtype(), w.device());
-          if (gy.numel() > 0)
-            backend(x.device()).conv_backward_weight(gy, x, p, gw);
-          else
-            backend(x.device()).fill(gw, 0);
-        }
-        return Tensors{gx, gw};
-      },
-      [o](const Tensors& in) { return Tensors{conv(in[0], in[1], {}, o)}; },
-      {flops, double(x.nbytes() + w.nbytes() + y.nbytes())});
+  record(op, {x, w}, {y}, {x, w},
+         [p](const Tensors& s, const Tensors& g, const Needs& n) {
+           const Tensor &x = s[0], &w = s[1];
+           Tensor gy = contiguous(g[0]), gx, gw;
+           if (n[0]) {
+             gx = empty(x.shape(), x.dtype(), x.device());
+             if (gy.numel() > 0)
+               backend(x.device()).conv_backward_input(gy, w, p, gx);
+             else
+               backend(x.device()).fill(gx, 0);
+           }
+           if (n[1]) {
+             gw = empty(w.shape(), w.dtype(), w.device());
+             if (gy.numel() > 0)
+               backend(x.device()).conv_backward_weight(gy, x, p, gw);
+             else
+               backend(x.device()).fill(gw, 0);
+           }
+           return Tensors{gx, gw};
+         },
+         {flops, double(x.nbytes() + w.nbytes() + y.nbytes())});
   if (!bias.defined()) return y;
   Shape bshape(size_t(y.dim()), 1);
   bshape[1] = cout;

@@ -66,92 +66,69 @@ Tensor binary_kernel(BinaryOp op, const Tensor& a, const Tensor& b, const char* 
 
 Tensor scalar_like(double v, const Tensor& t) { return scalar(v, t.dtype(), t.device()); }
 
-// Most unary ops replay by calling themselves again.
-template <class F>
-ReplayFn replay1(F f) {
-  return [f](const Tensors& in) { return Tensors{f(in[0])}; };
-}
-
 }  // namespace
 
 // ---- binary arithmetic ----------------------------------------------------------------------
 
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = binary_kernel(BinaryOp::add, a, b, "add");
-  record(
-      "add", {a, b}, {y}, {},
-      [sa = a.shape(), sb = b.shape()](const Tensors&, const Tensors& g, const Needs&) {
-        return Tensors{sum_to(g[0], sa), sum_to(g[0], sb)};
-      },
-      [](const Tensors& in) { return Tensors{add(in[0], in[1])}; });
+  record("add", {a, b}, {y}, {},
+         [sa = a.shape(), sb = b.shape()](const Tensors&, const Tensors& g, const Needs&) {
+           return Tensors{sum_to(g[0], sa), sum_to(g[0], sb)};
+         });
   return y;
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor y = binary_kernel(BinaryOp::sub, a, b, "sub");
-  record(
-      "sub", {a, b}, {y}, {},
-      [sa = a.shape(), sb = b.shape()](const Tensors&, const Tensors& g, const Needs& n) {
-        return Tensors{sum_to(g[0], sa), n[1] ? sum_to(neg(g[0]), sb) : Tensor()};
-      },
-      [](const Tensors& in) { return Tensors{sub(in[0], in[1])}; });
+  record("sub", {a, b}, {y}, {},
+         [sa = a.shape(), sb = b.shape()](const Tensors&, const Tensors& g, const Needs& n) {
+           return Tensors{sum_to(g[0], sa), n[1] ? sum_to(neg(g[0]), sb) : Tensor()};
+         });
   return y;
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = binary_kernel(BinaryOp::mul, a, b, "mul");
-  record(
-      "mul", {a, b}, {y}, {a, b},
-      [](const Tensors& s, const Tensors& g, const Needs& n) {
-        return Tensors{n[0] ? sum_to(g[0] * s[1], s[0].shape()) : Tensor(),
-                       n[1] ? sum_to(g[0] * s[0], s[1].shape()) : Tensor()};
-      },
-      [](const Tensors& in) { return Tensors{mul(in[0], in[1])}; });
+  record("mul", {a, b}, {y}, {a, b}, [](const Tensors& s, const Tensors& g, const Needs& n) {
+    return Tensors{n[0] ? sum_to(g[0] * s[1], s[0].shape()) : Tensor(),
+                   n[1] ? sum_to(g[0] * s[0], s[1].shape()) : Tensor()};
+  });
   return y;
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor y = binary_kernel(BinaryOp::div, a, b, "div");
-  record(
-      "div", {a, b}, {y}, {a, b},
-      [](const Tensors& s, const Tensors& g, const Needs& n) {
-        // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
-        return Tensors{n[0] ? sum_to(g[0] / s[1], s[0].shape()) : Tensor(),
-                       n[1] ? sum_to(neg(g[0]) * s[0] / (s[1] * s[1]), s[1].shape()) : Tensor()};
-      },
-      [](const Tensors& in) { return Tensors{div(in[0], in[1])}; });
+  record("div", {a, b}, {y}, {a, b}, [](const Tensors& s, const Tensors& g, const Needs& n) {
+    // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+    return Tensors{n[0] ? sum_to(g[0] / s[1], s[0].shape()) : Tensor(),
+                   n[1] ? sum_to(neg(g[0]) * s[0] / (s[1] * s[1]), s[1].shape()) : Tensor()};
+  });
   return y;
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor y = binary_kernel(BinaryOp::pow, a, b, "pow");
-  record(
-      "pow", {a, b}, {y}, {a, b, y},
-      [](const Tensors& s, const Tensors& g, const Needs& n) {
-        const Tensor &a = s[0], &b = s[1], &y = s[2];
-        Tensor ga, gb;
-        // d/da a^b = b a^(b-1); d/db a^b = a^b log a, taken as 0 where a = 0 and b >= 0.
-        if (n[0]) ga = sum_to(g[0] * b * pow(a, b - 1.0), a.shape());
-        if (n[1]) {
-          Tensor zero_base =
-              mul(to(eq(a, 0.0), a.dtype()), to(ge(b, scalar_like(0, b)), a.dtype()));
-          Tensor d = where(gt(zero_base, 0.0), scalar_like(0, y), y * log(a));
-          gb = sum_to(g[0] * d, b.shape());
-        }
-        return Tensors{ga, gb};
-      },
-      [](const Tensors& in) { return Tensors{pow(in[0], in[1])}; });
+  record("pow", {a, b}, {y}, {a, b, y}, [](const Tensors& s, const Tensors& g, const Needs& n) {
+    const Tensor &a = s[0], &b = s[1], &y = s[2];
+    Tensor ga, gb;
+    // d/da a^b = b a^(b-1); d/db a^b = a^b log a, taken as 0 where a = 0 and b >= 0.
+    if (n[0]) ga = sum_to(g[0] * b * pow(a, b - 1.0), a.shape());
+    if (n[1]) {
+      Tensor zero_base = mul(to(eq(a, 0.0), a.dtype()), to(ge(b, scalar_like(0, b)), a.dtype()));
+      Tensor d = where(gt(zero_base, 0.0), scalar_like(0, y), y * log(a));
+      gb = sum_to(g[0] * d, b.shape());
+    }
+    return Tensors{ga, gb};
+  });
   return y;
 }
 
 Tensor pow(const Tensor& x, double p) {
   Tensor y = unary_kernel(UnaryOp::pow_scalar, x, "pow", p);
-  record(
-      "pow_scalar", {x}, {y}, {x},
-      [p](const Tensors& s, const Tensors& g, const Needs&) {
-        return Tensors{g[0] * pow(s[0], p - 1) * p};
-      },
-      replay1([p](const Tensor& x) { return pow(x, p); }));
+  record("pow_scalar", {x}, {y}, {x}, [p](const Tensors& s, const Tensors& g, const Needs&) {
+    return Tensors{g[0] * pow(s[0], p - 1) * p};
+  });
   return y;
 }
 
@@ -162,81 +139,62 @@ Tensor mul(const Tensor& a, double b) { return mul(a, scalar_like(b, a)); }
 
 Tensor neg(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::neg, x, "neg");
-  record(
-      "neg", {x}, {y}, {},
-      [](const Tensors&, const Tensors& g, const Needs&) { return Tensors{neg(g[0])}; },
-      replay1([](const Tensor& x) { return neg(x); }));
+  record("neg", {x}, {y}, {},
+         [](const Tensors&, const Tensors& g, const Needs&) { return Tensors{neg(g[0])}; });
   return y;
 }
 
 Tensor exp(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::exp, x, "exp");
-  record(
-      "exp", {x}, {y}, {y},
-      [](const Tensors& s, const Tensors& g, const Needs&) { return Tensors{g[0] * s[0]}; },
-      replay1([](const Tensor& x) { return exp(x); }));
+  record("exp", {x}, {y}, {y},
+         [](const Tensors& s, const Tensors& g, const Needs&) { return Tensors{g[0] * s[0]}; });
   return y;
 }
 
 Tensor log(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::log, x, "log");
-  record(
-      "log", {x}, {y}, {x},
-      [](const Tensors& s, const Tensors& g, const Needs&) { return Tensors{g[0] / s[0]}; },
-      replay1([](const Tensor& x) { return log(x); }));
+  record("log", {x}, {y}, {x},
+         [](const Tensors& s, const Tensors& g, const Needs&) { return Tensors{g[0] / s[0]}; });
   return y;
 }
 
 Tensor sqrt(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::sqrt, x, "sqrt");
-  record(
-      "sqrt", {x}, {y}, {y},
-      [](const Tensors& s, const Tensors& g, const Needs&) { return Tensors{g[0] / (s[0] * 2.0)}; },
-      replay1([](const Tensor& x) { return sqrt(x); }));
+  record("sqrt", {x}, {y}, {y}, [](const Tensors& s, const Tensors& g, const Needs&) {
+    return Tensors{g[0] / (s[0] * 2.0)};
+  });
   return y;
 }
 
 Tensor abs(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::abs, x, "abs");
-  record(
-      "abs", {x}, {y}, {x},
-      [](const Tensors& s, const Tensors& g, const Needs&) {
-        return Tensors{g[0] * unary_kernel(UnaryOp::sign, s[0], "abs")};
-      },
-      replay1([](const Tensor& x) { return abs(x); }));
+  record("abs", {x}, {y}, {x}, [](const Tensors& s, const Tensors& g, const Needs&) {
+    return Tensors{g[0] * unary_kernel(UnaryOp::sign, s[0], "abs")};
+  });
   return y;
 }
 
 Tensor tanh(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::tanh, x, "tanh");
-  record(
-      "tanh", {x}, {y}, {y},
-      [](const Tensors& s, const Tensors& g, const Needs&) {
-        return Tensors{g[0] * (1.0 - s[0] * s[0])};
-      },
-      replay1([](const Tensor& x) { return tanh(x); }));
+  record("tanh", {x}, {y}, {y}, [](const Tensors& s, const Tensors& g, const Needs&) {
+    return Tensors{g[0] * (1.0 - s[0] * s[0])};
+  });
   return y;
 }
 
 Tensor sigmoid(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::sigmoid, x, "sigmoid");
-  record(
-      "sigmoid", {x}, {y}, {y},
-      [](const Tensors& s, const Tensors& g, const Needs&) {
-        return Tensors{g[0] * s[0] * (1.0 - s[0])};
-      },
-      replay1([](const Tensor& x) { return sigmoid(x); }));
+  record("sigmoid", {x}, {y}, {y}, [](const Tensors& s, const Tensors& g, const Needs&) {
+    return Tensors{g[0] * s[0] * (1.0 - s[0])};
+  });
   return y;
 }
 
 Tensor log_sigmoid(const Tensor& x) {
   Tensor y = unary_kernel(UnaryOp::log_sigmoid, x, "log_sigmoid");
-  record(
-      "log_sigmoid", {x}, {y}, {x},
-      [](const Tensors& s, const Tensors& g, const Needs&) {
-        return Tensors{g[0] * sigmoid(-s[0])};
-      },
-      replay1([](const Tensor& x) { return log_sigmoid(x); }));
+  record("log_sigmoid", {x}, {y}, {x}, [](const Tensors& s, const Tensors& g, const Needs&) {
+    return Tensors{g[0] * sigmoid(-s[0])};
+  });
   return y;
 }
 
@@ -259,12 +217,9 @@ Tensor detail::relu_backward_over(const Tensor& y, const Tensor& g) {
 }
 
 void detail::record_relu(const Tensor& x, const Tensor& y) {
-  record(
-      "relu", {x}, {y}, {y},
-      [](const Tensors& s, const Tensors& g, const Needs&) {
-        return Tensors{relu_backward_over(s[0], g[0])};
-      },
-      replay1([](const Tensor& x) { return relu(x); }));
+  record("relu", {x}, {y}, {y}, [](const Tensors& s, const Tensors& g, const Needs&) {
+    return Tensors{relu_backward_over(s[0], g[0])};
+  });
 }
 
 Tensor relu(const Tensor& x) {
@@ -276,13 +231,11 @@ Tensor relu(const Tensor& x) {
 Tensor gelu(const Tensor& x, GeluApprox approx) {
   const bool t = approx == GeluApprox::tanh;
   Tensor y = unary_kernel(t ? UnaryOp::gelu_tanh : UnaryOp::gelu, x, "gelu");
-  record(
-      t ? "gelu_tanh" : "gelu", {x}, {y}, {x},
-      [t](const Tensors& s, const Tensors& g, const Needs&) {
-        return Tensors{
-            g[0] * unary_kernel(t ? UnaryOp::gelu_tanh_grad : UnaryOp::gelu_grad, s[0], "gelu")};
-      },
-      replay1([approx](const Tensor& x) { return gelu(x, approx); }));
+  record(t ? "gelu_tanh" : "gelu", {x}, {y}, {x},
+         [t](const Tensors& s, const Tensors& g, const Needs&) {
+           return Tensors{
+               g[0] * unary_kernel(t ? UnaryOp::gelu_tanh_grad : UnaryOp::gelu_grad, s[0], "gelu")};
+         });
   return y;
 }
 
@@ -298,42 +251,37 @@ Tensor gelu_matmul(const Tensor& x, const Tensor& w, GeluApprox approx) {
     y = matmul(gelu(x, approx), w);
   }
   const double flops = 2.0 * double(numel(y.shape())) * double(w.size(0));
-  record(
-      t ? "gelu_tanh_matmul" : "gelu_matmul", {x, w}, {y}, {x, w},
-      [t, approx](const Tensors& s, const Tensors& g, const Needs& need) {
-        const Tensor &x = s[0], &w = s[1];
-        Tensor gx, gw;
-        // As matmul's and gelu's backwards, with gelu(x) made again.
-        if (need[1]) {
-          const Tensor a = gelu(x, approx);
-          if (a.dim() > 2)
-            gw = matmul(transpose(reshape(a, {-1, a.size(-1)}), 0, 1),
-                        reshape(g[0], {-1, g[0].size(-1)}));
-          else
-            gw = detail::sum_to(matmul(transpose(a, -1, -2), g[0]), w.shape());
-        }
-        if (need[0]) {
-          Tensor ga = detail::sum_to(matmul(g[0], transpose(w, -1, -2)), x.shape());
-          gx = ga * unary_kernel(t ? UnaryOp::gelu_tanh_grad : UnaryOp::gelu_grad, x, "gelu");
-        }
-        return Tensors{gx, gw};
-      },
-      [approx](const Tensors& in) { return Tensors{gelu_matmul(in[0], in[1], approx)}; },
-      {flops + double(numel(x.shape())), double(x.nbytes() + w.nbytes() + y.nbytes())});
+  record(t ? "gelu_tanh_matmul" : "gelu_matmul", {x, w}, {y}, {x, w},
+         [t, approx](const Tensors& s, const Tensors& g, const Needs& need) {
+           const Tensor &x = s[0], &w = s[1];
+           Tensor gx, gw;
+           // As matmul's and gelu's backwards, with gelu(x) made again.
+           if (need[1]) {
+             const Tensor a = gelu(x, approx);
+             if (a.dim() > 2)
+               gw = matmul(transpose(reshape(a, {-1, a.size(-1)}), 0, 1),
+                           reshape(g[0], {-1, g[0].size(-1)}));
+             else
+               gw = detail::sum_to(matmul(transpose(a, -1, -2), g[0]), w.shape());
+           }
+           if (need[0]) {
+             Tensor ga = detail::sum_to(matmul(g[0], transpose(w, -1, -2)), x.shape());
+             gx = ga * unary_kernel(t ? UnaryOp::gelu_tanh_grad : UnaryOp::gelu_grad, x, "gelu");
+           }
+           return Tensors{gx, gw};
+         },
+         {flops + double(numel(x.shape())), double(x.nbytes() + w.nbytes() + y.nbytes())});
   return y;
 }
 
 Tensor clamp(const Tensor& x, double lo, double hi) {
   SPOOL_CHECK(!(lo > hi), "clamp: lower bound ", lo, " exceeds upper bound ", hi);
   Tensor y = unary_kernel(UnaryOp::clamp, x, "clamp", lo, hi);
-  record(
-      "clamp", {x}, {y}, {x},
-      [lo, hi](const Tensors& s, const Tensors& g, const Needs&) {
-        Tensor inside = mul(to(ge(s[0], scalar_like(lo, s[0])), g[0].dtype()),
-                            to(le(s[0], scalar_like(hi, s[0])), g[0].dtype()));
-        return Tensors{g[0] * inside};
-      },
-      replay1([lo, hi](const Tensor& x) { return clamp(x, lo, hi); }));
+  record("clamp", {x}, {y}, {x}, [lo, hi](const Tensors& s, const Tensors& g, const Needs&) {
+    Tensor inside = mul(to(ge(s[0], scalar_like(lo, s[0])), g[0].dtype()),
+                        to(le(s[0], scalar_like(hi, s[0])), g[0].dtype()));
+    return Tensors{g[0] * inside};
+  });
   return y;
 }
 
@@ -351,14 +299,12 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor y = empty(shape, a.dtype(), a.device());
   backend(a.device())
       .where(broadcast_view(cond, shape), broadcast_view(a, shape), broadcast_view(b, shape), y);
-  record(
-      "where", {cond, a, b}, {y}, {cond},
-      [sa = a.shape(), sb = b.shape()](const Tensors& s, const Tensors& g, const Needs& n) {
-        Tensor zero = scalar_like(0, g[0]);
-        return Tensors{Tensor(), n[1] ? sum_to(where(s[0], g[0], zero), sa) : Tensor(),
-                       n[2] ? sum_to(where(s[0], zero, g[0]), sb) : Tensor()};
-      },
-      [](const Tensors& in) { return Tensors{where(in[0], in[1], in[2])}; });
+  record("where", {cond, a, b}, {y}, {cond},
+         [sa = a.shape(), sb = b.shape()](const Tensors& s, const Tensors& g, const Needs& n) {
+           Tensor zero = scalar_like(0, g[0]);
+           return Tensors{Tensor(), n[1] ? sum_to(where(s[0], g[0], zero), sa) : Tensor(),
+                          n[2] ? sum_to(where(s[0], zero, g[0]), sb) : Tensor()};
+         });
   return y;
 }
 
@@ -402,12 +348,10 @@ Tensor to(const Tensor& x, Device device) {
   Tensor y = empty(x.shape(), x.dtype(), device);
   copy_across(x, y);
   if (is_float(x.dtype()))
-    record(
-        "to_device", {x}, {y}, {},
-        [from = x.device()](const Tensors&, const Tensors& g, const Needs&) {
-          return Tensors{to(g[0], from)};
-        },
-        replay1([device](const Tensor& x) { return to(x, device); }));
+    record("to_device", {x}, {y}, {},
+           [from = x.device()](const Tensors&, const Tensors& g, const Needs&) {
+             return Tensors{to(g[0], from)};
+           });
   return y;
 }
 
@@ -419,22 +363,17 @@ Tensor to(const Tensor& x, DType dtype) {
   Tensor y = empty(x.shape(), dtype, x.device());
   backend(x.device()).copy(x, y);
   if (is_float(x.dtype()) && is_float(dtype))
-    record(
-        "to", {x}, {y}, {},
-        [from = x.dtype()](const Tensors&, const Tensors& g, const Needs&) {
-          return Tensors{to(g[0], from)};
-        },
-        replay1([dtype](const Tensor& x) { return to(x, dtype); }));
+    record("to", {x}, {y}, {}, [from = x.dtype()](const Tensors&, const Tensors& g, const Needs&) {
+      return Tensors{to(g[0], from)};
+    });
   return y;
 }
 
 Tensor clone(const Tensor& x) {
   Tensor y = empty(x.shape(), x.dtype(), x.device());
   backend(x.device()).copy(x, y);
-  record(
-      "clone", {x}, {y}, {},
-      [](const Tensors&, const Tensors& g, const Needs&) { return Tensors{g[0]}; },
-      replay1([](const Tensor& x) { return clone(x); }));
+  record("clone", {x}, {y}, {},
+         [](const Tensors&, const Tensors& g, const Needs&) { return Tensors{g[0]}; });
   return y;
 }
 
@@ -455,15 +394,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
     NoGrad no_grad;
     y = x * mask;
   }
-  record(
-      "dropout", {x}, {y}, {mask},
-      [](const Tensors& s, const Tensors& g, const Needs&) { return Tensors{g[0] * s[0]}; },
-      // Replay regenerates the same mask from the saved generator state.
-      [p, state](const Tensors& in) {
-        Generator replay_gen;
-        replay_gen.set_state(state);
-        return Tensors{dropout(in[0], p, true, &replay_gen)};
-      });
+  record("dropout", {x}, {y}, {mask},
+         [](const Tensors& s, const Tensors& g, const Needs&) { return Tensors{g[0] * s[0]}; });
   return y;
 }
 

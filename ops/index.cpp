@@ -33,15 +33,13 @@ Tensor index_select(const Tensor& x_in, int64_t dim, const Tensor& index_in) {
   shape[size_t(dim)] = index.numel();
   Tensor y = empty(shape, x.dtype(), x.device());
   backend(x.device()).index_select(x, dim, index, y);
-  record(
-      "index_select", {x}, {y}, {index},
-      [in = x.shape(), dim](const Tensors& s, const Tensors& g, const Needs&) {
-        Tensor gx = zeros(in, g[0].dtype(), g[0].device());
-        backend(gx.device()).index_add(gx, dim, s[0], contiguous(g[0]));
-        return Tensors{gx};
-      },
-      [dim, index](const Tensors& in) { return Tensors{index_select(in[0], dim, index)}; },
-      {0, double(2 * y.nbytes())});
+  record("index_select", {x}, {y}, {index},
+         [in = x.shape(), dim](const Tensors& s, const Tensors& g, const Needs&) {
+           Tensor gx = zeros(in, g[0].dtype(), g[0].device());
+           backend(gx.device()).index_add(gx, dim, s[0], contiguous(g[0]));
+           return Tensors{gx};
+         },
+         {0, double(2 * y.nbytes())});
   return y;
 }
 
@@ -64,14 +62,12 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   check_index(index, x.shape()[size_t(dim)], "gather", "the gathered dim");
   Tensor y = empty(index.shape(), x.dtype(), x.device());
   backend(x.device()).gather(x, dim, index, y);
-  record(
-      "gather", {x}, {y}, {index},
-      [in = x.shape(), dim](const Tensors& s, const Tensors& g, const Needs&) {
-        Tensor gx = zeros(in, g[0].dtype(), g[0].device());
-        backend(gx.device()).scatter_add(gx, dim, s[0], g[0]);
-        return Tensors{gx};
-      },
-      [dim, index](const Tensors& in) { return Tensors{gather(in[0], dim, index)}; });
+  record("gather", {x}, {y}, {index},
+         [in = x.shape(), dim](const Tensors& s, const Tensors& g, const Needs&) {
+           Tensor gx = zeros(in, g[0].dtype(), g[0].device());
+           backend(gx.device()).scatter_add(gx, dim, s[0], g[0]);
+           return Tensors{gx};
+         });
   return y;
 }
 
@@ -90,12 +86,10 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   Tensor y = empty(x.shape(), x.dtype(), x.device());
   backend(x.device()).copy(x, y);
   backend(x.device()).scatter_add(y, dim, index, src);
-  record(
-      "scatter_add", {x, src}, {y}, {index},
-      [dim](const Tensors& s, const Tensors& g, const Needs& n) {
-        return Tensors{g[0], n[1] ? gather(g[0], dim, s[0]) : Tensor()};
-      },
-      [dim, index](const Tensors& in) { return Tensors{scatter_add(in[0], dim, index, in[1])}; });
+  record("scatter_add", {x, src}, {y}, {index},
+         [dim](const Tensors& s, const Tensors& g, const Needs& n) {
+           return Tensors{g[0], n[1] ? gather(g[0], dim, s[0]) : Tensor()};
+         });
   return y;
 }
 

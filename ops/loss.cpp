@@ -103,19 +103,14 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets_in, const Cross
   backend(x.device()).cross_entropy(x, targets, o.ignore_index, o.label_smoothing, loss, lse);
   const int64_t ignore = o.ignore_index;
   const double smoothing = o.label_smoothing;
-  record(
-      "cross_entropy", {x}, {loss}, {x, targets, lse},
-      [ignore, smoothing](const Tensors& s, const Tensors& g, const Needs&) {
-        Tensor gl = contiguous(g[0]);
-        Tensor gx = empty(s[0].shape(), s[0].dtype(), s[0].device());
-        backend(gx.device()).cross_entropy_backward(s[0], s[1], s[2], gl, ignore, smoothing, gx);
-        return Tensors{gx};
-      },
-      [targets, o](const Tensors& in) {
-        return Tensors{
-            cross_entropy(in[0], targets, {o.ignore_index, o.label_smoothing, Reduction::none})};
-      },
-      {6.0 * double(x.numel()), double(x.nbytes())});
+  record("cross_entropy", {x}, {loss}, {x, targets, lse},
+         [ignore, smoothing](const Tensors& s, const Tensors& g, const Needs&) {
+           Tensor gl = contiguous(g[0]);
+           Tensor gx = empty(s[0].shape(), s[0].dtype(), s[0].device());
+           backend(gx.device()).cross_entropy_backward(s[0], s[1], s[2], gl, ignore, smoothing, gx);
+           return Tensors{gx};
+         },
+         {6.0 * double(x.numel()), double(x.nbytes())});
   Tensor valid = to(ne(targets, double(o.ignore_index)), x.dtype());
   if (o.reduction == Reduction::none && targets_in.shape() != loss.shape())
     loss = reshape(loss, targets_in.shape());

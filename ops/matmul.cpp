@@ -103,14 +103,12 @@ Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in) {
         .matmul(as_batched(a, batch), as_batched(b, batch),
                 Tensor::make(y.storage(), 0, {nb, m, n}, {m * n, n, 1}, y.dtype()));
   }
-  record(
-      "matmul", {a, b}, {y}, {a, b},
-      [](const Tensors& s, const Tensors& g, const Needs& need) {
-        return matmul_grads(s[0], s[1], g[0], need);
-      },
-      [](const Tensors& in) { return Tensors{matmul(in[0], in[1])}; },
-      {2.0 * double(nb) * double(m) * double(n) * double(k),
-       double(a.nbytes() + b.nbytes() + y.nbytes())});
+  record("matmul", {a, b}, {y}, {a, b},
+         [](const Tensors& s, const Tensors& g, const Needs& need) {
+           return matmul_grads(s[0], s[1], g[0], need);
+         },
+         {2.0 * double(nb) * double(m) * double(n) * double(k),
+          double(a.nbytes() + b.nbytes() + y.nbytes())});
   return y;
 }
 
@@ -123,17 +121,12 @@ Tensor matmul_autocast(const Tensor& a, const Tensor& b) {
     b16 = to(b, DType::bf16);
     y = matmul(a16, b16);
   }
-  record(
-      "matmul_bf16", {a, b}, {y}, {a16, b16},
-      [](const Tensors& s, const Tensors& g, const Needs& need) {
-        return matmul_grads(s[0], s[1], to(g[0], DType::bf16), need);
-      },
-      [](const Tensors& in) {
-        Autocast on;
-        return Tensors{matmul(in[0], in[1])};
-      },
-      {2.0 * double(y.numel()) * double(a.size(-1)),
-       double(a16.nbytes() + b16.nbytes() + y.nbytes())});
+  record("matmul_bf16", {a, b}, {y}, {a16, b16},
+         [](const Tensors& s, const Tensors& g, const Needs& need) {
+           return matmul_grads(s[0], s[1], to(g[0], DType::bf16), need);
+         },
+         {2.0 * double(y.numel()) * double(a.size(-1)),
+          double(a16.nbytes() + b16.nbytes() + y.nbytes())});
   return y;
 }
 

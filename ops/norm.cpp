@@ -45,24 +45,20 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
   backend(x.device())
       .layer_norm(as_rows(x, rows, d), as_row(w, d), as_row(b, d), eps, as_rows(y, rows, d), mu,
                   rstd);
-  record(
-      "layer_norm", {x, w, b}, {y}, {x, w, mu, rstd},
-      [normalized_shape, rows, d](const Tensors& s, const Tensors& g, const Needs& n) {
-        const Tensor &x = s[0], &w = s[1];
-        Tensor gy = contiguous(g[0]);
-        Tensor gx = empty(x.shape(), x.dtype(), x.device());
-        Tensor gw = n[1] ? empty(normalized_shape, x.dtype(), x.device()) : Tensor();
-        Tensor gb = n[2] ? empty(normalized_shape, x.dtype(), x.device()) : Tensor();
-        backend(x.device())
-            .layer_norm_backward(as_rows(x, rows, d), as_row(w, d), s[2], s[3],
-                                 as_rows(gy, rows, d), as_rows(gx, rows, d), as_row(gw, d),
-                                 as_row(gb, d));
-        return Tensors{gx, gw, gb};
-      },
-      [normalized_shape, eps](const Tensors& in) {
-        return Tensors{layer_norm(in[0], normalized_shape, in[1], in[2], eps)};
-      },
-      {8.0 * double(x.numel()), 2.0 * double(x.nbytes())});
+  record("layer_norm", {x, w, b}, {y}, {x, w, mu, rstd},
+         [normalized_shape, rows, d](const Tensors& s, const Tensors& g, const Needs& n) {
+           const Tensor &x = s[0], &w = s[1];
+           Tensor gy = contiguous(g[0]);
+           Tensor gx = empty(x.shape(), x.dtype(), x.device());
+           Tensor gw = n[1] ? empty(normalized_shape, x.dtype(), x.device()) : Tensor();
+           Tensor gb = n[2] ? empty(normalized_shape, x.dtype(), x.device()) : Tensor();
+           backend(x.device())
+               .layer_norm_backward(as_rows(x, rows, d), as_row(w, d), s[2], s[3],
+                                    as_rows(gy, rows, d), as_rows(gx, rows, d), as_row(gw, d),
+                                    as_row(gb, d));
+           return Tensors{gx, gw, gb};
+         },
+         {8.0 * double(x.numel()), 2.0 * double(x.nbytes())});
   return y;
 }
 
@@ -144,22 +140,12 @@ Tensor batch_norm_epilogue(const char* op, const Tensor& x_in, const Tensor& res
   // batch_norm (+ the sum), whose backward needs x but not its output, and relu, which saves
   // the output for its mask. Separate entries let backward free relu's incoming gradient before
   // batch_norm's backward allocates, as with the unfused ops.
-  record(
-      r.defined() ? "batch_norm_add" : "batch_norm", {x, w, b, r}, {y}, {x, mu, invstd, w},
-      [training](const Tensors& s, const Tensors& g, const Needs& n) {
-        Tensors out = batch_norm_grads(s, g[0], {n[0], n[1], n[2]}, training);
-        out.push_back(n[3] ? g[0] : Tensor());  // the sum passes the gradient on unchanged
-        return out;
-      },
-      // Replay normalises with the statistics this step computed, without touching the
-      // running statistics a second time.
-      [mu, invstd](const Tensors& in) {
-        Tensor y = empty(in[0].shape(), in[0].dtype(), in[0].device());
-        Backend& be = backend(y.device());
-        be.batch_norm_apply(contiguous(in[0]), mu, invstd, in[1], in[2], y);
-        if (in[3].defined()) be.binary(BinaryOp::add, y, contiguous(in[3]), y);
-        return Tensors{y};
-      });
+  record(r.defined() ? "batch_norm_add" : "batch_norm", {x, w, b, r}, {y}, {x, mu, invstd, w},
+         [training](const Tensors& s, const Tensors& g, const Needs& n) {
+           Tensors out = batch_norm_grads(s, g[0], {n[0], n[1], n[2]}, training);
+           out.push_back(n[3] ? g[0] : Tensor());  // the sum passes the gradient on unchanged
+           return out;
+         });
   if (!relu) return y;
   Tensor out = y.detach();  // the same storage, relu's output
   detail::record_relu(y, out);

@@ -50,14 +50,12 @@ Tensor max_pool(const Tensor& x_in, const PoolOptions& o) {
   Tensor y = empty(out_shape, x.dtype(), x.device());
   Tensor idx = empty(out_shape, DType::i64, x.device());
   backend(x.device()).max_pool(x, p, y, idx);
-  record(
-      "max_pool", {x}, {y}, {idx},
-      [in = x.shape(), p](const Tensors& s, const Tensors& g, const Needs&) {
-        Tensor gx = empty(in, g[0].dtype(), g[0].device());
-        backend(gx.device()).max_pool_backward(contiguous(g[0]), s[0], p, gx);
-        return Tensors{gx};
-      },
-      [o](const Tensors& in) { return Tensors{max_pool(in[0], o)}; });
+  record("max_pool", {x}, {y}, {idx},
+         [in = x.shape(), p](const Tensors& s, const Tensors& g, const Needs&) {
+           Tensor gx = empty(in, g[0].dtype(), g[0].device());
+           backend(gx.device()).max_pool_backward(contiguous(g[0]), s[0], p, gx);
+           return Tensors{gx};
+         });
   return y;
 }
 
@@ -69,14 +67,12 @@ Tensor avg_pool(const Tensor& x_in, const PoolOptions& o) {
   Tensor x = contiguous(x_in);
   Tensor y = empty(out_shape, x.dtype(), x.device());
   backend(x.device()).avg_pool(x, p, y);
-  record(
-      "avg_pool", {x}, {y}, {},
-      [in = x.shape(), p](const Tensors&, const Tensors& g, const Needs&) {
-        Tensor gx = empty(in, g[0].dtype(), g[0].device());
-        backend(gx.device()).avg_pool_backward(contiguous(g[0]), p, gx);
-        return Tensors{gx};
-      },
-      [o](const Tensors& in) { return Tensors{avg_pool(in[0], o)}; });
+  record("avg_pool", {x}, {y}, {},
+         [in = x.shape(), p](const Tensors&, const Tensors& g, const Needs&) {
+           Tensor gx = empty(in, g[0].dtype(), g[0].device());
+           backend(gx.device()).avg_pool_backward(contiguous(g[0]), p, gx);
+           return Tensors{gx};
+         });
   return y;
 }
 

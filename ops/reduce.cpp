@@ -60,17 +60,12 @@ Tensor extremum(ReduceOp op, const char* name, const Tensor& x, const std::vecto
   for (int64_t d : dims)
     SPOOL_CHECK(x.shape()[size_t(d)] > 0, name, ": dim ", d, " of ", str(x.shape()), " is empty");
   Tensor y = reduce_kernel(op, x, dims, keepdim);
-  record(
-      name, {x}, {y}, {x, y},
-      [dims](const Tensors& s, const Tensors& g, const Needs&) {
-        const Tensor &x = s[0], &y = s[1];
-        Tensor hit = to(eq(x, expand_back(y, x, dims)), x.dtype());
-        Tensor count = sum(hit, dims, true);
-        return Tensors{expand_back(g[0], x, dims) * hit / count};
-      },
-      [op, name, in, keepdim](const Tensors& t) {
-        return Tensors{op == ReduceOp::max ? max(t[0], in, keepdim) : min(t[0], in, keepdim)};
-      });
+  record(name, {x}, {y}, {x, y}, [dims](const Tensors& s, const Tensors& g, const Needs&) {
+    const Tensor &x = s[0], &y = s[1];
+    Tensor hit = to(eq(x, expand_back(y, x, dims)), x.dtype());
+    Tensor count = sum(hit, dims, true);
+    return Tensors{expand_back(g[0], x, dims) * hit / count};
+  });
   return y;
 }
 
@@ -79,14 +74,12 @@ Tensor extremum(ReduceOp op, const char* name, const Tensor& x, const std::vecto
 Tensor sum(const Tensor& x, const std::vector<int64_t>& in, bool keepdim) {
   auto dims = normalize_dims(x, in, "sum");
   Tensor y = reduce_kernel(ReduceOp::sum, x, dims, keepdim);
-  record(
-      "sum", {x}, {y}, {},
-      [xs = x.shape(), dims](const Tensors&, const Tensors& g, const Needs&) {
-        Shape ks = xs;
-        for (int64_t d : dims) ks[size_t(d)] = 1;
-        return Tensors{expand(reshape(g[0], ks), xs)};
-      },
-      [in, keepdim](const Tensors& t) { return Tensors{sum(t[0], in, keepdim)}; });
+  record("sum", {x}, {y}, {},
+         [xs = x.shape(), dims](const Tensors&, const Tensors& g, const Needs&) {
+           Shape ks = xs;
+           for (int64_t d : dims) ks[size_t(d)] = 1;
+           return Tensors{expand(reshape(g[0], ks), xs)};
+         });
   return y;
 }
 

@@ -85,12 +85,11 @@ Tensor reshape(const Tensor& x, const Shape& requested) {
   if (shape == x.shape()) return x;
   if (auto strides = view_strides(x.shape(), x.strides(), shape)) {
     Tensor y = view_of(x, shape, *strides, x.offset());
-    record(
-        "reshape", {x}, {y}, {},
-        [in = x.shape()](const Tensors&, const Tensors& g, const Needs&) {
-          return Tensors{reshape(g[0], in)};
-        },
-        [shape](const Tensors& in) { return Tensors{reshape(in[0], shape)}; }, {0, 0});
+    record("reshape", {x}, {y}, {},
+           [in = x.shape()](const Tensors&, const Tensors& g, const Needs&) {
+             return Tensors{reshape(g[0], in)};
+           },
+           {0, 0});
     return y;
   }
   return reshape(contiguous(x), shape);
@@ -112,12 +111,11 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
     strides[i] = x.strides()[size_t(d[i])];
   }
   Tensor y = view_of(x, shape, strides, x.offset());
-  record(
-      "permute", {x}, {y}, {},
-      [inverse](const Tensors&, const Tensors& g, const Needs&) {
-        return Tensors{permute(g[0], inverse)};
-      },
-      [d](const Tensors& in) { return Tensors{permute(in[0], d)}; }, {0, 0});
+  record("permute", {x}, {y}, {},
+         [inverse](const Tensors&, const Tensors& g, const Needs&) {
+           return Tensors{permute(g[0], inverse)};
+         },
+         {0, 0});
   return y;
 }
 
@@ -143,15 +141,11 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   shape[size_t(dim)] = len;
   strides[size_t(dim)] *= step;
   Tensor y = view_of(x, shape, strides, x.offset() + start * x.strides()[size_t(dim)]);
-  record(
-      "slice", {x}, {y}, {},
-      [in = x.shape(), dim, start, step](const Tensors&, const Tensors& g, const Needs&) {
-        return Tensors{embed_slice(g[0], in, dim, start, step)};
-      },
-      [dim, start, end, step](const Tensors& in) {
-        return Tensors{slice(in[0], dim, start, end, step)};
-      },
-      {0, 0});
+  record("slice", {x}, {y}, {},
+         [in = x.shape(), dim, start, step](const Tensors&, const Tensors& g, const Needs&) {
+           return Tensors{embed_slice(g[0], in, dim, start, step)};
+         },
+         {0, 0});
   return y;
 }
 
@@ -184,12 +178,11 @@ Tensor expand(const Tensor& x, const Shape& requested) {
     strides[size_t(d)] = have == want ? x.strides()[size_t(d - lead)] : 0;
   }
   Tensor y = view_of(x, shape, strides, x.offset());
-  record(
-      "expand", {x}, {y}, {},
-      [in = x.shape()](const Tensors&, const Tensors& g, const Needs&) {
-        return Tensors{detail::sum_to(g[0], in)};
-      },
-      [shape](const Tensors& in) { return Tensors{expand(in[0], shape)}; }, {0, 0});
+  record("expand", {x}, {y}, {},
+         [in = x.shape()](const Tensors&, const Tensors& g, const Needs&) {
+           return Tensors{detail::sum_to(g[0], in)};
+         },
+         {0, 0});
   return y;
 }
 
@@ -234,10 +227,8 @@ Tensor contiguous(const Tensor& x) {
   if (x.is_contiguous()) return x;
   Tensor y = empty(x.shape(), x.dtype(), x.device());
   backend(x.device()).copy(x, y);
-  record(
-      "contiguous", {x}, {y}, {},
-      [](const Tensors&, const Tensors& g, const Needs&) { return Tensors{g[0]}; },
-      [](const Tensors& in) { return Tensors{contiguous(in[0])}; });
+  record("contiguous", {x}, {y}, {},
+         [](const Tensors&, const Tensors& g, const Needs&) { return Tensors{g[0]}; });
   return y;
 }
 
@@ -268,16 +259,13 @@ Tensor cat(const Tensors& xs, int64_t dim) {
     backend(y.device()).copy(xs[i], view_of(y, part, y.strides(), at * y.strides()[size_t(dim)]));
     at += sizes[i];
   }
-  record(
-      "cat", xs, {y}, {},
-      [sizes, dim](const Tensors&, const Tensors& g, const Needs& n) {
-        Tensors out(sizes.size());
-        int64_t at = 0;
-        for (size_t i = 0; i < sizes.size(); at += sizes[i], ++i)
-          if (n[i]) out[i] = narrow(g[0], dim, at, sizes[i]);
-        return out;
-      },
-      [dim](const Tensors& in) { return Tensors{cat(in, dim)}; });
+  record("cat", xs, {y}, {}, [sizes, dim](const Tensors&, const Tensors& g, const Needs& n) {
+    Tensors out(sizes.size());
+    int64_t at = 0;
+    for (size_t i = 0; i < sizes.size(); at += sizes[i], ++i)
+      if (n[i]) out[i] = narrow(g[0], dim, at, sizes[i]);
+    return out;
+  });
   return y;
 }
 

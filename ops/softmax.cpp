@@ -22,22 +22,18 @@ Tensor softmax_impl(const Tensor& x_in, int64_t dim, bool log) {
   } else {
     backend(x.device()).softmax(x, dim, log, y);
   }
-  record(
-      name, {x}, {y}, {y},
-      [dim, log](const Tensors& s, const Tensors& g, const Needs&) {
-        Tensor gy = contiguous(g[0]);
-        Tensor gx = empty(gy.shape(), gy.dtype(), gy.device());
-        // A single value's softmax (1) and log_softmax (0) are constants.
-        if (gy.dim() == 0)
-          backend(gy.device()).fill(gx, 0);
-        else
-          backend(gy.device()).softmax_backward(s[0], gy, dim, log, gx);
-        return Tensors{gx};
-      },
-      [dim, log](const Tensors& in) {
-        return Tensors{log ? log_softmax(in[0], dim) : softmax(in[0], dim)};
-      },
-      {5.0 * double(x.numel()), 2.0 * double(x.nbytes())});
+  record(name, {x}, {y}, {y},
+         [dim, log](const Tensors& s, const Tensors& g, const Needs&) {
+           Tensor gy = contiguous(g[0]);
+           Tensor gx = empty(gy.shape(), gy.dtype(), gy.device());
+           // A single value's softmax (1) and log_softmax (0) are constants.
+           if (gy.dim() == 0)
+             backend(gy.device()).fill(gx, 0);
+           else
+             backend(gy.device()).softmax_backward(s[0], gy, dim, log, gx);
+           return Tensors{gx};
+         },
+         {5.0 * double(x.numel()), 2.0 * double(x.nbytes())});
   return y;
 }
 

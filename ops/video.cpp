@@ -35,15 +35,11 @@ Tensor temporal_shift(const Tensor& x, int64_t segments, int64_t fold_div, Shift
   if (fold == 0) return x;  // too few channels to shift any
   if (!is_float(x.dtype())) return detail::temporal_shift_composite(x, segments, fold_div, mode);
   Tensor y = shift_kernel(x, segments, fold, mode, false);
-  record(
-      "temporal_shift", {x}, {y}, {},
-      [segments, fold, mode](const Tensors&, const Tensors& g, const Needs&) {
-        return Tensors{shift_kernel(g[0], segments, fold, mode, true)};
-      },
-      [segments, fold_div, mode](const Tensors& in) {
-        return Tensors{temporal_shift(in[0], segments, fold_div, mode)};
-      },
-      {0, double(2 * x.nbytes())});
+  record("temporal_shift", {x}, {y}, {},
+         [segments, fold, mode](const Tensors&, const Tensors& g, const Needs&) {
+           return Tensors{shift_kernel(g[0], segments, fold, mode, true)};
+         },
+         {0, double(2 * x.nbytes())});
   return y;
 }
 
