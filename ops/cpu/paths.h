@@ -8,8 +8,9 @@
 // Matrix products (matmul, and so linear layers and their gradients) in f32: OpenBLAS's sgemm or
 // oneDNN's dnnl_sgemm. f64 always takes OpenBLAS's dgemm.
 //
-// The default is oneDNN for both where the build has it (the faster on every standard model and
-// on the models' GEMM shapes: docs/benchmarks.md), else spool's path and OpenBLAS.
+// The default is oneDNN for both where the build has it (its convolutions are the faster on every
+// standard model; its sgemm and OpenBLAS's are within noise of each other at the models' shapes:
+// docs/benchmarks.md), else spool's path and OpenBLAS.
 // SPOOL_CPU_CONV=im2col|onednn and SPOOL_CPU_GEMM=openblas|onednn in the environment select at the
 // first call. Selecting oneDNN in a build without it throws spool::Error saying why (set_conv,
 // set_gemm, or the first call under the environment variable).
