@@ -5,7 +5,6 @@
 #include <unordered_set>
 
 #include "engine/backend.h"
-#include "engine/clock.h"
 #include "engine/factory.h"
 
 namespace spool {
@@ -54,17 +53,7 @@ std::vector<std::shared_ptr<Node>> Tape::entries() const {
   return out;
 }
 
-void Tape::clear() {
-  entries_.clear();
-  last_lap_ = -1;
-}
-
-double Tape::lap_ms() {
-  const double now = now_ms();
-  const double dt = last_lap_ < 0 ? 0 : now - last_lap_;
-  last_lap_ = now;
-  return dt;
-}
+void Tape::clear() { entries_.clear(); }
 
 namespace {
 void append_node(const char* op, const Tensors& inputs, const Tensors& outputs,
@@ -106,13 +95,10 @@ void append_node(const char* op, const Tensors& inputs, const Tensors& outputs,
   }
   node->backward = std::move(backward);
   if (cost.flops < 0) {
-    cost = {0, 0};
-    for (const auto& y : outputs) cost.flops += double(y.numel()), cost.bytes += double(y.nbytes());
-    for (const auto& x : inputs)
-      if (x.defined()) cost.bytes += double(x.nbytes());
+    cost.flops = 0;
+    for (const auto& y : outputs) cost.flops += double(y.numel());
   }
   node->cost = cost;
-  node->forward_ms = tape.lap_ms();
   for (size_t k = 0; k < outputs.size(); ++k) {
     const Tensor& y = outputs[k];
     bool in_place = false;

@@ -19,10 +19,10 @@
 
 namespace spool {
 
-// Negative values ask record() to estimate: one flop per output element, bytes of all tensors.
+// What an op's forward costs, for the planner's profiles (StageCost::flops). A negative value
+// asks record() to estimate: one flop per output element.
 struct Cost {
   double flops = -1;  // floating-point operations of the forward
-  double bytes = -1;  // bytes read and written by the forward
 };
 
 // A tensor saved for backward, with the storage version it had when saved.
@@ -57,7 +57,6 @@ struct Node {
   std::vector<SavedTensor> saved;
   BackwardFn backward;
   Cost cost;
-  double forward_ms = 0;  // measured: time since the previous entry was recorded on this thread
   bool released = false;  // backward ran and freed the saved tensors
 
   int64_t saved_bytes() const;
@@ -127,13 +126,10 @@ class Tape {
   void clear();
   void append(const std::shared_ptr<Node>& node);
   uint64_t next_seq() { return seq_++; }
-  // Milliseconds since the previous call (the time an op took before recording itself).
-  double lap_ms();
 
  private:
   std::vector<std::weak_ptr<Node>> entries_;
   uint64_t seq_ = 0;
-  double last_lap_ = -1;
   size_t compact_at_ = 1024;
 };
 

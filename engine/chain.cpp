@@ -336,7 +336,7 @@ void ChainExecutor::backward(int i) {
   // The real backward also frees the record, the gradient of x_{i+1} and x_{i+1} (but the
   // loss), as soon as nothing reads them: the account takes the same steps at once.
   if (real_) real_->backward_call(i);
-  live_ += s.backward_delta - p_.boundary_grad_bytes(i + 1) + s.release_delta;
+  live_ += s.backward_delta - p_.boundary_grad_bytes(i + 1);
   rec_[size_t(i)] = 0;
   if (i + 1 < size()) held_[size_t(i) + 1] = 0;  // no stage reads x_{i+1} again
   for (int j : inputs_[size_t(i)]) settle(j);
@@ -417,9 +417,8 @@ ChainProfile profile_chain(Chain& chain) {
   for (int i = s - 1; i >= 0; --i) {
     StageCost& c = p.stages[size_t(i)];
     // backward_call frees the gradient of x_{i+1} and x_{i+1} itself (but the loss) inside;
-    // the account keeps the planner's split: backward_delta - grad_bytes(i + 1) +
-    // release_delta is the stage's whole change, x_{i+1}'s bytes (dropped by the executor
-    // after the backward) aside.
+    // the account keeps the planner's split: backward_delta - grad_bytes(i + 1) is the stage's
+    // whole change, x_{i+1}'s bytes (dropped by the executor after the backward) aside.
     const int64_t grad = i + 1 < s ? r.grad_storage_bytes(i + 1) : p.seed_bytes;
     if (i + 1 < s) p.stages[size_t(i) + 1].grad_bytes = grad;
     m0 = live_now(device);
@@ -427,7 +426,6 @@ ChainProfile profile_chain(Chain& chain) {
     r.backward_call(i);
     c.backward_peak = memory_stats(device).peak_bytes - m0;
     c.backward_delta = live_now(device) - m0 + grad + (i + 1 < s ? c.out_bytes : 0);
-    c.release_delta = 0;
   }
   r.drop_grad(0);
   r.unhold(s);

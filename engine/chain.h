@@ -69,12 +69,10 @@ struct StageCost {
   // The backward starts with its record, x_{i+1} and x_{i+1}'s gradient present, and frees
   // the latter two (but the loss) as soon as the last op reading them has run.
   int64_t backward_peak = 0;  // above the live bytes at its start
-  // The backward's live change is backward_delta - (gradient of x_{i+1}) + release_delta, and
-  // x_{i+1}'s out_bytes leave when nothing holds x_{i+1} (after the backward; the loss never).
-  // (Input and parameter gradients made, internals freed. A profile puts everything in
-  // backward_delta; the planner's synthetic profiles split it.)
+  // The backward's live change is backward_delta - (gradient of x_{i+1}) (input and parameter
+  // gradients made, internals freed), and x_{i+1}'s out_bytes leave when nothing holds x_{i+1}
+  // (after the backward; the loss never).
   int64_t backward_delta = 0;
-  int64_t release_delta = 0;
   double forward_ms = 0;
   double flops = 0;  // of the forward, from the tape's cost records
 };

@@ -311,12 +311,11 @@ SegmentModel::SegmentModel(const ChainProfile& prof) : n(prof.size() - 1), p(pro
   SPOOL_CHECK(prof.size() >= 1, "planner: the profile has no stages");
   gp.assign(size_t(n) + 1, 0);
   const StageCost& loss = p.stages.back();
-  gp[size_t(n)] =
-      p.boundary_bytes(n + 1) + loss.internal_bytes + loss.backward_delta + loss.release_delta;
+  gp[size_t(n)] = p.boundary_bytes(n + 1) + loss.internal_bytes + loss.backward_delta;
   for (int a = n - 1; a >= 0; --a) {
     const StageCost& s = p.stages[size_t(a)];
-    gp[size_t(a)] = gp[size_t(a) + 1] + s.internal_bytes + s.backward_delta + s.release_delta -
-                    p.boundary_grad_bytes(a + 1);
+    gp[size_t(a)] =
+        gp[size_t(a) + 1] + s.internal_bytes + s.backward_delta - p.boundary_grad_bytes(a + 1);
   }
 }
 
@@ -409,9 +408,10 @@ ChainProfile synthetic_profile(uint64_t seed, int n, int skips) {
     for (int j : p.inputs(i))
       if (j > 0 && last_reader[size_t(j)] == i) made += p.stages[size_t(j)].grad_bytes;
     const int64_t params = u(20000), residual = u(2) ? 0 : u(s.internal_bytes + 1);
-    s.backward_delta = made + params - (s.internal_bytes - residual);
-    s.release_delta = -residual;
-    s.backward_peak = std::max<int64_t>(0, s.backward_delta) + u(40000);
+    // The backward frees the internals but a residual before its peak, the residual after it.
+    const int64_t before_release = made + params - (s.internal_bytes - residual);
+    s.backward_delta = before_release - residual;
+    s.backward_peak = std::max<int64_t>(0, before_release) + u(40000);
   }
   return p;
 }

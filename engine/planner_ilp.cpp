@@ -336,8 +336,8 @@ IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vec
   gr[size_t(n)] = double(p.seed_bytes);
   for (int t = n - 1; t >= 0; --t) {
     const StageCost& s = p.stages[size_t(t) + 1];
-    gr[size_t(t)] = gr[size_t(t) + 1] + double(s.internal_bytes + s.backward_delta +
-                                               s.release_delta - p.boundary_grad_bytes(t + 2));
+    gr[size_t(t)] = gr[size_t(t) + 1] +
+                    double(s.internal_bytes + s.backward_delta - p.boundary_grad_bytes(t + 2));
   }
   // Units: bytes enter in units of the largest quantity, so coefficients are O(1).
   double unit = 1, total = 0;

@@ -92,7 +92,7 @@ Tensor flash_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
                                      to(to(contiguous(g[0]), DType::bf16), DType::f32), gq, gk, gv);
              return Tensors{gq, gk, gv};
            },
-           {flops, double(4 * q.nbytes())});
+           {flops});
     return out;
   }
   backend(q.device()).attention(q, k, v, seg, p, out, lse);
@@ -104,7 +104,7 @@ Tensor flash_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
                                    gv);
            return Tensors{gq, gk, gv};
          },
-         {flops, double(4 * q.nbytes())});
+         {flops});
   return out;
 }
 

@@ -90,7 +90,7 @@ Tensor conv(const Tensor& x_in, const Tensor& w_in, const Tensor& bias, const Co
              }
              return Tensors{gx, gw};
            },
-           {flops, double(x16.nbytes() + w16.nbytes() + y.nbytes())});
+           {flops});
     if (!bias.defined()) return y;
     Shape bshape(size_t(y.dim()), 1);
     bshape[1] = cout;
@@ -117,7 +117,7 @@ Tensor conv(const Tensor& x_in, const Tensor& w_in, const Tensor& bias, const Co
            }
            return Tensors{gx, gw};
          },
-         {flops, double(x.nbytes() + w.nbytes() + y.nbytes())});
+         {flops});
   if (!bias.defined()) return y;
   Shape bshape(size_t(y.dim()), 1);
   bshape[1] = cout;

@@ -110,7 +110,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets_in, const Cross
            backend(gx.device()).cross_entropy_backward(s[0], s[1], s[2], gl, ignore, smoothing, gx);
            return Tensors{gx};
          },
-         {6.0 * double(x.numel()), double(x.nbytes())});
+         {6.0 * double(x.numel())});
   Tensor valid = to(ne(targets, double(o.ignore_index)), x.dtype());
   if (o.reduction == Reduction::none && targets_in.shape() != loss.shape())
     loss = reshape(loss, targets_in.shape());

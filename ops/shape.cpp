@@ -89,7 +89,7 @@ Tensor reshape(const Tensor& x, const Shape& requested) {
            [in = x.shape()](const Tensors&, const Tensors& g, const Needs&) {
              return Tensors{reshape(g[0], in)};
            },
-           {0, 0});
+           {0});
     return y;
   }
   return reshape(contiguous(x), shape);
@@ -115,7 +115,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
          [inverse](const Tensors&, const Tensors& g, const Needs&) {
            return Tensors{permute(g[0], inverse)};
          },
-         {0, 0});
+         {0});
   return y;
 }
 
@@ -145,7 +145,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
          [in = x.shape(), dim, start, step](const Tensors&, const Tensors& g, const Needs&) {
            return Tensors{embed_slice(g[0], in, dim, start, step)};
          },
-         {0, 0});
+         {0});
   return y;
 }
 
@@ -182,7 +182,7 @@ Tensor expand(const Tensor& x, const Shape& requested) {
          [in = x.shape()](const Tensors&, const Tensors& g, const Needs&) {
            return Tensors{detail::sum_to(g[0], in)};
          },
-         {0, 0});
+         {0});
   return y;
 }
 

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "engine/allocator.h"
+#include "engine/factory.h"
+#include "nn/linear.h"
 #include "ops/ops.h"
 #include "tests/support/helpers.h"
 
@@ -26,6 +28,35 @@ Tensor leaf(const std::vector<double>& v, const Shape& shape) {
 // A parameter's first gradient of a step is adopted, not copied, when nothing else can see it:
 // the backward's peak holds one gradient-sized buffer, not two. Gradients that alias (x + x
 // hands the same tensor to both inputs) are still copied, and add up right.
+// The tape's entries are what the planner's profiles read: each op in recording order, with its
+// forward's FLOPs (StageCost::flops) and the bytes it saves for backward.
+TEST(Tape, EntriesListEachOpInOrderWithItsFlopsAndSavedBytes) {
+  Generator gen(1);
+  nn::Linear l1(8, 16, true, &gen), l2(16, 4, true, &gen);
+  Tensor x = randn({5, 8}, DType::f32, &gen);
+  Tensor y = from_vector(std::vector<int64_t>{0, 1, 2, 3, 0});
+  Tape& tape = Tape::current();
+  tape.clear();
+  Tensor loss = cross_entropy(l2.forward(relu(l1.forward(x))), y);
+  const auto entries = tape.entries();
+  ASSERT_GE(entries.size(), 6u);
+  // The first linear: matmul, add bias; then relu, which saves its output.
+  int64_t mm = -1, relu_at = -1;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i]->op == "matmul" && mm < 0) mm = int64_t(i);
+    if (entries[i]->op == "relu") relu_at = int64_t(i);
+  }
+  ASSERT_GE(mm, 0);
+  ASSERT_GT(relu_at, mm);
+  EXPECT_EQ(entries[size_t(mm)]->cost.flops, 2.0 * 5 * 16 * 8);
+  EXPECT_EQ(entries[size_t(relu_at)]->saved_bytes(), 5 * 16 * 4);
+  EXPECT_EQ(entries[size_t(relu_at)]->cost.flops, 5.0 * 16) << "estimated: one per output element";
+  for (size_t i = 1; i < entries.size(); ++i) EXPECT_GT(entries[i]->seq, entries[i - 1]->seq);
+  backward(loss);  // the graph is intact
+  EXPECT_TRUE(l1.weight.grad().defined());
+  tape.clear();
+}
+
 TEST(Autograd, FirstLeafGradientIsAdoptedWithoutACopy) {
   const int64_t n = 1 << 18;  // 2 MiB of f64
   Tensor w = zeros({n}, DType::f64);

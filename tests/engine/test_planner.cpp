@@ -199,7 +199,6 @@ TEST(Planner, DtrEvictsBoundariesAndRematerialisesThem) {
       s.keep_peak = s.out_bytes + 64;
       s.nograd_peak = s.out_bytes;
       s.backward_delta = s.grad_bytes - 64;
-      s.release_delta = 0;
       s.backward_peak = s.grad_bytes;
     }
     int64_t boundaries = 0;  // what a records-only eviction must keep at the end of forward

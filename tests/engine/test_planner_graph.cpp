@@ -336,7 +336,6 @@ TEST(PlannerGraph, DtrEvictsBoundariesOfGraphsAndRematerialisesThem) {
       s.keep_peak = s.out_bytes + 64;
       s.nograd_peak = s.out_bytes;
       s.backward_delta = made - 64;
-      s.release_delta = 0;
       s.backward_peak = made;
     }
     const int64_t plain = make_plan(p, "none", kUnlimited).predicted_peak;
