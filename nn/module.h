@@ -42,7 +42,8 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
   void zero_grad();
-  // Moves parameters and buffers. Only the CPU holds module state in this version.
+  // Moves parameters and buffers to `device` (a contiguous copy there); every holder of one
+  // (the model's fields, optimizers made later) sees it moved. Their gradients are dropped.
   void to(Device device);
 
  protected:
