@@ -14,7 +14,8 @@
 #include "bench/planner_common.h"
 #include "engine/clock.h"
 #include "engine/error.h"
-#include "engine/planner.h"
+#include "engine/planner/planner.h"
+#include "tests/support/synthetic_profile.h"
 
 using namespace spool;
 using spool::bench::recompute;

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "engine/error.h"
-#include "engine/planner.h"
+#include "engine/planner/planner.h"
 
 namespace spool::bench {
 

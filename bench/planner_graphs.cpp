@@ -8,7 +8,8 @@
 #include <string>
 
 #include "bench/planner_common.h"
-#include "engine/planner.h"
+#include "engine/planner/planner.h"
+#include "tests/support/synthetic_profile.h"
 
 using namespace spool;
 using spool::bench::recompute;

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "engine/chain.h"
+#include "engine/planner/chain.h"
 #include "nn/container.h"
 #include "nn/layers.h"
 #include "nn/norm.h"

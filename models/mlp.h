@@ -3,7 +3,7 @@
 #include <memory>
 #include <vector>
 
-#include "engine/chain.h"
+#include "engine/planner/chain.h"
 #include "nn/linear.h"
 #include "nn/module.h"
 

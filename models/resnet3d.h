@@ -14,7 +14,7 @@
 #include <memory>
 #include <vector>
 
-#include "engine/chain.h"
+#include "engine/planner/chain.h"
 #include "nn/container.h"
 #include "nn/conv.h"
 #include "nn/linear.h"

@@ -21,7 +21,7 @@
 #include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
-#include "engine/planner.h"
+#include "engine/planner/planner.h"
 #include "models/dpo.h"
 #include "models/gpt.h"
 #include "models/mlp.h"
@@ -195,7 +195,7 @@ int cmd_memstudy(int argc, char** argv) {
   const auto policies = split_list(a.str("policies", "none,sqrt,greedy,dp,ilp,dtr"));
   for (const auto& p : policies)
     if (!known_policy(p))
-      throw UsageError("memstudy: unknown checkpoint policy '" + p + "' (known: " + kPolicies +
+      throw UsageError("memstudy: unknown checkpoint policy '" + p + "' (known: " + policy_names() +
                        ")");
   std::vector<BudgetSpec> budgets;
   for (const auto& b : split_list(a.str("budgets", "1,0.5,1/3")))

@@ -48,7 +48,7 @@ int64_t parse_stem_groups(const Args& a, const std::string& command) {
 PlannedSteps::PlannedSteps(std::string policy, const std::string& budget)
     : policy_(std::move(policy)), budget_(parse_budget(budget, "train")) {
   if (!known_policy(policy_))
-    throw UsageError("train: unknown checkpoint policy '" + policy_ + "' (known: " + kPolicies +
+    throw UsageError("train: unknown checkpoint policy '" + policy_ + "' (known: " + policy_names() +
                      ")");
 }
 

@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-#include "engine/planner.h"
+#include "engine/planner/planner.h"
 
 namespace spool::cli {
 

@@ -9,6 +9,7 @@
 #include "data/digits.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
+#include "engine/planner/policy.h"
 #include "engine/safetensors.h"
 #include "models/mlp.h"
 #include "models/resnet.h"
@@ -335,10 +336,11 @@ int cmd_train(int argc, char** argv) {
           "--checkpoint-policy; it needs --model resnet18 and --checkpoint-policy");
     c.stem_groups = parse_stem_groups(a, "train");
   }
-  if (c.split_blocks && c.checkpoint_policy == "dp")
-    throw UsageError(
-        "train: --split-blocks makes a graph of stages, which dp does not plan (it plans "
-        "chains): use ilp, dtr, greedy, sqrt, every-k or none");
+  if (c.split_blocks && known_policy(c.checkpoint_policy) &&
+      !find_policy(c.checkpoint_policy)->plans_graphs())
+    throw UsageError("train: --split-blocks makes a graph of stages, which " + c.checkpoint_policy +
+                     " does not plan (it plans chains): use ilp, dtr, greedy, sqrt, every-k or "
+                     "none");
   if (a.has("time-limit")) c.time_limit = a.positive_double("time-limit", 0);
   if (video) {
     for (const char* f : {"resume", "pack", "epochs", "eval-every"})

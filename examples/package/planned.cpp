@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <memory>
 
-#include "engine/chain.h"
+#include "engine/planner/chain.h"
 #include "engine/factory.h"
-#include "engine/planner.h"
+#include "engine/planner/planner.h"
 #include "nn/linear.h"
 #include "nn/module.h"
 #include "nn/optim.h"

@@ -8,9 +8,10 @@
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
-#include "engine/chain.h"
+#include "engine/planner/chain.h"
 #include "engine/factory.h"
-#include "engine/planner.h"
+#include "engine/planner/planner.h"
+#include "tests/support/synthetic_profile.h"
 #include "models/gpt.h"
 #include "models/mlp.h"
 #include "models/resnet.h"

@@ -10,9 +10,10 @@
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
-#include "engine/chain.h"
+#include "engine/planner/chain.h"
 #include "engine/factory.h"
-#include "engine/planner.h"
+#include "engine/planner/planner.h"
+#include "tests/support/synthetic_profile.h"
 #include "models/resnet.h"
 #include "models/video.h"
 #include "nn/linear.h"

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/chain.h"
-#include "engine/planner.h"
+#include "engine/planner/chain.h"
+#include "engine/planner/planner.h"
 #include "engine/rng.h"
 #include "nn/linear.h"
 #include "tests/support/helpers.h"

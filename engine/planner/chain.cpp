@@ -1,4 +1,4 @@
-#include "engine/chain.h"
+#include "engine/planner/chain.h"
 
 #include <cstring>
 #include <optional>

@@ -18,13 +18,14 @@
 // dtr (no plan ahead: the step keeps everything and, when the next primitive would pass the
 // budget, evicts the record or loose boundary with the smallest cost / (bytes x staleness),
 // rematerialising it when backward needs it). Every policy but dp plans graphs of stages.
+// Each policy is one file of engine/planner/ registered in policy_registry() (policy.h).
 #pragma once
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
 
-#include "engine/chain.h"
+#include "engine/planner/chain.h"
 
 namespace spool {
 
@@ -58,7 +59,8 @@ struct PlanOptions {
   int dp_grid_points = 0;
 };
 
-extern const char* const kPolicies;  // for messages
+// The registered policies for messages: "none, every-k (or every-K, K >= 1), sqrt, greedy, ...".
+std::string policy_names();
 bool known_policy(const std::string& policy);
 
 // Throws spool::Error naming the smallest feasible budget when the policy cannot meet `budget`,
@@ -89,7 +91,7 @@ Plan evaluate(const ChainProfile& profile, Plan plan);
 namespace detail {
 // The dp policy's closed-form peak of a static plan; tests compare it with the simulation.
 int64_t formula_peak(const ChainProfile& profile, const std::vector<Segment>& segments);
-// The ILP of the segment model (engine/planner_ilp.cpp).
+// The ILP of the segment model (engine/planner/ilp_program.cpp).
 struct IlpResult {
   bool solved = false;  // a feasible integer solution was found
   bool optimal = false;
@@ -116,10 +118,6 @@ struct SegmentModel {
   int64_t loss_local() const;
   const ChainProfile& p;
 };
-// A random chain profile whose numbers are consistent with each other (what a stage keeps,
-// frees and makes), n stages, the last the loss: for planner tests and benchmarks. With skips > 0
-// each stage also reads up to that many random earlier boundaries (a graph).
-ChainProfile synthetic_profile(uint64_t seed, int n, int skips = 0);
 // Peaks (above the base and the kept prefix) of the dropped segments [a, b), b = a+1 .. last
 // (n when last < 0).
 std::vector<int64_t> dropped_locals(const SegmentModel& m, int a, int last = -1);

@@ -11,12 +11,14 @@
 #include <glpk.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 
 #include "engine/clock.h"
 #include "engine/error.h"
-#include "engine/planner.h"
+#include "engine/planner/planner.h"
 
 namespace spool::detail {
 
@@ -100,6 +102,75 @@ bool solve_program(glp_prob* lp, double deadline_ms, Callback& cb, IlpResult& ou
 }  // namespace
 
 namespace {
+
+// Both programs are built through Builder: columns one at a time, and rows as linear expressions
+// over them (Lin), each row's terms merged per column.
+struct Lin {
+  std::vector<std::pair<int, double>> terms;  // 1-based GLPK columns
+  double constant = 0;
+  Lin& add(const Lin& o, double k = 1) {
+    for (const auto& [c, v] : o.terms) terms.emplace_back(c, v * k);
+    constant += o.constant * k;
+    return *this;
+  }
+};
+
+class Builder {
+ public:
+  Builder() : lp_(glp_create_prob()) { glp_set_obj_dir(lp_, GLP_MIN); }
+  ~Builder() { glp_delete_prob(lp_); }
+  Builder(const Builder&) = delete;
+  Builder& operator=(const Builder&) = delete;
+  glp_prob* lp() { return lp_; }
+  // A column of `kind` (GLP_BV, GLP_CV) in [lo, hi] (hi infinite: lo and above) costing `obj`.
+  int column(int kind, double lo, double hi, double obj) {
+    const int c = glp_add_cols(lp_, 1);
+    glp_set_col_kind(lp_, c, kind);
+    if (kind != GLP_BV)
+      glp_set_col_bnds(lp_, c, std::isinf(hi) ? GLP_LO : lo == hi ? GLP_FX : GLP_DB, lo, hi);
+    glp_set_obj_coef(lp_, c, obj);
+    return c;
+  }
+  // e <= hi (upper) or e >= lo (lower); the constant moves to the right-hand side.
+  void at_most(const Lin& e, double hi) { row(e, GLP_UP, 0, hi - e.constant); }
+  void at_least(const Lin& e, double lo) { row(e, GLP_LO, lo - e.constant, 0); }
+  void equal(const Lin& e, double v) { row(e, GLP_FX, v - e.constant, v - e.constant); }
+  void load() { glp_load_matrix(lp_, int(ia_.size()) - 1, ia_.data(), ja_.data(), ar_.data()); }
+
+ private:
+  void row(const Lin& e, int type, double lo, double hi) {
+    const int r = glp_add_rows(lp_, 1);
+    glp_set_row_bnds(lp_, r, type, lo, hi);
+    std::map<int, double> merged;  // GLPK refuses a column twice in a row
+    for (const auto& [c, v] : e.terms) merged[c] += v;
+    for (const auto& [c, v] : merged)
+      if (v != 0) ia_.push_back(r), ja_.push_back(c), ar_.push_back(v);
+  }
+  glp_prob* lp_;
+  std::vector<int> ia_{0}, ja_{0};
+  std::vector<double> ar_{0};
+};
+
+// GLPK accepts rows violated within its feasibility tolerance; a plan over the budget by such a
+// sliver is solved again with the rows tightened by a margin, and without the warm start (GLPK
+// takes a heuristic solution without checking it, and it may break the tightened rows). `once`
+// builds and solves the program for (warm start, seconds left, margin); `fits` says whether a
+// solution keeps to the budget.
+template <class Once, class Fits>
+IlpResult solve_with_margins(const std::vector<Segment>* warm_start, double time_limit_s,
+                             const Once& once, const Fits& fits) {
+  IlpResult r;
+  double spent = 0;
+  for (int64_t margin : {int64_t(0), int64_t(64), int64_t(4096), int64_t(1) << 20}) {
+    r = once(margin == 0 ? warm_start : nullptr, std::max(0.001, time_limit_s - spent), margin);
+    spent += r.seconds;
+    if (r.too_large || r.timed_out || !r.solved || fits(r)) break;
+    r.solved = false;
+  }
+  r.seconds = spent;
+  return r;
+}
+
 constexpr size_t kMaxColumns = 100000;
 
 IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
@@ -143,65 +214,49 @@ IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<do
   const double avail =
       (std::min(double(avail_bytes), total_held + 2 * most) - double(margin)) / unit;
 
-  const std::unique_ptr<glp_prob, decltype(&glp_delete_prob)> owner(glp_create_prob(),
-                                                                    &glp_delete_prob);
-  glp_prob* lp = owner.get();
-  glp_set_obj_dir(lp, GLP_MIN);
+  Builder b;
+  glp_prob* lp = b.lp();
   const int ncols = int(cands.size());
-  glp_add_cols(lp, ncols);
-  for (int j = 0; j < ncols; ++j) {
-    glp_set_col_kind(lp, j + 1, GLP_BV);
-    glp_set_obj_coef(lp, j + 1, cands[size_t(j)].cost);
-  }
-  std::vector<int> ia{0}, ja{0};
-  std::vector<double> ar{0};
-  int row = 0;
-  // Flow: out of stage 0 once, into stage n once, through every other stage (row v + 1).
-  glp_add_rows(lp, n + 1);
-  for (int v = 0; v <= n; ++v) {
-    const double rhs = v == 0 ? -1 : v == n ? 1 : 0;
-    glp_set_row_bnds(lp, v + 1, GLP_FX, rhs, rhs);
-  }
-  for (int j = 0; j < ncols; ++j) {
-    const Segment& s = cands[size_t(j)].seg;
-    ia.push_back(s.end + 1), ja.push_back(j + 1), ar.push_back(1);
-    ia.push_back(s.begin + 1), ja.push_back(j + 1), ar.push_back(-1);
-  }
-  row = n + 1;
-  // Held bytes: a continuous column H_v per stage v = 1..n (H_0 = 0) with H_v = H_{v-1} + the
-  // held bytes of the chosen segments ending at v, so H_a is what the kept prefix holds when a
-  // segment starting at a runs. Memory: for every candidate, H_a + its own peak <= avail when
-  // it is chosen (big-M otherwise); and H_n + the loss stage's peak <= avail. The H columns keep
-  // the matrix at O(candidates) nonzeros; summing the prefix into every memory row instead made
-  // it O(candidates^2), and GLPK's simplex then overran the time limit (1 s for 0.05 s on 120
-  // stages).
+  // Columns: one binary per candidate segment (column j + 1), then H_v for v = 1..n (column
+  // ncols + v): the held bytes below.
+  for (int j = 0; j < ncols; ++j) b.column(GLP_BV, 0, 1, cands[size_t(j)].cost);
   const int hcol0 = ncols;  // H_v is column hcol0 + v
-  glp_add_cols(lp, n);
-  for (int v = 1; v <= n; ++v) glp_set_col_bnds(lp, hcol0 + v, GLP_LO, 0, 0);
-  glp_add_rows(lp, n);
-  const int hrow0 = row;  // the row defining H_v is hrow0 + v
+  for (int v = 1; v <= n; ++v) b.column(GLP_CV, 0, std::numeric_limits<double>::infinity(), 0);
+  // Flow: out of stage 0 once, into stage n once, through every other stage.
+  std::vector<Lin> flow(size_t(n) + 1);
+  for (int j = 0; j < ncols; ++j) {
+    const Segment& g = cands[size_t(j)].seg;
+    flow[size_t(g.end)].terms.emplace_back(j + 1, 1);
+    flow[size_t(g.begin)].terms.emplace_back(j + 1, -1);
+  }
+  for (int v = 0; v <= n; ++v) b.equal(flow[size_t(v)], v == 0 ? -1 : v == n ? 1 : 0);
+  // Held bytes: H_v = H_{v-1} + the held bytes of the chosen segments ending at v (H_0 = 0), so
+  // H_a is what the kept prefix holds when a segment starting at a runs. Memory: for every
+  // candidate, H_a + its own peak <= avail when it is chosen (big-M otherwise); and H_n + the
+  // loss stage's peak <= avail. The H columns keep the matrix at O(candidates) nonzeros; summing
+  // the prefix into every memory row instead made it O(candidates^2), and GLPK's simplex then
+  // overran the time limit (1 s for 0.05 s on 120 stages).
+  std::vector<Lin> held(size_t(n) + 1);
   for (int v = 1; v <= n; ++v) {
-    glp_set_row_bnds(lp, hrow0 + v, GLP_FX, 0, 0);
-    ia.push_back(hrow0 + v), ja.push_back(hcol0 + v), ar.push_back(1);
-    if (v > 1) ia.push_back(hrow0 + v), ja.push_back(hcol0 + v - 1), ar.push_back(-1);
+    held[size_t(v)].terms.emplace_back(hcol0 + v, 1);
+    if (v > 1) held[size_t(v)].terms.emplace_back(hcol0 + v - 1, -1);
   }
   for (int j = 0; j < ncols; ++j)
     if (cands[size_t(j)].held != 0)
-      ia.push_back(hrow0 + cands[size_t(j)].seg.end), ja.push_back(j + 1),
-          ar.push_back(-double(cands[size_t(j)].held) / unit);
-  row = hrow0 + n;
-  glp_add_rows(lp, ncols + 1);
+      held[size_t(cands[size_t(j)].seg.end)].terms.emplace_back(
+          j + 1, -double(cands[size_t(j)].held) / unit);
+  for (int v = 1; v <= n; ++v) b.equal(held[size_t(v)], 0);
   for (int j = 0; j < ncols; ++j) {
-    ++row;
     const Candidate& c = cands[size_t(j)];
-    glp_set_row_bnds(lp, row, GLP_UP, 0, avail + big_m);
-    ia.push_back(row), ja.push_back(j + 1), ar.push_back(double(c.local) / unit + big_m);
-    if (c.seg.begin > 0) ia.push_back(row), ja.push_back(hcol0 + c.seg.begin), ar.push_back(1);
+    Lin mem;
+    mem.terms.emplace_back(j + 1, double(c.local) / unit + big_m);
+    if (c.seg.begin > 0) mem.terms.emplace_back(hcol0 + c.seg.begin, 1);
+    b.at_most(mem, avail + big_m);
   }
-  ++row;
-  glp_set_row_bnds(lp, row, GLP_UP, 0, avail - double(loss_local) / unit);
-  if (n > 0) ia.push_back(row), ja.push_back(hcol0 + n), ar.push_back(1);
-  glp_load_matrix(lp, int(ia.size()) - 1, ia.data(), ja.data(), ar.data());
+  Lin last;
+  if (n > 0) last.terms.emplace_back(hcol0 + n, 1);
+  b.at_most(last, avail - double(loss_local) / unit);
+  b.load();
 
   Callback cb;
   if (warm_start) {
@@ -238,20 +293,12 @@ IlpResult solve_once(const ChainProfile& p, int64_t budget, const std::vector<do
 
 IlpResult solve_ilp(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
                     const std::vector<Segment>* warm_start, double time_limit_s) {
-  // GLPK accepts rows violated within its feasibility tolerance; a plan over the budget by such
-  // a sliver is solved again with the rows tightened, and without the warm start (GLPK takes a
-  // heuristic solution without checking it, and it may break the tightened rows).
-  IlpResult r;
-  double spent = 0;
-  for (int64_t margin : {int64_t(0), int64_t(64), int64_t(4096), int64_t(1) << 20}) {
-    r = solve_once(p, budget, cost, margin == 0 ? warm_start : nullptr,
-                   std::max(0.001, time_limit_s - spent), margin);
-    spent += r.seconds;
-    if (r.too_large || r.timed_out || !r.solved || formula_peak(p, r.segments) <= budget) break;
-    r.solved = false;
-  }
-  r.seconds = spent;
-  return r;
+  return solve_with_margins(
+      warm_start, time_limit_s,
+      [&](const std::vector<Segment>* warm, double seconds, int64_t margin) {
+        return solve_once(p, budget, cost, warm, seconds, margin);
+      },
+      [&](const IlpResult& r) { return formula_peak(p, r.segments) <= budget; });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,50 +315,6 @@ IlpResult solve_ilp(const ChainProfile& p, int64_t budget, const std::vector<dou
 namespace {
 
 constexpr int kGraphMaxStages = 48;
-
-struct Lin {
-  std::vector<std::pair<int, double>> terms;  // 1-based GLPK columns
-  double constant = 0;
-  Lin& add(const Lin& o, double k = 1) {
-    for (const auto& [c, v] : o.terms) terms.emplace_back(c, v * k);
-    constant += o.constant * k;
-    return *this;
-  }
-};
-
-class Builder {
- public:
-  Builder() : lp_(glp_create_prob()) { glp_set_obj_dir(lp_, GLP_MIN); }
-  ~Builder() { glp_delete_prob(lp_); }
-  Builder(const Builder&) = delete;
-  Builder& operator=(const Builder&) = delete;
-  glp_prob* lp() { return lp_; }
-  int column(int kind, double lo, double hi, double obj) {
-    const int c = glp_add_cols(lp_, 1);
-    glp_set_col_kind(lp_, c, kind);
-    if (kind != GLP_BV) glp_set_col_bnds(lp_, c, lo == hi ? GLP_FX : GLP_DB, lo, hi);
-    glp_set_obj_coef(lp_, c, obj);
-    return c;
-  }
-  // e <= hi (upper) or e >= lo (lower); the constant moves to the right-hand side.
-  void at_most(const Lin& e, double hi) { row(e, GLP_UP, 0, hi - e.constant); }
-  void at_least(const Lin& e, double lo) { row(e, GLP_LO, lo - e.constant, 0); }
-  void equal(const Lin& e, double v) { row(e, GLP_FX, v - e.constant, v - e.constant); }
-  void load() { glp_load_matrix(lp_, int(ia_.size()) - 1, ia_.data(), ja_.data(), ar_.data()); }
-
- private:
-  void row(const Lin& e, int type, double lo, double hi) {
-    const int r = glp_add_rows(lp_, 1);
-    glp_set_row_bnds(lp_, r, type, lo, hi);
-    std::map<int, double> merged;  // GLPK refuses a column twice in a row
-    for (const auto& [c, v] : e.terms) merged[c] += v;
-    for (const auto& [c, v] : merged)
-      if (v != 0) ia_.push_back(r), ja_.push_back(c), ar_.push_back(v);
-  }
-  glp_prob* lp_;
-  std::vector<int> ia_{0}, ja_{0};
-  std::vector<double> ar_{0};
-};
 
 IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
                            const std::vector<Segment>* warm_start, double time_limit_s,
@@ -637,20 +640,17 @@ IlpResult solve_graph_once(const ChainProfile& p, int64_t budget, const std::vec
 IlpResult solve_ilp_graph(const ChainProfile& p, int64_t budget, const std::vector<double>& cost,
                           const std::vector<Segment>* warm_start, double time_limit_s,
                           bool min_peak) {
-  IlpResult r;
-  double spent = 0;
-  for (int64_t margin : {int64_t(0), int64_t(64), int64_t(4096), int64_t(1) << 20}) {
-    r = solve_graph_once(p, budget, cost, margin == 0 ? warm_start : nullptr,
-                         std::max(0.001, time_limit_s - spent), margin, min_peak);  // as above
-    spent += r.seconds;
-    if (r.too_large || r.timed_out || !r.solved || min_peak) break;
-    Plan plan;
-    plan.segments = r.segments;
-    if (evaluate(p, plan).predicted_peak <= budget) break;
-    r.solved = false;
-  }
-  r.seconds = spent;
-  return r;
+  return solve_with_margins(
+      warm_start, time_limit_s,
+      [&](const std::vector<Segment>* warm, double seconds, int64_t margin) {
+        return solve_graph_once(p, budget, cost, warm, seconds, margin, min_peak);
+      },
+      [&](const IlpResult& r) {
+        if (min_peak) return true;  // the budget is not a constraint then
+        Plan plan;
+        plan.segments = r.segments;
+        return evaluate(p, plan).predicted_peak <= budget;
+      });
 }
 
 }  // namespace spool::detail
