@@ -155,6 +155,45 @@ Tensor add_grads(const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
+Tensors grad(Tensors outputs, Tensors grad_outputs, const Tensors& inputs, bool retain_graph) {
+  SPOOL_CHECK(outputs.size() == grad_outputs.size(), "grad: ", outputs.size(), " outputs but ",
+              grad_outputs.size(), " gradients");
+  for (size_t i = 0; i < inputs.size(); ++i)
+    SPOOL_CHECK(!inputs[i].defined() || inputs[i].is_leaf(), "grad: input ", i, " (",
+                describe(inputs[i]), ") is not a leaf");
+  // The inputs' own gradients are set aside, so each input's .grad holds this backward's part
+  // alone, and put back after (also when the backward throws).
+  struct SetAside {
+    const Tensors& inputs;
+    std::vector<std::shared_ptr<TensorImpl>> before;
+    explicit SetAside(const Tensors& in) : inputs(in) {
+      for (const Tensor& x : in) {
+        before.push_back(x.defined() ? x.impl().grad : nullptr);
+        if (x.defined()) x.impl().grad.reset();
+      }
+    }
+    ~SetAside() {
+      for (size_t i = 0; i < inputs.size(); ++i)
+        if (inputs[i].defined()) inputs[i].impl().grad = std::move(before[i]);
+    }
+  } aside(inputs);
+  Tensors roots, seeds;
+  for (size_t k = 0; k < outputs.size(); ++k)
+    if (outputs[k].defined() && outputs[k].requires_grad()) {
+      roots.push_back(std::move(outputs[k]));
+      seeds.push_back(std::move(grad_outputs[k]));
+    }
+  outputs.clear();
+  grad_outputs.clear();
+  if (!roots.empty()) backward(std::move(roots), std::move(seeds), retain_graph);
+  Tensors out;
+  for (const Tensor& x : inputs) {
+    out.push_back(x.defined() && x.requires_grad() ? x.grad() : Tensor());
+    if (x.defined()) x.impl().grad.reset();
+  }
+  return out;
+}
+
 bool sole_owner(const Tensor& g) {
   return g.defined() && g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 &&
          !g.requires_grad() && !g.grad_fn() && g.offset() == 0 && g.is_contiguous() &&

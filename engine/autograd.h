@@ -108,6 +108,16 @@ void backward(const Tensor& root, const Tensor& grad = {}, bool retain_graph = f
 // gradient, and each root's storage, as soon as the last node reading it has run).
 void backward(Tensors roots, Tensors grads, bool retain_graph = false);
 
+// The gradients of `outputs` (each seeded with its entry of grad_outputs) with respect to
+// `inputs`, returned instead of accumulated into the inputs' .grad: the sub-backward of every
+// replay (checkpoint, checkpoint_in_parts, the planner's chain executor). `inputs` must be leaves;
+// one that is undefined, does not require grad or is not reached gets an undefined gradient, and
+// whatever .grad an input held before is put back. Every other leaf the outputs reach (a
+// module's parameters) accumulates into its .grad as in backward(). Outputs that do not require
+// grad are skipped. Outputs and seeds are the backward's own, as for backward().
+Tensors grad(Tensors outputs, Tensors grad_outputs, const Tensors& inputs,
+             bool retain_graph = false);
+
 // True when g's handle is the only one reaching its buffer (one contiguous tensor owning its
 // whole storage, no autograd history). backward() hands each node the gradients flowing into
 // it, and when a gradient was made for that node alone nothing else holds it: the node's

@@ -1,35 +1,45 @@
 #include "engine/checkpoint.h"
 
+#include <cstring>
+
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
 
 namespace spool {
 
-namespace {
-
-// Puts `state` back as it was when constructed (from device copies, in the allocator's account
-// like any tensor a backward makes), at release() or when a replay throws.
-class StateGuard {
- public:
-  explicit StateGuard(const Tensors& state) : state_(state) {
-    for (const Tensor& t : state) {
-      kept_.push_back(empty(t.shape(), t.dtype(), t.device()));
-      backend(t.device()).copy(t, kept_.back());
+ReplayScope::ReplayScope(const RngSnapshot* first, const Tensors& state) : state_(state) {
+  for (const Tensor& t : state) {
+    Tensor host = t;
+    if (t.device() != Device::cpu()) {
+      host = empty(t.shape(), t.dtype(), Device::cpu());
+      copy_across(t, host);
     }
+    const char* p = static_cast<const char*>(host.raw());
+    saved_.emplace_back(p, p + host.nbytes());
   }
-  ~StateGuard() { release(); }
-  StateGuard(const StateGuard&) = delete;
-  StateGuard& operator=(const StateGuard&) = delete;
-  void release() {
-    for (size_t k = 0; k < kept_.size(); ++k) backend(state_[k].device()).copy(kept_[k], state_[k]);
-    kept_.clear();
+  if (first) {
+    // RngSnapshot lists the default generator first and adds it itself.
+    now_.emplace(std::vector<Generator*>(first->gens.begin() + 1, first->gens.end()));
+    first->restore();
   }
+}
 
- private:
-  const Tensors& state_;
-  Tensors kept_;
-};
+ReplayScope::~ReplayScope() {
+  if (now_) now_->restore();
+  for (size_t k = 0; k < saved_.size(); ++k) {
+    const Tensor& t = state_[k];
+    if (t.device() == Device::cpu()) {
+      std::memcpy(t.raw(), saved_[k].data(), saved_[k].size());
+      continue;
+    }
+    Tensor host = empty(t.shape(), t.dtype(), Device::cpu());
+    std::memcpy(host.raw(), saved_[k].data(), saved_[k].size());
+    copy_across(host, t);
+  }
+}
+
+namespace {
 
 // Slice [start, start + len) of t along dim, as a view.
 Tensor slice_view(const Tensor& t, int64_t dim, int64_t start, int64_t len) {
@@ -55,36 +65,22 @@ Tensors checkpoint(const CheckpointFn& fn, const Tensors& inputs,
   record_always(
       "checkpoint", inputs, outs, inputs,
       [fn, before, state](const Tensors& saved, const Tensors& grads, const Needs& needs) {
-        // Replay with the generators as they were at the forward, then put them back.
-        const RngSnapshot now(std::vector<Generator*>(before.gens.begin() + 1, before.gens.end()));
-        before.restore();
         Tensors xs;
         for (size_t i = 0; i < saved.size(); ++i) {
           Tensor x = saved[i].defined() ? saved[i].detach() : Tensor();
           if (x.defined() && needs[i]) x.requires_grad_(true);
           xs.push_back(x);
         }
-        // The state as the step has it, put back after the replay.
-        StateGuard guard(state);
-        Tensors roots, seeds;
+        // The replay draws what the forward drew and leaves the state as the step has it.
+        Tensors ys;
         {
+          ReplayScope replay(&before, state);
           EnableGrad enable;
-          Tensors ys = fn(xs);
-          guard.release();
-          SPOOL_CHECK(ys.size() == grads.size(), "checkpoint: the replay returned ", ys.size(),
-                      " outputs, the forward ", grads.size());
-          for (size_t k = 0; k < ys.size(); ++k)
-            if (ys[k].requires_grad()) {
-              roots.push_back(ys[k]);
-              seeds.push_back(grads[k]);
-            }
+          ys = fn(xs);
         }
-        now.restore();
-        if (!roots.empty()) backward(std::move(roots), std::move(seeds));
-        Tensors gx;
-        for (const Tensor& x : xs)
-          gx.push_back(x.defined() && x.requires_grad() ? x.grad() : Tensor());
-        return gx;
+        SPOOL_CHECK(ys.size() == grads.size(), "checkpoint: the replay returned ", ys.size(),
+                    " outputs, the forward ", grads.size());
+        return grad(std::move(ys), grads, xs);
       });
   return outs;
 }
@@ -114,11 +110,12 @@ Tensor checkpoint_in_parts(const std::function<Tensor(const Tensor&)>& whole,
         Tensor x = saved[0].defined() ? saved[0].detach() : Tensor();
         if (x.defined() && needs[0]) x.requires_grad_(true);
         const Tensor& g = grads[0];
+        Tensor gx;
         int64_t start = 0;
         for (size_t k = 0; k < parts.size(); ++k) {
           Tensor yk;
           {
-            StateGuard guard(state);
+            ReplayScope replay(nullptr, state);
             EnableGrad enable;
             yk = parts[k](x);
           }
@@ -137,11 +134,16 @@ Tensor checkpoint_in_parts(const std::function<Tensor(const Tensor&)>& whole,
           Tensors roots, seeds;
           roots.push_back(std::move(yk));
           seeds.push_back(std::move(seed));
-          backward(std::move(roots), std::move(seeds));
+          Tensor gk = std::move(grad(std::move(roots), std::move(seeds), {x})[0]);
+          // The parts' gradients summed: the first taken as it is, the others added in place.
+          if (!gx.defined())
+            gx = std::move(gk);
+          else if (gk.defined())
+            backend(gx.device()).binary(BinaryOp::add, gx, gk, gx);
         }
         SPOOL_CHECK(start == g.size(dim), "checkpoint_in_parts: the parts cover ", start, " of ",
                     g.size(dim), " along dim ", dim);
-        return Tensors{x.defined() && x.requires_grad() ? x.grad() : Tensor()};
+        return Tensors{gx};
       });
   return y;
 }

@@ -8,12 +8,34 @@
 // locals of the caller.
 #pragma once
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "engine/rng.h"
 #include "engine/tensor.h"
 
 namespace spool {
+
+// A forward run again as it first ran, for every replay (checkpoint, checkpoint_in_parts, the
+// planner's chain executor): the generators put back to `first` (as the first forward found
+// them; null: left alone) and, when the scope ends, back where the step has them; the tensors
+// the forward updates in place (`state`: BatchNorm's running statistics) put back as they were,
+// so a replay changes nothing the step sees, also when it throws. The state's copies are host
+// memory outside every allocator's account (device state goes through a CPU tensor, which the
+// device's allocator does not count), so a replay's bytes are the forward's alone. `state` must
+// outlive the scope.
+class ReplayScope {
+ public:
+  ReplayScope(const RngSnapshot* first, const Tensors& state);
+  ~ReplayScope();
+  ReplayScope(const ReplayScope&) = delete;
+  ReplayScope& operator=(const ReplayScope&) = delete;
+
+ private:
+  std::optional<RngSnapshot> now_;
+  const Tensors& state_;
+  std::vector<std::vector<char>> saved_;
+};
 
 using CheckpointFn = std::function<Tensors(const Tensors&)>;
 

@@ -6,6 +6,7 @@
 #include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/checkpoint.h"
 #include "engine/clock.h"
 #include "engine/error.h"
 #include "engine/factory.h"
@@ -86,14 +87,12 @@ class RealChain {
   void forward(int i, bool keep) {
     const Stage& st = c_.stages[size_t(i)];
     const std::vector<int> ins = inputs_of(i);
-    const RngSnapshot current(c_.generators);
-    const bool replay = rng_[size_t(i)].has_value();
-    const std::vector<std::vector<char>> saved =
-        replay ? save_state() : std::vector<std::vector<char>>{};
-    if (replay)
-      rng_[size_t(i)]->restore();  // a replay draws what the first forward drew
+    // A replay draws what the first forward drew and leaves the state as the step has it.
+    std::optional<ReplayScope> replay;
+    if (rng_[size_t(i)])
+      replay.emplace(&*rng_[size_t(i)], c_.state);
     else
-      rng_[size_t(i)] = current;
+      rng_[size_t(i)].emplace(c_.generators);
     Tensors xs;
     for (int j : ins) {
       Tensor x = x_[size_t(j)];
@@ -120,10 +119,7 @@ class RealChain {
     for (const Tensor& x : xs)
       SPOOL_CHECK(y.storage() != x.storage(), "chain: stage '", st.name,
                   "' returned a view of its input; merge it into a neighbouring stage");
-    if (replay) {
-      current.restore();  // where the step has them
-      restore_state(saved);
-    }
+    replay.reset();
     x_[size_t(i) + 1] = y.detach();
   }
 
@@ -147,22 +143,17 @@ class RealChain {
       r.y_data = Tensor();
       x_[out] = Tensor();
     }
-    if (y.requires_grad()) {
-      // Not Tensors{...}: an initializer list would keep its own copies until backward returns.
-      Tensors roots, seeds;
-      roots.push_back(std::move(y));
-      seeds.push_back(std::move(seed));
-      backward(std::move(roots), std::move(seeds));
-    }
-    y = Tensor();
-    seed = Tensor();
+    // Not Tensors{...}: an initializer list would keep its own copies until backward returns.
+    Tensors roots, seeds;
+    roots.push_back(std::move(y));
+    seeds.push_back(std::move(seed));
+    Tensors gxs = grad(std::move(roots), std::move(seeds), r.xa);
     const std::vector<int> ins = inputs_of(i);
     for (size_t k = 0; k < ins.size(); ++k) {
-      Tensor& xa = r.xa[k];
       const size_t j = size_t(ins[k]);
-      if (j == 0 || !xa.requires_grad()) continue;
-      Tensor gx = xa.grad();
-      xa.impl().grad.reset();  // the boundary's gradient owns it now
+      if (j == 0 || !r.xa[k].requires_grad()) continue;
+      Tensor gx = std::move(gxs[k]);  // the boundary's gradient owns it now
+      const Tensor& xa = r.xa[k];
       if (!g_[j].defined()) {
         g_[j] = gx.defined() ? gx : zeros_like(xa);
       } else if (gx.defined()) {
@@ -197,34 +188,6 @@ class RealChain {
   }
   void unhold(int j) { x_[size_t(j)] = Tensor(); }
   const Tensor& x(int j) const { return x_[size_t(j)]; }
-
-  // Host copies (outside the allocator, so the accounting is unchanged) of the chain's state.
-  // Device state goes through a cpu tensor, which the device's allocator does not count.
-  std::vector<std::vector<char>> save_state() const {
-    std::vector<std::vector<char>> out;
-    for (const Tensor& t : c_.state) {
-      Tensor host = t;
-      if (t.device() != Device::cpu()) {
-        host = empty(t.shape(), t.dtype(), Device::cpu());
-        copy_across(t, host);
-      }
-      const char* p = static_cast<const char*>(host.raw());
-      out.emplace_back(p, p + host.nbytes());
-    }
-    return out;
-  }
-  void restore_state(const std::vector<std::vector<char>>& saved) {
-    for (size_t k = 0; k < saved.size(); ++k) {
-      const Tensor& t = c_.state[k];
-      if (t.device() == Device::cpu()) {
-        std::memcpy(t.raw(), saved[k].data(), saved[k].size());
-        continue;
-      }
-      Tensor host = empty(t.shape(), t.dtype(), Device::cpu());
-      std::memcpy(host.raw(), saved[k].data(), saved[k].size());
-      copy_across(host, t);
-    }
-  }
 
  private:
   struct Rec {
@@ -377,7 +340,7 @@ ChainProfile profile_chain(Chain& chain) {
   // The profile is a real step: put the generators and the state back as they were, so the
   // step that follows draws and updates what a plain step would.
   const RngSnapshot rng(chain.generators);
-  const std::vector<std::vector<char>> state = r.save_state();
+  const ReplayScope untouched(&rng, chain.state);
   const int s = int(chain.stages.size());
   ChainProfile p;
   p.stages.resize(size_t(s));
@@ -431,8 +394,7 @@ ChainProfile profile_chain(Chain& chain) {
   r.unhold(s);
   // What remains beyond the base is the parameter gradients.
   p.param_grad_bytes = live_now(device) - p.base_bytes;
-  rng.restore();
-  r.restore_state(state);
+  // `untouched` puts the generators and the state back as the profile found them.
   return p;
 }
 

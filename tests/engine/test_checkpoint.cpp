@@ -1,6 +1,7 @@
 // checkpoint(): the same gradients as the plain run (bit for bit on the CPU), dropout replayed
 // exactly, nesting, and intermediates freed after the forward; state put back after replays;
 // checkpoint_in_parts, and the channel ranges of convolutions and BatchNorm it is used with.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "engine/allocator.h"
@@ -279,4 +280,68 @@ TEST(ReluBackward, TheCallersGradientIsNeverOverwritten) {
   EXPECT_EQ(g.to_vector<float>(), (std::vector<float>{5, 6, 7, 8}));
   EXPECT_NE(error_of([&] { relu_backward(y, zeros({3})); }).find("relu_backward: gradient is"),
             std::string::npos);
+}
+
+// grad(): the inputs' gradients come back, equal to backward()'s, and .grad is left as it was
+// (here: a gradient from an earlier backward); a parameter the outputs reach accumulates as in
+// backward(); an input that does not require grad or is not reached gets an undefined one.
+TEST(Grad, ReturnsTheInputsGradientsAndLeavesTheirGradAsItWas) {
+  Generator gen(3);
+  Tensor w = randn({3, 4}, DType::f64, &gen).requires_grad_(true);
+  Tensor x = randn({2, 3}, DType::f64, &gen).requires_grad_(true);
+  Tensor unused = randn({5}, DType::f64, &gen).requires_grad_(true);
+  Tensor frozen = randn({2, 4}, DType::f64, &gen);
+  auto f = [&] { return sum(tanh(matmul(x, w)) * frozen); };
+
+  backward(f());  // the reference: x.grad and w.grad from backward()
+  const std::vector<double> gx_ref = x.grad().to_vector<double>();
+  const std::vector<double> gw_ref = w.grad().to_vector<double>();
+
+  // x.grad now holds gx_ref; grad() returns this backward's part alone and puts gx_ref back.
+  Tensor y = f();
+  const Tensors g = grad({y}, {ones_like(y)}, {x, frozen, unused});
+  ASSERT_EQ(g.size(), 3u);
+  EXPECT_EQ(g[0].to_vector<double>(), gx_ref);
+  EXPECT_FALSE(g[1].defined()) << "frozen does not require grad";
+  EXPECT_FALSE(g[2].defined()) << "unused is not reached";
+  EXPECT_EQ(x.grad().to_vector<double>(), gx_ref) << "x.grad was put back";
+  EXPECT_FALSE(unused.grad().defined());
+  std::vector<double> twice = gw_ref;
+  for (double& v : twice) v *= 2;
+  EXPECT_EQ(w.grad().to_vector<double>(), twice) << "w, not an input, accumulated";
+
+  Tensor z = f();
+  EXPECT_THAT(error_of([&] { grad({z}, {ones_like(z)}, {z}); }), testing::HasSubstr("not a leaf"));
+  EXPECT_THAT(error_of([&] { grad({z}, {}, {x}); }), testing::HasSubstr("1 outputs but 0"));
+}
+
+// ReplayScope: inside, the generators draw what they drew after `first` and the state may
+// change; after, the generators continue where the step had them and the state is as before,
+// also when the replay throws.
+TEST(ReplayScope, PutsGeneratorsAndStateBackAlsoWhenTheReplayThrows) {
+  Generator gen(9);
+  Tensor state = from_vector(std::vector<float>{1, 2, 3});
+  const RngSnapshot first({&gen});
+  const std::vector<float> drawn = randn({4}, DType::f32, &gen).to_vector<float>();
+  const std::vector<float> next = [&] {
+    Generator copy(9);
+    copy.set_state(gen.state());
+    return randn({4}, DType::f32, &copy).to_vector<float>();
+  }();
+  const Tensors states = {state};
+  {
+    ReplayScope replay(&first, states);
+    EXPECT_EQ(randn({4}, DType::f32, &gen).to_vector<float>(), drawn) << "the same draw";
+    fill_(state, 7);
+  }
+  EXPECT_EQ(state.to_vector<float>(), (std::vector<float>{1, 2, 3}));
+  EXPECT_EQ(randn({4}, DType::f32, &gen).to_vector<float>(), next) << "where the step was";
+  EXPECT_THROW(
+      {
+        ReplayScope replay(nullptr, states);
+        fill_(state, 5);
+        fail("a replay that throws");
+      },
+      Error);
+  EXPECT_EQ(state.to_vector<float>(), (std::vector<float>{1, 2, 3}));
 }
