@@ -13,7 +13,7 @@
 #include <functional>
 #include <string>
 
-#include "cuda/cuda.h"
+#include "cuda/control.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
 #include "ops/ops.h"

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "cuda/common.cuh"
-#include "cuda/cuda.h"
+#include "cuda/control.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/cudnn_conv.h"
 #include "cuda/gemm.h"

@@ -1,6 +1,6 @@
 // The cuDNN convolution path: forward, input gradient and weight gradient over 1-3 spatial dims
 // (1-D as 2-D with a height of 1), f32 and f64, NCHW / NCDHW, groups, stride, padding, dilation.
-// Chosen per call by cuda::conv_path() (cuda/cuda.h); the im2col path (cuda/conv.cu) is the
+// Chosen per call by cuda::conv_path() (cuda/control.h); the im2col path (cuda/conv.cu) is the
 // default. Compiled only where CMake found cuDNN for the real CUDA build (SPOOL_HAVE_CUDNN);
 // the emulated device has no cuDNN.
 //
@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "cuda/common.cuh"
-#include "cuda/cuda.h"
+#include "cuda/control.h"
 #include "cuda/cudnn_conv.h"
 #include "engine/window.h"
 

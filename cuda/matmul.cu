@@ -5,7 +5,7 @@
 #include <climits>
 
 #include "cuda/common.cuh"
-#include "cuda/cuda.h"
+#include "cuda/control.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/gemm.h"
 #include "engine/geometry.h"

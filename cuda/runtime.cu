@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "cuda/common.cuh"
-#include "cuda/cuda.h"
+#include "cuda/control.h"
 #include "cuda/cuda_backend.h"
 
 namespace spool::cuda {

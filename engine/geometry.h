@@ -4,7 +4,7 @@
 #include <array>
 #include <cstdint>
 
-#include "engine/hd.h"
+#include "engine/host_device.h"
 #include "engine/tensor.h"
 
 namespace spool {

@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "engine/hd.h"
+#include "engine/host_device.h"
 
 namespace spool::philox {
 

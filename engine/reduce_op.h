@@ -6,7 +6,7 @@
 #include <type_traits>
 
 #include "engine/backend.h"
-#include "engine/hd.h"
+#include "engine/host_device.h"
 
 namespace spool {
 

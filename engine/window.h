@@ -6,7 +6,7 @@
 #include <limits>
 
 #include "engine/backend.h"
-#include "engine/hd.h"
+#include "engine/host_device.h"
 
 namespace spool {
 

@@ -127,17 +127,20 @@ int bench_video(const std::string& name, int64_t steps, int64_t warmup) {
 
 int cmd_bench(int argc, char** argv) {
   Args a(argc, argv, 2,
-         {{"model", true},
-          {"steps", true},
-          {"warmup", true},
-          {"batching", true},
-          {"data", true},
-          {"attention", true},
-          {"checkpoint-blocks", false},
-          {"recompute-gelu", false},
-          {"autocast", true},
-          {"device", true},
-          {"precompute-ref", false}},
+         {{"model", true, "gpt-tiny, dpo-gpt-tiny or a video model"},
+          {"steps", true, "timed steps"},
+          {"warmup", true, "untimed steps first"},
+          {"batching", true, "gpt-tiny: random windows, packed documents or padded documents"},
+          {"data", true,
+           "gpt-tiny packed or padded: a text file or folder (default Debian's fortunes)"},
+          {"attention", true, "gpt-tiny: flash or naive"},
+          {"checkpoint-blocks", false,
+           "gpt-tiny: keep only each block's input and replay blocks in backward"},
+          {"recompute-gelu", false, "gpt-tiny: recompute the MLP's GELU in backward"},
+          {"autocast", true, "gpt-tiny: bf16 matmuls with f32 accumulation"},
+          {"device", true, "cpu or cuda"},
+          {"precompute-ref", false,
+           "dpo-gpt-tiny: the reference's scores computed once, the reference dropped"}},
          "bench");
   const std::string model_name = a.str("model", "gpt-tiny");
   if (model_name != "dpo-gpt-tiny" && a.has("precompute-ref"))

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -11,34 +12,42 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "tools/commands.h"
+
 namespace spool::cli {
 
 Args::Args(int argc, char** argv, int first, const std::vector<FlagSpec>& allowed,
            const std::string& command)
     : command_(command) {
-  for (int i = first; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.rfind("--", 0) != 0)
-      throw UsageError(command + ": unexpected argument '" + a + "' (flags start with --)");
-    std::string name = a.substr(2), value;
-    bool inline_value = false;
-    if (auto eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      inline_value = true;
-    }
-    const FlagSpec* spec = nullptr;
-    for (const auto& f : allowed)
-      if (f.name == name) spec = &f;
-    if (!spec) throw UsageError(command + ": unknown flag --" + name + " (see spool --help)");
-    if (spec->takes_value && !inline_value) {
-      if (i + 1 >= argc) throw UsageError(command + ": --" + name + " needs a value");
-      value = argv[++i];
-    } else if (!spec->takes_value && inline_value) {
-      throw UsageError(command + ": --" + name + " takes no value");
-    }
-    if (values_.count(name)) throw UsageError(command + ": --" + name + " is given twice");
-    values_[name] = value;
+  std::string summary;
+  for (const Command& c : commands())
+    if (command == c.name) summary = c.summary;
+  CLI::App app(summary, "spool " + command);
+  app.set_help_flag("-h,--help", "print this help and exit");
+  app.get_formatter()->column_width(30);
+  std::map<std::string, std::string> given;
+  std::vector<std::pair<std::string, CLI::Option*>> options;
+  for (const FlagSpec& f : allowed) {
+    CLI::Option* o = f.takes_value ? app.add_option("--" + f.name, given[f.name], f.help)
+                                   : app.add_flag("--" + f.name, f.help);
+    if (f.takes_value) o->type_name("VALUE");
+    if (!f.group.empty()) o->group(f.group);
+    options.emplace_back(f.name, o);
+  }
+  try {
+    // CLI11 takes argv[0] as the program's name: here the command's.
+    app.parse(argc - first + 1, argv + first - 1);
+  } catch (const CLI::CallForHelp&) {
+    throw HelpRequested(app.help());
+  } catch (const CLI::ExtrasError& e) {
+    throw UsageError(command + ": " + e.what() + " (see spool " + command + " --help)");
+  } catch (const CLI::ParseError& e) {
+    throw UsageError(command + ": " + e.what());
+  }
+  for (const auto& [name, o] : options) {
+    if (o->count() == 0) continue;
+    if (o->count() > 1) throw UsageError(command + ": --" + name + " is given twice");
+    values_[name] = given[name];
   }
 }
 
@@ -107,7 +116,7 @@ void Progress::finish() {
   if (tty_) std::fprintf(stderr, "\n");
 }
 
-JsonlLog::JsonlLog(const std::optional<std::string>& path, std::string what)
+LineLog::LineLog(const std::optional<std::string>& path, std::string what)
     : what_(std::move(what)) {
   if (!path) return;
   try {
@@ -117,22 +126,22 @@ JsonlLog::JsonlLog(const std::optional<std::string>& path, std::string what)
   }
 }
 
-JsonlLog::~JsonlLog() = default;
+LineLog::~LineLog() = default;
 
-void JsonlLog::write(const std::string& json_object) {
+void LineLog::write(const std::string& line) {
   if (!f_) return;
-  f_->write(json_object);
+  f_->write(line);
   f_->write("\n");
   f_->flush();  // so the temporary file can be followed while the run goes on
 }
 
-void JsonlLog::commit() {
+void LineLog::commit() {
   if (!f_) return;
   f_->commit();
   f_.reset();
 }
 
-void check_diverged(JsonlLog& log, int64_t step, double loss) {
+void check_diverged(LineLog& log, int64_t step, double loss) {
   if (std::isfinite(loss)) return;
   log.write(Json().add("step", step).add("loss", loss).add("diverged", true).str());
   log.commit();

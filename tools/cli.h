@@ -21,14 +21,26 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// `spool <command> --help`: the command's generated help, printed on stdout with status 0.
+class HelpRequested : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One flag of a command: the declaration its parser and its help are both made from.
 struct FlagSpec {
   std::string name;  // without the leading dashes
   bool takes_value;
+  std::string help;   // one sentence for --help
+  std::string group;  // the --help section it is listed under (empty: the command's flags)
 };
 
 class Args {
  public:
-  // Parses argv[first..] against the allowed flags; "--flag value" and "--flag=value" both work.
+  // Parses argv[first..] against the allowed flags with CLI11 (tools/cli.cpp): "--flag value"
+  // and "--flag=value" both work; an unknown flag, a missing value, a flag given twice or a bare
+  // argument is a UsageError naming it; --help throws HelpRequested with the help CLI11 makes
+  // from `allowed` and the command's summary (tools/commands.h).
   Args(int argc, char** argv, int first, const std::vector<FlagSpec>& allowed,
        const std::string& command);
   bool has(const std::string& name) const { return values_.count(name) > 0; }
@@ -55,16 +67,16 @@ class Progress {
   double start_;
 };
 
-// One JSON object per line (or any lines: memstudy writes its CSV with it), written through
-// engine/files.h's OutputFile: lines go to PATH.tmp.<pid> (flushed, so a run can be followed),
-// renamed to PATH by commit(); an unfinished run leaves PATH as it was and the destructor removes
-// the temporary file. A character device or FIFO (/dev/null) is written through. `what` names
-// the file in error messages.
-class JsonlLog {
+// Lines written atomically (the JSON-lines logs; memstudy's CSV), through engine/files.h's
+// OutputFile: lines go to PATH.tmp.<pid> (flushed, so a run can be followed), renamed to PATH by
+// commit(); an unfinished run leaves PATH as it was and the destructor removes the temporary
+// file. A character device or FIFO (/dev/null) is written through. `what` names the file in
+// error messages.
+class LineLog {
  public:
-  explicit JsonlLog(const std::optional<std::string>& path, std::string what = "--log");
-  ~JsonlLog();
-  void write(const std::string& json_object);
+  explicit LineLog(const std::optional<std::string>& path, std::string what = "--log");
+  ~LineLog();
+  void write(const std::string& line);
   void commit();
 
  private:
@@ -76,7 +88,7 @@ class JsonlLog {
 // "diverged": true) and is committed, nothing is saved (a checkpoint of NaN weights would replace
 // a good one), and spool::Error says at which step, so the run exits 2 instead of printing
 // "final loss nan" with status 0.
-void check_diverged(JsonlLog& log, int64_t step, double loss);
+void check_diverged(LineLog& log, int64_t step, double loss);
 
 // Whether `path` names a regular file (following links); false, never a throw, for paths the
 // file system refuses (too long, a loop of links).
@@ -100,7 +112,9 @@ void check_finite(const TensorFile& file, const std::string& what, bool allow);
 void check_memory(const std::string& flags, double bytes, const std::string& of);
 double memory_bound_bytes();  // the bound check_memory uses
 
-// A small builder for flat JSON objects.
+// A flat JSON object, keys in the order added: the log lines' format (`"key": value`, numbers as
+// %.9g, non-finite numbers as null). nlohmann::json escapes the keys and strings; its own dump
+// would reorder keys or drop the spaces the documented log lines have.
 class Json {
  public:
   Json& add(const std::string& key, double v);

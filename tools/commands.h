@@ -1,5 +1,6 @@
 // The spool subcommands; each returns the process exit status.
 #pragma once
+#include <vector>
 
 namespace spool::cli {
 
@@ -11,5 +12,13 @@ int cmd_bench(int argc, char** argv);
 int cmd_memstudy(int argc, char** argv);
 int cmd_make_pairs(int argc, char** argv);
 int cmd_make_videos(int argc, char** argv);
+
+// Every command with its one-line summary, in the order `spool --help` lists them.
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(int argc, char** argv);
+};
+const std::vector<Command>& commands();
 
 }  // namespace spool::cli

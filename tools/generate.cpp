@@ -63,22 +63,24 @@ std::vector<std::string> continue_all(models::Gpt& model, const std::vector<std:
 
 int cmd_generate(int argc, char** argv) {
   Args a(argc, argv, 2,
-         {{"weights", true},
-          {"prompt", true},
-          {"tokens", true},
-          {"temperature", true},
-          {"top-k", true},
-          {"seed", true},
-          {"prompts", true},
-          {"samples", true},
-          {"out", true},
-          {"words-from", true},
-          {"allow-nonfinite", false}},
+         {{"weights", true, "W.safetensors: GPT weights or a training checkpoint"},
+          {"prompt", true, "the text to continue"},
+          {"tokens", true, "bytes to sample (default 200)"},
+          {"temperature", true, "sampling temperature (default 1)"},
+          {"top-k", true, "sample among the k likeliest bytes (default 256: all)"},
+          {"seed", true, "sampling seed"},
+          {"prompts", true,
+           "PAIRS.jsonl: continue its held-out prompts and report the share of corpus words"},
+          {"samples", true, "--prompts: how many prompts to continue (default 300)"},
+          {"out", true, "--prompts: SAMPLES.jsonl, the samples written out"},
+          {"words-from", true,
+           "--prompts: the corpus whose words count as real (default Debian's fortunes)"},
+          {"allow-nonfinite", false,
+           "use weights holding NaN or Inf (warned) instead of refusing them"}},
          "generate");
   if (!a.has("weights")) throw UsageError("generate: --weights is required");
   const std::string path = a.str("weights", "");
-  if (!is_file(path))
-    throw UsageError("generate: --weights: no such file: " + path);
+  if (!is_file(path)) throw UsageError("generate: --weights: no such file: " + path);
   if (a.has("prompt") && a.has("prompts"))
     throw UsageError("generate: give --prompt or --prompts, not both");
   for (const char* f : {"samples", "out", "words-from"})
@@ -139,7 +141,7 @@ int cmd_generate(int argc, char** argv) {
       known_words += scores.back().known;
     }
     if (a.has("out")) {
-      JsonlLog log(a.str("out", ""), "--out");
+      LineLog log(a.str("out", ""), "--out");
       for (int64_t i = 0; i < samples; ++i)
         log.write(Json()
                       .add("prompt", prompts[size_t(i)])

@@ -57,10 +57,10 @@ std::shared_ptr<models::Gpt> load_gpt(const TensorFile& file, Generator* gen) {
   const char* what = "--weights: the GPT's parameter count";
   const int64_t per_layer = checked_add(checked_mul(checked_mul(c.d, c.d, what), 12, what),
                                         checked_mul(c.d, 13, what), what);
-  const int64_t needed = checked_add(
-      checked_add(checked_mul(checked_add(c.vocab, c.context, what), c.d, what),
-                  checked_mul(c.layers, per_layer, what), what),
-      checked_mul(c.d, 2, what), what);
+  const int64_t needed =
+      checked_add(checked_add(checked_mul(checked_add(c.vocab, c.context, what), c.d, what),
+                              checked_mul(c.layers, per_layer, what), what),
+                  checked_mul(c.d, 2, what), what);
   int64_t held = 0;
   for (const auto& [n, t] : state) held = checked_add(held, t.numel(), what);
   if (held < needed)

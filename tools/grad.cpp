@@ -180,17 +180,18 @@ int grad_video(const std::string& name, const Args& a, const TensorFile& weights
 
 int cmd_grad(int argc, char** argv) {
   Args a(argc, argv, 2,
-         {{"model", true},
-          {"weights", true},
-          {"batch", true},
-          {"out", true},
-          {"mode", true},
-          {"no-dropout", false},
-          {"ref-weights", true},
-          {"loss", true},
-          {"beta", true},
-          {"label-smoothing", true},
-          {"allow-nonfinite", false}},
+         {{"model", true, "the model (as for train)"},
+          {"weights", true, "W.safetensors: the weights"},
+          {"batch", true, "B.safetensors: the batch (dpo-gpt-tiny: chosen, rejected, mask)"},
+          {"out", true, "G.safetensors: loss, output and grad.<param> for every parameter"},
+          {"mode", true, "train or eval"},
+          {"no-dropout", false, "train mode with dropout off"},
+          {"ref-weights", true, "dpo-gpt-tiny: the reference's weights"},
+          {"loss", true, "dpo-gpt-tiny: sigmoid, cdpo, ipo or hinge"},
+          {"beta", true, "dpo-gpt-tiny: beta"},
+          {"label-smoothing", true, "dpo-gpt-tiny: label smoothing"},
+          {"allow-nonfinite", false,
+           "use weights holding NaN or Inf (warned) instead of refusing them"}},
          "grad");
   for (const char* f : {"model", "weights", "batch", "out"})
     if (!a.has(f)) throw UsageError(std::string("grad: --") + f + " is required");

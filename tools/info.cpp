@@ -7,7 +7,7 @@
 #include "tools/cli.h"
 #include "tools/commands.h"
 #ifdef SPOOL_HAVE_CUDA
-#include "cuda/cuda.h"
+#include "cuda/control.h"
 #include "cuda/probe.h"
 #endif
 

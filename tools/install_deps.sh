@@ -6,7 +6,7 @@
 #                                       llvm-symbolizer for the reports' stack traces
 set -euo pipefail
 packages=(build-essential cmake libopenblas-dev libopenblas-openmp-dev libgtest-dev libgmock-dev libbenchmark-dev
-          libglpk-dev python3-matplotlib zlib1g-dev nlohmann-json3-dev python3-sklearn fortunes libdnnl-dev
+          libglpk-dev python3-matplotlib zlib1g-dev nlohmann-json3-dev libcli11-dev python3-sklearn fortunes libdnnl-dev
           libjpeg62-turbo-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
           pkg-config ffmpeg)
 case "${1:-}" in

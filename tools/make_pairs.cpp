@@ -13,13 +13,13 @@ namespace spool::cli {
 
 int cmd_make_pairs(int argc, char** argv) {
   Args a(argc, argv, 2,
-         {{"out", true},
-          {"pairs", true},
-          {"data", true},
-          {"seed", true},
-          {"prompt-bytes", true},
-          {"completion-bytes", true},
-          {"typo-rate", true}},
+         {{"out", true, "PAIRS.jsonl to write (required)"},
+          {"pairs", true, "how many pairs (default 4000)"},
+          {"data", true, "the corpus (default Debian's fortunes)"},
+          {"seed", true, "seed of the windows and the typos"},
+          {"prompt-bytes", true, "bytes of each prompt (default 32)"},
+          {"completion-bytes", true, "bytes of each completion (default 96)"},
+          {"typo-rate", true, "share of the rejected completion's words misspelt (default 0.15)"}},
          "make-pairs");
   if (!a.has("out")) throw UsageError("make-pairs: --out PAIRS.jsonl is required");
   const std::string out = a.str("out", "");

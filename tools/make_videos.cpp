@@ -16,7 +16,11 @@ namespace spool::cli {
 
 int cmd_make_videos(int argc, char** argv) {
   Args a(argc, argv, 2,
-         {{"out", true}, {"clips", true}, {"test-clips", true}, {"size", true}, {"seed", true}},
+         {{"out", true, "the folder to write (required)"},
+          {"clips", true, "training clips (default 1000)"},
+          {"test-clips", true, "test clips (default 200)"},
+          {"size", true, "frame side in pixels (default 112)"},
+          {"seed", true, "the data set's seed"}},
          "make-videos");
   if (!a.has("out")) throw UsageError("make-videos: --out DIR is required");
   const std::string out = a.str("out", "");

@@ -153,18 +153,24 @@ std::vector<std::vector<float>> grads_of(nn::Module& m) {
 
 int cmd_memstudy(int argc, char** argv) {
   Args a(argc, argv, 2,
-         {{"model", true},
-          {"batch", true},
-          {"policies", true},
-          {"budgets", true},
-          {"out", true},
-          {"steps", true},
-          {"time-limit", true},
-          {"recompute-gelu", false},
-          {"split-blocks", false},
-          {"stem-groups", true},
-          {"device", true},
-          {"no-plot", false}},
+         {{"model", true,
+           "comma-separated models (mlp, resnet18, resnet18-graph, resnet18-stem-groups, gpt-tiny, "
+           "dpo-gpt-tiny, the video models)"},
+          {"batch", true, "batch size (default: each model's standard one)"},
+          {"policies", true, "comma-separated policies (default none,sqrt,greedy,dp,ilp,dtr)"},
+          {"budgets", true,
+           "comma-separated budgets: bytes, or fractions such as 0.5 or 1/3 of the plain step's "
+           "activation memory (default 1,0.5,1/3)"},
+          {"out", true, "DIR for memstudy.csv and memstudy.png"},
+          {"steps", true, "measured steps per row (default 5)"},
+          {"time-limit", true, "ilp's time limit in seconds (default 10)"},
+          {"recompute-gelu", false, "gpt-tiny, dpo-gpt-tiny: recompute the MLP's GELU in backward"},
+          {"split-blocks", false,
+           "resnet18 and the 2-D video models: each block staged as two stages (a graph)"},
+          {"stem-groups", true,
+           "resnet18 and the 2-D video models: the stem replayed in K channel groups"},
+          {"device", true, "cpu or cuda (every byte on the CUDA caching allocator)"},
+          {"no-plot", false, "skip memstudy.png"}},
          "memstudy");
   // Every byte is counted by this device's allocator: the planner's profile, its plans and the
   // measured peaks (the CUDA caching allocator counts what tensors ask for, as the cpu's does).
@@ -222,7 +228,7 @@ int cmd_memstudy(int argc, char** argv) {
   }
 
   const std::string csv_path = out + "/memstudy.csv";
-  JsonlLog csv(csv_path, "memstudy");  // rows as they come; renamed into place at the end
+  LineLog csv(csv_path, "memstudy");  // rows as they come; renamed into place at the end
   csv.write(
       "model,policy,budget_bytes,predicted_peak_bytes,measured_peak_bytes,recompute_flops,"
       "step_ms,plan_ms,grads_equal,paired_plain_ms,step_ratio,peak_at");
@@ -395,8 +401,10 @@ int cmd_memstudy(int argc, char** argv) {
                      waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
                      WEXITSTATUS(status) == 0;
     if (!ran)
-      std::fprintf(stderr, "memstudy: plotting failed (/usr/bin/python3 %s %s %s); the CSV is "
-                   "complete\n", script.c_str(), csv_path.c_str(), png.c_str());
+      std::fprintf(stderr,
+                   "memstudy: plotting failed (/usr/bin/python3 %s %s %s); the CSV is "
+                   "complete\n",
+                   script.c_str(), csv_path.c_str(), png.c_str());
   }
   return 0;
 }

@@ -48,8 +48,8 @@ int64_t parse_stem_groups(const Args& a, const std::string& command) {
 PlannedSteps::PlannedSteps(std::string policy, const std::string& budget)
     : policy_(std::move(policy)), budget_(parse_budget(budget, "train")) {
   if (!known_policy(policy_))
-    throw UsageError("train: unknown checkpoint policy '" + policy_ + "' (known: " + policy_names() +
-                     ")");
+    throw UsageError("train: unknown checkpoint policy '" + policy_ +
+                     "' (known: " + policy_names() + ")");
 }
 
 double PlannedSteps::step(Chain& chain, const std::string& key,

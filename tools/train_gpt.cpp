@@ -72,7 +72,7 @@ int train_gpt(const TrainConfig& c) {
 
   std::optional<PlannedSteps> planned;
   if (!c.checkpoint_policy.empty()) planned.emplace(c.checkpoint_policy, c.memory_budget);
-  JsonlLog log(c.log);
+  LineLog log(c.log);
   Progress progress(total);
   model.train();
   size_t cursor = 0;  // packed batches walk the documents in order

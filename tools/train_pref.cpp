@@ -109,7 +109,7 @@ int run_loop(const TrainConfig& c, const data::PreferenceSet& set, nn::Module& m
   std::printf("%s: %lld parameters; %s: %zu training pairs, %zu held out\n", what.c_str(),
               (long long)model.num_parameters(), set.path.c_str(), set.train.size(),
               set.val.size());
-  JsonlLog log(c.log);
+  LineLog log(c.log);
   Progress progress(total);
   Metrics last, eval;
   const double t0 = now_seconds();

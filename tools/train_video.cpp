@@ -389,7 +389,7 @@ int train_video(const TrainConfig& c) {
   // first batch profiled and planned), with the same losses and gradients as a plain step.
   std::optional<PlannedSteps> planned;
   if (!c.checkpoint_policy.empty()) planned.emplace(c.checkpoint_policy, c.memory_budget);
-  JsonlLog log(c.log);
+  LineLog log(c.log);
   Progress progress(total);
   model->train();
   const double t0 = now_seconds();

@@ -20,7 +20,7 @@
 #include "tests/support/helpers.h"
 
 #ifdef SPOOL_HAVE_CUDA
-#include "cuda/cuda.h"
+#include "cuda/control.h"
 #endif
 #ifdef SPOOL_HAVE_CUDNN
 #include "cuda/cudnn_conv.h"

@@ -24,7 +24,7 @@
 #include "tests/support/helpers.h"
 
 #ifdef SPOOL_HAVE_CUDA
-#include "cuda/cuda.h"
+#include "cuda/control.h"
 #include "cuda/gemm.h"
 #endif
 #ifdef SPOOL_CUDA_EMULATED

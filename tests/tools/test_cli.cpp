@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -20,6 +21,38 @@ TEST(Cli, HelpListsTheCommandsAndExitsZero) {
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.output.find("train"), std::string::npos);
   EXPECT_NE(r.output.find("info"), std::string::npos);
+}
+
+// Each command's --help is made by CLI11 from the declarations that parse its flags: it exits 0,
+// and the flags it lists are accepted (all given at once with an unknown one, the parser names
+// only the unknown one). The top level's help lists every command.
+TEST(Cli, EveryCommandsHelpListsFlagsItAccepts) {
+  const CliResult top = run_cli("--help");
+  const std::regex listed("^ +(--[a-z0-9-]+)( VALUE)? ");
+  for (const std::string cmd :
+       {"info", "train", "grad", "generate", "bench", "memstudy", "make-pairs", "make-videos"}) {
+    EXPECT_NE(top.output.find("  " + cmd + " "), std::string::npos) << cmd << " in:\n"
+                                                                    << top.output;
+    const CliResult help = run_cli(cmd + " --help");
+    EXPECT_EQ(help.status, 0) << cmd << ": " << help.output;
+    EXPECT_NE(help.output.find("spool " + cmd), std::string::npos) << help.output;
+    std::istringstream lines(help.output);
+    std::string line, all;
+    int flags = 0;
+    for (std::smatch m; std::getline(lines, line);)
+      if (std::regex_search(line, m, listed) && m[1] != "--help") {
+        ++flags;
+        all += " " + m[1].str() + (m[2].matched ? " x" : "");
+      }
+    if (cmd != "info") EXPECT_GT(flags, 3) << cmd << "'s help lists no flags:\n" << help.output;
+    const CliResult r = run_cli(cmd + all + " --zz-unknown");
+    EXPECT_EQ(r.status, 2) << cmd << all << ": " << r.output;
+    EXPECT_NE(r.output.find("not expected: --zz-unknown ("), std::string::npos)
+        << cmd << all << ": a listed flag was refused: " << r.output;
+  }
+  const CliResult train = run_cli("train --help");
+  for (const char* flag : {"--checkpoint-policy", "--memory-budget", "--autocast", "--init-2d"})
+    EXPECT_NE(train.output.find("  " + std::string(flag) + " "), std::string::npos) << flag;
 }
 
 TEST(Cli, InfoNamesVersionBackendsBlasAndThreads) {
