@@ -12,27 +12,65 @@
 
 namespace spool::cli {
 
-const char* const kModelNames =
-    "mlp, resnet18, gpt-tiny, dpo-gpt-tiny, reward-gpt-tiny, tsn-r18, tsm-r18, trn-r18, i3d-r18, "
-    "tsn-r50, tsm-r50, trn-r50, i3d-r50";
-
-bool known_model(const std::string& name) {
-  return name == "mlp" || name == "resnet18" || name == "gpt-tiny" || name == "dpo-gpt-tiny" ||
-         name == "reward-gpt-tiny" || is_video_model(name);
+const std::vector<ModelInfo>& model_table() {
+  static const std::vector<ModelInfo> table = [] {
+    std::vector<ModelInfo> t = {
+        {"mlp", Family::digits,
+         [](Generator* g) {
+           return std::make_shared<models::Mlp>(64, std::vector<int64_t>{128, 64}, 10, g);
+         }},
+        {"resnet18", Family::digits,
+         [](Generator* g) { return std::make_shared<models::ResNet>(models::ResNetConfig{}, g); }},
+        {"gpt-tiny", Family::language,
+         [](Generator* g) { return std::make_shared<models::Gpt>(models::gpt_tiny(), g); }},
+        {"dpo-gpt-tiny", Family::preference,
+         [](Generator* g) { return std::make_shared<models::Gpt>(models::dpo_gpt_tiny(), g); }},
+        {"reward-gpt-tiny", Family::reward,
+         [](Generator* g) {
+           return std::make_shared<models::RewardModel>(models::dpo_gpt_tiny(), g);
+         }},
+    };
+    // The video models, as models/video.cpp names them.
+    const std::string names = models::kVideoModelNames;
+    for (size_t at = 0; at < names.size();) {
+      size_t end = names.find(", ", at);
+      if (end == std::string::npos) end = names.size();
+      const std::string name = names.substr(at, end - at);
+      t.push_back(
+          {name, Family::video, [name](Generator* g) { return make_video_model(name, 64, g); }});
+      at = end + 2;
+    }
+    return t;
+  }();
+  return table;
 }
 
-bool is_video_model(const std::string& name) { return models::is_video_model_name(name); }
+const ModelInfo* find_model(const std::string& name) {
+  for (const ModelInfo& m : model_table())
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+std::string model_names() {
+  std::string out;
+  for (const ModelInfo& m : model_table()) {
+    if (!out.empty()) out += ", ";
+    out += m.name;
+  }
+  return out;
+}
+
+bool known_model(const std::string& name) { return find_model(name) != nullptr; }
+
+bool is_video_model(const std::string& name) {
+  const ModelInfo* m = find_model(name);
+  return m && m->family == Family::video;
+}
 
 std::shared_ptr<nn::Module> make_model(const std::string& name, Generator* gen) {
-  if (name == "mlp")
-    return std::make_shared<models::Mlp>(64, std::vector<int64_t>{128, 64}, 10, gen);
-  if (name == "resnet18") return std::make_shared<models::ResNet>(models::ResNetConfig{}, gen);
-  if (name == "gpt-tiny") return std::make_shared<models::Gpt>(models::gpt_tiny(), gen);
-  if (name == "dpo-gpt-tiny") return std::make_shared<models::Gpt>(models::dpo_gpt_tiny(), gen);
-  if (is_video_model(name)) return make_video_model(name, 64, gen);
-  if (name == "reward-gpt-tiny")
-    return std::make_shared<models::RewardModel>(models::dpo_gpt_tiny(), gen);
-  throw UsageError("unknown model '" + name + "' (available: " + kModelNames + ")");
+  const ModelInfo* m = find_model(name);
+  if (!m) throw UsageError("unknown model '" + name + "' (available: " + model_names() + ")");
+  return m->make(gen);
 }
 
 Tensor prepare_images(const std::string& model, const Tensor& digits) {

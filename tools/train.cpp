@@ -297,11 +297,11 @@ int cmd_train(int argc, char** argv) {
         "use loaded weights holding NaN or Inf (warned) instead of refusing them", "Run"}},
       "train");
   if (!a.has("model"))
-    throw UsageError(std::string("train: --model is required (available: ") + kModelNames + ")");
+    throw UsageError("train: --model is required (available: " + model_names() + ")");
   TrainConfig c;
   c.model = a.str("model", "");
   if (!known_model(c.model))
-    throw UsageError("train: unknown model '" + c.model + "' (available: " + kModelNames + ")");
+    throw UsageError("train: unknown model '" + c.model + "' (available: " + model_names() + ")");
   if (a.has("steps") && a.has("epochs"))
     throw UsageError("train: give --steps or --epochs, not both");
   c.device = parse_device(a.str("device", "cpu"));
@@ -328,16 +328,17 @@ int cmd_train(int argc, char** argv) {
     if (!stream && resolved(*c.log) == resolved(*c.save))
       throw UsageError("train: --log and --save name the same file " + *c.log);
   }
-  const bool video = is_video_model(c.model);
-  const bool dpo = c.model == "dpo-gpt-tiny", reward = c.model == "reward-gpt-tiny";
+  const Family family = find_model(c.model)->family;
+  const bool video = family == Family::video;
+  const bool dpo = family == Family::preference, reward = family == Family::reward;
   const bool preference = c.sft || dpo || reward;
-  if (c.sft && c.model != "gpt-tiny")
+  if (c.sft && family != Family::language)
     throw UsageError("train: --sft fine-tunes gpt-tiny; --model is '" + c.model + "'");
   for (const char* f : {"size", "width", "test-clips", "test-list", "flip", "init-2d", "modality",
                         "diff-frames", "crop"})
     if (a.has(f) && !video)
       throw UsageError(std::string("train: --") + f + " applies to the video models");
-  const bool language_model = c.model == "gpt-tiny" && !preference;
+  const bool language_model = family == Family::language && !preference;
   if (a.has("time-limit") && !video && !language_model)
     throw UsageError("train: --time-limit applies to the video models and gpt-tiny");
   if (a.has("beta2") && !language_model)
@@ -481,7 +482,7 @@ int cmd_train(int argc, char** argv) {
     c.log_every = a.positive_int("log-every", 10);
     return c.sft ? train_sft(c) : dpo ? train_dpo(c) : train_reward(c);
   }
-  const bool gpt = c.model.rfind("gpt", 0) == 0, resnet = c.model == "resnet18";
+  const bool gpt = family == Family::language, resnet = c.model == "resnet18";
   c.data = a.str("data", gpt ? "" : "digits");
   c.pack = a.has("pack");
   if (c.pack && !gpt) throw UsageError("train: --pack applies to gpt models only");
