@@ -18,7 +18,7 @@ export PKG_CONFIG_PATH="$(dirname "$(find "$work/prefix" -name spool.pc)")"
 mkdir -p "$work/pc"
 for program in tsn gpt planned; do
   # shellcheck disable=SC2046
-  c++ -O2 -o "$work/pc/$program" "examples/package/$program.cpp" $(pkg-config --cflags --libs spool)
+  c++ -O2 -Werror -o "$work/pc/$program" "examples/package/$program.cpp" $(pkg-config --cflags --libs spool)
 done
 echo "package build: $((SECONDS - t0)) s"
 for program in tsn gpt planned; do
