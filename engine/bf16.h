@@ -1,7 +1,8 @@
 // bfloat16: the top 16 bits of an IEEE f32 (8 exponent bits, 7 mantissa bits). Conversion from
 // f32 rounds to nearest, ties to even, as cuBLAS, cuDNN and PyTorch round; a NaN stays a (quiet)
 // NaN, and values past the largest bf16 become infinities. To f32 it is exact. Compiled for the
-// host and the CUDA kernels alike (engine/host_device.h), so both backends round bit for bit the same.
+// host and the CUDA kernels alike (engine/host_device.h), so both backends round bit for bit the
+// same.
 #pragma once
 #include <cstdint>
 #include <cstring>

@@ -18,8 +18,7 @@ using ReduceAcc =
 template <ReduceOp OP, class A>
 struct Reducer {
   SPOOL_HD static A init() {
-    if constexpr (OP == ReduceOp::sum)
-      return A(0);
+    if constexpr (OP == ReduceOp::sum) return A(0);
     // Floats start from -inf / +inf, not from the largest finite value: the max of a row that
     // is all -inf (a fully masked attention row) is -inf, not -FLT_MAX.
     else if constexpr (OP == ReduceOp::max)

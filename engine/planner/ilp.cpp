@@ -63,9 +63,9 @@ class IlpPolicy final : public PlanPolicy {
       plan_graph(p, budget, o, out);
   }
   int64_t smallest_budget(const ChainProfile& p, const PlanOptions& o) const override {
-    const std::vector<double> cost = stage_costs(p);
-    if (!p.is_chain()) return least_peak_graph(p, cost, o).peak;
-    return p.base_bytes + dp_solve(p, kUnlimited, cost, true, o.dp_grid_points).peak;
+    // On a chain the optimum is dp's: the least budget is the same.
+    if (p.is_chain()) return spool::smallest_budget(p, "dp", o);
+    return least_peak_graph(p, stage_costs(p), o).peak;
   }
 
  private:

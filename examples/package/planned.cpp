@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <memory>
 
-#include "engine/planner/chain.h"
 #include "engine/factory.h"
+#include "engine/planner/chain.h"
 #include "engine/planner/planner.h"
 #include "nn/linear.h"
 #include "nn/module.h"
@@ -29,7 +29,9 @@ class DeepMlp : public nn::Module {
     head_ = register_module("head", std::make_shared<nn::Linear>(width, classes, true, gen));
   }
   std::string type_name() const override { return "DeepMlp"; }
-  Tensor block(size_t b, const Tensor& x) { return x + down_[b]->forward(gelu(up_[b]->forward(x))); }
+  Tensor block(size_t b, const Tensor& x) {
+    return x + down_[b]->forward(gelu(up_[b]->forward(x)));
+  }
   Tensor forward(const Tensor& x) override {
     Tensor h = x;
     for (size_t b = 0; b < up_.size(); ++b) h = block(b, h);
@@ -93,10 +95,11 @@ int main() {
     model.zero_grad();
     const bool good = r.mismatch.empty() && r.measured_peak == r.predicted_peak &&
                       r.measured_peak <= budget && r.loss == plain_loss;
-    std::printf("step %d  loss %.6f (without the plan %.6f)  peak %lld B measured, %lld B "
-                "predicted%s\n",
-                step, r.loss, plain_loss, (long long)r.measured_peak, (long long)r.predicted_peak,
-                good ? "" : "  FAILED");
+    std::printf(
+        "step %d  loss %.6f (without the plan %.6f)  peak %lld B measured, %lld B "
+        "predicted%s\n",
+        step, r.loss, plain_loss, (long long)r.measured_peak, (long long)r.predicted_peak,
+        good ? "" : "  FAILED");
     if (!r.mismatch.empty())
       std::printf("  the account differed from the allocator after %s\n", r.mismatch.c_str());
     ok = ok && good;

@@ -8,10 +8,9 @@
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
-#include "engine/planner/chain.h"
 #include "engine/factory.h"
+#include "engine/planner/chain.h"
 #include "engine/planner/planner.h"
-#include "tests/support/synthetic_profile.h"
 #include "models/gpt.h"
 #include "models/mlp.h"
 #include "models/resnet.h"
@@ -19,6 +18,7 @@
 #include "ops/ops.h"
 #include "tests/support/helpers.h"
 #include "tests/support/planned_step.h"
+#include "tests/support/synthetic_profile.h"
 
 using namespace spool;
 

@@ -10,16 +10,16 @@
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
-#include "engine/planner/chain.h"
 #include "engine/factory.h"
+#include "engine/planner/chain.h"
 #include "engine/planner/planner.h"
-#include "tests/support/synthetic_profile.h"
 #include "models/resnet.h"
 #include "models/video.h"
 #include "nn/linear.h"
 #include "ops/ops.h"
 #include "tests/support/helpers.h"
 #include "tests/support/planned_step.h"
+#include "tests/support/synthetic_profile.h"
 
 using namespace spool;
 
