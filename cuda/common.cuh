@@ -115,6 +115,16 @@ Strides<N> make_strides(const Shape& shape, const std::array<const Shape*, N>& s
   return s;
 }
 
+// An optional operand's data (a weight or bias, a gradient not asked for): null when undefined.
+template <class T>
+const T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? static_cast<const T*>(t.raw()) : nullptr;
+}
+template <class T>
+T* mut_or_null(const Tensor& t) {
+  return t.defined() ? static_cast<T*>(t.raw()) : nullptr;
+}
+
 // Warp and block sums / maxima. blockDim.x must be a multiple of 32, at most 1024.
 template <class T>
 __device__ __forceinline__ T warp_sum(T v) {

@@ -1,6 +1,6 @@
-// CUDA elementwise kernels: fill, copy (with dtype conversion), arange, random, unary, binary,
-// where, and the Adam / AdamW update. Every kernel walks any strides through Strides<N>; contiguous
-// f32 operands take a path with 16-byte vector loads.
+// CUDA elementwise kernels: fill, copy (with dtype conversion), arange, random, unary, binary and
+// where. Every kernel walks any strides through Strides<N>; contiguous f32 operands take a path
+// with 16-byte vector loads.
 #include <cmath>
 
 #include "cuda/common.cuh"
@@ -277,20 +277,6 @@ __global__ void random_kernel(int64_t n, T* out, uint64_t seed, uint64_t offset,
   }
 }
 
-template <class T>
-__global__ void adam_kernel(int64_t n, T* p, const T* g, T* m, T* v, T b1, T b2, T lr, T eps,
-                            T inv_c1, T inv_c2, T shrink, T l2) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const T grad = g[i] + l2 * p[i];
-    const T mi = b1 * m[i] + (T(1) - b1) * grad;
-    const T vi = b2 * v[i] + (T(1) - b2) * grad * grad;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = p[i] * shrink - lr * (mi * inv_c1) / (sqrt(vi * inv_c2) + eps);
-  }
-}
-
 }  // namespace
 
 void CudaBackend::fill(const Tensor& out, double value) {
@@ -385,20 +371,6 @@ void CudaBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, co
                  static_cast<const uint8_t*>(cond.raw()), static_cast<const T*>(a.raw()),
                  static_cast<const T*>(b.raw()));
     SPOOL_CUDA_LAUNCHED("where");
-  });
-}
-
-void CudaBackend::adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v,
-                            const AdamParams& a) {
-  dispatch_float(p.dtype(), "adam_step", [&](auto tag) {
-    using T = decltype(tag);
-    const int64_t n = p.numel();
-    if (n == 0) return;
-    SPOOL_LAUNCH(adam_kernel, grid_for(n), kThreads, 0, stream(), n, p.data<T>(), g.data<T>(),
-                 m.data<T>(), v.data<T>(), T(a.beta1), T(a.beta2), T(a.lr), T(a.eps), T(1 / a.c1),
-                 T(1 / a.c2), a.decoupled ? T(1 - a.lr * a.weight_decay) : T(1),
-                 a.decoupled ? T(0) : T(a.weight_decay));
-    SPOOL_CUDA_LAUNCHED("adam_step");
   });
 }
 

@@ -43,9 +43,10 @@ min_driver=580
 # (index_select/add, gather, scatter_add, embedding), and the two model steps that chain them.
 f_tests='Cuda*'
 f_memcheck='CudaRuntime.*:CudaKernels.*:CudaModels.*'
-# Kernels with __shared__ memory, __syncthreads or warp shuffles (cuda/reduce.cu, attention.cu,
-# matmul.cu's tiled SGEMM); the rest touch no shared memory, where racecheck and synccheck have
-# nothing to look at. Flash attention runs apart so that a slow run of the others cannot starve it.
+# Kernels with __shared__ memory, __syncthreads or warp shuffles (cuda/reduce.cu, norm.cu,
+# batch_norm.cu, attention.cu, matmul.cu's tiled SGEMM); the rest touch no shared memory, where
+# racecheck and synccheck have nothing to look at. Flash attention runs apart so that a slow run of
+# the others cannot starve it.
 f_shared_attn='CudaKernels.FlashAttention*'
 f_shared_rest='CudaKernels.Reductions*:CudaKernels.Softmax*:CudaKernels.LayerNorm*:CudaKernels.BatchNorm*:CudaKernels.MatmulThroughTheTiledSgemm'
 
