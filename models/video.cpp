@@ -1,7 +1,9 @@
 #include "models/video.h"
 
 #include <algorithm>
+#include <map>
 
+#include "engine/autograd.h"
 #include "engine/factory.h"
 #include "nn/init.h"
 #include "ops/ops.h"
@@ -219,6 +221,54 @@ Chain I3d::chain(const Tensor& clips, const Tensor& labels) {
                         return cross_entropy(cls_head_->forward(backbone_->pooled(h), 1), labels);
                       }});
   return c;
+}
+
+std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
+                                             int64_t classes, int64_t in_channels) {
+  VideoConfig c = video_config(name);
+  c.width = width;
+  c.num_classes = classes;
+  c.in_channels = in_channels;
+  if (c.three_d) return std::make_shared<I3d>(c, gen);
+  return std::make_shared<SegmentNet>(c, gen);
+}
+
+nn::NamedTensors video_state_from_2d(const nn::NamedTensors& file, const nn::Module& model,
+                                     const std::string& name, size_t* backbone_tensors) {
+  nn::NamedTensors state2d;
+  for (const char* prefix : {"model.backbone.", "backbone.", "model.", ""}) {
+    for (const auto& [n, t] : file)
+      if (n.rfind(prefix, 0) == 0 && n.find("fc.") == std::string::npos &&
+          n.rfind("cls_head.", 0) != 0 && n.rfind("model.cls_head.", 0) != 0 &&
+          n.rfind("optimizer.", 0) != 0)
+        state2d.emplace_back(n.substr(std::string(prefix).size()), t);
+    bool found = false;
+    for (const auto& [n, t] : state2d) found = found || n == "conv1.weight";
+    if (found) break;
+    state2d.clear();
+  }
+  SPOOL_CHECK(!state2d.empty(), "holds no ResNet backbone (no conv1.weight)");
+  for (const auto& [n, t] : state2d)
+    SPOOL_CHECK(n != "conv1.weight" || t.dim() == 4, "conv1.weight is ", describe(t),
+                "; expected 2-D weights [out, in, kh, kw]");
+  if (backbone_tensors) *backbone_tensors = state2d.size();
+  if (video_config(name).three_d) return inflate_2d(state2d, model, "backbone.");
+  std::map<std::string, Tensor> by_name;
+  for (const auto& [n, t] : state2d) by_name["backbone." + n] = t;
+  nn::NamedTensors state;
+  for (const auto& [n, t] : model.state_dict()) {
+    auto it = by_name.find(n);
+    Tensor w = it != by_name.end() ? it->second : t;
+    // RGB differences take 3 (L - 1) channels: as TSN, the first conv's RGB kernels are
+    // averaged over colour and repeated across the input channels.
+    if (n == "backbone.conv1.weight" && w.dim() == 4 && t.dim() == 4 && w.size(1) == 3 &&
+        t.size(1) != 3) {
+      NoGrad no_grad;
+      w = contiguous(expand(mean(to(w, t.dtype()), {1}, true), t.shape()));
+    }
+    state.emplace_back(n, w);
+  }
+  return state;
 }
 
 }  // namespace spool::models

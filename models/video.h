@@ -116,4 +116,20 @@ class I3d : public nn::Module {
   std::shared_ptr<VideoHead> cls_head_;
 };
 
+// A video model by name (tsn-, tsm-, trn- (SegmentNet) or i3d- (I3d) + r18 or r50), with stage
+// width `width` and `in_channels` per segment (3 for RGB, 3 (L - 1) for RGB differences).
+std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
+                                             int64_t classes = 10, int64_t in_channels = 3);
+
+// The state of `model` (made by make_video_model for `name`) with its backbone taken from 2-D
+// ResNet weights: torchvision names, or a spool checkpoint of a 2-D video model or of resnet18
+// (found under "model.backbone.", "backbone.", "model." or no prefix; heads and optimizer
+// state are left out). I3D inflates them (inflate_2d); the 2-D models take them as they are,
+// except that a first convolution taking RGB differences (3 (L - 1) channels) gets the RGB
+// kernels averaged over colour and repeated, as TSN does. The head keeps its initialisation.
+// `backbone_tensors` is set to the number of 2-D tensors used. Throws spool::Error naming what
+// is missing or mismatched.
+nn::NamedTensors video_state_from_2d(const nn::NamedTensors& file, const nn::Module& model,
+                                     const std::string& name, size_t* backbone_tensors = nullptr);
+
 }  // namespace spool::models

@@ -36,8 +36,8 @@ const std::vector<ModelInfo>& model_table() {
       size_t end = names.find(", ", at);
       if (end == std::string::npos) end = names.size();
       const std::string name = names.substr(at, end - at);
-      t.push_back(
-          {name, Family::video, [name](Generator* g) { return make_video_model(name, 64, g); }});
+      t.push_back({name, Family::video,
+                   [name](Generator* g) { return models::make_video_model(name, 64, g); }});
       at = end + 2;
     }
     return t;

@@ -21,6 +21,7 @@
 #include "tools/commands.h"
 #include "tools/models.h"
 #include "tools/planned.h"
+#include "tools/task.h"
 #include "tools/train.h"
 
 namespace spool::cli {
@@ -105,95 +106,174 @@ int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Modul
   return meta.step;
 }
 
-int train_classifier(const TrainConfig& c) {
-  std::string path = c.data == "digits" ? data::find_digits() : c.data;
-  if (c.data != "digits" && !is_file(path))
-    throw UsageError("train: --data '" + c.data + "' is neither 'digits' nor an existing file");
-  data::Split d = data::digits_split(path);
-  Tensor x_train = prepare_images(c.model, d.x_train), x_test = prepare_images(c.model, d.x_test);
-  const int64_t n = x_train.size(0);
-  const int64_t batch = std::min(c.batch, n);
-  const int64_t per_epoch = (n + batch - 1) / batch;
-  int64_t total = c.steps;
-  if (total <= 0 && __builtin_mul_overflow(c.epochs, per_epoch, &total))
-    throw UsageError("train: --epochs " + std::to_string(c.epochs) + " of " +
-                     std::to_string(per_epoch) + " steps each is more steps than can be counted");
+Json Task::log_line(int64_t step, const Metrics& m, const Metrics& eval) const {
+  Json j;
+  j.add("step", step).add("loss", m.at("loss"));
+  if (schedule) j.add("lr", opt_->lr());
+  for (const auto& [k, v] : eval) j.add(k, v);
+  return j;
+}
 
-  Generator gen(c.seed);
-  auto model = make_model(c.model, &gen);
-  nn::AdamW opt(nn::decay_matrices_only(*model, 0.01), {.lr = c.lr});
-  int64_t start = 0;
-  if (c.resume) start = load_checkpoint(*c.resume, c, *model, opt, gen, total);
-  if (c.device != Device::cpu()) {
-    model->to(c.device);
-    x_train = to(x_train, c.device);
-    x_test = to(x_test, c.device);
-    d.y_train = to(d.y_train, c.device);
-    d.y_test = to(d.y_test, c.device);
-  }
+std::string Task::status(const Metrics& m, const Metrics&) const {
+  char s[64];
+  std::snprintf(s, sizeof s, "loss %.4f", m.at("loss"));
+  return s;
+}
 
+int run_training(Task& task, const TrainConfig& c) {
+  nn::Optimizer& opt = task.optimizer();
   std::optional<PlannedSteps> planned;
   if (!c.checkpoint_policy.empty()) planned.emplace(c.checkpoint_policy, c.memory_budget);
   LineLog log(c.log);
-  Progress progress(total);
-  model->train();
-  double last_loss = NAN, t0 = now_seconds();
-  std::vector<int64_t> order;
-  int64_t order_epoch = -1;
-  for (int64_t step = start; step < total; ++step) {
-    const int64_t epoch = step / per_epoch, pos = step % per_epoch;
-    if (epoch != order_epoch) {
-      order = epoch_order(c.seed, epoch, n);
-      order_epoch = epoch;
-    }
-    std::vector<int64_t> idx(order.begin() + pos * batch,
-                             order.begin() + std::min(n, (pos + 1) * batch));
-    Tensor rows = to(from_vector(idx), c.device);
+  task.start(log);
+  Progress progress(task.total);
+  task.model().train();
+  const double t0 = now_seconds();
+  const bool timed = task.stops_on_time && c.time_limit > 0;
+  const auto time_is_up = [&] { return timed && now_seconds() - t0 >= c.time_limit; };
+  Metrics last{{"loss", NAN}}, eval;
+  int64_t step = task.start_step;
+  for (; step < task.total; ++step) {
+    // With --time-limit the run stops when the time is spent: the warm-up counts steps, the
+    // cosine follows the elapsed share of the time (or of the steps, when that is further on).
+    const double elapsed = now_seconds() - t0;
+    if (timed && elapsed >= c.time_limit) break;
+    if (task.schedule)
+      opt.set_lr(timed
+                     ? task.schedule->at_progress(step, std::max(elapsed / c.time_limit,
+                                                                 double(step) / double(task.total)))
+                     : task.schedule->at(step));
     opt.zero_grad();
-    Tensor xb = index_select(x_train, 0, rows), yb = index_select(d.y_train, 0, rows);
-    if (planned) {
-      Chain chain;
-      if (auto* mlp = dynamic_cast<models::Mlp*>(model.get())) chain = mlp->chain(xb, yb);
-      Chain standard;  // fractions of the budget are of its plain step (--stem-groups)
-      if (auto* net = dynamic_cast<models::ResNet*>(model.get())) {
-        chain = net->chain(xb, yb, c.split_blocks, c.stem_groups);
-        if (c.stem_groups > 1) standard = net->chain(xb, yb);
-      }
-      last_loss = planned->step(
-          chain, str(xb.shape()), [&] { opt.zero_grad(); },
-          standard.stages.empty() ? nullptr : &standard);
-    } else {
-      Tensor loss = cross_entropy(model->forward(xb), yb);
-      backward(loss);
-      last_loss = loss.item();
-    }
-    check_diverged(log, step, last_loss);
+    task.model().train();
+    last = task.step(step, planned ? &*planned : nullptr, [&] { opt.zero_grad(); });
+    check_diverged(log, step, last.at("loss"));
+    if (task.clip_norm > 0) nn::clip_grad_norm(task.model().parameters(), task.clip_norm);
     opt.step();
-    if (step % c.log_every == 0 || step + 1 == total)
-      log.write(Json().add("step", step).add("loss", last_loss).str());
-    char status[64];
-    std::snprintf(status, sizeof status, "loss %.4f", last_loss);
-    progress.update(step + 1, status);
+    const bool last_step = step + 1 == task.total;
+    const bool evaluated =
+        task.eval_every > 0 && ((step + 1) % task.eval_every == 0 || last_step || time_is_up());
+    if (evaluated) eval = task.evaluate();
+    if (step % c.log_every == 0 || evaluated || last_step)
+      log.write(task.log_line(step, last, evaluated ? eval : Metrics{}).str());
+    progress.update(step + 1, task.status(last, eval));
   }
   progress.finish();
-  if (c.save) save_checkpoint(*c.save, c, *model, opt, total, gen);
-  model->eval();
-  const double test_acc = accuracy(*model, x_test, d.y_test);
-  const double secs = now_seconds() - t0;
-  log.write(Json()
-                .add("final", true)
-                .add("model", c.model)
-                .add("steps", total)
-                .add("loss", last_loss)
-                .add("test_acc", test_acc)
-                .add("seconds", secs)
-                .str());
+  const double train_seconds = now_seconds() - t0;
+  if (c.save) save_checkpoint(*c.save, c, task.model(), opt, step, task.generator());
+  task.finish(log, step, last, eval, train_seconds, t0);
   log.commit();
-  std::printf(
-      "%s on digits: %lld steps, final loss %.4f, test accuracy %.4f (%lld test images), "
-      "%.1f s\n",
-      c.model.c_str(), (long long)total, last_loss, test_acc, (long long)d.y_test.numel(), secs);
   return 0;
+}
+
+namespace {
+
+// mlp and resnet18 on the 8x8 digits: AdamW at a constant rate over epochs of a seeded
+// shuffle; the test accuracy at the end.
+class ClassifierTask : public Task {
+ public:
+  explicit ClassifierTask(const TrainConfig& c) : Task(c) {
+    const std::string path = c.data == "digits" ? data::find_digits() : c.data;
+    if (c.data != "digits" && !is_file(path))
+      throw UsageError("train: --data '" + c.data + "' is neither 'digits' nor an existing file");
+    d_ = data::digits_split(path);
+    x_train_ = prepare_images(c.model, d_.x_train);
+    x_test_ = prepare_images(c.model, d_.x_test);
+    n_ = x_train_.size(0);
+    batch_ = std::min(c.batch, n_);
+    per_epoch_ = (n_ + batch_ - 1) / batch_;
+    total = c.steps;
+    if (total <= 0 && __builtin_mul_overflow(c.epochs, per_epoch_, &total))
+      throw UsageError("train: --epochs " + std::to_string(c.epochs) + " of " +
+                       std::to_string(per_epoch_) +
+                       " steps each is more steps than can be counted");
+    model_ = make_model(c.model, &gen_);
+    opt_ = std::make_unique<nn::AdamW>(nn::decay_matrices_only(*model_, 0.01),
+                                       nn::AdamWOptions{.lr = c.lr});
+    if (c.resume) start_step = load_checkpoint(*c.resume, c, *model_, *opt_, gen_, total);
+    if (c.device != Device::cpu()) {
+      model_->to(c.device);
+      x_train_ = to(x_train_, c.device);
+      x_test_ = to(x_test_, c.device);
+      d_.y_train = to(d_.y_train, c.device);
+      d_.y_test = to(d_.y_test, c.device);
+    }
+  }
+
+  Metrics step(int64_t step, PlannedSteps* planned,
+               const std::function<void()>& zero_grad) override {
+    const int64_t epoch = step / per_epoch_, pos = step % per_epoch_;
+    if (epoch != order_epoch_) {
+      order_ = epoch_order(c_.seed, epoch, n_);
+      order_epoch_ = epoch;
+    }
+    std::vector<int64_t> idx(order_.begin() + pos * batch_,
+                             order_.begin() + std::min(n_, (pos + 1) * batch_));
+    Tensor rows = to(from_vector(idx), c_.device);
+    Tensor xb = index_select(x_train_, 0, rows), yb = index_select(d_.y_train, 0, rows);
+    if (planned) {
+      Chain chain;
+      if (auto* mlp = dynamic_cast<models::Mlp*>(model_.get())) chain = mlp->chain(xb, yb);
+      Chain standard;  // fractions of the budget are of its plain step (--stem-groups)
+      if (auto* net = dynamic_cast<models::ResNet*>(model_.get())) {
+        chain = net->chain(xb, yb, c_.split_blocks, c_.stem_groups);
+        if (c_.stem_groups > 1) standard = net->chain(xb, yb);
+      }
+      return {{"loss", planned->step(chain, str(xb.shape()), zero_grad,
+                                     standard.stages.empty() ? nullptr : &standard)}};
+    }
+    Tensor loss = cross_entropy(model_->forward(xb), yb);
+    backward(loss);
+    return {{"loss", loss.item()}};
+  }
+
+  void finish(LineLog& log, int64_t steps, const Metrics& last, const Metrics&, double,
+              double t0) override {
+    model_->eval();
+    const double test_acc = accuracy(*model_, x_test_, d_.y_test);
+    const double secs = now_seconds() - t0;
+    log.write(Json()
+                  .add("final", true)
+                  .add("model", c_.model)
+                  .add("steps", steps)
+                  .add("loss", last.at("loss"))
+                  .add("test_acc", test_acc)
+                  .add("seconds", secs)
+                  .str());
+    std::printf(
+        "%s on digits: %lld steps, final loss %.4f, test accuracy %.4f (%lld test images), "
+        "%.1f s\n",
+        c_.model.c_str(), (long long)steps, last.at("loss"), test_acc, (long long)d_.y_test.numel(),
+        secs);
+  }
+
+ private:
+  data::Split d_;
+  Tensor x_train_, x_test_;
+  int64_t n_ = 0, batch_ = 0, per_epoch_ = 0;
+  std::vector<int64_t> order_;
+  int64_t order_epoch_ = -1;
+};
+
+}  // namespace
+
+std::unique_ptr<Task> make_classifier_task(const TrainConfig& c) {
+  return std::make_unique<ClassifierTask>(c);
+}
+
+std::unique_ptr<Task> make_task(const TrainConfig& c) {
+  switch (find_model(c.model)->family) {
+    case Family::digits:
+      return make_classifier_task(c);
+    case Family::language:
+      return c.sft ? make_sft_task(c) : make_gpt_task(c);
+    case Family::preference:
+      return make_dpo_task(c);
+    case Family::reward:
+      return make_reward_task(c);
+    case Family::video:
+      return make_video_task(c);
+  }
+  throw Error("train: no task for model '" + c.model + "'");
 }
 
 data::LmBatch on_device(data::LmBatch b, Device d) {
@@ -445,7 +525,7 @@ int cmd_train(int argc, char** argv) {
     check_memory("train: --width " + std::to_string(c.video_width),
                  (models::video_config(c.model).depth >= 50 ? 5500 : 2600) * w * w * 12,
                  "the model's weights, gradients and momentum");
-    return train_video(c);
+    return run_training(*make_task(c), c);
   }
   if (preference) {
     if (!a.has("data"))
@@ -480,7 +560,7 @@ int cmd_train(int argc, char** argv) {
     c.lr = a.positive_double("lr", dpo || reward ? 1e-4 : 1e-3);
     c.seed = a.seed("seed", 0);
     c.log_every = a.positive_int("log-every", 10);
-    return c.sft ? train_sft(c) : dpo ? train_dpo(c) : train_reward(c);
+    return run_training(*make_task(c), c);
   }
   const bool gpt = family == Family::language, resnet = c.model == "resnet18";
   c.data = a.str("data", gpt ? "" : "digits");
@@ -508,7 +588,7 @@ int cmd_train(int argc, char** argv) {
     c.resume = a.str("resume", "");
     if (!is_file(*c.resume)) throw UsageError("--resume: no such file: " + *c.resume);
   }
-  return gpt ? train_gpt(c) : train_classifier(c);
+  return run_training(*make_task(c), c);
 }
 
 }  // namespace spool::cli

@@ -1,4 +1,4 @@
-// Shared by the training paths of `spool train`.
+// Shared by the training paths of `spool train` (the tasks and their loop: tools/task.h).
 #pragma once
 #include <memory>
 #include <optional>
@@ -53,17 +53,6 @@ int64_t load_checkpoint(const std::string& path, const TrainConfig& c, nn::Modul
 // The order of epoch e's samples: a function of (seed, e) only, so a resumed run sees the same
 // batches as an uninterrupted one.
 std::vector<int64_t> epoch_order(uint64_t seed, int64_t epoch, int64_t n);
-
-int train_classifier(const TrainConfig& c);
-int train_sft(const TrainConfig& c);
-int train_dpo(const TrainConfig& c);
-int train_reward(const TrainConfig& c);
-int train_video(const TrainConfig& c);
-// tsn-, tsm-, trn- (SegmentNet) or i3d- (I3d) + r18 or r50, with stage width `width` and
-// `in_channels` per segment (3 for RGB, 3 (L - 1) for RGB differences of L frames).
-std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
-                                             int64_t classes = 10, int64_t in_channels = 3);
-int train_gpt(const TrainConfig& c);
 
 // A batch, made on the cpu, on the model's device (the same batch when that is the cpu).
 data::LmBatch on_device(data::LmBatch b, Device d);

@@ -11,6 +11,7 @@
 #include "ops/ops.h"
 #include "tools/cli.h"
 #include "tools/planned.h"
+#include "tools/task.h"
 #include "tools/train.h"
 
 namespace spool::cli {
@@ -22,130 +23,130 @@ Tensor lm_loss(models::Gpt& model, const data::LmBatch& b) {
   return cross_entropy(reshape(logits, {-1, logits.size(-1)}), reshape(b.targets, {-1}));
 }
 
-// Mean loss over a fixed set of validation windows (the same every time), in nats per byte.
-double validation_loss(models::Gpt& model, const data::TextStream& val, int64_t batch, int64_t t,
-                       Device device) {
-  NoGrad no_grad;
-  model.eval();
-  double total = 0;
-  const int batches = 8;
-  for (int k = 0; k < batches; ++k)
-    total +=
-        lm_loss(model, on_device(val.sample(batch, t, RngState{0x7a1, uint64_t(k) << 32}), device))
-            .item();
-  model.train();
-  return total / batches;
-}
+// gpt-tiny on a text corpus: AdamW with warm-up and cosine decay, clipping at 1, the validation
+// loss every --eval-every steps; random windows or packed documents (--pack); optionally under
+// bf16 autocast.
+class GptTask : public Task {
+ public:
+  explicit GptTask(const TrainConfig& c)
+      : Task(c),
+        path_(c.data.empty() ? data::default_corpus_path() : c.data),
+        corpus_(data::load_text(path_)),
+        train_stream_(corpus_.train),
+        val_stream_(corpus_.val) {
+    models::GptConfig config = models::gpt_tiny();
+    config.recompute_gelu = c.recompute_gelu;
+    auto model = std::make_shared<models::Gpt>(config, &gen_);
+    gpt_ = model.get();
+    model_ = model;
+    t_ = gpt_->config().context;
+    total = c.steps;
+    opt_ = std::make_unique<nn::AdamW>(nn::decay_matrices_only(*model_, 0.01),
+                                       nn::AdamWOptions{.lr = c.lr, .beta2 = c.beta2});
+    schedule = nn::CosineSchedule{c.lr, std::min<int64_t>(100, std::max<int64_t>(1, total / 10)),
+                                  total, c.lr * 0.1};
+    clip_norm = 1.0;
+    eval_every = c.eval_every;
+    stops_on_time = true;
+    if (c.resume) start_step = load_checkpoint(*c.resume, c, *model_, *opt_, gen_, total);
+    // The optimizer state follows the parameters at its first step.
+    if (c.device != Device::cpu()) model_->to(c.device);
+    // Both splits must hold a window of context + 1 bytes: found here, not at the first
+    // evaluation after minutes of training.
+    for (const auto& [split, bytes] :
+         {std::pair<const char*, int64_t>{"training", corpus_.train_bytes},
+          {"validation", corpus_.val_bytes}})
+      if (bytes <= t_ + 1)
+        throw UsageError("train: --data " + path_ + ": the " + split + " split holds " +
+                         std::to_string(bytes) + " bytes, fewer than one window of " +
+                         std::to_string(t_ + 2) +
+                         " (every 20th document is held out for validation: give more text)");
+    std::printf(
+        "gpt-tiny: %lld parameters; corpus %s: %lld train bytes in %zu documents, %lld "
+        "validation bytes\n",
+        (long long)model_->num_parameters(), path_.c_str(), (long long)corpus_.train_bytes,
+        corpus_.train.size(), (long long)corpus_.val_bytes);
+  }
 
-}  // namespace
-
-int train_gpt(const TrainConfig& c) {
-  const std::string path = c.data.empty() ? data::default_corpus_path() : c.data;
-  data::TextCorpus corpus = data::load_text(path);
-  Generator gen(c.seed);
-  models::GptConfig config = models::gpt_tiny();
-  config.recompute_gelu = c.recompute_gelu;
-  models::Gpt model(config, &gen);
-  const int64_t t = model.config().context, batch = c.batch, total = c.steps;
-  nn::AdamW opt(nn::decay_matrices_only(model, 0.01), {.lr = c.lr, .beta2 = c.beta2});
-  const nn::CosineSchedule schedule{c.lr, std::min<int64_t>(100, std::max<int64_t>(1, total / 10)),
-                                    total, c.lr * 0.1};
-  int64_t start = 0;
-  if (c.resume) start = load_checkpoint(*c.resume, c, model, opt, gen, total);
-  if (c.device != Device::cpu()) model.to(c.device);  // optimizer state follows at its first step
-  // Both splits must hold a window of context + 1 bytes: found here, not at the first
-  // evaluation after minutes of training.
-  for (const auto& [split, bytes] :
-       {std::pair<const char*, int64_t>{"training", corpus.train_bytes},
-        {"validation", corpus.val_bytes}})
-    if (bytes <= t + 1)
-      throw UsageError("train: --data " + path + ": the " + split + " split holds " +
-                       std::to_string(bytes) + " bytes, fewer than one window of " +
-                       std::to_string(t + 2) +
-                       " (every 20th document is held out for validation: give more text)");
-  data::TextStream train_stream(corpus.train), val_stream(corpus.val);
-  std::printf(
-      "gpt-tiny: %lld parameters; corpus %s: %lld train bytes in %zu documents, %lld "
-      "validation bytes\n",
-      (long long)model.num_parameters(), path.c_str(), (long long)corpus.train_bytes,
-      corpus.train.size(), (long long)corpus.val_bytes);
-
-  std::optional<PlannedSteps> planned;
-  if (!c.checkpoint_policy.empty()) planned.emplace(c.checkpoint_policy, c.memory_budget);
-  LineLog log(c.log);
-  Progress progress(total);
-  model.train();
-  size_t cursor = 0;  // packed batches walk the documents in order
-  double last_loss = NAN, val_loss = NAN, t0 = now_seconds();
-  int64_t tokens = 0;
-  int64_t step = start;
-  for (; step < total; ++step) {
-    // With --time-limit the run stops when the time is spent: the warm-up counts steps, the
-    // cosine follows the elapsed share of the time (or of the steps, when that is further on).
-    const double elapsed = now_seconds() - t0;
-    if (c.time_limit > 0 && elapsed >= c.time_limit) break;
-    opt.set_lr(c.time_limit > 0 ? schedule.at_progress(step, std::max(elapsed / c.time_limit,
-                                                                      double(step) / double(total)))
-                                : schedule.at(step));
+  Metrics step(int64_t step, PlannedSteps* planned,
+               const std::function<void()>& zero_grad) override {
     data::LmBatch b =
-        c.pack ? data::packed_batch(corpus.train, batch, t, cursor)
-               : train_stream.sample(batch, t, RngState{c.seed ^ 0xb47c4, uint64_t(step) << 32});
-    b = on_device(std::move(b), c.device);
-    opt.zero_grad();
+        c_.pack
+            ? data::packed_batch(corpus_.train, c_.batch, t_, cursor_)
+            : train_stream_.sample(c_.batch, t_, RngState{c_.seed ^ 0xb47c4, uint64_t(step) << 32});
+    b = on_device(std::move(b), c_.device);
+    tokens_ += b.real_targets;
     // Forward, backward and a plan's replays alike under autocast (replays must repeat the
     // forward's precision); the optimizer updates the f32 parameters outside it.
     std::optional<Autocast> autocast;
-    if (c.autocast) autocast.emplace();
+    if (c_.autocast) autocast.emplace();
     if (planned) {
-      Chain chain = model.chain(b.idx, b.targets, b.positions, b.segments);
+      Chain chain = gpt_->chain(b.idx, b.targets, b.positions, b.segments);
       const std::string key =
           str(b.idx.shape()) + (b.segments.defined() ? str(b.segments.shape()) : "");
-      last_loss = planned->step(chain, key, [&] { opt.zero_grad(); });
-    } else {
-      Tensor loss = lm_loss(model, b);
-      backward(loss);
-      last_loss = loss.item();
+      return {{"loss", planned->step(chain, key, zero_grad)}};
     }
-    autocast.reset();
-    check_diverged(log, step, last_loss);
-    nn::clip_grad_norm(model.parameters(), 1.0);
-    opt.step();
-    tokens += b.real_targets;
-    const bool eval = (step + 1) % c.eval_every == 0 || step + 1 == total ||
-                      (c.time_limit > 0 && now_seconds() - t0 >= c.time_limit);
-    if (eval) {
-      std::optional<Autocast> autocast_eval;
-      if (c.autocast) autocast_eval.emplace();
-      val_loss = validation_loss(model, val_stream, batch, t, c.device);
-    }
-    if (step % c.log_every == 0 || eval) {
-      Json j;
-      j.add("step", step).add("loss", last_loss).add("lr", opt.lr());
-      if (eval) j.add("val_loss", val_loss);
-      log.write(j.str());
-    }
-    char status[96];
-    std::snprintf(status, sizeof status, "loss %.3f val %.3f", last_loss, val_loss);
-    progress.update(step + 1, status);
+    Tensor loss = lm_loss(*gpt_, b);
+    backward(loss);
+    return {{"loss", loss.item()}};
   }
-  progress.finish();
-  if (c.save) save_checkpoint(*c.save, c, model, opt, step, gen);
-  const double secs = now_seconds() - t0;
-  log.write(Json()
-                .add("final", true)
-                .add("model", c.model)
-                .add("steps", step)
-                .add("loss", last_loss)
-                .add("val_loss", val_loss)
-                .add("tokens_per_s", double(tokens) / secs)
-                .add("seconds", secs)
-                .str());
-  log.commit();
-  std::printf(
-      "gpt-tiny: %lld steps, train loss %.4f, validation loss %.4f nats/byte, %.0f "
-      "tokens/s, %.1f s\n",
-      (long long)step, last_loss, val_loss, double(tokens) / secs, secs);
-  return 0;
-}
+
+  // Mean loss over a fixed set of validation windows (the same every time), in nats per byte.
+  Metrics evaluate() override {
+    std::optional<Autocast> autocast;
+    if (c_.autocast) autocast.emplace();
+    NoGrad no_grad;
+    gpt_->eval();
+    double total_loss = 0;
+    const int batches = 8;
+    for (int k = 0; k < batches; ++k)
+      total_loss +=
+          lm_loss(*gpt_,
+                  on_device(val_stream_.sample(c_.batch, t_, RngState{0x7a1, uint64_t(k) << 32}),
+                            c_.device))
+              .item();
+    gpt_->train();
+    return {{"val_loss", total_loss / batches}};
+  }
+
+  std::string status(const Metrics& m, const Metrics& eval) const override {
+    char s[96];
+    std::snprintf(s, sizeof s, "loss %.3f val %.3f", m.at("loss"),
+                  eval.count("val_loss") ? eval.at("val_loss") : NAN);
+    return s;
+  }
+
+  void finish(LineLog& log, int64_t steps, const Metrics& last, const Metrics& eval, double,
+              double t0) override {
+    const double secs = now_seconds() - t0;
+    const double val_loss = eval.count("val_loss") ? eval.at("val_loss") : NAN;
+    log.write(Json()
+                  .add("final", true)
+                  .add("model", c_.model)
+                  .add("steps", steps)
+                  .add("loss", last.at("loss"))
+                  .add("val_loss", val_loss)
+                  .add("tokens_per_s", double(tokens_) / secs)
+                  .add("seconds", secs)
+                  .str());
+    std::printf(
+        "gpt-tiny: %lld steps, train loss %.4f, validation loss %.4f nats/byte, %.0f "
+        "tokens/s, %.1f s\n",
+        (long long)steps, last.at("loss"), val_loss, double(tokens_) / secs, secs);
+  }
+
+ private:
+  std::string path_;
+  data::TextCorpus corpus_;
+  data::TextStream train_stream_, val_stream_;
+  models::Gpt* gpt_ = nullptr;
+  int64_t t_ = 0;
+  size_t cursor_ = 0;  // packed batches walk the documents in order
+  int64_t tokens_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Task> make_gpt_task(const TrainConfig& c) { return std::make_unique<GptTask>(c); }
 
 }  // namespace spool::cli

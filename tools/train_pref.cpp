@@ -20,13 +20,12 @@
 #include "ops/ops.h"
 #include "tools/cli.h"
 #include "tools/gpt_weights.h"
+#include "tools/task.h"
 #include "tools/train.h"
 
 namespace spool::cli {
 
 namespace {
-
-using Metrics = std::map<std::string, double>;
 
 // A GPT from a weights file for preference training: a longer-context GPT (a gpt-tiny pretrained
 // at context 256) keeps its first 128 position embeddings, as dpo-gpt-tiny has; the pair rows
@@ -85,207 +84,248 @@ std::vector<std::vector<size_t>> in_order(size_t count, int64_t batch) {
   return out;
 }
 
-// The pairs of training step `step`: epochs of a seeded shuffle, so runs repeat exactly.
-std::vector<size_t> step_pairs(const TrainConfig& c, int64_t step, size_t n) {
-  const int64_t per_epoch = std::max<int64_t>(1, int64_t(n) / c.batch);
-  const auto order = epoch_order(c.seed, step / per_epoch, int64_t(n));
-  std::vector<size_t> out;
-  const int64_t at = (step % per_epoch) * c.batch;
-  for (int64_t i = at; i < std::min<int64_t>(int64_t(n), at + c.batch); ++i)
-    out.push_back(size_t(order[size_t(i)]));
-  return out;
-}
+// What every preference task shares: the pairs, the schedule (warm-up and cosine), clipping at
+// 1, the held-out metrics at step 0 and every --eval-every steps, logged as eval_*, and lines
+// that name the steps done.
+class PreferenceTask : public Task {
+ public:
+  PreferenceTask(const TrainConfig& c, std::string what) : Task(c), what_(std::move(what)) {
+    total = c.steps;
+    schedule = nn::CosineSchedule{c.lr, std::min<int64_t>(100, std::max<int64_t>(1, total / 10)),
+                                  total, c.lr * 0.1};
+    clip_norm = 1.0;
+  }
 
-// The loop every preference trainer shares: schedule, clipping, logging, evaluation, saving.
-// `step_fn` runs forward and backward on a step's pairs and returns its metrics; `eval_fn`
-// returns the held-out metrics.
-int run_loop(const TrainConfig& c, const data::PreferenceSet& set, nn::Module& model,
-             nn::Optimizer& opt, Generator& gen, const std::string& what,
-             const std::function<Metrics(const std::vector<size_t>&)>& step_fn,
-             const std::function<Metrics()>& eval_fn) {
-  const int64_t total = c.steps;
-  const nn::CosineSchedule schedule{c.lr, std::min<int64_t>(100, std::max<int64_t>(1, total / 10)),
-                                    total, c.lr * 0.1};
-  std::printf("%s: %lld parameters; %s: %zu training pairs, %zu held out\n", what.c_str(),
-              (long long)model.num_parameters(), set.path.c_str(), set.train.size(),
-              set.val.size());
-  LineLog log(c.log);
-  Progress progress(total);
-  Metrics last, eval;
-  const double t0 = now_seconds();
-  const bool has_val = !set.val.empty();
-  if (has_val) {
-    eval = eval_fn();
+  // Called by the constructors once the model is built and the pairs read.
+  void ready() {
+    if (!set_.val.empty()) eval_every = c_.eval_every;
+    std::printf("%s: %lld parameters; %s: %zu training pairs, %zu held out\n", what_.c_str(),
+                (long long)model_->num_parameters(), set_.path.c_str(), set_.train.size(),
+                set_.val.size());
+  }
+
+  void start(LineLog& log) override {
+    if (set_.val.empty()) return;
+    eval_ = evaluate();
     Json j;
     j.add("step", int64_t(0));
-    add_metrics(j, eval, "eval_");
+    add_metrics(j, eval_, "eval_");
     log.write(j.str());
   }
-  for (int64_t step = 0; step < total; ++step) {
-    opt.set_lr(schedule.at(step));
-    opt.zero_grad();
-    model.train();
-    last = step_fn(step_pairs(c, step, set.train.size()));
-    check_diverged(log, step, last["loss"]);
-    nn::clip_grad_norm(model.parameters(), 1.0);
-    opt.step();
-    const bool do_eval = has_val && ((step + 1) % c.eval_every == 0 || step + 1 == total);
-    if (do_eval) eval = eval_fn();
-    if (step % c.log_every == 0 || do_eval) {
-      Json j;
-      j.add("step", step + 1).add("lr", opt.lr());
-      add_metrics(j, last);
-      if (do_eval) add_metrics(j, eval, "eval_");
-      log.write(j.str());
-    }
-    char status[96];
-    std::snprintf(status, sizeof status, "loss %.4f", last["loss"]);
-    progress.update(step + 1, status);
+
+  Json log_line(int64_t step, const Metrics& m, const Metrics& eval) const override {
+    Json j;
+    j.add("step", step + 1).add("lr", opt_->lr());
+    add_metrics(j, m);
+    add_metrics(j, eval, "eval_");
+    return j;
   }
-  progress.finish();
-  if (c.save) save_checkpoint(*c.save, c, model, opt, total, gen);
-  const double secs = now_seconds() - t0;
-  Json fin;
-  fin.add("final", true).add("model", c.model).add("steps", total);
-  add_metrics(fin, last);
-  add_metrics(fin, eval, "eval_");
-  fin.add("seconds", secs);
-  log.write(fin.str());
-  log.commit();
-  std::printf("%s: %lld steps in %.1f s; %s\n", what.c_str(), (long long)total, secs,
-              fin.str().c_str());
-  return 0;
-}
 
-}  // namespace
+  void finish(LineLog& log, int64_t steps, const Metrics& last, const Metrics& eval, double,
+              double t0) override {
+    const double secs = now_seconds() - t0;
+    Json fin;
+    fin.add("final", true).add("model", c_.model).add("steps", steps);
+    add_metrics(fin, last);
+    add_metrics(fin, eval.empty() ? eval_ : eval, "eval_");
+    fin.add("seconds", secs);
+    log.write(fin.str());
+    std::printf("%s: %lld steps in %.1f s; %s\n", what_.c_str(), (long long)steps, secs,
+                fin.str().c_str());
+  }
 
-int train_sft(const TrainConfig& c) {
-  Generator gen(c.seed);
-  auto model = make_policy(c, &gen);
-  model->to(c.device);
-  const int64_t context = model->config().context;
-  const data::PreferenceSet set = data::load_preferences(c.data, context);
-  nn::AdamW opt(nn::decay_matrices_only(*model, 0.01), {.lr = c.lr});
-  auto loss_of = [&](const data::LmBatch& b) {
-    Tensor logits = model->forward(b.idx);
-    return cross_entropy(reshape(logits, {-1, logits.size(-1)}), reshape(b.targets, {-1}));
-  };
-  auto step_fn = [&](const std::vector<size_t>& which) {
-    Tensor loss = loss_of(on_device(data::sft_batch(set.train, which, context), c.device));
+ protected:
+  // The pairs of training step `step`: epochs of a seeded shuffle, so runs repeat exactly.
+  std::vector<size_t> step_pairs(int64_t step) const {
+    const size_t n = set_.train.size();
+    const int64_t per_epoch = std::max<int64_t>(1, int64_t(n) / c_.batch);
+    const auto order = epoch_order(c_.seed, step / per_epoch, int64_t(n));
+    std::vector<size_t> out;
+    const int64_t at = (step % per_epoch) * c_.batch;
+    for (int64_t i = at; i < std::min<int64_t>(int64_t(n), at + c_.batch); ++i)
+      out.push_back(size_t(order[size_t(i)]));
+    return out;
+  }
+
+  std::string what_;
+  data::PreferenceSet set_;
+  Metrics eval_;  // the held-out metrics at step 0
+};
+
+// gpt-tiny --sft: next-byte loss on the completions of prompt + chosen.
+class SftTask : public PreferenceTask {
+ public:
+  explicit SftTask(const TrainConfig& c) : PreferenceTask(c, "sft " + c.model) {
+    auto model = make_policy(c, &gen_);
+    model->to(c.device);
+    gpt_ = model.get();
+    model_ = model;
+    context_ = gpt_->config().context;
+    set_ = data::load_preferences(c.data, context_);
+    opt_ = std::make_unique<nn::AdamW>(nn::decay_matrices_only(*model_, 0.01),
+                                       nn::AdamWOptions{.lr = c.lr});
+    ready();
+  }
+  Metrics step(int64_t step, PlannedSteps*, const std::function<void()>&) override {
+    Tensor loss =
+        loss_of(on_device(data::sft_batch(set_.train, step_pairs(step), context_), c_.device));
     backward(loss);
-    return Metrics{{"loss", loss.item()}};
-  };
-  auto eval_fn = [&] {
+    return {{"loss", loss.item()}};
+  }
+  Metrics evaluate() override {
     NoGrad no_grad;
-    model->eval();
+    model_->eval();
     Average avg;
-    for (const auto& which : in_order(set.val.size(), c.batch)) {
-      const data::LmBatch b = on_device(data::sft_batch(set.val, which, context), c.device);
+    for (const auto& which : in_order(set_.val.size(), c_.batch)) {
+      const data::LmBatch b = on_device(data::sft_batch(set_.val, which, context_), c_.device);
       avg.add({{"loss", loss_of(b).item()}}, double(b.real_targets));
     }
     return avg.mean();
-  };
-  return run_loop(c, set, *model, opt, gen, "sft " + c.model, step_fn, eval_fn);
-}
+  }
 
-int train_dpo(const TrainConfig& c) {
-  Generator gen(c.seed);
-  auto policy = make_policy(c, &gen);
-  const int64_t context = policy->config().context;
-  const data::PreferenceSet set = data::load_preferences(c.data, context);
-  // The reference: a file, or a copy of the policy as it starts.
-  std::shared_ptr<models::Gpt> ref;
-  if (c.ref_weights) {
-    ref = load_cut(*c.ref_weights, "--ref-weights", nullptr, c.allow_nonfinite);
-    if (ref->config().context != context || ref->config().vocab != policy->config().vocab)
-      throw UsageError("--ref-weights: the reference (vocab " +
-                       std::to_string(ref->config().vocab) + ", context " +
-                       std::to_string(ref->config().context) + ") does not match the policy");
-  } else {
-    ref = std::make_shared<models::Gpt>(policy->config());
-    ref->load_state_dict(policy->state_dict());
+ private:
+  Tensor loss_of(const data::LmBatch& b) {
+    Tensor logits = gpt_->forward(b.idx);
+    return cross_entropy(reshape(logits, {-1, logits.size(-1)}), reshape(b.targets, {-1}));
   }
-  policy->to(c.device);
-  ref->to(c.device);
-  ref->eval();
-  for (auto& p : ref->parameters()) p.requires_grad_(false);
-  const models::DpoOptions o = c.dpo;
-  auto ref_logps = [&](const data::PairBatch& b) {
-    NoGrad no_grad;
-    return models::pair_logps(*ref, b.tokens, b.mask);
-  };
-  // --precompute-ref: the reference's log-probabilities of every pair, once; then the reference
-  // model is dropped and training holds only the policy.
-  std::vector<float> pre_c[2], pre_r[2];  // [0] train, [1] held out
-  if (c.precompute_ref) {
-    const double t0 = now_seconds();
-    for (int s = 0; s < 2; ++s) {
-      const auto& pairs = s == 0 ? set.train : set.val;
-      for (const auto& which : in_order(pairs.size(), 32)) {
-        auto [rc, rr] = ref_logps(on_device(data::pair_batch(pairs, which, context), c.device));
-        for (float v : to(rc, Device::cpu()).to_vector<float>()) pre_c[s].push_back(v);
-        for (float v : to(rr, Device::cpu()).to_vector<float>()) pre_r[s].push_back(v);
+  models::Gpt* gpt_ = nullptr;
+  int64_t context_ = 0;
+};
+
+// dpo-gpt-tiny: DPO (or cdpo, ipo, hinge) against a frozen reference, from a file or a copy of
+// the starting policy; with --precompute-ref the reference scores every pair once and is dropped.
+class DpoTask : public PreferenceTask {
+ public:
+  explicit DpoTask(const TrainConfig& c) : PreferenceTask(c, describe_run(c)) {
+    auto policy = make_policy(c, &gen_);
+    policy_ = policy.get();
+    model_ = policy;
+    context_ = policy_->config().context;
+    set_ = data::load_preferences(c.data, context_);
+    if (c.ref_weights) {
+      ref_ = load_cut(*c.ref_weights, "--ref-weights", nullptr, c.allow_nonfinite);
+      if (ref_->config().context != context_ || ref_->config().vocab != policy_->config().vocab)
+        throw UsageError("--ref-weights: the reference (vocab " +
+                         std::to_string(ref_->config().vocab) + ", context " +
+                         std::to_string(ref_->config().context) + ") does not match the policy");
+    } else {
+      ref_ = std::make_shared<models::Gpt>(policy_->config());
+      ref_->load_state_dict(policy_->state_dict());
+    }
+    policy_->to(c.device);
+    ref_->to(c.device);
+    ref_->eval();
+    for (auto& p : ref_->parameters()) p.requires_grad_(false);
+    if (c.precompute_ref) {
+      const double t0 = now_seconds();
+      for (int s = 0; s < 2; ++s) {
+        const auto& pairs = s == 0 ? set_.train : set_.val;
+        for (const auto& which : in_order(pairs.size(), 32)) {
+          auto [rc, rr] = ref_logps(on_device(data::pair_batch(pairs, which, context_), c.device));
+          for (float v : to(rc, Device::cpu()).to_vector<float>()) pre_c_[s].push_back(v);
+          for (float v : to(rr, Device::cpu()).to_vector<float>()) pre_r_[s].push_back(v);
+        }
       }
+      ref_.reset();
+      std::printf("dpo: reference log-probabilities of %zu pairs precomputed in %.1f s\n",
+                  set_.train.size() + set_.val.size(), now_seconds() - t0);
     }
-    ref.reset();
-    std::printf("dpo: reference log-probabilities of %zu pairs precomputed in %.1f s\n",
-                set.train.size() + set.val.size(), now_seconds() - t0);
+    opt_ = std::make_unique<nn::AdamW>(nn::decay_matrices_only(*model_, 0.0),
+                                       nn::AdamWOptions{.lr = c.lr});
+    ready();
   }
-  auto reference = [&](int s, const std::vector<size_t>& which, const data::PairBatch& b) {
-    if (!c.precompute_ref) return ref_logps(b);
-    std::vector<float> rc, rr;
-    for (size_t i : which) {
-      rc.push_back(pre_c[s][i]);
-      rr.push_back(pre_r[s][i]);
-    }
-    return std::pair<Tensor, Tensor>{to(from_vector(rc), c.device), to(from_vector(rr), c.device)};
-  };
-  nn::AdamW opt(nn::decay_matrices_only(*policy, 0.0), {.lr = c.lr});
-  auto step_fn = [&](const std::vector<size_t>& which) {
-    const data::PairBatch b = on_device(data::pair_batch(set.train, which, context), c.device);
+  Metrics step(int64_t step, PlannedSteps*, const std::function<void()>&) override {
+    const std::vector<size_t> which = step_pairs(step);
+    const data::PairBatch b = on_device(data::pair_batch(set_.train, which, context_), c_.device);
     auto [rc, rr] = reference(0, which, b);
-    auto [pc, pr] = models::pair_logps(*policy, b.tokens, b.mask);  // chosen + rejected at once
-    const models::DpoResult r = models::dpo_loss(pc, pr, rc, rr, o);
+    auto [pc, pr] = models::pair_logps(*policy_, b.tokens, b.mask);  // chosen + rejected at once
+    const models::DpoResult r = models::dpo_loss(pc, pr, rc, rr, c_.dpo);
     backward(r.loss);
     return models::dpo_metrics(r);
-  };
-  auto eval_fn = [&] {
+  }
+  Metrics evaluate() override {
     NoGrad no_grad;
-    policy->eval();
+    policy_->eval();
     Average avg;
-    for (const auto& which : in_order(set.val.size(), c.batch)) {
-      const data::PairBatch b = on_device(data::pair_batch(set.val, which, context), c.device);
+    for (const auto& which : in_order(set_.val.size(), c_.batch)) {
+      const data::PairBatch b = on_device(data::pair_batch(set_.val, which, context_), c_.device);
       auto [rc, rr] = reference(1, which, b);
-      auto [pc, pr] = models::pair_logps(*policy, b.tokens, b.mask);
-      avg.add(models::dpo_metrics(models::dpo_loss(pc, pr, rc, rr, o)), double(which.size()));
+      auto [pc, pr] = models::pair_logps(*policy_, b.tokens, b.mask);
+      avg.add(models::dpo_metrics(models::dpo_loss(pc, pr, rc, rr, c_.dpo)), double(which.size()));
     }
     return avg.mean();
-  };
-  char what[96];
-  std::snprintf(what, sizeof what, "dpo (%s, beta %g%s)", models::dpo_loss_name(o.loss), o.beta,
-                c.precompute_ref ? ", reference precomputed" : "");
-  return run_loop(c, set, *policy, opt, gen, what, step_fn, eval_fn);
-}
-
-int train_reward(const TrainConfig& c) {
-  Generator gen(c.seed);
-  std::shared_ptr<models::RewardModel> model;
-  if (c.init) {
-    auto trunk = make_policy(c, &gen);
-    model = std::make_shared<models::RewardModel>(trunk->config(), &gen);
-    model->transformer->load_state_dict(trunk->state_dict());
-  } else {
-    model = std::make_shared<models::RewardModel>(models::dpo_gpt_tiny(), &gen);
   }
-  model->to(c.device);
-  const int64_t context = model->transformer->config().context;
-  const data::PreferenceSet set = data::load_preferences(c.data, context);
-  nn::AdamW opt(nn::decay_matrices_only(*model, 0.0), {.lr = c.lr});
-  // Bradley-Terry: -log sigmoid(r_chosen - r_rejected); accuracy counts r_chosen > r_rejected.
-  auto evaluate = [&](const std::vector<data::PreferencePair>& pairs,
-                      const std::vector<size_t>& which, Tensor* loss_out) {
-    const data::PairBatch b = on_device(data::pair_batch(pairs, which, context), c.device);
-    const Tensor r = model->rewards(b.tokens, b.mask);
+
+ private:
+  static std::string describe_run(const TrainConfig& c) {
+    char what[96];
+    std::snprintf(what, sizeof what, "dpo (%s, beta %g%s)", models::dpo_loss_name(c.dpo.loss),
+                  c.dpo.beta, c.precompute_ref ? ", reference precomputed" : "");
+    return what;
+  }
+  std::pair<Tensor, Tensor> ref_logps(const data::PairBatch& b) {
+    NoGrad no_grad;
+    return models::pair_logps(*ref_, b.tokens, b.mask);
+  }
+  // The reference's log-probabilities of a batch of split s (0 train, 1 held out).
+  std::pair<Tensor, Tensor> reference(int s, const std::vector<size_t>& which,
+                                      const data::PairBatch& b) {
+    if (!c_.precompute_ref) return ref_logps(b);
+    std::vector<float> rc, rr;
+    for (size_t i : which) {
+      rc.push_back(pre_c_[s][i]);
+      rr.push_back(pre_r_[s][i]);
+    }
+    return {to(from_vector(rc), c_.device), to(from_vector(rr), c_.device)};
+  }
+  models::Gpt* policy_ = nullptr;
+  std::shared_ptr<models::Gpt> ref_;
+  int64_t context_ = 0;
+  std::vector<float> pre_c_[2], pre_r_[2];  // [0] train, [1] held out
+};
+
+// reward-gpt-tiny: Bradley-Terry, -log sigmoid(r_chosen - r_rejected); accuracy counts
+// r_chosen > r_rejected.
+class RewardTask : public PreferenceTask {
+ public:
+  explicit RewardTask(const TrainConfig& c) : PreferenceTask(c, "reward model") {
+    std::shared_ptr<models::RewardModel> model;
+    if (c.init) {
+      auto trunk = make_policy(c, &gen_);
+      model = std::make_shared<models::RewardModel>(trunk->config(), &gen_);
+      model->transformer->load_state_dict(trunk->state_dict());
+    } else {
+      model = std::make_shared<models::RewardModel>(models::dpo_gpt_tiny(), &gen_);
+    }
+    model->to(c.device);
+    rm_ = model.get();
+    model_ = model;
+    context_ = rm_->transformer->config().context;
+    set_ = data::load_preferences(c.data, context_);
+    opt_ = std::make_unique<nn::AdamW>(nn::decay_matrices_only(*model_, 0.0),
+                                       nn::AdamWOptions{.lr = c.lr});
+    ready();
+  }
+  Metrics step(int64_t step, PlannedSteps*, const std::function<void()>&) override {
+    Tensor loss;
+    Metrics m = score(set_.train, step_pairs(step), &loss);
+    backward(loss);
+    return m;
+  }
+  Metrics evaluate() override {
+    NoGrad no_grad;
+    model_->eval();
+    Average avg;
+    for (const auto& which : in_order(set_.val.size(), c_.batch))
+      avg.add(score(set_.val, which, nullptr), double(which.size()));
+    return avg.mean();
+  }
+
+ private:
+  Metrics score(const std::vector<data::PreferencePair>& pairs, const std::vector<size_t>& which,
+                Tensor* loss_out) {
+    const data::PairBatch b = on_device(data::pair_batch(pairs, which, context_), c_.device);
+    const Tensor r = rm_->rewards(b.tokens, b.mask);
     const Tensor rc = narrow(r, 0, 0, b.pairs), rr = narrow(r, 0, b.pairs, b.pairs);
     const Tensor loss = mean(-log_sigmoid(rc - rr));
     if (loss_out) *loss_out = loss;
@@ -295,22 +335,17 @@ int train_reward(const TrainConfig& c) {
                    {"margin", mean(rc - rr).item()},
                    {"rewards/chosen", mean(rc).item()},
                    {"rewards/rejected", mean(rr).item()}};
-  };
-  auto step_fn = [&](const std::vector<size_t>& which) {
-    Tensor loss;
-    Metrics m = evaluate(set.train, which, &loss);
-    backward(loss);
-    return m;
-  };
-  auto eval_fn = [&] {
-    NoGrad no_grad;
-    model->eval();
-    Average avg;
-    for (const auto& which : in_order(set.val.size(), c.batch))
-      avg.add(evaluate(set.val, which, nullptr), double(which.size()));
-    return avg.mean();
-  };
-  return run_loop(c, set, *model, opt, gen, "reward model", step_fn, eval_fn);
+  }
+  models::RewardModel* rm_ = nullptr;
+  int64_t context_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Task> make_sft_task(const TrainConfig& c) { return std::make_unique<SftTask>(c); }
+std::unique_ptr<Task> make_dpo_task(const TrainConfig& c) { return std::make_unique<DpoTask>(c); }
+std::unique_ptr<Task> make_reward_task(const TrainConfig& c) {
+  return std::make_unique<RewardTask>(c);
 }
 
 }  // namespace spool::cli

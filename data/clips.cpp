@@ -1,0 +1,149 @@
+#include "data/clips.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "engine/checked.h"
+#include "engine/error.h"
+#include "engine/factory.h"
+#include "ops/ops.h"
+
+namespace spool::data {
+
+namespace {
+
+Tensor flip_width(const Tensor& v) {
+  const int64_t w = v.size(3);
+  std::vector<int64_t> rev(static_cast<size_t>(w));
+  for (int64_t i = 0; i < w; ++i) rev[size_t(i)] = w - 1 - i;
+  return index_select(v, 3, from_vector(rev));
+}
+
+}  // namespace
+
+SyntheticSource::SyntheticSource(uint64_t seed, int64_t test_clips, const ViewSpec& v)
+    : seed_(seed), test_(test_clips), view_(v) {
+  spec_.frames = kSyntheticFrames;
+  spec_.height = spec_.width = v.load_size;
+}
+
+std::pair<Tensor, int64_t> SyntheticSource::train_frames(uint64_t draw, double offset) {
+  // Consecutive indices are a clip and its reversal, which must not share a batch (BatchNorm
+  // would compare them): indices are random.
+  return {pick(render_clip(seed_ * 2 + 1, draw, spec_), offset), clip_label(draw)};
+}
+
+std::pair<Tensor, int64_t> SyntheticSource::test_frames(int64_t i, double offset) {
+  return {pick(render_clip(seed_ * 2 + 2, uint64_t(i), spec_), offset), clip_label(uint64_t(i))};
+}
+
+Tensor SyntheticSource::pick(const Tensor& clip, double offset) const {
+  return index_select(
+      clip, 0, from_vector(segment_frames(kSyntheticFrames, kClipSegments, view_.length, offset)));
+}
+
+ListSource::ListSource(const std::string& train_list, const std::string& test_list,
+                       const ViewSpec& v, int64_t test_limit, bool flips)
+    : train_(read_video_list(train_list)),
+      test_(read_video_list(test_list)),
+      test_list_(test_list),
+      view_(v),
+      flips_(flips) {
+  if (int64_t(test_.size()) > test_limit) test_.resize(size_t(test_limit));
+  // Labels are below kMaxClasses (read_video_list checks), so the head stays small.
+  for (const auto* list : {&train_, &test_})
+    for (const auto& e : *list)
+      classes_ = std::max(classes_, checked_add(e.label, 1, "video list: classes"));
+}
+
+std::pair<Tensor, int64_t> ListSource::train_frames(uint64_t draw, double offset) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const auto& e = train_[size_t((draw + uint64_t(attempt) * 7919) % train_.size())];
+    Tensor v = load(e, offset);
+    if (v.defined()) return {v, e.label};
+  }
+  throw Error("video: 100 videos in a row could not be read; see the warnings above");
+}
+
+std::pair<Tensor, int64_t> ListSource::test_frames(int64_t i, double offset) {
+  const auto& e = test_[size_t(i)];
+  return {load(e, offset), e.label};
+}
+
+void ListSource::check_before_training() {
+  for (const auto& e : test_)
+    if (load(e, 0.25).defined()) return;
+  throw Error("video: none of the " + std::to_string(test_.size()) + " test videos of " +
+              test_list_ + " can be read (see the warnings above)");
+}
+
+Tensor ListSource::load(const VideoEntry& e, double offset) {
+  if (bad_.count(e.path)) return {};
+  try {
+    // A video file's frames are counted once (a decoding pass), then reused.
+    int64_t& counted = counts_.emplace(e.path, -1).first->second;
+    return load_entry(e, offset, kClipSegments, view_.load_size, view_.length, &counted);
+  } catch (const Error& err) {
+    bad_.insert(e.path);
+    std::fprintf(stderr, "warning: skipping %s (list line %lld): %s\n", e.path.c_str(),
+                 (long long)e.line, err.what());
+    return {};
+  }
+}
+
+Tensor finish_view(Tensor frames, const ViewSpec& v, bool flip, const CropBox* crop) {
+  if (flip) frames = flip_width(frames);
+  if (v.crop) frames = crop_resize(frames, crop ? *crop : center_crop(v.load_size, v.size), v.size);
+  return v.length > 1 ? rgb_difference(frames, v.length) : frames;
+}
+
+Tensor test_view(ClipSource& source, const ViewSpec& v, int64_t i, int64_t view, int64_t* label) {
+  auto [frames, l] = source.test_frames(i, view == 0 ? 0.25 : 0.75);
+  *label = l;
+  return frames.defined() ? finish_view(frames, v, false, nullptr) : frames;
+}
+
+ClipBatch train_batch(ClipSource& source, const ViewSpec& v, int64_t batch, RngState r) {
+  Tensors views;
+  std::vector<int64_t> labels;
+  for (int64_t i = 0; i < batch; ++i) {
+    auto u = [&](int64_t j) { return uniform_at(r, int64_t(kDrawsPerClip) * i + j); };
+    const uint64_t draw = uint64_t(u(2) * 4294967296.0) * 1024 + uint64_t(u(3) * 1024.0);
+    auto [frames, label] = source.train_frames(draw, u(1));
+    const bool flip = source.flips() && u(0) < 0.5;
+    const CropBox crop = multiscale_crop(v.load_size, u(4), u(5), u(6), u(7));
+    views.push_back(finish_view(frames, v, flip, &crop));
+    labels.push_back(flip ? source.flipped_label(label) : label);
+  }
+  return ClipBatch{stack(views, 0), from_vector(labels)};
+}
+
+ClipScores score_clips(std::map<std::pair<int64_t, int64_t>, int64_t> confusion, int64_t classes) {
+  ClipScores e;
+  e.classes = classes;
+  e.confusion = std::move(confusion);
+  int64_t right = 0, pair_right = 0, total = 0;
+  std::vector<int64_t> row(size_t(classes), 0), diagonal(size_t(classes), 0);
+  for (const auto& [cell, n] : e.confusion) {
+    const auto [t, p] = cell;
+    SPOOL_CHECK(t >= 0 && t < classes && p >= 0 && p < classes, "score_clips: the cell (", t, ", ",
+                p, ") is outside ", classes, " classes");
+    row[size_t(t)] += n;
+    total += n;
+    if (p / 2 == t / 2) pair_right += n;
+    if (p == t) {
+      diagonal[size_t(t)] += n;
+      right += n;
+    }
+  }
+  for (int64_t t = 0; t < classes; ++t)
+    e.per_class.push_back(row[size_t(t)] ? double(diagonal[size_t(t)]) / double(row[size_t(t)])
+                                         : 0.0);
+  e.clips = total;
+  e.top1 = total ? double(right) / double(total) : 0.0;
+  e.pair_acc = total ? double(pair_right) / double(total) : 0.0;
+  e.direction_acc = pair_right ? double(right) / double(pair_right) : 0.0;
+  return e;
+}
+
+}  // namespace spool::data

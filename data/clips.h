@@ -1,0 +1,132 @@
+// Clips for the video models: where they come from (the generated order-sensitive set, or frame
+// folders and video files named by annotation lists), how one becomes a model's view (segments,
+// snippets, flips, crops, RGB differences), the training batches drawn from random bits, and
+// the scores of a multi-view test (top-1, per class, the confusion, the order test's pair and
+// direction accuracies).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "data/synthetic_video.h"
+#include "data/video_io.h"
+#include "engine/rng.h"
+#include "engine/tensor.h"
+
+namespace spool::data {
+
+// Every clip is read as K = 8 segments; a generated clip has 16 frames.
+constexpr int64_t kClipSegments = 8, kSyntheticFrames = 16;
+
+// How a clip becomes the model's input: K segments, each a snippet of `length` consecutive
+// frames (1 for RGB; TSN's RGB difference takes L frames and their L - 1 differences), read at
+// `load_size`, then cropped to `size` (a multi-scale crop in training, the centre at test) when
+// `crop` is set (load_size is then size * 8 / 7, as 128 for 112).
+struct ViewSpec {
+  int64_t length = 1;
+  int64_t size = 112, load_size = 112;
+  bool crop = false;
+  // The channels a segment gives the model: 3 for RGB, 3 (L - 1) for RGB differences.
+  int64_t channels() const { return length > 1 ? 3 * (length - 1) : 3; }
+};
+
+// Where clips come from: the raw snippets [K * L, 3, load, load] and labels.
+class ClipSource {
+ public:
+  virtual ~ClipSource() = default;
+  // Training item for `draw` (random bits), `offset` into each segment.
+  virtual std::pair<Tensor, int64_t> train_frames(uint64_t draw, double offset) = 0;
+  virtual int64_t test_count() const = 0;
+  // Test item i at `offset`; an undefined tensor when the video is unreadable.
+  virtual std::pair<Tensor, int64_t> test_frames(int64_t i, double offset) = 0;
+  virtual int64_t classes() const = 0;
+  virtual int64_t skipped() const { return 0; }
+  // Throws when the data cannot give a run its test: called before the first training step.
+  virtual void check_before_training() {}
+  // Whether training flips clips horizontally (p = 0.5), and the label of a flipped clip.
+  virtual bool flips() const = 0;
+  virtual int64_t flipped_label(int64_t label) const { return label; }
+};
+
+// The generated set, rendered on the fly: an endless training stream and test clips from
+// another seed. Flips map right/left and clockwise/anticlockwise.
+class SyntheticSource : public ClipSource {
+ public:
+  SyntheticSource(uint64_t seed, int64_t test_clips, const ViewSpec& v);
+  std::pair<Tensor, int64_t> train_frames(uint64_t draw, double offset) override;
+  int64_t test_count() const override { return test_; }
+  std::pair<Tensor, int64_t> test_frames(int64_t i, double offset) override;
+  int64_t classes() const override { return 10; }
+  bool flips() const override { return true; }
+  int64_t flipped_label(int64_t label) const override { return data::flipped_label(label); }
+
+ private:
+  Tensor pick(const Tensor& clip, double offset) const;
+  uint64_t seed_;
+  int64_t test_;
+  ViewSpec view_;
+  SyntheticVideoSpec spec_;
+};
+
+// Frame folders or video files named by annotation lists (the first `test_limit` entries of the
+// test list are the test). A video that fails to decode is skipped with a warning naming it
+// (once) and counted; training draws another.
+class ListSource : public ClipSource {
+ public:
+  ListSource(const std::string& train_list, const std::string& test_list, const ViewSpec& v,
+             int64_t test_limit, bool flips);
+  std::pair<Tensor, int64_t> train_frames(uint64_t draw, double offset) override;
+  int64_t test_count() const override { return int64_t(test_.size()); }
+  std::pair<Tensor, int64_t> test_frames(int64_t i, double offset) override;
+  int64_t classes() const override { return classes_; }
+  int64_t skipped() const override { return int64_t(bad_.size()); }
+  bool flips() const override { return flips_; }
+  // A test set none of whose videos decodes would show only after training, as an empty test:
+  // one test video must read (the training side fails at the first batch, before any step).
+  void check_before_training() override;
+
+ private:
+  Tensor load(const VideoEntry& e, double offset);
+  std::vector<VideoEntry> train_, test_;
+  std::string test_list_;
+  ViewSpec view_;
+  bool flips_;
+  int64_t classes_ = 0;
+  std::set<std::string> bad_;
+  std::map<std::string, int64_t> counts_;  // frames of each video file read so far
+};
+
+// Snippets [K * L, 3, load, load] -> the model's view of one clip, [K, C, size, size]: flipped
+// if asked, cropped (by `crop`, or the centre when it is null) when the spec crops, and turned
+// into RGB differences when L > 1.
+Tensor finish_view(Tensor frames, const ViewSpec& v, bool flip, const CropBox* crop);
+
+// Test view `view` of test item i: offsets 0.25 (view 0) and 0.75 (view 1) into each segment,
+// centre crop. Undefined when the video is unreadable.
+Tensor test_view(ClipSource& source, const ViewSpec& v, int64_t i, int64_t view, int64_t* label);
+
+// A training batch: views [N, K, C, S, S] and labels [N].
+struct ClipBatch {
+  Tensor x, labels;
+};
+// The random draws one training clip takes (flip, offset, index (2), crop (4)).
+constexpr uint64_t kDrawsPerClip = 8;
+// A batch of `batch` clips from the draws of `r` (kDrawsPerClip each), so a batch depends on
+// those bits only and can be made on another thread.
+ClipBatch train_batch(ClipSource& source, const ViewSpec& v, int64_t batch, RngState r);
+
+// The test's scores from its (true, predicted) -> clips counts. The classes come in pairs that
+// differ only in direction (2k, 2k + 1), as the generated set's: pair_acc counts predictions in
+// the right pair, direction_acc the right class among those.
+struct ClipScores {
+  int64_t classes = 0, clips = 0;
+  double top1 = 0, pair_acc = 0, direction_acc = 0;
+  std::vector<double> per_class;
+  std::map<std::pair<int64_t, int64_t>, int64_t> confusion;  // the cells that occur
+};
+ClipScores score_clips(std::map<std::pair<int64_t, int64_t>, int64_t> confusion, int64_t classes);
+
+}  // namespace spool::data
