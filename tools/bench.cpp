@@ -4,6 +4,7 @@
 // steps.
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <optional>
 
 #include "data/preference.h"
@@ -26,13 +27,29 @@ namespace spool::cli {
 
 namespace {
 
-// The median and the sum of a run's step times (ms).
+// The one timing loop of every benchmark: `warmup` untimed steps, then `steps` timed ones. Each
+// step's `prepare(s)` (its batch, moved to the device) runs untimed; `step()` (zero_grad,
+// forward, backward, optimizer step) is timed between two synchronizations of the device. The
+// allocator's peak is of the timed steps.
 struct StepTimes {
-  double median = 0, total = 0;
+  double median = 0, total = 0;  // ms
+  int64_t peak_bytes = 0;
 };
-StepTimes summarize(std::vector<double> ms) {
+StepTimes time_steps(Device device, int64_t warmup, int64_t steps,
+                     const std::function<void(int64_t)>& prepare,
+                     const std::function<void()>& step) {
+  std::vector<double> ms;
+  for (int64_t s = 0; s < warmup + steps; ++s) {
+    if (prepare) prepare(s);
+    backend(device).synchronize();
+    if (s == warmup) reset_peak(device);
+    const double t0 = now_seconds();
+    step();
+    backend(device).synchronize();
+    if (s >= warmup) ms.push_back((now_seconds() - t0) * 1e3);
+  }
   std::sort(ms.begin(), ms.end());
-  StepTimes t{ms[ms.size() / 2], 0};
+  StepTimes t{ms[ms.size() / 2], 0, memory_stats(device).peak_bytes};
   for (double v : ms) t.total += v;
   return t;
 }
@@ -57,11 +74,7 @@ int bench_dpo(const Args& a, int64_t steps, int64_t warmup) {
   const data::PairBatch batch = data::random_pair_batch(pairs, t, prompt, &gen);
   const Tensor &tokens = batch.tokens, &mask = batch.mask;
   const Tensor fixed = full({pairs}, -400.0);  // precomputed reference log-probabilities
-  std::vector<double> ms;
-  int64_t peak = 0;
-  for (int64_t s = 0; s < warmup + steps; ++s) {
-    if (s == warmup) reset_peak(Device::cpu());
-    const double t0 = now_seconds();
+  const StepTimes times = time_steps(Device::cpu(), warmup, steps, nullptr, [&] {
     opt.zero_grad();
     Tensor rc = fixed, rr = fixed;
     if (ref) {
@@ -71,10 +84,7 @@ int bench_dpo(const Args& a, int64_t steps, int64_t warmup) {
     auto [pc, pr] = models::pair_logps(policy, tokens, mask);
     backward(models::dpo_loss(pc, pr, rc, rr, {}).loss);
     opt.step();
-    if (s >= warmup) ms.push_back((now_seconds() - t0) * 1e3);
-  }
-  peak = memory_stats(Device::cpu()).peak_bytes;
-  const StepTimes times = summarize(ms);
+  });
   std::printf("%s\n", Json()
                           .add("model", "dpo-gpt-tiny")
                           .add("device", "cpu")
@@ -82,7 +92,7 @@ int bench_dpo(const Args& a, int64_t steps, int64_t warmup) {
                           .add("steps", steps)
                           .add("median_step_ms", times.median)
                           .add("pairs_per_s", double(pairs * steps) / (times.total / 1e3))
-                          .add("peak_bytes", peak)
+                          .add("peak_bytes", times.peak_bytes)
                           .str()
                           .c_str());
   return 0;
@@ -93,30 +103,25 @@ int bench_dpo(const Args& a, int64_t steps, int64_t warmup) {
 // matrices only); random frames and labels.
 int bench_video(const std::string& name, int64_t steps, int64_t warmup) {
   Generator gen(0);
-  auto model = make_video_model(name, 64, &gen);
+  auto model = models::make_video_model(name, 64, &gen);
   nn::AdamW opt(nn::decay_matrices_only(*model, 0.01), {.lr = 1e-3});
   const bool i3d = models::video_config(name).three_d;
   const Tensor x = i3d ? randn({2, 3, 8, 112, 112}, DType::f32, &gen)
                        : randn({2, 8, 3, 112, 112}, DType::f32, &gen);
   const Tensor labels = from_vector(std::vector<int64_t>{3, 7});
   model->train();
-  std::vector<double> ms;
-  for (int64_t s = 0; s < warmup + steps; ++s) {
-    if (s == warmup) reset_peak(Device::cpu());
-    const double t0 = now_seconds();
+  const StepTimes times = time_steps(Device::cpu(), warmup, steps, nullptr, [&] {
     opt.zero_grad();
     backward(cross_entropy(model->forward(x), labels));
     opt.step();
-    if (s >= warmup) ms.push_back((now_seconds() - t0) * 1e3);
-  }
-  const StepTimes times = summarize(ms);
+  });
   std::printf("%s\n", Json()
                           .add("model", name)
                           .add("device", "cpu")
                           .add("steps", steps)
                           .add("median_step_ms", times.median)
                           .add("clips_per_s", double(2 * steps) / (times.total / 1e3))
-                          .add("peak_bytes", memory_stats(Device::cpu()).peak_bytes)
+                          .add("peak_bytes", times.peak_bytes)
                           .add("parameters", model->num_parameters())
                           .str()
                           .c_str());
@@ -208,17 +213,17 @@ int cmd_bench(int argc, char** argv) {
     (void)step;
     return b;
   };
-  std::vector<double> ms;
+  data::LmBatch b;
   int64_t tokens = 0;
-  for (int64_t s = 0; s < warmup + steps; ++s) {
-    data::LmBatch b = next_batch(s);
+  const auto prepare = [&](int64_t s) {
+    b = next_batch(s);
     b.idx = to(b.idx, device);
     b.targets = to(b.targets, device);
     if (b.positions.defined()) b.positions = to(b.positions, device);
     if (b.segments.defined()) b.segments = to(b.segments, device);
-    backend(device).synchronize();
-    if (s == warmup) reset_peak(device);
-    const double t0 = now_seconds();
+    if (s >= warmup) tokens += b.real_targets;
+  };
+  const StepTimes times = time_steps(device, warmup, steps, prepare, [&] {
     opt.zero_grad();
     {
       std::optional<Autocast> scope;
@@ -228,14 +233,7 @@ int cmd_bench(int argc, char** argv) {
       backward(loss);
     }
     opt.step();
-    backend(device).synchronize();
-    const double dt = now_seconds() - t0;
-    if (s >= warmup) {
-      ms.push_back(dt * 1e3);
-      tokens += b.real_targets;
-    }
-  }
-  const StepTimes times = summarize(ms);
+  });
   std::printf("%s\n", Json()
                           .add("model", model_name)
                           .add("device", device.str())
@@ -247,7 +245,7 @@ int cmd_bench(int argc, char** argv) {
                           .add("steps", steps)
                           .add("median_step_ms", times.median)
                           .add("tokens_per_s", double(tokens) / (times.total / 1e3))
-                          .add("peak_bytes", memory_stats(device).peak_bytes)
+                          .add("peak_bytes", times.peak_bytes)
                           .str()
                           .c_str());
   return 0;
