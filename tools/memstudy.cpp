@@ -61,86 +61,49 @@ struct Subject {
 // resnet18-stem-groups: the stem replayed in this many channel groups.
 constexpr int64_t kStemGroups = 4;
 
-// Models whose chain can stage a 2-D ResNet differently (--split-blocks, --stem-groups).
-bool resnet_2d(const std::string& name) {
-  return name.rfind("resnet18", 0) == 0 || name.rfind("tsn-", 0) == 0 ||
-         name.rfind("tsm-", 0) == 0 || name.rfind("trn-", 0) == 0;
+// The studied variants of resnet18: "-graph" stages each basic block as two stages (a graph:
+// the second reads the block input again for the shortcut); "-stem-groups" is that graph with
+// the stem replayed in kStemGroups channel groups in its backward (ResNet::chain's
+// stem_groups), measured against resnet18's plain step.
+bool resnet18_variant(const std::string& name) {
+  return name == "resnet18-graph" || name == "resnet18-stem-groups";
+}
+// The table's entry a studied name builds from (null: not studied).
+const ModelInfo* study_entry(const std::string& name) {
+  const ModelInfo* m = find_model(resnet18_variant(name) ? "resnet18" : name);
+  return m && m->study ? m : nullptr;
+}
+std::string studied_names() {
+  std::string out;
+  for (const ModelInfo& m : model_table()) {
+    if (!m.study) continue;
+    out += (out.empty() ? "" : ", ") + m.name;
+    if (m.name == "resnet18") out += ", resnet18-graph, resnet18-stem-groups";
+  }
+  return out;
 }
 
-// split_blocks and stem_groups (> 1) restage a 2-D ResNet's chain; with stem_groups the
-// standard chain becomes the reference.
+// The model and its step (ModelInfo::study), on the device before the chain is made: its
+// stages hold them. split_blocks and stem_groups (> 1) restage a 2-D ResNet's chain; with
+// stem_groups the standard chain becomes the reference.
 void build(Subject& s, const std::string& name, int64_t batch, bool recompute_gelu,
            bool split_blocks, int64_t stem_groups, Device device) {
+  const ModelInfo& info = *study_entry(name);
   if (recompute_gelu && (name == "gpt-tiny" || name == "dpo-gpt-tiny")) {
     models::GptConfig c = name == "gpt-tiny" ? models::gpt_tiny() : models::dpo_gpt_tiny();
     c.recompute_gelu = true;
     s.model = std::make_shared<models::Gpt>(c, &s.gen);
   } else {
-    s.model = make_model(name.rfind("resnet18", 0) == 0 ? "resnet18" : name, &s.gen);
+    s.model = info.make(&s.gen);
   }
-  // The model and its batch on the device before the chain is made: its stages hold them.
   s.model->to(device);
-  auto on = [device](const Tensor& t) { return to(t, device); };
+  StudyStaging staging{batch, split_blocks || resnet18_variant(name), stem_groups, device};
+  if (name == "resnet18-stem-groups") staging.stem_groups = std::max(stem_groups, kStemGroups);
   Generator data(1);
-  if (name == "gpt-tiny") {
-    const int64_t b = batch > 0 ? batch : 8, t = models::gpt_tiny().context;
-    Tensor ids = on(to(rand({b, t + 1}, DType::f32, &data, 0, 256), DType::i64));
-    s.chain = static_cast<models::Gpt*>(s.model.get())
-                  ->chain(contiguous(narrow(ids, 1, 0, t)), contiguous(narrow(ids, 1, 1, t)));
-  } else if (name == "dpo-gpt-tiny") {
-    // CONFIGS.md: 8 pairs of 128 tokens (32 prompt), chosen and rejected as one [16, 128] batch;
-    // the reference log-probabilities are precomputed (from the policy as it starts), so the
-    // chain is the policy's step alone.
-    auto* policy = static_cast<models::Gpt*>(s.model.get());
-    const int64_t pairs = batch > 0 ? batch : 8, t = models::dpo_gpt_tiny().context;
-    const data::PairBatch b = data::random_pair_batch(pairs, t, 32, &data);
-    const Tensor tokens = on(b.tokens), mask = on(b.mask);
-    Tensor rc, rr;
-    {
-      NoGrad no_grad;
-      std::tie(rc, rr) = models::pair_logps(*policy, tokens, mask);
-    }
-    s.chain = policy->chain(tokens, [tokens, mask, rc, rr, pairs](const Tensor& logits) {
-      const Tensor lp = models::sequence_logps(logits, tokens, mask);
-      return models::dpo_loss(narrow(lp, 0, 0, pairs), narrow(lp, 0, pairs, pairs), rc, rr, {})
-          .loss;
-    });
-  } else if (is_video_model(name)) {
-    // CONFIGS.md: N = 2 clips of 8 frames at 112 x 112, 10 classes; SGD with momentum, the
-    // video schedule's optimizer.
-    const int64_t n = batch > 0 ? batch : 2;
-    Tensor labels = on(to(rand({n}, DType::f32, &data, 0, 10), DType::i64));
-    if (auto* i3d = dynamic_cast<models::I3d*>(s.model.get())) {
-      s.chain = i3d->chain(on(randn({n, 3, 8, 112, 112}, DType::f32, &data)), labels);
-    } else {
-      auto* net = static_cast<models::SegmentNet*>(s.model.get());
-      const Tensor frames = on(randn({n, 8, 3, 112, 112}, DType::f32, &data));
-      s.chain = net->chain(frames, labels, split_blocks, stem_groups);
-      if (stem_groups > 1) s.reference = net->chain(frames, labels);
-    }
-    s.opt = std::make_unique<nn::SGD>(nn::decay_matrices_only(*s.model, 1e-4),
-                                      nn::SGDOptions{.lr = 0.005, .momentum = 0.9});
-    return;
-  } else if (name == "resnet18" || name == "resnet18-graph" || name == "resnet18-stem-groups") {
-    // resnet18-graph: the same model and batch, each basic block staged as two stages (a graph:
-    // the second reads the block input again for the shortcut). resnet18-stem-groups: that
-    // graph, with the stem replayed in kStemGroups channel groups in its backward
-    // (ResNet::chain's stem_groups), measured against resnet18's plain step.
-    const int64_t b = batch > 0 ? batch : 4;
-    Tensor images = on(randn({b, 3, 112, 112}, DType::f32, &data));
-    Tensor labels = on(to(rand({b}, DType::f32, &data, 0, 10), DType::i64));
-    auto* net = static_cast<models::ResNet*>(s.model.get());
-    if (name == "resnet18-stem-groups") stem_groups = std::max<int64_t>(stem_groups, kStemGroups);
-    s.chain = net->chain(images, labels, split_blocks || name != "resnet18", stem_groups);
-    if (stem_groups > 1) s.reference = net->chain(images, labels);
-  } else {
-    const int64_t b = batch > 0 ? batch : 256;
-    Tensor x = on(randn({b, 64}, DType::f32, &data));
-    Tensor labels = on(to(rand({b}, DType::f32, &data, 0, 10), DType::i64));
-    s.chain = static_cast<models::Mlp*>(s.model.get())->chain(x, labels);
-  }
-  s.opt = std::make_unique<nn::AdamW>(nn::decay_matrices_only(*s.model, 0.01),
-                                      nn::AdamWOptions{.lr = 1e-3});
+  StudyStep step = info.study(*s.model, staging, &data);
+  s.chain = std::move(step.chain);
+  s.reference = std::move(step.reference);
+  s.opt = std::move(step.opt);
 }
 
 std::vector<std::vector<float>> grads_of(nn::Module& m) {
@@ -178,12 +141,8 @@ int cmd_memstudy(int argc, char** argv) {
   const auto model_names =
       split_list(a.str("model", "mlp,resnet18,resnet18-stem-groups,gpt-tiny,dpo-gpt-tiny"));
   for (const auto& m : model_names)
-    if (m != "mlp" && m != "resnet18" && m != "resnet18-graph" && m != "resnet18-stem-groups" &&
-        m != "gpt-tiny" && m != "dpo-gpt-tiny" && !is_video_model(m))
-      throw UsageError("memstudy: unknown model '" + m +
-                       "' (available: mlp, resnet18, resnet18-graph, resnet18-stem-groups, "
-                       "gpt-tiny, dpo-gpt-tiny, " +
-                       models::kVideoModelNames + ")");
+    if (!study_entry(m))
+      throw UsageError("memstudy: unknown model '" + m + "' (available: " + studied_names() + ")");
   const bool recompute_gelu = a.has("recompute-gelu");
   if (recompute_gelu)
     for (const auto& m : model_names)
@@ -194,7 +153,7 @@ int cmd_memstudy(int argc, char** argv) {
   const int64_t stem_groups = parse_stem_groups(a, "memstudy");
   if (split_blocks || stem_groups > 1)
     for (const auto& m : model_names)
-      if (!resnet_2d(m))
+      if (!study_entry(m)->restages)
         throw UsageError(
             std::string("memstudy: --") + (split_blocks ? "split-blocks" : "stem-groups") +
             " restages 2-D ResNets (resnet18 and the tsn, tsm, trn models), not '" + m + "'");

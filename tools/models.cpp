@@ -1,16 +1,108 @@
 #include "tools/models.h"
 
+#include "data/preference.h"
+#include "engine/autograd.h"
+#include "engine/factory.h"
 #include "models/dpo.h"
 #include "models/gpt.h"
 #include "models/mlp.h"
 #include "models/resnet.h"
 #include "models/video.h"
 #include "nn/layers.h"
-#include "ops/shape.h"
+#include "ops/ops.h"
 #include "tools/cli.h"
 #include "tools/train.h"
 
 namespace spool::cli {
+
+namespace {
+
+Tensor random_labels(int64_t n, Generator* data, Device device) {
+  return to(to(rand({n}, DType::f32, data, 0, 10), DType::i64), device);
+}
+
+std::unique_ptr<nn::Optimizer> adamw(nn::Module& m) {
+  return std::make_unique<nn::AdamW>(nn::decay_matrices_only(m, 0.01),
+                                     nn::AdamWOptions{.lr = 1e-3});
+}
+
+// mlp: 256 digits-sized rows.
+StudyStep study_mlp(nn::Module& model, const StudyStaging& st, Generator* data) {
+  const int64_t b = st.batch > 0 ? st.batch : 256;
+  Tensor x = to(randn({b, 64}, DType::f32, data), st.device);
+  Tensor labels = random_labels(b, data, st.device);
+  StudyStep s;
+  s.chain = static_cast<models::Mlp&>(model).chain(x, labels);
+  s.opt = adamw(model);
+  return s;
+}
+
+// resnet18: 4 images of 112 x 112.
+StudyStep study_resnet(nn::Module& model, const StudyStaging& st, Generator* data) {
+  const int64_t b = st.batch > 0 ? st.batch : 4;
+  Tensor images = to(randn({b, 3, 112, 112}, DType::f32, data), st.device);
+  Tensor labels = random_labels(b, data, st.device);
+  auto& net = static_cast<models::ResNet&>(model);
+  StudyStep s;
+  s.chain = net.chain(images, labels, st.split_blocks, st.stem_groups);
+  if (st.stem_groups > 1) s.reference = net.chain(images, labels);
+  s.opt = adamw(model);
+  return s;
+}
+
+// gpt-tiny: 8 windows of its context, uniform random bytes.
+StudyStep study_gpt(nn::Module& model, const StudyStaging& st, Generator* data) {
+  auto& gpt = static_cast<models::Gpt&>(model);
+  const int64_t b = st.batch > 0 ? st.batch : 8, t = gpt.config().context;
+  Tensor ids = to(to(rand({b, t + 1}, DType::f32, data, 0, 256), DType::i64), st.device);
+  StudyStep s;
+  s.chain = gpt.chain(contiguous(narrow(ids, 1, 0, t)), contiguous(narrow(ids, 1, 1, t)));
+  s.opt = adamw(model);
+  return s;
+}
+
+// dpo-gpt-tiny: 8 pairs of 128 tokens (32 prompt), chosen and rejected as one [16, 128] batch;
+// the reference log-probabilities are precomputed (from the policy as it starts), so the chain
+// is the policy's step alone.
+StudyStep study_dpo(nn::Module& model, const StudyStaging& st, Generator* data) {
+  auto& policy = static_cast<models::Gpt&>(model);
+  const int64_t pairs = st.batch > 0 ? st.batch : 8, t = policy.config().context;
+  const data::PairBatch b = data::random_pair_batch(pairs, t, 32, data);
+  const Tensor tokens = to(b.tokens, st.device), mask = to(b.mask, st.device);
+  Tensor rc, rr;
+  {
+    NoGrad no_grad;
+    std::tie(rc, rr) = models::pair_logps(policy, tokens, mask);
+  }
+  StudyStep s;
+  s.chain = policy.chain(tokens, [tokens, mask, rc, rr, pairs](const Tensor& logits) {
+    const Tensor lp = models::sequence_logps(logits, tokens, mask);
+    return models::dpo_loss(narrow(lp, 0, 0, pairs), narrow(lp, 0, pairs, pairs), rc, rr, {}).loss;
+  });
+  s.opt = adamw(model);
+  return s;
+}
+
+// The video models: 2 clips of 8 frames at 112 x 112, 10 classes; SGD with momentum, the video
+// schedule's optimizer.
+StudyStep study_video(nn::Module& model, const StudyStaging& st, Generator* data) {
+  const int64_t n = st.batch > 0 ? st.batch : 2;
+  Tensor labels = random_labels(n, data, st.device);
+  StudyStep s;
+  if (auto* i3d = dynamic_cast<models::I3d*>(&model)) {
+    s.chain = i3d->chain(to(randn({n, 3, 8, 112, 112}, DType::f32, data), st.device), labels);
+  } else {
+    auto& net = static_cast<models::SegmentNet&>(model);
+    const Tensor frames = to(randn({n, 8, 3, 112, 112}, DType::f32, data), st.device);
+    s.chain = net.chain(frames, labels, st.split_blocks, st.stem_groups);
+    if (st.stem_groups > 1) s.reference = net.chain(frames, labels);
+  }
+  s.opt = std::make_unique<nn::SGD>(nn::decay_matrices_only(model, 1e-4),
+                                    nn::SGDOptions{.lr = 0.005, .momentum = 0.9});
+  return s;
+}
+
+}  // namespace
 
 const std::vector<ModelInfo>& model_table() {
   static const std::vector<ModelInfo> table = [] {
@@ -18,13 +110,17 @@ const std::vector<ModelInfo>& model_table() {
         {"mlp", Family::digits,
          [](Generator* g) {
            return std::make_shared<models::Mlp>(64, std::vector<int64_t>{128, 64}, 10, g);
-         }},
+         },
+         study_mlp},
         {"resnet18", Family::digits,
-         [](Generator* g) { return std::make_shared<models::ResNet>(models::ResNetConfig{}, g); }},
+         [](Generator* g) { return std::make_shared<models::ResNet>(models::ResNetConfig{}, g); },
+         study_resnet, true},
         {"gpt-tiny", Family::language,
-         [](Generator* g) { return std::make_shared<models::Gpt>(models::gpt_tiny(), g); }},
+         [](Generator* g) { return std::make_shared<models::Gpt>(models::gpt_tiny(), g); },
+         study_gpt},
         {"dpo-gpt-tiny", Family::preference,
-         [](Generator* g) { return std::make_shared<models::Gpt>(models::dpo_gpt_tiny(), g); }},
+         [](Generator* g) { return std::make_shared<models::Gpt>(models::dpo_gpt_tiny(), g); },
+         study_dpo},
         {"reward-gpt-tiny", Family::reward,
          [](Generator* g) {
            return std::make_shared<models::RewardModel>(models::dpo_gpt_tiny(), g);
@@ -37,7 +133,8 @@ const std::vector<ModelInfo>& model_table() {
       if (end == std::string::npos) end = names.size();
       const std::string name = names.substr(at, end - at);
       t.push_back({name, Family::video,
-                   [name](Generator* g) { return models::make_video_model(name, 64, g); }});
+                   [name](Generator* g) { return models::make_video_model(name, 64, g); },
+                   study_video, !models::video_config(name).three_d});
       at = end + 2;
     }
     return t;

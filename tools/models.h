@@ -5,8 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "engine/planner/chain.h"
 #include "engine/rng.h"
 #include "nn/module.h"
+#include "nn/optim.h"
 
 namespace spool::cli {
 
@@ -19,12 +21,31 @@ enum class Family {
   video,       // tsn, tsm, trn, i3d on ResNet-18 or -50: clips
 };
 
+// A model's standard step for the memory planner (spool memstudy; CONFIGS.md's batches): its
+// chain of stages on one random batch (drawn from `data`, on `device`), the optimizer of its
+// standard configuration and, when the staging asked for changes what its plain step
+// recomputes (stem groups), its standard chain as the reference.
+struct StudyStaging {
+  int64_t batch = 0;          // 0: the standard configuration's
+  bool split_blocks = false;  // 2-D ResNets: each residual block as two stages (a graph)
+  int64_t stem_groups = 1;    // 2-D ResNets: the stem replayed in channel groups
+  Device device = Device::cpu();
+};
+struct StudyStep {
+  Chain chain, reference;
+  std::unique_ptr<nn::Optimizer> opt;
+};
+using StudyBuilder =
+    std::function<StudyStep(nn::Module& model, const StudyStaging& staging, Generator* data)>;
+
 // The one table of the models the command line knows, in the order messages list them:
 // adding a model is its models/ file and an entry here.
 struct ModelInfo {
   std::string name;
   Family family;
   std::function<std::shared_ptr<nn::Module>(Generator*)> make;
+  StudyBuilder study;     // null: memstudy does not study it
+  bool restages = false;  // a 2-D ResNet: --split-blocks and --stem-groups apply
 };
 const std::vector<ModelInfo>& model_table();
 const ModelInfo* find_model(const std::string& name);  // null when unknown
