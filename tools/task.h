@@ -65,6 +65,10 @@ class Task {
 
  protected:
   explicit Task(const TrainConfig& c) : c_(c), gen_(c.seed) {}
+  // The final log line's opening: {"final": true, "model": ..., "steps": steps}.
+  Json final_line(int64_t steps) const {
+    return Json().add("final", true).add("model", c_.model).add("steps", steps);
+  }
   const TrainConfig& c_;
   Generator gen_;
   std::shared_ptr<nn::Module> model_;

@@ -231,10 +231,7 @@ class ClassifierTask : public Task {
     model_->eval();
     const double test_acc = accuracy(*model_, x_test_, d_.y_test);
     const double secs = now_seconds() - t0;
-    log.write(Json()
-                  .add("final", true)
-                  .add("model", c_.model)
-                  .add("steps", steps)
+    log.write(final_line(steps)
                   .add("loss", last.at("loss"))
                   .add("test_acc", test_acc)
                   .add("seconds", secs)

@@ -120,10 +120,7 @@ class GptTask : public Task {
               double t0) override {
     const double secs = now_seconds() - t0;
     const double val_loss = eval.count("val_loss") ? eval.at("val_loss") : NAN;
-    log.write(Json()
-                  .add("final", true)
-                  .add("model", c_.model)
-                  .add("steps", steps)
+    log.write(final_line(steps)
                   .add("loss", last.at("loss"))
                   .add("val_loss", val_loss)
                   .add("tokens_per_s", double(tokens_) / secs)

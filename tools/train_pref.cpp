@@ -124,8 +124,7 @@ class PreferenceTask : public Task {
   void finish(LineLog& log, int64_t steps, const Metrics& last, const Metrics& eval, double,
               double t0) override {
     const double secs = now_seconds() - t0;
-    Json fin;
-    fin.add("final", true).add("model", c_.model).add("steps", steps);
+    Json fin = final_line(steps);
     add_metrics(fin, last);
     add_metrics(fin, eval.empty() ? eval_ : eval, "eval_");
     fin.add("seconds", secs);

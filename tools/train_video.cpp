@@ -144,10 +144,7 @@ class VideoTask : public Task {
                      std::to_string(cell.second) + ", " + std::to_string(n) + "]";
     }
     confusion += "]";
-    std::string line = Json()
-                           .add("final", true)
-                           .add("model", c_.model)
-                           .add("steps", steps)
+    std::string line = final_line(steps)
                            .add("train_seconds", train_seconds)
                            .add("loss", last.at("loss"))
                            .add("test_clips", e.clips)
