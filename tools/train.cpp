@@ -461,8 +461,8 @@ int cmd_train(int argc, char** argv) {
   if (c.split_blocks && known_policy(c.checkpoint_policy) &&
       !find_policy(c.checkpoint_policy)->plans_graphs())
     throw UsageError("train: --split-blocks makes a graph of stages, which " + c.checkpoint_policy +
-                     " does not plan (it plans chains): use ilp, dtr, greedy, sqrt, every-k or "
-                     "none");
+                     " does not plan (it plans chains): use one that plans graphs (" +
+                     policy_names(true) + ")");
   if (a.has("time-limit")) c.time_limit = a.positive_double("time-limit", 0);
   if (video) {
     for (const char* f : {"resume", "pack", "epochs", "eval-every"})

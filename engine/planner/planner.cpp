@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -32,9 +33,12 @@ std::unique_ptr<PlanPolicy> find_policy(const std::string& name) {
   fail("unknown checkpoint policy '", name, "' (known: ", policy_names(), ")");
 }
 
-std::string policy_names() {
+std::string policy_names(bool graphs_only) {
   std::string out;
   for (const PolicyEntry& e : policy_registry()) {
+    // A family's policies agree on graphs: its first name stands for them.
+    const std::string first(e.names, std::strcspn(e.names, ", "));
+    if (graphs_only && !e.make(first)->plans_graphs()) continue;
     if (!out.empty()) out += ", ";
     out += e.names;
   }
@@ -109,8 +113,8 @@ void check_chain(const ChainProfile& p, const std::string& policy) {
     std::string reads;
     for (int j : in) reads += (reads.empty() ? "x_" : ", x_") + std::to_string(j);
     fail("checkpoint policy '", policy, "' plans chains of stages, and stage ", i, " ('",
-         p.stages[size_t(i)].name, "') reads ", reads,
-         ": use ilp (the optimal segmentation on graphs), dtr, greedy, sqrt, every-k or none");
+         p.stages[size_t(i)].name, "') reads ", reads, ": use a policy that plans graphs (",
+         policy_names(true), ")");
   }
 }
 

@@ -59,8 +59,9 @@ struct PlanOptions {
   int dp_grid_points = 0;
 };
 
-// The registered policies for messages: "none, every-k (or every-K, K >= 1), sqrt, greedy, ...".
-std::string policy_names();
+// The registered policies for messages: "none, every-k (or every-K, K >= 1), sqrt, greedy, ...";
+// with graphs_only, those that plan graphs of stages (PlanPolicy::plans_graphs).
+std::string policy_names(bool graphs_only = false);
 bool known_policy(const std::string& policy);
 
 // Throws spool::Error naming the smallest feasible budget when the policy cannot meet `budget`,

@@ -372,7 +372,14 @@ TEST(PlannerGraph, ChainOnlyPoliciesAndMalformedGraphsAreRefusedByName) {
   ASSERT_FALSE(p.is_chain());
   const std::string e = test_support::error_of([&] { make_plan(p, "dp", kUnlimited); });
   EXPECT_NE(e.find("checkpoint policy 'dp' plans chains"), std::string::npos) << e;
-  EXPECT_NE(e.find("use ilp"), std::string::npos) << e;
+  // The suggestion lists the registered policies that plan graphs, and each of them does.
+  const std::string graphs = policy_names(true);
+  EXPECT_NE(e.find("(" + graphs + ")"), std::string::npos) << e;
+  EXPECT_EQ(graphs.find("dp"), std::string::npos) << graphs;
+  for (const char* name : {"none", "every-k", "sqrt", "greedy", "ilp", "dtr"})
+    EXPECT_NE(graphs.find(name), std::string::npos) << name << " missing from " << graphs;
+  for (const char* name : {"none", "every-2", "sqrt", "greedy", "ilp", "dtr"})
+    EXPECT_NO_THROW(make_plan(p, name, kUnlimited)) << name;
   ChainProfile bad = p;
   bad.stages[3].inputs = {1, 4};
   EXPECT_NE(test_support::error_of([&] {
