@@ -213,16 +213,19 @@ int cmd_grad(int argc, char** argv) {
     if (batch.has(input) && batch.at(input).numel() == 0)
       throw UsageError(std::string("grad: --batch: ") + input + " " + describe(batch.at(input)) +
                        " is empty; the loss of no examples is not defined");
-  const bool dpo = model_name == "dpo-gpt-tiny";
+  const ModelInfo* info = find_model(model_name);
+  if (!info)
+    throw UsageError("grad: unknown model '" + model_name + "' (available: " + model_names() + ")");
+  const bool dpo = info->family == Family::preference;
   for (const char* f : {"ref-weights", "loss", "beta", "label-smoothing"})
     if (a.has(f) && !dpo) throw UsageError(std::string("grad: --") + f + " is for dpo-gpt-tiny");
   if (dpo) return grad_dpo(a, weights, batch, out, mode);
-  if (is_video_model(model_name)) return grad_video(model_name, a, weights, batch, out, mode);
-  if (model_name == "reward-gpt-tiny")
-    throw UsageError(
-        "grad: reward-gpt-tiny is not one of grad's models (mlp, resnet18, gpt-tiny, "
-        "dpo-gpt-tiny)");
-  const bool gpt = model_name == "gpt-tiny";
+  if (info->family == Family::video) return grad_video(model_name, a, weights, batch, out, mode);
+  if (info->family == Family::reward)
+    throw UsageError("grad: " + model_name +
+                     " is not one of grad's models (the digits, language, preference and video "
+                     "models)");
+  const bool gpt = info->family == Family::language;
   std::shared_ptr<nn::Module> model;
   if (gpt) {
     model = load_gpt(weights);

@@ -185,6 +185,15 @@ TEST(Cli, GradRefusesMissingFlagsFilesAndMismatchedWeights) {
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("conv1.weight"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(dir / "g"));
+  // Models outside the table, and the reward model (no grad path), are refused by name.
+  for (const char* model : {"nosuchmodel", "reward-gpt-tiny"}) {
+    r = run_cli(std::string("grad --model ") + model + " --weights " + ck + " --batch " + fx +
+                "resnet18_w8_batch.safetensors --out " + (dir / "g").string());
+    EXPECT_EQ(r.status, 2) << model;
+    EXPECT_EQ(count_lines(r.output), 1) << r.output;
+    EXPECT_NE(r.output.find(model), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(dir / "g"));
+  }
 }
 
 TEST(Cli, MemstudyWritesItsCsvWithEqualPeaksAndGradients) {
