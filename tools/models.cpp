@@ -26,13 +26,34 @@ std::unique_ptr<nn::Optimizer> adamw(nn::Module& m) {
                                      nn::AdamWOptions{.lr = 1e-3});
 }
 
+}  // namespace
+
+Chain classifier_chain(nn::Module& model, const Tensor& x, const Tensor& labels,
+                       const StudyStaging& st, Chain* reference) {
+  if (auto* mlp = dynamic_cast<models::Mlp*>(&model)) return mlp->chain(x, labels);
+  if (auto* i3d = dynamic_cast<models::I3d*>(&model)) return i3d->chain(x, labels);
+  if (auto* net = dynamic_cast<models::ResNet*>(&model)) {
+    Chain chain = net->chain(x, labels, st.split_blocks, st.stem_groups);
+    if (st.stem_groups > 1 && reference) *reference = net->chain(x, labels);
+    return chain;
+  }
+  if (auto* net = dynamic_cast<models::SegmentNet*>(&model)) {
+    Chain chain = net->chain(x, labels, st.split_blocks, st.stem_groups);
+    if (st.stem_groups > 1 && reference) *reference = net->chain(x, labels);
+    return chain;
+  }
+  throw Error("classifier_chain: a " + model.type_name() + " is not a classifier with a chain");
+}
+
+namespace {
+
 // mlp: 256 digits-sized rows.
 StudyStep study_mlp(nn::Module& model, const StudyStaging& st, Generator* data) {
   const int64_t b = st.batch > 0 ? st.batch : 256;
   Tensor x = to(randn({b, 64}, DType::f32, data), st.device);
   Tensor labels = random_labels(b, data, st.device);
   StudyStep s;
-  s.chain = static_cast<models::Mlp&>(model).chain(x, labels);
+  s.chain = classifier_chain(model, x, labels, st, &s.reference);
   s.opt = adamw(model);
   return s;
 }
@@ -42,10 +63,8 @@ StudyStep study_resnet(nn::Module& model, const StudyStaging& st, Generator* dat
   const int64_t b = st.batch > 0 ? st.batch : 4;
   Tensor images = to(randn({b, 3, 112, 112}, DType::f32, data), st.device);
   Tensor labels = random_labels(b, data, st.device);
-  auto& net = static_cast<models::ResNet&>(model);
   StudyStep s;
-  s.chain = net.chain(images, labels, st.split_blocks, st.stem_groups);
-  if (st.stem_groups > 1) s.reference = net.chain(images, labels);
+  s.chain = classifier_chain(model, images, labels, st, &s.reference);
   s.opt = adamw(model);
   return s;
 }
@@ -88,15 +107,12 @@ StudyStep study_dpo(nn::Module& model, const StudyStaging& st, Generator* data) 
 StudyStep study_video(nn::Module& model, const StudyStaging& st, Generator* data) {
   const int64_t n = st.batch > 0 ? st.batch : 2;
   Tensor labels = random_labels(n, data, st.device);
+  const bool i3d = dynamic_cast<models::I3d*>(&model) != nullptr;  // clips [N, 3, T, H, W]
+  const Tensor x = to(i3d ? randn({n, 3, 8, 112, 112}, DType::f32, data)
+                          : randn({n, 8, 3, 112, 112}, DType::f32, data),
+                      st.device);
   StudyStep s;
-  if (auto* i3d = dynamic_cast<models::I3d*>(&model)) {
-    s.chain = i3d->chain(to(randn({n, 3, 8, 112, 112}, DType::f32, data), st.device), labels);
-  } else {
-    auto& net = static_cast<models::SegmentNet&>(model);
-    const Tensor frames = to(randn({n, 8, 3, 112, 112}, DType::f32, data), st.device);
-    s.chain = net.chain(frames, labels, st.split_blocks, st.stem_groups);
-    if (st.stem_groups > 1) s.reference = net.chain(frames, labels);
-  }
+  s.chain = classifier_chain(model, x, labels, st, &s.reference);
   s.opt = std::make_unique<nn::SGD>(nn::decay_matrices_only(model, 1e-4),
                                     nn::SGDOptions{.lr = 0.005, .momentum = 0.9});
   return s;

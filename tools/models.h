@@ -35,6 +35,11 @@ struct StudyStep {
   Chain chain, reference;
   std::unique_ptr<nn::Optimizer> opt;
 };
+// The chain of an image or clip classifier's step on (x, labels): Mlp, ResNet (restaged by
+// `staging`, and then its standard chain in `reference` when the stem is grouped), SegmentNet
+// (likewise) or I3d. spool::Error for other models.
+Chain classifier_chain(nn::Module& model, const Tensor& x, const Tensor& labels,
+                       const StudyStaging& staging, Chain* reference);
 using StudyBuilder =
     std::function<StudyStep(nn::Module& model, const StudyStaging& staging, Generator* data)>;
 

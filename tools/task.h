@@ -39,15 +39,17 @@ class Task {
                        const std::function<void()>& zero_grad) = 0;
   // The held-out metrics, for tasks that evaluate every `eval_every` steps.
   virtual Metrics evaluate() { return {}; }
-  // Before the first step (the preference tasks log their held-out metrics at step 0).
-  virtual void start(LineLog&) {}
+  // Before the first step; returns the held-out metrics measured there, if any (the preference
+  // tasks evaluate and log them at step 0).
+  virtual Metrics start(LineLog&) { return {}; }
   // A logged step's line: by default "step", "loss", "lr" (when scheduled) and, when the step
   // evaluated, the evaluation's metrics as they are named (`eval` is empty otherwise).
   virtual Json log_line(int64_t step, const Metrics& m, const Metrics& eval) const;
   // The progress bar's status after a step (`eval`: the latest evaluation): by default the loss.
   virtual std::string status(const Metrics& m, const Metrics& eval) const;
   // After the loop and --save: the final evaluation, the final log line and the summary.
-  // `steps` were done; `train_seconds` is the loop's time, `t0` when it began.
+  // `steps` were done; `eval` is the latest evaluation (start()'s when none ran in the loop);
+  // `train_seconds` is the loop's time, `t0` when it began.
   virtual void finish(LineLog& log, int64_t steps, const Metrics& last, const Metrics& eval,
                       double train_seconds, double t0) = 0;
 

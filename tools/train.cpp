@@ -11,8 +11,6 @@
 #include "engine/factory.h"
 #include "engine/planner/policy.h"
 #include "engine/safetensors.h"
-#include "models/mlp.h"
-#include "models/resnet.h"
 #include "models/video.h"
 #include "nn/checkpoint_meta.h"
 #include "nn/optim.h"
@@ -125,13 +123,11 @@ int run_training(Task& task, const TrainConfig& c) {
   std::optional<PlannedSteps> planned;
   if (!c.checkpoint_policy.empty()) planned.emplace(c.checkpoint_policy, c.memory_budget);
   LineLog log(c.log);
-  task.start(log);
+  Metrics last{{"loss", NAN}}, eval = task.start(log);
   Progress progress(task.total);
-  task.model().train();
   const double t0 = now_seconds();
   const bool timed = task.stops_on_time && c.time_limit > 0;
   const auto time_is_up = [&] { return timed && now_seconds() - t0 >= c.time_limit; };
-  Metrics last{{"loss", NAN}}, eval;
   int64_t step = task.start_step;
   for (; step < task.total; ++step) {
     // With --time-limit the run stops when the time is spent: the warm-up counts steps, the
@@ -211,13 +207,10 @@ class ClassifierTask : public Task {
     Tensor rows = to(from_vector(idx), c_.device);
     Tensor xb = index_select(x_train_, 0, rows), yb = index_select(d_.y_train, 0, rows);
     if (planned) {
-      Chain chain;
-      if (auto* mlp = dynamic_cast<models::Mlp*>(model_.get())) chain = mlp->chain(xb, yb);
-      Chain standard;  // fractions of the budget are of its plain step (--stem-groups)
-      if (auto* net = dynamic_cast<models::ResNet*>(model_.get())) {
-        chain = net->chain(xb, yb, c_.split_blocks, c_.stem_groups);
-        if (c_.stem_groups > 1) standard = net->chain(xb, yb);
-      }
+      // Fractions of the budget are of the standard staging's plain step (--stem-groups).
+      Chain standard;
+      Chain chain =
+          classifier_chain(*model_, xb, yb, {0, c_.split_blocks, c_.stem_groups}, &standard);
       return {{"loss", planned->step(chain, str(xb.shape()), zero_grad,
                                      standard.stages.empty() ? nullptr : &standard)}};
     }
@@ -364,11 +357,10 @@ int cmd_train(int argc, char** argv) {
        {"autocast", true, "bf16: matmuls in bf16 with f32 accumulation and f32 master weights",
         "GPT (gpt-tiny)"},
        {"split-blocks", false,
-        "resnet18 and the 2-D video models: each residual block staged as two stages (a graph)",
-        "Memory plan"},
+        "resnet18 under a plan: each residual block staged as two stages (a graph)", "Memory plan"},
        {"stem-groups", true,
-        "resnet18 and the 2-D video models: the stem replayed in its backward in K channel groups, "
-        "one at a time",
+        "resnet18 under a plan: the stem replayed in its backward in K channel groups, one at a "
+        "time",
         "Memory plan"},
        {"allow-nonfinite", false,
         "use loaded weights holding NaN or Inf (warned) instead of refusing them", "Run"}},

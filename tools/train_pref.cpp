@@ -104,13 +104,14 @@ class PreferenceTask : public Task {
                 set_.val.size());
   }
 
-  void start(LineLog& log) override {
-    if (set_.val.empty()) return;
-    eval_ = evaluate();
+  Metrics start(LineLog& log) override {
+    if (set_.val.empty()) return {};
+    Metrics eval = evaluate();
     Json j;
     j.add("step", int64_t(0));
-    add_metrics(j, eval_, "eval_");
+    add_metrics(j, eval, "eval_");
     log.write(j.str());
+    return eval;
   }
 
   Json log_line(int64_t step, const Metrics& m, const Metrics& eval) const override {
@@ -126,7 +127,7 @@ class PreferenceTask : public Task {
     const double secs = now_seconds() - t0;
     Json fin = final_line(steps);
     add_metrics(fin, last);
-    add_metrics(fin, eval.empty() ? eval_ : eval, "eval_");
+    add_metrics(fin, eval, "eval_");
     fin.add("seconds", secs);
     log.write(fin.str());
     std::printf("%s: %lld steps in %.1f s; %s\n", what_.c_str(), (long long)steps, secs,
@@ -148,7 +149,6 @@ class PreferenceTask : public Task {
 
   std::string what_;
   data::PreferenceSet set_;
-  Metrics eval_;  // the held-out metrics at step 0
 };
 
 // gpt-tiny --sft: next-byte loss on the completions of prompt + chosen.

@@ -20,6 +20,7 @@
 #include "nn/optim.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
+#include "tools/models.h"
 #include "tools/planned.h"
 #include "tools/task.h"
 #include "tools/train.h"
@@ -28,8 +29,8 @@ namespace spool::cli {
 
 namespace {
 
-Tensor model_input(const Tensors& views, bool i3d) {
-  Tensor x = stack(views, 0);  // [N, 8, 3, S, S]
+// Views [N, K, C, S, S] in the model's layout: I3D takes clips [N, C, K, S, S].
+Tensor model_layout(const Tensor& x, bool i3d) {
   return i3d ? contiguous(permute(x, {0, 2, 1, 3, 4})) : x;
 }
 
@@ -100,23 +101,15 @@ class VideoTask : public Task {
                const std::function<void()>& zero_grad) override {
     data::ClipBatch b = next_.get();
     if (step + 1 < total) next_ = prefetch();
-    Tensor x = to(b.x, c_.device);  // clips are decoded on the cpu
+    const Tensor x = model_layout(to(b.x, c_.device), i3d_);  // clips are decoded on the cpu
     b.labels = to(b.labels, c_.device);
-    if (i3d_) x = contiguous(permute(x, {0, 2, 1, 3, 4}));
     if (planned) {
-      Chain chain = i3d_ ? static_cast<models::I3d&>(*model_).chain(x, b.labels)
-                         : static_cast<models::SegmentNet&>(*model_).chain(x, b.labels);
+      Chain chain = classifier_chain(*model_, x, b.labels, {}, nullptr);
       return {{"loss", planned->step(chain, str(x.shape()), zero_grad)}};
     }
     Tensor loss = cross_entropy(model_->forward(x), b.labels);
     backward(loss);
     return {{"loss", loss.item()}};
-  }
-
-  std::string status(const Metrics& m, const Metrics&) const override {
-    char s[64];
-    std::snprintf(s, sizeof s, "loss %.3f", m.at("loss"));
-    return s;
   }
 
   void finish(LineLog& log, int64_t steps, const Metrics& last, const Metrics&,
@@ -188,7 +181,7 @@ class VideoTask : public Task {
       if (labels.empty()) continue;
       Tensor probs;
       for (const auto& v : views) {
-        Tensor p = softmax(model_->forward(to(model_input(v, i3d_), c_.device)), 1);
+        Tensor p = softmax(model_->forward(to(model_layout(stack(v, 0), i3d_), c_.device)), 1);
         probs = probs.defined() ? probs + p : p;
       }
       const auto pred = to(argmax(probs, 1), Device::cpu()).to_vector<int64_t>();
