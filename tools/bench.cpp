@@ -58,9 +58,9 @@ StepTimes time_steps(Device device, int64_t warmup, int64_t steps,
 // through the policy as one [16, 128] batch; the reference's log-probabilities are computed in
 // the step (under NoGrad) unless --precompute-ref, when they are fixed numbers and the reference
 // model is not in memory.
-int bench_dpo(const Args& a, int64_t steps, int64_t warmup) {
+int bench_dpo(const Args& a, const ModelInfo& info, int64_t steps, int64_t warmup) {
   const bool precompute = a.has("precompute-ref");
-  const models::GptConfig config = models::dpo_gpt_tiny();
+  const models::GptConfig config = *info.gpt;
   const int64_t pairs = 8, t = config.context, prompt = 32;
   Generator gen(0);
   models::Gpt policy(config, &gen);
@@ -86,7 +86,7 @@ int bench_dpo(const Args& a, int64_t steps, int64_t warmup) {
     opt.step();
   });
   std::printf("%s\n", Json()
-                          .add("model", "dpo-gpt-tiny")
+                          .add("model", info.name)
                           .add("device", "cpu")
                           .add("reference", precompute ? "precomputed" : "live")
                           .add("steps", steps)
@@ -148,26 +148,36 @@ int cmd_bench(int argc, char** argv) {
            "dpo-gpt-tiny: the reference's scores computed once, the reference dropped"}},
          "bench");
   const std::string model_name = a.str("model", "gpt-tiny");
-  if (model_name != "dpo-gpt-tiny" && a.has("precompute-ref"))
+  const ModelInfo* info = find_model(model_name);
+  const auto timed = [](const ModelInfo& m) {  // bench times the gpt, dpo and video steps
+    return m.family == Family::language || m.family == Family::preference ||
+           m.family == Family::video;
+  };
+  if (!info || !timed(*info)) {
+    std::string names;
+    for (const ModelInfo& m : model_table())
+      if (timed(m)) names += (names.empty() ? "" : ", ") + m.name;
+    throw UsageError("bench: " +
+                     (info ? "'" + model_name + "' is not one of bench's models"
+                           : "unknown model '" + model_name + "'") +
+                     " (available: " + names + ")");
+  }
+  if (info->family != Family::preference && a.has("precompute-ref"))
     throw UsageError("bench: --precompute-ref applies to --model dpo-gpt-tiny");
-  if (is_video_model(model_name)) {
+  if (info->family == Family::video) {
     for (const char* f : {"batching", "data", "attention", "checkpoint-blocks", "recompute-gelu",
                           "autocast", "device"})
       if (a.has(f)) throw UsageError(std::string("bench: --") + f + " is for the gpt models");
     return bench_video(model_name, a.positive_int("steps", 5), a.positive_int("warmup", 1));
   }
-  if (model_name == "dpo-gpt-tiny") {
+  if (info->family == Family::preference) {
     for (const char* f :
          {"batching", "data", "attention", "checkpoint-blocks", "recompute-gelu", "autocast"})
       if (a.has(f)) throw UsageError(std::string("bench: --") + f + " is for the gpt models");
     if (a.has("device") && parse_device(a.str("device", "cpu")) != Device::cpu())
-      throw UsageError("bench: dpo-gpt-tiny runs on the cpu in this version");
-    return bench_dpo(a, a.positive_int("steps", 10), a.positive_int("warmup", 2));
+      throw UsageError("bench: " + model_name + " runs on the cpu in this version");
+    return bench_dpo(a, *info, a.positive_int("steps", 10), a.positive_int("warmup", 2));
   }
-  if (model_name != "gpt-tiny" && model_name != "gpt2-124m")
-    throw UsageError("bench: unknown model '" + model_name +
-                     "' (available: gpt-tiny, gpt2-124m, dpo-gpt-tiny, " +
-                     models::kVideoModelNames + ")");
   const Device device = parse_device(a.str("device", "cpu"));
   const std::string batching = a.str("batching", "random");
   if (batching != "random" && batching != "packed" && batching != "padded")
@@ -187,7 +197,7 @@ int cmd_bench(int argc, char** argv) {
     throw UsageError("bench: --autocast '" + a.str("autocast", "") +
                      "' is not a precision autocast has; the one there is: bf16");
 
-  models::GptConfig config = model_name == "gpt2-124m" ? models::gpt2_124m() : models::gpt_tiny();
+  models::GptConfig config = *info->gpt;
   config.flash = attention == "flash";
   config.checkpoint_blocks = a.has("checkpoint-blocks");
   config.recompute_gelu = a.has("recompute-gelu");

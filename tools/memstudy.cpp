@@ -73,10 +73,11 @@ const ModelInfo* study_entry(const std::string& name) {
   const ModelInfo* m = find_model(resnet18_variant(name) ? "resnet18" : name);
   return m && m->study ? m : nullptr;
 }
-std::string studied_names() {
+// gpt_only: the GPT models alone.
+std::string studied_names(bool gpt_only = false) {
   std::string out;
   for (const ModelInfo& m : model_table()) {
-    if (!m.study) continue;
+    if (!m.study || (gpt_only && !m.gpt)) continue;
     out += (out.empty() ? "" : ", ") + m.name;
     if (m.name == "resnet18") out += ", resnet18-graph, resnet18-stem-groups";
   }
@@ -89,8 +90,8 @@ std::string studied_names() {
 void build(Subject& s, const std::string& name, int64_t batch, bool recompute_gelu,
            bool split_blocks, int64_t stem_groups, Device device) {
   const ModelInfo& info = *study_entry(name);
-  if (recompute_gelu && (name == "gpt-tiny" || name == "dpo-gpt-tiny")) {
-    models::GptConfig c = name == "gpt-tiny" ? models::gpt_tiny() : models::dpo_gpt_tiny();
+  if (recompute_gelu && info.gpt) {
+    models::GptConfig c = *info.gpt;
     c.recompute_gelu = true;
     s.model = std::make_shared<models::Gpt>(c, &s.gen);
   } else {
@@ -127,7 +128,7 @@ int cmd_memstudy(int argc, char** argv) {
           {"out", true, "DIR for memstudy.csv and memstudy.png"},
           {"steps", true, "measured steps per row (default 5)"},
           {"time-limit", true, "ilp's time limit in seconds (default 10)"},
-          {"recompute-gelu", false, "gpt-tiny, dpo-gpt-tiny: recompute the MLP's GELU in backward"},
+          {"recompute-gelu", false, "the GPT models: recompute the MLP's GELU in backward"},
           {"split-blocks", false,
            "resnet18 and the 2-D video models: each block staged as two stages (a graph)"},
           {"stem-groups", true,
@@ -146,9 +147,9 @@ int cmd_memstudy(int argc, char** argv) {
   const bool recompute_gelu = a.has("recompute-gelu");
   if (recompute_gelu)
     for (const auto& m : model_names)
-      if (m != "gpt-tiny" && m != "dpo-gpt-tiny")
-        throw UsageError("memstudy: --recompute-gelu applies to gpt-tiny and dpo-gpt-tiny, not '" +
-                         m + "'");
+      if (!study_entry(m)->gpt)
+        throw UsageError("memstudy: --recompute-gelu applies to the GPT models (" +
+                         studied_names(true) + "), not '" + m + "'");
   const bool split_blocks = a.has("split-blocks");
   const int64_t stem_groups = parse_stem_groups(a, "memstudy");
   if (split_blocks || stem_groups > 1)
@@ -156,7 +157,7 @@ int cmd_memstudy(int argc, char** argv) {
       if (!study_entry(m)->restages)
         throw UsageError(
             std::string("memstudy: --") + (split_blocks ? "split-blocks" : "stem-groups") +
-            " restages 2-D ResNets (resnet18 and the tsn, tsm, trn models), not '" + m + "'");
+            " restages 2-D ResNets (resnet18 and the tsn, tsm, trn, tea models), not '" + m + "'");
   const auto policies = split_list(a.str("policies", "none,sqrt,greedy,dp,ilp,dtr"));
   for (const auto& p : policies)
     if (!known_policy(p))

@@ -118,6 +118,18 @@ StudyStep study_video(nn::Module& model, const StudyStaging& st, Generator* data
   return s;
 }
 
+// A GPT family's entry: `make` builds `config` (the reward model puts a scalar head on it).
+ModelInfo gpt_entry(const std::string& name, Family family, const models::GptConfig& config,
+                    StudyBuilder study) {
+  ModelInfo m{name, family, nullptr, std::move(study)};
+  if (family == Family::reward)
+    m.make = [config](Generator* g) { return std::make_shared<models::RewardModel>(config, g); };
+  else
+    m.make = [config](Generator* g) { return std::make_shared<models::Gpt>(config, g); };
+  m.gpt = config;
+  return m;
+}
+
 }  // namespace
 
 const std::vector<ModelInfo>& model_table() {
@@ -131,16 +143,10 @@ const std::vector<ModelInfo>& model_table() {
         {"resnet18", Family::digits,
          [](Generator* g) { return std::make_shared<models::ResNet>(models::ResNetConfig{}, g); },
          study_resnet, true},
-        {"gpt-tiny", Family::language,
-         [](Generator* g) { return std::make_shared<models::Gpt>(models::gpt_tiny(), g); },
-         study_gpt},
-        {"dpo-gpt-tiny", Family::preference,
-         [](Generator* g) { return std::make_shared<models::Gpt>(models::dpo_gpt_tiny(), g); },
-         study_dpo},
-        {"reward-gpt-tiny", Family::reward,
-         [](Generator* g) {
-           return std::make_shared<models::RewardModel>(models::dpo_gpt_tiny(), g);
-         }},
+        gpt_entry("gpt-tiny", Family::language, models::gpt_tiny(), study_gpt),
+        gpt_entry("gpt2-124m", Family::language, models::gpt2_124m(), study_gpt),
+        gpt_entry("dpo-gpt-tiny", Family::preference, models::dpo_gpt_tiny(), study_dpo),
+        gpt_entry("reward-gpt-tiny", Family::reward, models::dpo_gpt_tiny(), nullptr),
     };
     // The video models, as models/video.cpp names them.
     const std::string names = models::kVideoModelNames;

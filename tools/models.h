@@ -2,11 +2,13 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/planner/chain.h"
 #include "engine/rng.h"
+#include "models/gpt.h"
 #include "nn/module.h"
 #include "nn/optim.h"
 
@@ -15,7 +17,7 @@ namespace spool::cli {
 // What a model trains on: it picks the training loop, the data and the flags that apply.
 enum class Family {
   digits,      // mlp, resnet18: the 8x8 digits, 10 classes
-  language,    // gpt-tiny: bytes of text (also its sft on preference pairs)
+  language,    // gpt-tiny, gpt2-124m: bytes of text (also their sft on preference pairs)
   preference,  // dpo-gpt-tiny: DPO on preference pairs against a frozen reference
   reward,      // reward-gpt-tiny: a Bradley-Terry reward model on preference pairs
   video,       // tsn, tsm, trn, i3d on ResNet-18 or -50: clips
@@ -51,6 +53,9 @@ struct ModelInfo {
   std::function<std::shared_ptr<nn::Module>(Generator*)> make;
   StudyBuilder study;     // null: memstudy does not study it
   bool restages = false;  // a 2-D ResNet: --split-blocks and --stem-groups apply
+  // The GPT families (language, preference, reward): the transformer's configuration, which
+  // `make` builds; train, bench and memstudy's --recompute-gelu start from it.
+  std::optional<models::GptConfig> gpt;
 };
 const std::vector<ModelInfo>& model_table();
 const ModelInfo* find_model(const std::string& name);  // null when unknown

@@ -10,6 +10,7 @@
 #include "models/gpt.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
+#include "tools/models.h"
 #include "tools/planned.h"
 #include "tools/task.h"
 #include "tools/train.h"
@@ -34,7 +35,7 @@ class GptTask : public Task {
         corpus_(data::load_text(path_)),
         train_stream_(corpus_.train),
         val_stream_(corpus_.val) {
-    models::GptConfig config = models::gpt_tiny();
+    models::GptConfig config = *find_model(c.model)->gpt;
     config.recompute_gelu = c.recompute_gelu;
     auto model = std::make_shared<models::Gpt>(config, &gen_);
     gpt_ = model.get();
@@ -62,10 +63,10 @@ class GptTask : public Task {
                          std::to_string(t_ + 2) +
                          " (every 20th document is held out for validation: give more text)");
     std::printf(
-        "gpt-tiny: %lld parameters; corpus %s: %lld train bytes in %zu documents, %lld "
+        "%s: %lld parameters; corpus %s: %lld train bytes in %zu documents, %lld "
         "validation bytes\n",
-        (long long)model_->num_parameters(), path_.c_str(), (long long)corpus_.train_bytes,
-        corpus_.train.size(), (long long)corpus_.val_bytes);
+        c.model.c_str(), (long long)model_->num_parameters(), path_.c_str(),
+        (long long)corpus_.train_bytes, corpus_.train.size(), (long long)corpus_.val_bytes);
   }
 
   Metrics step(int64_t step, PlannedSteps* planned,

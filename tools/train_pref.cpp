@@ -20,6 +20,7 @@
 #include "ops/ops.h"
 #include "tools/cli.h"
 #include "tools/gpt_weights.h"
+#include "tools/models.h"
 #include "tools/task.h"
 #include "tools/train.h"
 
@@ -49,9 +50,15 @@ std::shared_ptr<models::Gpt> load_cut(const std::string& path, const std::string
   return model;
 }
 
-// dpo-gpt-tiny, from --init when given.
+// The transformer of --model (the model table's configuration; a language model fine-tuned on
+// pairs keeps dpo-gpt-tiny's pair context at most), from --init when given.
+models::GptConfig policy_config(const TrainConfig& c) {
+  models::GptConfig config = *find_model(c.model)->gpt;
+  config.context = std::min(config.context, models::dpo_gpt_tiny().context);
+  return config;
+}
 std::shared_ptr<models::Gpt> make_policy(const TrainConfig& c, Generator* gen) {
-  if (!c.init) return std::make_shared<models::Gpt>(models::dpo_gpt_tiny(), gen);
+  if (!c.init) return std::make_shared<models::Gpt>(policy_config(c), gen);
   return load_cut(*c.init, "--init", gen, c.allow_nonfinite);
 }
 
@@ -294,7 +301,7 @@ class RewardTask : public PreferenceTask {
       model = std::make_shared<models::RewardModel>(trunk->config(), &gen_);
       model->transformer->load_state_dict(trunk->state_dict());
     } else {
-      model = std::make_shared<models::RewardModel>(models::dpo_gpt_tiny(), &gen_);
+      model = std::make_shared<models::RewardModel>(policy_config(c), &gen_);
     }
     model->to(c.device);
     rm_ = model.get();

@@ -252,7 +252,8 @@ TEST(Cli, MemstudyRejectsUnknownPoliciesAndBadBudgets) {
   EXPECT_NE(r.output.find("--stem-groups 5 must divide"), std::string::npos) << r.output;
   r = run_cli("memstudy --model mlp,gpt-tiny --recompute-gelu");
   EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.output.find("--recompute-gelu applies to gpt-tiny and dpo-gpt-tiny, not 'mlp'"),
+  EXPECT_NE(r.output.find("--recompute-gelu applies to the GPT models (gpt-tiny, gpt2-124m, "
+                          "dpo-gpt-tiny), not 'mlp'"),
             std::string::npos)
       << r.output;
 }
