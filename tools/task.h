@@ -64,6 +64,12 @@ class Task {
   double clip_norm = 0;        // clip the gradients' global norm to this; 0: no clipping
   int64_t eval_every = 0;      // 0: the task evaluates only in finish()
   bool stops_on_time = false;  // --time-limit ends the loop (the cosine follows the time)
+  // Under --time-limit: false, the warm-up counts steps and the cosine follows the share of the
+  // time done (gpt: a warm-up of at most 100 steps); true, the whole schedule, warm-up included,
+  // is read at the step the share of time done corresponds to (the video schedule, whose
+  // warm-up is 1/20 of --steps: a time-bounded run sets --steps high and would otherwise never
+  // leave it).
+  bool schedule_by_time = false;
 
  protected:
   explicit Task(const TrainConfig& c) : c_(c), gen_(c.seed) {}

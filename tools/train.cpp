@@ -130,15 +130,22 @@ int run_training(Task& task, const TrainConfig& c) {
   const auto time_is_up = [&] { return timed && now_seconds() - t0 >= c.time_limit; };
   int64_t step = task.start_step;
   for (; step < task.total; ++step) {
-    // With --time-limit the run stops when the time is spent: the warm-up counts steps, the
-    // cosine follows the elapsed share of the time (or of the steps, when that is further on).
+    // With --time-limit the run stops when the time is spent and the schedule follows the
+    // elapsed share of the time (or of the steps, when that is further on): the cosine alone, or
+    // warm-up and cosine both (Task::schedule_by_time).
     const double elapsed = now_seconds() - t0;
     if (timed && elapsed >= c.time_limit) break;
-    if (task.schedule)
-      opt.set_lr(timed
-                     ? task.schedule->at_progress(step, std::max(elapsed / c.time_limit,
-                                                                 double(step) / double(task.total)))
-                     : task.schedule->at(step));
+    if (task.schedule) {
+      const double share = timed ? elapsed / c.time_limit : 0;
+      if (!timed)
+        opt.set_lr(task.schedule->at(step));
+      else if (task.schedule_by_time)
+        opt.set_lr(task.schedule->at(
+            std::min(std::max(step, int64_t(double(task.total) * share)), task.total - 1)));
+      else
+        opt.set_lr(
+            task.schedule->at_progress(step, std::max(share, double(step) / double(task.total))));
+    }
     opt.zero_grad();
     task.model().train();
     last = task.step(step, planned ? &*planned : nullptr, [&] { opt.zero_grad(); });

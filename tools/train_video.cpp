@@ -80,6 +80,7 @@ class VideoTask : public Task {
     schedule = nn::CosineSchedule{c.lr, std::max<int64_t>(1, total / 20), total, 0};
     clip_norm = 40.0;
     stops_on_time = true;
+    schedule_by_time = true;
     std::printf(
         "%s: %lld parameters; %s, %lld classes, frames %lld x %lld, batch %lld%s\n",
         c.model.c_str(), (long long)model_->num_parameters(),

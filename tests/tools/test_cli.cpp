@@ -280,6 +280,32 @@ TEST(Cli, GptTrainingStopsAtItsTimeLimit) {
   expect_refused("train --model gpt-tiny --beta2 1", "--beta2 must be below 1");
 }
 
+// A video run bounded by time reads its whole schedule by the share of the time done: with
+// --steps far beyond what the time allows, the warm-up (1/20 of --steps) still ends early and
+// the learning rate reaches its peak, then decays to near zero by the end.
+TEST(Cli, VideoTrainingUnderATimeLimitWarmsUpAndDecaysByTheTime) {
+  const auto dir = temp_dir();
+  CliResult r = run_cli(
+      "train --model tsn-r18 --steps 1000000 --time-limit 3 --size 32 --width 4 --test-clips 2 "
+      "--lr 0.01 --log-every 1 --log " +
+      (dir / "v.jsonl").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream in(dir / "v.jsonl");
+  double peak = 0, last = -1;
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto at = line.find("\"lr\": ");
+    if (at == std::string::npos) continue;
+    const double lr = std::stod(line.substr(at + 6));
+    peak = std::max(peak, lr);
+    last = lr;
+    ++lines;
+  }
+  ASSERT_GE(lines, 10) << "a few steps a second at 32 x 32";
+  EXPECT_GT(peak, 0.009) << "the warm-up ends within the first twentieth of the time";
+  EXPECT_LT(last, 0.002) << "the cosine is near its end when the time is";
+}
+
 // bf16 autocast: losses within bf16's rounding of the f32 run's (not equal to them), and a
 // checkpoint plan under autocast repeats the autocast run bit for bit (replays run in bf16 too).
 TEST(Cli, AutocastBf16TrainsGptTinyNearTheF32LossesAndPlansRepeatIt) {
