@@ -48,15 +48,15 @@ f_memcheck='CudaRuntime.*:CudaKernels.*:CudaModels.*'
 # racecheck and synccheck have nothing to look at. Flash attention runs apart so that a slow run of
 # the others cannot starve it.
 f_shared_attn='CudaKernels.FlashAttention*'
-f_shared_rest='CudaKernels.Reductions*:CudaKernels.Softmax*:CudaKernels.LayerNorm*:CudaKernels.BatchNorm*:CudaKernels.MatmulThroughTheTiledSgemm'
+f_shared_rest='CudaKernels.Reductions*:CudaKernels.Softmax*:CudaKernels.LayerNorm*:CudaKernels.BatchNorm*:CudaKernels.MatmulThroughTheTiledSgemm:CudaKernels.CrossEntropy*'
 
 # stage id | budget s | minimum s | title
 stages='tests|75|20|CUDA tests
 memcheck|90|30|memcheck, every kernel family
 racecheck_attn|45|20|racecheck, flash attention
-racecheck_rest|40|20|racecheck, reduce/softmax/norms/SGEMM
+racecheck_rest|40|20|racecheck, reduce/softmax/norms/SGEMM/cross-entropy
 synccheck_attn|25|15|synccheck, flash attention
-synccheck_rest|25|15|synccheck, reduce/softmax/norms/SGEMM
+synccheck_rest|25|15|synccheck, reduce/softmax/norms/SGEMM/cross-entropy
 kernels|50|20|kernel benchmarks
 torch_ref|30|20|PyTorch cuDNN conv + fused attention
 gpt2_spool|60|30|gpt2-124m spool
