@@ -22,11 +22,22 @@ std::shared_ptr<nn::Conv2d> make_conv(int64_t in, int64_t out, int64_t k, int64_
 }  // namespace
 
 BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen,
-                       int64_t shift_segments, ShiftMode shift_mode)
-    : shift_segments_(shift_segments), shift_mode_(shift_mode) {
+                       const ResNetConfig& temporal)
+    : shift_segments_(temporal.shift_segments), shift_mode_(temporal.shift_mode) {
   conv1_ = register_module("conv1", make_conv(in, out, 3, stride, 1, gen));
   bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(out));
-  conv2_ = register_module("conv2", make_conv(out, out, 3, 1, 1, gen));
+  if (const int64_t t = temporal.tea_segments; t > 0) {
+    me_ = register_module(
+        "me", std::make_shared<MotionExcitation>(out, t, gen, temporal.motion_reduction));
+    mta_ = register_module("mta", std::make_shared<TemporalAggregation>(out, t, 1, false, gen));
+  } else {
+    if (const int64_t t = temporal.stm_segments; t > 0)
+      tconv_ = register_module("tconv", std::make_shared<TemporalConv>(out, t, true));
+    conv2_ = register_module("conv2", make_conv(out, out, 3, 1, 1, gen));
+    if (const int64_t t = temporal.stm_segments; t > 0)
+      cmm_ = register_module(
+          "cmm", std::make_shared<ChannelMotion>(out, t, 1, gen, temporal.motion_reduction));
+  }
   bn2_ = register_module("bn2", std::make_shared<nn::BatchNorm2d>(out));
   if (stride != 1 || in != out) {
     downsample_ = register_module("downsample", std::make_shared<nn::Sequential>());
@@ -43,19 +54,34 @@ Tensor BasicBlock::branch(const Tensor& x) {
 Tensor BasicBlock::merge(const Tensor& x, const Tensor& h) {
   // relu(bn2(conv2(h)) + shortcut) as one op: the sum and relu overwrite bn2's output.
   Tensor shortcut = downsample_ ? downsample_->forward(x) : x;
+  if (mta_) return bn2_->forward_relu(mta_->forward(me_->forward(h)), shortcut);
+  if (cmm_)
+    return bn2_->forward_relu(conv2_->forward(tconv_->forward(h)) + cmm_->forward(h), shortcut);
   return bn2_->forward_relu(conv2_->forward(h), shortcut);
 }
 
 Tensor BasicBlock::forward(const Tensor& x) { return merge(x, branch(x)); }
 
 Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator* gen,
-                       int64_t shift_segments, ShiftMode shift_mode)
-    : shift_segments_(shift_segments), shift_mode_(shift_mode) {
+                       const ResNetConfig& temporal, bool first)
+    : shift_segments_(temporal.shift_segments), shift_mode_(temporal.shift_mode) {
   const int64_t out = planes * 4;
   conv1_ = register_module("conv1", make_conv(in, planes, 1, 1, 0, gen));
   bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(planes));
-  conv2_ = register_module("conv2", make_conv(planes, planes, 3, stride, 1, gen));
-  bn2_ = register_module("bn2", std::make_shared<nn::BatchNorm2d>(planes));
+  if (const int64_t t = temporal.tea_segments; t > 0) {
+    me_ = register_module(
+        "me", std::make_shared<MotionExcitation>(planes, t, gen, temporal.motion_reduction));
+    mta_ = register_module("mta",
+                           std::make_shared<TemporalAggregation>(planes, t, stride, first, gen));
+  } else {
+    if (const int64_t t = temporal.stm_segments; t > 0)
+      tconv_ = register_module("tconv", std::make_shared<TemporalConv>(planes, t, true));
+    conv2_ = register_module("conv2", make_conv(planes, planes, 3, stride, 1, gen));
+    if (const int64_t t = temporal.stm_segments; t > 0)
+      cmm_ = register_module("cmm", std::make_shared<ChannelMotion>(planes, t, stride, gen,
+                                                                    temporal.motion_reduction));
+    bn2_ = register_module("bn2", std::make_shared<nn::BatchNorm2d>(planes));
+  }
   conv3_ = register_module("conv3", make_conv(planes, out, 1, 1, 0, gen));
   bn3_ = register_module("bn3", std::make_shared<nn::BatchNorm2d>(out));
   if (stride != 1 || in != out) {
@@ -69,7 +95,12 @@ Tensor Bottleneck::forward(const Tensor& x) {
   const Tensor branch =
       shift_segments_ > 0 ? temporal_shift(x, shift_segments_, 8, shift_mode_) : x;
   Tensor h = bn1_->forward_relu(conv1_->forward(branch));
-  h = bn2_->forward_relu(conv2_->forward(h));
+  if (mta_)
+    h = mta_->forward(me_->forward(h));
+  else if (cmm_)
+    h = bn2_->forward_relu(conv2_->forward(tconv_->forward(h)) + cmm_->forward(h));
+  else
+    h = bn2_->forward_relu(conv2_->forward(h));
   Tensor shortcut = downsample_ ? downsample_->forward(x) : x;
   return bn3_->forward_relu(conv3_->forward(h), shortcut);
 }
@@ -91,9 +122,10 @@ std::vector<int64_t> resnet_stage_blocks(int64_t depth) {
 int64_t resnet_expansion(int64_t depth) { return depth >= 50 ? 4 : 1; }
 
 ResNet::ResNet(const ResNetConfig& c, Generator* gen) : config_(c) {
-  SPOOL_CHECK(c.width > 0 && c.num_classes >= 0 && c.in_channels > 0 && c.shift_segments >= 0,
-              "ResNet: width and input channels must be positive, classes and shift segments "
-              "not negative");
+  SPOOL_CHECK(c.width > 0 && c.num_classes >= 0 && c.in_channels > 0 && c.shift_segments >= 0 &&
+                  c.tea_segments >= 0 && c.stm_segments >= 0 && c.motion_reduction > 0,
+              "ResNet: width and input channels must be positive, classes, shift, TEA and STM "
+              "segments not negative, the motion reduction positive");
   const std::vector<int64_t> blocks = resnet_stage_blocks(c.depth);
   const bool bottleneck = resnet_expansion(c.depth) == 4;
   conv1_ = register_module("conv1", make_conv(c.in_channels, c.width, 7, 2, 3, gen));
@@ -106,12 +138,10 @@ ResNet::ResNet(const ResNetConfig& c, Generator* gen) : config_(c) {
     for (int64_t b = 0; b < blocks[size_t(s)]; ++b) {
       const int64_t stride = s > 0 && b == 0 ? 2 : 1;
       if (bottleneck) {
-        layers_[s]->push_back(
-            std::make_shared<Bottleneck>(in, planes, stride, gen, c.shift_segments, c.shift_mode));
+        layers_[s]->push_back(std::make_shared<Bottleneck>(in, planes, stride, gen, c, b == 0));
         in = planes * 4;
       } else {
-        layers_[s]->push_back(
-            std::make_shared<BasicBlock>(in, planes, stride, gen, c.shift_segments, c.shift_mode));
+        layers_[s]->push_back(std::make_shared<BasicBlock>(in, planes, stride, gen, c));
         in = planes;
       }
     }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/planner/chain.h"
+#include "models/motion.h"
 #include "nn/container.h"
 #include "nn/conv.h"
 #include "nn/layers.h"
@@ -26,6 +27,19 @@ struct ResNetConfig {
   int64_t shift_segments = 0;
   ShiftMode shift_mode = ShiftMode::bidirectional;
   int64_t depth = 18;  // 18, 34 (basic blocks), 50 or 101 (bottlenecks)
+  // TEA (models/motion.h), over clips of tea_segments consecutive images; 0 for none. Every block
+  // gets motion excitation (`me`) and multiple temporal aggregation (`mta`) in place of its 3x3
+  // convolution at constant width: a bottleneck's conv2 and bn2 (after conv1, bn1 and ReLU, as
+  // TEA's Res2Net-50; the first block of each stage a Res2Net "stage" block), a basic block's
+  // conv2 (after conv1, bn1 and ReLU; bn2, the shortcut and ReLU follow as before).
+  int64_t tea_segments = 0;
+  // STM (models/motion.h), over clips of stm_segments consecutive images; 0 for none. Every
+  // block's 3x3 convolution at constant width (as for TEA) gets a channel-wise temporal conv
+  // before it (`tconv`, identity at start: with it the block starts as the 2-D one plus CMM) and
+  // the channel-wise motion module (`cmm`) summed with its output before its BatchNorm.
+  int64_t stm_segments = 0;
+  // TEA's ME and STM's CMM reduce the channels by this factor (16 in both papers).
+  int64_t motion_reduction = 16;
 };
 
 // Blocks per stage for a ResNet depth (18, 34, 50, 101); spool::Error names the known depths.
@@ -35,18 +49,24 @@ int64_t resnet_expansion(int64_t depth);
 
 class BasicBlock : public nn::Module {
  public:
-  BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen, int64_t shift_segments = 0,
-             ShiftMode shift_mode = ShiftMode::bidirectional);
+  // `temporal`: the configuration's shift and TEA fields.
+  BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen,
+             const ResNetConfig& temporal = {});
   std::string type_name() const override { return "BasicBlock"; }
   Tensor forward(const Tensor& x) override;  // merge(x, branch(x))
   // The two halves, for staging the block as a graph: the residual branch's first conv
-  // (shift, conv1, bn1, relu), and the rest, which reads the block input again for the shortcut.
+  // (shift, conv1, bn1, relu), and the rest (TEA's me and mta, or conv2; bn2), which reads the
+  // block input again for the shortcut.
   Tensor branch(const Tensor& x);
   Tensor merge(const Tensor& x, const Tensor& h);
 
  private:
   std::shared_ptr<nn::Conv2d> conv1_, conv2_;
   std::shared_ptr<nn::BatchNorm2d> bn1_, bn2_;
+  std::shared_ptr<MotionExcitation> me_;  // TEA, in place of conv2 with mta_
+  std::shared_ptr<TemporalAggregation> mta_;
+  std::shared_ptr<TemporalConv> tconv_;  // STM, around conv2 with cmm_
+  std::shared_ptr<ChannelMotion> cmm_;
   std::shared_ptr<nn::Sequential> downsample_;  // 1x1 conv + BN when the shape changes
   int64_t shift_segments_;
   ShiftMode shift_mode_;
@@ -56,14 +76,19 @@ class BasicBlock : public nn::Module {
 // each followed by BN (ReLU after the first two); 1x1 conv + BN shortcut when the shape changes.
 class Bottleneck : public nn::Module {
  public:
-  Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator* gen, int64_t shift_segments = 0,
-             ShiftMode shift_mode = ShiftMode::bidirectional);
+  // first: the first block of its stage (TEA's stage block).
+  Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator* gen,
+             const ResNetConfig& temporal = {}, bool first = false);
   std::string type_name() const override { return "Bottleneck"; }
   Tensor forward(const Tensor& x) override;
 
  private:
   std::shared_ptr<nn::Conv2d> conv1_, conv2_, conv3_;
   std::shared_ptr<nn::BatchNorm2d> bn1_, bn2_, bn3_;
+  std::shared_ptr<MotionExcitation> me_;  // TEA, in place of conv2 and bn2 with mta_
+  std::shared_ptr<TemporalAggregation> mta_;
+  std::shared_ptr<TemporalConv> tconv_;  // STM, around conv2 with cmm_
+  std::shared_ptr<ChannelMotion> cmm_;
   std::shared_ptr<nn::Sequential> downsample_;
   int64_t shift_segments_;
   ShiftMode shift_mode_;

@@ -23,11 +23,12 @@ std::shared_ptr<nn::Conv3d> conv3d(int64_t in, int64_t out, std::vector<int64_t>
 }  // namespace
 
 BasicBlock3d::BasicBlock3d(int64_t in, int64_t out, int64_t stride, int64_t first_kt,
-                           Generator* gen) {
+                           Generator* gen, int64_t second_kt) {
   conv1_ = register_module(
       "conv1", conv3d(in, out, {first_kt, 3, 3}, {1, stride, stride}, {first_kt / 2, 1, 1}, gen));
   bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm3d>(out));
-  conv2_ = register_module("conv2", conv3d(out, out, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, gen));
+  conv2_ = register_module(
+      "conv2", conv3d(out, out, {second_kt, 3, 3}, {1, 1, 1}, {second_kt / 2, 1, 1}, gen));
   bn2_ = register_module("bn2", std::make_shared<nn::BatchNorm3d>(out));
   if (stride != 1 || in != out) {
     downsample_ = register_module("downsample", std::make_shared<nn::Sequential>());

@@ -32,7 +32,9 @@ struct ResNet3dConfig {
 
 class BasicBlock3d : public nn::Module {
  public:
-  BasicBlock3d(int64_t in, int64_t out, int64_t stride, int64_t first_kt, Generator* gen);
+  // conv1 first_kt x 3 x 3 (with the spatial stride), conv2 second_kt x 3 x 3.
+  BasicBlock3d(int64_t in, int64_t out, int64_t stride, int64_t first_kt, Generator* gen,
+               int64_t second_kt = 1);
   std::string type_name() const override { return "BasicBlock3d"; }
   Tensor forward(const Tensor& x) override;
 

@@ -21,6 +21,21 @@ VideoConfig trn_r18() {
   c.relations = true;
   return c;
 }
+VideoConfig tea_r18() {
+  VideoConfig c;
+  c.tea = true;
+  return c;
+}
+VideoConfig stm_r18() {
+  VideoConfig c;
+  c.stm = true;
+  return c;
+}
+VideoConfig eco_r18() {
+  VideoConfig c;
+  c.eco = true;
+  return c;
+}
 VideoConfig i3d_r18() {
   VideoConfig c;
   c.segments = 1;
@@ -29,12 +44,14 @@ VideoConfig i3d_r18() {
 }
 
 const char* const kVideoModelNames =
-    "tsn-r18, tsm-r18, trn-r18, i3d-r18, tsn-r50, tsm-r50, trn-r50, i3d-r50";
+    "tsn-r18, tsm-r18, trn-r18, tea-r18, stm-r18, eco-r18, i3d-r18, tsn-r50, tsm-r50, trn-r50, "
+    "tea-r50, stm-r50, eco-r50, i3d-r50";
 
 bool is_video_model_name(const std::string& name) {
   if (name.size() != 7 || name[3] != '-') return false;
   const std::string kind = name.substr(0, 3), depth = name.substr(4);
-  return (kind == "tsn" || kind == "tsm" || kind == "trn" || kind == "i3d") &&
+  return (kind == "tsn" || kind == "tsm" || kind == "trn" || kind == "tea" || kind == "stm" ||
+          kind == "eco" || kind == "i3d") &&
          (depth == "r18" || depth == "r50");
 }
 
@@ -44,6 +61,9 @@ VideoConfig video_config(const std::string& name) {
   const std::string kind = name.substr(0, 3);
   VideoConfig c = kind == "tsm"   ? tsm_r18()
                   : kind == "trn" ? trn_r18()
+                  : kind == "tea" ? tea_r18()
+                  : kind == "stm" ? stm_r18()
+                  : kind == "eco" ? eco_r18()
                   : kind == "i3d" ? i3d_r18()
                                   : tsn_r18();
   c.depth = name.substr(4) == "r50" ? 50 : 18;
@@ -158,6 +178,9 @@ SegmentNet::SegmentNet(const VideoConfig& c, Generator* gen) : c_(c), gen_(gen) 
     r.shift_segments = c.segments;
     r.shift_mode = c.shift_online ? ShiftMode::online : ShiftMode::bidirectional;
   }
+  if (c.tea) r.tea_segments = c.segments;
+  if (c.stm) r.stm_segments = c.segments;
+  r.motion_reduction = c.motion_reduction;
   backbone_ = register_module("backbone", std::make_shared<ResNet>(r, gen));
   cls_head_ =
       register_module("cls_head", std::make_shared<VideoHead>(backbone_->feature_dim(), c, gen));
@@ -223,6 +246,101 @@ Chain I3d::chain(const Tensor& clips, const Tensor& labels) {
   return c;
 }
 
+namespace {
+// ECO's backbone holds the stem and stages for their names; EcoNet runs them (the stacking
+// between stages 2 and 3 is EcoNet's).
+class EcoBackbone : public nn::Module {
+ public:
+  std::string type_name() const override { return "EcoBackbone"; }
+  using nn::Module::register_module;
+};
+}  // namespace
+
+EcoNet::EcoNet(const VideoConfig& c, Generator* gen) : c_(c), gen_(gen) {
+  SPOOL_CHECK(c.segments > 0 && c.num_classes > 0 && c.width > 0 && c.in_channels > 0,
+              "ECO: segments, classes, width and input channels must be positive");
+  const std::vector<int64_t> blocks = resnet_stage_blocks(c.depth);
+  const bool bottleneck = resnet_expansion(c.depth) == 4;
+  auto backbone = register_module("backbone", std::make_shared<EcoBackbone>());
+  backbone_ = backbone;
+  conv1_ = backbone->register_module(
+      "conv1", std::make_shared<nn::Conv2d>(
+                   nn::ConvSpec{c.in_channels, c.width, {7}, {2}, {3}, {1}, 1, false}, gen));
+  nn::init::kaiming_normal_(conv1_->weight, nn::init::FanMode::fan_out, gen);
+  bn1_ = backbone->register_module("bn1", std::make_shared<nn::BatchNorm2d>(c.width));
+  int64_t in = c.width;
+  for (int s = 0; s < 4; ++s) {
+    const int64_t planes = c.width << s;
+    layers_[s] = backbone->register_module("layer" + std::to_string(s + 1),
+                                           std::make_shared<nn::Sequential>());
+    for (int64_t b = 0; b < blocks[size_t(s)]; ++b) {
+      const int64_t stride = s > 0 && b == 0 ? 2 : 1;
+      if (s < 2 && bottleneck)
+        layers_[s]->push_back(std::make_shared<Bottleneck>(in, planes, stride, gen));
+      else if (s < 2)
+        layers_[s]->push_back(std::make_shared<BasicBlock>(in, planes, stride, gen));
+      else if (bottleneck)
+        layers_[s]->push_back(std::make_shared<Bottleneck3d>(in, planes, stride, true, gen));
+      else
+        layers_[s]->push_back(std::make_shared<BasicBlock3d>(in, planes, stride, 3, gen, 3));
+      in = bottleneck ? planes * 4 : planes;
+    }
+  }
+  VideoConfig head = c;
+  head.relations = false;
+  cls_head_ = register_module("cls_head", std::make_shared<VideoHead>(in, head, gen));
+}
+
+Tensor EcoNet::stem(const Tensor& frames) {
+  SPOOL_CHECK(
+      frames.dim() == 5 && frames.size(1) == c_.segments && frames.size(2) == c_.in_channels,
+      "ECO: frames ", describe(frames), "; expected [N, ", c_.segments, ", ", c_.in_channels,
+      ", H, W]");
+  const Tensor x = reshape(
+      frames, {frames.size(0) * c_.segments, c_.in_channels, frames.size(3), frames.size(4)});
+  return max_pool(bn1_->forward_relu(conv1_->forward(x)),
+                  {.kernel = {3}, .stride = {2}, .padding = {1}});
+}
+
+Tensor EcoNet::stack(const Tensor& h) const {
+  const int64_t k = c_.segments;
+  return contiguous(
+      permute(reshape(h, {h.size(0) / k, k, h.size(1), h.size(2), h.size(3)}), {0, 2, 1, 3, 4}));
+}
+
+std::vector<Stage> EcoNet::stages() {
+  std::vector<Stage> out;
+  for (int s = 0; s < 4; ++s) {
+    if (s == 2) out.push_back({"stack", [this](const Tensor& h) { return stack(h); }});
+    for (size_t b = 0; b < layers_[s]->size(); ++b) {
+      auto block = (*layers_[s])[b];
+      out.push_back({"layer" + std::to_string(s + 1) + "." + std::to_string(b),
+                     [block](const Tensor& h) { return block->forward(h); }});
+    }
+  }
+  return out;
+}
+
+Tensor EcoNet::forward(const Tensor& frames) {
+  Tensor h = stem(frames);
+  for (auto& st : stages()) h = st.fn(h);
+  return cls_head_->forward(flatten(adaptive_avg_pool_global(h), 1), 1);
+}
+
+Chain EcoNet::chain(const Tensor& frames, const Tensor& labels) {
+  Chain c;
+  c.input = frames;
+  c.generators = {gen_};
+  for (const auto& [name, t] : named_buffers()) c.state.push_back(t);
+  c.stages.push_back({"stem", [this](const Tensor& x) { return stem(x); }});
+  for (auto& st : stages()) c.stages.push_back(st);
+  c.stages.push_back({"head", [this, labels](const Tensor& h) {
+                        return cross_entropy(
+                            cls_head_->forward(flatten(adaptive_avg_pool_global(h), 1), 1), labels);
+                      }});
+  return c;
+}
+
 std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
                                              int64_t classes, int64_t in_channels) {
   VideoConfig c = video_config(name);
@@ -230,6 +348,7 @@ std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t wi
   c.num_classes = classes;
   c.in_channels = in_channels;
   if (c.three_d) return std::make_shared<I3d>(c, gen);
+  if (c.eco) return std::make_shared<EcoNet>(c, gen);
   return std::make_shared<SegmentNet>(c, gen);
 }
 
@@ -265,6 +384,15 @@ nn::NamedTensors video_state_from_2d(const nn::NamedTensors& file, const nn::Mod
         t.size(1) != 3) {
       NoGrad no_grad;
       w = contiguous(expand(mean(to(w, t.dtype()), {1}, true), t.shape()));
+    }
+    // ECO's 3-D stages: the 2-D kernel inflated as inflate_2d does.
+    if (t.dim() == 5 && w.dim() == 4) {
+      SPOOL_CHECK(w.size(0) == t.size(0) && w.size(1) == t.size(1) && w.size(2) == t.size(3) &&
+                      w.size(3) == t.size(4),
+                  n, " is ", describe(w), " in the 2-D weights and ", describe(t),
+                  " in the model; they do not correspond");
+      NoGrad no_grad;
+      w = contiguous(expand(unsqueeze(to(w, t.dtype()), 2), t.shape())) * (1.0 / double(t.size(2)));
     }
     state.emplace_back(n, w);
   }

@@ -27,6 +27,15 @@ struct VideoConfig {
   // TSM: temporal shift in every residual branch; online = the uni-directional variant.
   bool shift = false;
   bool shift_online = false;
+  // TEA: motion excitation and multiple temporal aggregation in every residual block
+  // (ResNetConfig::tea_segments, models/motion.h).
+  bool tea = false;
+  // STM: a channel-wise temporal conv before every block's 3x3 conv and the channel-wise motion
+  // module beside it (ResNetConfig::stm_segments, models/motion.h).
+  bool stm = false;
+  int64_t motion_reduction = 16;  // TEA's ME and STM's CMM: channels reduced by this factor
+  // ECO (lite): 2-D stages 1-2 per frame, their maps stacked over time, 3-D stages 3-4 (EcoNet).
+  bool eco = false;
   // TRN: multi-scale temporal relations instead of average consensus.
   bool relations = false;
   int64_t relation_dim = 256;  // features per frame fed to the relations (fc_cls's output)
@@ -38,9 +47,12 @@ struct VideoConfig {
 VideoConfig tsn_r18();
 VideoConfig tsm_r18();
 VideoConfig trn_r18();
+VideoConfig tea_r18();
+VideoConfig stm_r18();
+VideoConfig eco_r18();
 VideoConfig i3d_r18();
-// tsn-, tsm-, trn- or i3d- followed by r18 or r50 (the -r50 models are the same on ResNet-50);
-// spool::Error names the known ones otherwise.
+// tsn-, tsm-, trn-, tea-, stm-, eco- or i3d- followed by r18 or r50 (the -r50 models are the same
+// on ResNet-50); spool::Error names the known ones otherwise.
 VideoConfig video_config(const std::string& name);
 extern const char* const kVideoModelNames;  // "tsn-r18, tsm-r18, ..., i3d-r50"
 bool is_video_model_name(const std::string& name);
@@ -116,7 +128,36 @@ class I3d : public nn::Module {
   std::shared_ptr<VideoHead> cls_head_;
 };
 
-// A video model by name (tsn-, tsm-, trn- (SegmentNet) or i3d- (I3d) + r18 or r50), with stage
+// ECO lite (Zolfaghari et al., ECCV 2018) on spool's ResNets: frames [N, K, C, H, W] ->
+// logits [N, classes]. The backbone's stem and stages 1-2 are the 2-D ResNet's, run on the N K
+// frames; their maps are stacked over time into [N, C, K, H', W'] and stages 3-4 are 3-D
+// (ResNet-18: every conv 3x3x3, as ECO's 3D-ResNet-18 part; ResNet-50: every bottleneck
+// inflated, conv1 3x1x1), with no temporal stride; then average pooling over time and space
+// and cls_head. Names as torchvision's under `backbone.`, 4-D in stages 1-2 and 5-D in 3-4, so
+// `--init-2d` inflates the 2-D network's stages 3-4 and copies the rest.
+class EcoNet : public nn::Module {
+ public:
+  EcoNet(const VideoConfig& c, Generator* gen = nullptr);
+  std::string type_name() const override { return "ECO"; }
+  Tensor forward(const Tensor& frames) override;
+  Chain chain(const Tensor& frames, const Tensor& labels);  // as SegmentNet::chain
+  const VideoConfig& config() const { return c_; }
+
+ private:
+  Tensor stem(const Tensor& frames);    // [N, K, C, H, W] -> conv1, bn1, relu, max pool
+  Tensor stack(const Tensor& h) const;  // [N K, C, H, W] -> [N, C, K, H, W]
+  std::vector<Stage> stages();          // the 2-D blocks, the stacking, the 3-D blocks
+  VideoConfig c_;
+  Generator* gen_;
+  std::shared_ptr<nn::Module> backbone_;
+  std::shared_ptr<nn::Conv2d> conv1_;
+  std::shared_ptr<nn::BatchNorm2d> bn1_;
+  std::shared_ptr<nn::Sequential> layers_[4];
+  std::shared_ptr<VideoHead> cls_head_;
+};
+
+// A video model by name (tsn-, tsm-, trn-, tea-, stm- (SegmentNet), eco- (EcoNet) or i3d- (I3d)
+// + r18 or r50), with stage
 // width `width` and `in_channels` per segment (3 for RGB, 3 (L - 1) for RGB differences).
 std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
                                              int64_t classes = 10, int64_t in_channels = 3);
@@ -124,9 +165,11 @@ std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t wi
 // The state of `model` (made by make_video_model for `name`) with its backbone taken from 2-D
 // ResNet weights: torchvision names, or a spool checkpoint of a 2-D video model or of resnet18
 // (found under "model.backbone.", "backbone.", "model." or no prefix; heads and optimizer
-// state are left out). I3D inflates them (inflate_2d); the 2-D models take them as they are,
-// except that a first convolution taking RGB differences (3 (L - 1) channels) gets the RGB
-// kernels averaged over colour and repeated, as TSN does. The head keeps its initialisation.
+// state are left out). I3D inflates them (inflate_2d); the 2-D models take them as they are
+// (ECO inflating its 3-D stages 3-4 the same way), except that a first convolution taking RGB
+// differences (3 (L - 1) channels) gets the RGB kernels averaged over colour and repeated, as
+// TSN does. Tensors the 2-D network lacks (TEA's and STM's motion modules) and the head keep
+// their initialisation.
 // `backbone_tensors` is set to the number of 2-D tensors used. Throws spool::Error naming what
 // is missing or mismatched.
 nn::NamedTensors video_state_from_2d(const nn::NamedTensors& file, const nn::Module& model,

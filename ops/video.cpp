@@ -5,6 +5,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
+#include "ops/elementwise.h"
 #include "ops/shape.h"
 
 namespace spool {
@@ -41,6 +42,60 @@ Tensor temporal_shift(const Tensor& x, int64_t segments, int64_t fold_div, Shift
          },
          {0});
   return y;
+}
+
+namespace {
+
+// x [N * segments, C, ...] as [N, segments, C, ...].
+Tensor as_clips(const Tensor& x, int64_t segments, const char* op) {
+  SPOOL_CHECK(x.dim() >= 2, op, ": input ", describe(x), " must be [N * segments, C, ...]");
+  SPOOL_CHECK(segments > 0 && x.size(0) % segments == 0, op, ": ", x.size(0),
+              " frames are not a whole number of clips of ", segments, " segments");
+  Shape s = {x.size(0) / segments, segments};
+  for (int64_t d = 1; d < x.dim(); ++d) s.push_back(x.size(d));
+  return reshape(x, s);
+}
+
+// v [N, K, C, ...] moved one frame along time: step +1 gives frame t+1 at t, -1 frame t-1, with
+// zeros where the clip has no such frame.
+Tensor neighbour(const Tensor& v, int64_t step) {
+  const int64_t k = v.size(1);
+  Shape z = v.shape();
+  z[1] = 1;
+  const Tensor pad = zeros(z, v.dtype(), v.device());
+  if (k == 1) return pad;
+  return step > 0 ? cat({narrow(v, 1, 1, k - 1), pad}, 1) : cat({pad, narrow(v, 1, 0, k - 1)}, 1);
+}
+
+}  // namespace
+
+Tensor temporal_conv(const Tensor& x, const Tensor& weight, int64_t segments) {
+  const Tensor v = as_clips(x, segments, "temporal_conv");
+  const int64_t c = x.size(1);
+  SPOOL_CHECK(
+      weight.dim() == 3 && weight.size(0) == c && weight.size(1) == 1 && weight.size(2) == 3,
+      "temporal_conv: weight ", describe(weight), " must be [", c, ", 1, 3] for ", c, " channels");
+  SPOOL_CHECK(weight.dtype() == x.dtype() && weight.device() == x.device(),
+              "temporal_conv: weight ", describe(weight), " and input ", describe(x),
+              " differ in dtype or device");
+  Shape ws = {1, 1, c};  // a tap's weights broadcast over [N, K, C, ...]
+  for (int64_t d = 2; d < x.dim(); ++d) ws.push_back(1);
+  auto tap = [&](int64_t k) { return reshape(narrow(weight, 2, k, 1), ws); };
+  const Tensor y = neighbour(v, -1) * tap(0) + v * tap(1) + neighbour(v, 1) * tap(2);
+  return reshape(y, x.shape());
+}
+
+Tensor temporal_difference(const Tensor& a, const Tensor& b, int64_t segments) {
+  SPOOL_CHECK(a.shape() == b.shape(), "temporal_difference: ", describe(a), " and ", describe(b),
+              " differ in shape");
+  const Tensor va = as_clips(a, segments, "temporal_difference");
+  const Tensor vb = as_clips(b, segments, "temporal_difference");
+  Shape z = va.shape();
+  z[1] = 1;
+  const Tensor last = zeros(z, a.dtype(), a.device());
+  if (segments == 1) return reshape(last, a.shape());
+  const Tensor d = narrow(va, 1, 1, segments - 1) - narrow(vb, 1, 0, segments - 1);
+  return reshape(cat({d, last}, 1), a.shape());
 }
 
 namespace detail {

@@ -19,6 +19,18 @@ enum class ShiftMode {
 Tensor temporal_shift(const Tensor& x, int64_t segments, int64_t fold_div = 8,
                       ShiftMode mode = ShiftMode::bidirectional);
 
+// A channel-wise (depthwise) temporal convolution of kernel 3 over the frames of each clip, on
+// x [N * segments, C, ...] with weight [C, 1, 3] (torch's Conv1d(C, C, 3, padding=1, groups=C)
+// laid along time, as TEA's temporal convolutions): y_t = w[c, 0] x_{t-1} + w[c, 1] x_t +
+// w[c, 2] x_{t+1}, the frames outside the clip taken as zeros. Differentiable in x and weight;
+// composed of views, products and one concatenation per neighbour.
+Tensor temporal_conv(const Tensor& x, const Tensor& weight, int64_t segments);
+
+// The temporal difference of motion modules (TEA's motion excitation, STM's channel-wise motion
+// module) on a and b [N * segments, C, ...]: d_t = a_{t+1} - b_t for every frame but a clip's
+// last, whose difference is zeros. Differentiable in both.
+Tensor temporal_difference(const Tensor& a, const Tensor& b, int64_t segments);
+
 namespace detail {
 Tensor temporal_shift_composite(const Tensor& x, int64_t segments, int64_t fold_div,
                                 ShiftMode mode);

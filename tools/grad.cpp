@@ -120,7 +120,8 @@ int grad_dpo(const Args& a, const TensorFile& weights, const TensorFile& batch,
   return 0;
 }
 
-// tsn, tsm, trn (-r18, -r50): `frames` [N, K, 3, H, W]; i3d: `clips` [N, 3, T, H, W]; both f32,
+// tsn, tsm, trn, tea, stm, eco (-r18, -r50): `frames` [N, K, 3, H, W]; i3d: `clips` [N, 3, T, H,
+// W]; both f32,
 // with `labels` [N] i64. The width, classes and K come from the weights and the batch.
 int grad_video(const std::string& name, const Args& a, const TensorFile& weights,
                const TensorFile& batch, const std::string& out, const std::string& mode) {
@@ -142,6 +143,15 @@ int grad_video(const std::string& name, const Args& a, const TensorFile& weights
   for (int s = 1; s <= 4; ++s)
     if (weights.has("backbone.non_local" + std::to_string(s) + ".theta.weight"))
       c.non_local_stages.push_back(s);
+  // TEA's and STM's channel reduction: the first block's motion module maps C to C / r.
+  for (const char* m : {"backbone.layer1.0.me.conv1.weight", "backbone.layer1.0.cmm.conv1.weight"})
+    if (weights.has(m)) {
+      const Tensor& w = weights.at(m);
+      if (w.dim() != 4 || w.size(0) < 1 || w.size(1) % w.size(0) != 0)
+        throw UsageError(std::string("grad: --weights: ") + m + " " + describe(w) +
+                         " does not reduce the channels by a whole factor");
+      c.motion_reduction = w.size(1) / w.size(0);
+    }
   if (c.relations) {
     c.relation_dim = fc.size(0);
     const Tensor& last =
@@ -157,6 +167,8 @@ int grad_video(const std::string& name, const Args& a, const TensorFile& weights
                      describe(fc) + (i3d ? "" : ", " + std::to_string(c.segments) + " segments"));
     if (i3d)
       model = std::make_shared<models::I3d>(c, &gen);
+    else if (c.eco)
+      model = std::make_shared<models::EcoNet>(c, &gen);
     else
       model = std::make_shared<models::SegmentNet>(c, &gen);
   }

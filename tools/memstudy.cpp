@@ -155,9 +155,11 @@ int cmd_memstudy(int argc, char** argv) {
   if (split_blocks || stem_groups > 1)
     for (const auto& m : model_names)
       if (!study_entry(m)->restages)
-        throw UsageError(
-            std::string("memstudy: --") + (split_blocks ? "split-blocks" : "stem-groups") +
-            " restages 2-D ResNets (resnet18 and the tsn, tsm, trn, tea models), not '" + m + "'");
+        throw UsageError(std::string("memstudy: --") +
+                         (split_blocks ? "split-blocks" : "stem-groups") +
+                         " restages 2-D ResNets (resnet18 and the tsn, tsm, trn, tea, stm models; "
+                         "not eco), not '" +
+                         m + "'");
   const auto policies = split_list(a.str("policies", "none,sqrt,greedy,dp,ilp,dtr"));
   for (const auto& p : policies)
     if (!known_policy(p))

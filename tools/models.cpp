@@ -32,6 +32,7 @@ Chain classifier_chain(nn::Module& model, const Tensor& x, const Tensor& labels,
                        const StudyStaging& st, Chain* reference) {
   if (auto* mlp = dynamic_cast<models::Mlp*>(&model)) return mlp->chain(x, labels);
   if (auto* i3d = dynamic_cast<models::I3d*>(&model)) return i3d->chain(x, labels);
+  if (auto* eco = dynamic_cast<models::EcoNet*>(&model)) return eco->chain(x, labels);
   if (auto* net = dynamic_cast<models::ResNet*>(&model)) {
     Chain chain = net->chain(x, labels, st.split_blocks, st.stem_groups);
     if (st.stem_groups > 1 && reference) *reference = net->chain(x, labels);
@@ -156,7 +157,8 @@ const std::vector<ModelInfo>& model_table() {
       const std::string name = names.substr(at, end - at);
       t.push_back({name, Family::video,
                    [name](Generator* g) { return models::make_video_model(name, 64, g); },
-                   study_video, !models::video_config(name).three_d});
+                   study_video,
+                   !models::video_config(name).three_d && !models::video_config(name).eco});
       at = end + 2;
     }
     return t;

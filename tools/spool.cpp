@@ -42,9 +42,10 @@ namespace {
 const char* kModels =
     R"(models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNet-18, 10
 classes; on digits the 8x8 images are upscaled to 3x32x32), gpt-tiny (byte-level GPT-2, 3.29 M
-parameters), dpo-gpt-tiny (gpt-tiny at context 128, the policy of DPO), reward-gpt-tiny (its
-trunk + a scalar head), tsn-r18, tsm-r18, trn-r18 (frames [N, K, 3, H, W]) and i3d-r18 (clips
-[N, 3, T, H, W]), and the same on ResNet-50: tsn-r50, tsm-r50, trn-r50, i3d-r50.
+parameters), gpt2-124m (GPT-2 small), dpo-gpt-tiny (gpt-tiny at context 128, the policy of
+DPO), reward-gpt-tiny (its trunk + a scalar head), tsn-r18, tsm-r18, trn-r18, tea-r18, stm-r18,
+eco-r18 (frames [N, K, 3, H, W]) and i3d-r18 (clips [N, 3, T, H, W]), and the same on
+ResNet-50: tsn-r50, tsm-r50, trn-r50, tea-r50, stm-r50, eco-r50, i3d-r50.
 Checkpoint policies: none, every-K, sqrt, greedy, dp, ilp, dtr (docs/memory.md).
 
 spool <command> --help lists the command's flags.)";

@@ -340,24 +340,20 @@ int cmd_train(int argc, char** argv) {
        {"precompute-ref", false,
         "dpo: score every pair with the reference once and drop it from memory",
         "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny)"},
-       {"size", true, "frame side in pixels (default 112)", "Video (tsn, tsm, trn, i3d)"},
-       {"width", true, "the backbone's first stage width (default 64)",
-        "Video (tsn, tsm, trn, i3d)"},
-       {"test-clips", true, "generated test clips (default 200)", "Video (tsn, tsm, trn, i3d)"},
+       {"size", true, "frame side in pixels (default 112)", "Video models"},
+       {"width", true, "the backbone's first stage width (default 64)", "Video models"},
+       {"test-clips", true, "generated test clips (default 200)", "Video models"},
        {"time-limit", true, "stop after this many seconds (the cosine follows the time)", "Run"},
-       {"test-list", true, "the test list (default val.txt beside --data's list)",
-        "Video (tsn, tsm, trn, i3d)"},
+       {"test-list", true, "the test list (default val.txt beside --data's list)", "Video models"},
        {"flip", false, "random horizontal flips in training (labels of direction classes follow)",
-        "Video (tsn, tsm, trn, i3d)"},
+        "Video models"},
        {"init-2d", true, "W.safetensors: 2-D ResNet weights (inflated to 3-D for i3d)",
-        "Video (tsn, tsm, trn, i3d)"},
-       {"modality", true, "rgb or rgbdiff (TSN's RGB differences, 2-D models)",
-        "Video (tsn, tsm, trn, i3d)"},
-       {"diff-frames", true, "rgbdiff: frames per segment, L (default 5)",
-        "Video (tsn, tsm, trn, i3d)"},
+        "Video models"},
+       {"modality", true, "rgb or rgbdiff (TSN's RGB differences, 2-D models)", "Video models"},
+       {"diff-frames", true, "rgbdiff: frames per segment, L (default 5)", "Video models"},
        {"crop", false,
         "read frames at S * 8/7: TSN's multi-scale crop in training, the centre at test",
-        "Video (tsn, tsm, trn, i3d)"},
+        "Video models"},
        {"beta2", true, "AdamW's beta2", "GPT (gpt-tiny)"},
        {"recompute-gelu", false,
         "recompute the MLP's GELU in backward instead of keeping its output", "GPT (gpt-tiny)"},
@@ -489,7 +485,7 @@ int cmd_train(int argc, char** argv) {
       if (models::video_config(c.model).three_d)
         throw UsageError(
             "train: --modality rgbdiff is TSN's second modality, for the 2-D models "
-            "(tsn, tsm, trn); " +
+            "(tsn, tsm, trn, tea, stm, eco); " +
             c.model + " takes RGB clips");
       c.diff_frames = a.positive_int("diff-frames", 5);
       if (c.diff_frames < 2 || c.diff_frames > 16)
@@ -508,6 +504,11 @@ int cmd_train(int argc, char** argv) {
     c.log_every = a.positive_int("log-every", 10);
     c.video_size = a.positive_int("size", 112);
     c.video_width = a.positive_int("width", 64);
+    const models::VideoConfig vc = models::video_config(c.model);
+    if ((vc.tea || vc.stm) && c.video_width < 16)
+      throw UsageError("train: --width " + std::to_string(c.video_width) + ": " + c.model +
+                       "'s motion module divides the channels by 16, so --width must be at "
+                       "least 16");
     c.test_clips = a.positive_int("test-clips", 200);
     if (c.video_size < 32) throw UsageError("train: --size must be at least 32");
     // Lower bounds, before anything is built: a batch of 8-frame clips in f32, and the weights,

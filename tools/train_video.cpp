@@ -203,7 +203,9 @@ class VideoTask : public Task {
       throw UsageError(std::string("--init-2d: ") + path + ": " + e.what());
     }
     std::printf("--init-2d: backbone from %s (%zu tensors%s)\n", path.c_str(), used,
-                models::video_config(c_.model).three_d ? ", inflated to 3-D" : "");
+                models::video_config(c_.model).three_d ? ", inflated to 3-D"
+                : models::video_config(c_.model).eco   ? ", stages 3-4 inflated to 3-D"
+                                                       : "");
   }
 
   data::ViewSpec spec_;

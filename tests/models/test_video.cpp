@@ -231,6 +231,28 @@ TEST(VideoModels, InflatedStemGivesTheTwoDimensionalConvOnStillClips) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4) << i;
 }
 
+TEST(VideoModels, EcoIsTwoDimensionalToStageTwoAndTakesTwoDimensionalWeightsInflated) {
+  Generator gen(3);
+  auto tsn = models::make_video_model("tsn-r18", 8, &gen);
+  auto eco = models::make_video_model("eco-r18", 8, &gen);
+  const nn::NamedTensors from_2d = models::video_state_from_2d(tsn->state_dict(), *eco, "eco-r18");
+  eco->load_state_dict(from_2d);
+  const nn::NamedTensors tsn_state = tsn->state_dict();
+  // Stages 1-2 keep the 2-D kernels; stages 3-4 hold them repeated over 3 frames and divided by 3.
+  const Tensor w1 = named(from_2d, "backbone.layer2.1.conv2.weight");
+  EXPECT_EQ(w1.shape(), (Shape{16, 16, 3, 3}));
+  EXPECT_EQ(w1.to_vector<float>(),
+            named(tsn_state, "backbone.layer2.1.conv2.weight").to_vector<float>());
+  const Tensor w3 = named(from_2d, "backbone.layer3.1.conv2.weight");
+  const Tensor w2 = named(tsn_state, "backbone.layer3.1.conv2.weight");
+  ASSERT_EQ(w3.shape(), (Shape{32, 32, 3, 3, 3}));
+  const auto a = w2.to_vector<float>(), b = contiguous(select(w3, 2, 1)).to_vector<float>();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_FLOAT_EQ(b[i], a[i] / 3) << i;
+  const Tensor y = eco->forward(randn({2, 8, 3, 32, 32}, DType::f32, &gen));
+  EXPECT_EQ(y.shape(), (Shape{2, 10}));
+  EXPECT_THROW(eco->forward(randn({2, 4, 3, 32, 32}, DType::f32, &gen)), Error);
+}
+
 TEST(VideoModels, TrnEvaluationIsDeterministicAndTrainingDrawsSubsets) {
   Generator gen(2);
   models::VideoConfig c = models::trn_r18();

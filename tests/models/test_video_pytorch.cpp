@@ -1,5 +1,6 @@
 // spool grad for the video models against PyTorch (tests/fixtures/make_video_fixture.py): TSN,
-// TSM and TRN over 3 segments and I3D (with a non-local block) at base width 8, train mode with
+// TSM, TRN, TEA, STM and ECO over 3 segments and I3D (with a non-local block), at base width 8
+// (tea-r18 at 16; TEA's and STM's motion modules reducing the channels by 8), train mode with
 // dropout off; the loss, logits, every parameter gradient and the updated BatchNorm statistics,
 // computed by torch in float64 and stored as float32.
 #include <gtest/gtest.h>
@@ -46,3 +47,14 @@ TEST(PyTorchVideo, I3dWithNonLocalMatchesTorch) { check_model("i3d-r18", "i3d");
 // inflation).
 TEST(PyTorchVideo, TsmResNet50MatchesTorch) { check_model("tsm-r50", "tsm_r50"); }
 TEST(PyTorchVideo, I3dResNet50MatchesTorch) { check_model("i3d-r50", "i3d_r50"); }
+// TEA: motion excitation and multiple temporal aggregation in every block, on
+// basic blocks and on bottlenecks (stage blocks with the stride and the pooled last group).
+TEST(PyTorchVideo, TeaMatchesTorch) { check_model("tea-r18", "tea"); }
+TEST(PyTorchVideo, TeaResNet50MatchesTorch) { check_model("tea-r50", "tea_r50"); }
+// STM: a channel-wise temporal conv before every 3x3 conv and the channel-wise
+// motion module beside it (with the stride in strided bottlenecks).
+TEST(PyTorchVideo, StmMatchesTorch) { check_model("stm-r18", "stm"); }
+TEST(PyTorchVideo, StmResNet50MatchesTorch) { check_model("stm-r50", "stm_r50"); }
+// ECO lite: 2-D stages 1-2, the maps stacked over time, 3-D stages 3-4.
+TEST(PyTorchVideo, EcoMatchesTorch) { check_model("eco-r18", "eco"); }
+TEST(PyTorchVideo, EcoResNet50MatchesTorch) { check_model("eco-r50", "eco_r50"); }

@@ -478,6 +478,7 @@ TEST(Cli, PreferenceTrainingRefusesBadFlagsAndFiles) {
       {"train --model dpo-gpt-tiny --data x --memory-budget 1/2", "--memory-budget does not apply"},
       {"train --model tsn-r18 --data /some/list.txt", "neither 'synthetic' nor an annotation list"},
       {"train --model mlp --time-limit 5", "--time-limit applies to the video models"},
+      {"train --model tea-r18 --width 8", "--width 8: tea-r18's motion module divides"},
   };
   for (const auto& [args, want] : cases) {
     CliResult r = run_cli(args);

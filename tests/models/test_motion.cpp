@@ -1,0 +1,193 @@
+// The motion pieces of TEA and STM (models/motion.h): the channel-wise temporal convolution and
+// the temporal difference (values, f64 gradchecks, refusals), the temporal convolution's
+// TSM-shift initialisation against temporal_shift, the motion excitation's attention range, the
+// motion module's blindness to still clips, which modules each model's blocks hold, and the
+// planned steps of TEA, STM and ECO against their plain ones.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "engine/autograd.h"
+#include "engine/factory.h"
+#include "engine/planner/chain.h"
+#include "engine/planner/planner.h"
+#include "models/motion.h"
+#include "models/video.h"
+#include "ops/gradcheck.h"
+#include "ops/ops.h"
+
+using namespace spool;
+
+namespace {
+// One clip of 3 frames, C channels, 1 pixel: value = 100 t + c + 1.
+Tensor frames(int64_t c) {
+  std::vector<double> v;
+  for (int t = 0; t < 3; ++t)
+    for (int64_t ch = 0; ch < c; ++ch) v.push_back(100.0 * t + double(ch) + 1);
+  return from_vector(v, {3, c, 1, 1});
+}
+}  // namespace
+
+TEST(TemporalConv, WeighsThePreviousThisAndNextFrameWithZerosBeyondTheClip) {
+  const Tensor x = frames(2);
+  // channel 0: taps (1, 10, 100); channel 1: (0, 0, 1) (its next frame)
+  const Tensor w = from_vector(std::vector<double>{1, 10, 100, 0, 0, 1}, {2, 1, 3});
+  const auto y = temporal_conv(x, w, 3).to_vector<double>();
+  // frame 0, channel 0: 10 * 1 + 100 * 101 (no previous frame)
+  EXPECT_DOUBLE_EQ(y[0], 10 * 1 + 100 * 101);
+  EXPECT_DOUBLE_EQ(y[2], 1 * 1 + 10 * 101 + 100 * 201);  // frame 1, channel 0
+  EXPECT_DOUBLE_EQ(y[4], 1 * 101 + 10 * 201);            // frame 2: no next frame
+  EXPECT_DOUBLE_EQ(y[1], 102);                           // channel 1 takes the next frame
+  EXPECT_DOUBLE_EQ(y[5], 0);                             // ... which the last frame lacks
+}
+
+TEST(TemporalConv, GradientMatchesFiniteDifferencesInInputAndWeight) {
+  Generator gen(3);
+  Tensor x = randn({6, 4, 2, 3}, DType::f64, &gen).requires_grad_();
+  Tensor w = randn({4, 1, 3}, DType::f64, &gen).requires_grad_();
+  EXPECT_EQ(gradcheck([](const Tensors& in) { return temporal_conv(in[0], in[1], 3); }, {x, w}),
+            "");
+}
+
+TEST(TemporalConv, RefusesAWeightOfTheWrongShapeAndPartialClips) {
+  EXPECT_THROW(temporal_conv(zeros({6, 4, 2, 2}), zeros({4, 3}), 3), Error);
+  EXPECT_THROW(temporal_conv(zeros({6, 4, 2, 2}), zeros({3, 1, 3}), 3), Error);
+  EXPECT_THROW(temporal_conv(zeros({5, 4, 2, 2}), zeros({4, 1, 3}), 3), Error);
+}
+
+TEST(TemporalConv, ShiftInitialisationIsTsmsShiftOfHalfTheChannelsEachWay) {
+  Generator gen(4);
+  const Tensor x = randn({8, 6, 3, 2}, DType::f32, &gen);
+  models::TemporalConv shift(6, 4, /*identity=*/false), identity(6, 4, /*identity=*/true);
+  EXPECT_EQ(shift.forward(x).to_vector<float>(), temporal_shift(x, 4, 2).to_vector<float>());
+  EXPECT_EQ(identity.forward(x).to_vector<float>(), x.to_vector<float>());
+}
+
+TEST(TemporalDifference, IsTheNextFramesAMinusThisFramesBWithZerosLast) {
+  const Tensor a = frames(2), b = mul(frames(2), 0.5);
+  const auto d = temporal_difference(a, b, 3).to_vector<double>();
+  EXPECT_DOUBLE_EQ(d[0], 101 - 0.5 * 1);    // frame 0, channel 0
+  EXPECT_DOUBLE_EQ(d[3], 202 - 0.5 * 102);  // frame 1, channel 1
+  EXPECT_DOUBLE_EQ(d[4], 0);                // the clip's last frame
+  EXPECT_DOUBLE_EQ(d[5], 0);
+  EXPECT_THROW(temporal_difference(a, zeros({3, 3, 1, 1}, DType::f64), 3), Error);
+  EXPECT_THROW(temporal_difference(a, b, 2), Error);
+}
+
+TEST(TemporalDifference, GradientMatchesFiniteDifferences) {
+  Generator gen(6);
+  Tensor a = randn({6, 3, 2, 2}, DType::f64, &gen).requires_grad_();
+  Tensor b = randn({6, 3, 2, 2}, DType::f64, &gen).requires_grad_();
+  EXPECT_EQ(
+      gradcheck([](const Tensors& in) { return temporal_difference(in[0], in[1], 2); }, {a, b}),
+      "");
+}
+
+TEST(MotionExcitation, ScalesEachChannelByBetweenOneHalfAndThreeHalves) {
+  Generator gen(7);
+  models::MotionExcitation me(32, 4, &gen);
+  const Tensor x = randn({8, 32, 5, 5}, DType::f32, &gen);
+  const auto in = x.to_vector<float>(), out = me.forward(x).to_vector<float>();
+  ASSERT_EQ(in.size(), out.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    const float r = std::abs(in[i]) > 1e-3f ? out[i] / in[i] : 1.0f;
+    EXPECT_GE(r, 0.5f - 1e-5f) << i;
+    EXPECT_LE(r, 1.5f + 1e-5f) << i;
+  }
+  EXPECT_THROW(models::MotionExcitation(8, 4, &gen), Error);  // 8 / 16 leaves no channel
+}
+
+TEST(VideoModels, TeaReplacesEachBlocksConv2ByMotionExcitationAndAggregation) {
+  Generator gen(0);
+  models::VideoConfig c = models::video_config("tea-r18");
+  c.width = 16;
+  c.segments = 3;
+  models::SegmentNet tea(c, &gen);
+  bool has_conv2 = false, has_me = false, has_shift = false;
+  for (const auto& [n, p] : tea.named_parameters()) {
+    has_conv2 = has_conv2 || n.find(".conv2.") != std::string::npos && n.find(".me.") == n.npos;
+    has_me = has_me || n == "backbone.layer1.0.me.conv1.weight";
+    has_shift = has_shift || n == "backbone.layer4.1.mta.shifts.3.conv.weight";
+  }
+  EXPECT_FALSE(has_conv2);
+  EXPECT_TRUE(has_me);
+  EXPECT_TRUE(has_shift);
+  const Tensor y = tea.forward(randn({2, 3, 3, 32, 32}, DType::f32, &gen));
+  EXPECT_EQ(y.shape(), (Shape{2, 10}));
+}
+
+TEST(ChannelMotion, IsZeroOnStillClipsWhenItsTransformIsTheIdentity) {
+  // With conv2 the identity (a 1 at each channel's kernel centre), the motion feature of a clip
+  // whose frames are all the same is zero: CMM sees only change.
+  Generator gen(8);
+  models::ChannelMotion cmm(32, 4, 1, &gen);
+  for (const auto& [n, p] : cmm.named_parameters())
+    if (n == "conv2.weight") {
+      std::vector<float> w(size_t(p.numel()), 0.0f);
+      for (int64_t c = 0; c < p.size(0); ++c) w[size_t(c * 9 + 4)] = 1.0f;
+      NoGrad no_grad;
+      copy_(p, from_vector(w, p.shape()));
+    }
+  const Tensor frame = randn({1, 1, 32, 5, 5}, DType::f32, &gen);
+  const Tensor still = reshape(contiguous(expand(frame, {2, 4, 32, 5, 5})), {8, 32, 5, 5});
+  for (float v : cmm.forward(still).to_vector<float>()) EXPECT_NEAR(v, 0.0f, 1e-6f);
+  const Tensor moving = randn({8, 32, 5, 5}, DType::f32, &gen);
+  float largest = 0;
+  for (float v : cmm.forward(moving).to_vector<float>()) largest = std::max(largest, std::abs(v));
+  EXPECT_GT(largest, 0.01f);
+}
+
+TEST(VideoModels, StmKeepsConv2AndAddsATemporalConvAndTheMotionModule) {
+  Generator gen(0);
+  models::VideoConfig c = models::video_config("stm-r18");
+  c.width = 16;
+  c.segments = 3;
+  models::SegmentNet stm(c, &gen);
+  std::set<std::string> names;
+  for (const auto& [n, p] : stm.named_parameters()) names.insert(n);
+  for (const char* n : {"backbone.layer1.0.conv2.weight", "backbone.layer1.0.tconv.conv.weight",
+                        "backbone.layer1.0.cmm.conv1.weight", "backbone.layer4.1.cmm.conv3.weight"})
+    EXPECT_TRUE(names.count(n)) << n;
+  const Tensor y = stm.forward(randn({2, 3, 3, 32, 32}, DType::f32, &gen));
+  EXPECT_EQ(y.shape(), (Shape{2, 10}));
+}
+
+TEST(VideoModels, TeaStmAndEcoStepsUnderAPlanEqualTheirPlainSteps) {
+  for (const char* name : {"tea-r18", "stm-r18", "eco-r18"}) {
+    SCOPED_TRACE(name);
+    Generator gen(9), data(10);
+    models::VideoConfig c = models::video_config(name);
+    c.width = 16;
+    c.segments = 4;
+    c.dropout = 0;
+    std::shared_ptr<nn::Module> net;
+    if (c.eco)
+      net = std::make_shared<models::EcoNet>(c, &gen);
+    else
+      net = std::make_shared<models::SegmentNet>(c, &gen);
+    const Tensor frames = randn({2, 4, 3, 32, 32}, DType::f32, &data);
+    const Tensor labels = from_vector(std::vector<int64_t>{3, 8}, {2});
+    auto grads = [&] {
+      std::vector<std::vector<float>> g;
+      for (const auto& p : net->parameters()) g.push_back(p.grad().to_vector<float>());
+      net->zero_grad();
+      return g;
+    };
+    const Tensor loss = cross_entropy(net->forward(frames), labels);
+    backward(loss);
+    const auto plain = grads();
+    // Training-mode BatchNorm normalises by the batch, so the running statistics the plain step
+    // updated do not change the planned step's loss or gradients.
+    Chain chain = c.eco ? static_cast<models::EcoNet&>(*net).chain(frames, labels)
+                        : static_cast<models::SegmentNet&>(*net).chain(frames, labels);
+    const ChainProfile prof = profile_chain(chain);
+    net->zero_grad();
+    const StepResult r = run_step(chain, prof, make_plan(prof, "sqrt", kUnlimited));
+    EXPECT_EQ(r.loss, loss.item());
+    EXPECT_EQ(grads(), plain);
+    EXPECT_EQ(r.measured_peak, r.predicted_peak);
+    EXPECT_EQ(r.mismatch, "");
+  }
+}
