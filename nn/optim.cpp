@@ -215,6 +215,11 @@ double CosineSchedule::at_progress(int64_t t, double progress) const {
   return warm * (min_lr + 0.5 * (base_lr - min_lr) * (1 + std::cos(M_PI * f)));
 }
 
+double CosineSchedule::at_share(int64_t t, double share) const {
+  const double step = std::clamp(share, 0.0, 1.0) * double(total_steps);
+  return at(std::min(std::max(t, int64_t(step)), std::max<int64_t>(0, total_steps - 1)));
+}
+
 double StepSchedule::at(int64_t t) const {
   SPOOL_CHECK(step_size > 0, "StepSchedule: step_size ", step_size, " must be positive");
   return base_lr * std::pow(gamma, double(t / step_size));

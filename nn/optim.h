@@ -132,6 +132,11 @@ struct CosineSchedule {
   // For runs bounded by time: the linear warm-up over the first warmup_steps steps, times the
   // cosine from base_lr to min_lr over `progress` in [0, 1] (clamped), the share of the run done.
   double at_progress(int64_t t, double progress) const;
+  // For runs bounded by time whose whole schedule, warm-up included, follows the share of the
+  // run done (`share` of the time, or t / total_steps when that is further on): at() at the step
+  // that share corresponds to. A run with total_steps far beyond what its time allows still
+  // leaves its warm-up after warmup_steps / total_steps of the time.
+  double at_share(int64_t t, double share) const;
 };
 
 struct StepSchedule {

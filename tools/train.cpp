@@ -140,8 +140,7 @@ int run_training(Task& task, const TrainConfig& c) {
       if (!timed)
         opt.set_lr(task.schedule->at(step));
       else if (task.schedule_by_time)
-        opt.set_lr(task.schedule->at(
-            std::min(std::max(step, int64_t(double(task.total) * share)), task.total - 1)));
+        opt.set_lr(task.schedule->at_share(step, share));
       else
         opt.set_lr(
             task.schedule->at_progress(step, std::max(share, double(step) / double(task.total))));

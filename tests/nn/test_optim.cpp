@@ -149,6 +149,20 @@ TEST(Optim, CosineScheduleByProgressWarmsUpByStepsAndDecaysByShare) {
   EXPECT_DOUBLE_EQ(s.at_progress(50, 7.0), 0.1);  // past the end: clamped
 }
 
+// Time-bounded runs whose whole schedule follows the share of time (the video schedule): with a
+// million steps asked for and a few hundred made, the warm-up still ends at 1/20 of the time.
+TEST(Optim, CosineScheduleByShareReadsWarmUpAndCosineAtTheShareOfTheRun) {
+  nn::CosineSchedule s{1.0, 50000, 1000000, 0.0};
+  EXPECT_DOUBLE_EQ(s.at_share(0, 0.0), s.at(0));
+  EXPECT_DOUBLE_EQ(s.at_share(10, 0.06), s.at(60000));  // past the warm-up after 6 % of the time
+  EXPECT_GT(s.at_share(10, 0.06), 0.95);
+  EXPECT_LT(s.at_progress(10, 0.06), 0.001);       // counting steps, the warm-up is barely begun
+  EXPECT_NEAR(s.at_share(10, 0.525), 0.5, 1e-12);  // half way through the cosine
+  EXPECT_LT(s.at_share(10, 0.999), 1e-5);
+  EXPECT_DOUBLE_EQ(s.at_share(10, 3.0), s.at(999999));      // past the end: clamped
+  EXPECT_DOUBLE_EQ(s.at_share(700000, 0.1), s.at(700000));  // the steps further on than time
+}
+
 TEST(Optim, StepScheduleDecaysEveryStepSize) {
   nn::StepSchedule s{1.0, 10, 0.5};
   EXPECT_DOUBLE_EQ(s.at(9), 1.0);
