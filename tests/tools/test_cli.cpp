@@ -281,8 +281,10 @@ TEST(Cli, GptTrainingStopsAtItsTimeLimit) {
 }
 
 // A video run bounded by time reads its whole schedule by the share of the time done: with
-// --steps far beyond what the time allows, the warm-up (1/20 of --steps) still ends early and
-// the learning rate reaches its peak, then decays to near zero by the end.
+// --steps 1000000 its warm-up is 50,000 steps, so counting steps, step t could have a learning
+// rate of at most lr (t + 1) / 50,000. Read by the share of time, any step after the first
+// (which starts at share 0) is far above that, however many steps the machine's load allows:
+// the check holds for one logged step after the first.
 TEST(Cli, VideoTrainingUnderATimeLimitWarmsUpAndDecaysByTheTime) {
   const auto dir = temp_dir();
   CliResult r = run_cli(
@@ -291,23 +293,21 @@ TEST(Cli, VideoTrainingUnderATimeLimitWarmsUpAndDecaysByTheTime) {
       (dir / "v.jsonl").string());
   ASSERT_EQ(r.status, 0) << r.output;
   std::ifstream in(dir / "v.jsonl");
-  double peak = 0, last = -1;
   int lines = 0;
+  bool above_step_warmup = false;
   for (std::string line; std::getline(in, line);) {
-    const auto at = line.find("\"lr\": ");
-    if (at == std::string::npos) continue;
+    const auto at = line.find("\"lr\": "), st = line.find("\"step\": ");
+    if (at == std::string::npos || st == std::string::npos) continue;
     const double lr = std::stod(line.substr(at + 6));
-    peak = std::max(peak, lr);
-    last = lr;
+    const long step = std::stol(line.substr(st + 8));
+    if (step >= 1 && lr > 2 * 0.01 * double(step + 1) / 50000) above_step_warmup = true;
     ++lines;
   }
   // The schedule's arithmetic is Optim.CosineScheduleByShareReadsWarmUpAndCosineAtTheShareOfTheRun;
-  // this checks that video training uses it, which takes steps spread over the time.
-  if (lines < 10)
-    GTEST_SKIP() << "only " << lines << " steps in 3 s on this loaded machine (a quiet one makes "
-                 << "hundreds): too few to see the schedule's shape";
-  EXPECT_GT(peak, 0.009) << "the warm-up ends within the first twentieth of the time";
-  EXPECT_LT(last, 0.002) << "the cosine is near its end when the time is";
+  // this checks that video training uses it.
+  if (lines < 2) GTEST_SKIP() << "one step in 3 s on this loaded machine: nothing to compare";
+  EXPECT_TRUE(above_step_warmup) << lines << " logged steps, every one inside a step-counted "
+                                 << "warm-up";
 }
 
 // bf16 autocast: losses within bf16's rounding of the f32 run's (not equal to them), and a
