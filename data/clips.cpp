@@ -94,6 +94,9 @@ Tensor ListSource::load(const VideoEntry& e, double offset) {
 Tensor finish_view(Tensor frames, const ViewSpec& v, bool flip, const CropBox* crop) {
   if (flip) frames = flip_width(frames);
   if (v.crop) frames = crop_resize(frames, crop ? *crop : center_crop(v.load_size, v.size), v.size);
+  if (v.raw)  // [K L, 3, H, W] -> [K, 3 L, H, W]: each snippet's frames along channels
+    return reshape(contiguous(frames),
+                   {frames.size(0) / v.length, 3 * v.length, frames.size(2), frames.size(3)});
   return v.length > 1 ? rgb_difference(frames, v.length) : frames;
 }
 

@@ -29,8 +29,12 @@ struct ViewSpec {
   int64_t length = 1;
   int64_t size = 112, load_size = 112;
   bool crop = false;
-  // The channels a segment gives the model: 3 for RGB, 3 (L - 1) for RGB differences.
-  int64_t channels() const { return length > 1 ? 3 * (length - 1) : 3; }
+  // The snippet's frames as they are, stacked along channels (TDN takes its own differences),
+  // instead of their RGB differences.
+  bool raw = false;
+  // The channels a segment gives the model: 3 for RGB, 3 (L - 1) for RGB differences, 3 L for
+  // raw snippets.
+  int64_t channels() const { return raw ? 3 * length : length > 1 ? 3 * (length - 1) : 3; }
 };
 
 // Where clips come from: the raw snippets [K * L, 3, load, load] and labels.

@@ -1,5 +1,7 @@
 #include "models/motion.h"
 
+#include "models/resnet.h"
+
 #include "engine/autograd.h"
 #include "engine/factory.h"
 #include "nn/init.h"
@@ -110,5 +112,76 @@ Tensor TemporalAggregation::forward(const Tensor& x) {
   out.push_back(last);
   return cat(out, 1);
 }
+
+LongTermDifference::LongTermDifference(int64_t channels, int64_t segments, Generator* gen,
+                                       int64_t reduction)
+    : segments_(segments) {
+  const int64_t r = channels / reduction;
+  SPOOL_CHECK(r >= 1, "LongTermDifference: ", channels, " channels are fewer than the reduction ",
+              reduction);
+  SPOOL_CHECK(segments > 0, "LongTermDifference: segments ", segments, " must be positive");
+  conv1_ = register_module("conv1", conv(channels, r, 1, 1, 0, 1, gen));
+  bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(r));
+  conv2_ = register_module("conv2", conv(r, r, 3, 1, 1, r, gen));
+  conv_full_ = register_module("conv_full", conv(r, r, 3, 1, 1, 1, gen));
+  bn_full_ = register_module("bn_full", std::make_shared<nn::BatchNorm2d>(r));
+  conv_half_ = register_module("conv_half", conv(r, r, 3, 1, 1, 1, gen));
+  bn_half_ = register_module("bn_half", std::make_shared<nn::BatchNorm2d>(r));
+  conv3_ = register_module("conv3", conv(r, channels, 1, 1, 0, 1, gen));
+  bn3_ = register_module("bn3", std::make_shared<nn::BatchNorm2d>(channels));
+}
+
+Tensor LongTermDifference::forward(const Tensor& x) {
+  SPOOL_CHECK(x.dim() == 4, "LongTermDifference: input ", describe(x),
+              " must be [N * segments, C, H, W]");
+  const Tensor f = bn1_->forward(conv1_->forward(x));
+  const Tensor g = conv2_->forward(f);
+  Tensor sum;
+  for (const int64_t step : {int64_t(1), int64_t(-1)}) {
+    const Tensor d = temporal_difference(g, f, segments_, step);
+    const Tensor half = bn_half_->forward(conv_half_->forward(
+        avg_pool(d, {.kernel = {3}, .stride = {2}, .padding = {1}, .count_include_pad = false})));
+    const Tensor m = (d + bn_full_->forward(conv_full_->forward(d)) +
+                      upsample_nearest(half, d.size(2), d.size(3))) *
+                     (1.0 / 3.0);
+    const Tensor s = sigmoid(bn3_->forward(conv3_->forward(m)));
+    sum = sum.defined() ? sum + s : s;
+  }
+  // x + x (mean of the sigmoids - 1/2) = x (sum / 2 + 1/2).
+  return x * (sum * 0.5 + 0.5);
+}
+
+ShortTermDifference::ShortTermDifference(int64_t frames, int64_t width, int64_t depth,
+                                         Generator* gen)
+    : frames_(frames) {
+  SPOOL_CHECK(frames >= 2 && width > 0, "ShortTermDifference: ", frames,
+              " frames a snippet (at least 2) and width ", width, " (positive)");
+  conv1_ = register_module("conv1", conv(3 * (frames - 1), width, 7, 2, 3, 1, gen));
+  bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(width));
+  layer1_ = register_module("layer1", std::make_shared<nn::Sequential>());
+  const int64_t blocks = resnet_stage_blocks(depth)[0];
+  int64_t in = width;
+  for (int64_t b = 0; b < blocks; ++b) {
+    if (resnet_expansion(depth) == 4) {
+      layer1_->push_back(std::make_shared<Bottleneck>(in, width, 1, gen));
+      in = width * 4;
+    } else {
+      layer1_->push_back(std::make_shared<BasicBlock>(in, width, 1, gen));
+    }
+  }
+}
+
+Tensor ShortTermDifference::stem(const Tensor& snippets) {
+  SPOOL_CHECK(snippets.dim() == 4 && snippets.size(1) == 3 * frames_, "S-TDM: snippets ",
+              describe(snippets), " must be [N * segments, ", 3 * frames_, ", H, W] (", frames_,
+              " RGB frames each)");
+  const int64_t c = 3 * (frames_ - 1);
+  const Tensor diff = narrow(snippets, 1, 3, c) - narrow(snippets, 1, 0, c);
+  const Tensor h = bn1_->forward_relu(
+      conv1_->forward(avg_pool(diff, {.kernel = {2}, .stride = {2}, .padding = {0}})));
+  return max_pool(h, {.kernel = {3}, .stride = {2}, .padding = {1}});
+}
+
+Tensor ShortTermDifference::layer1(const Tensor& h) { return layer1_->forward(h); }
 
 }  // namespace spool::models

@@ -7,7 +7,10 @@
 // work on frames [N * segments, C, H, W] (the frames of a clip adjacent along dim 0), as the
 // temporal shift does. Parameter names follow TEA's code (`me.conv1`, `me.bn1`, `me.conv2`,
 // `me.conv3`, `me.bn3`; MTA's `convs.<i>`, `bns.<i>`, `shifts.<i>.conv`) under the block's `me` and
-// `mta`.
+// `mta`. TDN (Wang et al., CVPR 2021): the short-term temporal difference module (S-TDM), RGB
+// differences of the frames around each sampled frame through a small 2-D stem fused into the
+// early stages, and the long-term module (L-TDM), bidirectional feature differences between
+// adjacent segments as a multi-scale excitation of each segment's features.
 #pragma once
 #include <memory>
 #include <vector>
@@ -84,6 +87,52 @@ class ChannelMotion : public nn::Module {
  private:
   std::shared_ptr<nn::Conv2d> conv1_, conv2_, conv3_;
   int64_t segments_;
+};
+
+// TDN's L-TDM on x [N * segments, C, H, W]: a 1x1 conv reduces C to C / reduction (conv1, bn1)
+// and a channel-wise 3x3 conv (conv2) transforms each segment's reduced features f into g. The
+// forward difference g_{t+1} - f_t (zeros for a clip's last segment) and the backward one
+// g_{t-1} - f_t (zeros for its first) each go through the same multi-scale step: the mean of
+// the difference d itself, a 3x3 conv of it (conv_full, bn_full) and a 3x3 conv of d average-
+// pooled to half size (3x3 window, stride 2, padding 1, padding not counted; conv_half,
+// bn_half) resized back to full size by nearest neighbours; then a 1x1 conv back to C (conv3,
+// bn3, shared by both directions) and a sigmoid. The output is x + x y with y the mean of the two
+// sigmoids less 1/2: a per-pixel, per-channel excitation in (-1/2, 1/2), unlike TEA's ME, which
+// pools over space.
+class LongTermDifference : public nn::Module {
+ public:
+  LongTermDifference(int64_t channels, int64_t segments, Generator* gen, int64_t reduction = 16);
+  std::string type_name() const override { return "LTDM"; }
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  std::shared_ptr<nn::Conv2d> conv1_, conv2_, conv_full_, conv_half_, conv3_;
+  std::shared_ptr<nn::BatchNorm2d> bn1_, bn_full_, bn_half_, bn3_;
+  int64_t segments_;
+};
+
+// TDN's S-TDM on snippets [N * segments, 3 L, H, W] (L consecutive RGB frames around each
+// sampled frame, frame-major): the L - 1 differences of consecutive frames, 3 (L - 1) channels,
+// average-pooled 2x2, through a 7x7 stride-2 conv (conv1), bn1, ReLU and a 3x3 stride-2 max pool
+// (stem(): the first motion features, at 1/8 of the frame) and a copy of the backbone's first
+// stage (layer1: its blocks, plain 2-D ones, at the same widths). TdnNet fuses stem()'s output
+// with the backbone's stem on the centre frame, and layer1's with the backbone's stage 1, each
+// as 1/2 backbone + 1/2 motion resized (nearest) to the backbone's size.
+class ShortTermDifference : public nn::Module {
+ public:
+  // depth: the backbone's (18, 34: basic blocks; 50, 101: bottlenecks); width its stem width.
+  ShortTermDifference(int64_t frames, int64_t width, int64_t depth, Generator* gen);
+  std::string type_name() const override { return "STDM"; }
+  Tensor stem(const Tensor& snippets);  // [N K, 3 L, H, W] -> [N K, width, H / 8, W / 8]
+  Tensor layer1(const Tensor& h);       // -> [N K, width * expansion, H / 8, W / 8]
+  Tensor forward(const Tensor& snippets) override { return layer1(stem(snippets)); }
+  int64_t frames() const { return frames_; }
+
+ private:
+  std::shared_ptr<nn::Conv2d> conv1_;
+  std::shared_ptr<nn::BatchNorm2d> bn1_;
+  std::shared_ptr<nn::Sequential> layer1_;
+  int64_t frames_;
 };
 
 }  // namespace spool::models

@@ -38,6 +38,9 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen,
       cmm_ = register_module(
           "cmm", std::make_shared<ChannelMotion>(out, t, 1, gen, temporal.motion_reduction));
   }
+  if (const int64_t t = temporal.tdn_segments; t > 0)
+    ltdm_ = register_module(
+        "ltdm", std::make_shared<LongTermDifference>(out, t, gen, temporal.motion_reduction));
   bn2_ = register_module("bn2", std::make_shared<nn::BatchNorm2d>(out));
   if (stride != 1 || in != out) {
     downsample_ = register_module("downsample", std::make_shared<nn::Sequential>());
@@ -48,7 +51,8 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Generator* gen,
 
 Tensor BasicBlock::branch(const Tensor& x) {
   const Tensor in = shift_segments_ > 0 ? temporal_shift(x, shift_segments_, 8, shift_mode_) : x;
-  return bn1_->forward_relu(conv1_->forward(in));
+  const Tensor h = bn1_->forward_relu(conv1_->forward(in));
+  return ltdm_ ? ltdm_->forward(h) : h;
 }
 
 Tensor BasicBlock::merge(const Tensor& x, const Tensor& h) {
@@ -82,6 +86,9 @@ Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator* ge
                                                                     temporal.motion_reduction));
     bn2_ = register_module("bn2", std::make_shared<nn::BatchNorm2d>(planes));
   }
+  if (const int64_t t = temporal.tdn_segments; t > 0)
+    ltdm_ = register_module(
+        "ltdm", std::make_shared<LongTermDifference>(planes, t, gen, temporal.motion_reduction));
   conv3_ = register_module("conv3", make_conv(planes, out, 1, 1, 0, gen));
   bn3_ = register_module("bn3", std::make_shared<nn::BatchNorm2d>(out));
   if (stride != 1 || in != out) {
@@ -95,6 +102,7 @@ Tensor Bottleneck::forward(const Tensor& x) {
   const Tensor branch =
       shift_segments_ > 0 ? temporal_shift(x, shift_segments_, 8, shift_mode_) : x;
   Tensor h = bn1_->forward_relu(conv1_->forward(branch));
+  if (ltdm_) h = ltdm_->forward(h);
   if (mta_)
     h = mta_->forward(me_->forward(h));
   else if (cmm_)
@@ -123,9 +131,10 @@ int64_t resnet_expansion(int64_t depth) { return depth >= 50 ? 4 : 1; }
 
 ResNet::ResNet(const ResNetConfig& c, Generator* gen) : config_(c) {
   SPOOL_CHECK(c.width > 0 && c.num_classes >= 0 && c.in_channels > 0 && c.shift_segments >= 0 &&
-                  c.tea_segments >= 0 && c.stm_segments >= 0 && c.motion_reduction > 0,
-              "ResNet: width and input channels must be positive, classes, shift, TEA and STM "
-              "segments not negative, the motion reduction positive");
+                  c.tea_segments >= 0 && c.stm_segments >= 0 && c.tdn_segments >= 0 &&
+                  c.motion_reduction > 0,
+              "ResNet: width and input channels must be positive, classes, shift, TEA, STM and "
+              "TDN segments not negative, the motion reduction positive");
   const std::vector<int64_t> blocks = resnet_stage_blocks(c.depth);
   const bool bottleneck = resnet_expansion(c.depth) == 4;
   conv1_ = register_module("conv1", make_conv(c.in_channels, c.width, 7, 2, 3, gen));
@@ -135,13 +144,15 @@ ResNet::ResNet(const ResNetConfig& c, Generator* gen) : config_(c) {
     const int64_t planes = c.width << s;
     layers_[s] =
         register_module("layer" + std::to_string(s + 1), std::make_shared<nn::Sequential>());
+    ResNetConfig bc = c;
+    if (s == 0) bc.tdn_segments = 0;  // TDN's L-TDM from stage 2 on
     for (int64_t b = 0; b < blocks[size_t(s)]; ++b) {
       const int64_t stride = s > 0 && b == 0 ? 2 : 1;
       if (bottleneck) {
-        layers_[s]->push_back(std::make_shared<Bottleneck>(in, planes, stride, gen, c, b == 0));
+        layers_[s]->push_back(std::make_shared<Bottleneck>(in, planes, stride, gen, bc, b == 0));
         in = planes * 4;
       } else {
-        layers_[s]->push_back(std::make_shared<BasicBlock>(in, planes, stride, gen, c));
+        layers_[s]->push_back(std::make_shared<BasicBlock>(in, planes, stride, gen, bc));
         in = planes;
       }
     }

@@ -38,7 +38,11 @@ struct ResNetConfig {
   // before it (`tconv`, identity at start: with it the block starts as the 2-D one plus CMM) and
   // the channel-wise motion module (`cmm`) summed with its output before its BatchNorm.
   int64_t stm_segments = 0;
-  // TEA's ME and STM's CMM reduce the channels by this factor (16 in both papers).
+  // TDN's L-TDM (models/motion.h), over clips of tdn_segments consecutive images; 0 for none.
+  // Every block of stages 2-4 gets it (`ltdm`) after its first conv, bn1 and ReLU (at the
+  // block's 3x3 width); stage 1 is where TDN's short-term module fuses instead (TdnNet).
+  int64_t tdn_segments = 0;
+  // TEA's ME, STM's CMM and TDN's L-TDM reduce the channels by this factor (16 in the papers).
   int64_t motion_reduction = 16;
 };
 
@@ -67,6 +71,7 @@ class BasicBlock : public nn::Module {
   std::shared_ptr<TemporalAggregation> mta_;
   std::shared_ptr<TemporalConv> tconv_;  // STM, around conv2 with cmm_
   std::shared_ptr<ChannelMotion> cmm_;
+  std::shared_ptr<LongTermDifference> ltdm_;    // TDN, after bn1 and ReLU
   std::shared_ptr<nn::Sequential> downsample_;  // 1x1 conv + BN when the shape changes
   int64_t shift_segments_;
   ShiftMode shift_mode_;
@@ -89,6 +94,7 @@ class Bottleneck : public nn::Module {
   std::shared_ptr<TemporalAggregation> mta_;
   std::shared_ptr<TemporalConv> tconv_;  // STM, around conv2 with cmm_
   std::shared_ptr<ChannelMotion> cmm_;
+  std::shared_ptr<LongTermDifference> ltdm_;  // TDN, after bn1 and ReLU
   std::shared_ptr<nn::Sequential> downsample_;
   int64_t shift_segments_;
   ShiftMode shift_mode_;
@@ -129,6 +135,7 @@ class ResNet : public nn::Module {
   // its backward in that many channel groups (see chain()). groups must divide the width.
   Stage stem_stage(int64_t groups = 1, std::function<Tensor(const Tensor&)> images = {});
   Tensor pooled(const Tensor& h);  // global average pool, flattened to [N, C]
+  nn::Sequential& layer(int stage) { return *layers_[stage]; }  // stage 0-3: layer1-layer4
 
  private:
   ResNetConfig config_;

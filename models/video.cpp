@@ -36,6 +36,11 @@ VideoConfig eco_r18() {
   c.eco = true;
   return c;
 }
+VideoConfig tdn_r18() {
+  VideoConfig c;
+  c.tdn = true;
+  return c;
+}
 VideoConfig i3d_r18() {
   VideoConfig c;
   c.segments = 1;
@@ -44,14 +49,14 @@ VideoConfig i3d_r18() {
 }
 
 const char* const kVideoModelNames =
-    "tsn-r18, tsm-r18, trn-r18, tea-r18, stm-r18, eco-r18, i3d-r18, tsn-r50, tsm-r50, trn-r50, "
-    "tea-r50, stm-r50, eco-r50, i3d-r50";
+    "tsn-r18, tsm-r18, trn-r18, tea-r18, stm-r18, eco-r18, tdn-r18, i3d-r18, tsn-r50, tsm-r50, "
+    "trn-r50, tea-r50, stm-r50, eco-r50, tdn-r50, i3d-r50";
 
 bool is_video_model_name(const std::string& name) {
   if (name.size() != 7 || name[3] != '-') return false;
   const std::string kind = name.substr(0, 3), depth = name.substr(4);
   return (kind == "tsn" || kind == "tsm" || kind == "trn" || kind == "tea" || kind == "stm" ||
-          kind == "eco" || kind == "i3d") &&
+          kind == "eco" || kind == "tdn" || kind == "i3d") &&
          (depth == "r18" || depth == "r50");
 }
 
@@ -64,10 +69,17 @@ VideoConfig video_config(const std::string& name) {
                   : kind == "tea" ? tea_r18()
                   : kind == "stm" ? stm_r18()
                   : kind == "eco" ? eco_r18()
+                  : kind == "tdn" ? tdn_r18()
                   : kind == "i3d" ? i3d_r18()
                                   : tsn_r18();
   c.depth = name.substr(4) == "r50" ? 50 : 18;
   return c;
+}
+
+Shape video_input_shape(const std::string& name, int64_t clips, int64_t segments, int64_t size) {
+  const VideoConfig c = video_config(name);
+  if (c.three_d) return {clips, 3, segments, size, size};
+  return {clips, segments, c.tdn ? 3 * c.tdn_frames : 3, size, size};
 }
 
 namespace {
@@ -341,6 +353,86 @@ Chain EcoNet::chain(const Tensor& frames, const Tensor& labels) {
   return c;
 }
 
+TdnNet::TdnNet(const VideoConfig& c, Generator* gen) : c_(c), gen_(gen) {
+  SPOOL_CHECK(c.segments > 0 && c.num_classes > 0 && c.tdn_frames >= 2 && c.tdn_frames % 2 == 1,
+              "TDN: segments and classes must be positive, the snippet an odd number of frames "
+              "(at least 3; its centre is the backbone's), not ",
+              c.tdn_frames);
+  ResNetConfig r;
+  r.num_classes = 0;
+  r.width = c.width;
+  r.depth = c.depth;
+  r.tdn_segments = c.segments;
+  r.motion_reduction = c.motion_reduction;
+  backbone_ = register_module("backbone", std::make_shared<ResNet>(r, gen));
+  stdm_ = register_module(
+      "stdm", std::make_shared<ShortTermDifference>(c.tdn_frames, c.width, c.depth, gen));
+  VideoConfig head = c;
+  head.relations = false;
+  cls_head_ =
+      register_module("cls_head", std::make_shared<VideoHead>(backbone_->feature_dim(), head, gen));
+}
+
+Tensor TdnNet::images(const Tensor& snippets) const {
+  const int64_t ch = 3 * c_.tdn_frames;
+  SPOOL_CHECK(snippets.dim() == 5 && snippets.size(1) == c_.segments && snippets.size(2) == ch,
+              "TDN: snippets ", describe(snippets), "; expected [N, ", c_.segments, ", ", ch,
+              ", H, W] (", c_.tdn_frames, " RGB frames a segment)");
+  return reshape(snippets,
+                 {snippets.size(0) * c_.segments, ch, snippets.size(3), snippets.size(4)});
+}
+
+namespace {
+// 1/2 a + 1/2 b resized to a's size: TDN's fusion of the short-term motion features.
+Tensor fuse(const Tensor& a, const Tensor& b) {
+  return (a + upsample_nearest(b, a.size(2), a.size(3))) * 0.5;
+}
+}  // namespace
+
+Tensor TdnNet::stem(const Tensor& images, const Tensor& motion) {
+  const Tensor centre = narrow(images, 1, 3 * (c_.tdn_frames / 2), 3);
+  return fuse(backbone_->stem(centre), motion);
+}
+
+Tensor TdnNet::forward(const Tensor& snippets) {
+  const Tensor x = images(snippets);
+  const Tensor m1 = stdm_->stem(x);
+  Tensor h = fuse(backbone_->layer(0).forward(stem(x, m1)), stdm_->layer1(m1));
+  for (int s = 1; s < 4; ++s) h = backbone_->layer(s).forward(h);
+  return cls_head_->forward(backbone_->pooled(h), c_.segments);
+}
+
+Chain TdnNet::chain(const Tensor& snippets, const Tensor& labels) {
+  Chain c;
+  c.input = snippets;
+  c.generators = {gen_};
+  for (const auto& [name, t] : named_buffers()) c.state.push_back(t);
+  // x1: the S-TDM's stem; x2: its stage 1; x3: the fused stem (reads x0 and x1).
+  c.stages.push_back({"stdm.stem", [this](const Tensor& in) { return stdm_->stem(images(in)); }});
+  c.stages.push_back({"stdm.layer1", [this](const Tensor& m) { return stdm_->layer1(m); }});
+  c.stages.push_back({"stem", std::vector<int>{0, 1},
+                      [this](const Tensors& in) { return stem(images(in[0]), in[1]); }});
+  for (int s = 0; s < 4; ++s) {
+    nn::Sequential& layer = backbone_->layer(s);
+    for (size_t b = 0; b < layer.size(); ++b) {
+      auto block = layer[b];
+      const std::string name = "layer" + std::to_string(s + 1) + "." + std::to_string(b);
+      const int node = int(c.stages.size());  // the boundary this block reads
+      if (s == 0 && b + 1 == layer.size())    // the last of stage 1 fuses the S-TDM's stage 1
+        c.stages.push_back({name, std::vector<int>{2, node}, [block](const Tensors& in) {
+                              return fuse(block->forward(in[1]), in[0]);
+                            }});
+      else
+        c.stages.push_back({name, [block](const Tensor& h) { return block->forward(h); }});
+    }
+  }
+  c.stages.push_back({"head", [this, labels](const Tensor& h) {
+                        return cross_entropy(cls_head_->forward(backbone_->pooled(h), c_.segments),
+                                             labels);
+                      }});
+  return c;
+}
+
 std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
                                              int64_t classes, int64_t in_channels) {
   VideoConfig c = video_config(name);
@@ -349,6 +441,10 @@ std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t wi
   c.in_channels = in_channels;
   if (c.three_d) return std::make_shared<I3d>(c, gen);
   if (c.eco) return std::make_shared<EcoNet>(c, gen);
+  if (c.tdn) {
+    c.in_channels = 3 * c.tdn_frames;
+    return std::make_shared<TdnNet>(c, gen);
+  }
   return std::make_shared<SegmentNet>(c, gen);
 }
 
@@ -376,12 +472,13 @@ nn::NamedTensors video_state_from_2d(const nn::NamedTensors& file, const nn::Mod
   for (const auto& [n, t] : state2d) by_name["backbone." + n] = t;
   nn::NamedTensors state;
   for (const auto& [n, t] : model.state_dict()) {
-    auto it = by_name.find(n);
+    // TDN's short-term module starts as the backbone's stem and stage 1 (as TDN's code does).
+    auto it = by_name.find(n.rfind("stdm.", 0) == 0 ? "backbone." + n.substr(5) : n);
     Tensor w = it != by_name.end() ? it->second : t;
     // RGB differences take 3 (L - 1) channels: as TSN, the first conv's RGB kernels are
     // averaged over colour and repeated across the input channels.
-    if (n == "backbone.conv1.weight" && w.dim() == 4 && t.dim() == 4 && w.size(1) == 3 &&
-        t.size(1) != 3) {
+    if ((n == "backbone.conv1.weight" || n == "stdm.conv1.weight") && w.dim() == 4 &&
+        t.dim() == 4 && w.size(1) == 3 && t.size(1) != 3) {
       NoGrad no_grad;
       w = contiguous(expand(mean(to(w, t.dtype()), {1}, true), t.shape()));
     }

@@ -36,6 +36,11 @@ struct VideoConfig {
   int64_t motion_reduction = 16;  // TEA's ME and STM's CMM: channels reduced by this factor
   // ECO (lite): 2-D stages 1-2 per frame, their maps stacked over time, 3-D stages 3-4 (EcoNet).
   bool eco = false;
+  // TDN: each segment a snippet of tdn_frames consecutive RGB frames (3 tdn_frames channels; the
+  // centre one the backbone's input), the short-term module on their differences fused into the
+  // stem and stage 1, the long-term module in every block of stages 2-4 (TdnNet).
+  bool tdn = false;
+  int64_t tdn_frames = 5;
   // TRN: multi-scale temporal relations instead of average consensus.
   bool relations = false;
   int64_t relation_dim = 256;  // features per frame fed to the relations (fc_cls's output)
@@ -50,10 +55,14 @@ VideoConfig trn_r18();
 VideoConfig tea_r18();
 VideoConfig stm_r18();
 VideoConfig eco_r18();
+VideoConfig tdn_r18();
 VideoConfig i3d_r18();
-// tsn-, tsm-, trn-, tea-, stm-, eco- or i3d- followed by r18 or r50 (the -r50 models are the same
-// on ResNet-50); spool::Error names the known ones otherwise.
+// tsn-, tsm-, trn-, tea-, stm-, eco-, tdn- or i3d- followed by r18 or r50 (the -r50 models are the
+// same on ResNet-50); spool::Error names the known ones otherwise.
 VideoConfig video_config(const std::string& name);
+// The RGB input of `clips` clips of `segments` frames at size x size in the model's layout:
+// [N, 3, T, H, W] for I3D, [N, K, 3 L, H, W] for TDN (L = tdn_frames), [N, K, 3, H, W] else.
+Shape video_input_shape(const std::string& name, int64_t clips, int64_t segments, int64_t size);
 extern const char* const kVideoModelNames;  // "tsn-r18, tsm-r18, ..., i3d-r50"
 bool is_video_model_name(const std::string& name);
 
@@ -156,9 +165,36 @@ class EcoNet : public nn::Module {
   std::shared_ptr<VideoHead> cls_head_;
 };
 
-// A video model by name (tsn-, tsm-, trn-, tea-, stm- (SegmentNet), eco- (EcoNet) or i3d- (I3d)
-// + r18 or r50), with stage
-// width `width` and `in_channels` per segment (3 for RGB, 3 (L - 1) for RGB differences).
+// TDN (Wang et al., CVPR 2021) on spool's 2-D ResNets: snippets [N, K, 3 L, H, W] (L =
+// tdn_frames consecutive RGB frames around each of the K sampled frames) -> logits [N, classes].
+// The backbone (`backbone.`, torchvision's names) runs on each snippet's centre frame; the
+// short-term module (`stdm.`: conv1, bn1, layer1, models/motion.h) on the snippet's RGB
+// differences, fused after the backbone's stem and after its stage 1 (1/2 each, the motion
+// features resized by nearest neighbours); the long-term module (`ltdm` in every block of
+// stages 2-4); then average consensus over the K segments as TSN.
+class TdnNet : public nn::Module {
+ public:
+  TdnNet(const VideoConfig& c, Generator* gen = nullptr);
+  std::string type_name() const override { return "TDN"; }
+  Tensor forward(const Tensor& snippets) override;
+  // As SegmentNet::chain, as a graph: the short-term module's stem and stage 1 are stages of
+  // their own, read by the backbone's stem and by the last block of its stage 1.
+  Chain chain(const Tensor& snippets, const Tensor& labels);
+  const VideoConfig& config() const { return c_; }
+
+ private:
+  Tensor images(const Tensor& snippets) const;              // [N, K, 3 L, H, W] -> [N K, 3 L, H, W]
+  Tensor stem(const Tensor& images, const Tensor& motion);  // fused with the S-TDM's stem
+  VideoConfig c_;
+  Generator* gen_;
+  std::shared_ptr<ResNet> backbone_;
+  std::shared_ptr<ShortTermDifference> stdm_;
+  std::shared_ptr<VideoHead> cls_head_;
+};
+
+// A video model by name (tsn-, tsm-, trn-, tea-, stm- (SegmentNet), eco- (EcoNet), tdn- (TdnNet)
+// or i3d- (I3d) + r18 or r50), with stage width `width` and `in_channels` per segment (3 for
+// RGB, 3 (L - 1) for RGB differences; TDN reads 3 tdn_frames whatever is given).
 std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
                                              int64_t classes = 10, int64_t in_channels = 3);
 

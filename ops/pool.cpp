@@ -2,10 +2,15 @@
 // gradient evenly over each window.
 #include "ops/pool.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
 #include "ops/conv.h"
+#include "ops/elementwise.h"
+#include "ops/index.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
 
@@ -82,6 +87,24 @@ Tensor adaptive_avg_pool_global(const Tensor& x) {
   std::vector<int64_t> dims;
   for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
   return mean(x, dims, true);
+}
+
+Tensor upsample_nearest(const Tensor& x, int64_t height, int64_t width) {
+  SPOOL_CHECK(x.dim() == 4, "upsample_nearest: input is ", describe(x), "; expected [N, C, H, W]");
+  SPOOL_CHECK(height > 0 && width > 0, "upsample_nearest: output size ", height, " x ", width,
+              " must be positive");
+  SPOOL_CHECK(x.size(2) > 0 && x.size(3) > 0, "upsample_nearest: input ", describe(x),
+              " has no pixels to read");
+  auto rows = [&](int64_t in, int64_t out) {
+    std::vector<int64_t> idx(static_cast<size_t>(out));
+    const float scale = float(in) / float(out);
+    for (int64_t i = 0; i < out; ++i)
+      idx[size_t(i)] =
+          out == 2 * in ? i / 2 : std::min(int64_t(std::floor(float(i) * scale)), in - 1);
+    return to(from_vector(idx, {out}), x.device());
+  };
+  Tensor y = x.size(2) == height ? x : index_select(x, 2, rows(x.size(2), height));
+  return x.size(3) == width ? y : index_select(y, 3, rows(x.size(3), width));
 }
 
 }  // namespace spool

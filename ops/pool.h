@@ -19,5 +19,11 @@ Tensor max_pool(const Tensor& x, const PoolOptions& options);
 Tensor avg_pool(const Tensor& x, const PoolOptions& options);
 // Global average pooling to size 1 in every spatial dim ([N, C, *in] -> [N, C, 1, ...]).
 Tensor adaptive_avg_pool_global(const Tensor& x);
+// Nearest-neighbour resizing of x [N, C, H, W] to [N, C, height, width], as torch's
+// F.interpolate(mode="nearest"): output row i reads input row min(floor(i * H / height), H - 1)
+// (the scale H / height in float, as torch computes it; exactly i / 2 when height is 2 H), and
+// the same for columns. Differentiable: the gradient sums over the outputs that read an input.
+// Composed of two index_selects.
+Tensor upsample_nearest(const Tensor& x, int64_t height, int64_t width);
 
 }  // namespace spool

@@ -85,17 +85,22 @@ Tensor temporal_conv(const Tensor& x, const Tensor& weight, int64_t segments) {
   return reshape(y, x.shape());
 }
 
-Tensor temporal_difference(const Tensor& a, const Tensor& b, int64_t segments) {
+Tensor temporal_difference(const Tensor& a, const Tensor& b, int64_t segments, int64_t step) {
   SPOOL_CHECK(a.shape() == b.shape(), "temporal_difference: ", describe(a), " and ", describe(b),
               " differ in shape");
+  SPOOL_CHECK(step == 1 || step == -1, "temporal_difference: step ", step, " is not 1 or -1");
   const Tensor va = as_clips(a, segments, "temporal_difference");
   const Tensor vb = as_clips(b, segments, "temporal_difference");
   Shape z = va.shape();
   z[1] = 1;
-  const Tensor last = zeros(z, a.dtype(), a.device());
-  if (segments == 1) return reshape(last, a.shape());
-  const Tensor d = narrow(va, 1, 1, segments - 1) - narrow(vb, 1, 0, segments - 1);
-  return reshape(cat({d, last}, 1), a.shape());
+  const Tensor edge = zeros(z, a.dtype(), a.device());
+  if (segments == 1) return reshape(edge, a.shape());
+  if (step == 1) {
+    const Tensor d = narrow(va, 1, 1, segments - 1) - narrow(vb, 1, 0, segments - 1);
+    return reshape(cat({d, edge}, 1), a.shape());
+  }
+  const Tensor d = narrow(va, 1, 0, segments - 1) - narrow(vb, 1, 1, segments - 1);
+  return reshape(cat({edge, d}, 1), a.shape());
 }
 
 namespace detail {

@@ -27,9 +27,11 @@ Tensor temporal_shift(const Tensor& x, int64_t segments, int64_t fold_div = 8,
 Tensor temporal_conv(const Tensor& x, const Tensor& weight, int64_t segments);
 
 // The temporal difference of motion modules (TEA's motion excitation, STM's channel-wise motion
-// module) on a and b [N * segments, C, ...]: d_t = a_{t+1} - b_t for every frame but a clip's
-// last, whose difference is zeros. Differentiable in both.
-Tensor temporal_difference(const Tensor& a, const Tensor& b, int64_t segments);
+// module, TDN's long-term module) on a and b [N * segments, C, ...]: with step 1,
+// d_t = a_{t+1} - b_t for every frame but a clip's last, whose difference is zeros; with step -1
+// (TDN's backward difference), d_t = a_{t-1} - b_t, zeros for a clip's first frame.
+// Differentiable in both.
+Tensor temporal_difference(const Tensor& a, const Tensor& b, int64_t segments, int64_t step = 1);
 
 namespace detail {
 Tensor temporal_shift_composite(const Tensor& x, int64_t segments, int64_t fold_div,

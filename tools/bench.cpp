@@ -98,16 +98,14 @@ int bench_dpo(const Args& a, const ModelInfo& info, int64_t steps, int64_t warmu
   return 0;
 }
 
-// tsn-r18, tsm-r18, trn-r18, i3d-r18 (CONFIGS.md; the -r50 models the same on ResNet-50): 2 clips
-// of 8 frames at 112 x 112, 10 classes, AdamW as CONFIGS.md says (lr 1e-3, weight decay 0.01 on
-// matrices only); random frames and labels.
+// The video models (CONFIGS.md; the -r50 models the same on ResNet-50): 2 clips of 8 frames at
+// 112 x 112 (TDN: 8 snippets of 5), 10 classes, AdamW as CONFIGS.md says (lr 1e-3, weight decay
+// 0.01 on matrices only); random frames and labels.
 int bench_video(const std::string& name, int64_t steps, int64_t warmup) {
   Generator gen(0);
   auto model = models::make_video_model(name, 64, &gen);
   nn::AdamW opt(nn::decay_matrices_only(*model, 0.01), {.lr = 1e-3});
-  const bool i3d = models::video_config(name).three_d;
-  const Tensor x = i3d ? randn({2, 3, 8, 112, 112}, DType::f32, &gen)
-                       : randn({2, 8, 3, 112, 112}, DType::f32, &gen);
+  const Tensor x = randn(models::video_input_shape(name, 2, 8, 112), DType::f32, &gen);
   const Tensor labels = from_vector(std::vector<int64_t>{3, 7});
   model->train();
   const StepTimes times = time_steps(Device::cpu(), warmup, steps, nullptr, [&] {

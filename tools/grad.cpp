@@ -120,9 +120,9 @@ int grad_dpo(const Args& a, const TensorFile& weights, const TensorFile& batch,
   return 0;
 }
 
-// tsn, tsm, trn, tea, stm, eco (-r18, -r50): `frames` [N, K, 3, H, W]; i3d: `clips` [N, 3, T, H,
-// W]; both f32,
-// with `labels` [N] i64. The width, classes and K come from the weights and the batch.
+// tsn, tsm, trn, tea, stm, eco (-r18, -r50): `frames` [N, K, 3, H, W]; tdn: `frames` [N, K, 3 L,
+// H, W] (L frames a snippet); i3d: `clips` [N, 3, T, H, W]; all f32, with `labels` [N] i64. The
+// width, classes, K and L come from the weights and the batch.
 int grad_video(const std::string& name, const Args& a, const TensorFile& weights,
                const TensorFile& batch, const std::string& out, const std::string& mode) {
   const bool i3d = models::video_config(name).three_d;
@@ -143,8 +143,16 @@ int grad_video(const std::string& name, const Args& a, const TensorFile& weights
   for (int s = 1; s <= 4; ++s)
     if (weights.has("backbone.non_local" + std::to_string(s) + ".theta.weight"))
       c.non_local_stages.push_back(s);
-  // TEA's and STM's channel reduction: the first block's motion module maps C to C / r.
-  for (const char* m : {"backbone.layer1.0.me.conv1.weight", "backbone.layer1.0.cmm.conv1.weight"})
+  if (c.tdn) {  // the snippet's frames: the S-TDM's first conv reads their 3 (L - 1) differences
+    const Tensor& s = need(weights, "stdm.conv1.weight", "--weights");
+    if (s.dim() != 4 || s.size(1) % 3 != 0 || x.size(2) != s.size(1) + 3)
+      throw UsageError("grad: --weights: stdm.conv1.weight " + describe(s) + " and frames " +
+                       describe(x) + " do not agree on 3 (L - 1) differences of L frames");
+    c.tdn_frames = x.size(2) / 3;
+  }
+  // TEA's, STM's and TDN's channel reduction: the first motion module maps C to C / r.
+  for (const char* m : {"backbone.layer1.0.me.conv1.weight", "backbone.layer1.0.cmm.conv1.weight",
+                        "backbone.layer2.0.ltdm.conv1.weight"})
     if (weights.has(m)) {
       const Tensor& w = weights.at(m);
       if (w.dim() != 4 || w.size(0) < 1 || w.size(1) % w.size(0) != 0)
@@ -169,6 +177,8 @@ int grad_video(const std::string& name, const Args& a, const TensorFile& weights
       model = std::make_shared<models::I3d>(c, &gen);
     else if (c.eco)
       model = std::make_shared<models::EcoNet>(c, &gen);
+    else if (c.tdn)
+      model = std::make_shared<models::TdnNet>(c, &gen);
     else
       model = std::make_shared<models::SegmentNet>(c, &gen);
   }

@@ -154,12 +154,14 @@ int cmd_memstudy(int argc, char** argv) {
   const int64_t stem_groups = parse_stem_groups(a, "memstudy");
   if (split_blocks || stem_groups > 1)
     for (const auto& m : model_names)
-      if (!study_entry(m)->restages)
+      if (!study_entry(m)->restages) {
+        std::string restaged;
+        for (const ModelInfo& e : model_table())
+          if (e.restages) restaged += (restaged.empty() ? "" : ", ") + e.name;
         throw UsageError(std::string("memstudy: --") +
                          (split_blocks ? "split-blocks" : "stem-groups") +
-                         " restages 2-D ResNets (resnet18 and the tsn, tsm, trn, tea, stm models; "
-                         "not eco), not '" +
-                         m + "'");
+                         " restages the 2-D ResNets (" + restaged + "), not '" + m + "'");
+      }
   const auto policies = split_list(a.str("policies", "none,sqrt,greedy,dp,ilp,dtr"));
   for (const auto& p : policies)
     if (!known_policy(p))

@@ -33,6 +33,7 @@ Chain classifier_chain(nn::Module& model, const Tensor& x, const Tensor& labels,
   if (auto* mlp = dynamic_cast<models::Mlp*>(&model)) return mlp->chain(x, labels);
   if (auto* i3d = dynamic_cast<models::I3d*>(&model)) return i3d->chain(x, labels);
   if (auto* eco = dynamic_cast<models::EcoNet*>(&model)) return eco->chain(x, labels);
+  if (auto* tdn = dynamic_cast<models::TdnNet*>(&model)) return tdn->chain(x, labels);
   if (auto* net = dynamic_cast<models::ResNet*>(&model)) {
     Chain chain = net->chain(x, labels, st.split_blocks, st.stem_groups);
     if (st.stem_groups > 1 && reference) *reference = net->chain(x, labels);
@@ -103,15 +104,14 @@ StudyStep study_dpo(nn::Module& model, const StudyStaging& st, Generator* data) 
   return s;
 }
 
-// The video models: 2 clips of 8 frames at 112 x 112, 10 classes; SGD with momentum, the video
-// schedule's optimizer.
-StudyStep study_video(nn::Module& model, const StudyStaging& st, Generator* data) {
+// The video models: 2 clips of 8 frames at 112 x 112 (TDN: 8 snippets of 5 frames), 10 classes;
+// SGD with momentum, the video schedule's optimizer.
+StudyStep study_video(const std::string& name, nn::Module& model, const StudyStaging& st,
+                      Generator* data) {
   const int64_t n = st.batch > 0 ? st.batch : 2;
   Tensor labels = random_labels(n, data, st.device);
-  const bool i3d = dynamic_cast<models::I3d*>(&model) != nullptr;  // clips [N, 3, T, H, W]
-  const Tensor x = to(i3d ? randn({n, 3, 8, 112, 112}, DType::f32, data)
-                          : randn({n, 8, 3, 112, 112}, DType::f32, data),
-                      st.device);
+  const Tensor x =
+      to(randn(models::video_input_shape(name, n, 8, 112), DType::f32, data), st.device);
   StudyStep s;
   s.chain = classifier_chain(model, x, labels, st, &s.reference);
   s.opt = std::make_unique<nn::SGD>(nn::decay_matrices_only(model, 1e-4),
@@ -157,8 +157,11 @@ const std::vector<ModelInfo>& model_table() {
       const std::string name = names.substr(at, end - at);
       t.push_back({name, Family::video,
                    [name](Generator* g) { return models::make_video_model(name, 64, g); },
-                   study_video,
-                   !models::video_config(name).three_d && !models::video_config(name).eco});
+                   [name](nn::Module& m, const StudyStaging& st, Generator* g) {
+                     return study_video(name, m, st, g);
+                   },
+                   !models::video_config(name).three_d && !models::video_config(name).eco &&
+                       !models::video_config(name).tdn});
       at = end + 2;
     }
     return t;

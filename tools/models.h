@@ -39,7 +39,7 @@ struct StudyStep {
 };
 // The chain of an image or clip classifier's step on (x, labels): Mlp, ResNet (restaged by
 // `staging`, and then its standard chain in `reference` when the stem is grouped), SegmentNet
-// (likewise) or I3d. spool::Error for other models.
+// (likewise), I3d, EcoNet or TdnNet. spool::Error for other models.
 Chain classifier_chain(nn::Module& model, const Tensor& x, const Tensor& labels,
                        const StudyStaging& staging, Chain* reference);
 using StudyBuilder =

@@ -481,11 +481,14 @@ int cmd_train(int argc, char** argv) {
     if (a.has("diff-frames") && modality != "rgbdiff")
       throw UsageError("train: --diff-frames goes with --modality rgbdiff");
     if (modality == "rgbdiff") {
-      if (models::video_config(c.model).three_d)
+      if (models::video_config(c.model).three_d || models::video_config(c.model).tdn)
         throw UsageError(
             "train: --modality rgbdiff is TSN's second modality, for the 2-D models "
             "(tsn, tsm, trn, tea, stm, eco); " +
-            c.model + " takes RGB clips");
+            c.model +
+            (models::video_config(c.model).three_d ? " takes RGB clips"
+                                                   : " takes RGB snippets and takes "
+                                                     "their differences itself"));
       c.diff_frames = a.positive_int("diff-frames", 5);
       if (c.diff_frames < 2 || c.diff_frames > 16)
         throw UsageError(
@@ -504,7 +507,7 @@ int cmd_train(int argc, char** argv) {
     c.video_size = a.positive_int("size", 112);
     c.video_width = a.positive_int("width", 64);
     const models::VideoConfig vc = models::video_config(c.model);
-    if ((vc.tea || vc.stm) && c.video_width < 16)
+    if ((vc.tea || vc.stm || vc.tdn) && c.video_width < 16)
       throw UsageError("train: --width " + std::to_string(c.video_width) + ": " + c.model +
                        "'s motion module divides the channels by 16, so --width must be at "
                        "least 16");

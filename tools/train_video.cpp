@@ -51,6 +51,10 @@ class VideoTask : public Task {
  public:
   explicit VideoTask(const TrainConfig& c) : Task(c) {
     spec_.length = c.diff_frames;  // 1 for RGB
+    if (const models::VideoConfig vc = models::video_config(c.model); vc.tdn) {
+      spec_.length = vc.tdn_frames;  // TDN: raw snippets around each sampled frame
+      spec_.raw = true;
+    }
     spec_.size = spec_.load_size = c.video_size;
     spec_.crop = c.crop;
     if (c.crop) spec_.load_size = (c.video_size * 8 + 6) / 7;  // 112 -> 128, as 224 -> 256

@@ -1,8 +1,9 @@
 // The motion pieces of TEA and STM (models/motion.h): the channel-wise temporal convolution and
 // the temporal difference (values, f64 gradchecks, refusals), the temporal convolution's
 // TSM-shift initialisation against temporal_shift, the motion excitation's attention range, the
-// motion module's blindness to still clips, which modules each model's blocks hold, and the
-// planned steps of TEA, STM and ECO against their plain ones.
+// motion module's blindness to still clips, TDN's long-term excitation and short-term
+// module, which modules each model's blocks hold, TDN's start from 2-D weights, and the planned
+// steps of TEA, STM, ECO and TDN against their plain ones.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -85,6 +86,143 @@ TEST(TemporalDifference, GradientMatchesFiniteDifferences) {
       "");
 }
 
+TEST(TemporalDifference, StepMinusOneIsThePreviousFramesAMinusThisFramesBWithZerosFirst) {
+  const Tensor a = frames(2), b = mul(frames(2), 0.5);
+  const auto d = temporal_difference(a, b, 3, -1).to_vector<double>();
+  EXPECT_DOUBLE_EQ(d[0], 0);  // the clip's first frame
+  EXPECT_DOUBLE_EQ(d[1], 0);
+  EXPECT_DOUBLE_EQ(d[2], 1 - 0.5 * 101);    // frame 1, channel 0
+  EXPECT_DOUBLE_EQ(d[5], 102 - 0.5 * 202);  // frame 2, channel 1
+  EXPECT_THROW(temporal_difference(a, b, 3, 2), Error);
+  Generator gen(16);
+  Tensor x = randn({6, 3, 2, 2}, DType::f64, &gen).requires_grad_();
+  Tensor y = randn({6, 3, 2, 2}, DType::f64, &gen).requires_grad_();
+  EXPECT_EQ(
+      gradcheck([](const Tensors& in) { return temporal_difference(in[0], in[1], 3, -1); }, {x, y}),
+      "");
+}
+
+TEST(LongTermDifference, ScalesEachValueByBetweenOneHalfAndThreeHalvesPerPixel) {
+  Generator gen(17);
+  models::LongTermDifference ltdm(32, 4, &gen);
+  const Tensor x = randn({8, 32, 5, 5}, DType::f32, &gen);
+  const auto in = x.to_vector<float>(), out = ltdm.forward(x).to_vector<float>();
+  ASSERT_EQ(in.size(), out.size());
+  std::set<float> ratios;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const float r = std::abs(in[i]) > 1e-3f ? out[i] / in[i] : 1.0f;
+    EXPECT_GE(r, 0.5f - 1e-5f) << i;
+    EXPECT_LE(r, 1.5f + 1e-5f) << i;
+    ratios.insert(std::round(r * 1e4f));
+  }
+  // Unlike TEA's ME, the excitation varies over space: many distinct ratios, not one a channel.
+  EXPECT_GT(ratios.size(), size_t(32 * 8 * 4));
+  EXPECT_THROW(models::LongTermDifference(8, 4, &gen), Error);  // 8 / 16 leaves no channel
+}
+
+TEST(LongTermDifference, IsEquivariantToReversingTheClip) {
+  // The forward difference of a reversed clip is the backward difference of the original at the
+  // mirrored segment, and both go through the same weights and are averaged: reversing the
+  // segments reverses the output. The module itself does not tell the direction of time (TDN's
+  // S-TDM, on ordered frame differences, does; docs/video.md).
+  Generator gen(19);
+  models::LongTermDifference ltdm(32, 4, &gen);
+  const Tensor x = randn({2, 4, 32, 5, 5}, DType::f32, &gen);
+  const Tensor back = from_vector(std::vector<int64_t>{3, 2, 1, 0});
+  auto frames = [](const Tensor& v) { return reshape(contiguous(v), {8, 32, 5, 5}); };
+  const Tensor y = ltdm.forward(frames(x));
+  const Tensor y_rev = ltdm.forward(frames(index_select(x, 1, back)));
+  const auto a = frames(index_select(reshape(y, {2, 4, 32, 5, 5}), 1, back)).to_vector<float>();
+  const auto b = y_rev.to_vector<float>();
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, double(std::abs(a[i] - b[i])));
+    scale = std::max(scale, double(std::abs(a[i])));
+  }
+  EXPECT_LE(worst, 1e-5 * scale);
+  // ... while TEA's motion excitation, one direction only, is not.
+  models::MotionExcitation me(32, 4, &gen);
+  const auto c = frames(index_select(reshape(me.forward(frames(x)), {2, 4, 32, 5, 5}), 1, back))
+                     .to_vector<float>();
+  const auto d = me.forward(frames(index_select(x, 1, back))).to_vector<float>();
+  double apart = 0;
+  for (size_t i = 0; i < c.size(); ++i) apart = std::max(apart, double(std::abs(c[i] - d[i])));
+  EXPECT_GT(apart, 1e-2 * scale);
+}
+
+TEST(ShortTermDifference, SeesOnlyChangeWithinTheSnippet) {
+  // A snippet whose 5 frames are the same has zero differences, so its motion features are
+  // those of a zero input: the same for every still snippet, whatever its content.
+  Generator gen(18);
+  models::ShortTermDifference stdm(5, 8, 18, &gen);
+  stdm.eval();  // the running statistics, so one snippet does not depend on the batch
+  auto still = [&] {
+    const Tensor frame = randn({1, 1, 3, 32, 32}, DType::f32, &gen);
+    return reshape(contiguous(expand(frame, {1, 5, 3, 32, 32})), {1, 15, 32, 32});
+  };
+  const auto a = stdm.forward(still()).to_vector<float>();
+  const auto b = stdm.forward(still()).to_vector<float>();
+  EXPECT_EQ(a, b);
+  const auto c = stdm.forward(randn({1, 15, 32, 32}, DType::f32, &gen)).to_vector<float>();
+  EXPECT_NE(a, c);
+  EXPECT_EQ(stdm.forward(still()).shape(), (Shape{1, 8, 4, 4}));  // 1/8 of the frame
+  EXPECT_THROW(stdm.forward(randn({1, 12, 32, 32}, DType::f32, &gen)), Error);
+}
+
+TEST(VideoModels, TdnHasTheShortTermModuleAndTheLongTermOneFromStageTwo) {
+  Generator gen(0);
+  models::VideoConfig c = models::video_config("tdn-r18");
+  c.width = 16;
+  c.segments = 3;
+  models::TdnNet tdn(c, &gen);
+  std::set<std::string> names;
+  for (const auto& [n, p] : tdn.named_parameters()) names.insert(n);
+  for (const char* n :
+       {"stdm.conv1.weight", "stdm.bn1.weight", "stdm.layer1.1.conv2.weight",
+        "backbone.layer2.0.ltdm.conv1.weight", "backbone.layer4.1.ltdm.bn3.bias",
+        "backbone.layer4.1.ltdm.conv_half.weight", "backbone.layer1.1.conv2.weight"})
+    EXPECT_TRUE(names.count(n)) << n;
+  EXPECT_FALSE(names.count("backbone.layer1.0.ltdm.conv1.weight"));
+  const Tensor y = tdn.forward(randn({2, 3, 15, 32, 32}, DType::f32, &gen));
+  EXPECT_EQ(y.shape(), (Shape{2, 10}));
+  EXPECT_THROW(tdn.forward(randn({2, 3, 3, 32, 32}, DType::f32, &gen)), Error);
+}
+
+TEST(VideoModels, TdnTakesTwoDimensionalWeightsForItsBackboneAndShortTermModule) {
+  Generator gen(3);
+  auto tsn = models::make_video_model("tsn-r18", 16, &gen);
+  auto tdn = models::make_video_model("tdn-r18", 16, &gen);
+  const nn::NamedTensors from_2d = models::video_state_from_2d(tsn->state_dict(), *tdn, "tdn-r18");
+  tdn->load_state_dict(from_2d);
+  auto named = [](const nn::NamedTensors& s, const std::string& n) {
+    for (const auto& [k, t] : s)
+      if (k == n) return t;
+    ADD_FAILURE() << "no " << n;
+    return Tensor();
+  };
+  const nn::NamedTensors tsn_state = tsn->state_dict();
+  for (const char* n : {"layer1.1.conv2.weight", "bn1.weight", "layer3.0.conv1.weight"})
+    EXPECT_EQ(named(from_2d, std::string("backbone.") + n).to_vector<float>(),
+              named(tsn_state, std::string("backbone.") + n).to_vector<float>())
+        << n;
+  EXPECT_EQ(named(from_2d, "stdm.layer1.1.conv2.weight").to_vector<float>(),
+            named(tsn_state, "backbone.layer1.1.conv2.weight").to_vector<float>());
+  // The differences' first conv: the RGB kernels averaged over colour, repeated over 12 channels.
+  const Tensor w = named(from_2d, "stdm.conv1.weight");
+  ASSERT_EQ(w.shape(), (Shape{16, 12, 7, 7}));
+  const auto rgb = named(tsn_state, "backbone.conv1.weight").to_vector<float>();
+  const auto got = w.to_vector<float>();
+  for (int64_t o = 0; o < 16; ++o)
+    for (int64_t c = 0; c < 12; ++c)
+      for (int64_t k = 0; k < 49; ++k) {
+        const float mean = (rgb[size_t((o * 3 + 0) * 49 + k)] + rgb[size_t((o * 3 + 1) * 49 + k)] +
+                            rgb[size_t((o * 3 + 2) * 49 + k)]) /
+                           3;
+        ASSERT_NEAR(got[size_t((o * 12 + c) * 49 + k)], mean, 1e-6f) << o << " " << c << " " << k;
+      }
+}
+
 TEST(MotionExcitation, ScalesEachChannelByBetweenOneHalfAndThreeHalves) {
   Generator gen(7);
   models::MotionExcitation me(32, 4, &gen);
@@ -154,8 +292,8 @@ TEST(VideoModels, StmKeepsConv2AndAddsATemporalConvAndTheMotionModule) {
   EXPECT_EQ(y.shape(), (Shape{2, 10}));
 }
 
-TEST(VideoModels, TeaStmAndEcoStepsUnderAPlanEqualTheirPlainSteps) {
-  for (const char* name : {"tea-r18", "stm-r18", "eco-r18"}) {
+TEST(VideoModels, TeaStmEcoAndTdnStepsUnderAPlanEqualTheirPlainSteps) {
+  for (const char* name : {"tea-r18", "stm-r18", "eco-r18", "tdn-r18"}) {
     SCOPED_TRACE(name);
     Generator gen(9), data(10);
     models::VideoConfig c = models::video_config(name);
@@ -165,9 +303,11 @@ TEST(VideoModels, TeaStmAndEcoStepsUnderAPlanEqualTheirPlainSteps) {
     std::shared_ptr<nn::Module> net;
     if (c.eco)
       net = std::make_shared<models::EcoNet>(c, &gen);
+    else if (c.tdn)
+      net = std::make_shared<models::TdnNet>(c, &gen);
     else
       net = std::make_shared<models::SegmentNet>(c, &gen);
-    const Tensor frames = randn({2, 4, 3, 32, 32}, DType::f32, &data);
+    const Tensor frames = randn({2, 4, c.tdn ? 15 : 3, 32, 32}, DType::f32, &data);
     const Tensor labels = from_vector(std::vector<int64_t>{3, 8}, {2});
     auto grads = [&] {
       std::vector<std::vector<float>> g;
@@ -180,13 +320,33 @@ TEST(VideoModels, TeaStmAndEcoStepsUnderAPlanEqualTheirPlainSteps) {
     const auto plain = grads();
     // Training-mode BatchNorm normalises by the batch, so the running statistics the plain step
     // updated do not change the planned step's loss or gradients.
-    Chain chain = c.eco ? static_cast<models::EcoNet&>(*net).chain(frames, labels)
-                        : static_cast<models::SegmentNet&>(*net).chain(frames, labels);
+    Chain chain = c.eco   ? static_cast<models::EcoNet&>(*net).chain(frames, labels)
+                  : c.tdn ? static_cast<models::TdnNet&>(*net).chain(frames, labels)
+                          : static_cast<models::SegmentNet&>(*net).chain(frames, labels);
     const ChainProfile prof = profile_chain(chain);
     net->zero_grad();
     const StepResult r = run_step(chain, prof, make_plan(prof, "sqrt", kUnlimited));
     EXPECT_EQ(r.loss, loss.item());
-    EXPECT_EQ(grads(), plain);
+    const auto got = grads();
+    const auto params = net->named_parameters();
+    ASSERT_EQ(got.size(), plain.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      // TDN's short-term stem output is read by the backbone's fused stem and by the S-TDM's
+      // stage 1 (whose first block reads it twice, conv and shortcut): the plain tape sums its
+      // three gradient terms in one order, the executor adds the two stages' sums, so the
+      // stem's own parameters agree to rounding (4.5e-8 here), every other one bit for bit.
+      const std::string& n = params[i].first;
+      if (n.rfind("stdm.conv1.", 0) == 0 || n.rfind("stdm.bn1.", 0) == 0) {
+        double scale = 0, worst = 0;
+        for (size_t j = 0; j < got[i].size(); ++j) {
+          scale = std::max(scale, double(std::abs(plain[i][j])));
+          worst = std::max(worst, double(std::abs(got[i][j] - plain[i][j])));
+        }
+        EXPECT_LE(worst, 1e-5 * scale) << n;
+      } else {
+        EXPECT_EQ(got[i], plain[i]) << n;
+      }
+    }
     EXPECT_EQ(r.measured_peak, r.predicted_peak);
     EXPECT_EQ(r.mismatch, "");
   }

@@ -1,5 +1,5 @@
 // spool grad for the video models against PyTorch (tests/fixtures/make_video_fixture.py): TSN,
-// TSM, TRN, TEA, STM and ECO over 3 segments and I3D (with a non-local block), at base width 8
+// TSM, TRN, TEA, STM, ECO and TDN over 3 segments and I3D (with a non-local block), at base width 8
 // (tea-r18 at 16; TEA's and STM's motion modules reducing the channels by 8), train mode with
 // dropout off; the loss, logits, every parameter gradient and the updated BatchNorm statistics,
 // computed by torch in float64 and stored as float32.
@@ -58,3 +58,7 @@ TEST(PyTorchVideo, StmResNet50MatchesTorch) { check_model("stm-r50", "stm_r50");
 // ECO lite: 2-D stages 1-2, the maps stacked over time, 3-D stages 3-4.
 TEST(PyTorchVideo, EcoMatchesTorch) { check_model("eco-r18", "eco"); }
 TEST(PyTorchVideo, EcoResNet50MatchesTorch) { check_model("eco-r50", "eco_r50"); }
+// TDN: snippets of 5 frames, the short-term module on their differences fused after the stem and
+// stage 1 (nearest resizing), the long-term module in every block of stages 2-4.
+TEST(PyTorchVideo, TdnMatchesTorch) { check_model("tdn-r18", "tdn"); }
+TEST(PyTorchVideo, TdnResNet50MatchesTorch) { check_model("tdn-r50", "tdn_r50"); }

@@ -166,6 +166,26 @@ TEST(GradcheckPool, GlobalAveragePool) {
   EXPECT_EQ(gradcheck([](const Tensors& in) { return adaptive_avg_pool_global(in[0]); }, {x}), "");
 }
 
+TEST(GradcheckPool, UpsampleNearestByTwoAndToAnUnevenSize) {
+  Generator gen(14);
+  Tensor x = randn({2, 3, 3, 4}, DType::f64, &gen).requires_grad_();
+  EXPECT_EQ(gradcheck([](const Tensors& in) { return upsample_nearest(in[0], 6, 8); }, {x}), "");
+  EXPECT_EQ(gradcheck([](const Tensors& in) { return upsample_nearest(in[0], 5, 3); }, {x}), "");
+}
+
+TEST(Pool, UpsampleNearestReadsTheRowsTorchReads) {
+  // torch.nn.functional.interpolate(x, size, mode="nearest") on a 1 x 3 row [0, 1, 2]: to 7
+  // columns it reads floor(i * 3 / 7) = 0 0 0 1 1 2 2; to 6, i / 2; to 2, floor(i * 1.5) = 0 1.
+  const Tensor x = from_vector(std::vector<double>{0, 1, 2}, {1, 1, 1, 3});
+  EXPECT_EQ(upsample_nearest(x, 1, 7).to_vector<double>(),
+            (std::vector<double>{0, 0, 0, 1, 1, 2, 2}));
+  EXPECT_EQ(upsample_nearest(x, 1, 6).to_vector<double>(), (std::vector<double>{0, 0, 1, 1, 2, 2}));
+  EXPECT_EQ(upsample_nearest(x, 1, 2).to_vector<double>(), (std::vector<double>{0, 1}));
+  EXPECT_EQ(upsample_nearest(x, 2, 3).to_vector<double>(), (std::vector<double>{0, 1, 2, 0, 1, 2}));
+  EXPECT_THROW(upsample_nearest(x, 0, 3), Error);
+  EXPECT_THROW(upsample_nearest(zeros({3, 3}), 2, 2), Error);
+}
+
 TEST(Pool, MaxPoolTakesTheLargestOfEachWindow) {
   Tensor x = from_vector<double>({1, 5, 2, 0, 3, 4, -1, 7, 6}, {1, 1, 9});
   PoolOptions o;
