@@ -61,6 +61,10 @@ class CudaBackend final : public Backend {
   void cross_entropy_backward(const Tensor& x, const Tensor& targets, const Tensor& lse,
                               const Tensor& gloss, int64_t ignore_index, double smoothing,
                               const Tensor& gx) override;
+  void roi_align(const Tensor& x, const Tensor& rois, const RoiAlignParams& p,
+                 const Tensor& out) override;
+  void roi_align_backward(const Tensor& gout, const Tensor& rois, const RoiAlignParams& p,
+                          const Tensor& gx) override;
   void temporal_shift(const Tensor& x, int64_t segments, int64_t fold, bool online, bool reverse,
                       const Tensor& out) override;
   void index_select(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out) override;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "data/flow.h"
 #include "engine/checked.h"
 #include "engine/error.h"
 #include "engine/factory.h"
@@ -23,6 +24,9 @@ Tensor flip_width(const Tensor& v) {
 
 SyntheticSource::SyntheticSource(uint64_t seed, int64_t test_clips, const ViewSpec& v)
     : seed_(seed), test_(test_clips), view_(v) {
+  SPOOL_CHECK(!v.flow,
+              "the generated clips carry no optical flow: write them with spool make-videos, "
+              "extract their flow with spool extract-flow, and train on the flow lists");
   spec_.frames = kSyntheticFrames;
   spec_.height = spec_.width = v.load_size;
 }
@@ -81,6 +85,7 @@ Tensor ListSource::load(const VideoEntry& e, double offset) {
   if (bad_.count(e.path)) return {};
   try {
     // A video file's frames are counted once (a decoding pass), then reused.
+    if (view_.flow) return load_flow_entry(e, offset, kClipSegments, view_.load_size, view_.length);
     int64_t& counted = counts_.emplace(e.path, -1).first->second;
     return load_entry(e, offset, kClipSegments, view_.load_size, view_.length, &counted);
   } catch (const Error& err) {
@@ -92,11 +97,15 @@ Tensor ListSource::load(const VideoEntry& e, double offset) {
 }
 
 Tensor finish_view(Tensor frames, const ViewSpec& v, bool flip, const CropBox* crop) {
-  if (flip) frames = flip_width(frames);
+  if (flip) {
+    frames = flip_width(frames);
+    // Mirrored, a field's horizontal motion changes sign.
+    if (v.flow) frames = cat({neg(narrow(frames, 1, 0, 1)), narrow(frames, 1, 1, 1)}, 1);
+  }
   if (v.crop) frames = crop_resize(frames, crop ? *crop : center_crop(v.load_size, v.size), v.size);
-  if (v.raw)  // [K L, 3, H, W] -> [K, 3 L, H, W]: each snippet's frames along channels
-    return reshape(contiguous(frames),
-                   {frames.size(0) / v.length, 3 * v.length, frames.size(2), frames.size(3)});
+  if (v.raw || v.flow)  // [K L, c, H, W] -> [K, c L, H, W]: each snippet's frames along channels
+    return reshape(contiguous(frames), {frames.size(0) / v.length, frames.size(1) * v.length,
+                                        frames.size(2), frames.size(3)});
   return v.length > 1 ? rgb_difference(frames, v.length) : frames;
 }
 

@@ -32,9 +32,14 @@ struct ViewSpec {
   // The snippet's frames as they are, stacked along channels (TDN takes its own differences),
   // instead of their RGB differences.
   bool raw = false;
+  // Optical flow (data/flow.h) instead of RGB: L consecutive flow fields a segment, their x and
+  // y components stacked along channels (TSN's temporal stream). Lists only.
+  bool flow = false;
   // The channels a segment gives the model: 3 for RGB, 3 (L - 1) for RGB differences, 3 L for
-  // raw snippets.
-  int64_t channels() const { return raw ? 3 * length : length > 1 ? 3 * (length - 1) : 3; }
+  // raw snippets, 2 L for flow.
+  int64_t channels() const {
+    return flow ? 2 * length : raw ? 3 * length : length > 1 ? 3 * (length - 1) : 3;
+  }
 };
 
 // Where clips come from: the raw snippets [K * L, 3, load, load] and labels.
@@ -103,9 +108,10 @@ class ListSource : public ClipSource {
   std::map<std::string, int64_t> counts_;  // frames of each video file read so far
 };
 
-// Snippets [K * L, 3, load, load] -> the model's view of one clip, [K, C, size, size]: flipped
-// if asked, cropped (by `crop`, or the centre when it is null) when the spec crops, and turned
-// into RGB differences when L > 1.
+// Snippets [K * L, 3, load, load] (flow: [K * L, 2, load, load]) -> the model's view of one clip,
+// [K, C, size, size]: flipped if asked (a flipped flow field also has its x component negated),
+// cropped (by `crop`, or the centre when it is null) when the spec crops, and turned into RGB
+// differences when L > 1 (raw snippets and flow: the L frames or fields stacked along channels).
 Tensor finish_view(Tensor frames, const ViewSpec& v, bool flip, const CropBox* crop);
 
 // Test view `view` of test item i: offsets 0.25 (view 0) and 0.75 (view 1) into each segment,

@@ -262,12 +262,10 @@ Image read_jpeg(const std::string& path, int64_t min_side) {
   return img;
 }
 
-void write_jpeg(const std::string& path, const Image& image, int quality, Sync sync) {
-  SPOOL_CHECK(image.width > 0 && image.height > 0 && image.width <= kMaxFrameSide &&
-                  image.height <= kMaxFrameSide &&
-                  image.rgb.size() == size_t(image.width * image.height * 3),
-              "jpeg: image of ", image.width, " x ", image.height, " with ", image.rgb.size(),
-              " bytes is not RGB (or is above ", kMaxFrameSide, " on a side)");
+namespace {
+// Compresses `components` (1: grayscale, 3: RGB) interleaved bytes a pixel and writes them.
+void compress_jpeg(const std::string& path, int64_t width, int64_t height, int components,
+                   const uint8_t* pixels, int quality, Sync sync) {
   const auto w = std::make_unique<JpegWriter>();
   jpeg_compress_struct& info = w->info;
   info.err = jpeg_std_error(&w->err.mgr);
@@ -276,21 +274,40 @@ void write_jpeg(const std::string& path, const Image& image, int quality, Sync s
   jpeg_create_compress(&info);
   w->created = true;
   jpeg_mem_dest(&info, &w->bytes, &w->size);
-  info.image_width = JDIMENSION(image.width);
-  info.image_height = JDIMENSION(image.height);
-  info.input_components = 3;
-  info.in_color_space = JCS_RGB;
+  info.image_width = JDIMENSION(width);
+  info.image_height = JDIMENSION(height);
+  info.input_components = components;
+  info.in_color_space = components == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_set_defaults(&info);
   jpeg_set_quality(&info, quality, TRUE);
   jpeg_start_compress(&info, TRUE);
   while (info.next_scanline < info.image_height) {
-    JSAMPROW row = const_cast<JSAMPLE*>(image.rgb.data()) +
-                   size_t(info.next_scanline) * size_t(image.width) * 3;
+    JSAMPROW row = const_cast<JSAMPLE*>(pixels) +
+                   size_t(info.next_scanline) * size_t(width) * size_t(components);
     jpeg_write_scanlines(&info, &row, 1);
   }
   jpeg_finish_compress(&info);
   write_file(path, std::string_view(reinterpret_cast<const char*>(w->bytes), w->size), "jpeg",
              sync);
+}
+}  // namespace
+
+void write_jpeg(const std::string& path, const Image& image, int quality, Sync sync) {
+  SPOOL_CHECK(image.width > 0 && image.height > 0 && image.width <= kMaxFrameSide &&
+                  image.height <= kMaxFrameSide &&
+                  image.rgb.size() == size_t(image.width * image.height * 3),
+              "jpeg: image of ", image.width, " x ", image.height, " with ", image.rgb.size(),
+              " bytes is not RGB (or is above ", kMaxFrameSide, " on a side)");
+  compress_jpeg(path, image.width, image.height, 3, image.rgb.data(), quality, sync);
+}
+
+void write_gray_jpeg(const std::string& path, int64_t width, int64_t height,
+                     const std::vector<uint8_t>& gray, int quality, Sync sync) {
+  SPOOL_CHECK(width > 0 && height > 0 && width <= kMaxFrameSide && height <= kMaxFrameSide &&
+                  gray.size() == size_t(width * height),
+              "jpeg: grayscale image of ", width, " x ", height, " with ", gray.size(),
+              " bytes is not width x height bytes (or is above ", kMaxFrameSide, " on a side)");
+  compress_jpeg(path, width, height, 1, gray.data(), quality, sync);
 }
 
 std::vector<std::string> frame_files(const VideoEntry& e) {

@@ -60,6 +60,11 @@ Image read_jpeg(const std::string& path, int64_t min_side = 0);
 void write_jpeg(const std::string& path, const Image& image, int quality = 90,
                 Sync sync = Sync::durable);
 
+// An 8-bit grayscale image (width * height bytes) as a single-component JPEG, written as
+// write_jpeg writes.
+void write_gray_jpeg(const std::string& path, int64_t width, int64_t height,
+                     const std::vector<uint8_t>& gray, int quality = 90, Sync sync = Sync::durable);
+
 // The frame files of a folder entry, in name order (*.jpg / *.jpeg).
 std::vector<std::string> frame_files(const VideoEntry& e);
 

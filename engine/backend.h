@@ -84,6 +84,13 @@ struct AdamParams {
   double c1, c2;
 };
 
+// RoIAlign's settings (engine/geometry.h roi_bins).
+struct RoiAlignParams {
+  double spatial_scale = 1.0;
+  int64_t out_h = 7, out_w = 7, sampling_ratio = 2;
+  bool aligned = true;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -198,6 +205,15 @@ class Backend {
   // the frame engine/geometry.h's shift_source names, or zeroed. f32 and f64.
   virtual void temporal_shift(const Tensor& x, int64_t segments, int64_t fold, bool online,
                               bool reverse, const Tensor& out) = 0;
+
+  // RoIAlign (engine/geometry.h): contiguous x [N, C, H, W] and rois [R, 5] of x's dtype (batch
+  // indices checked by the caller) into contiguous out [R, C, out_h, out_w]. f32 and f64.
+  virtual void roi_align(const Tensor& x, const Tensor& rois, const RoiAlignParams& p,
+                         const Tensor& out) = 0;
+  // Its transpose: gx [N, C, H, W] (contiguous, zeroed by the caller) += each bin's gradient
+  // spread over the pixels its points read, with their bilinear weights / count.
+  virtual void roi_align_backward(const Tensor& gout, const Tensor& rois, const RoiAlignParams& p,
+                                  const Tensor& gx) = 0;
 
   // In place on contiguous p, m, v with gradient g (all the same shape):
   //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p -= lr (m / c1) / (sqrt(v / c2) + eps)

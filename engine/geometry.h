@@ -2,6 +2,7 @@
 #pragma once
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 
 #include "engine/host_device.h"
@@ -40,6 +41,89 @@ SPOOL_HD int64_t shift_source(int64_t t, int64_t ch, int64_t fold, bool online, 
     src = reverse ? t + 1 : t - 1;
   }
   return src >= 0 && src < segments ? src : -1;
+}
+
+// RoIAlign (He et al., Mask R-CNN; torchvision.ops.roi_align's definition). Region `roi` = (batch
+// index, x1, y1, x2, y2) in input pixels, scaled by spatial_scale (and shifted by -1/2 when
+// aligned, pixel centres at integer + 1/2); without `aligned` a region is at least 1 x 1. It is cut
+// into out_h x out_w bins, each sampled on a grid of sampling_ratio x sampling_ratio points
+// (sampling_ratio <= 0: ceil(region / bins) each way) at the points' centres; a bin's value is
+// the mean of its points, each read bilinearly from the 4 nearest pixels. The kernels of every
+// backend share these two functions.
+struct RoiBins {
+  int64_t batch = 0, grid_h = 1, grid_w = 1;
+  double y0 = 0, x0 = 0, bin_h = 0, bin_w = 0, count = 1;
+};
+
+template <class T>
+SPOOL_HD RoiBins roi_bins(const T* roi, double spatial_scale, int64_t out_h, int64_t out_w,
+                          int64_t sampling_ratio, bool aligned) {
+  RoiBins b;
+  b.batch = int64_t(roi[0]);
+  const double offset = aligned ? 0.5 : 0.0;
+  b.x0 = double(roi[1]) * spatial_scale - offset;
+  b.y0 = double(roi[2]) * spatial_scale - offset;
+  double w = double(roi[3]) * spatial_scale - offset - b.x0;
+  double h = double(roi[4]) * spatial_scale - offset - b.y0;
+  if (!aligned) {
+    w = w > 1.0 ? w : 1.0;
+    h = h > 1.0 ? h : 1.0;
+  }
+  b.bin_h = h / double(out_h);
+  b.bin_w = w / double(out_w);
+  b.grid_h = sampling_ratio > 0 ? sampling_ratio : int64_t(ceil(h / double(out_h)));
+  b.grid_w = sampling_ratio > 0 ? sampling_ratio : int64_t(ceil(w / double(out_w)));
+  const double n = double(b.grid_h * b.grid_w);
+  b.count = n > 1.0 ? n : 1.0;
+  return b;
+}
+
+// The 4 pixels (offsets into an H x W plane) and weights that read point (y, x) bilinearly;
+// false, and no pixels, for a point more than one pixel outside the plane. A point within a
+// pixel of the border reads the border.
+SPOOL_HD bool roi_point(double y, double x, int64_t h, int64_t w, int64_t at[4], double wt[4]) {
+  if (y < -1.0 || y > double(h) || x < -1.0 || x > double(w)) return false;
+  y = y > 0.0 ? y : 0.0;
+  x = x > 0.0 ? x : 0.0;
+  int64_t y_low = int64_t(y), x_low = int64_t(x), y_high, x_high;
+  if (y_low >= h - 1) {
+    y_high = y_low = h - 1;
+    y = double(y_low);
+  } else {
+    y_high = y_low + 1;
+  }
+  if (x_low >= w - 1) {
+    x_high = x_low = w - 1;
+    x = double(x_low);
+  } else {
+    x_high = x_low + 1;
+  }
+  const double ly = y - double(y_low), lx = x - double(x_low), hy = 1.0 - ly, hx = 1.0 - lx;
+  at[0] = y_low * w + x_low;
+  at[1] = y_low * w + x_high;
+  at[2] = y_high * w + x_low;
+  at[3] = y_high * w + x_high;
+  wt[0] = hy * hx;
+  wt[1] = hy * lx;
+  wt[2] = ly * hx;
+  wt[3] = ly * lx;
+  return true;
+}
+
+// Calls f(at, wt) (roi_point's 4 pixels and weights) for every sampling point of bin (ph, pw)
+// that falls on an H x W plane: the loop every RoIAlign kernel runs.
+template <class F>
+SPOOL_HD void roi_bin_points(const RoiBins& b, int64_t ph, int64_t pw, int64_t h, int64_t w,
+                             F&& f) {
+  for (int64_t iy = 0; iy < b.grid_h; ++iy) {
+    const double y = b.y0 + (double(ph) + (double(iy) + 0.5) / double(b.grid_h)) * b.bin_h;
+    for (int64_t ix = 0; ix < b.grid_w; ++ix) {
+      const double x = b.x0 + (double(pw) + (double(ix) + 0.5) / double(b.grid_w)) * b.bin_w;
+      int64_t at[4];
+      double wt[4];
+      if (roi_point(y, x, h, w, at, wt)) f(at, wt);
+    }
+  }
 }
 
 // A contiguous [N, C, *spatial] tensor viewed as [N, C, S] (batch norm).

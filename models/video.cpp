@@ -41,6 +41,12 @@ VideoConfig tdn_r18() {
   c.tdn = true;
   return c;
 }
+VideoConfig gcn_r18() {
+  VideoConfig c = i3d_r18();
+  c.gcn = true;
+  c.non_local_stages = {3};
+  return c;
+}
 VideoConfig i3d_r18() {
   VideoConfig c;
   c.segments = 1;
@@ -49,14 +55,14 @@ VideoConfig i3d_r18() {
 }
 
 const char* const kVideoModelNames =
-    "tsn-r18, tsm-r18, trn-r18, tea-r18, stm-r18, eco-r18, tdn-r18, i3d-r18, tsn-r50, tsm-r50, "
-    "trn-r50, tea-r50, stm-r50, eco-r50, tdn-r50, i3d-r50";
+    "tsn-r18, tsm-r18, trn-r18, tea-r18, stm-r18, eco-r18, tdn-r18, i3d-r18, gcn-r18, tsn-r50, "
+    "tsm-r50, trn-r50, tea-r50, stm-r50, eco-r50, tdn-r50, i3d-r50, gcn-r50";
 
 bool is_video_model_name(const std::string& name) {
   if (name.size() != 7 || name[3] != '-') return false;
   const std::string kind = name.substr(0, 3), depth = name.substr(4);
   return (kind == "tsn" || kind == "tsm" || kind == "trn" || kind == "tea" || kind == "stm" ||
-          kind == "eco" || kind == "tdn" || kind == "i3d") &&
+          kind == "eco" || kind == "tdn" || kind == "gcn" || kind == "i3d") &&
          (depth == "r18" || depth == "r50");
 }
 
@@ -70,6 +76,7 @@ VideoConfig video_config(const std::string& name) {
                   : kind == "stm" ? stm_r18()
                   : kind == "eco" ? eco_r18()
                   : kind == "tdn" ? tdn_r18()
+                  : kind == "gcn" ? gcn_r18()
                   : kind == "i3d" ? i3d_r18()
                                   : tsn_r18();
   c.depth = name.substr(4) == "r50" ? 50 : 18;
@@ -245,17 +252,26 @@ Tensor I3d::forward(const Tensor& clips) {
   return cls_head_->forward(backbone_->forward(clips), 1);
 }
 
-Chain I3d::chain(const Tensor& clips, const Tensor& labels) {
+namespace {
+// A 3-D backbone's step as a chain: its stem, its blocks (and non-local blocks), and `loss` from
+// the last map.
+Chain backbone3d_chain(const nn::Module& model, ResNet3d& backbone, Generator* gen,
+                       const Tensor& clips, std::function<Tensor(const Tensor&)> loss) {
   Chain c;
   c.input = clips;
-  c.generators = {gen_};
-  for (const auto& [name, t] : named_buffers()) c.state.push_back(t);
-  c.stages.push_back({"stem", [this](const Tensor& x) { return backbone_->stem(x); }});
-  for (auto& st : backbone_->block_stages()) c.stages.push_back(st);
-  c.stages.push_back({"head", [this, labels](const Tensor& h) {
-                        return cross_entropy(cls_head_->forward(backbone_->pooled(h), 1), labels);
-                      }});
+  c.generators = {gen};
+  for (const auto& [name, t] : model.named_buffers()) c.state.push_back(t);
+  c.stages.push_back({"stem", [&backbone](const Tensor& x) { return backbone.stem(x); }});
+  for (auto& st : backbone.block_stages()) c.stages.push_back(st);
+  c.stages.push_back({"head", std::move(loss)});
   return c;
+}
+}  // namespace
+
+Chain I3d::chain(const Tensor& clips, const Tensor& labels) {
+  return backbone3d_chain(*this, *backbone_, gen_, clips, [this, labels](const Tensor& h) {
+    return cross_entropy(cls_head_->forward(backbone_->pooled(h), 1), labels);
+  });
 }
 
 namespace {
@@ -433,12 +449,46 @@ Chain TdnNet::chain(const Tensor& snippets, const Tensor& labels) {
   return c;
 }
 
+GcnNet::GcnNet(const VideoConfig& c, Generator* gen) : c_(c), gen_(gen) {
+  SPOOL_CHECK(c.num_classes > 0 && c.graph_layers > 0,
+              "NL I3D + GCN: classes and graph layers must be positive");
+  ResNet3dConfig r;
+  r.width = c.width;
+  r.depth = c.depth;
+  r.in_channels = c.in_channels;
+  r.non_local_stages = c.non_local_stages;
+  backbone_ = register_module("backbone", std::make_shared<ResNet3d>(r, gen));
+  graph_ = register_module(
+      "graph", std::make_shared<RegionGraph>(backbone_->feature_dim(), c.graph_layers, gen));
+  VideoConfig head = c;
+  head.relations = false;
+  cls_head_ = register_module("cls_head",
+                              std::make_shared<VideoHead>(2 * backbone_->feature_dim(), head, gen));
+}
+
+Tensor GcnNet::head(const Tensor& h) {
+  return cls_head_->forward(cat({backbone_->pooled(h), graph_->forward(h)}, 1), 1);
+}
+
+Tensor GcnNet::forward(const Tensor& clips) {
+  Tensor h = backbone_->stem(clips);
+  for (auto& st : backbone_->block_stages()) h = st.fn(h);
+  return head(h);
+}
+
+Chain GcnNet::chain(const Tensor& clips, const Tensor& labels) {
+  return backbone3d_chain(*this, *backbone_, gen_, clips, [this, labels](const Tensor& h) {
+    return cross_entropy(head(h), labels);
+  });
+}
+
 std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
                                              int64_t classes, int64_t in_channels) {
   VideoConfig c = video_config(name);
   c.width = width;
   c.num_classes = classes;
   c.in_channels = in_channels;
+  if (c.gcn) return std::make_shared<GcnNet>(c, gen);
   if (c.three_d) return std::make_shared<I3d>(c, gen);
   if (c.eco) return std::make_shared<EcoNet>(c, gen);
   if (c.tdn) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "models/region_graph.h"
 #include "models/resnet.h"
 #include "models/resnet3d.h"
 #include "nn/layers.h"
@@ -41,6 +42,10 @@ struct VideoConfig {
   // stem and stage 1, the long-term module in every block of stages 2-4 (TdnNet).
   bool tdn = false;
   int64_t tdn_frames = 5;
+  // NL I3D + GCN: the I3D backbone (non-local blocks after non_local_stages) and the space-time
+  // region graph on its last map (models/region_graph.h), its feature beside the pooled one.
+  bool gcn = false;
+  int64_t graph_layers = 2;
   // TRN: multi-scale temporal relations instead of average consensus.
   bool relations = false;
   int64_t relation_dim = 256;  // features per frame fed to the relations (fc_cls's output)
@@ -56,9 +61,10 @@ VideoConfig tea_r18();
 VideoConfig stm_r18();
 VideoConfig eco_r18();
 VideoConfig tdn_r18();
+VideoConfig gcn_r18();
 VideoConfig i3d_r18();
-// tsn-, tsm-, trn-, tea-, stm-, eco-, tdn- or i3d- followed by r18 or r50 (the -r50 models are the
-// same on ResNet-50); spool::Error names the known ones otherwise.
+// tsn-, tsm-, trn-, tea-, stm-, eco-, tdn-, gcn- or i3d- followed by r18 or r50 (the -r50 models
+// are the same on ResNet-50); spool::Error names the known ones otherwise.
 VideoConfig video_config(const std::string& name);
 // The RGB input of `clips` clips of `segments` frames at size x size in the model's layout:
 // [N, 3, T, H, W] for I3D, [N, K, 3 L, H, W] for TDN (L = tdn_frames), [N, K, 3, H, W] else.
@@ -192,9 +198,30 @@ class TdnNet : public nn::Module {
   std::shared_ptr<VideoHead> cls_head_;
 };
 
-// A video model by name (tsn-, tsm-, trn-, tea-, stm- (SegmentNet), eco- (EcoNet), tdn- (TdnNet)
-// or i3d- (I3d) + r18 or r50), with stage width `width` and `in_channels` per segment (3 for
-// RGB, 3 (L - 1) for RGB differences; TDN reads 3 tdn_frames whatever is given).
+// NL I3D + GCN (Wang and Gupta, ECCV 2018) on spool's I3D: clips [N, 3, T, H, W] -> logits. The
+// backbone (`backbone.`, ResNet3d with a non-local block after stage 3) gives the last map; the
+// region graph (`graph.`, models/region_graph.h) its graph feature [N, C]; cls_head takes the
+// pooled map and the graph feature concatenated, 2 C.
+class GcnNet : public nn::Module {
+ public:
+  GcnNet(const VideoConfig& c, Generator* gen = nullptr);
+  std::string type_name() const override { return "NLI3DGCN"; }
+  Tensor forward(const Tensor& clips) override;
+  Chain chain(const Tensor& clips, const Tensor& labels);  // as I3d::chain, the graph in the head
+  const VideoConfig& config() const { return c_; }
+
+ private:
+  Tensor head(const Tensor& h);  // the last map -> logits
+  VideoConfig c_;
+  Generator* gen_;
+  std::shared_ptr<ResNet3d> backbone_;
+  std::shared_ptr<RegionGraph> graph_;
+  std::shared_ptr<VideoHead> cls_head_;
+};
+
+// A video model by name (tsn-, tsm-, trn-, tea-, stm- (SegmentNet), eco- (EcoNet), tdn- (TdnNet),
+// gcn- (GcnNet) or i3d- (I3d) + r18 or r50), with stage width `width` and `in_channels` per segment
+// (3 for RGB, 3 (L - 1) for RGB differences; TDN reads 3 tdn_frames whatever is given).
 std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,
                                              int64_t classes = 10, int64_t in_channels = 3);
 

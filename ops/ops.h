@@ -14,6 +14,7 @@
 #include "ops/norm.h"
 #include "ops/pool.h"
 #include "ops/reduce.h"
+#include "ops/roi.h"
 #include "ops/shape.h"
 #include "ops/softmax.h"
 #include "ops/video.h"

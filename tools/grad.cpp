@@ -140,9 +140,15 @@ int grad_video(const std::string& name, const Args& a, const TensorFile& weights
   c.in_channels = conv1.size(1);
   c.num_classes = fc.size(0);
   if (!i3d) c.segments = x.size(1);
+  c.non_local_stages.clear();  // from the weights
   for (int s = 1; s <= 4; ++s)
     if (weights.has("backbone.non_local" + std::to_string(s) + ".theta.weight"))
       c.non_local_stages.push_back(s);
+  if (c.gcn) {  // the GCN layers: layers.<l>.sim for l = 0, 1, ...
+    c.graph_layers = 0;
+    while (weights.has("graph.layers." + std::to_string(c.graph_layers) + ".sim.weight"))
+      ++c.graph_layers;
+  }
   if (c.tdn) {  // the snippet's frames: the S-TDM's first conv reads their 3 (L - 1) differences
     const Tensor& s = need(weights, "stdm.conv1.weight", "--weights");
     if (s.dim() != 4 || s.size(1) % 3 != 0 || x.size(2) != s.size(1) + 3)
@@ -173,7 +179,9 @@ int grad_video(const std::string& name, const Args& a, const TensorFile& weights
     const AllocationLimit cap = model_cap(
         weights, "backbone.conv1.weight " + describe(conv1) + ", cls_head.fc_cls.weight " +
                      describe(fc) + (i3d ? "" : ", " + std::to_string(c.segments) + " segments"));
-    if (i3d)
+    if (c.gcn)
+      model = std::make_shared<models::GcnNet>(c, &gen);
+    else if (i3d)
       model = std::make_shared<models::I3d>(c, &gen);
     else if (c.eco)
       model = std::make_shared<models::EcoNet>(c, &gen);

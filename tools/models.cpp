@@ -34,6 +34,7 @@ Chain classifier_chain(nn::Module& model, const Tensor& x, const Tensor& labels,
   if (auto* i3d = dynamic_cast<models::I3d*>(&model)) return i3d->chain(x, labels);
   if (auto* eco = dynamic_cast<models::EcoNet*>(&model)) return eco->chain(x, labels);
   if (auto* tdn = dynamic_cast<models::TdnNet*>(&model)) return tdn->chain(x, labels);
+  if (auto* gcn = dynamic_cast<models::GcnNet*>(&model)) return gcn->chain(x, labels);
   if (auto* net = dynamic_cast<models::ResNet*>(&model)) {
     Chain chain = net->chain(x, labels, st.split_blocks, st.stem_groups);
     if (st.stem_groups > 1 && reference) *reference = net->chain(x, labels);

@@ -31,6 +31,10 @@ const std::vector<Command>& commands() {
        cmd_make_pairs},
       {"make-videos", "write the generated motion clips as JPEG frame folders with lists",
        cmd_make_videos},
+      {"extract-flow", "optical flow (TV-L1 or Farneback) of a video list, as 8-bit images",
+       cmd_extract_flow},
+      {"fuse", "late fusion of the test scores of several runs (two-stream: RGB and flow)",
+       cmd_fuse},
   };
   return table;
 }
@@ -44,9 +48,9 @@ const char* kModels =
 classes; on digits the 8x8 images are upscaled to 3x32x32), gpt-tiny (byte-level GPT-2, 3.29 M
 parameters), gpt2-124m (GPT-2 small), dpo-gpt-tiny (gpt-tiny at context 128, the policy of
 DPO), reward-gpt-tiny (its trunk + a scalar head), tsn-r18, tsm-r18, trn-r18, tea-r18, stm-r18,
-eco-r18 (frames [N, K, 3, H, W]), tdn-r18 (snippets [N, K, 15, H, W]) and i3d-r18 (clips
-[N, 3, T, H, W]), and the same on ResNet-50: tsn-r50, tsm-r50, trn-r50, tea-r50, stm-r50,
-eco-r50, tdn-r50, i3d-r50.
+eco-r18 (frames [N, K, 3, H, W]), tdn-r18 (snippets [N, K, 15, H, W]), i3d-r18 and gcn-r18
+(NL I3D + GCN; clips [N, 3, T, H, W]), and the same on ResNet-50: tsn-r50, tsm-r50, trn-r50,
+tea-r50, stm-r50, eco-r50, tdn-r50, i3d-r50, gcn-r50.
 Checkpoint policies: none, every-K, sqrt, greedy, dp, ilp, dtr (docs/memory.md).
 
 spool <command> --help lists the command's flags.)";

@@ -348,8 +348,15 @@ int cmd_train(int argc, char** argv) {
         "Video models"},
        {"init-2d", true, "W.safetensors: 2-D ResNet weights (inflated to 3-D for i3d)",
         "Video models"},
-       {"modality", true, "rgb or rgbdiff (TSN's RGB differences, 2-D models)", "Video models"},
+       {"modality", true,
+        "rgb, rgbdiff (TSN's RGB differences) or flow (optical flow from spool extract-flow); "
+        "the last two for the 2-D models",
+        "Video models"},
        {"diff-frames", true, "rgbdiff: frames per segment, L (default 5)", "Video models"},
+       {"flow-frames", true, "flow: flow fields per segment, L (default 5: 2 L channels)",
+        "Video models"},
+       {"scores", true, "S.safetensors: the test's class scores per clip, for spool fuse",
+        "Video models"},
        {"crop", false,
         "read frames at S * 8/7: TSN's multi-scale crop in training, the centre at test",
         "Video models"},
@@ -406,7 +413,7 @@ int cmd_train(int argc, char** argv) {
   if (c.sft && family != Family::language)
     throw UsageError("train: --sft fine-tunes gpt-tiny; --model is '" + c.model + "'");
   for (const char* f : {"size", "width", "test-clips", "test-list", "flip", "init-2d", "modality",
-                        "diff-frames", "crop"})
+                        "diff-frames", "flow-frames", "scores", "crop"})
     if (a.has(f) && !video)
       throw UsageError(std::string("train: --") + f + " applies to the video models");
   const bool language_model = family == Family::language && !preference;
@@ -476,24 +483,40 @@ int cmd_train(int argc, char** argv) {
     c.flip = a.has("flip");
     c.crop = a.has("crop");
     const std::string modality = a.str("modality", "rgb");
-    if (modality != "rgb" && modality != "rgbdiff")
-      throw UsageError("train: --modality '" + modality + "' is not rgb or rgbdiff");
+    if (modality != "rgb" && modality != "rgbdiff" && modality != "flow")
+      throw UsageError("train: --modality '" + modality + "' is not rgb, rgbdiff or flow");
     if (a.has("diff-frames") && modality != "rgbdiff")
       throw UsageError("train: --diff-frames goes with --modality rgbdiff");
+    if (a.has("flow-frames") && modality != "flow")
+      throw UsageError("train: --flow-frames goes with --modality flow");
+    if (modality != "rgb") {
+      const models::VideoConfig vc = models::video_config(c.model);
+      if (vc.three_d || vc.tdn)
+        throw UsageError("train: --modality " + modality +
+                         " is for the 2-D models (tsn, tsm, trn, tea, stm, eco); " + c.model +
+                         (vc.three_d ? " takes RGB clips"
+                                     : " takes RGB snippets and takes their differences itself"));
+    }
     if (modality == "rgbdiff") {
-      if (models::video_config(c.model).three_d || models::video_config(c.model).tdn)
-        throw UsageError(
-            "train: --modality rgbdiff is TSN's second modality, for the 2-D models "
-            "(tsn, tsm, trn, tea, stm, eco); " +
-            c.model +
-            (models::video_config(c.model).three_d ? " takes RGB clips"
-                                                   : " takes RGB snippets and takes "
-                                                     "their differences itself"));
       c.diff_frames = a.positive_int("diff-frames", 5);
       if (c.diff_frames < 2 || c.diff_frames > 16)
         throw UsageError(
             "train: --diff-frames must be 2 to 16 (frames a snippet; L - 1 "
             "differences)");
+    }
+    if (modality == "flow") {
+      if (c.data == "synthetic")
+        throw UsageError(
+            "train: --modality flow reads flow from disk: write the generated clips with spool "
+            "make-videos, extract their flow with spool extract-flow, and pass --data "
+            "FLOWDIR/train.txt");
+      c.flow_frames = a.positive_int("flow-frames", 5);
+      if (c.flow_frames > 16)
+        throw UsageError("train: --flow-frames must be 1 to 16 (flow fields a segment)");
+    }
+    if (a.has("scores")) {
+      c.scores = a.str("scores", "");
+      check_output_path(*c.scores, "train --scores");
     }
     if (a.has("init-2d")) {
       c.init_2d = a.str("init-2d", "");

@@ -31,6 +31,8 @@ struct TrainConfig {
   std::string test_list;               // --data LIST: the test list (default: val.txt beside it)
   bool flip = false;                   // --data LIST: label-preserving flips
   int64_t diff_frames = 1;             // TSN's RGB difference of L frames a snippet; 1 for RGB
+  int64_t flow_frames = 0;             // the flow modality's fields a segment; 0: not flow
+  std::optional<std::string> scores;   // the test's class scores per clip (spool fuse)
   bool crop = false;                   // multi-scale crop in training, centre crop at test
   std::optional<std::string> init_2d;  // 2-D backbone weights (inflated for I3D)
   std::string checkpoint_policy, memory_budget;  // empty: plain steps

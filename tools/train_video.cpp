@@ -55,6 +55,10 @@ class VideoTask : public Task {
       spec_.length = vc.tdn_frames;  // TDN: raw snippets around each sampled frame
       spec_.raw = true;
     }
+    if (c.flow_frames > 0) {  // the temporal stream: L flow fields a segment
+      spec_.length = c.flow_frames;
+      spec_.flow = true;
+    }
     spec_.size = spec_.load_size = c.video_size;
     spec_.crop = c.crop;
     if (c.crop) spec_.load_size = (c.video_size * 8 + 6) / 7;  // 112 -> 128, as 224 -> 256
@@ -121,6 +125,21 @@ class VideoTask : public Task {
               double train_seconds, double) override {
     if (next_.valid()) next_.wait();  // the prefetch must finish before the source is used again
     const data::ClipScores e = test();
+    if (c_.scores) {
+      // Each test clip's class scores (softmax averaged over the two views) with its label, in
+      // test-list order, for spool fuse; unreadable clips are left out of both.
+      save_safetensors(
+          *c_.scores,
+          {{"scores", from_vector(scores_, {int64_t(score_labels_.size()), source_->classes()})},
+           {"labels", from_vector(score_labels_)}},
+          {{"model", c_.model},
+           {"modality", spec_.flow         ? "flow"
+                        : spec_.raw        ? "snippets"
+                        : spec_.length > 1 ? "rgbdiff"
+                                           : "rgb"}});
+      std::printf("test scores of %zu clips written to %s\n", score_labels_.size(),
+                  c_.scores->c_str());
+    }
     // Up to kDenseConfusion classes the whole matrix ("confusion", [true][predicted]); above, the
     // cells that occur ("confusion_counts", [true, predicted, clips] each), so the line grows
     // with the test set rather than with the square of the classes.
@@ -190,6 +209,8 @@ class VideoTask : public Task {
         probs = probs.defined() ? probs + p : p;
       }
       const auto pred = to(argmax(probs, 1), Device::cpu()).to_vector<int64_t>();
+      for (float p : to(probs * 0.5, Device::cpu()).to_vector<float>()) scores_.push_back(p);
+      score_labels_.insert(score_labels_.end(), labels.begin(), labels.end());
       for (size_t i = 0; i < labels.size(); ++i) ++confusion[{labels[i], pred[i]}];
     }
     model_->train();
@@ -213,6 +234,8 @@ class VideoTask : public Task {
   }
 
   data::ViewSpec spec_;
+  std::vector<float> scores_;  // the test's averaged class scores, clip after clip
+  std::vector<int64_t> score_labels_;
   std::unique_ptr<data::ClipSource> source_;
   bool i3d_ = false;
   std::launch launch_ = std::launch::async;

@@ -40,7 +40,8 @@ min_driver=580
 # gtest filters. Every kernel family: elementwise (fill/copy/convert, random, unary, binary,
 # where), reductions and argmax, softmax, layer norm, batch norm, matmul (cuBLAS and the tiled
 # SGEMM), convolution, pooling, flash attention forward and backward, Adam and indexing
-# (index_select/add, gather, scatter_add, embedding), and the two model steps that chain them.
+# (index_select/add, gather, scatter_add, embedding), RoIAlign (atomicAdd in its backward), and
+# the two model steps that chain them.
 f_tests='Cuda*'
 f_memcheck='CudaRuntime.*:CudaKernels.*:CudaModels.*'
 # Kernels with __shared__ memory, __syncthreads or warp shuffles (cuda/reduce.cu, norm.cu,

@@ -659,6 +659,35 @@ TEST(CudaKernels, TemporalShiftBothModesBothWays) {
   }
 }
 
+// RoIAlign forward and backward (atomicAdd where regions overlap) against the CPU's, f32 and
+// f64, fixed and adaptive sampling, regions across the border.
+TEST(CudaKernels, RoiAlignForwardAndBackward) {
+  REQUIRE_GPU();
+  for (DType dt : {DType::f32, DType::f64})
+    for (int64_t sampling : {int64_t(2), int64_t(0)}) {
+      Pair x = randn_pair({2, 5, 9, 13}, dt);
+      const Pair rois =
+          on_both(to(from_vector(std::vector<double>{0, 1,   1,   8,   6,   1, -2, 3, 14, 10,
+                                                     1, 4.2, 4.1, 4.6, 4.4, 0, 0,  0, 13, 9},
+                                 {4, 5}),
+                     dt));
+      RoiAlignParams p;
+      p.out_h = 3;
+      p.out_w = 4;
+      p.sampling_ratio = sampling;
+      p.spatial_scale = 0.8;
+      Pair y = out_pair({4, 5, 3, 4}, dt);
+      cpu_b().roi_align(x.c, rois.c, p, y.c);
+      gpu_b().roi_align(x.g, rois.g, p, y.g);
+      EXPECT_LE(rel_err(y), dt == DType::f32 ? 1e-6 : 1e-12) << "roi_align " << sampling;
+      Pair g = randn_pair({4, 5, 3, 4}, dt);
+      Pair gx = on_both(zeros({2, 5, 9, 13}, dt));
+      cpu_b().roi_align_backward(g.c, rois.c, p, gx.c);
+      gpu_b().roi_align_backward(g.g, rois.g, p, gx.g);
+      EXPECT_LE(rel_err(gx), dt == DType::f32 ? kF32 : 1e-12) << "roi_align_backward " << sampling;
+    }
+}
+
 // bf16 rounding is engine/bf16.h's arithmetic on both devices: the same bits, NaN and infinities
 // included; autocast's matmul and its gradients on the device match the CPU's.
 TEST(CudaKernels, Bf16ConversionsAndAutocastMatmul) {

@@ -3,10 +3,12 @@
 // TSM-shift initialisation against temporal_shift, the motion excitation's attention range, the
 // motion module's blindness to still clips, TDN's long-term excitation and short-term
 // module, which modules each model's blocks hold, TDN's start from 2-D weights, and the planned
-// steps of TEA, STM, ECO and TDN against their plain ones.
+// steps of TEA, STM, ECO, TDN and NL I3D + GCN against their plain ones, the region graph's
+// overlap edges.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <set>
 
@@ -292,8 +294,30 @@ TEST(VideoModels, StmKeepsConv2AndAddsATemporalConvAndTheMotionModule) {
   EXPECT_EQ(y.shape(), (Shape{2, 10}));
 }
 
-TEST(VideoModels, TeaStmEcoAndTdnStepsUnderAPlanEqualTheirPlainSteps) {
-  for (const char* name : {"tea-r18", "stm-r18", "eco-r18", "tdn-r18"}) {
+TEST(RegionGraph, OverlapEdgesJoinAdjacentFramesByIouRowsSummingToOne) {
+  const auto regions = models::RegionGraph::grid_regions(4, 4);
+  ASSERT_EQ(regions.size(), 9u);
+  EXPECT_EQ(regions[4], (std::array<double, 4>{1, 1, 3, 3}));  // the centre window
+  const auto front = models::RegionGraph::overlap_graph(regions, 3, 1).to_vector<double>();
+  const auto back = models::RegionGraph::overlap_graph(regions, 3, -1).to_vector<double>();
+  const int64_t m = 27;
+  // The centre window overlaps itself (IoU 1), its 4 edge neighbours (1/3) and its 4 diagonal
+  // ones (1/7), each in the next frame.
+  const double total = 1 + 4.0 / 3 + 4.0 / 7;
+  EXPECT_NEAR(front[size_t(4 * m + 9 + 4)], 1 / total, 1e-12);
+  EXPECT_NEAR(front[size_t(4 * m + 9 + 1)], (1.0 / 3) / total, 1e-12);
+  EXPECT_NEAR(front[size_t(4 * m + 9 + 0)], (1.0 / 7) / total, 1e-12);
+  EXPECT_EQ(front[size_t(4 * m + 4)], 0.0);  // nothing within a frame
+  for (int64_t i = 0; i < m; ++i) {
+    double f = 0, b = 0;
+    for (int64_t j = 0; j < m; ++j) f += front[size_t(i * m + j)], b += back[size_t(i * m + j)];
+    EXPECT_NEAR(f, i < 18 ? 1.0 : 0.0, 1e-12) << i;  // the last frame has no next one
+    EXPECT_NEAR(b, i >= 9 ? 1.0 : 0.0, 1e-12) << i;  // the first no previous one
+  }
+}
+
+TEST(VideoModels, TeaStmEcoTdnAndGcnStepsUnderAPlanEqualTheirPlainSteps) {
+  for (const char* name : {"tea-r18", "stm-r18", "eco-r18", "tdn-r18", "gcn-r18"}) {
     SCOPED_TRACE(name);
     Generator gen(9), data(10);
     models::VideoConfig c = models::video_config(name);
@@ -305,9 +329,12 @@ TEST(VideoModels, TeaStmEcoAndTdnStepsUnderAPlanEqualTheirPlainSteps) {
       net = std::make_shared<models::EcoNet>(c, &gen);
     else if (c.tdn)
       net = std::make_shared<models::TdnNet>(c, &gen);
+    else if (c.gcn)
+      net = std::make_shared<models::GcnNet>(c, &gen);
     else
       net = std::make_shared<models::SegmentNet>(c, &gen);
-    const Tensor frames = randn({2, 4, c.tdn ? 15 : 3, 32, 32}, DType::f32, &data);
+    const Tensor frames = c.gcn ? randn({2, 3, 4, 64, 64}, DType::f32, &data)
+                                : randn({2, 4, c.tdn ? 15 : 3, 32, 32}, DType::f32, &data);
     const Tensor labels = from_vector(std::vector<int64_t>{3, 8}, {2});
     auto grads = [&] {
       std::vector<std::vector<float>> g;
@@ -322,6 +349,7 @@ TEST(VideoModels, TeaStmEcoAndTdnStepsUnderAPlanEqualTheirPlainSteps) {
     // updated do not change the planned step's loss or gradients.
     Chain chain = c.eco   ? static_cast<models::EcoNet&>(*net).chain(frames, labels)
                   : c.tdn ? static_cast<models::TdnNet&>(*net).chain(frames, labels)
+                  : c.gcn ? static_cast<models::GcnNet&>(*net).chain(frames, labels)
                           : static_cast<models::SegmentNet&>(*net).chain(frames, labels);
     const ChainProfile prof = profile_chain(chain);
     net->zero_grad();

@@ -62,3 +62,8 @@ TEST(PyTorchVideo, EcoResNet50MatchesTorch) { check_model("eco-r50", "eco_r50");
 // stage 1 (nearest resizing), the long-term module in every block of stages 2-4.
 TEST(PyTorchVideo, TdnMatchesTorch) { check_model("tdn-r18", "tdn"); }
 TEST(PyTorchVideo, TdnResNet50MatchesTorch) { check_model("tdn-r50", "tdn_r50"); }
+// The two-stream network's temporal stream: TSN on 5 flow fields a segment (10 channels).
+TEST(PyTorchVideo, TsnOnFlowMatchesTorch) { check_model("tsn-r18", "tsn_flow"); }
+// NL I3D + GCN: the region graph (RoIAlign, similarity and overlap graphs, GCN layers) on I3D's
+// last map, beside the pooled feature.
+TEST(PyTorchVideo, NonLocalI3dWithGcnMatchesTorch) { check_model("gcn-r18", "gcn"); }

@@ -164,6 +164,31 @@ TEST(PyTorchOps, MaxPool3dMatchesTorch) { check_pool("max_pool3d", Pool::max); }
 // kernel 2, stride 2.
 TEST(PyTorchOps, AvgPool3dMatchesTorch) { check_pool("avg_pool3d", Pool::avg); }
 
+// ---- region features -------------------------------------------------------------------------
+
+void check_roi_align(const std::string& fixture) {
+  const TensorFile f = load_fixture(fixture);
+  Tensor x = leaf(f, "x");
+  RoiAlignOptions o;
+  o.out_h = meta_ints(f, "out_h")[0];
+  o.out_w = meta_ints(f, "out_w")[0];
+  o.spatial_scale = meta_real(f, "spatial_scale");
+  o.sampling_ratio = meta_ints(f, "sampling_ratio")[0];
+  o.aligned = meta_flag(f, "aligned");
+  Tensor y = roi_align(x, f.at("rois"), o);
+  backward(y, f.at("gy"));
+  expect_matches_torch("y", y, f.at("y"));
+  expect_matches_torch("gx", x.grad(), f.at("gx"));
+}
+
+// torchvision.ops.roi_align: 5 regions (inside, across the border, below a pixel, reversed, the
+// whole map) to 3 x 4 bins; aligned with 2 x 2 points a bin at scale 1/2, and not aligned with
+// the adaptive grid at scale 1.
+TEST(PyTorchOps, RoiAlignMatchesTorchvision) { check_roi_align("roi_align"); }
+TEST(PyTorchOps, RoiAlignUnalignedAdaptiveMatchesTorchvision) {
+  check_roi_align("roi_align_adaptive");
+}
+
 // ---- normalisation ---------------------------------------------------------------------------
 
 void check_batch_norm(const std::string& fixture) {

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "data/flow.h"
+#include "data/video_io.h"
 #include "tests/support/cli.h"
 
 using namespace spool::test_support;
@@ -29,8 +31,8 @@ TEST(Cli, HelpListsTheCommandsAndExitsZero) {
 TEST(Cli, EveryCommandsHelpListsFlagsItAccepts) {
   const CliResult top = run_cli("--help");
   const std::regex listed("^ +(--[a-z0-9-]+)( VALUE)? ");
-  for (const std::string cmd :
-       {"info", "train", "grad", "generate", "bench", "memstudy", "make-pairs", "make-videos"}) {
+  for (const std::string cmd : {"info", "train", "grad", "generate", "bench", "memstudy",
+                                "make-pairs", "make-videos", "extract-flow", "fuse"}) {
     EXPECT_NE(top.output.find("  " + cmd + " "), std::string::npos) << cmd << " in:\n"
                                                                     << top.output;
     const CliResult help = run_cli(cmd + " --help");
@@ -44,7 +46,9 @@ TEST(Cli, EveryCommandsHelpListsFlagsItAccepts) {
         ++flags;
         all += " " + m[1].str() + (m[2].matched ? " x" : "");
       }
-    if (cmd != "info") EXPECT_GT(flags, 3) << cmd << "'s help lists no flags:\n" << help.output;
+    // fuse has three (--scores, --weights, --out); every other command but info more.
+    if (cmd != "info")
+      EXPECT_GT(flags, cmd == "fuse" ? 2 : 3) << cmd << "'s help lists no flags:\n" << help.output;
     const CliResult r = run_cli(cmd + all + " --zz-unknown");
     EXPECT_EQ(r.status, 2) << cmd << all << ": " << r.output;
     EXPECT_NE(r.output.find("not expected: --zz-unknown ("), std::string::npos)
@@ -242,7 +246,14 @@ TEST(Cli, MemstudyRejectsUnknownPoliciesAndBadBudgets) {
   EXPECT_NE(r.output.find("budget 'lots'"), std::string::npos) << r.output;
   r = run_cli("memstudy --model resnet18,gpt-tiny --stem-groups 4");
   EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.output.find("--stem-groups restages 2-D ResNets"), std::string::npos) << r.output;
+  // The restaged models come from the table: resnet18 and the 2-D video models whose blocks are
+  // the ResNet's (not ECO's 3-D stages, not TDN's graph).
+  EXPECT_NE(r.output.find("--stem-groups restages the 2-D ResNets (resnet18, tsn-r18, tsm-r18, "
+                          "trn-r18, tea-r18, stm-r18, tsn-r50"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("eco-r18, "), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("tdn-r18, "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("not 'gpt-tiny'"), std::string::npos) << r.output;
   r = run_cli("memstudy --model i3d-r18 --split-blocks");
   EXPECT_EQ(r.status, 2);
@@ -522,6 +533,77 @@ TEST(Cli, VideoListsTrainThroughTheFrameLoaderSkipCorruptVideosAndNameMissingOne
   EXPECT_NE(bad.output.find("bad.txt:1: num_frames 'sixteen'"), std::string::npos) << bad.output;
 }
 
+// The two-stream pipeline on generated clips written to disk: extract-flow writes TV-L1 flow the
+// loader reads (a clip moving right has rightward flow, one moving left leftward), resumes a
+// finished run, trains the temporal stream on it, and fuse combines its test scores with the RGB
+// stream's.
+TEST(Cli, ExtractFlowTrainsTheTemporalStreamResumesAndFusesWithRgb) {
+  const auto dir = temp_dir();
+  const std::string out = (dir / "vids").string(), flow = (dir / "flow").string();
+  ASSERT_EQ(run_cli("make-videos --out " + out + " --clips 6 --test-clips 4 --size 32").status, 0);
+  CliResult x = run_cli("extract-flow --data " + out + "/train.txt --out " + flow + " --jobs 2");
+  ASSERT_EQ(x.status, 0) << x.output;
+  EXPECT_NE(x.output.find("\"extracted\": 6, \"resumed\": 0, \"failed\": 0, \"frames\": 96, "
+                          "\"fields\": 90"),
+            std::string::npos)
+      << x.output;
+  ASSERT_EQ(run_cli("extract-flow --data " + out + "/val.txt --out " + flow).status, 0);
+  std::ifstream list(flow + "/train.txt");
+  std::string first;
+  std::getline(list, first);
+  EXPECT_EQ(first, "train/clip_000000 15 0");
+  // make-videos' training clip 0 has label 0 (right), clip 3 label 1 (left): the mean
+  // horizontal flow has their signs.
+  auto mean_x = [&](const std::string& clip) {
+    double sum = 0;
+    int64_t n = 0;
+    for (int i = 1; i <= 15; ++i) {
+      char name[64];
+      std::snprintf(name, sizeof name, "/train/%s/flow_x_%05d.jpg", clip.c_str(), i);
+      const spool::data::Image img = spool::data::read_jpeg(flow + name);
+      for (size_t p = 0; p < img.rgb.size(); p += 3, ++n)
+        sum += spool::data::flow_input(img.rgb[p]);
+    }
+    return sum / double(n) * spool::data::kFlowBound;  // pixels a frame
+  };
+  EXPECT_GT(mean_x("clip_000000"), 0.1);
+  EXPECT_LT(mean_x("clip_000003"), -0.1);
+  // A finished run is skipped; an entry without its marker runs again.
+  std::filesystem::remove(flow + "/train/clip_000002/flow.done");
+  CliResult again = run_cli("extract-flow --data " + out + "/train.txt --out " + flow);
+  EXPECT_NE(again.output.find("\"extracted\": 1, \"resumed\": 5"), std::string::npos)
+      << again.output;
+  const std::string rgb = (dir / "rgb.safetensors").string(),
+                    fl = (dir / "flow.safetensors").string();
+  CliResult t = run_cli("train --model tsn-r18 --modality flow --data " + flow +
+                        "/train.txt --steps 2 --size 32 --width 4 --scores " + fl);
+  ASSERT_EQ(t.status, 0) << t.output;
+  EXPECT_NE(t.output.find("test scores of 4 clips written"), std::string::npos) << t.output;
+  ASSERT_EQ(run_cli("train --model tsn-r18 --data " + out +
+                    "/train.txt --steps 2 --size 32 --width 4 --scores " + rgb)
+                .status,
+            0);
+  CliResult f = run_cli("fuse --scores " + rgb + "," + fl + " --weights 1,1.5");
+  ASSERT_EQ(f.status, 0) << f.output;
+  EXPECT_NE(f.output.find("\"clips\": 4, \"top1\": "), std::string::npos) << f.output;
+  // Refusals, each naming what is wrong.
+  auto refused = [](const std::string& cmd, const std::string& why) {
+    CliResult r = run_cli(cmd);
+    EXPECT_EQ(r.status, 2) << cmd << ": " << r.output;
+    EXPECT_NE(r.output.find(why), std::string::npos) << cmd << ": " << r.output;
+  };
+  refused("train --model tsn-r18 --modality flow --steps 1", "spool make-videos, extract");
+  refused("train --model i3d-r18 --modality flow --data " + flow + "/train.txt",
+          "--modality flow is for the 2-D models");
+  refused("train --model tsn-r18 --flow-frames 3", "--flow-frames goes with --modality flow");
+  refused("extract-flow --data " + out + "/train.txt --out " + out, "would write the flow list");
+  refused("extract-flow --data " + out + "/train.txt --out " + flow + " --algorithm lk",
+          "'lk' is not tvl1 or farneback");
+  refused("fuse --scores " + rgb + "," + fl + " --weights 1", "1 values for 2 files");
+  refused("fuse --scores " + rgb + "," + fl + " --weights 1,-2", "'-2' is not a non-negative");
+  refused("fuse --scores " + rgb, "fewer than two files");
+}
+
 TEST(Cli, I3dStartsFromTwoDimensionalWeightsInflated) {
   const auto dir = temp_dir();
   const std::string ckpt = (dir / "tsn.safetensors").string();
@@ -566,8 +648,8 @@ TEST(Cli, VideoTrainingUnderACheckpointPlanGivesThePlainLosses) {
 }
 
 TEST(Cli, VideoModalityAndCropOptionsAreChecked) {
-  expect_refused("train --model tsn-r18 --modality flow",
-                 "--modality 'flow' is not rgb or rgbdiff");
+  expect_refused("train --model tsn-r18 --modality optical",
+                 "--modality 'optical' is not rgb, rgbdiff or flow");
   expect_refused("train --model i3d-r18 --modality rgbdiff", "for the 2-D models");
   expect_refused("train --model tsn-r18 --modality rgbdiff --diff-frames 1",
                  "--diff-frames must be 2 to 16");

@@ -1,0 +1,102 @@
+#include "models/region_graph.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/factory.h"
+#include "ops/ops.h"
+
+namespace spool::models {
+
+namespace {
+// One GCN layer's three weights, under layers.<l>.
+class GraphLayer : public nn::Module {
+ public:
+  std::string type_name() const override { return "GraphLayer"; }
+  using nn::Module::register_module;
+};
+}  // namespace
+
+RegionGraph::RegionGraph(int64_t channels, int64_t layers, Generator* gen) : channels_(channels) {
+  SPOOL_CHECK(channels > 0 && layers > 0, "RegionGraph: channels ", channels, " and layers ",
+              layers, " must be positive");
+  phi_ = register_module("phi", std::make_shared<nn::Linear>(channels, channels, false, gen));
+  phi2_ = register_module("phi2", std::make_shared<nn::Linear>(channels, channels, false, gen));
+  auto list = register_module("layers", std::make_shared<nn::ModuleList>());
+  for (int64_t l = 0; l < layers; ++l) {
+    auto layer = std::make_shared<GraphLayer>();
+    Layer w;
+    w.sim =
+        layer->register_module("sim", std::make_shared<nn::Linear>(channels, channels, false, gen));
+    w.front = layer->register_module("front",
+                                     std::make_shared<nn::Linear>(channels, channels, false, gen));
+    w.back = layer->register_module("back",
+                                    std::make_shared<nn::Linear>(channels, channels, false, gen));
+    list->push_back(layer);
+    layers_.push_back(w);
+  }
+}
+
+std::vector<std::array<double, 4>> RegionGraph::grid_regions(int64_t height, int64_t width) {
+  std::vector<std::array<double, 4>> out;
+  const double h = double(height), w = double(width);
+  for (int iy = 0; iy < 3; ++iy)
+    for (int ix = 0; ix < 3; ++ix)
+      out.push_back({ix * w / 4, iy * h / 4, ix * w / 4 + w / 2, iy * h / 4 + h / 2});
+  return out;
+}
+
+Tensor RegionGraph::overlap_graph(const std::vector<std::array<double, 4>>& regions, int64_t frames,
+                                  int64_t step) {
+  const int64_t r = int64_t(regions.size()), m = frames * r;
+  std::vector<double> g(size_t(m * m), 0.0);
+  auto iou = [](const std::array<double, 4>& a, const std::array<double, 4>& b) {
+    const double iw = std::max(0.0, std::min(a[2], b[2]) - std::max(a[0], b[0]));
+    const double ih = std::max(0.0, std::min(a[3], b[3]) - std::max(a[1], b[1]));
+    const double inter = iw * ih;
+    const double uni = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    return uni > 0 ? inter / uni : 0.0;
+  };
+  for (int64_t t = 0; t < frames; ++t) {
+    const int64_t u = t + step;
+    if (u < 0 || u >= frames) continue;  // the clip's edge frame has no such neighbour
+    for (int64_t i = 0; i < r; ++i) {
+      double total = 0;
+      for (int64_t j = 0; j < r; ++j) total += iou(regions[size_t(i)], regions[size_t(j)]);
+      for (int64_t j = 0; j < r; ++j)
+        g[size_t((t * r + i) * m + u * r + j)] =
+            iou(regions[size_t(i)], regions[size_t(j)]) / total;
+    }
+  }
+  return from_vector(g, {m, m});
+}
+
+Tensor RegionGraph::forward(const Tensor& h) {
+  SPOOL_CHECK(h.dim() == 5 && h.size(1) == channels_, "RegionGraph: features ", describe(h),
+              " must be [N, ", channels_, ", T, H, W]");
+  const int64_t n = h.size(0), c = h.size(1), t = h.size(2), hh = h.size(3), ww = h.size(4);
+  const auto regions = grid_regions(hh, ww);
+  const int64_t r = int64_t(regions.size()), m = t * r;
+  // Every frame of every clip as a 2-D map, and its regions.
+  const Tensor frames = reshape(contiguous(permute(h, {0, 2, 1, 3, 4})), {n * t, c, hh, ww});
+  std::vector<double> boxes;
+  for (int64_t f = 0; f < n * t; ++f)
+    for (const auto& b : regions) boxes.insert(boxes.end(), {double(f), b[0], b[1], b[2], b[3]});
+  const Tensor rois = spool::to(spool::to(from_vector(boxes, {n * t * r, 5}), h.dtype()), h.device());
+  RoiAlignOptions o;
+  o.out_h = o.out_w = 2;
+  const Tensor feats = max(roi_align(frames, rois, o), {2, 3});  // [N T R, C]
+  Tensor x = reshape(feats, {n, m, c});
+  const Tensor sim = softmax(
+      matmul(phi_->forward(x), transpose(phi2_->forward(x), 1, 2)) * (1.0 / std::sqrt(double(c))),
+      2);
+  const Tensor front = spool::to(spool::to(overlap_graph(regions, t, 1), h.dtype()), h.device());
+  const Tensor back = spool::to(spool::to(overlap_graph(regions, t, -1), h.dtype()), h.device());
+  for (const Layer& l : layers_)
+    x = relu(matmul(sim, l.sim->forward(x)) + matmul(front, l.front->forward(x)) +
+             matmul(back, l.back->forward(x)));
+  return mean(x, {1});
+}
+
+}  // namespace spool::models
