@@ -21,15 +21,21 @@ std::shared_ptr<nn::Conv2d> conv(int64_t in, int64_t out, int64_t k, int64_t str
   nn::init::kaiming_normal_(c->weight, nn::init::FanMode::fan_out, gen);
   return c;
 }
+// The reduced width of a motion module (TEA's ME, STM's CMM, TDN's L-TDM): channels / reduction,
+// checked to leave a channel, over clips of a positive number of segments.
+int64_t reduced_channels(const char* module, int64_t channels, int64_t segments,
+                         int64_t reduction) {
+  SPOOL_CHECK(reduction > 0 && channels / reduction >= 1, module, ": ", channels,
+              " channels are fewer than the reduction ", reduction);
+  SPOOL_CHECK(segments > 0, module, ": segments ", segments, " must be positive");
+  return channels / reduction;
+}
 }  // namespace
 
 MotionExcitation::MotionExcitation(int64_t channels, int64_t segments, Generator* gen,
                                    int64_t reduction)
     : segments_(segments) {
-  const int64_t r = channels / reduction;
-  SPOOL_CHECK(r >= 1, "MotionExcitation: ", channels, " channels are fewer than the reduction ",
-              reduction);
-  SPOOL_CHECK(segments > 0, "MotionExcitation: segments ", segments, " must be positive");
+  const int64_t r = reduced_channels("MotionExcitation", channels, segments, reduction);
   conv1_ = register_module("conv1", conv(channels, r, 1, 1, 0, 1, gen));
   bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(r));
   conv2_ = register_module("conv2", conv(r, r, 3, 1, 1, r, gen));
@@ -48,10 +54,7 @@ Tensor MotionExcitation::forward(const Tensor& x) {
 ChannelMotion::ChannelMotion(int64_t channels, int64_t segments, int64_t stride, Generator* gen,
                              int64_t reduction)
     : segments_(segments) {
-  const int64_t r = channels / reduction;
-  SPOOL_CHECK(r >= 1, "ChannelMotion: ", channels, " channels are fewer than the reduction ",
-              reduction);
-  SPOOL_CHECK(segments > 0, "ChannelMotion: segments ", segments, " must be positive");
+  const int64_t r = reduced_channels("ChannelMotion", channels, segments, reduction);
   conv1_ = register_module("conv1", conv(channels, r, 1, 1, 0, 1, gen));
   conv2_ = register_module("conv2", conv(r, r, 3, 1, 1, r, gen));
   conv3_ = register_module("conv3", conv(r, channels, 1, stride, 0, 1, gen));
@@ -116,10 +119,7 @@ Tensor TemporalAggregation::forward(const Tensor& x) {
 LongTermDifference::LongTermDifference(int64_t channels, int64_t segments, Generator* gen,
                                        int64_t reduction)
     : segments_(segments) {
-  const int64_t r = channels / reduction;
-  SPOOL_CHECK(r >= 1, "LongTermDifference: ", channels, " channels are fewer than the reduction ",
-              reduction);
-  SPOOL_CHECK(segments > 0, "LongTermDifference: segments ", segments, " must be positive");
+  const int64_t r = reduced_channels("LongTermDifference", channels, segments, reduction);
   conv1_ = register_module("conv1", conv(channels, r, 1, 1, 0, 1, gen));
   bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(r));
   conv2_ = register_module("conv2", conv(r, r, 3, 1, 1, r, gen));

@@ -83,7 +83,8 @@ Tensor RegionGraph::forward(const Tensor& h) {
   std::vector<double> boxes;
   for (int64_t f = 0; f < n * t; ++f)
     for (const auto& b : regions) boxes.insert(boxes.end(), {double(f), b[0], b[1], b[2], b[3]});
-  const Tensor rois = spool::to(spool::to(from_vector(boxes, {n * t * r, 5}), h.dtype()), h.device());
+  const Tensor rois =
+      spool::to(spool::to(from_vector(boxes, {n * t * r, 5}), h.dtype()), h.device());
   RoiAlignOptions o;
   o.out_h = o.out_w = 2;
   const Tensor feats = max(roi_align(frames, rois, o), {2, 3});  // [N T R, C]

@@ -183,24 +183,45 @@ Tensor VideoHead::forward(const Tensor& features, int64_t segments) {
   return consensus ? consensus->forward(y) : mean(y, {1});  // average consensus
 }
 
-SegmentNet::SegmentNet(const VideoConfig& c, Generator* gen) : c_(c), gen_(gen) {
-  SPOOL_CHECK(c.segments > 0 && c.num_classes > 0,
-              "SegmentNet: segments and classes must be "
-              "positive");
-  SPOOL_CHECK(!c.three_d, "SegmentNet: a 3-D configuration belongs to I3d");
+namespace {
+// The 2-D backbone of a video configuration: the ResNet without fc, its temporal modules (TSM's
+// shift, TEA, STM, TDN's long-term module) over the clip's segments. `in_channels` is what each
+// image has (TDN's backbone reads the snippet's centre frame: 3).
+ResNetConfig backbone2d_config(const VideoConfig& c, int64_t in_channels) {
   ResNetConfig r;
   r.num_classes = 0;
   r.width = c.width;
   r.depth = c.depth;
-  r.in_channels = c.in_channels;
+  r.in_channels = in_channels;
   if (c.shift) {
     r.shift_segments = c.segments;
     r.shift_mode = c.shift_online ? ShiftMode::online : ShiftMode::bidirectional;
   }
   if (c.tea) r.tea_segments = c.segments;
   if (c.stm) r.stm_segments = c.segments;
+  if (c.tdn) r.tdn_segments = c.segments;
   r.motion_reduction = c.motion_reduction;
-  backbone_ = register_module("backbone", std::make_shared<ResNet>(r, gen));
+  return r;
+}
+
+// The 3-D backbone of I3D and NL I3D + GCN.
+ResNet3dConfig backbone3d_config(const VideoConfig& c) {
+  ResNet3dConfig r;
+  r.width = c.width;
+  r.depth = c.depth;
+  r.in_channels = c.in_channels;
+  r.non_local_stages = c.non_local_stages;
+  return r;
+}
+}  // namespace
+
+SegmentNet::SegmentNet(const VideoConfig& c, Generator* gen) : c_(c), gen_(gen) {
+  SPOOL_CHECK(c.segments > 0 && c.num_classes > 0,
+              "SegmentNet: segments and classes must be "
+              "positive");
+  SPOOL_CHECK(!c.three_d, "SegmentNet: a 3-D configuration belongs to I3d");
+  backbone_ = register_module("backbone",
+                              std::make_shared<ResNet>(backbone2d_config(c, c.in_channels), gen));
   cls_head_ =
       register_module("cls_head", std::make_shared<VideoHead>(backbone_->feature_dim(), c, gen));
 }
@@ -236,12 +257,7 @@ Chain SegmentNet::chain(const Tensor& frames, const Tensor& labels, bool split_b
 
 I3d::I3d(const VideoConfig& c, Generator* gen) : c_(c), gen_(gen) {
   SPOOL_CHECK(c.num_classes > 0, "I3D: classes must be positive");
-  ResNet3dConfig r;
-  r.width = c.width;
-  r.depth = c.depth;
-  r.in_channels = c.in_channels;
-  r.non_local_stages = c.non_local_stages;
-  backbone_ = register_module("backbone", std::make_shared<ResNet3d>(r, gen));
+  backbone_ = register_module("backbone", std::make_shared<ResNet3d>(backbone3d_config(c), gen));
   VideoConfig head = c;
   head.relations = false;
   cls_head_ =
@@ -374,13 +390,7 @@ TdnNet::TdnNet(const VideoConfig& c, Generator* gen) : c_(c), gen_(gen) {
               "TDN: segments and classes must be positive, the snippet an odd number of frames "
               "(at least 3; its centre is the backbone's), not ",
               c.tdn_frames);
-  ResNetConfig r;
-  r.num_classes = 0;
-  r.width = c.width;
-  r.depth = c.depth;
-  r.tdn_segments = c.segments;
-  r.motion_reduction = c.motion_reduction;
-  backbone_ = register_module("backbone", std::make_shared<ResNet>(r, gen));
+  backbone_ = register_module("backbone", std::make_shared<ResNet>(backbone2d_config(c, 3), gen));
   stdm_ = register_module(
       "stdm", std::make_shared<ShortTermDifference>(c.tdn_frames, c.width, c.depth, gen));
   VideoConfig head = c;
@@ -452,12 +462,7 @@ Chain TdnNet::chain(const Tensor& snippets, const Tensor& labels) {
 GcnNet::GcnNet(const VideoConfig& c, Generator* gen) : c_(c), gen_(gen) {
   SPOOL_CHECK(c.num_classes > 0 && c.graph_layers > 0,
               "NL I3D + GCN: classes and graph layers must be positive");
-  ResNet3dConfig r;
-  r.width = c.width;
-  r.depth = c.depth;
-  r.in_channels = c.in_channels;
-  r.non_local_stages = c.non_local_stages;
-  backbone_ = register_module("backbone", std::make_shared<ResNet3d>(r, gen));
+  backbone_ = register_module("backbone", std::make_shared<ResNet3d>(backbone3d_config(c), gen));
   graph_ = register_module(
       "graph", std::make_shared<RegionGraph>(backbone_->feature_dim(), c.graph_layers, gen));
   VideoConfig head = c;
@@ -491,10 +496,7 @@ std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t wi
   if (c.gcn) return std::make_shared<GcnNet>(c, gen);
   if (c.three_d) return std::make_shared<I3d>(c, gen);
   if (c.eco) return std::make_shared<EcoNet>(c, gen);
-  if (c.tdn) {
-    c.in_channels = 3 * c.tdn_frames;
-    return std::make_shared<TdnNet>(c, gen);
-  }
+  if (c.tdn) return std::make_shared<TdnNet>(c, gen);
   return std::make_shared<SegmentNet>(c, gen);
 }
 

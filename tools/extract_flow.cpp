@@ -12,7 +12,6 @@
 #include <opencv2/video/tracking.hpp>
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -20,6 +19,7 @@
 
 #include "data/flow.h"
 #include "data/video_io.h"
+#include "engine/clock.h"
 #include "engine/files.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -30,9 +30,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
+double seconds_since(double start_ms) { return (now_ms() - start_ms) / 1e3; }
 
 struct EntryCost {
   int64_t frames = 0, fields = 0;
@@ -82,7 +80,7 @@ std::vector<cv::Mat> gray_frames(const data::VideoEntry& e, int64_t max_side) {
 EntryCost extract(const data::VideoEntry& e, const std::string& dir, const std::string& algorithm,
                   int64_t max_side) {
   EntryCost c;
-  auto t = std::chrono::steady_clock::now();
+  auto t = now_ms();
   const std::vector<cv::Mat> frames = gray_frames(e, max_side);
   c.decode_s = seconds_since(t);
   c.frames = int64_t(frames.size());
@@ -94,14 +92,14 @@ EntryCost extract(const data::VideoEntry& e, const std::string& dir, const std::
   cv::Ptr<cv::DenseOpticalFlow> tvl1;
   if (algorithm == "tvl1") tvl1 = cv::optflow::DualTVL1OpticalFlow::create();
   for (size_t i = 0; i + 1 < frames.size(); ++i) {
-    t = std::chrono::steady_clock::now();
+    t = now_ms();
     cv::Mat flow;
     if (tvl1)
       tvl1->calc(frames[i], frames[i + 1], flow);
     else
       cv::calcOpticalFlowFarneback(frames[i], frames[i + 1], flow, 0.5, 3, 15, 3, 5, 1.2, 0);
     c.flow_s += seconds_since(t);
-    t = std::chrono::steady_clock::now();
+    t = now_ms();
     const int64_t h = flow.rows, w = flow.cols;
     std::vector<uint8_t> x(size_t(h * w)), y(size_t(h * w));
     for (int64_t r = 0; r < h; ++r) {
@@ -188,7 +186,7 @@ int cmd_extract_flow(int argc, char** argv) {
   EntryCost total;
   int64_t done = resumed;
   Progress progress(int64_t(entries.size()));
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = now_ms();
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < entries.size();) {
       if (fields[i] >= 0) continue;
