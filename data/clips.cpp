@@ -22,23 +22,26 @@ Tensor flip_width(const Tensor& v) {
 
 }  // namespace
 
-SyntheticSource::SyntheticSource(uint64_t seed, int64_t test_clips, const ViewSpec& v)
+SyntheticSource::SyntheticSource(uint64_t seed, int64_t test_clips, const ViewSpec& v,
+                                 bool motion_only)
     : seed_(seed), test_(test_clips), view_(v) {
   SPOOL_CHECK(!v.flow,
               "the generated clips carry no optical flow: write them with spool make-videos, "
               "extract their flow with spool extract-flow, and train on the flow lists");
   spec_.frames = kSyntheticFrames;
   spec_.height = spec_.width = v.load_size;
+  spec_.motion_only = motion_only;
 }
 
 std::pair<Tensor, int64_t> SyntheticSource::train_frames(uint64_t draw, double offset) {
   // Consecutive indices are a clip and its reversal, which must not share a batch (BatchNorm
   // would compare them): indices are random.
-  return {pick(render_clip(seed_ * 2 + 1, draw, spec_), offset), clip_label(draw)};
+  return {pick(render_clip(seed_ * 2 + 1, draw, spec_), offset), clip_label(draw, spec_)};
 }
 
 std::pair<Tensor, int64_t> SyntheticSource::test_frames(int64_t i, double offset) {
-  return {pick(render_clip(seed_ * 2 + 2, uint64_t(i), spec_), offset), clip_label(uint64_t(i))};
+  return {pick(render_clip(seed_ * 2 + 2, uint64_t(i), spec_), offset),
+          clip_label(uint64_t(i), spec_)};
 }
 
 Tensor SyntheticSource::pick(const Tensor& clip, double offset) const {
@@ -47,17 +50,20 @@ Tensor SyntheticSource::pick(const Tensor& clip, double offset) const {
 }
 
 ListSource::ListSource(const std::string& train_list, const std::string& test_list,
-                       const ViewSpec& v, int64_t test_limit, bool flips)
+                       const ViewSpec& v, int64_t test_limit, bool flips, int64_t motion_only_from)
     : train_(read_video_list(train_list)),
       test_(read_video_list(test_list)),
       test_list_(test_list),
       view_(v),
-      flips_(flips) {
+      flips_(flips),
+      motion_only_from_(motion_only_from) {
   if (int64_t(test_.size()) > test_limit) test_.resize(size_t(test_limit));
   // Labels are below kMaxClasses (read_video_list checks), so the head stays small.
   for (const auto* list : {&train_, &test_})
     for (const auto& e : *list)
       classes_ = std::max(classes_, checked_add(e.label, 1, "video list: classes"));
+  SPOOL_CHECK(motion_only_from_ < classes_, "video list: the motion-only classes start at ",
+              motion_only_from_, ", but the lists' labels end at ", classes_ - 1);
 }
 
 std::pair<Tensor, int64_t> ListSource::train_frames(uint64_t draw, double offset) {
@@ -130,11 +136,12 @@ ClipBatch train_batch(ClipSource& source, const ViewSpec& v, int64_t batch, RngS
   return ClipBatch{stack(views, 0), from_vector(labels)};
 }
 
-ClipScores score_clips(std::map<std::pair<int64_t, int64_t>, int64_t> confusion, int64_t classes) {
+ClipScores score_clips(std::map<std::pair<int64_t, int64_t>, int64_t> confusion, int64_t classes,
+                       int64_t motion_only_from) {
   ClipScores e;
   e.classes = classes;
   e.confusion = std::move(confusion);
-  int64_t right = 0, pair_right = 0, total = 0;
+  int64_t right = 0, pair_right = 0, total = 0, motion_right = 0;
   std::vector<int64_t> row(size_t(classes), 0), diagonal(size_t(classes), 0);
   for (const auto& [cell, n] : e.confusion) {
     const auto [t, p] = cell;
@@ -143,6 +150,10 @@ ClipScores score_clips(std::map<std::pair<int64_t, int64_t>, int64_t> confusion,
     row[size_t(t)] += n;
     total += n;
     if (p / 2 == t / 2) pair_right += n;
+    if (motion_only_from >= 0 && t >= motion_only_from) {
+      e.motion_only_clips += n;
+      if (p == t) motion_right += n;
+    }
     if (p == t) {
       diagonal[size_t(t)] += n;
       right += n;
@@ -155,6 +166,8 @@ ClipScores score_clips(std::map<std::pair<int64_t, int64_t>, int64_t> confusion,
   e.top1 = total ? double(right) / double(total) : 0.0;
   e.pair_acc = total ? double(pair_right) / double(total) : 0.0;
   e.direction_acc = pair_right ? double(right) / double(pair_right) : 0.0;
+  e.motion_only_acc =
+      e.motion_only_clips ? double(motion_right) / double(e.motion_only_clips) : 0.0;
   return e;
 }
 

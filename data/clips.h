@@ -58,19 +58,24 @@ class ClipSource {
   // Whether training flips clips horizontally (p = 0.5), and the label of a flipped clip.
   virtual bool flips() const = 0;
   virtual int64_t flipped_label(int64_t label) const { return label; }
+  // The first of the motion-only classes, which run to the last (the generated motion set's
+  // 10-13); -1 when the data has none.
+  virtual int64_t motion_only_from() const { return -1; }
 };
 
 // The generated set, rendered on the fly: an endless training stream and test clips from
-// another seed. Flips map right/left and clockwise/anticlockwise.
+// another seed. Flips map right/left and clockwise/anticlockwise. `motion_only` gives the motion
+// set (data/synthetic_video.h): the ten classes and the four motion-only ones.
 class SyntheticSource : public ClipSource {
  public:
-  SyntheticSource(uint64_t seed, int64_t test_clips, const ViewSpec& v);
+  SyntheticSource(uint64_t seed, int64_t test_clips, const ViewSpec& v, bool motion_only = false);
   std::pair<Tensor, int64_t> train_frames(uint64_t draw, double offset) override;
   int64_t test_count() const override { return test_; }
   std::pair<Tensor, int64_t> test_frames(int64_t i, double offset) override;
-  int64_t classes() const override { return 10; }
+  int64_t classes() const override { return spec_.classes(); }
   bool flips() const override { return true; }
   int64_t flipped_label(int64_t label) const override { return data::flipped_label(label); }
+  int64_t motion_only_from() const override { return spec_.motion_only ? kOrderClasses : -1; }
 
  private:
   Tensor pick(const Tensor& clip, double offset) const;
@@ -85,14 +90,16 @@ class SyntheticSource : public ClipSource {
 // (once) and counted; training draws another.
 class ListSource : public ClipSource {
  public:
+  // `motion_only_from`: the first motion-only class, or -1 (as ClipSource says).
   ListSource(const std::string& train_list, const std::string& test_list, const ViewSpec& v,
-             int64_t test_limit, bool flips);
+             int64_t test_limit, bool flips, int64_t motion_only_from = -1);
   std::pair<Tensor, int64_t> train_frames(uint64_t draw, double offset) override;
   int64_t test_count() const override { return int64_t(test_.size()); }
   std::pair<Tensor, int64_t> test_frames(int64_t i, double offset) override;
   int64_t classes() const override { return classes_; }
   int64_t skipped() const override { return int64_t(bad_.size()); }
   bool flips() const override { return flips_; }
+  int64_t motion_only_from() const override { return motion_only_from_; }
   // A test set none of whose videos decodes would show only after training, as an empty test:
   // one test video must read (the training side fails at the first batch, before any step).
   void check_before_training() override;
@@ -103,7 +110,7 @@ class ListSource : public ClipSource {
   std::string test_list_;
   ViewSpec view_;
   bool flips_;
-  int64_t classes_ = 0;
+  int64_t classes_ = 0, motion_only_from_ = -1;
   std::set<std::string> bad_;
   std::map<std::string, int64_t> counts_;  // frames of each video file read so far
 };
@@ -130,13 +137,16 @@ ClipBatch train_batch(ClipSource& source, const ViewSpec& v, int64_t batch, RngS
 
 // The test's scores from its (true, predicted) -> clips counts. The classes come in pairs that
 // differ only in direction (2k, 2k + 1), as the generated set's: pair_acc counts predictions in
-// the right pair, direction_acc the right class among those.
+// the right pair, direction_acc the right class among those. With `motion_only_from` >= 0,
+// motion_only_acc is the top-1 among the clips whose class is that one or above (the
+// motion-only classes), over motion_only_clips clips.
 struct ClipScores {
-  int64_t classes = 0, clips = 0;
-  double top1 = 0, pair_acc = 0, direction_acc = 0;
+  int64_t classes = 0, clips = 0, motion_only_clips = 0;
+  double top1 = 0, pair_acc = 0, direction_acc = 0, motion_only_acc = 0;
   std::vector<double> per_class;
   std::map<std::pair<int64_t, int64_t>, int64_t> confusion;  // the cells that occur
 };
-ClipScores score_clips(std::map<std::pair<int64_t, int64_t>, int64_t> confusion, int64_t classes);
+ClipScores score_clips(std::map<std::pair<int64_t, int64_t>, int64_t> confusion, int64_t classes,
+                       int64_t motion_only_from = -1);
 
 }  // namespace spool::data

@@ -9,20 +9,22 @@
 
 namespace spool::data {
 
-const char* const kMotionClasses[10] = {"right",       "left",          "down",    "up",
-                                        "clockwise",   "anticlockwise", "growing", "shrinking",
-                                        "approaching", "receding"};
+const char* const kMotionClasses[kMotionSetClasses] = {
+    "right",         "left",      "down",       "up",          "clockwise",
+    "anticlockwise", "growing",   "shrinking",  "approaching", "receding",
+    "slow right",    "slow left", "fast right", "fast left"};
 
 int64_t flipped_label(int64_t label) {
   switch (label) {
     case 0:
-      return 1;
     case 1:
-      return 0;
     case 4:
-      return 5;
     case 5:
-      return 4;
+    case 10:
+    case 11:
+    case 12:
+    case 13:
+      return label ^ 1;
     default:
       return label;
   }
@@ -80,7 +82,7 @@ Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& s) {
   SPOOL_CHECK(values <= kMaxClipValues, "synthetic video: a clip of ", s.frames, " frames of ",
               s.height, " x ", s.width, " holds ", values, " values; at most ", kMaxClipValues,
               " (1 GiB of f32) are rendered");
-  const int64_t label = clip_label(index), pair = label / 2;
+  const int64_t label = clip_label(index, s), pair = label / 2;
   const bool reversed = label % 2 == 1;
   // The pair's draw: identical for both labels of a pair given the index's stream.
   Draws d{seed ^ 0x71d30c1dULL, (index / 2) << 20};
@@ -94,10 +96,10 @@ Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& s) {
   }
   const double base[3] = {d.range(0.3, 0.6), d.range(0.3, 0.6), d.range(0.3, 0.6)};
   // The shape: kind, colour (kept away from the background's mean), size, motion.
-  const int kind = int(d.uniform() * 4) % 4;
+  int kind = int(d.uniform() * 4) % 4;
   double colour[3];
   for (double& c : colour) c = d.uniform() < 0.5 ? d.range(0.0, 0.15) : d.range(0.85, 1.0);
-  const double size = d.range(0.08, 0.16) * std::min(w, h);
+  double size = d.range(0.08, 0.16) * std::min(w, h);
   double cx0 = d.range(0.3, 0.7) * w, cy0 = d.range(0.3, 0.7) * h;
   const double travel = d.range(0.25, 0.45);  // of the frame, for the translating pairs
   const double turn = d.range(0.6, 1.4) * M_PI;
@@ -106,6 +108,17 @@ Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& s) {
   if (pair == 0) cx0 = d.range(0.15, 0.3) * w;
   if (pair == 1) cy0 = d.range(0.15, 0.3) * h;
   if (pair == 4) cy0 = d.range(0.25, 0.4) * h;
+  // The motion-only pairs: one object for every clip, from a uniform start on a track that wraps
+  // around the left and right edges; slow moves 2 % of the width a frame, fast 6 %.
+  const bool motion_only = pair >= 5;
+  if (motion_only) {
+    kind = 1;
+    colour[0] = colour[1] = colour[2] = 0.95;
+    size = 0.08 * std::min(w, h);
+    cx0 = d.range(0, 1) * w;
+    cy0 = d.range(0.3, 0.7) * h;
+  }
+  const double speed = (pair == 5 ? 0.02 : 0.06) * w;
 
   const int64_t t_n = s.frames;
   std::vector<float> out(size_t(t_n * 3 * s.height * s.width));
@@ -128,18 +141,23 @@ Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& s) {
       case 3:
         scale = size * (1 + (grow - 1) * u);
         break;
-      default: {  // approaching: size ~ 1 / distance, sliding down as it nears
+      case 4: {  // approaching: size ~ 1 / distance, sliding down as it nears
         const double z = 1 - 0.55 * u;
         scale = size * 0.8 / z;
         cy = cy0 + 0.35 * h * (1 / z - 1);
         break;
       }
+      default:  // slow or fast right: the track wraps, so cx stays in [0, w)
+        cx = std::fmod(cx0 + speed * double(src), w);
+        break;
     }
     const double ca = std::cos(angle), sa = std::sin(angle);
     for (int64_t y = 0; y < s.height; ++y)
       for (int64_t x = 0; x < s.width; ++x) {
         // Rotate into the shape's frame; unit = scale.
-        const double dx = (double(x) - cx) / scale, dy = (double(y) - cy) / scale;
+        double px = double(x) - cx;
+        if (motion_only) px -= w * std::round(px / w);  // the nearest copy on the wrapped track
+        const double dx = px / scale, dy = (double(y) - cy) / scale;
         const double su = ca * dx + sa * dy, sv = -sa * dx + ca * dy;
         const bool in = std::abs(dx) <= 1.5 && std::abs(dy) <= 1.5 && inside(kind, su, sv);
         for (int ch = 0; ch < 3; ++ch) {

@@ -6,6 +6,13 @@
 // is the time-reversal of a clip drawn exactly as for label 2p, so the frames of the two labels
 // have the same distribution: no single frame, and no order-blind average of frames, tells a
 // pair apart.
+//
+// The motion set (SyntheticVideoSpec::motion_only) adds four motion-only classes in two more
+// pairs: slow right / slow left and fast right / fast left. Their object is the same in every
+// clip (a light square of one size) and wraps around the frame's left and right edges from a
+// uniform start, so its place in any one frame is uniform whatever the class: only the speed
+// (across the pairs) and the direction (within a pair) tell them apart, and a model that reads
+// single frames, or an order-blind average of them, is at chance (1/4) among the four.
 #pragma once
 #include <string>
 #include <vector>
@@ -14,23 +21,30 @@
 
 namespace spool::data {
 
-extern const char* const kMotionClasses[10];
+// Class names: the ten of the order set, then the motion set's four motion-only classes.
+constexpr int64_t kOrderClasses = 10, kMotionSetClasses = 14;
+extern const char* const kMotionClasses[kMotionSetClasses];
 
 struct SyntheticVideoSpec {
   int64_t frames = 16;  // T
   int64_t height = 112, width = 112;
-  double noise = 0.06;  // per-pixel Gaussian noise of each frame (values in [0, 1])
+  double noise = 0.06;       // per-pixel Gaussian noise of each frame (values in [0, 1])
+  bool motion_only = false;  // the motion set: the four motion-only classes after the ten
+  int64_t classes() const { return motion_only ? kMotionSetClasses : kOrderClasses; }
 };
 
 // Clip `index` of the data set with seed `seed`: frames [T, 3, H, W] f32, normalised to about
-// zero mean and unit variance ((v - 0.45) / 0.25); the label is index % 10. A spec of more than
+// zero mean and unit variance ((v - 0.45) / 0.25); the label is index % spec.classes(). A spec
+// of more than
 // kMaxClipValues values is refused.
 constexpr int64_t kMaxClipValues = int64_t(1) << 28;
 Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& spec);
-inline int64_t clip_label(uint64_t index) { return int64_t(index % 10); }
+inline int64_t clip_label(uint64_t index, const SyntheticVideoSpec& spec) {
+  return int64_t(index % uint64_t(spec.classes()));
+}
 
-// A horizontal flip turns right into left and clockwise into anticlockwise: the label a flipped
-// clip of `label` has.
+// A horizontal flip turns right into left (at either speed) and clockwise into anticlockwise:
+// the label a flipped clip of `label` has.
 int64_t flipped_label(int64_t label);
 
 }  // namespace spool::data

@@ -27,7 +27,7 @@ std::vector<std::string> comma_list(const std::string& s) {
 }
 
 data::ClipScores score(const std::vector<float>& scores, const std::vector<int64_t>& labels,
-                       int64_t classes) {
+                       int64_t classes, int64_t motion_only_from) {
   std::map<std::pair<int64_t, int64_t>, int64_t> confusion;
   for (size_t i = 0; i < labels.size(); ++i) {
     int64_t best = 0;
@@ -36,7 +36,7 @@ data::ClipScores score(const std::vector<float>& scores, const std::vector<int64
         best = c;
     ++confusion[{labels[i], best}];
   }
-  return data::score_clips(std::move(confusion), classes);
+  return data::score_clips(std::move(confusion), classes, motion_only_from);
 }
 
 }  // namespace
@@ -45,7 +45,9 @@ int cmd_fuse(int argc, char** argv) {
   Args a(argc, argv, 2,
          {{"scores", true, "S1.safetensors,S2.safetensors,...: files of spool train --scores"},
           {"weights", true, "one weight a file (default 1 each; TSN's two streams: 1,1.5)"},
-          {"out", true, "F.safetensors: the fused scores and labels, as --scores reads them"}},
+          {"out", true, "F.safetensors: the fused scores and labels, as --scores reads them"},
+          {"motion-only-from", true,
+           "the first motion-only class: it and those above are scored apart (motion_only_acc)"}},
          "fuse");
   if (!a.has("scores")) throw UsageError("fuse: --scores S1,S2,... is required");
   const auto files = comma_list(a.str("scores", ""));
@@ -69,6 +71,8 @@ int cmd_fuse(int argc, char** argv) {
       weights[i] = v;
     }
   }
+  const int64_t motion_only_from =
+      a.has("motion-only-from") ? a.positive_int("motion-only-from", 0) : -1;
   const std::string out_path = a.str("out", "");
   if (a.has("out")) check_output_path(out_path, "fuse --out");
   std::vector<int64_t> labels;
@@ -97,6 +101,10 @@ int cmd_fuse(int argc, char** argv) {
       labels = these;
       classes = s.size(1);
       fused.assign(size_t(s.numel()), 0.0f);
+      if (motion_only_from >= classes)
+        throw UsageError("fuse: --motion-only-from " + std::to_string(motion_only_from) +
+                         " is not below the " + std::to_string(classes) + " classes of " +
+                         files[0]);
     } else if (these != labels || s.size(1) != classes) {
       throw UsageError("fuse: " + files[i] + " scores other clips than " + files[0] +
                        " (its labels or classes differ): fuse runs tested on the same list");
@@ -107,17 +115,19 @@ int cmd_fuse(int argc, char** argv) {
                          std::to_string(classes) + " classes");
     const auto sv = s.to_vector<float>();
     for (size_t j = 0; j < sv.size(); ++j) fused[j] += float(weights[i]) * sv[j];
-    const data::ClipScores e = score(sv, labels, classes);
+    const data::ClipScores e = score(sv, labels, classes, motion_only_from);
     const std::string key = "stream" + std::to_string(i + 1);
     out.add(key + "_top1", e.top1)
         .add(key + "_pair_acc", e.pair_acc)
         .add(key + "_direction_acc", e.direction_acc);
+    if (motion_only_from >= 0) out.add(key + "_motion_only_acc", e.motion_only_acc);
   }
-  const data::ClipScores e = score(fused, labels, classes);
+  const data::ClipScores e = score(fused, labels, classes, motion_only_from);
   out.add("clips", int64_t(labels.size()))
       .add("top1", e.top1)
       .add("pair_acc", e.pair_acc)
       .add("direction_acc", e.direction_acc);
+  if (motion_only_from >= 0) out.add("motion_only_acc", e.motion_only_acc);
   std::printf("%s\n", out.str().c_str());
   if (a.has("out"))
     save_safetensors(out_path,

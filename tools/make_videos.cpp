@@ -20,7 +20,10 @@ int cmd_make_videos(int argc, char** argv) {
           {"clips", true, "training clips (default 1000)"},
           {"test-clips", true, "test clips (default 200)"},
           {"size", true, "frame side in pixels (default 112)"},
-          {"seed", true, "the data set's seed"}},
+          {"seed", true, "the data set's seed"},
+          {"motion", false,
+           "the motion set: the ten classes and four motion-only ones (labels 10-13; train "
+           "with --motion-only-from 10)"}},
          "make-videos");
   if (!a.has("out")) throw UsageError("make-videos: --out DIR is required");
   const std::string out = a.str("out", "");
@@ -33,6 +36,7 @@ int cmd_make_videos(int argc, char** argv) {
   const uint64_t seed = a.seed("seed", 0);
   data::SyntheticVideoSpec spec;
   spec.height = spec.width = size;
+  spec.motion_only = a.has("motion");
   // Both folders and both lists are checked before any clip is rendered.
   for (const char* split : {"train", "val"}) {
     std::error_code ec;
@@ -55,13 +59,16 @@ int cmd_make_videos(int argc, char** argv) {
       std::snprintf(name, sizeof name, "clip_%06lld", (long long)i);
       lines += std::string(split) + "/" +
                data::write_clip_folder(dir, name, data::render_clip(seed * 2 + s, index, spec),
-                                       data::clip_label(index)) +
+                                       data::clip_label(index, spec)) +
                "\n";
     }
     write_file(list, lines, "make-videos --out");
   }
-  std::printf("make-videos: %lld training and %lld test clips of 16 frames at %lld x %lld -> %s\n",
-              (long long)clips, (long long)test, (long long)size, (long long)size, out.c_str());
+  std::printf(
+      "make-videos: %lld training and %lld test clips of 16 frames at %lld x %lld, %lld classes -> "
+      "%s\n",
+      (long long)clips, (long long)test, (long long)size, (long long)size,
+      (long long)spec.classes(), out.c_str());
   return 0;
 }
 

@@ -293,7 +293,8 @@ int cmd_train(int argc, char** argv) {
        {"data", true,
         "mlp, resnet18: 'digits' (default) or a digits CSV(.gz); gpt-tiny: a text file or folder "
         "(default Debian's fortunes); preference models: a pairs JSONL file; video: 'synthetic' "
-        "(default) or a list of 'path [num_frames] label' lines",
+        "(default: the order set's 10 classes), 'synthetic-motion' (the motion set: those and 4 "
+        "motion-only classes) or a list of 'path [num_frames] label' lines",
         "Run"},
        {"steps", true,
         "training steps (mlp, resnet18: instead of --epochs; gpt 300, video 1000 by default)",
@@ -345,6 +346,10 @@ int cmd_train(int argc, char** argv) {
        {"time-limit", true, "stop after this many seconds (the cosine follows the time)", "Run"},
        {"test-list", true, "the test list (default val.txt beside --data's list)", "Video models"},
        {"flip", false, "random horizontal flips in training (labels of direction classes follow)",
+        "Video models"},
+       {"motion-only-from", true,
+        "--data LIST: the first motion-only class; it and the classes above are scored apart "
+        "(motion_only_acc; 10 for make-videos --motion)",
         "Video models"},
        {"init-2d", true, "W.safetensors: 2-D ResNet weights (inflated to 3-D for i3d)",
         "Video models"},
@@ -413,7 +418,7 @@ int cmd_train(int argc, char** argv) {
   if (c.sft && family != Family::language)
     throw UsageError("train: --sft fine-tunes gpt-tiny; --model is '" + c.model + "'");
   for (const char* f : {"size", "width", "test-clips", "test-list", "flip", "init-2d", "modality",
-                        "diff-frames", "flow-frames", "scores", "crop"})
+                        "diff-frames", "flow-frames", "scores", "crop", "motion-only-from"})
     if (a.has(f) && !video)
       throw UsageError(std::string("train: --") + f + " applies to the video models");
   const bool language_model = family == Family::language && !preference;
@@ -471,12 +476,14 @@ int cmd_train(int argc, char** argv) {
         throw UsageError(std::string("train: --") + f +
                          " does not apply to the video models in this version");
     c.data = a.str("data", "synthetic");
-    if (c.data != "synthetic" && !is_file(c.data))
+    const bool generated = c.data == "synthetic" || c.data == "synthetic-motion";
+    if (!generated && !is_file(c.data))
       throw UsageError("train: --data '" + c.data +
-                       "' is neither 'synthetic' nor an annotation list file");
-    for (const char* f : {"test-list", "flip"})
-      if (a.has(f) && c.data == "synthetic")
+                       "' is neither 'synthetic', 'synthetic-motion' nor an annotation list file");
+    for (const char* f : {"test-list", "flip", "motion-only-from"})
+      if (a.has(f) && generated)
         throw UsageError(std::string("train: --") + f + " goes with --data LIST");
+    if (a.has("motion-only-from")) c.motion_only_from = a.positive_int("motion-only-from", 0);
     c.test_list = a.str("test-list", "");
     if (!c.test_list.empty() && !is_file(c.test_list))
       throw UsageError("train: --test-list: no such file: " + c.test_list);
@@ -505,7 +512,7 @@ int cmd_train(int argc, char** argv) {
             "differences)");
     }
     if (modality == "flow") {
-      if (c.data == "synthetic")
+      if (generated)
         throw UsageError(
             "train: --modality flow reads flow from disk: write the generated clips with spool "
             "make-videos, extract their flow with spool extract-flow, and pass --data "

@@ -30,6 +30,7 @@ struct TrainConfig {
   double time_limit = 0;               // seconds; 0: none
   std::string test_list;               // --data LIST: the test list (default: val.txt beside it)
   bool flip = false;                   // --data LIST: label-preserving flips
+  int64_t motion_only_from = -1;       // --data LIST: the first motion-only class; -1: none
   int64_t diff_frames = 1;             // TSN's RGB difference of L frames a snippet; 1 for RGB
   int64_t flow_frames = 0;             // the flow modality's fields a segment; 0: not flow
   std::optional<std::string> scores;   // the test's class scores per clip (spool fuse)

@@ -62,8 +62,9 @@ class VideoTask : public Task {
     spec_.size = spec_.load_size = c.video_size;
     spec_.crop = c.crop;
     if (c.crop) spec_.load_size = (c.video_size * 8 + 6) / 7;  // 112 -> 128, as 224 -> 256
-    if (c.data == "synthetic") {
-      source_ = std::make_unique<data::SyntheticSource>(c.seed, c.test_clips, spec_);
+    if (c.data == "synthetic" || c.data == "synthetic-motion") {
+      source_ = std::make_unique<data::SyntheticSource>(c.seed, c.test_clips, spec_,
+                                                        c.data == "synthetic-motion");
     } else {
       std::string test_list = c.test_list;
       if (test_list.empty()) {
@@ -73,7 +74,8 @@ class VideoTask : public Task {
           throw UsageError("train: --data " + c.data +
                            ": no --test-list given and no val.txt beside it");
       }
-      source_ = std::make_unique<data::ListSource>(c.data, test_list, spec_, c.test_clips, c.flip);
+      source_ = std::make_unique<data::ListSource>(c.data, test_list, spec_, c.test_clips, c.flip,
+                                                   c.motion_only_from);
     }
     source_->check_before_training();
     model_ = models::make_video_model(c.model, c.video_width, &gen_, source_->classes(),
@@ -89,13 +91,16 @@ class VideoTask : public Task {
     clip_norm = 40.0;
     stops_on_time = true;
     schedule_by_time = true;
-    std::printf(
-        "%s: %lld parameters; %s, %lld classes, frames %lld x %lld, batch %lld%s\n",
-        c.model.c_str(), (long long)model_->num_parameters(),
-        c.data == "synthetic" ? "generated clips" : c.data.c_str(), (long long)source_->classes(),
-        (long long)c.video_size, (long long)c.video_size, (long long)c.batch,
-        c.time_limit > 0 ? (", time limit " + std::to_string(int(c.time_limit)) + " s").c_str()
-                         : "");
+    std::printf("%s: %lld parameters; %s, %lld classes, frames %lld x %lld, batch %lld%s\n",
+                c.model.c_str(), (long long)model_->num_parameters(),
+                c.data == "synthetic"          ? "generated clips"
+                : c.data == "synthetic-motion" ? "generated clips of the motion set"
+                                               : c.data.c_str(),
+                (long long)source_->classes(), (long long)c.video_size, (long long)c.video_size,
+                (long long)c.batch,
+                c.time_limit > 0
+                    ? (", time limit " + std::to_string(int(c.time_limit)) + " s").c_str()
+                    : "");
     // Under a plan the step's memory is accounted to the byte, so the next batch is made on this
     // thread between steps (deferred) instead of alongside the step; its draws are taken at the
     // same point either way, so planned and plain runs see the same batches.
@@ -161,15 +166,17 @@ class VideoTask : public Task {
                      std::to_string(cell.second) + ", " + std::to_string(n) + "]";
     }
     confusion += "]";
-    std::string line = final_line(steps)
-                           .add("train_seconds", train_seconds)
-                           .add("loss", last.at("loss"))
-                           .add("test_clips", e.clips)
-                           .add("skipped_videos", source_->skipped())
-                           .add("top1", e.top1)
-                           .add("pair_acc", e.pair_acc)
-                           .add("direction_acc", e.direction_acc)
-                           .str();
+    Json final = final_line(steps)
+                     .add("train_seconds", train_seconds)
+                     .add("loss", last.at("loss"))
+                     .add("test_clips", e.clips)
+                     .add("skipped_videos", source_->skipped())
+                     .add("top1", e.top1)
+                     .add("pair_acc", e.pair_acc)
+                     .add("direction_acc", e.direction_acc);
+    if (source_->motion_only_from() >= 0)
+      final.add("motion_only_acc", e.motion_only_acc).add("motion_only_clips", e.motion_only_clips);
+    std::string line = final.str();
     line.pop_back();  // the arrays join the flat object
     line += ", \"per_class\": " + json_array(e.per_class) + confusion + "}";
     log.write(line);
@@ -214,7 +221,7 @@ class VideoTask : public Task {
       for (size_t i = 0; i < labels.size(); ++i) ++confusion[{labels[i], pred[i]}];
     }
     model_->train();
-    return data::score_clips(std::move(confusion), source_->classes());
+    return data::score_clips(std::move(confusion), source_->classes(), source_->motion_only_from());
   }
 
   // --init-2d: the backbone from 2-D ResNet weights (models::video_state_from_2d).

@@ -28,7 +28,7 @@ int main() {
   std::vector<int64_t> labels;
   for (uint64_t i = 0; i < 8; ++i) {
     clips.push_back(data::render_clip(/*seed=*/7, i, spec));
-    labels.push_back(data::clip_label(i));
+    labels.push_back(data::clip_label(i, spec));
   }
   const Tensor frames = stack(clips, 0), y = from_vector(labels);
 

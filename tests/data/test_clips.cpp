@@ -22,6 +22,17 @@ TEST(ClipScores, CountTopOnePairDirectionAndPerClassFromTheConfusion) {
   EXPECT_DOUBLE_EQ(s.per_class[3], 0.0);
 }
 
+TEST(ClipScores, MotionOnlyAccuracyCountsTheClipsOfTheMotionOnlyClassesAlone) {
+  // Classes 2 and 3 are motion-only: 2 right of 3 among their clips; class 0's clips do not count.
+  const ClipScores s = score_clips({{{0, 0}, 5}, {{2, 2}, 1}, {{2, 3}, 1}, {{3, 3}, 1}}, 4, 2);
+  EXPECT_EQ(s.motion_only_clips, 3);
+  EXPECT_DOUBLE_EQ(s.motion_only_acc, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(s.top1, 7.0 / 8.0);
+  const ClipScores none = score_clips({{{0, 0}, 5}, {{2, 2}, 1}}, 4);
+  EXPECT_EQ(none.motion_only_clips, 0);
+  EXPECT_EQ(none.motion_only_acc, 0.0);
+}
+
 TEST(ClipScores, AnEmptyTestScoresZeroAndACellOutsideTheClassesIsRefused) {
   const ClipScores empty = score_clips({}, 10);
   EXPECT_EQ(empty.clips, 0);

@@ -280,18 +280,72 @@ TEST(SyntheticVideo, BackwardClipsAreTheForwardOnesReversed) {
   s.frames = 6;
   s.height = s.width = 24;
   s.noise = 0;  // noise is drawn per clip; without it the pair is exactly mirrored in time
-  for (uint64_t pair = 0; pair < 5; ++pair) {
-    const uint64_t fwd = 20 + 2 * pair, bwd = fwd + 1;
-    ASSERT_EQ(data::clip_label(fwd), int64_t(2 * pair));
-    const Tensor a = data::render_clip(7, fwd, s), b = data::render_clip(7, bwd, s);
-    for (int64_t t = 0; t < s.frames; ++t)
-      EXPECT_EQ(contiguous(select(a, 0, t)).to_vector<float>(),
-                contiguous(select(b, 0, s.frames - 1 - t)).to_vector<float>())
-          << data::kMotionClasses[2 * pair] << " frame " << t;
-    // And the clip moves: first and last frames differ.
-    EXPECT_NE(contiguous(select(a, 0, 0)).to_vector<float>(),
-              contiguous(select(a, 0, s.frames - 1)).to_vector<float>());
+  for (bool motion_set : {false, true}) {
+    s.motion_only = motion_set;
+    const uint64_t pairs = uint64_t(s.classes() / 2);
+    for (uint64_t pair = 0; pair < pairs; ++pair) {
+      const uint64_t fwd = 2 * uint64_t(s.classes()) + 2 * pair, bwd = fwd + 1;
+      ASSERT_EQ(data::clip_label(fwd, s), int64_t(2 * pair));
+      const Tensor a = data::render_clip(7, fwd, s), b = data::render_clip(7, bwd, s);
+      for (int64_t t = 0; t < s.frames; ++t)
+        EXPECT_EQ(contiguous(select(a, 0, t)).to_vector<float>(),
+                  contiguous(select(b, 0, s.frames - 1 - t)).to_vector<float>())
+            << data::kMotionClasses[2 * pair] << " frame " << t;
+      // And the clip moves: first and last frames differ.
+      EXPECT_NE(contiguous(select(a, 0, 0)).to_vector<float>(),
+                contiguous(select(a, 0, s.frames - 1)).to_vector<float>());
+    }
   }
+}
+
+// The motion-only classes: the same square in every frame of every clip (its pixels are the
+// only ones at the object's value in all three channels when there is no noise), moving right
+// or left by 2 % (slow) or 6 % (fast) of the width a frame around a wrapped track.
+TEST(SyntheticVideo, MotionOnlyClassesDifferInSpeedAndDirectionAlone) {
+  data::SyntheticVideoSpec s;
+  s.frames = 8;
+  s.height = s.width = 50;
+  s.noise = 0;
+  s.motion_only = true;
+  const float object = float((0.95 - 0.45) / 0.25);
+  const double expected_step[4] = {1.0, -1.0, 3.0, -3.0};  // pixels a frame at width 50
+  std::set<int64_t> areas;
+  for (uint64_t clip = 0; clip < 3; ++clip)
+    for (int64_t label = 10; label < 14; ++label) {
+      const uint64_t index = clip * 14 + uint64_t(label);
+      ASSERT_EQ(data::clip_label(index, s), label);
+      const auto v = data::render_clip(3, index, s).to_vector<float>();
+      double previous = 0;
+      for (int64_t t = 0; t < s.frames; ++t) {
+        // The object's pixels, and the circular mean of their columns (the track wraps).
+        int64_t area = 0;
+        double c = 0, sn = 0;
+        for (int64_t y = 0; y < s.height; ++y)
+          for (int64_t x = 0; x < s.width; ++x) {
+            bool in = true;
+            for (int64_t ch = 0; ch < 3; ++ch)
+              in = in && v[size_t(((t * 3 + ch) * s.height + y) * s.width + x)] == object;
+            if (!in) continue;
+            ++area;
+            c += std::cos(2 * M_PI * double(x) / double(s.width));
+            sn += std::sin(2 * M_PI * double(x) / double(s.width));
+          }
+        areas.insert(area);
+        const double column = std::atan2(sn, c) / (2 * M_PI) * double(s.width);
+        if (t > 0) {
+          double step = column - previous;
+          step -= double(s.width) * std::round(step / double(s.width));
+          EXPECT_NEAR(step, expected_step[label - 10], 0.35)
+              << data::kMotionClasses[label] << ", clip " << clip << ", frame " << t;
+        }
+        previous = column;
+      }
+    }
+  // One square in every frame of every class: its side is 6.4 pixels (0.08 x 50 x 1.6), so it
+  // covers 6 or 7 columns and 6 or 7 rows, as it falls on the pixel grid.
+  ASSERT_FALSE(areas.empty());
+  EXPECT_GE(*areas.begin(), 36);
+  EXPECT_LE(*areas.rbegin(), 49);
 }
 
 TEST(SyntheticVideo, FlipsSwapTheMirroredLabelsOnly) {
@@ -299,6 +353,8 @@ TEST(SyntheticVideo, FlipsSwapTheMirroredLabelsOnly) {
   EXPECT_EQ(data::flipped_label(5), 4);
   EXPECT_EQ(data::flipped_label(2), 2);
   EXPECT_EQ(data::flipped_label(9), 9);
+  EXPECT_EQ(data::flipped_label(10), 11);  // slow right <-> slow left
+  EXPECT_EQ(data::flipped_label(13), 12);  // fast left <-> fast right
 }
 
 TEST(VideoIo, JpegRoundTripAndCorruptFilesNamed) {
