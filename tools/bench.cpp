@@ -13,6 +13,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
+#include "engine/flops.h"
 #include "models/dpo.h"
 #include "models/gpt.h"
 #include "models/video.h"
@@ -100,7 +101,8 @@ int bench_dpo(const Args& a, const ModelInfo& info, int64_t steps, int64_t warmu
 
 // The video models (CONFIGS.md; the -r50 models the same on ResNet-50): 2 clips of 8 frames at
 // 112 x 112 (TDN: 8 snippets of 5), 10 classes, AdamW as CONFIGS.md says (lr 1e-3, weight decay
-// 0.01 on matrices only); random frames and labels.
+// 0.01 on matrices only); random frames and labels. forward_gflop_per_clip is one training-mode
+// forward's recorded cost (engine/flops.h) over the 2 clips.
 int bench_video(const std::string& name, int64_t steps, int64_t warmup) {
   Generator gen(0);
   auto model = models::make_video_model(name, 64, &gen);
@@ -108,6 +110,7 @@ int bench_video(const std::string& name, int64_t steps, int64_t warmup) {
   const Tensor x = randn(models::video_input_shape(name, 2, 8, 112), DType::f32, &gen);
   const Tensor labels = from_vector(std::vector<int64_t>{3, 7});
   model->train();
+  const double flops = forward_flops([&] { return model->forward(x); });
   const StepTimes times = time_steps(Device::cpu(), warmup, steps, nullptr, [&] {
     opt.zero_grad();
     backward(cross_entropy(model->forward(x), labels));
@@ -121,6 +124,7 @@ int bench_video(const std::string& name, int64_t steps, int64_t warmup) {
                           .add("clips_per_s", double(2 * steps) / (times.total / 1e3))
                           .add("peak_bytes", times.peak_bytes)
                           .add("parameters", model->num_parameters())
+                          .add("forward_gflop_per_clip", flops / 2 / 1e9)
                           .str()
                           .c_str());
   return 0;

@@ -7,6 +7,7 @@
 
 #include "engine/allocator.h"
 #include "engine/factory.h"
+#include "engine/flops.h"
 #include "nn/linear.h"
 #include "ops/ops.h"
 #include "tests/support/helpers.h"
@@ -55,6 +56,19 @@ TEST(Tape, EntriesListEachOpInOrderWithItsFlopsAndSavedBytes) {
   backward(loss);  // the graph is intact
   EXPECT_TRUE(l1.weight.grad().defined());
   tape.clear();
+}
+
+TEST(Tape, ForwardFlopsSumTheCostsOfWhatTheForwardRecordsAlone) {
+  Generator gen(1);
+  Tensor w = randn({8, 16}, DType::f32, &gen), x = randn({5, 8}, DType::f32, &gen);
+  w.requires_grad_();
+  const Tensor earlier = relu(matmul(x, w));  // recorded before: not counted
+  const Tensor x2 = x * 2.0;                  // no input needs a gradient: nothing recorded
+  // matmul 2 x 5 x 16 x 8, then relu one per output element.
+  EXPECT_EQ(forward_flops([&] { return relu(matmul(x2, w)); }), 2.0 * 5 * 16 * 8 + 5 * 16);
+  EXPECT_EQ(forward_flops([&] { return x2 + 1.0; }), 0.0);
+  NoGrad no_grad;
+  EXPECT_EQ(forward_flops([&] { return matmul(x, w); }), 0.0);
 }
 
 TEST(Autograd, FirstLeafGradientIsAdoptedWithoutACopy) {
