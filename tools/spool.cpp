@@ -35,6 +35,9 @@ const std::vector<Command>& commands() {
        cmd_extract_flow},
       {"fuse", "late fusion of the test scores of several runs (two-stream: RGB and flow)",
        cmd_fuse},
+      {"rl", "reinforcement learning on a grid world: values, policy, curve and a plot", cmd_rl},
+      {"sa", "stochastic approximation: mean estimation, Robbins-Monro, SGD against batch GD",
+       cmd_sa},
   };
   return table;
 }

@@ -32,7 +32,7 @@ TEST(Cli, EveryCommandsHelpListsFlagsItAccepts) {
   const CliResult top = run_cli("--help");
   const std::regex listed("^ +(--[a-z0-9-]+)( VALUE)? ");
   for (const std::string cmd : {"info", "train", "grad", "generate", "bench", "memstudy",
-                                "make-pairs", "make-videos", "extract-flow", "fuse"}) {
+                                "make-pairs", "make-videos", "extract-flow", "fuse", "rl", "sa"}) {
     EXPECT_NE(top.output.find("  " + cmd + " "), std::string::npos) << cmd << " in:\n"
                                                                     << top.output;
     const CliResult help = run_cli(cmd + " --help");
@@ -491,7 +491,8 @@ TEST(Cli, PreferenceTrainingRefusesBadFlagsAndFiles) {
       {"train --model tsm-r18 --beta 0.5", "--beta applies to --model dpo-gpt-tiny"},
       {"train --model tsm-r18 --pack", "--pack does not apply to the video models"},
       {"train --model dpo-gpt-tiny --data x --memory-budget 1/2", "--memory-budget does not apply"},
-      {"train --model tsn-r18 --data /some/list.txt", "neither 'synthetic' nor an annotation list"},
+      {"train --model tsn-r18 --data /some/list.txt",
+       "neither 'synthetic', 'synthetic-motion' nor an annotation list"},
       {"train --model mlp --time-limit 5", "--time-limit applies to the video models"},
       {"train --model tea-r18 --width 8", "--width 8: tea-r18's motion module divides"},
   };
@@ -500,6 +501,29 @@ TEST(Cli, PreferenceTrainingRefusesBadFlagsAndFiles) {
     EXPECT_EQ(r.status, 2) << args;
     EXPECT_NE(r.output.find(want), std::string::npos) << args << " gave: " << r.output;
   }
+}
+
+// The motion set: 14 classes, the last four scored apart as motion_only_acc (4 of 14 test
+// clips); its flag for lists is refused on generated data.
+TEST(Cli, TheMotionSetTrainsAndScoresItsMotionOnlyClassesApart) {
+  const auto dir = temp_dir();
+  const auto log = dir / "m.jsonl";
+  CliResult r = run_cli(
+      "train --model tsn-r18 --data synthetic-motion --steps 2 --size 32 "
+      "--width 4 --test-clips 14 --log " +
+      log.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("14 classes"), std::string::npos) << r.output;
+  const std::string last = final_line(log);
+  EXPECT_NE(last.find("\"motion_only_acc\": "), std::string::npos) << last;
+  EXPECT_NE(last.find("\"motion_only_clips\": 4"), std::string::npos) << last;
+  CliResult plain = run_cli("train --model tsn-r18 --steps 1 --size 32 --width 4 --test-clips 4");
+  ASSERT_EQ(plain.status, 0) << plain.output;
+  EXPECT_EQ(plain.output.find("motion_only_acc"), std::string::npos) << plain.output;
+  CliResult bad = run_cli("train --model tsn-r18 --motion-only-from 10 --steps 1");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.output.find("--motion-only-from goes with --data LIST"), std::string::npos)
+      << bad.output;
 }
 
 TEST(Cli, VideoListsTrainThroughTheFrameLoaderSkipCorruptVideosAndNameMissingOnes) {
@@ -690,4 +714,70 @@ TEST(Cli, BenchRefusesADataFileThatRandomBatchesWouldNeverRead) {
     expect_refused(args, "bench: --data is read only with --batching packed or padded");
     EXPECT_EQ(count_lines(run_cli(args).output), 1) << args;
   }
+}
+
+// spool rl writes the values, the policy, the curve and the figure; the standard grid's optimal
+// values come out of value iteration (the target's 10 = 1 / (1 - 0.9), below it 1 + 0.9 x 10).
+TEST(Cli, RlWritesValuesPolicyCurveAndFigure) {
+  const auto dir = temp_dir();
+  const std::string out = (dir / "vi").string();
+  CliResult r = run_cli("rl --grid standard --algo value-iteration --out " + out);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("\"optimal_rate\": 1"), std::string::npos) << r.output;
+  auto rows = [](const std::string& path) {
+    std::ifstream in(path);
+    std::vector<std::vector<std::string>> cells;
+    for (std::string line; std::getline(in, line);) {
+      cells.emplace_back();
+      std::stringstream ss(line);
+      for (std::string c; std::getline(ss, c, ',');) cells.back().push_back(c);
+    }
+    return cells;
+  };
+  const auto values = rows(out + "/values.csv"), policy = rows(out + "/policy.csv");
+  ASSERT_EQ(values.size(), 5u);
+  ASSERT_EQ(values[3].size(), 5u);
+  EXPECT_EQ(values[3][2], "10.000000");
+  EXPECT_EQ(values[4][2], "10.000000");
+  EXPECT_EQ(policy[3][2], "stay");
+  EXPECT_EQ(policy[4][2], "up");
+  std::ifstream png(out + "/grid.png", std::ios::binary);
+  std::string magic(8, '\0');
+  png.read(magic.data(), 8);
+  EXPECT_EQ(magic, "\x89PNG\r\n\x1a\n");
+  const auto curve = rows(out + "/curve.csv");
+  ASSERT_GT(curve.size(), 2u);
+  EXPECT_EQ(curve[0][0], "iteration");
+  // A model-free method through the same outputs; a bad algorithm and a bad grid are named.
+  CliResult q = run_cli("rl --algo q-learning --episodes 200 --out " + (dir / "q").string());
+  ASSERT_EQ(q.status, 0) << q.output;
+  EXPECT_EQ(rows((dir / "q").string() + "/curve.csv")[0][0], "episode");
+  CliResult bad = run_cli("rl --algo nope --out " + (dir / "x").string());
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.output.find("--algo 'nope' is not one of"), std::string::npos) << bad.output;
+  std::ofstream(dir / "g.txt") << "..T\n.T.\n";
+  CliResult grid = run_cli("rl --algo td0 --grid " + (dir / "g.txt").string() + " --out " +
+                           (dir / "y").string());
+  EXPECT_EQ(grid.status, 2);
+  EXPECT_NE(grid.output.find("2 target cells"), std::string::npos) << grid.output;
+}
+
+TEST(Cli, SaRunsRobbinsMonroAndChecksItsStepSizes) {
+  const auto dir = temp_dir();
+  CliResult r = run_cli("sa --problem rm-cubic --iterations 10000 --out " + (dir / "rm").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("\"sum_a_diverges\": true, \"sum_a_squared_converges\": true"),
+            std::string::npos)
+      << r.output;
+  const std::smatch m = [&] {
+    std::smatch x;
+    std::regex_search(r.output, x, std::regex("\"error\": ([0-9.e-]+)"));
+    return x;
+  }();
+  ASSERT_FALSE(m.empty()) << r.output;
+  EXPECT_LT(std::stod(m[1]), 1e-2) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(dir / "rm" / "plot.png"));
+  CliResult bad = run_cli("sa --problem rm-tanh --step-size 1/j --out " + (dir / "b").string());
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.output.find("after '/' comes k"), std::string::npos) << bad.output;
 }
