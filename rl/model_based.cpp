@@ -169,13 +169,17 @@ Solution evaluate_iteratively(const GridWorld& g, const Policy& pi, double tol,
   return sol;
 }
 
-Solution value_iteration(const GridWorld& g, double tol, int64_t max_iterations) {
+namespace {
+
+// Applies `step` to the values from 0 until they change by less than `tol` (sup norm).
+template <typename Step>
+Solution iterate_values(const GridWorld& g, double tol, int64_t max_iterations, Step step) {
   g.check();
   Solution sol;
   sol.v.assign(size_t(g.states()), 0.0);
   std::vector<Values> iterates;
   while (sol.iterations < max_iterations) {
-    Values next = optimality_sweep(g, sol.v);
+    Values next = step(sol.v);
     const double change = sup_distance(next, sol.v);
     sol.v = std::move(next);
     ++sol.iterations;
@@ -184,6 +188,13 @@ Solution value_iteration(const GridWorld& g, double tol, int64_t max_iterations)
   }
   finish(g, sol, iterates);
   return sol;
+}
+
+}  // namespace
+
+Solution value_iteration(const GridWorld& g, double tol, int64_t max_iterations) {
+  return iterate_values(g, tol, max_iterations,
+                        [&](const Values& v) { return optimality_sweep(g, v); });
 }
 
 Solution policy_iteration(const GridWorld& g, int64_t max_iterations) {
@@ -205,23 +216,13 @@ Solution policy_iteration(const GridWorld& g, int64_t max_iterations) {
 
 Solution truncated_policy_iteration(const GridWorld& g, int64_t sweeps, double tol,
                                     int64_t max_iterations) {
-  g.check();
   SPOOL_CHECK(sweeps >= 1, "rl: truncated policy iteration needs at least 1 sweep, not ", sweeps);
-  Solution sol;
-  sol.v.assign(size_t(g.states()), 0.0);
-  std::vector<Values> iterates;
-  while (sol.iterations < max_iterations) {
-    const Policy pi = deterministic_policy(g, greedy_actions(action_values(g, sol.v)));
-    Values next = sol.v;
+  return iterate_values(g, tol, max_iterations, [&](const Values& v) {
+    const Policy pi = deterministic_policy(g, greedy_actions(action_values(g, v)));
+    Values next = v;
     for (int64_t j = 0; j < sweeps; ++j) next = expectation_sweep(g, pi, next);
-    const double change = sup_distance(next, sol.v);
-    sol.v = std::move(next);
-    ++sol.iterations;
-    iterates.push_back(sol.v);
-    if (change < tol) break;
-  }
-  finish(g, sol, iterates);
-  return sol;
+    return next;
+  });
 }
 
 Optimum optimum(const GridWorld& g) {

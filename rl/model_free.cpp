@@ -212,46 +212,13 @@ Learned mc_epsilon_greedy(const GridWorld& g, const ModelFreeOptions& o) {
       });
 }
 
-Learned td0(const GridWorld& g, const Policy& pi, const ModelFreeOptions& o) {
-  check_options(g, o);
-  Sampler rng(o.seed);
-  Recorder rec(g, o, &pi);
-  Learned l;
-  l.v.assign(size_t(g.states()), 0.0);
-  std::vector<Transition> ep;
-  for (int64_t e = 1; e <= o.episodes; ++e) {
-    ep.clear();
-    int64_t s = rng.below(g.states());
-    for (int64_t t = 0; t < o.length; ++t) {
-      const int a = rng.pick(pi.data() + s * kActions, kActions);
-      const Outcome out = sample_step(g, s, a, rng);
-      l.v[size_t(s)] += o.alpha * (out.reward + g.gamma * l.v[size_t(out.next)] - l.v[size_t(s)]);
-      ep.push_back({s, a, out.reward});
-      s = out.next;
-    }
-    l.steps += o.length;
-    rec.add(l, e, episode_return(g, ep));
-  }
-  return l;
-}
+namespace {
 
-std::vector<std::vector<double>> polynomial_features(const GridWorld& g, int64_t degree) {
-  SPOOL_CHECK(degree >= 0 && degree <= 10, "rl: polynomial features of degree ", degree,
-              "; 0 to 10");
-  std::vector<std::vector<double>> phi(size_t(g.states()));
-  for (int64_t s = 0; s < g.states(); ++s) {
-    const double x = g.cols > 1 ? 2.0 * double(s % g.cols) / double(g.cols - 1) - 1 : 0;
-    const double y = g.rows > 1 ? 2.0 * double(s / g.cols) / double(g.rows - 1) - 1 : 0;
-    for (int64_t d = 0; d <= degree; ++d)
-      for (int64_t i = d; i >= 0; --i)
-        phi[size_t(s)].push_back(std::pow(x, double(i)) * std::pow(y, double(d - i)));
-  }
-  return phi;
-}
-
-Learned td_linear(const GridWorld& g, const Policy& pi, int64_t degree, const ModelFreeOptions& o) {
+// TD(0) on the values phi(s) . w of a policy's states: w += alpha delta phi(s). One-hot features
+// make w the table of values (TD(0) itself).
+Learned linear_td(const GridWorld& g, const Policy& pi, const std::vector<std::vector<double>>& phi,
+                  const ModelFreeOptions& o) {
   check_options(g, o);
-  const auto phi = polynomial_features(g, degree);
   Sampler rng(o.seed);
   Recorder rec(g, o, &pi);
   Learned l;
@@ -279,6 +246,35 @@ Learned td_linear(const GridWorld& g, const Policy& pi, int64_t degree, const Mo
     rec.add(l, e, episode_return(g, ep));
   }
   return l;
+}
+
+}  // namespace
+
+Learned td0(const GridWorld& g, const Policy& pi, const ModelFreeOptions& o) {
+  g.check();
+  std::vector<std::vector<double>> one_hot(size_t(g.states()),
+                                           std::vector<double>(size_t(g.states()), 0.0));
+  for (size_t s = 0; s < one_hot.size(); ++s) one_hot[s][s] = 1.0;
+  return linear_td(g, pi, one_hot, o);
+}
+
+std::vector<std::vector<double>> polynomial_features(const GridWorld& g, int64_t degree) {
+  SPOOL_CHECK(degree >= 0 && degree <= 10, "rl: polynomial features of degree ", degree,
+              "; 0 to 10");
+  std::vector<std::vector<double>> phi(size_t(g.states()));
+  for (int64_t s = 0; s < g.states(); ++s) {
+    const double x = g.cols > 1 ? 2.0 * double(s % g.cols) / double(g.cols - 1) - 1 : 0;
+    const double y = g.rows > 1 ? 2.0 * double(s / g.cols) / double(g.rows - 1) - 1 : 0;
+    for (int64_t d = 0; d <= degree; ++d)
+      for (int64_t i = d; i >= 0; --i)
+        phi[size_t(s)].push_back(std::pow(x, double(i)) * std::pow(y, double(d - i)));
+  }
+  return phi;
+}
+
+Learned td_linear(const GridWorld& g, const Policy& pi, int64_t degree, const ModelFreeOptions& o) {
+  g.check();
+  return linear_td(g, pi, polynomial_features(g, degree), o);
 }
 
 Learned sarsa(const GridWorld& g, const ModelFreeOptions& o) {

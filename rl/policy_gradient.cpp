@@ -137,12 +137,14 @@ A2cLosses a2c_losses(nn::Module& policy, nn::Module& critic, const std::vector<E
           sum(delta * delta) * (0.5 / e)};
 }
 
-PolicyGradientRun train_reinforce(Environment& env, nn::Module& policy,
-                                  const PolicyGradientOptions& o) {
-  SPOOL_CHECK(o.episodes >= 1 && o.batch >= 1 && o.lr > 0, "reinforce: ", o.episodes,
-              " episodes in batches of ", o.batch, ", lr ", o.lr);
+namespace {
+
+// Samples episodes with the policy and calls update(batch) after every `o.batch` of them (and
+// after the last); records each episode's return and length.
+template <typename Update>
+PolicyGradientRun train_in_batches(Environment& env, nn::Module& policy,
+                                   const PolicyGradientOptions& o, Update update) {
   Sampler rng(o.seed);
-  nn::Adam opt({{policy.parameters(), {}}}, {.lr = o.lr});
   PolicyGradientRun run;
   std::vector<Episode> batch;
   for (int64_t e = 0; e < o.episodes; ++e) {
@@ -150,6 +152,20 @@ PolicyGradientRun train_reinforce(Environment& env, nn::Module& policy,
     run.returns.push_back(batch.back().total_reward());
     run.lengths.push_back(int64_t(batch.back().actions.size()));
     if (int64_t(batch.size()) < o.batch && e + 1 < o.episodes) continue;
+    update(batch);
+    batch.clear();
+  }
+  return run;
+}
+
+}  // namespace
+
+PolicyGradientRun train_reinforce(Environment& env, nn::Module& policy,
+                                  const PolicyGradientOptions& o) {
+  SPOOL_CHECK(o.episodes >= 1 && o.batch >= 1 && o.lr > 0, "reinforce: ", o.episodes,
+              " episodes in batches of ", o.batch, ", lr ", o.lr);
+  nn::Adam opt({{policy.parameters(), {}}}, {.lr = o.lr});
+  return train_in_batches(env, policy, o, [&](const std::vector<Episode>& batch) {
     // Baseline: the batch's mean discounted return-to-go.
     double total = 0;
     int64_t steps = 0;
@@ -164,34 +180,23 @@ PolicyGradientRun train_reinforce(Environment& env, nn::Module& policy,
     opt.zero_grad();
     backward(reinforce_loss(policy, batch, env.gamma(), total / double(steps), o.discount_weights));
     opt.step();
-    batch.clear();
-  }
-  return run;
+  });
 }
 
 PolicyGradientRun train_a2c(Environment& env, nn::Module& policy, nn::Module& critic,
                             const PolicyGradientOptions& o) {
   SPOOL_CHECK(o.episodes >= 1 && o.batch >= 1 && o.lr > 0 && o.critic_lr > 0, "a2c: ", o.episodes,
               " episodes in batches of ", o.batch, ", lr ", o.lr, ", critic lr ", o.critic_lr);
-  Sampler rng(o.seed);
   nn::Adam actor_opt({{policy.parameters(), {}}}, {.lr = o.lr});
   nn::Adam critic_opt({{critic.parameters(), {}}}, {.lr = o.critic_lr});
-  PolicyGradientRun run;
-  std::vector<Episode> batch;
-  for (int64_t e = 0; e < o.episodes; ++e) {
-    batch.push_back(run_episode(env, policy, rng));
-    run.returns.push_back(batch.back().total_reward());
-    run.lengths.push_back(int64_t(batch.back().actions.size()));
-    if (int64_t(batch.size()) < o.batch && e + 1 < o.episodes) continue;
+  return train_in_batches(env, policy, o, [&](const std::vector<Episode>& batch) {
     actor_opt.zero_grad();
     critic_opt.zero_grad();
     const A2cLosses l = a2c_losses(policy, critic, batch, env.gamma(), o.discount_weights);
     backward({l.actor, l.critic}, {ones_like(l.actor), ones_like(l.critic)});
     actor_opt.step();
     critic_opt.step();
-    batch.clear();
-  }
-  return run;
+  });
 }
 
 }  // namespace spool::rl
