@@ -4,6 +4,7 @@
 //       action of each cell: up/right/down/left/stay), curve.csv (per iteration or episode) and
 //       grid.png (the grid with values and arrows beside the curve).
 //   sa: iterates.csv and plot.png.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -35,6 +36,52 @@ double number(const Args& a, const std::string& name, double fallback) {
   if (v.empty() || *end != '\0' || !std::isfinite(x))
     throw UsageError("--" + name + " '" + v + "' is not a number");
   return x;
+}
+
+// Which algorithms each of rl's tuning flags applies to; a flag given to another one is an error
+// rather than ignored.
+void check_flags_apply(const Args& a, const std::string& algo, bool cartpole) {
+  const std::vector<std::string> td = {"td0", "td-linear"},
+                                 control = {"mc-eps-greedy", "sarsa", "nstep-sarsa", "q-learning"},
+                                 deep = {"dqn", "reinforce", "a2c"};
+  auto with = [](std::vector<std::string> x, const std::vector<std::string>& y) {
+    x.insert(x.end(), y.begin(), y.end());
+    return x;
+  };
+  const std::vector<std::string> sampled =
+      with(with(td, control), {"mc-basic", "mc-es", "q-learning-off", "reinforce", "a2c"});
+  const std::vector<std::pair<std::string, std::vector<std::string>>> applies = {
+      {"episodes", sampled},
+      {"length",
+       with(with(td, control), {"mc-basic", "mc-es", "q-learning-off", "dqn", "reinforce", "a2c"})},
+      {"epsilon", control},
+      {"decay-epsilon", control},
+      {"alpha", with(td, {"sarsa", "nstep-sarsa", "q-learning", "q-learning-off"})},
+      {"n", {"nstep-sarsa"}},
+      {"sweeps", {"truncated-pi"}},
+      {"tol", {"value-iteration", "truncated-pi", "policy-evaluation"}},
+      {"every-visit", {"mc-es", "mc-eps-greedy"}},
+      {"mc-alpha", {"mc-es", "mc-eps-greedy"}},
+      {"policy", with(td, {"policy-evaluation"})},
+      {"degree", {"td-linear"}},
+      {"env", deep},
+      {"hidden", deep},
+      {"lr", deep},
+      {"steps", {"dqn"}},
+      {"batch", {"reinforce", "a2c"}},
+      {"critic-lr", {"a2c"}}};
+  for (const auto& [flag, algos] : applies) {
+    if (!a.has(flag) || std::find(algos.begin(), algos.end(), algo) != algos.end()) continue;
+    std::string list;
+    for (const auto& x : algos) list += (list.empty() ? "" : ", ") + x;
+    throw UsageError("rl: --" + flag + " does not apply to --algo " + algo + " (it applies to " +
+                     list + ")");
+  }
+  if (cartpole)
+    for (const char* flag : {"grid", "gamma", "slip", "length"})
+      if (a.has(flag))
+        throw UsageError(std::string("rl: --") + flag +
+                         " is the grid world's; cart-pole has its own (docs/rl.md)");
 }
 
 // --out DIR: made if missing; each file in it is checked before any work.
@@ -92,7 +139,6 @@ Json run_deep(const Args& a, const std::string& algo, const rl::GridWorld& g,
   const int outputs = env->actions();
   auto net = rl::policy_network(inputs, hidden, outputs, &gen);
   rl::PolicyGradientRun run;
-  std::vector<double> losses;
   const double t0 = now_seconds();
   if (algo == "dqn") {
     rl::DqnOptions o;
@@ -103,12 +149,11 @@ Json run_deep(const Args& a, const std::string& algo, const rl::GridWorld& g,
     const rl::DqnRun d = rl::train_dqn(*env, *net, *target, o);
     run.returns = d.returns;
     run.lengths = d.lengths;
-    losses = d.losses;
   } else {
     rl::PolicyGradientOptions o;
     o.episodes = a.positive_int("episodes", grid ? 2000 : 1000);
-    // A2C's defaults: one episode an update, a slower actor than REINFORCE's (on cart-pole,
-    // lr 0.01 over batches of 4 stayed below a return of 80 in 1,000 episodes).
+    // A2C's defaults: one episode an update and a slower actor than REINFORCE's (docs/rl.md
+    // has the cart-pole runs that chose them).
     const bool a2c = algo == "a2c";
     o.batch = a.positive_int("batch", a2c ? 1 : 4);
     o.lr = a.has("lr") ? a.positive_double("lr", 0.01) : a2c ? 0.001 : 0.01;
@@ -203,9 +248,11 @@ int cmd_rl(int argc, char** argv) {
          "rl");
   if (!a.has("algo")) throw UsageError(std::string("rl: --algo is required: ") + kAlgorithms);
   const std::string algo = a.str("algo", "");
+  if ((std::string(", ") + kAlgorithms + ",").find(", " + algo + ",") == std::string::npos)
+    throw UsageError("rl: --algo '" + algo + "' is not one of: " + kAlgorithms);
   const bool deep = algo == "dqn" || algo == "reinforce" || algo == "a2c";
-  if (a.has("env") && !deep) throw UsageError("rl: --env goes with dqn, reinforce and a2c");
   const bool cartpole = a.str("env", "grid") == "cartpole";
+  check_flags_apply(a, algo, cartpole);
   const std::string out = output_folder(
       a, "rl",
       cartpole ? std::vector<std::string>{"curve.csv", "plot.png"}
@@ -227,7 +274,8 @@ int cmd_rl(int argc, char** argv) {
   o.first_visit = !a.has("every-visit");
   o.decay_epsilon = a.has("decay-epsilon");
   o.mc_alpha = number(a, "mc-alpha", 0.0);
-  // Defaults a run of a few seconds at most that reaches the optimal policy on the standard grid.
+  // Default budgets: runs of under a second on the standard grid (docs/rl.md has what each
+  // reaches).
   struct Budget {
     int64_t episodes, length;
   };

@@ -755,6 +755,17 @@ TEST(Cli, RlWritesValuesPolicyCurveAndFigure) {
   CliResult bad = run_cli("rl --algo nope --out " + (dir / "x").string());
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.output.find("--algo 'nope' is not one of"), std::string::npos) << bad.output;
+  // A tuning flag the algorithm does not take is refused, not ignored.
+  CliResult unused =
+      run_cli("rl --algo value-iteration --episodes 5 --out " + (dir / "u").string());
+  EXPECT_EQ(unused.status, 2);
+  EXPECT_NE(unused.output.find("--episodes does not apply to --algo value-iteration"),
+            std::string::npos)
+      << unused.output;
+  CliResult pole =
+      run_cli("rl --algo reinforce --env cartpole --gamma 0.5 --out " + (dir / "p").string());
+  EXPECT_EQ(pole.status, 2);
+  EXPECT_NE(pole.output.find("--gamma is the grid world's"), std::string::npos) << pole.output;
   std::ofstream(dir / "g.txt") << "..T\n.T.\n";
   CliResult grid = run_cli("rl --algo td0 --grid " + (dir / "g.txt").string() + " --out " +
                            (dir / "y").string());
