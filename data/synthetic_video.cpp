@@ -108,8 +108,9 @@ Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& s) {
   if (pair == 0) cx0 = d.range(0.15, 0.3) * w;
   if (pair == 1) cy0 = d.range(0.15, 0.3) * h;
   if (pair == 4) cy0 = d.range(0.25, 0.4) * h;
-  // The motion-only pairs: one object for every clip, from a uniform start on a track that wraps
-  // around the left and right edges; slow moves 2 % of the width a frame, fast 6 %.
+  // The motion-only pairs: one kind, colour and size of object for every clip (its orientation
+  // angle0 is drawn as for every class), from a uniform start on a track that wraps around the
+  // left and right edges; slow moves 2 % of the width a frame, fast 6 %.
   const bool motion_only = pair >= 5;
   if (motion_only) {
     kind = 1;

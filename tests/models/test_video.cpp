@@ -298,8 +298,8 @@ TEST(SyntheticVideo, BackwardClipsAreTheForwardOnesReversed) {
   }
 }
 
-// The motion-only classes: the same square in every frame of every clip (its pixels are the
-// only ones at the object's value in all three channels when there is no noise), moving right
+// The motion-only classes: a square of one size in every frame of every clip (its pixels are
+// the only ones at the object's value in all three channels when there is no noise), moving right
 // or left by 2 % (slow) or 6 % (fast) of the width a frame around a wrapped track.
 TEST(SyntheticVideo, MotionOnlyClassesDifferInSpeedAndDirectionAlone) {
   data::SyntheticVideoSpec s;
@@ -341,8 +341,8 @@ TEST(SyntheticVideo, MotionOnlyClassesDifferInSpeedAndDirectionAlone) {
         previous = column;
       }
     }
-  // One square in every frame of every class: its side is 6.4 pixels (0.08 x 50 x 1.6), so it
-  // covers 6 or 7 columns and 6 or 7 rows, as it falls on the pixel grid.
+  // One size in every frame of every class: the side is 6.4 pixels (0.08 x 50 x 1.6), 41 square
+  // pixels, which the pixel grid (and the clip's orientation) rounds to between 36 and 49.
   ASSERT_FALSE(areas.empty());
   EXPECT_GE(*areas.begin(), 36);
   EXPECT_LE(*areas.rbegin(), 49);
