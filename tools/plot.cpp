@@ -1,6 +1,7 @@
 #include "tools/plot.h"
 
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 
 #include <algorithm>
 #include <cmath>
@@ -36,6 +37,11 @@ class Canvas {
   ~Canvas() {
     cairo_destroy(cr_);
     cairo_surface_destroy(surface_);
+    // cairo and fontconfig keep their font caches for the life of the process; a command draws
+    // a figure or two, so they are released after each (cairo's and fontconfig's own leak-check
+    // sequence), and the sanitizer build sees nothing left. The next figure loads them again.
+    cairo_debug_reset_static_data();
+    FcFini();
   }
   Canvas(const Canvas&) = delete;
   Canvas& operator=(const Canvas&) = delete;

@@ -455,12 +455,13 @@ int cmd_sa(int argc, char** argv) {
     const std::string bounds = a.str("bounds", cubic ? "0,3" : "none");
     if (bounds != "none") {
       const size_t comma = bounds.find(',');
+      // The halves outlive the strtod end pointers into them.
+      const std::string lo = bounds.substr(0, comma),
+                        hi = comma == std::string::npos ? "" : bounds.substr(comma + 1);
       char *e1 = nullptr, *e2 = nullptr;
-      if (comma != std::string::npos) {
-        o.lo = std::strtod(bounds.substr(0, comma).c_str(), &e1);
-        o.hi = std::strtod(bounds.substr(comma + 1).c_str(), &e2);
-      }
-      if (comma == std::string::npos || *e1 || *e2 || !(o.lo < o.hi))
+      o.lo = std::strtod(lo.c_str(), &e1);
+      o.hi = std::strtod(hi.c_str(), &e2);
+      if (comma == std::string::npos || lo.empty() || hi.empty() || *e1 || *e2 || !(o.lo < o.hi))
         throw UsageError("sa: --bounds '" + bounds + "' is not LO,HI with LO < HI, nor 'none'");
     }
     const double root = cubic ? std::cbrt(5.0) : 1.0;
