@@ -10,9 +10,10 @@
 // The motion set (SyntheticVideoSpec::motion_only) adds four motion-only classes in two more
 // pairs: slow right / slow left and fast right / fast left. Their object is drawn alike in every
 // clip (a light square of one size, at a random orientation) and wraps around the frame's left
-// and right edges from a uniform start, so its place in any one frame is uniform whatever the class: only the speed
-// (across the pairs) and the direction (within a pair) tell them apart, and a model that reads
-// single frames, or an order-blind average of them, is at chance (1/4) among the four.
+// and right edges from a uniform start, so its place in any one frame is uniform whatever the
+// class: only the speed (across the pairs) and the direction (within a pair) tell them apart, and a
+// model that reads single frames, or an order-blind average of them, is at chance (1/4) among the
+// four.
 #pragma once
 #include <string>
 #include <vector>

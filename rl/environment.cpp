@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "rl/model_free.h"
 
 namespace spool::rl {
 
@@ -25,14 +26,9 @@ std::vector<float> GridEnvironment::reset(Sampler& rng) {
 EnvStep GridEnvironment::step(int action, Sampler& rng) {
   SPOOL_CHECK(action >= 0 && action < kActions, "grid environment: action ", action,
               " is not 0..4");
-  const auto outs = g_.outcomes(s_, action);
-  size_t k = 0;
-  if (outs.size() > 1) {
-    double u = rng.uniform(), acc = 0;
-    while (k + 1 < outs.size() && u >= (acc += outs[k].p)) ++k;
-  }
-  s_ = outs[k].next;
-  return {one_hot(), outs[k].reward, false};
+  const Outcome o = sample_step(g_, s_, action, rng);
+  s_ = o.next;
+  return {one_hot(), o.reward, false};
 }
 
 std::vector<float> CartPole::reset(Sampler& rng) {

@@ -356,10 +356,8 @@ int cmd_rl(int argc, char** argv) {
       l = rl::sarsa(g, o);
     else if (algo == "q-learning")
       l = rl::q_learning(g, o, false);
-    else if (algo == "q-learning-off")
+    else  // q-learning-off: the last of kAlgorithms, which --algo was checked against
       l = rl::q_learning(g, o, true);
-    else
-      throw UsageError("rl: --algo '" + algo + "' is not one of: " + kAlgorithms);
     values = l.v;
     q = l.q;
     actions = q.empty() ? std::vector<int>(size_t(g.states()), -1) : rl::greedy_actions(q);
