@@ -7,21 +7,35 @@
 
 namespace spool::models {
 
-Tensor sequence_logps(const Tensor& logits, const Tensor& tokens, const Tensor& mask) {
-  SPOOL_CHECK(logits.dim() == 3 && tokens.dim() == 2 && mask.dim() == 2 &&
-                  logits.size(0) == tokens.size(0) && logits.size(1) == tokens.size(1) &&
-                  mask.shape() == tokens.shape(),
-              "sequence_logps: logits ", describe(logits), ", tokens ", describe(tokens),
-              " and mask ", describe(mask), " do not describe the same [N, T] rows");
-  SPOOL_CHECK(tokens.dtype() == DType::i64, "sequence_logps: tokens are ", describe(tokens),
+namespace {
+
+void check_rows(const char* what, const Tensor& logits, const Tensor& tokens) {
+  SPOOL_CHECK(logits.dim() == 3 && tokens.dim() == 2 && logits.size(0) == tokens.size(0) &&
+                  logits.size(1) == tokens.size(1),
+              what, ": logits ", describe(logits), " and tokens ", describe(tokens),
+              " do not describe the same [N, T] rows");
+  SPOOL_CHECK(tokens.dtype() == DType::i64, what, ": tokens are ", describe(tokens),
               "; expected i64");
+  SPOOL_CHECK(tokens.size(1) >= 2, what, ": rows of ", tokens.size(1), " tokens predict nothing");
+}
+
+}  // namespace
+
+Tensor token_logps(const Tensor& logits, const Tensor& tokens) {
+  check_rows("token_logps", logits, tokens);
   const int64_t n = tokens.size(0), t = tokens.size(1), v = logits.size(2);
-  SPOOL_CHECK(t >= 2, "sequence_logps: rows of ", t, " tokens predict nothing");
   // Position t - 1 predicts token t: the logits of positions 0..T-2 against tokens 1..T-1.
   Tensor l = reshape(narrow(logits, 1, 0, t - 1), {-1, v});
   Tensor next = reshape(contiguous(narrow(tokens, 1, 1, t - 1)), {-1});
-  Tensor lp = -cross_entropy(l, next, {.reduction = Reduction::none});
-  return sum(reshape(lp, {n, t - 1}) * narrow(mask, 1, 1, t - 1), {1});
+  return reshape(-cross_entropy(l, next, {.reduction = Reduction::none}), {n, t - 1});
+}
+
+Tensor sequence_logps(const Tensor& logits, const Tensor& tokens, const Tensor& mask) {
+  check_rows("sequence_logps", logits, tokens);
+  SPOOL_CHECK(mask.shape() == tokens.shape(), "sequence_logps: mask ", describe(mask),
+              " and tokens ", describe(tokens), " differ in shape");
+  const int64_t t = tokens.size(1);
+  return sum(token_logps(logits, tokens) * narrow(mask, 1, 1, t - 1), {1});
 }
 
 DpoLossType parse_dpo_loss(const std::string& name) {

@@ -16,6 +16,10 @@
 
 namespace spool::models {
 
+// log softmax(logits[n, t - 1])[tokens[n, t]] for t >= 1: [N, T - 1], entry t - 1 for the
+// token at t. Differentiable in logits.
+Tensor token_logps(const Tensor& logits, const Tensor& tokens);
+
 // Sum over t >= 1 of mask[n, t] * log softmax(logits[n, t - 1])[tokens[n, t]]: [N] for logits
 // [N, T, V], tokens [N, T] i64 and mask [N, T] (the logits' dtype). Differentiable in logits.
 Tensor sequence_logps(const Tensor& logits, const Tensor& tokens, const Tensor& mask);

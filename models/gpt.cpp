@@ -1,6 +1,8 @@
 #include "models/gpt.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "engine/autograd.h"
@@ -132,8 +134,10 @@ Tensor Gpt::embed(const Tensor& idx, const Tensor& positions) {
   return dropout(wte_->forward(idx) + wpe_->forward(pos), c_.dropout, is_training(), gen_);
 }
 
-Tensor Gpt::logits(const Tensor& x) {
-  return matmul(ln_f_->forward(x), transpose(wte_->weight, 0, 1));  // tied head
+Tensor Gpt::logits(const Tensor& x) { return head(ln_f_->forward(x)); }
+
+Tensor Gpt::head(const Tensor& features) {
+  return matmul(features, transpose(wte_->weight, 0, 1));  // tied to the token embedding
 }
 
 Tensor Gpt::blocks(Tensor x, const Tensor& segments) {
@@ -195,7 +199,60 @@ Tensor Gpt::forward_cached(const Tensor& idx, KvCache& cache) {
   for (size_t i = 0; i < blocks_.size(); ++i)
     x = blocks_[i]->forward_cached(x, cache.k[i], cache.v[i]);
   cache.length += t;
-  return matmul(ln_f_->forward(x), transpose(wte_->weight, 0, 1));
+  return logits(x);
+}
+
+namespace {
+
+// The next token of one row: logits / temperature, the top k kept, sampled by inverse CDF.
+int64_t sample_next(std::vector<double> z, int64_t top_k, double temperature, Generator& gen) {
+  const int64_t vocab = int64_t(z.size()), k = std::min(top_k, vocab);
+  std::vector<double> sorted = z;
+  std::nth_element(sorted.begin(), sorted.begin() + (k - 1), sorted.end(), std::greater<double>());
+  const double cutoff = sorted[size_t(k - 1)];
+  const double mx = *std::max_element(z.begin(), z.end());
+  double total = 0;
+  for (double& v : z) total += (v = v >= cutoff ? std::exp((v - mx) / temperature) : 0.0);
+  double u = uniform_at(gen.take(1), 0) * total;
+  int64_t next = 0;
+  while (next + 1 < vocab && (u -= z[size_t(next)]) > 0) ++next;
+  return next;
+}
+
+}  // namespace
+
+std::vector<std::vector<int64_t>> sample_continuations(
+    Gpt& model, const std::vector<std::vector<int64_t>>& prompts, int64_t n, int64_t top_k,
+    double temperature, Generator& gen) {
+  SPOOL_CHECK(!prompts.empty() && !prompts[0].empty(), "sample_continuations: no prompt");
+  SPOOL_CHECK(top_k >= 1 && temperature > 0, "sample_continuations: top_k ", top_k,
+              " and temperature ", temperature, " must be positive");
+  const int64_t b = int64_t(prompts.size()), t = int64_t(prompts[0].size());
+  const int64_t vocab = model.config().vocab;
+  std::vector<int64_t> ids;
+  for (const auto& p : prompts) {
+    SPOOL_CHECK(int64_t(p.size()) == t, "sample_continuations: prompts of ", t, " and ", p.size(),
+                " tokens; batched sampling needs one length");
+    ids.insert(ids.end(), p.begin(), p.end());
+  }
+  NoGrad no_grad;
+  const Device device = model.parameters().front().device();
+  KvCache cache;
+  Tensor logits = model.forward_cached(to(from_vector(ids, {b, t}), device), cache);
+  std::vector<std::vector<int64_t>> out(static_cast<size_t>(b));
+  for (int64_t i = 0; i < n; ++i) {
+    const auto z =
+        to(contiguous(narrow(logits, 1, logits.size(1) - 1, 1)), Device::cpu()).to_vector<double>();
+    std::vector<int64_t> next(static_cast<size_t>(b));
+    for (int64_t r = 0; r < b; ++r) {
+      next[size_t(r)] =
+          sample_next(std::vector<double>(z.begin() + r * vocab, z.begin() + (r + 1) * vocab),
+                      top_k, temperature, gen);
+      out[size_t(r)].push_back(next[size_t(r)]);
+    }
+    if (i + 1 < n) logits = model.forward_cached(to(from_vector(next, {b, 1}), device), cache);
+  }
+  return out;
 }
 
 }  // namespace spool::models

@@ -93,6 +93,8 @@ class Gpt : public nn::Module {
   // The final LayerNorm's output [B, T, d], before the tied head (for scalar heads such as a
   // reward model's).
   Tensor features(const Tensor& idx, const Tensor& positions = {}, const Tensor& segments = {});
+  // The tied output head on features(): logits [..., vocab].
+  Tensor head(const Tensor& features);
   // The training step on idx as a chain for the memory planner: the embedding, each block's
   // attention and MLP halves, and the head with the mean cross-entropy against `targets` [B, T].
   Chain chain(const Tensor& idx, const Tensor& targets, const Tensor& positions = {},
@@ -116,5 +118,12 @@ class Gpt : public nn::Module {
   std::vector<std::shared_ptr<GptBlock>> blocks_;
   std::shared_ptr<nn::LayerNorm> ln_f_;
 };
+
+// Continues every prompt (all of one length, token ids) by n tokens sampled from the model with
+// one batched key/value cache: logits / temperature, the top k kept, sampled by inverse CDF from
+// `gen`. Returns the n new tokens of each prompt. Runs under NoGrad.
+std::vector<std::vector<int64_t>> sample_continuations(
+    Gpt& model, const std::vector<std::vector<int64_t>>& prompts, int64_t n, int64_t top_k,
+    double temperature, Generator& gen);
 
 }  // namespace spool::models

@@ -9,6 +9,7 @@
 #include "engine/factory.h"
 #include "engine/safetensors.h"
 #include "models/gpt.h"
+#include "models/ppo.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -18,45 +19,52 @@ namespace spool::cli {
 
 namespace {
 
-// The next token of one row: logits / temperature, the top k kept, sampled by inverse CDF.
-int64_t sample_next(std::vector<double> z, int64_t top_k, double temperature, Generator& gen) {
-  const int64_t vocab = int64_t(z.size()), k = std::min(top_k, vocab);
-  std::vector<double> sorted = z;
-  std::nth_element(sorted.begin(), sorted.begin() + (k - 1), sorted.end(), std::greater<double>());
-  const double cutoff = sorted[size_t(k - 1)];
-  const double mx = *std::max_element(z.begin(), z.end());
-  double total = 0;
-  for (double& v : z) total += (v = v >= cutoff ? std::exp((v - mx) / temperature) : 0.0);
-  double u = uniform_at(gen.take(1), 0) * total;
-  int64_t next = 0;
-  while (next + 1 < vocab && (u -= z[size_t(next)]) > 0) ++next;
-  return next;
-}
-
-// Continues every prompt (all of one length) by n tokens with one batched key/value cache.
+// Continues every prompt (all of one length) by n bytes.
 std::vector<std::string> continue_all(models::Gpt& model, const std::vector<std::string>& prompts,
                                       int64_t n, int64_t top_k, double temperature,
                                       Generator& gen) {
-  const int64_t b = int64_t(prompts.size()), t = int64_t(prompts[0].size());
-  const int64_t vocab = model.config().vocab;
-  std::vector<int64_t> ids;
-  for (const auto& p : prompts)
-    for (char ch : p) ids.push_back(int64_t(static_cast<unsigned char>(ch)));
-  models::KvCache cache;
-  Tensor logits = model.forward_cached(from_vector(ids, {b, t}), cache);
-  std::vector<std::string> out(static_cast<size_t>(b));
-  for (int64_t i = 0; i < n; ++i) {
-    const auto z = contiguous(narrow(logits, 1, logits.size(1) - 1, 1)).to_vector<double>();
-    std::vector<int64_t> next(static_cast<size_t>(b));
-    for (int64_t r = 0; r < b; ++r) {
-      next[size_t(r)] =
-          sample_next(std::vector<double>(z.begin() + r * vocab, z.begin() + (r + 1) * vocab),
-                      top_k, temperature, gen);
-      out[size_t(r)] += char(next[size_t(r)]);
-    }
-    if (i + 1 < n) logits = model.forward_cached(from_vector(next, {b, 1}), cache);
+  std::vector<std::vector<int64_t>> ids;
+  for (const auto& p : prompts) {
+    ids.emplace_back();
+    for (char ch : p) ids.back().push_back(int64_t(static_cast<unsigned char>(ch)));
+  }
+  std::vector<std::string> out;
+  for (const auto& row : models::sample_continuations(model, ids, n, top_k, temperature, gen)) {
+    out.emplace_back();
+    for (int64_t id : row) out.back() += char(id);
   }
   return out;
+}
+
+std::vector<int64_t> bytes_of(const std::string& s) {
+  std::vector<int64_t> out;
+  for (char ch : s) out.push_back(int64_t(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+// Per sample, in batches of 64: the reward model's score of prompt + completion (when `rm`) and
+// the summed log pi - log ref of the completion's bytes (when `ref`).
+void score_samples(const std::vector<std::string>& prompts, const std::vector<std::string>& outs,
+                   models::RewardModel* rm, models::Gpt& policy, models::Gpt* ref,
+                   std::vector<double>& scores, std::vector<double>& kls) {
+  for (size_t at = 0; at < prompts.size(); at += 64) {
+    std::vector<std::vector<int64_t>> p, c;
+    for (size_t i = at; i < std::min(prompts.size(), at + 64); ++i) {
+      p.push_back(bytes_of(prompts[i]));
+      c.push_back(bytes_of(outs[i]));
+    }
+    const models::Rollout r = models::make_rollout(p, c);
+    if (rm)
+      for (double v : to(rm->rewards(r.tokens, r.mask), DType::f64).to_vector<double>())
+        scores.push_back(v);
+    if (ref) {
+      const int64_t t = r.tokens.size(1);
+      const Tensor d = models::token_logps(policy.forward(r.tokens), r.tokens) -
+                       models::token_logps(ref->forward(r.tokens), r.tokens);
+      const Tensor per_row = sum(d * narrow(r.mask, 1, 1, t - 1), {1});
+      for (double v : to(per_row, DType::f64).to_vector<double>()) kls.push_back(v);
+    }
+  }
 }
 
 }  // namespace
@@ -73,6 +81,14 @@ int cmd_generate(int argc, char** argv) {
            "PAIRS.jsonl: continue its held-out prompts and report the share of corpus words"},
           {"samples", true, "--prompts: how many prompts to continue (default 300)"},
           {"out", true, "--prompts: SAMPLES.jsonl, the samples written out"},
+          {"reward", true,
+           "--prompts: R.safetensors, a reward model (reward-gpt-tiny) that scores each sample"},
+          {"ref", true,
+           "--prompts: W.safetensors, a reference GPT: the samples' mean summed log p - log ref, "
+           "their estimate of KL(model || ref) (temperature 1, every byte)"},
+          {"against", true,
+           "--prompts with --reward: W.safetensors, a GPT that continues the same prompts; the "
+           "share of prompts where this model's sample scores higher (ties count half)"},
           {"words-from", true,
            "--prompts: the corpus whose words count as real (default Debian's fortunes)"},
           {"allow-nonfinite", false,
@@ -83,14 +99,24 @@ int cmd_generate(int argc, char** argv) {
   if (!is_file(path)) throw UsageError("generate: --weights: no such file: " + path);
   if (a.has("prompt") && a.has("prompts"))
     throw UsageError("generate: give --prompt or --prompts, not both");
-  for (const char* f : {"samples", "out", "words-from"})
+  for (const char* f : {"samples", "out", "words-from", "reward", "ref", "against"})
     if (a.has(f) && !a.has("prompts"))
       throw UsageError(std::string("generate: --") + f + " goes with --prompts PAIRS.jsonl");
   const std::string prompt = a.str("prompt", "\n");
   if (prompt.empty()) throw UsageError("generate: --prompt is empty");
   const int64_t n = a.positive_int("tokens", 200), top_k = a.positive_int("top-k", 256);
   const double temperature = a.positive_double("temperature", 1.0);
-  Generator gen(a.seed("seed", 0));
+  if (a.has("against") && !a.has("reward"))
+    throw UsageError("generate: --against compares samples by a reward model: add --reward");
+  if (a.has("ref") && (temperature != 1.0 || top_k < 256))
+    throw UsageError(
+        "generate: --ref estimates KL(model || ref) from samples of the model itself: it needs "
+        "--temperature 1 and every byte (no --top-k)");
+  for (const char* f : {"reward", "ref", "against"})
+    if (a.has(f) && !is_file(a.str(f, "")))
+      throw UsageError(std::string("generate: --") + f + ": no such file: " + a.str(f, ""));
+  const uint64_t seed = a.seed("seed", 0);
+  Generator gen(seed);
 
   if (a.has("out")) check_output(a.str("out", ""), "generate: --out");
   const TensorFile weights = load_safetensors(path);
@@ -125,12 +151,48 @@ int cmd_generate(int argc, char** argv) {
       throw UsageError("generate: prompts (" + std::to_string(prompts[0].size()) +
                        " bytes) + --tokens " + std::to_string(n) + " exceed the context of " +
                        std::to_string(context));
+    // The reward model's scores, the KL estimate and the comparison, when asked for.
+    std::shared_ptr<models::RewardModel> rm;
+    std::shared_ptr<models::Gpt> ref, other;
+    const auto load = [&](const char* flag) {
+      const TensorFile f = load_safetensors(a.str(flag, ""));
+      check_finite(f, std::string("generate: --") + flag, a.has("allow-nonfinite"));
+      return f;
+    };
+    if (a.has("reward")) rm = load_reward_model(load("reward"), "generate: --reward");
+    if (a.has("ref")) ref = load_gpt(load("ref"));
+    if (a.has("against")) other = load_gpt(load("against"));
+    if (other) other->eval();
+    if (rm) rm->eval();
+    if (ref) ref->eval();
+    for (auto* m : {rm ? rm->transformer.get() : nullptr, ref.get(), other.get()})
+      if (m && (m->config().vocab != model->config().vocab ||
+                m->config().context < int64_t(prompts[0].size()) + n))
+        throw UsageError("generate: a model of --reward, --ref or --against has vocab " +
+                         std::to_string(m->config().vocab) + " and context " +
+                         std::to_string(m->config().context) + "; the samples need vocab " +
+                         std::to_string(model->config().vocab) + " and " +
+                         std::to_string(prompts[0].size() + size_t(n)) + " positions");
     std::vector<std::string> outs;
     for (int64_t at = 0; at < samples; at += 64) {
       std::vector<std::string> chunk(prompts.begin() + at,
                                      prompts.begin() + std::min(samples, at + 64));
       for (auto& s : continue_all(*model, chunk, n, top_k, temperature, gen))
         outs.push_back(std::move(s));
+    }
+    std::vector<double> scores_rm, kls, other_scores, unused;
+    if (rm || ref) score_samples(prompts, outs, rm.get(), *model, ref.get(), scores_rm, kls);
+    if (other) {
+      // The other model continues the same prompts with draws from the same seed.
+      Generator other_gen(seed);
+      std::vector<std::string> other_outs;
+      for (int64_t at = 0; at < samples; at += 64) {
+        std::vector<std::string> chunk(prompts.begin() + at,
+                                       prompts.begin() + std::min(samples, at + 64));
+        for (auto& s : continue_all(*other, chunk, n, top_k, temperature, other_gen))
+          other_outs.push_back(std::move(s));
+      }
+      score_samples(prompts, other_outs, rm.get(), *other, nullptr, other_scores, unused);
     }
     int64_t clean = 0, scored_words = 0, known_words = 0;
     std::vector<data::SpellingScore> scores;
@@ -142,30 +204,50 @@ int cmd_generate(int argc, char** argv) {
     }
     if (a.has("out")) {
       LineLog log(a.str("out", ""), "--out");
-      for (int64_t i = 0; i < samples; ++i)
-        log.write(Json()
-                      .add("prompt", prompts[size_t(i)])
-                      .add("completion", outs[size_t(i)])
-                      .add("words", scores[size_t(i)].words)
-                      .add("known_words", scores[size_t(i)].known)
-                      .add("well_spelt", scores[size_t(i)].well_spelt())
-                      .str());
+      for (int64_t i = 0; i < samples; ++i) {
+        Json j;
+        j.add("prompt", prompts[size_t(i)])
+            .add("completion", outs[size_t(i)])
+            .add("words", scores[size_t(i)].words)
+            .add("known_words", scores[size_t(i)].known)
+            .add("well_spelt", scores[size_t(i)].well_spelt());
+        if (rm) j.add("reward", scores_rm[size_t(i)]);
+        if (ref) j.add("kl", kls[size_t(i)]);
+        if (other) j.add("against_reward", other_scores[size_t(i)]);
+        log.write(j.str());
+      }
       log.commit();
     }
     for (int64_t i = 0; i < std::min<int64_t>(3, samples); ++i)
       std::printf("[%s]%s\n", prompts[size_t(i)].c_str(), outs[size_t(i)].c_str());
-    std::printf("%s\n", Json()
-                            .add("weights", path)
-                            .add("samples", samples)
-                            .add("tokens", n)
-                            .add("temperature", temperature)
-                            .add("property", ">= 3/4 of the words are corpus words (>= 3 words)")
-                            .add("property_rate", double(clean) / double(samples))
-                            .add("known_word_fraction",
-                                 double(known_words) / double(std::max<int64_t>(1, scored_words)))
-                            .add("words_per_sample", double(scored_words) / double(samples))
-                            .str()
-                            .c_str());
+    Json summary;
+    summary.add("weights", path)
+        .add("samples", samples)
+        .add("tokens", n)
+        .add("temperature", temperature)
+        .add("property", ">= 3/4 of the words are corpus words (>= 3 words)")
+        .add("property_rate", double(clean) / double(samples))
+        .add("known_word_fraction",
+             double(known_words) / double(std::max<int64_t>(1, scored_words)))
+        .add("words_per_sample", double(scored_words) / double(samples));
+    const auto average = [](const std::vector<double>& v) {
+      double t = 0;
+      for (double x : v) t += x;
+      return t / double(v.size());
+    };
+    if (rm) summary.add("reward_mean", average(scores_rm));
+    if (ref) summary.add("kl_to_ref", average(kls));
+    if (other) {
+      double wins = 0;
+      for (int64_t i = 0; i < samples; ++i)
+        wins += scores_rm[size_t(i)] > other_scores[size_t(i)]    ? 1.0
+                : scores_rm[size_t(i)] == other_scores[size_t(i)] ? 0.5
+                                                                  : 0.0;
+      summary.add("against", a.str("against", ""))
+          .add("against_reward_mean", average(other_scores))
+          .add("win_rate", wins / double(samples));
+    }
+    std::printf("%s\n", summary.str().c_str());
     return 0;
   }
   if (int64_t(prompt.size()) + n > context)

@@ -78,4 +78,24 @@ std::shared_ptr<models::Gpt> load_gpt(const TensorFile& file, Generator* gen) {
   return model;
 }
 
+std::shared_ptr<models::RewardModel> load_reward_model(const TensorFile& file,
+                                                       const std::string& flag) {
+  std::string head;
+  for (const char* p : {"score.weight", "model.score.weight"})
+    if (file.has(p)) head = p;
+  if (head.empty())
+    throw UsageError(flag + ": " + file.path +
+                     " holds no reward head 'score.weight' (a reward model is trained with spool "
+                     "train --model reward-gpt-tiny)");
+  auto trunk = load_gpt(file);
+  auto model = std::make_shared<models::RewardModel>(trunk->config());
+  model->transformer->load_state_dict(trunk->state_dict());
+  const Tensor& w = file.at(head);
+  if (w.shape() != Shape({1, trunk->config().d}))
+    throw UsageError(flag + ": " + file.path + ": " + head + " is " + describe(w) +
+                     "; expected [1, " + std::to_string(trunk->config().d) + "]");
+  model->score->load_state_dict({{"weight", w}});
+  return model;
+}
+
 }  // namespace spool::cli

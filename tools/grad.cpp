@@ -251,7 +251,7 @@ int cmd_grad(int argc, char** argv) {
     if (a.has(f) && !dpo) throw UsageError(std::string("grad: --") + f + " is for dpo-gpt-tiny");
   if (dpo) return grad_dpo(a, weights, batch, out, mode);
   if (info->family == Family::video) return grad_video(model_name, a, weights, batch, out, mode);
-  if (info->family == Family::reward)
+  if (info->family == Family::reward || info->family == Family::rlhf)
     throw UsageError("grad: " + model_name +
                      " is not one of grad's models (the digits, language, preference and video "
                      "models)");

@@ -6,6 +6,7 @@
 #include "models/dpo.h"
 #include "models/gpt.h"
 #include "models/mlp.h"
+#include "models/ppo.h"
 #include "models/resnet.h"
 #include "models/video.h"
 #include "nn/layers.h"
@@ -126,6 +127,10 @@ ModelInfo gpt_entry(const std::string& name, Family family, const models::GptCon
   ModelInfo m{name, family, nullptr, std::move(study)};
   if (family == Family::reward)
     m.make = [config](Generator* g) { return std::make_shared<models::RewardModel>(config, g); };
+  else if (family == Family::rlhf)
+    m.make = [config](Generator* g) {
+      return std::make_shared<models::PolicyWithValue>(config, g);
+    };
   else
     m.make = [config](Generator* g) { return std::make_shared<models::Gpt>(config, g); };
   m.gpt = config;
@@ -149,6 +154,7 @@ const std::vector<ModelInfo>& model_table() {
         gpt_entry("gpt2-124m", Family::language, models::gpt2_124m(), study_gpt),
         gpt_entry("dpo-gpt-tiny", Family::preference, models::dpo_gpt_tiny(), study_dpo),
         gpt_entry("reward-gpt-tiny", Family::reward, models::dpo_gpt_tiny(), nullptr),
+        gpt_entry("ppo-gpt-tiny", Family::rlhf, models::dpo_gpt_tiny(), nullptr),
     };
     // The video models, as models/video.cpp names them.
     const std::string names = models::kVideoModelNames;

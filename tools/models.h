@@ -20,6 +20,7 @@ enum class Family {
   language,    // gpt-tiny, gpt2-124m: bytes of text (also their sft on preference pairs)
   preference,  // dpo-gpt-tiny: DPO on preference pairs against a frozen reference
   reward,      // reward-gpt-tiny: a Bradley-Terry reward model on preference pairs
+  rlhf,        // ppo-gpt-tiny: PPO on the pairs' prompts against a reward model
   video,       // tsn, tsm, trn, i3d on ResNet-18 or -50: clips
 };
 

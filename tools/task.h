@@ -90,6 +90,7 @@ std::unique_ptr<Task> make_gpt_task(const TrainConfig& c);
 std::unique_ptr<Task> make_sft_task(const TrainConfig& c);
 std::unique_ptr<Task> make_dpo_task(const TrainConfig& c);
 std::unique_ptr<Task> make_reward_task(const TrainConfig& c);
+std::unique_ptr<Task> make_ppo_task(const TrainConfig& c);
 std::unique_ptr<Task> make_video_task(const TrainConfig& c);
 
 // The loop above; returns the process's exit status (0).

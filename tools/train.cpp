@@ -266,6 +266,8 @@ std::unique_ptr<Task> make_task(const TrainConfig& c) {
       return make_dpo_task(c);
     case Family::reward:
       return make_reward_task(c);
+    case Family::rlhf:
+      return make_ppo_task(c);
     case Family::video:
       return make_video_task(c);
   }
@@ -325,21 +327,34 @@ int cmd_train(int argc, char** argv) {
        {"sft", false,
         "gpt-tiny: supervised fine-tuning on prompt + chosen of --data PAIRS.jsonl (loss on the "
         "completion)",
-        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny)"},
-       {"init", true, "W.safetensors: the starting weights of the policy (or trunk)",
-        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny)"},
+        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny, ppo-gpt-tiny)"},
+       {"init", true,
+        "W.safetensors: the starting weights of the policy (or trunk); ppo: also the reference",
+        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny, ppo-gpt-tiny)"},
        {"ref-weights", true,
-        "dpo: the frozen reference's weights (default: a copy of the starting policy)",
-        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny)"},
+        "dpo, ppo: the frozen reference's weights (default: a copy of the starting policy)",
+        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny, ppo-gpt-tiny)"},
        {"loss", true, "dpo: sigmoid, cdpo, ipo or hinge",
-        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny)"},
+        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny, ppo-gpt-tiny)"},
        {"beta", true, "dpo: the KL coefficient beta",
-        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny)"},
+        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny, ppo-gpt-tiny)"},
        {"label-smoothing", true, "dpo: the label smoothing epsilon (cdpo, sigmoid)",
-        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny)"},
+        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny, ppo-gpt-tiny)"},
        {"precompute-ref", false,
         "dpo: score every pair with the reference once and drop it from memory",
-        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny)"},
+        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny, ppo-gpt-tiny)"},
+       {"reward", true,
+        "ppo: R.safetensors, the reward model (spool train --model reward-gpt-tiny)",
+        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny, ppo-gpt-tiny)"},
+       {"kl-coef", true, "ppo: the per-token KL penalty to the reference (default 0.05)",
+        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny, ppo-gpt-tiny)"},
+       {"tokens", true, "ppo: bytes sampled after each prompt (default 64)",
+        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny, ppo-gpt-tiny)"},
+       {"ppo-epochs", true, "ppo: passes over each rollout (default 4)",
+        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny, ppo-gpt-tiny)"},
+       {"minibatches", true,
+        "ppo: minibatches of --batch prompts in a rollout (default 4); a step is one minibatch",
+        "Preferences (sft, dpo-gpt-tiny, reward-gpt-tiny, ppo-gpt-tiny)"},
        {"size", true, "frame side in pixels (default 112)", "Video models"},
        {"width", true, "the backbone's first stage width (default 64)", "Video models"},
        {"test-clips", true, "generated test clips (default 200)", "Video models"},
@@ -414,7 +429,8 @@ int cmd_train(int argc, char** argv) {
   const Family family = find_model(c.model)->family;
   const bool video = family == Family::video;
   const bool dpo = family == Family::preference, reward = family == Family::reward;
-  const bool preference = c.sft || dpo || reward;
+  const bool ppo = family == Family::rlhf;
+  const bool preference = c.sft || dpo || reward || ppo;
   if (c.sft && family != Family::language)
     throw UsageError("train: --sft fine-tunes gpt-tiny; --model is '" + c.model + "'");
   for (const char* f : {"size", "width", "test-clips", "test-list", "flip", "init-2d", "modality",
@@ -438,10 +454,16 @@ int cmd_train(int argc, char** argv) {
                        "' is not a precision autocast has; the one there is: bf16");
   }
   if (a.has("init") && !preference)
-    throw UsageError("train: --init applies to --sft, dpo-gpt-tiny and reward-gpt-tiny");
-  for (const char* f : {"ref-weights", "loss", "beta", "label-smoothing", "precompute-ref"})
+    throw UsageError(
+        "train: --init applies to --sft, dpo-gpt-tiny, reward-gpt-tiny and ppo-gpt-tiny");
+  if (a.has("ref-weights") && !dpo && !ppo)
+    throw UsageError("train: --ref-weights applies to dpo-gpt-tiny and ppo-gpt-tiny");
+  for (const char* f : {"loss", "beta", "label-smoothing", "precompute-ref"})
     if (a.has(f) && !dpo)
       throw UsageError(std::string("train: --") + f + " applies to --model dpo-gpt-tiny");
+  for (const char* f : {"reward", "kl-coef", "tokens", "ppo-epochs", "minibatches"})
+    if (a.has(f) && !ppo)
+      throw UsageError(std::string("train: --") + f + " applies to --model ppo-gpt-tiny");
   if (preference)
     for (const char* f : {"resume", "pack", "checkpoint-policy", "memory-budget", "epochs"})
       if (a.has(f))
@@ -561,11 +583,24 @@ int cmd_train(int argc, char** argv) {
       throw UsageError(
           "train: preference training needs --data PAIRS.jsonl (see spool make-pairs)");
     c.data = a.str("data", "");
-    for (const char* f : {"init", "ref-weights"})
+    for (const char* f : {"init", "ref-weights", "reward"})
       if (a.has(f) && !is_file(a.str(f, "")))
         throw UsageError(std::string("--") + f + ": no such file: " + a.str(f, ""));
     if (a.has("init")) c.init = a.str("init", "");
     if (a.has("ref-weights")) c.ref_weights = a.str("ref-weights", "");
+    if (ppo) {
+      if (!a.has("reward"))
+        throw UsageError(
+            "train: ppo-gpt-tiny needs --reward R.safetensors (spool train --model "
+            "reward-gpt-tiny --save R.safetensors)");
+      c.reward = a.str("reward", "");
+      // 0 is allowed: PPO without the penalty, for comparison.
+      if (a.has("kl-coef"))
+        c.ppo.kl_coef = a.str("kl-coef", "") == "0" ? 0.0 : a.positive_double("kl-coef", 0.05);
+      c.completion_tokens = a.positive_int("tokens", 64);
+      c.ppo_epochs = a.positive_int("ppo-epochs", 4);
+      c.minibatches = a.positive_int("minibatches", 4);
+    }
     try {
       c.dpo.loss = models::parse_dpo_loss(a.str("loss", "sigmoid"));
     } catch (const Error& e) {
@@ -586,7 +621,7 @@ int cmd_train(int argc, char** argv) {
     check_memory("train: --batch " + std::to_string(c.batch), double(c.batch) * 128 * 256 * 4,
                  "the logits of one batch");
     c.eval_every = a.positive_int("eval-every", 50);
-    c.lr = a.positive_double("lr", dpo || reward ? 1e-4 : 1e-3);
+    c.lr = a.positive_double("lr", dpo || reward ? 1e-4 : ppo ? 1e-5 : 1e-3);
     c.seed = a.seed("seed", 0);
     c.log_every = a.positive_int("log-every", 10);
     return run_training(*make_task(c), c);

@@ -8,7 +8,7 @@
 #include "data/preference.h"
 #include "data/text.h"
 #include "engine/rng.h"
-#include "models/dpo.h"
+#include "models/ppo.h"
 #include "nn/module.h"
 #include "nn/optim.h"
 
@@ -25,6 +25,11 @@ struct TrainConfig {
   bool sft = false, precompute_ref = false;
   models::DpoOptions dpo;
   std::optional<std::string> init, ref_weights;
+  // PPO (ppo-gpt-tiny): --reward's model scores completions of --tokens bytes; a rollout is
+  // --batch x --minibatches prompts, trained --ppo-epochs times in minibatches of --batch.
+  models::PpoOptions ppo;
+  std::optional<std::string> reward;
+  int64_t ppo_epochs = 4, minibatches = 4, completion_tokens = 64;
   // Video models (tools/train_video.cpp).
   int64_t video_size = 112, video_width = 64, test_clips = 200;
   double time_limit = 0;               // seconds; 0: none

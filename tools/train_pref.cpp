@@ -3,6 +3,7 @@
 //                                   completion tokens only
 //   --model dpo-gpt-tiny            DPO (or cdpo, ipo, hinge) against a frozen reference
 //   --model reward-gpt-tiny         a Bradley-Terry reward model on the same pairs
+//   --model ppo-gpt-tiny            PPO on the pairs' prompts, rewarded by a reward model
 // Every logged step carries the metrics under the names the Python preference tools use; the
 // held-out pairs (every 10th) are evaluated every --eval-every steps and at the end, as eval_*.
 #include <cmath>
@@ -16,6 +17,7 @@
 #include "engine/factory.h"
 #include "engine/safetensors.h"
 #include "models/dpo.h"
+#include "models/ppo.h"
 #include "nn/optim.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
@@ -346,6 +348,152 @@ class RewardTask : public PreferenceTask {
   int64_t context_ = 0;
 };
 
+// ppo-gpt-tiny: PPO from --init (the SFT model, also the reference unless --ref-weights), rewarded
+// by --reward's model. A rollout samples --tokens bytes after each of --batch x --minibatches
+// training prompts (seeded order, temperature 1, every byte); each step is one minibatch of
+// --batch of its rows, --ppo-epochs passes in a fresh seeded order each, so a rollout lasts
+// --ppo-epochs x --minibatches steps. The held-out evaluation samples the first 64 held-out
+// prompts with a fixed seed and reports the reward model's mean score and the sampled KL to the
+// reference.
+class PpoTask : public PreferenceTask {
+ public:
+  explicit PpoTask(const TrainConfig& c) : PreferenceTask(c, describe_run(c)) {
+    auto start = make_policy(c, &gen_);
+    auto policy = std::make_shared<models::PolicyWithValue>(start->config(), &gen_);
+    policy->transformer->load_state_dict(start->state_dict());
+    policy_ = policy.get();
+    model_ = policy;
+    context_ = start->config().context;
+    if (c.ref_weights) {
+      ref_ = load_cut(*c.ref_weights, "--ref-weights", nullptr, c.allow_nonfinite);
+      if (ref_->config().context != context_ || ref_->config().vocab != start->config().vocab)
+        throw UsageError("--ref-weights: the reference (vocab " +
+                         std::to_string(ref_->config().vocab) + ", context " +
+                         std::to_string(ref_->config().context) + ") does not match the policy");
+    } else {
+      ref_ = start;
+    }
+    const TensorFile rm_file = load_safetensors(*c.reward);
+    check_finite(rm_file, "--reward", c.allow_nonfinite);
+    rm_ = load_reward_model(rm_file, "--reward");
+    if (rm_->transformer->config().vocab != start->config().vocab)
+      throw UsageError("--reward: the reward model's vocabulary (" +
+                       std::to_string(rm_->transformer->config().vocab) +
+                       ") is not the policy's (" + std::to_string(start->config().vocab) + ")");
+    set_ = data::load_preferences(c.data, context_);
+    if (set_.train.empty()) throw UsageError("train: --data " + c.data + " holds no training pair");
+    prompt_length_ = int64_t(set_.train[0].prompt.size());
+    for (const auto* pairs : {&set_.train, &set_.val})
+      for (const auto& p : *pairs)
+        if (int64_t(p.prompt.size()) != prompt_length_)
+          throw UsageError(
+              "train: ppo-gpt-tiny samples a rollout's prompts as one batch, which "
+              "needs one prompt length; " +
+              c.data + " has prompts of " + std::to_string(prompt_length_) + " and " +
+              std::to_string(p.prompt.size()) + " bytes");
+    const int64_t row = prompt_length_ + c.completion_tokens;
+    const int64_t limit = std::min(context_, rm_->transformer->config().context);
+    if (row > limit)
+      throw UsageError("train: prompts of " + std::to_string(prompt_length_) +
+                       " bytes + --tokens " + std::to_string(c.completion_tokens) +
+                       " exceed the context of " + std::to_string(limit) +
+                       " (the policy's and the reward model's)");
+    for (auto* m : {static_cast<nn::Module*>(ref_.get()), static_cast<nn::Module*>(rm_.get())}) {
+      m->to(c.device);
+      m->eval();
+      for (auto& p : m->parameters()) p.requires_grad_(false);
+    }
+    policy_->to(c.device);
+    opt_ = std::make_unique<nn::AdamW>(nn::decay_matrices_only(*model_, 0.0),
+                                       nn::AdamWOptions{.lr = c.lr});
+    ready();
+  }
+
+  Metrics step(int64_t step, PlannedSteps*, const std::function<void()>&) override {
+    const int64_t per_rollout = c_.ppo_epochs * c_.minibatches;
+    if (step % per_rollout == 0 || !rollout_.advantages.defined())
+      rollout_metrics_ = new_rollout(step / per_rollout);
+    policy_->train();
+    const int64_t k = step % per_rollout, epoch = k / c_.minibatches, mb = k % c_.minibatches;
+    const auto order =
+        epoch_order(c_.seed + 1 + uint64_t(step / per_rollout), epoch, rollout_.tokens.size(0));
+    const std::vector<int64_t> rows(order.begin() + mb * c_.batch,
+                                    order.begin() + (mb + 1) * c_.batch);
+    const models::PpoLoss l = models::ppo_loss(*policy_, rollout_, rows, c_.ppo);
+    backward(l.loss);
+    Metrics m = rollout_metrics_;
+    m["loss"] = l.loss.item();
+    m["policy/loss"] = l.policy_loss.item();
+    m["value/loss"] = l.value_loss.item();
+    m["policy/approx_kl"] = l.approx_kl;
+    m["policy/clip_fraction"] = l.clip_fraction;
+    m["value/clip_fraction"] = l.value_clip_fraction;
+    return m;
+  }
+
+  Metrics evaluate() override {
+    if (set_.val.empty()) return {};
+    std::vector<std::vector<int64_t>> prompts;
+    for (size_t i = 0; i < std::min<size_t>(64, set_.val.size()); ++i)
+      prompts.push_back(bytes_of(set_.val[i].prompt));
+    Generator gen(c_.seed + 0x5eed);  // the same draws at every evaluation
+    models::Rollout r = sample(prompts, gen);
+    return {{"score", mean(to(r.scores, DType::f64)).item()},
+            {"kl", models::rollout_kl(r)},
+            {"rlhf_reward",
+             mean(to(r.scores, DType::f64)).item() - c_.ppo.kl_coef * models::rollout_kl(r)}};
+  }
+
+ private:
+  static std::string describe_run(const TrainConfig& c) {
+    char what[128];
+    std::snprintf(what, sizeof what, "ppo (kl %g, %lld prompts a rollout, %lld epochs)",
+                  c.ppo.kl_coef, (long long)(c.batch * c.minibatches), (long long)c.ppo_epochs);
+    return what;
+  }
+  static std::vector<int64_t> bytes_of(const std::string& s) {
+    std::vector<int64_t> out;
+    for (char ch : s) out.push_back(int64_t(static_cast<unsigned char>(ch)));
+    return out;
+  }
+  // Completions of the prompts, scored by the policy, the reference and the reward model.
+  models::Rollout sample(const std::vector<std::vector<int64_t>>& prompts, Generator& gen) {
+    NoGrad no_grad;
+    policy_->eval();
+    models::Rollout r = models::make_rollout(
+        prompts, models::sample_continuations(*policy_->transformer, prompts, c_.completion_tokens,
+                                              256, 1.0, gen));
+    r.tokens = to(r.tokens, c_.device);
+    r.mask = to(r.mask, c_.device);
+    models::score_tokens(r, *policy_, *ref_);
+    r.scores = rm_->rewards(r.tokens, r.mask);
+    return r;
+  }
+  // Rollout `index`: the next --batch x --minibatches training prompts in a seeded order.
+  Metrics new_rollout(int64_t index) {
+    const int64_t n = c_.batch * c_.minibatches, total = int64_t(set_.train.size());
+    std::vector<std::vector<int64_t>> prompts;
+    for (int64_t i = index * n; i < (index + 1) * n; ++i) {
+      const auto order = epoch_order(c_.seed, i / total, total);
+      prompts.push_back(bytes_of(set_.train[size_t(order[size_t(i % total)])].prompt));
+    }
+    rollout_ = sample(prompts, gen_);
+    models::ppo_advantages(rollout_, c_.ppo);
+    const double score = mean(to(rollout_.scores, DType::f64)).item();
+    const double kl = models::rollout_kl(rollout_);
+    return {{"objective/score", score},
+            {"objective/kl", kl},
+            {"objective/rlhf_reward", score - c_.ppo.kl_coef * kl}};
+  }
+
+  models::PolicyWithValue* policy_ = nullptr;
+  std::shared_ptr<models::Gpt> ref_;
+  std::shared_ptr<models::RewardModel> rm_;
+  models::Rollout rollout_;
+  Metrics rollout_metrics_;
+  int64_t context_ = 0, prompt_length_ = 0;
+};
+
 }  // namespace
 
 std::unique_ptr<Task> make_sft_task(const TrainConfig& c) { return std::make_unique<SftTask>(c); }
@@ -353,5 +501,6 @@ std::unique_ptr<Task> make_dpo_task(const TrainConfig& c) { return std::make_uni
 std::unique_ptr<Task> make_reward_task(const TrainConfig& c) {
   return std::make_unique<RewardTask>(c);
 }
+std::unique_ptr<Task> make_ppo_task(const TrainConfig& c) { return std::make_unique<PpoTask>(c); }
 
 }  // namespace spool::cli

@@ -503,6 +503,70 @@ TEST(Cli, PreferenceTrainingRefusesBadFlagsAndFiles) {
   }
 }
 
+// PPO from an SFT model against a reward model, both from a couple of steps: it trains, logs the
+// rollout's and the update's metrics and the held-out score and KL, saves a policy that
+// generate reads, and generate scores samples by the reward model, the KL to the reference and
+// the win rate against another model. Then the flags and files it refuses.
+TEST(Cli, PpoTrainsAgainstARewardModelAndGenerateScoresItsSamples) {
+  const auto dir = temp_dir();
+  const std::string pairs = (dir / "pairs.jsonl").string();
+  CliResult made = run_cli("make-pairs --out " + pairs + " --pairs 30 --data " + small_corpus(dir));
+  ASSERT_EQ(made.status, 0) << made.output;
+  const std::string sft = (dir / "sft.safetensors").string(),
+                    rm = (dir / "rm.safetensors").string(),
+                    ppo = (dir / "ppo.safetensors").string();
+  const std::string common = " --data " + pairs + " --steps 2 --batch 2 ";
+  ASSERT_EQ(run_cli("train --model gpt-tiny --sft" + common + "--save " + sft).status, 0);
+  ASSERT_EQ(
+      run_cli("train --model reward-gpt-tiny" + common + "--init " + sft + " --save " + rm).status,
+      0);
+  const auto log = dir / "ppo.jsonl";
+  CliResult r = run_cli("train --model ppo-gpt-tiny" + common + "--init " + sft + " --reward " +
+                        rm + " --minibatches 1 --ppo-epochs 2 --tokens 8 --eval-every 1 --log " +
+                        log.string() + " --save " + ppo);
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string last = final_line(log);
+  for (const char* key :
+       {"\"objective/score\"", "\"objective/kl\"", "\"policy/loss\"", "\"value/loss\"",
+        "\"policy/clip_fraction\"", "\"eval_score\"", "\"eval_kl\""})
+    EXPECT_NE(last.find(key), std::string::npos) << key << " missing in " << last;
+  CliResult gen = run_cli("generate --weights " + ppo + " --prompts " + pairs +
+                          " --samples 4 --tokens 8 --words-from " + small_corpus(dir) +
+                          " --reward " + rm + " --ref " + sft + " --against " + sft);
+  ASSERT_EQ(gen.status, 0) << gen.output;
+  for (const char* key :
+       {"\"reward_mean\"", "\"kl_to_ref\"", "\"win_rate\"", "\"against_reward_mean\""})
+    EXPECT_NE(gen.output.find(key), std::string::npos) << key << " missing in " << gen.output;
+  // The SFT model against itself with the same draws: the same samples, every one a tie.
+  CliResult self = run_cli("generate --weights " + sft + " --prompts " + pairs +
+                           " --samples 4 --tokens 8 --words-from " + small_corpus(dir) +
+                           " --reward " + rm + " --ref " + sft + " --against " + sft);
+  ASSERT_EQ(self.status, 0) << self.output;
+  EXPECT_NE(self.output.find("\"kl_to_ref\": 0,"), std::string::npos) << self.output;
+  EXPECT_NE(self.output.find("\"win_rate\": 0.5"), std::string::npos) << self.output;
+
+  const std::pair<std::string, std::string> cases[] = {
+      {"train --model ppo-gpt-tiny" + common, "needs --reward"},
+      {"train --model ppo-gpt-tiny" + common + "--reward " + sft, "holds no reward head"},
+      {"train --model ppo-gpt-tiny" + common + "--reward " + rm + " --tokens 200",
+       "exceed the context of 128"},
+      {"train --model dpo-gpt-tiny" + common + "--reward " + rm,
+       "--reward applies to --model ppo-gpt-tiny"},
+      {"train --model gpt-tiny --kl-coef 0.1", "--kl-coef applies to --model ppo-gpt-tiny"},
+      {"train --model ppo-gpt-tiny" + common + "--reward " + rm + " --beta 0.1",
+       "--beta applies to --model dpo-gpt-tiny"},
+      {"generate --weights " + sft + " --prompts " + pairs + " --against " + sft, "add --reward"},
+      {"generate --weights " + sft + " --prompts " + pairs + " --ref " + sft + " --temperature 0.5",
+       "--ref estimates KL"},
+      {"generate --weights " + sft + " --reward " + rm, "--reward goes with --prompts"},
+  };
+  for (const auto& [args, want] : cases) {
+    CliResult bad = run_cli(args);
+    EXPECT_EQ(bad.status, 2) << args;
+    EXPECT_NE(bad.output.find(want), std::string::npos) << args << " gave: " << bad.output;
+  }
+}
+
 // The motion set: 14 classes, the last four scored apart as motion_only_acc (4 of 14 test
 // clips); its flag for lists is refused on generated data.
 TEST(Cli, TheMotionSetTrainsAndScoresItsMotionOnlyClassesApart) {
