@@ -50,7 +50,8 @@ const char* kModels =
     R"(models: mlp (the digits MLP: 64 -> 128 -> 64 -> 10), resnet18 (torchvision ResNet-18, 10
 classes; on digits the 8x8 images are upscaled to 3x32x32), gpt-tiny (byte-level GPT-2, 3.29 M
 parameters), gpt2-124m (GPT-2 small), dpo-gpt-tiny (gpt-tiny at context 128, the policy of
-DPO), reward-gpt-tiny (its trunk + a scalar head), tsn-r18, tsm-r18, trn-r18, tea-r18, stm-r18,
+DPO), reward-gpt-tiny (its trunk + a scalar head), ppo-gpt-tiny (dpo-gpt-tiny + a value head,
+trained by PPO against a reward model), tsn-r18, tsm-r18, trn-r18, tea-r18, stm-r18,
 eco-r18 (frames [N, K, 3, H, W]), tdn-r18 (snippets [N, K, 15, H, W]), i3d-r18 and gcn-r18
 (NL I3D + GCN; clips [N, 3, T, H, W]), and the same on ResNet-50: tsn-r50, tsm-r50, trn-r50,
 tea-r50, stm-r50, eco-r50, tdn-r50, i3d-r50, gcn-r50.

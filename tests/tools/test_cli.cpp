@@ -437,16 +437,18 @@ std::string small_corpus(const std::filesystem::path& dir) {
 
 }  // namespace
 
-TEST(Cli, PreferencePairsSftDpoAndRewardModelTrainAndLogTheirMetrics) {
+TEST(Cli, PreferencePairsSftDpoRewardModelAndPpoTrainAndLogTheirMetrics) {
   const auto dir = temp_dir();
   const std::string pairs = (dir / "pairs.jsonl").string();
   CliResult made = run_cli("make-pairs --out " + pairs + " --pairs 30 --data " + small_corpus(dir));
   ASSERT_EQ(made.status, 0) << made.output;
   const std::string common = " --data " + pairs + " --steps 2 --batch 2 --eval-every 1 ";
-  CliResult sft =
-      run_cli("train --model gpt-tiny --sft" + common + "--save " +
-              (dir / "sft.safetensors").string() + " --log " + (dir / "sft.jsonl").string());
-  ASSERT_EQ(sft.status, 0) << sft.output;
+  const std::string sft = (dir / "sft.safetensors").string(),
+                    rm = (dir / "rm.safetensors").string(),
+                    ppo = (dir / "ppo.safetensors").string();
+  CliResult sft_run = run_cli("train --model gpt-tiny --sft" + common + "--save " + sft +
+                              " --log " + (dir / "sft.jsonl").string());
+  ASSERT_EQ(sft_run.status, 0) << sft_run.output;
   EXPECT_NE(final_line(dir / "sft.jsonl").find("\"eval_loss\""), std::string::npos);
   // DPO from the SFT weights, with the reference live and then precomputed: the same numbers.
   const std::string dpo = "train --model dpo-gpt-tiny" + common + "--init " +
@@ -461,20 +463,50 @@ TEST(Cli, PreferencePairsSftDpoAndRewardModelTrainAndLogTheirMetrics) {
                           "\"loss\"", "\"eval_rewards/accuracies\""})
     EXPECT_NE(a.find(key), std::string::npos) << key << " missing in " << a;
   EXPECT_EQ(a.substr(0, a.find("\"seconds\"")), b.substr(0, b.find("\"seconds\"")));
-  CliResult rm =
-      run_cli("train --model reward-gpt-tiny" + common + "--log " + (dir / "rm.jsonl").string());
-  ASSERT_EQ(rm.status, 0) << rm.output;
+  CliResult rm_run = run_cli("train --model reward-gpt-tiny" + common + "--log " +
+                             (dir / "rm.jsonl").string() + " --save " + rm);
+  ASSERT_EQ(rm_run.status, 0) << rm_run.output;
   EXPECT_NE(final_line(dir / "rm.jsonl").find("\"eval_accuracy\""), std::string::npos);
-  // Samples for held-out prompts, scored for spelling.
-  CliResult gen =
-      run_cli("generate --weights " + (dir / "sft.safetensors").string() + " --prompts " + pairs +
-              " --samples 4 --tokens 16 --words-from " + small_corpus(dir));
+  // PPO from the SFT model against that reward model: it trains, logs the rollout's and the
+  // update's metrics and the held-out score and KL, and saves a policy that generate reads.
+  CliResult ppo_run =
+      run_cli("train --model ppo-gpt-tiny" + common + "--init " + sft + " --reward " + rm +
+              " --minibatches 1 --ppo-epochs 2 --tokens 8 --log " + (dir / "ppo.jsonl").string() +
+              " --save " + ppo);
+  ASSERT_EQ(ppo_run.status, 0) << ppo_run.output;
+  const std::string p = final_line(dir / "ppo.jsonl");
+  for (const char* key :
+       {"\"objective/score\"", "\"objective/kl\"", "\"policy/loss\"", "\"value/loss\"",
+        "\"policy/clip_fraction\"", "\"eval_score\"", "\"eval_kl\""})
+    EXPECT_NE(p.find(key), std::string::npos) << key << " missing in " << p;
+  CliResult too_long =
+      run_cli("train --model ppo-gpt-tiny" + common + "--reward " + rm + " --tokens 200");
+  EXPECT_EQ(too_long.status, 2);
+  EXPECT_NE(too_long.output.find("exceed the context of 128"), std::string::npos)
+      << too_long.output;
+  // Samples for held-out prompts, scored for spelling, by the reward model, for their KL to the
+  // reference and against another model's samples.
+  CliResult gen = run_cli("generate --weights " + ppo + " --prompts " + pairs +
+                          " --samples 4 --tokens 16 --words-from " + small_corpus(dir) +
+                          " --reward " + rm + " --ref " + sft + " --against " + sft);
   ASSERT_EQ(gen.status, 0) << gen.output;
-  EXPECT_NE(gen.output.find("\"property_rate\""), std::string::npos) << gen.output;
+  for (const char* key : {"\"property_rate\"", "\"reward_mean\"", "\"kl_to_ref\"", "\"win_rate\"",
+                          "\"against_reward_mean\""})
+    EXPECT_NE(gen.output.find(key), std::string::npos) << key << " missing in " << gen.output;
+  // The SFT model against itself with the same draws: the same samples, every one a tie.
+  CliResult self = run_cli("generate --weights " + sft + " --prompts " + pairs +
+                           " --samples 4 --tokens 16 --words-from " + small_corpus(dir) +
+                           " --reward " + rm + " --ref " + sft + " --against " + sft);
+  ASSERT_EQ(self.status, 0) << self.output;
+  EXPECT_NE(self.output.find("\"kl_to_ref\": 0,"), std::string::npos) << self.output;
+  EXPECT_NE(self.output.find("\"win_rate\": 0.5"), std::string::npos) << self.output;
 }
 
 TEST(Cli, PreferenceTrainingRefusesBadFlagsAndFiles) {
   const auto dir = temp_dir();
+  // A GPT without a reward model's head.
+  const std::string fixture_gpt =
+      std::string(SPOOL_SOURCE_DIR) + "/tests/fixtures/dpo_policy.safetensors";
   const std::string bad_file = (dir / "bad.jsonl").string();
   std::ofstream(bad_file) << R"({"prompt": "a", "chosen": "b", "rejected": "c"})"
                           << "\n"
@@ -495,75 +527,24 @@ TEST(Cli, PreferenceTrainingRefusesBadFlagsAndFiles) {
        "neither 'synthetic', 'synthetic-motion' nor an annotation list"},
       {"train --model mlp --time-limit 5", "--time-limit applies to the video models"},
       {"train --model tea-r18 --width 8", "--width 8: tea-r18's motion module divides"},
+      {"train --model ppo-gpt-tiny --data x", "needs --reward"},
+      {"train --model ppo-gpt-tiny --data x --reward " + fixture_gpt, "holds no reward head"},
+      {"train --model dpo-gpt-tiny --data x --reward " + fixture_gpt,
+       "--reward applies to --model ppo-gpt-tiny"},
+      {"train --model gpt-tiny --kl-coef 0.1", "--kl-coef applies to --model ppo-gpt-tiny"},
+      {"train --model ppo-gpt-tiny --data x --beta 0.1", "--beta applies to --model dpo-gpt-tiny"},
+      {"generate --weights " + fixture_gpt + " --prompts x --against " + fixture_gpt,
+       "add --reward"},
+      {"generate --weights " + fixture_gpt + " --prompts x --ref " + fixture_gpt +
+           " --temperature 0.5",
+       "--ref estimates KL"},
+      {"generate --weights " + fixture_gpt + " --reward " + fixture_gpt,
+       "--reward goes with --prompts"},
   };
   for (const auto& [args, want] : cases) {
     CliResult r = run_cli(args);
     EXPECT_EQ(r.status, 2) << args;
     EXPECT_NE(r.output.find(want), std::string::npos) << args << " gave: " << r.output;
-  }
-}
-
-// PPO from an SFT model against a reward model, both from a couple of steps: it trains, logs the
-// rollout's and the update's metrics and the held-out score and KL, saves a policy that
-// generate reads, and generate scores samples by the reward model, the KL to the reference and
-// the win rate against another model. Then the flags and files it refuses.
-TEST(Cli, PpoTrainsAgainstARewardModelAndGenerateScoresItsSamples) {
-  const auto dir = temp_dir();
-  const std::string pairs = (dir / "pairs.jsonl").string();
-  CliResult made = run_cli("make-pairs --out " + pairs + " --pairs 30 --data " + small_corpus(dir));
-  ASSERT_EQ(made.status, 0) << made.output;
-  const std::string sft = (dir / "sft.safetensors").string(),
-                    rm = (dir / "rm.safetensors").string(),
-                    ppo = (dir / "ppo.safetensors").string();
-  const std::string common = " --data " + pairs + " --steps 2 --batch 2 ";
-  ASSERT_EQ(run_cli("train --model gpt-tiny --sft" + common + "--save " + sft).status, 0);
-  ASSERT_EQ(
-      run_cli("train --model reward-gpt-tiny" + common + "--init " + sft + " --save " + rm).status,
-      0);
-  const auto log = dir / "ppo.jsonl";
-  CliResult r = run_cli("train --model ppo-gpt-tiny" + common + "--init " + sft + " --reward " +
-                        rm + " --minibatches 1 --ppo-epochs 2 --tokens 8 --eval-every 1 --log " +
-                        log.string() + " --save " + ppo);
-  ASSERT_EQ(r.status, 0) << r.output;
-  const std::string last = final_line(log);
-  for (const char* key :
-       {"\"objective/score\"", "\"objective/kl\"", "\"policy/loss\"", "\"value/loss\"",
-        "\"policy/clip_fraction\"", "\"eval_score\"", "\"eval_kl\""})
-    EXPECT_NE(last.find(key), std::string::npos) << key << " missing in " << last;
-  CliResult gen = run_cli("generate --weights " + ppo + " --prompts " + pairs +
-                          " --samples 4 --tokens 8 --words-from " + small_corpus(dir) +
-                          " --reward " + rm + " --ref " + sft + " --against " + sft);
-  ASSERT_EQ(gen.status, 0) << gen.output;
-  for (const char* key :
-       {"\"reward_mean\"", "\"kl_to_ref\"", "\"win_rate\"", "\"against_reward_mean\""})
-    EXPECT_NE(gen.output.find(key), std::string::npos) << key << " missing in " << gen.output;
-  // The SFT model against itself with the same draws: the same samples, every one a tie.
-  CliResult self = run_cli("generate --weights " + sft + " --prompts " + pairs +
-                           " --samples 4 --tokens 8 --words-from " + small_corpus(dir) +
-                           " --reward " + rm + " --ref " + sft + " --against " + sft);
-  ASSERT_EQ(self.status, 0) << self.output;
-  EXPECT_NE(self.output.find("\"kl_to_ref\": 0,"), std::string::npos) << self.output;
-  EXPECT_NE(self.output.find("\"win_rate\": 0.5"), std::string::npos) << self.output;
-
-  const std::pair<std::string, std::string> cases[] = {
-      {"train --model ppo-gpt-tiny" + common, "needs --reward"},
-      {"train --model ppo-gpt-tiny" + common + "--reward " + sft, "holds no reward head"},
-      {"train --model ppo-gpt-tiny" + common + "--reward " + rm + " --tokens 200",
-       "exceed the context of 128"},
-      {"train --model dpo-gpt-tiny" + common + "--reward " + rm,
-       "--reward applies to --model ppo-gpt-tiny"},
-      {"train --model gpt-tiny --kl-coef 0.1", "--kl-coef applies to --model ppo-gpt-tiny"},
-      {"train --model ppo-gpt-tiny" + common + "--reward " + rm + " --beta 0.1",
-       "--beta applies to --model dpo-gpt-tiny"},
-      {"generate --weights " + sft + " --prompts " + pairs + " --against " + sft, "add --reward"},
-      {"generate --weights " + sft + " --prompts " + pairs + " --ref " + sft + " --temperature 0.5",
-       "--ref estimates KL"},
-      {"generate --weights " + sft + " --reward " + rm, "--reward goes with --prompts"},
-  };
-  for (const auto& [args, want] : cases) {
-    CliResult bad = run_cli(args);
-    EXPECT_EQ(bad.status, 2) << args;
-    EXPECT_NE(bad.output.find(want), std::string::npos) << args << " gave: " << bad.output;
   }
 }
 
