@@ -22,7 +22,7 @@ $spool train --model dpo-gpt-tiny --data "$out/pairs.jsonl" --init "$out/sft.saf
   --precompute-ref --steps 300 --lr 5e-5 --eval-every 25 --log "$out/dpo.jsonl" \
   --save "$out/dpo.safetensors"
 $spool train --model reward-gpt-tiny --data "$out/pairs.jsonl" --init "$out/sft.safetensors" \
-  --steps 300 --lr 1e-4 --eval-every 25 --log "$out/reward.jsonl"
+  --steps 300 --lr 1e-4 --eval-every 25 --log "$out/reward.jsonl" --save "$out/rm.safetensors"
 for m in pretrained sft dpo; do
   w=$out/$m.safetensors
   [[ $m == pretrained ]] && w=$pre
