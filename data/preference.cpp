@@ -80,12 +80,17 @@ void write_preferences(const std::string& path, const std::vector<PreferencePair
   out.commit();
 }
 
+std::vector<int64_t> byte_tokens(const std::string& text) {
+  std::vector<int64_t> ids;
+  for (char ch : text) ids.push_back(int64_t(static_cast<unsigned char>(ch)));
+  return ids;
+}
+
 namespace {
 
 std::vector<int64_t> row_tokens(const std::string& prompt, const std::string& completion,
                                 int64_t context, int64_t& prompt_len) {
-  std::vector<int64_t> ids;
-  for (char ch : prompt) ids.push_back(int64_t(static_cast<unsigned char>(ch)));
+  std::vector<int64_t> ids = byte_tokens(prompt);
   prompt_len = int64_t(ids.size());
   for (char ch : completion) {
     if (int64_t(ids.size()) >= context) break;  // completions are cut to the context

@@ -28,6 +28,9 @@ struct PreferenceSet {
 // a completion in `context` tokens, and a file without pairs.
 PreferenceSet load_preferences(const std::string& path, int64_t context);
 
+// A text's bytes as token ids 0..255 (the byte-level GPT's vocabulary).
+std::vector<int64_t> byte_tokens(const std::string& text);
+
 // Writes pairs as JSON Lines atomically (temporary file, fsync, rename).
 void write_preferences(const std::string& path, const std::vector<PreferencePair>& pairs);
 

@@ -176,10 +176,9 @@ PpoLoss ppo_loss(PolicyWithValue& policy, const Rollout& r, const std::vector<in
   return out;
 }
 
-double rollout_kl(const Rollout& r) {
+Tensor sample_kl(const Rollout& r) {
   NoGrad no_grad;
-  const Tensor d = (r.logps - r.ref_logps) * token_mask(r);
-  return sum(to(d, DType::f64)).item() / double(r.tokens.size(0));
+  return sum((r.logps - r.ref_logps) * token_mask(r), {1});
 }
 
 }  // namespace spool::models

@@ -80,8 +80,8 @@ struct PpoLoss {
 PpoLoss ppo_loss(PolicyWithValue& policy, const Rollout& r, const std::vector<int64_t>& rows,
                  const PpoOptions& o);
 
-// The mean over rows of the summed log pi - log ref of the sampled tokens: the rollout's sample
-// estimate of KL(pi || ref) per completion (exact in expectation at temperature 1).
-double rollout_kl(const Rollout& r);
+// Per row, the summed log pi - log ref of the sampled tokens [N]: the sample estimate of
+// KL(pi || ref) of a completion (exact in expectation at temperature 1, every token allowed).
+Tensor sample_kl(const Rollout& r);
 
 }  // namespace spool::models

@@ -24,21 +24,12 @@ std::vector<std::string> continue_all(models::Gpt& model, const std::vector<std:
                                       int64_t n, int64_t top_k, double temperature,
                                       Generator& gen) {
   std::vector<std::vector<int64_t>> ids;
-  for (const auto& p : prompts) {
-    ids.emplace_back();
-    for (char ch : p) ids.back().push_back(int64_t(static_cast<unsigned char>(ch)));
-  }
+  for (const auto& p : prompts) ids.push_back(data::byte_tokens(p));
   std::vector<std::string> out;
   for (const auto& row : models::sample_continuations(model, ids, n, top_k, temperature, gen)) {
     out.emplace_back();
     for (int64_t id : row) out.back() += char(id);
   }
-  return out;
-}
-
-std::vector<int64_t> bytes_of(const std::string& s) {
-  std::vector<int64_t> out;
-  for (char ch : s) out.push_back(int64_t(static_cast<unsigned char>(ch)));
   return out;
 }
 
@@ -50,19 +41,17 @@ void score_samples(const std::vector<std::string>& prompts, const std::vector<st
   for (size_t at = 0; at < prompts.size(); at += 64) {
     std::vector<std::vector<int64_t>> p, c;
     for (size_t i = at; i < std::min(prompts.size(), at + 64); ++i) {
-      p.push_back(bytes_of(prompts[i]));
-      c.push_back(bytes_of(outs[i]));
+      p.push_back(data::byte_tokens(prompts[i]));
+      c.push_back(data::byte_tokens(outs[i]));
     }
-    const models::Rollout r = models::make_rollout(p, c);
+    models::Rollout r = models::make_rollout(p, c);
     if (rm)
       for (double v : to(rm->rewards(r.tokens, r.mask), DType::f64).to_vector<double>())
         scores.push_back(v);
     if (ref) {
-      const int64_t t = r.tokens.size(1);
-      const Tensor d = models::token_logps(policy.forward(r.tokens), r.tokens) -
-                       models::token_logps(ref->forward(r.tokens), r.tokens);
-      const Tensor per_row = sum(d * narrow(r.mask, 1, 1, t - 1), {1});
-      for (double v : to(per_row, DType::f64).to_vector<double>()) kls.push_back(v);
+      r.logps = models::token_logps(policy.forward(r.tokens), r.tokens);
+      r.ref_logps = models::token_logps(ref->forward(r.tokens), r.tokens);
+      for (double v : to(models::sample_kl(r), DType::f64).to_vector<double>()) kls.push_back(v);
     }
   }
 }

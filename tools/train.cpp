@@ -620,6 +620,11 @@ int cmd_train(int argc, char** argv) {
     // The logits of one batch, 128 positions of 256 bytes in f32: a lower bound of its memory.
     check_memory("train: --batch " + std::to_string(c.batch), double(c.batch) * 128 * 256 * 4,
                  "the logits of one batch");
+    if (ppo)  // a rollout's rows are scored at once: the policy's and the reference's logits
+      check_memory("train: --batch " + std::to_string(c.batch) + " --minibatches " +
+                       std::to_string(c.minibatches),
+                   double(c.batch) * double(c.minibatches) * 128 * 256 * 4 * 2,
+                   "the logits of one rollout");
     c.eval_every = a.positive_int("eval-every", 50);
     c.lr = a.positive_double("lr", dpo || reward ? 1e-4 : ppo ? 1e-5 : 1e-3);
     c.seed = a.seed("seed", 0);

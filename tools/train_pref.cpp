@@ -435,13 +435,9 @@ class PpoTask : public PreferenceTask {
     if (set_.val.empty()) return {};
     std::vector<std::vector<int64_t>> prompts;
     for (size_t i = 0; i < std::min<size_t>(64, set_.val.size()); ++i)
-      prompts.push_back(bytes_of(set_.val[i].prompt));
+      prompts.push_back(data::byte_tokens(set_.val[i].prompt));
     Generator gen(c_.seed + 0x5eed);  // the same draws at every evaluation
-    models::Rollout r = sample(prompts, gen);
-    return {{"score", mean(to(r.scores, DType::f64)).item()},
-            {"kl", models::rollout_kl(r)},
-            {"rlhf_reward",
-             mean(to(r.scores, DType::f64)).item() - c_.ppo.kl_coef * models::rollout_kl(r)}};
+    return objective(sample(prompts, gen), "");
   }
 
  private:
@@ -450,11 +446,6 @@ class PpoTask : public PreferenceTask {
     std::snprintf(what, sizeof what, "ppo (kl %g, %lld prompts a rollout, %lld epochs)",
                   c.ppo.kl_coef, (long long)(c.batch * c.minibatches), (long long)c.ppo_epochs);
     return what;
-  }
-  static std::vector<int64_t> bytes_of(const std::string& s) {
-    std::vector<int64_t> out;
-    for (char ch : s) out.push_back(int64_t(static_cast<unsigned char>(ch)));
-    return out;
   }
   // Completions of the prompts, scored by the policy, the reference and the reward model.
   models::Rollout sample(const std::vector<std::vector<int64_t>>& prompts, Generator& gen) {
@@ -475,15 +466,19 @@ class PpoTask : public PreferenceTask {
     std::vector<std::vector<int64_t>> prompts;
     for (int64_t i = index * n; i < (index + 1) * n; ++i) {
       const auto order = epoch_order(c_.seed, i / total, total);
-      prompts.push_back(bytes_of(set_.train[size_t(order[size_t(i % total)])].prompt));
+      prompts.push_back(data::byte_tokens(set_.train[size_t(order[size_t(i % total)])].prompt));
     }
     rollout_ = sample(prompts, gen_);
     models::ppo_advantages(rollout_, c_.ppo);
-    const double score = mean(to(rollout_.scores, DType::f64)).item();
-    const double kl = models::rollout_kl(rollout_);
-    return {{"objective/score", score},
-            {"objective/kl", kl},
-            {"objective/rlhf_reward", score - c_.ppo.kl_coef * kl}};
+    return objective(rollout_, "objective/");
+  }
+  // The samples' mean score, their KL to the reference and the penalised reward.
+  Metrics objective(const models::Rollout& r, const std::string& prefix) const {
+    const double score = mean(to(r.scores, DType::f64)).item(),
+                 kl = mean(to(models::sample_kl(r), DType::f64)).item();
+    return {{prefix + "score", score},
+            {prefix + "kl", kl},
+            {prefix + "rlhf_reward", score - c_.ppo.kl_coef * kl}};
   }
 
   models::PolicyWithValue* policy_ = nullptr;
