@@ -19,16 +19,19 @@ namespace spool::cli {
 
 namespace {
 
-// Continues every prompt (all of one length) by n bytes.
+// Continues every prompt (all of one length) by n bytes, 64 prompts a batch.
 std::vector<std::string> continue_all(models::Gpt& model, const std::vector<std::string>& prompts,
                                       int64_t n, int64_t top_k, double temperature,
                                       Generator& gen) {
-  std::vector<std::vector<int64_t>> ids;
-  for (const auto& p : prompts) ids.push_back(data::byte_tokens(p));
   std::vector<std::string> out;
-  for (const auto& row : models::sample_continuations(model, ids, n, top_k, temperature, gen)) {
-    out.emplace_back();
-    for (int64_t id : row) out.back() += char(id);
+  for (size_t at = 0; at < prompts.size(); at += 64) {
+    std::vector<std::vector<int64_t>> ids;
+    for (size_t i = at; i < std::min(prompts.size(), at + 64); ++i)
+      ids.push_back(data::byte_tokens(prompts[i]));
+    for (const auto& row : models::sample_continuations(model, ids, n, top_k, temperature, gen)) {
+      out.emplace_back();
+      for (int64_t id : row) out.back() += char(id);
+    }
   }
   return out;
 }
@@ -162,25 +165,14 @@ int cmd_generate(int argc, char** argv) {
                          std::to_string(m->config().context) + "; the samples need vocab " +
                          std::to_string(model->config().vocab) + " and " +
                          std::to_string(prompts[0].size() + size_t(n)) + " positions");
-    std::vector<std::string> outs;
-    for (int64_t at = 0; at < samples; at += 64) {
-      std::vector<std::string> chunk(prompts.begin() + at,
-                                     prompts.begin() + std::min(samples, at + 64));
-      for (auto& s : continue_all(*model, chunk, n, top_k, temperature, gen))
-        outs.push_back(std::move(s));
-    }
+    const std::vector<std::string> outs = continue_all(*model, prompts, n, top_k, temperature, gen);
     std::vector<double> scores_rm, kls, other_scores, unused;
     if (rm || ref) score_samples(prompts, outs, rm.get(), *model, ref.get(), scores_rm, kls);
     if (other) {
       // The other model continues the same prompts with draws from the same seed.
       Generator other_gen(seed);
-      std::vector<std::string> other_outs;
-      for (int64_t at = 0; at < samples; at += 64) {
-        std::vector<std::string> chunk(prompts.begin() + at,
-                                       prompts.begin() + std::min(samples, at + 64));
-        for (auto& s : continue_all(*other, chunk, n, top_k, temperature, other_gen))
-          other_outs.push_back(std::move(s));
-      }
+      const std::vector<std::string> other_outs =
+          continue_all(*other, prompts, n, top_k, temperature, other_gen);
       score_samples(prompts, other_outs, rm.get(), *other, nullptr, other_scores, unused);
     }
     int64_t clean = 0, scored_words = 0, known_words = 0;

@@ -64,6 +64,23 @@ std::shared_ptr<models::Gpt> make_policy(const TrainConfig& c, Generator* gen) {
   return load_cut(*c.init, "--init", gen, c.allow_nonfinite);
 }
 
+// The frozen reference of DPO and PPO: --ref-weights (checked against the policy) or a copy of
+// the starting policy.
+std::shared_ptr<models::Gpt> make_reference(const TrainConfig& c, models::Gpt& policy) {
+  if (!c.ref_weights) {
+    auto ref = std::make_shared<models::Gpt>(policy.config());
+    ref->load_state_dict(policy.state_dict());
+    return ref;
+  }
+  auto ref = load_cut(*c.ref_weights, "--ref-weights", nullptr, c.allow_nonfinite);
+  if (ref->config().context != policy.config().context ||
+      ref->config().vocab != policy.config().vocab)
+    throw UsageError("--ref-weights: the reference (vocab " + std::to_string(ref->config().vocab) +
+                     ", context " + std::to_string(ref->config().context) +
+                     ") does not match the policy");
+  return ref;
+}
+
 // Running sums of per-batch metrics weighted by the pairs in the batch.
 struct Average {
   Metrics sum;
@@ -210,16 +227,7 @@ class DpoTask : public PreferenceTask {
     model_ = policy;
     context_ = policy_->config().context;
     set_ = data::load_preferences(c.data, context_);
-    if (c.ref_weights) {
-      ref_ = load_cut(*c.ref_weights, "--ref-weights", nullptr, c.allow_nonfinite);
-      if (ref_->config().context != context_ || ref_->config().vocab != policy_->config().vocab)
-        throw UsageError("--ref-weights: the reference (vocab " +
-                         std::to_string(ref_->config().vocab) + ", context " +
-                         std::to_string(ref_->config().context) + ") does not match the policy");
-    } else {
-      ref_ = std::make_shared<models::Gpt>(policy_->config());
-      ref_->load_state_dict(policy_->state_dict());
-    }
+    ref_ = make_reference(c, *policy_);
     policy_->to(c.device);
     ref_->to(c.device);
     ref_->eval();
@@ -364,15 +372,7 @@ class PpoTask : public PreferenceTask {
     policy_ = policy.get();
     model_ = policy;
     context_ = start->config().context;
-    if (c.ref_weights) {
-      ref_ = load_cut(*c.ref_weights, "--ref-weights", nullptr, c.allow_nonfinite);
-      if (ref_->config().context != context_ || ref_->config().vocab != start->config().vocab)
-        throw UsageError("--ref-weights: the reference (vocab " +
-                         std::to_string(ref_->config().vocab) + ", context " +
-                         std::to_string(ref_->config().context) + ") does not match the policy");
-    } else {
-      ref_ = start;
-    }
+    ref_ = make_reference(c, *start);
     const TensorFile rm_file = load_safetensors(*c.reward);
     check_finite(rm_file, "--reward", c.allow_nonfinite);
     rm_ = load_reward_model(rm_file, "--reward");

@@ -38,6 +38,20 @@ std::shared_ptr<PolicyWithValue> load_policy(const std::string& file) {
   return m;
 }
 
+// The fixture's batch, scored by the policy that sampled it and the reference.
+Rollout fixture_rollout() {
+  auto old = load_policy("ppo_old.safetensors");
+  Gpt ref(fixture_config());
+  ref.load_state_dict(load_safetensors(kFixtures + "ppo_reference.safetensors").tensors);
+  const TensorFile batch = load_safetensors(kFixtures + "ppo_batch.safetensors");
+  Rollout r;
+  r.tokens = batch.at("tokens");
+  r.mask = batch.at("mask");
+  score_tokens(r, *old, ref);
+  r.scores = batch.at("scores");
+  return r;
+}
+
 // A rollout of one row of `values.size() + 1` tokens whose sampled tokens start at `first`.
 Rollout one_row(const std::vector<double>& values, int64_t first, double score,
                 const std::vector<double>& logps = {}, const std::vector<double>& ref = {}) {
@@ -58,15 +72,7 @@ Rollout one_row(const std::vector<double>& values, int64_t first, double score,
 
 TEST(Ppo, LossTermsAndGradientsMatchTorch) {
   auto policy = load_policy("ppo_policy.safetensors");
-  auto old = load_policy("ppo_old.safetensors");
-  auto ref = std::make_shared<Gpt>(fixture_config());
-  ref->load_state_dict(load_safetensors(kFixtures + "ppo_reference.safetensors").tensors);
-  const TensorFile batch = load_safetensors(kFixtures + "ppo_batch.safetensors");
-  Rollout r;
-  r.tokens = batch.at("tokens");
-  r.mask = batch.at("mask");
-  score_tokens(r, *old, *ref);
-  r.scores = batch.at("scores");
+  Rollout r = fixture_rollout();
   const PpoOptions o;  // the fixture's settings are the defaults
   ppo_advantages(r, o);
   const PpoLoss l = ppo_loss(*policy, r, {}, o);
@@ -98,15 +104,7 @@ TEST(Ppo, LossTermsAndGradientsMatchTorch) {
 
 TEST(Ppo, MinibatchLossesAddUpToTheBatchByTokenCount) {
   auto policy = load_policy("ppo_policy.safetensors");
-  auto old = load_policy("ppo_old.safetensors");
-  auto ref = std::make_shared<Gpt>(fixture_config());
-  ref->load_state_dict(load_safetensors(kFixtures + "ppo_reference.safetensors").tensors);
-  const TensorFile batch = load_safetensors(kFixtures + "ppo_batch.safetensors");
-  Rollout r;
-  r.tokens = batch.at("tokens");
-  r.mask = batch.at("mask");
-  score_tokens(r, *old, *ref);
-  r.scores = batch.at("scores");
+  Rollout r = fixture_rollout();
   ppo_advantages(r, PpoOptions{});
   NoGrad no_grad;
   // Sampled tokens per row: 24, 19, 12, 24 (ends 32, 27, 20, 32 after an 8-token prompt).
