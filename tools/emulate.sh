@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 bash tools/install_deps.sh
 t0=$SECONDS
 cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=Release -DSPOOL_CUDA=EMULATE -DSPOOL_BENCH=OFF >/dev/null
-cmake --build build-emu -j2 --target spool_tests
+cmake --build build-emu -j2 --target spool_cuda_all_tests
 echo "emulated build: $((SECONDS - t0)) s"
 t1=$SECONDS
-build-emu/spool_tests --gtest_filter='Cuda*' --gtest_brief=1
+build-emu/spool_cuda_all_tests --gtest_filter='Cuda*' --gtest_brief=1
 echo "emulated CUDA tests: $((SECONDS - t1)) s"
