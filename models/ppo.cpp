@@ -60,14 +60,6 @@ void score_tokens(Rollout& r, PolicyWithValue& policy, Gpt& reference) {
 
 namespace {
 
-// Sum and count of x over the entries where m is 1, in double.
-double masked_mean(const std::vector<double>& x, const std::vector<double>& m) {
-  double s = 0, n = 0;
-  for (size_t i = 0; i < x.size(); ++i)
-    if (m[i] != 0) s += x[i], n += 1;
-  return s / n;
-}
-
 Tensor like(const std::vector<double>& v, const Tensor& shape_of) {
   return to(to(from_vector(v, shape_of.shape()), shape_of.dtype()), shape_of.device());
 }
@@ -119,10 +111,12 @@ void ppo_advantages(Rollout& r, const PpoOptions& o) {
     }
   }
   if (o.whiten) {
-    const double mu = masked_mean(adv, m);
-    double ss = 0, count = 0;
+    double total = 0, count = 0, ss = 0;
     for (size_t k = 0; k < adv.size(); ++k)
-      if (m[k] != 0) ss += (adv[k] - mu) * (adv[k] - mu), count += 1;
+      if (m[k] != 0) total += adv[k], count += 1;
+    const double mu = total / count;
+    for (size_t k = 0; k < adv.size(); ++k)
+      if (m[k] != 0) ss += (adv[k] - mu) * (adv[k] - mu);
     SPOOL_CHECK(count >= 2, "ppo_advantages: whitening needs at least two sampled tokens");
     const double scale = 1 / std::sqrt(ss / (count - 1) + 1e-8);
     for (size_t k = 0; k < adv.size(); ++k) adv[k] = m[k] != 0 ? (adv[k] - mu) * scale : 0.0;

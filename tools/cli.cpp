@@ -79,14 +79,27 @@ uint64_t Args::seed(const std::string& name, uint64_t fallback) const {
   return x;
 }
 
-double Args::positive_double(const std::string& name, double fallback) const {
-  if (!has(name)) return fallback;
-  const std::string& v = values_.at(name);
+namespace {
+
+// The flag's value as a finite number at or above its floor (above it when `strict`).
+double bounded_double(const std::string& command, const std::string& name, const std::string& v,
+                      bool strict) {
   char* end = nullptr;
-  double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || !(x > 0) || !std::isfinite(x))
-    throw UsageError(command_ + ": --" + name + " '" + v + "' is not a positive number");
+  const double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !std::isfinite(x) || x < 0 || (strict && x == 0))
+    throw UsageError(command + ": --" + name + " '" + v + "' is not a " +
+                     (strict ? "positive" : "non-negative") + " number");
   return x;
+}
+
+}  // namespace
+
+double Args::positive_double(const std::string& name, double fallback) const {
+  return has(name) ? bounded_double(command_, name, values_.at(name), true) : fallback;
+}
+
+double Args::nonnegative_double(const std::string& name, double fallback) const {
+  return has(name) ? bounded_double(command_, name, values_.at(name), false) : fallback;
 }
 
 double now_seconds() { return now_ms() * 1e-3; }

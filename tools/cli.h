@@ -48,6 +48,7 @@ class Args {
   int64_t positive_int(const std::string& name, int64_t fallback) const;
   uint64_t seed(const std::string& name, uint64_t fallback) const;
   double positive_double(const std::string& name, double fallback) const;
+  double nonnegative_double(const std::string& name, double fallback) const;  // 0 allowed
 
  private:
   std::string command_;

@@ -100,10 +100,6 @@ int cmd_generate(int argc, char** argv) {
   const double temperature = a.positive_double("temperature", 1.0);
   if (a.has("against") && !a.has("reward"))
     throw UsageError("generate: --against compares samples by a reward model: add --reward");
-  if (a.has("ref") && (temperature != 1.0 || top_k < 256))
-    throw UsageError(
-        "generate: --ref estimates KL(model || ref) from samples of the model itself: it needs "
-        "--temperature 1 and every byte (no --top-k)");
   for (const char* f : {"reward", "ref", "against"})
     if (a.has(f) && !is_file(a.str(f, "")))
       throw UsageError(std::string("generate: --") + f + ": no such file: " + a.str(f, ""));
@@ -116,6 +112,11 @@ int cmd_generate(int argc, char** argv) {
   auto model = load_gpt(weights);
   model->eval();
   const int64_t context = model->config().context;
+  if (a.has("ref") && (temperature != 1.0 || top_k < model->config().vocab))
+    throw UsageError(
+        "generate: --ref estimates KL(model || ref) from samples of the model itself: it needs "
+        "--temperature 1 and every token (--top-k at least the vocabulary, " +
+        std::to_string(model->config().vocab) + ")");
   NoGrad no_grad;
   if (a.has("prompts")) {
     // Samples for the held-out prompts of a pairs file, scored for the generated data set's

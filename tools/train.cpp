@@ -595,8 +595,7 @@ int cmd_train(int argc, char** argv) {
             "reward-gpt-tiny --save R.safetensors)");
       c.reward = a.str("reward", "");
       // 0 is allowed: PPO without the penalty, for comparison.
-      if (a.has("kl-coef"))
-        c.ppo.kl_coef = a.str("kl-coef", "") == "0" ? 0.0 : a.positive_double("kl-coef", 0.05);
+      c.ppo.kl_coef = a.nonnegative_double("kl-coef", c.ppo.kl_coef);
       c.completion_tokens = a.positive_int("tokens", 64);
       c.ppo_epochs = a.positive_int("ppo-epochs", 4);
       c.minibatches = a.positive_int("minibatches", 4);
