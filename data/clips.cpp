@@ -33,20 +33,22 @@ SyntheticSource::SyntheticSource(uint64_t seed, int64_t test_clips, const ViewSp
   spec_.motion_only = motion_only;
 }
 
-std::pair<Tensor, int64_t> SyntheticSource::train_frames(uint64_t draw, double offset) {
+SourceClip SyntheticSource::train_frames(uint64_t draw, double offset) {
   // Consecutive indices are a clip and its reversal, which must not share a batch (BatchNorm
   // would compare them): indices are random.
-  return {pick(render_clip(seed_ * 2 + 1, draw, spec_), offset), clip_label(draw, spec_)};
+  return pick(seed_ * 2 + 1, draw, offset);
 }
 
-std::pair<Tensor, int64_t> SyntheticSource::test_frames(int64_t i, double offset) {
-  return {pick(render_clip(seed_ * 2 + 2, uint64_t(i), spec_), offset),
-          clip_label(uint64_t(i), spec_)};
+SourceClip SyntheticSource::test_frames(int64_t i, double offset) {
+  return pick(seed_ * 2 + 2, uint64_t(i), offset);
 }
 
-Tensor SyntheticSource::pick(const Tensor& clip, double offset) const {
-  return index_select(
-      clip, 0, from_vector(segment_frames(kSyntheticFrames, kClipSegments, view_.length, offset)));
+SourceClip SyntheticSource::pick(uint64_t seed, uint64_t index, double offset) const {
+  Tensor boxes;
+  const Tensor clip = render_clip(seed, index, spec_, &boxes);
+  const Tensor frames =
+      from_vector(segment_frames(kSyntheticFrames, kClipSegments, view_.length, offset));
+  return {index_select(clip, 0, frames), clip_label(index, spec_), index_select(boxes, 0, frames)};
 }
 
 ListSource::ListSource(const std::string& train_list, const std::string& test_list,
@@ -66,18 +68,18 @@ ListSource::ListSource(const std::string& train_list, const std::string& test_li
               motion_only_from_, ", but the lists' labels end at ", classes_ - 1);
 }
 
-std::pair<Tensor, int64_t> ListSource::train_frames(uint64_t draw, double offset) {
+SourceClip ListSource::train_frames(uint64_t draw, double offset) {
   for (int attempt = 0; attempt < 100; ++attempt) {
     const auto& e = train_[size_t((draw + uint64_t(attempt) * 7919) % train_.size())];
     Tensor v = load(e, offset);
-    if (v.defined()) return {v, e.label};
+    if (v.defined()) return {v, e.label, {}};
   }
   throw Error("video: 100 videos in a row could not be read; see the warnings above");
 }
 
-std::pair<Tensor, int64_t> ListSource::test_frames(int64_t i, double offset) {
+SourceClip ListSource::test_frames(int64_t i, double offset) {
   const auto& e = test_[size_t(i)];
-  return {load(e, offset), e.label};
+  return {load(e, offset), e.label, {}};
 }
 
 void ListSource::check_before_training() {
@@ -102,7 +104,42 @@ Tensor ListSource::load(const VideoEntry& e, double offset) {
   }
 }
 
-Tensor finish_view(Tensor frames, const ViewSpec& v, bool flip, const CropBox* crop) {
+namespace {
+
+// Boxes [M, 4] (x1, y1, x2, y2) in the pixel edges of a base x base frame -> the same boxes after
+// the view's flip and crop, in the pixels of its size x size output, clipped to it.
+Tensor view_boxes(const Tensor& boxes, const ViewSpec& v, bool flip, const CropBox* crop) {
+  SPOOL_CHECK(boxes.dim() == 2 && boxes.size(1) == 4, "clips: object boxes ", describe(boxes),
+              " must be [frames, 4]");
+  std::vector<float> b = to(boxes, DType::f32).to_vector<float>();
+  const double base = double(v.load_size);
+  CropBox box{0, 0, base, base};
+  if (v.crop) box = crop ? *crop : center_crop(v.load_size, v.size);
+  const double out = double(v.crop ? v.size : v.load_size);
+  for (size_t i = 0; i < b.size(); i += 4) {
+    double x1 = b[i], y1 = b[i + 1], x2 = b[i + 2], y2 = b[i + 3];
+    if (flip) {  // pixel x moves to base - 1 - x: the edges [x1, x2) to [base - x2, base - x1)
+      const double f1 = base - x2, f2 = base - x1;
+      x1 = f1;
+      x2 = f2;
+    }
+    auto map = [&](double z, double origin, double extent) {
+      return std::clamp((z - origin) * out / extent, 0.0, out);
+    };
+    b[i] = float(map(x1, box.x, box.w));
+    b[i + 1] = float(map(y1, box.y, box.h));
+    b[i + 2] = float(map(x2, box.x, box.w));
+    b[i + 3] = float(map(y2, box.y, box.h));
+  }
+  return from_vector(b, boxes.shape());
+}
+
+}  // namespace
+
+Tensor finish_view(Tensor frames, const ViewSpec& v, bool flip, const CropBox* crop,
+                   Tensor* boxes) {
+  if (boxes && boxes->defined())
+    *boxes = v.length == 1 && !v.flow ? view_boxes(*boxes, v, flip, crop) : Tensor();
   if (flip) {
     frames = flip_width(frames);
     // Mirrored, a field's horizontal motion changes sign.
@@ -115,25 +152,31 @@ Tensor finish_view(Tensor frames, const ViewSpec& v, bool flip, const CropBox* c
   return v.length > 1 ? rgb_difference(frames, v.length) : frames;
 }
 
-Tensor test_view(ClipSource& source, const ViewSpec& v, int64_t i, int64_t view, int64_t* label) {
-  auto [frames, l] = source.test_frames(i, view == 0 ? 0.25 : 0.75);
-  *label = l;
-  return frames.defined() ? finish_view(frames, v, false, nullptr) : frames;
+Tensor test_view(ClipSource& source, const ViewSpec& v, int64_t i, int64_t view, int64_t* label,
+                 Tensor* boxes) {
+  SourceClip c = source.test_frames(i, view == 0 ? 0.25 : 0.75);
+  *label = c.label;
+  if (!c.frames.defined()) return c.frames;
+  const Tensor x = finish_view(c.frames, v, false, nullptr, &c.boxes);
+  if (boxes) *boxes = c.boxes;
+  return x;
 }
 
 ClipBatch train_batch(ClipSource& source, const ViewSpec& v, int64_t batch, RngState r) {
-  Tensors views;
+  Tensors views, boxes;
   std::vector<int64_t> labels;
   for (int64_t i = 0; i < batch; ++i) {
     auto u = [&](int64_t j) { return uniform_at(r, int64_t(kDrawsPerClip) * i + j); };
     const uint64_t draw = uint64_t(u(2) * 4294967296.0) * 1024 + uint64_t(u(3) * 1024.0);
-    auto [frames, label] = source.train_frames(draw, u(1));
+    SourceClip c = source.train_frames(draw, u(1));
     const bool flip = source.flips() && u(0) < 0.5;
     const CropBox crop = multiscale_crop(v.load_size, u(4), u(5), u(6), u(7));
-    views.push_back(finish_view(frames, v, flip, &crop));
-    labels.push_back(flip ? source.flipped_label(label) : label);
+    views.push_back(finish_view(c.frames, v, flip, &crop, &c.boxes));
+    if (c.boxes.defined()) boxes.push_back(c.boxes);
+    labels.push_back(flip ? source.flipped_label(c.label) : c.label);
   }
-  return ClipBatch{stack(views, 0), from_vector(labels)};
+  return ClipBatch{stack(views, 0), from_vector(labels),
+                   int64_t(boxes.size()) == batch ? stack(boxes, 0) : Tensor()};
 }
 
 ClipScores score_clips(std::map<std::pair<int64_t, int64_t>, int64_t> confusion, int64_t classes,

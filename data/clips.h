@@ -42,15 +42,26 @@ struct ViewSpec {
   }
 };
 
-// Where clips come from: the raw snippets [K * L, 3, load, load] and labels.
+// One clip as a source gives it: the raw snippets [K * L, 3, load, load], the label and, where
+// the source knows them (the generated set), the object's box in each frame, [K * L, 4] f32
+// (x1, y1, x2, y2 in pixel edges of the load-size frame); undefined otherwise.
+struct SourceClip {
+  Tensor frames;
+  int64_t label = 0;
+  Tensor boxes;
+};
+
+// Where clips come from: the raw snippets and labels (and the generated set's object boxes).
 class ClipSource {
  public:
   virtual ~ClipSource() = default;
   // Training item for `draw` (random bits), `offset` into each segment.
-  virtual std::pair<Tensor, int64_t> train_frames(uint64_t draw, double offset) = 0;
+  virtual SourceClip train_frames(uint64_t draw, double offset) = 0;
   virtual int64_t test_count() const = 0;
-  // Test item i at `offset`; an undefined tensor when the video is unreadable.
-  virtual std::pair<Tensor, int64_t> test_frames(int64_t i, double offset) = 0;
+  // Test item i at `offset`; undefined frames when the video is unreadable.
+  virtual SourceClip test_frames(int64_t i, double offset) = 0;
+  // Whether every clip comes with its object boxes.
+  virtual bool has_boxes() const { return false; }
   virtual int64_t classes() const = 0;
   virtual int64_t skipped() const { return 0; }
   // Throws when the data cannot give a run its test: called before the first training step.
@@ -69,16 +80,17 @@ class ClipSource {
 class SyntheticSource : public ClipSource {
  public:
   SyntheticSource(uint64_t seed, int64_t test_clips, const ViewSpec& v, bool motion_only = false);
-  std::pair<Tensor, int64_t> train_frames(uint64_t draw, double offset) override;
+  SourceClip train_frames(uint64_t draw, double offset) override;
   int64_t test_count() const override { return test_; }
-  std::pair<Tensor, int64_t> test_frames(int64_t i, double offset) override;
+  SourceClip test_frames(int64_t i, double offset) override;
+  bool has_boxes() const override { return true; }
   int64_t classes() const override { return spec_.classes(); }
   bool flips() const override { return true; }
   int64_t flipped_label(int64_t label) const override { return data::flipped_label(label); }
   int64_t motion_only_from() const override { return spec_.motion_only ? kOrderClasses : -1; }
 
  private:
-  Tensor pick(const Tensor& clip, double offset) const;
+  SourceClip pick(uint64_t seed, uint64_t index, double offset) const;
   uint64_t seed_;
   int64_t test_;
   ViewSpec view_;
@@ -93,9 +105,9 @@ class ListSource : public ClipSource {
   // `motion_only_from`: the first motion-only class, or -1 (as ClipSource says).
   ListSource(const std::string& train_list, const std::string& test_list, const ViewSpec& v,
              int64_t test_limit, bool flips, int64_t motion_only_from = -1);
-  std::pair<Tensor, int64_t> train_frames(uint64_t draw, double offset) override;
+  SourceClip train_frames(uint64_t draw, double offset) override;
   int64_t test_count() const override { return int64_t(test_.size()); }
-  std::pair<Tensor, int64_t> test_frames(int64_t i, double offset) override;
+  SourceClip test_frames(int64_t i, double offset) override;
   int64_t classes() const override { return classes_; }
   int64_t skipped() const override { return int64_t(bad_.size()); }
   bool flips() const override { return flips_; }
@@ -119,15 +131,21 @@ class ListSource : public ClipSource {
 // [K, C, size, size]: flipped if asked (a flipped flow field also has its x component negated),
 // cropped (by `crop`, or the centre when it is null) when the spec crops, and turned into RGB
 // differences when L > 1 (raw snippets and flow: the L frames or fields stacked along channels).
-Tensor finish_view(Tensor frames, const ViewSpec& v, bool flip, const CropBox* crop);
+// `boxes` ([K, 4] in load-size pixel edges, L = 1 only), when given and defined, go through the
+// same flip and crop: the view's boxes in its own pixels, clipped to it.
+Tensor finish_view(Tensor frames, const ViewSpec& v, bool flip, const CropBox* crop,
+                   Tensor* boxes = nullptr);
 
 // Test view `view` of test item i: offsets 0.25 (view 0) and 0.75 (view 1) into each segment,
-// centre crop. Undefined when the video is unreadable.
-Tensor test_view(ClipSource& source, const ViewSpec& v, int64_t i, int64_t view, int64_t* label);
+// centre crop. Undefined when the video is unreadable. `boxes`, when given, receives the view's
+// object boxes [K, 4] where the source has them (L = 1).
+Tensor test_view(ClipSource& source, const ViewSpec& v, int64_t i, int64_t view, int64_t* label,
+                 Tensor* boxes = nullptr);
 
-// A training batch: views [N, K, C, S, S] and labels [N].
+// A training batch: views [N, K, C, S, S], labels [N] and, where the source gives them and the
+// view is one frame a segment, the object boxes [N, K, 4] in the view's pixels.
 struct ClipBatch {
-  Tensor x, labels;
+  Tensor x, labels, boxes;
 };
 // The random draws one training clip takes (flip, offset, index (2), crop (4)).
 constexpr uint64_t kDrawsPerClip = 8;

@@ -74,7 +74,7 @@ bool inside(int kind, double u, double v) {
 
 }  // namespace
 
-Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& s) {
+Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& s, Tensor* boxes) {
   SPOOL_CHECK(s.frames >= 2 && s.height >= 8 && s.width >= 8,
               "synthetic video: clips need at least 2 frames of 8 x 8 pixels");
   const int64_t values = checked_product(std::vector<int64_t>{s.frames, 3, s.height, s.width},
@@ -123,6 +123,7 @@ Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& s) {
 
   const int64_t t_n = s.frames;
   std::vector<float> out(size_t(t_n * 3 * s.height * s.width));
+  std::vector<float> box(size_t(t_n * 4));
   Draws noise{seed ^ 0x5eed0a15eULL ^ (uint64_t(label) << 56), index << 24};
   for (int64_t f = 0; f < t_n; ++f) {
     // Progress along the forward motion; the reversed label plays the frames backwards.
@@ -153,6 +154,8 @@ Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& s) {
         break;
     }
     const double ca = std::cos(angle), sa = std::sin(angle);
+    // The object's extent in this frame, in pixel indices on the unwrapped track.
+    double x_lo = HUGE_VAL, x_hi = -HUGE_VAL, y_lo = HUGE_VAL, y_hi = -HUGE_VAL;
     for (int64_t y = 0; y < s.height; ++y)
       for (int64_t x = 0; x < s.width; ++x) {
         // Rotate into the shape's frame; unit = scale.
@@ -161,6 +164,12 @@ Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& s) {
         const double dx = px / scale, dy = (double(y) - cy) / scale;
         const double su = ca * dx + sa * dy, sv = -sa * dx + ca * dy;
         const bool in = std::abs(dx) <= 1.5 && std::abs(dy) <= 1.5 && inside(kind, su, sv);
+        if (in) {
+          x_lo = std::min(x_lo, std::round(cx + px));
+          x_hi = std::max(x_hi, std::round(cx + px));
+          y_lo = std::min(y_lo, double(y));
+          y_hi = std::max(y_hi, double(y));
+        }
         for (int ch = 0; ch < 3; ++ch) {
           double v;
           if (in) {
@@ -177,7 +186,17 @@ Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& s) {
           out[size_t(((f * 3 + ch) * s.height + y) * s.width + x)] = float((v - 0.45) / 0.25);
         }
       }
+    if (x_lo > x_hi) {  // not drawn: the zero-area box at the centre
+      x_lo = std::round(cx);
+      y_lo = std::round(cy);
+      x_hi = x_lo - 1;
+      y_hi = y_lo - 1;
+    }
+    const double edges[4] = {std::clamp(x_lo, 0.0, w), std::clamp(y_lo, 0.0, h),
+                             std::clamp(x_hi + 1, 0.0, w), std::clamp(y_hi + 1, 0.0, h)};
+    for (int k = 0; k < 4; ++k) box[size_t(f * 4 + k)] = float(edges[k]);
   }
+  if (boxes) *boxes = from_vector(box, {t_n, 4});
   return from_vector(out, {t_n, 3, s.height, s.width});
 }
 

@@ -36,10 +36,14 @@ struct SyntheticVideoSpec {
 
 // Clip `index` of the data set with seed `seed`: frames [T, 3, H, W] f32, normalised to about
 // zero mean and unit variance ((v - 0.45) / 0.25); the label is index % spec.classes(). A spec
-// of more than
-// kMaxClipValues values is refused.
+// of more than kMaxClipValues values is refused. With `boxes`, also the object's box in each
+// frame, [T, 4] f32 (x1, y1, x2, y2) in pixel edges (pixel x covers [x, x + 1)): the smallest
+// box holding every pixel the object covers. A motion-only object that wraps around an edge is
+// boxed where its centre is, clipped to the frame (its part across the edge is left out); a
+// frame the object does not reach has the zero-area box at its centre, clipped.
 constexpr int64_t kMaxClipValues = int64_t(1) << 28;
-Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& spec);
+Tensor render_clip(uint64_t seed, uint64_t index, const SyntheticVideoSpec& spec,
+                   Tensor* boxes = nullptr);
 inline int64_t clip_label(uint64_t index, const SyntheticVideoSpec& spec) {
   return int64_t(index % uint64_t(spec.classes()));
 }

@@ -10,6 +10,12 @@
 // edges the same towards frame t - 1 (`back`). Each of `layers` GCN layers (`layers.<l>.{sim,
 // front,back}`: Linear(C, C) without bias) maps X to ReLU(G_sim X W_sim + G_front X W_front +
 // G_back X W_back); the graph feature is the mean over the nodes, [N, C].
+//
+// Given the objects' boxes (forward's `objects`, the generated clips' known boxes, in the map's
+// pixels), each frame's regions are its object's box and then the grid, R = 10 a frame: the box
+// stands for the paper's detector proposals on the object, the grid for the rest of the scene.
+// The overlap graphs then differ clip by clip ([N, M, M]); a region overlapping nothing in the
+// next frame has no front edges (its row is zero).
 #pragma once
 #include <array>
 #include <memory>
@@ -24,13 +30,18 @@ class RegionGraph : public nn::Module {
  public:
   RegionGraph(int64_t channels, int64_t layers, Generator* gen);
   std::string type_name() const override { return "RegionGraph"; }
+  using Box = std::array<double, 4>;         // (x1, y1, x2, y2)
   Tensor forward(const Tensor& h) override;  // [N, C, T, H, W] -> [N, C]
+  // With each frame's object box, `objects` [N, T, 4] in the map's pixels (x1 <= x2, y1 <= y2,
+  // finite; checked).
+  Tensor forward(const Tensor& h, const Tensor& objects);
   // The regions of an H x W map, (x1, y1, x2, y2) in its pixels (edges at integers).
-  static std::vector<std::array<double, 4>> grid_regions(int64_t height, int64_t width);
+  static std::vector<Box> grid_regions(int64_t height, int64_t width);
   // The spatial-temporal graph of T frames of these regions: [M, M] rows normalised, M = T R;
   // step 1 joins frame t to t + 1 (front), -1 to t - 1 (back).
-  static Tensor overlap_graph(const std::vector<std::array<double, 4>>& regions, int64_t frames,
-                              int64_t step);
+  static Tensor overlap_graph(const std::vector<Box>& regions, int64_t frames, int64_t step);
+  // The same for regions that differ frame by frame (frames[t], R each): [M, M] f64.
+  static Tensor overlap_graph(const std::vector<std::vector<Box>>& frames, int64_t step);
 
  private:
   std::shared_ptr<nn::Linear> phi_, phi2_;
@@ -38,6 +49,10 @@ class RegionGraph : public nn::Module {
     std::shared_ptr<nn::Linear> sim, front, back;
   };
   std::vector<Layer> layers_;
+  // The graph on the regions `regions` ([N T R] boxes, frame by frame) of h with overlap graphs
+  // front and back ([M, M] shared or [N, M, M]).
+  Tensor run(const Tensor& h, const std::vector<Box>& regions, int64_t per_frame,
+             const Tensor& front, const Tensor& back);
   int64_t channels_;
 };
 

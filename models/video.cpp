@@ -471,20 +471,37 @@ GcnNet::GcnNet(const VideoConfig& c, Generator* gen) : c_(c), gen_(gen) {
                               std::make_shared<VideoHead>(2 * backbone_->feature_dim(), head, gen));
 }
 
-Tensor GcnNet::head(const Tensor& h) {
-  return cls_head_->forward(cat({backbone_->pooled(h), graph_->forward(h)}, 1), 1);
+Tensor GcnNet::head(const Tensor& h, const Tensor& objects, int64_t image_h, int64_t image_w) {
+  Tensor graph;
+  if (objects.defined()) {
+    // Clip pixels to map pixels, x by the width's ratio and y by the height's.
+    const double sx = double(h.size(4)) / double(image_w), sy = double(h.size(3)) / double(image_h);
+    const Tensor scale = from_vector(std::vector<double>{sx, sy, sx, sy}, {4});
+    graph = graph_->forward(h, spool::to(spool::to(objects, Device::cpu()), DType::f64) * scale);
+  } else {
+    graph = graph_->forward(h);
+  }
+  return cls_head_->forward(cat({backbone_->pooled(h), graph}, 1), 1);
 }
 
-Tensor GcnNet::forward(const Tensor& clips) {
+Tensor GcnNet::forward(const Tensor& clips) { return forward(clips, Tensor()); }
+
+Tensor GcnNet::forward(const Tensor& clips, const Tensor& objects) {
+  SPOOL_CHECK(clips.dim() == 5, "NL I3D + GCN: clips ", describe(clips),
+              " must be [N, C, T, H, W]");
   Tensor h = backbone_->stem(clips);
   for (auto& st : backbone_->block_stages()) h = st.fn(h);
-  return head(h);
+  return head(h, objects, clips.size(3), clips.size(4));
 }
 
-Chain GcnNet::chain(const Tensor& clips, const Tensor& labels) {
-  return backbone3d_chain(*this, *backbone_, gen_, clips, [this, labels](const Tensor& h) {
-    return cross_entropy(head(h), labels);
-  });
+Chain GcnNet::chain(const Tensor& clips, const Tensor& labels, const Tensor& objects) {
+  SPOOL_CHECK(clips.dim() == 5, "NL I3D + GCN: clips ", describe(clips),
+              " must be [N, C, T, H, W]");
+  const int64_t image_h = clips.size(3), image_w = clips.size(4);
+  return backbone3d_chain(*this, *backbone_, gen_, clips,
+                          [this, labels, objects, image_h, image_w](const Tensor& h) {
+                            return cross_entropy(head(h, objects, image_h, image_w), labels);
+                          });
 }
 
 std::shared_ptr<nn::Module> make_video_model(const std::string& name, int64_t width, Generator* gen,

@@ -201,17 +201,23 @@ class TdnNet : public nn::Module {
 // NL I3D + GCN (Wang and Gupta, ECCV 2018) on spool's I3D: clips [N, 3, T, H, W] -> logits. The
 // backbone (`backbone.`, ResNet3d with a non-local block after stage 3) gives the last map; the
 // region graph (`graph.`, models/region_graph.h) its graph feature [N, C]; cls_head takes the
-// pooled map and the graph feature concatenated, 2 C.
+// pooled map and the graph feature concatenated, 2 C. The regions are the fixed grid, or with
+// `objects` ([N, T, 4]: each frame's object box, x1, y1, x2, y2 in the clip's pixels, as the
+// generated clips give them) the object's box and the grid; the map has T frames (I3D does not
+// stride time) and the boxes are scaled to its pixels.
 class GcnNet : public nn::Module {
  public:
   GcnNet(const VideoConfig& c, Generator* gen = nullptr);
   std::string type_name() const override { return "NLI3DGCN"; }
   Tensor forward(const Tensor& clips) override;
-  Chain chain(const Tensor& clips, const Tensor& labels);  // as I3d::chain, the graph in the head
+  Tensor forward(const Tensor& clips, const Tensor& objects);
+  // As I3d::chain, the graph in the head (on `objects` when defined).
+  Chain chain(const Tensor& clips, const Tensor& labels, const Tensor& objects = {});
   const VideoConfig& config() const { return c_; }
 
  private:
-  Tensor head(const Tensor& h);  // the last map -> logits
+  // The last map -> logits; `image` is the clips' [H, W] for scaling the object boxes.
+  Tensor head(const Tensor& h, const Tensor& objects, int64_t image_h, int64_t image_w);
   VideoConfig c_;
   Generator* gen_;
   std::shared_ptr<ResNet3d> backbone_;

@@ -122,7 +122,9 @@ int grad_dpo(const Args& a, const TensorFile& weights, const TensorFile& batch,
 
 // tsn, tsm, trn, tea, stm, eco (-r18, -r50): `frames` [N, K, 3, H, W]; tdn: `frames` [N, K, 3 L,
 // H, W] (L frames a snippet); i3d: `clips` [N, 3, T, H, W]; all f32, with `labels` [N] i64. The
-// width, classes, K and L come from the weights and the batch.
+// width, classes, K and L come from the weights and the batch. gcn also takes `boxes` [N, T, 4]
+// f32, each frame's object box in the clip's pixels (the graph's regions are then the box and the
+// grid; without it, the grid).
 int grad_video(const std::string& name, const Args& a, const TensorFile& weights,
                const TensorFile& batch, const std::string& out, const std::string& mode) {
   const bool i3d = models::video_config(name).three_d;
@@ -193,7 +195,25 @@ int grad_video(const std::string& name, const Args& a, const TensorFile& weights
   model->load_state_dict(weights.tensors);
   model->train(mode == "train");
   if (a.has("no-dropout")) disable_dropout(*model);
-  const Tensor output = model->forward(x);
+  Tensor output;
+  if (batch.has("boxes")) {
+    if (!c.gcn)
+      throw UsageError("grad: --batch: boxes are the region graph's object boxes; " + name +
+                       " has no region graph");
+    const Tensor& boxes = batch.at("boxes");
+    if (boxes.dim() != 3 || boxes.dtype() != DType::f32 || boxes.size(0) != x.size(0) ||
+        boxes.size(1) != x.size(2) || boxes.size(2) != 4)
+      throw UsageError("grad: --batch: boxes " + describe(boxes) + " must be f32 [" +
+                       std::to_string(x.size(0)) + ", " + std::to_string(x.size(2)) +
+                       ", 4], a box (x1, y1, x2, y2) for each frame of clips " + describe(x));
+    try {
+      output = static_cast<models::GcnNet&>(*model).forward(x, boxes);
+    } catch (const Error& e) {
+      throw UsageError(std::string("grad: --batch: ") + e.what());
+    }
+  } else {
+    output = model->forward(x);
+  }
   const Tensor loss = cross_entropy(output, labels);
   backward(loss);
   nn::NamedTensors result = {{"loss", loss.detach()}, {"output", output.detach()}};

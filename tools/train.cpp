@@ -368,6 +368,10 @@ int cmd_train(int argc, char** argv) {
         "Video models"},
        {"init-2d", true, "W.safetensors: 2-D ResNet weights (inflated to 3-D for i3d)",
         "Video models"},
+       {"regions", true,
+        "gcn: the region graph's regions, boxes (each frame's object box and the fixed grid; the "
+        "default on the generated sets) or grid (the fixed grid; the default on --data LIST)",
+        "Video models"},
        {"modality", true,
         "rgb, rgbdiff (TSN's RGB differences) or flow (optical flow from spool extract-flow); "
         "the last two for the 2-D models",
@@ -433,8 +437,9 @@ int cmd_train(int argc, char** argv) {
   const bool preference = c.sft || dpo || reward || ppo;
   if (c.sft && family != Family::language)
     throw UsageError("train: --sft fine-tunes gpt-tiny; --model is '" + c.model + "'");
-  for (const char* f : {"size", "width", "test-clips", "test-list", "flip", "init-2d", "modality",
-                        "diff-frames", "flow-frames", "scores", "crop", "motion-only-from"})
+  for (const char* f :
+       {"size", "width", "test-clips", "test-list", "flip", "init-2d", "modality", "diff-frames",
+        "flow-frames", "scores", "crop", "motion-only-from", "regions"})
     if (a.has(f) && !video)
       throw UsageError(std::string("train: --") + f + " applies to the video models");
   const bool language_model = family == Family::language && !preference;
@@ -551,6 +556,17 @@ int cmd_train(int argc, char** argv) {
       c.init_2d = a.str("init-2d", "");
       if (!is_file(*c.init_2d)) throw UsageError("train: --init-2d: no such file: " + *c.init_2d);
     }
+    const bool gcn = models::video_config(c.model).gcn;
+    const std::string regions = a.str("regions", gcn && generated ? "boxes" : "grid");
+    if (a.has("regions") && !gcn)
+      throw UsageError("train: --regions is for the region graph of gcn-r18 and gcn-r50");
+    if (regions != "boxes" && regions != "grid")
+      throw UsageError("train: --regions '" + regions + "' is not boxes or grid");
+    if (regions == "boxes" && !generated)
+      throw UsageError(
+          "train: --regions boxes needs the generated clips' object boxes (--data synthetic or "
+          "synthetic-motion); an annotation list's videos have none, so they take the grid");
+    c.object_regions = regions == "boxes";
     c.steps = a.positive_int("steps", 1000);
     c.batch = a.positive_int("batch", 2);
     c.lr = a.positive_double("lr", 0.005);

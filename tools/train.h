@@ -41,6 +41,7 @@ struct TrainConfig {
   std::optional<std::string> scores;   // the test's class scores per clip (spool fuse)
   bool crop = false;                   // multi-scale crop in training, centre crop at test
   std::optional<std::string> init_2d;  // 2-D backbone weights (inflated for I3D)
+  bool object_regions = false;         // gcn-: the generated clips' object boxes and the grid
   std::string checkpoint_policy, memory_budget;  // empty: plain steps
   double beta2 = 0.999;                          // AdamW's second-moment decay (gpt-tiny)
   bool recompute_gelu = false;                   // gpt-tiny: GptConfig::recompute_gelu

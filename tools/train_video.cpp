@@ -91,13 +91,16 @@ class VideoTask : public Task {
     clip_norm = 40.0;
     stops_on_time = true;
     schedule_by_time = true;
-    std::printf("%s: %lld parameters; %s, %lld classes, frames %lld x %lld, batch %lld%s\n",
+    std::printf("%s: %lld parameters; %s, %lld classes, frames %lld x %lld, batch %lld%s%s\n",
                 c.model.c_str(), (long long)model_->num_parameters(),
                 c.data == "synthetic"          ? "generated clips"
                 : c.data == "synthetic-motion" ? "generated clips of the motion set"
                                                : c.data.c_str(),
                 (long long)source_->classes(), (long long)c.video_size, (long long)c.video_size,
                 (long long)c.batch,
+                models::video_config(c.model).gcn
+                    ? (c.object_regions ? ", regions: object boxes and grid" : ", regions: grid")
+                    : "",
                 c.time_limit > 0
                     ? (", time limit " + std::to_string(int(c.time_limit)) + " s").c_str()
                     : "");
@@ -117,11 +120,14 @@ class VideoTask : public Task {
     if (step + 1 < total) next_ = prefetch();
     const Tensor x = model_layout(to(b.x, c_.device), i3d_);  // clips are decoded on the cpu
     b.labels = to(b.labels, c_.device);
+    auto* gcn = c_.object_regions ? dynamic_cast<models::GcnNet*>(model_.get()) : nullptr;
+    if (gcn) SPOOL_CHECK(b.boxes.defined(), "train: the batch came without its object boxes");
     if (planned) {
-      Chain chain = classifier_chain(*model_, x, b.labels, {}, nullptr);
+      Chain chain = gcn ? gcn->chain(x, b.labels, b.boxes)
+                        : classifier_chain(*model_, x, b.labels, {}, nullptr);
       return {{"loss", planned->step(chain, str(x.shape()), zero_grad)}};
     }
-    Tensor loss = cross_entropy(model_->forward(x), b.labels);
+    Tensor loss = cross_entropy(gcn ? gcn->forward(x, b.boxes) : model_->forward(x), b.labels);
     backward(loss);
     return {{"loss", loss.item()}};
   }
@@ -198,21 +204,26 @@ class VideoTask : public Task {
     const int64_t chunk = 4, clips = source_->test_count();
     for (int64_t at = 0; at < clips; at += chunk) {
       const int64_t n = std::min(chunk, clips - at);
-      std::vector<Tensors> views(2);
+      std::vector<Tensors> views(2), boxes(2);
       std::vector<int64_t> labels;
       for (int64_t i = 0; i < n; ++i) {
         int64_t label = 0;
-        const Tensor v0 = data::test_view(*source_, spec_, at + i, 0, &label);
-        const Tensor v1 = data::test_view(*source_, spec_, at + i, 1, &label);
+        Tensor b0, b1;
+        const Tensor v0 = data::test_view(*source_, spec_, at + i, 0, &label, &b0);
+        const Tensor v1 = data::test_view(*source_, spec_, at + i, 1, &label, &b1);
         if (!v0.defined() || !v1.defined()) continue;  // unreadable: skipped and counted
         views[0].push_back(v0);
         views[1].push_back(v1);
+        boxes[0].push_back(b0);
+        boxes[1].push_back(b1);
         labels.push_back(label);
       }
       if (labels.empty()) continue;
+      auto* gcn = c_.object_regions ? dynamic_cast<models::GcnNet*>(model_.get()) : nullptr;
       Tensor probs;
-      for (const auto& v : views) {
-        Tensor p = softmax(model_->forward(to(model_layout(stack(v, 0), i3d_), c_.device)), 1);
+      for (size_t v = 0; v < views.size(); ++v) {
+        const Tensor x = to(model_layout(stack(views[v], 0), i3d_), c_.device);
+        Tensor p = softmax(gcn ? gcn->forward(x, stack(boxes[v], 0)) : model_->forward(x), 1);
         probs = probs.defined() ? probs + p : p;
       }
       const auto pred = to(argmax(probs, 1), Device::cpu()).to_vector<int64_t>();

@@ -316,6 +316,84 @@ TEST(RegionGraph, OverlapEdgesJoinAdjacentFramesByIouRowsSummingToOne) {
   }
 }
 
+// Regions that differ frame by frame: the object's box beside the grid. A region that overlaps
+// nothing in the neighbouring frame (here a zero-area box) has no edges there; every other row
+// sums to 1.
+TEST(RegionGraph, PerFrameRegionsJoinByIouAndARegionOverlappingNothingHasNoEdges) {
+  using Box = models::RegionGraph::Box;
+  const auto grid = models::RegionGraph::grid_regions(4, 4);
+  std::vector<std::vector<Box>> frames(3);
+  const Box objects[3] = {{0, 0, 2, 2}, {1, 0, 3, 2}, {2, 2, 2, 2}};  // the last has no area
+  for (int t = 0; t < 3; ++t) {
+    frames[size_t(t)] = {objects[t]};
+    frames[size_t(t)].insert(frames[size_t(t)].end(), grid.begin(), grid.end());
+  }
+  const int64_t r = 10, m = 30;
+  const auto front = models::RegionGraph::overlap_graph(frames, 1).to_vector<double>();
+  const auto back = models::RegionGraph::overlap_graph(frames, -1).to_vector<double>();
+  // Frame 0's object [0, 2] x [0, 2] against frame 1's regions: its object [1, 3] x [0, 2] (IoU
+  // 2 / 6), grid windows 0 (the same box: 1), 1 ([1, 3] x [0, 2]: 1/3), 3 (1/3), 4 (1/7).
+  const double total = 1.0 / 3 + 1 + 1.0 / 3 + 1.0 / 3 + 1.0 / 7;
+  EXPECT_NEAR(front[size_t(0 * m + r + 0)], (1.0 / 3) / total, 1e-12);
+  EXPECT_NEAR(front[size_t(0 * m + r + 1)], 1 / total, 1e-12);
+  EXPECT_NEAR(front[size_t(0 * m + r + 5)], (1.0 / 7) / total, 1e-12);
+  for (int64_t i = 0; i < m; ++i) {
+    double f = 0, b = 0;
+    for (int64_t j = 0; j < m; ++j) f += front[size_t(i * m + j)], b += back[size_t(i * m + j)];
+    // Frame 2's object (row 20) overlaps nothing in frame 1; the last frame has no next one.
+    EXPECT_NEAR(f, i < 2 * r ? 1.0 : 0.0, 1e-12) << i;
+    EXPECT_NEAR(b, i >= r && i != 2 * r ? 1.0 : 0.0, 1e-12) << i;
+  }
+  // Nothing points at the zero-area box either.
+  for (int64_t i = 0; i < r; ++i) EXPECT_EQ(front[size_t((r + i) * m + 2 * r)], 0.0) << i;
+}
+
+// NL I3D + GCN on object boxes: the boxes change the output (the graph reads them), a planned
+// step on them equals the plain one bit for bit, and boxes that do not fit are refused by name.
+TEST(GcnNet, ObjectBoxesChangeTheGraphStepUnderAPlanAndAreChecked) {
+  Generator gen(9), data(10);
+  models::VideoConfig c = models::video_config("gcn-r18");
+  c.width = 16;
+  c.dropout = 0;
+  models::GcnNet net(c, &gen);
+  const Tensor clips = randn({2, 3, 4, 64, 64}, DType::f32, &data);
+  const Tensor labels = from_vector(std::vector<int64_t>{3, 8}, {2});
+  std::vector<float> b;
+  for (int64_t i = 0; i < 8; ++i) b.insert(b.end(), {float(4 * i), 8, float(4 * i + 20), 30});
+  const Tensor boxes = from_vector(b, {2, 4, 4});
+  net.eval();
+  EXPECT_NE(net.forward(clips).to_vector<float>(), net.forward(clips, boxes).to_vector<float>());
+  net.train();
+  const Tensor loss = cross_entropy(net.forward(clips, boxes), labels);
+  backward(loss);
+  std::vector<std::vector<float>> plain;
+  for (const auto& p : net.parameters()) plain.push_back(p.grad().to_vector<float>());
+  net.zero_grad();
+  Chain chain = net.chain(clips, labels, boxes);
+  const ChainProfile prof = profile_chain(chain);
+  net.zero_grad();  // profiling ran a backward
+  const StepResult r = run_step(chain, prof, make_plan(prof, "sqrt", kUnlimited));
+  EXPECT_EQ(r.loss, loss.item());
+  size_t i = 0;
+  for (const auto& p : net.parameters()) EXPECT_EQ(p.grad().to_vector<float>(), plain[i++]);
+  EXPECT_EQ(r.measured_peak, r.predicted_peak);
+  auto error_of = [&](const Tensor& bad) {
+    try {
+      net.forward(clips, bad);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of(from_vector(b, {4, 2, 4})).find("must be [2, 4, 4]"), std::string::npos);
+  std::vector<float> flipped = b;
+  std::swap(flipped[4], flipped[6]);  // clip 0, frame 1: x1 > x2
+  EXPECT_NE(error_of(from_vector(flipped, {2, 4, 4})).find("clip 0, frame 1"), std::string::npos);
+  std::vector<float> nan = b;
+  nan[31] = std::nanf("");
+  EXPECT_NE(error_of(from_vector(nan, {2, 4, 4})).find("clip 1, frame 3"), std::string::npos);
+}
+
 TEST(VideoModels, TeaStmEcoTdnAndGcnStepsUnderAPlanEqualTheirPlainSteps) {
   for (const char* name : {"tea-r18", "stm-r18", "eco-r18", "tdn-r18", "gcn-r18"}) {
     SCOPED_TRACE(name);

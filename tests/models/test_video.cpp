@@ -286,11 +286,17 @@ TEST(SyntheticVideo, BackwardClipsAreTheForwardOnesReversed) {
     for (uint64_t pair = 0; pair < pairs; ++pair) {
       const uint64_t fwd = 2 * uint64_t(s.classes()) + 2 * pair, bwd = fwd + 1;
       ASSERT_EQ(data::clip_label(fwd, s), int64_t(2 * pair));
-      const Tensor a = data::render_clip(7, fwd, s), b = data::render_clip(7, bwd, s);
-      for (int64_t t = 0; t < s.frames; ++t)
+      Tensor a_boxes, b_boxes;
+      const Tensor a = data::render_clip(7, fwd, s, &a_boxes),
+                   b = data::render_clip(7, bwd, s, &b_boxes);
+      for (int64_t t = 0; t < s.frames; ++t) {
         EXPECT_EQ(contiguous(select(a, 0, t)).to_vector<float>(),
                   contiguous(select(b, 0, s.frames - 1 - t)).to_vector<float>())
             << data::kMotionClasses[2 * pair] << " frame " << t;
+        EXPECT_EQ(contiguous(select(a_boxes, 0, t)).to_vector<float>(),
+                  contiguous(select(b_boxes, 0, s.frames - 1 - t)).to_vector<float>())
+            << data::kMotionClasses[2 * pair] << " box of frame " << t;
+      }
       // And the clip moves: first and last frames differ.
       EXPECT_NE(contiguous(select(a, 0, 0)).to_vector<float>(),
                 contiguous(select(a, 0, s.frames - 1)).to_vector<float>());
@@ -346,6 +352,56 @@ TEST(SyntheticVideo, MotionOnlyClassesDifferInSpeedAndDirectionAlone) {
   ASSERT_FALSE(areas.empty());
   EXPECT_GE(*areas.begin(), 36);
   EXPECT_LE(*areas.rbegin(), 49);
+}
+
+// The object boxes are the tight boxes of the object's pixels: on the motion-only classes (whose
+// object is the only thing at its value in all three channels without noise), every object pixel
+// lies in its frame's box and each of the box's four edges touches one, in every frame whose
+// object does not cross the wrapped track's edge. On the order set's right-moving class the box
+// moves right.
+TEST(SyntheticVideo, ObjectBoxesAreTheTightBoxesOfTheObjectsPixels) {
+  data::SyntheticVideoSpec s;
+  s.frames = 8;
+  s.height = s.width = 50;
+  s.noise = 0;
+  s.motion_only = true;
+  const float object = float((0.95 - 0.45) / 0.25);
+  int64_t frames_checked = 0;
+  for (uint64_t clip = 0; clip < 3; ++clip)
+    for (int64_t label = 10; label < 14; ++label) {
+      const uint64_t index = clip * 14 + uint64_t(label);
+      Tensor boxes;
+      const auto v = data::render_clip(3, index, s, &boxes).to_vector<float>();
+      ASSERT_EQ(boxes.shape(), (Shape{8, 4}));
+      const auto b = boxes.to_vector<float>();
+      for (int64_t t = 0; t < s.frames; ++t) {
+        const float* box = &b[size_t(4 * t)];
+        if (box[0] == 0 || box[2] == float(s.width)) continue;  // may cross the wrapped edge
+        float x1 = 1e9f, y1 = 1e9f, x2 = -1, y2 = -1;
+        for (int64_t y = 0; y < s.height; ++y)
+          for (int64_t x = 0; x < s.width; ++x) {
+            bool in = true;
+            for (int64_t ch = 0; ch < 3; ++ch)
+              in = in && v[size_t(((t * 3 + ch) * s.height + y) * s.width + x)] == object;
+            if (!in) continue;
+            x1 = std::min(x1, float(x));
+            y1 = std::min(y1, float(y));
+            x2 = std::max(x2, float(x + 1));
+            y2 = std::max(y2, float(y + 1));
+          }
+        EXPECT_EQ(std::vector<float>(box, box + 4), (std::vector<float>{x1, y1, x2, y2}))
+            << data::kMotionClasses[label] << ", clip " << clip << ", frame " << t;
+        ++frames_checked;
+      }
+    }
+  EXPECT_GE(frames_checked, 40);  // of 96: most frames are away from the edge
+  s.motion_only = false;
+  Tensor boxes;
+  data::render_clip(3, 0, s, &boxes);  // label 0: moving right
+  const auto b = boxes.to_vector<float>();
+  for (int64_t t = 1; t < s.frames; ++t)
+    EXPECT_GT(b[size_t(4 * t)] + b[size_t(4 * t + 2)], b[size_t(4 * t - 4)] + b[size_t(4 * t - 2)])
+        << "frame " << t;
 }
 
 TEST(SyntheticVideo, FlipsSwapTheMirroredLabelsOnly) {

@@ -19,10 +19,12 @@ namespace {
 
 const std::string kFixtures = std::string(SPOOL_SOURCE_DIR) + "/tests/fixtures/";
 
-void check_model(const std::string& model, const std::string& stem) {
+// `weights`: the fixture whose weights it uses (its own by default).
+void check_model(const std::string& model, const std::string& stem, std::string weights = "") {
+  if (weights.empty()) weights = stem;
   auto out = std::filesystem::temp_directory_path() / ("spool_video_grad_" + stem + ".safetensors");
   const std::string cmd = std::string(SPOOL_CLI) + " grad --model " + model + " --weights " +
-                          kFixtures + "video_" + stem + "_weights.safetensors --batch " +
+                          kFixtures + "video_" + weights + "_weights.safetensors --batch " +
                           kFixtures + "video_" + stem + "_batch.safetensors --out " + out.string() +
                           " --no-dropout > /dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
@@ -67,3 +69,8 @@ TEST(PyTorchVideo, TsnOnFlowMatchesTorch) { check_model("tsn-r18", "tsn_flow"); 
 // NL I3D + GCN: the region graph (RoIAlign, similarity and overlap graphs, GCN layers) on I3D's
 // last map, beside the pooled feature.
 TEST(PyTorchVideo, NonLocalI3dWithGcnMatchesTorch) { check_model("gcn-r18", "gcn"); }
+// The same with each frame's object box beside the grid (the generated clips' regions): boxes
+// that move, jump, leave the clip in part and shrink to no area.
+TEST(PyTorchVideo, NonLocalI3dWithGcnOnObjectBoxesMatchesTorch) {
+  check_model("gcn-r18", "gcn_boxes", "gcn");
+}

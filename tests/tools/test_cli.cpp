@@ -716,6 +716,32 @@ TEST(Cli, VideoTrainingUnderACheckpointPlanGivesThePlainLosses) {
   expect_refused("train --model tsn-r18 --memory-budget 1/2", "--memory-budget needs");
 }
 
+// NL I3D + GCN on the generated clips takes each frame's object box as a region by default (the
+// grid on request), with the same losses under a memory plan as without; --regions is checked.
+TEST(Cli, GcnTrainsOnTheGeneratedObjectBoxesAndRegionsAreChecked) {
+  const auto dir = temp_dir();
+  const std::string common =
+      "train --model gcn-r18 --steps 3 --size 32 --width 4 --test-clips 2 --log-every 1 ";
+  CliResult boxes = run_cli(common + "--log " + (dir / "boxes.jsonl").string());
+  ASSERT_EQ(boxes.status, 0) << boxes.output;
+  EXPECT_NE(boxes.output.find("regions: object boxes and grid"), std::string::npos)
+      << boxes.output;
+  CliResult planned =
+      run_cli(common + "--checkpoint-policy sqrt --log " + (dir / "planned.jsonl").string());
+  ASSERT_EQ(planned.status, 0) << planned.output;
+  EXPECT_EQ(logged_losses(dir / "boxes.jsonl"), logged_losses(dir / "planned.jsonl"));
+  CliResult grid = run_cli(common + "--regions grid --log " + (dir / "grid.jsonl").string());
+  ASSERT_EQ(grid.status, 0) << grid.output;
+  EXPECT_NE(grid.output.find("regions: grid"), std::string::npos) << grid.output;
+  EXPECT_NE(logged_losses(dir / "boxes.jsonl"), logged_losses(dir / "grid.jsonl"));
+  expect_refused("train --model tsm-r18 --regions grid", "--regions is for the region graph");
+  expect_refused("train --model gcn-r18 --regions all", "--regions 'all' is not boxes or grid");
+  const auto list = dir / "train.txt";
+  std::ofstream(list) << "clip0 16 0\n";
+  expect_refused("train --model gcn-r18 --regions boxes --data " + list.string(),
+                 "--regions boxes needs the generated clips' object boxes");
+}
+
 TEST(Cli, VideoModalityAndCropOptionsAreChecked) {
   expect_refused("train --model tsn-r18 --modality optical",
                  "--modality 'optical' is not rgb, rgbdiff or flow");
