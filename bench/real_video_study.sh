@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The video models on real footage, through the annotation-list loaders and FFmpeg: the example
-# videos of Debian's opencv-doc (vtest.avi, a street of pedestrians from a fixed camera; tree.avi,
-# box.mp4 and cup.mp4, filmed by hand; Megamind.avi, a film clip) cut into clips of 16 frames
+# videos of Debian's opencv-doc (vtest.avi, people crossing a square seen from a fixed camera;
+# tree.avi, a tree; box.mp4 and cup.mp4, a hand moving a box and a cup; Megamind.avi, a clip of an
+# animated film) cut into clips of 16 frames
 # (the short side scaled to 128 pixels, H.264), each written forwards (label 0) and reversed
 # (label 1): the arrow of time, a two-class order test on real video (no single frame tells the
 # two apart, since the reversed clip holds the same frames). The first three quarters of each
