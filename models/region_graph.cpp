@@ -111,7 +111,8 @@ Tensor RegionGraph::forward(const Tensor& h, const Tensor& objects) {
       SPOOL_CHECK(std::isfinite(o[0]) && std::isfinite(o[1]) && std::isfinite(o[2]) &&
                       std::isfinite(o[3]) && o[0] <= o[2] && o[1] <= o[3],
                   "RegionGraph: the object box of clip ", c, ", frame ", f, " is (", o[0], ", ",
-                  o[1], ", ", o[2], ", ", o[3], "); it must be finite with x1 <= x2, y1 <= y2");
+                  o[1], ", ", o[2], ", ", o[3],
+                  ") in the map's pixels; it must be finite with x1 <= x2, y1 <= y2");
       auto& fr = clip[size_t(f)];
       fr.assign(1, Box{o[0], o[1], o[2], o[3]});
       fr.insert(fr.end(), grid.begin(), grid.end());

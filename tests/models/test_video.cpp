@@ -304,16 +304,32 @@ TEST(SyntheticVideo, BackwardClipsAreTheForwardOnesReversed) {
   }
 }
 
-// The motion-only classes: a square of one size in every frame of every clip (its pixels are
-// the only ones at the object's value in all three channels when there is no noise), moving right
-// or left by 2 % (slow) or 6 % (fast) of the width a frame around a wrapped track.
-TEST(SyntheticVideo, MotionOnlyClassesDifferInSpeedAndDirectionAlone) {
+// The motion set at 8 frames of 50 x 50 without noise, where the motion-only classes' object is
+// the only thing at its value ((0.95 - 0.45) / 0.25) in all three channels: whether pixel (x, y)
+// of frame t of clip v belongs to it.
+namespace {
+data::SyntheticVideoSpec noiseless_motion_set() {
   data::SyntheticVideoSpec s;
   s.frames = 8;
   s.height = s.width = 50;
   s.noise = 0;
   s.motion_only = true;
+  return s;
+}
+bool object_pixel(const std::vector<float>& v, const data::SyntheticVideoSpec& s, int64_t t,
+                  int64_t y, int64_t x) {
   const float object = float((0.95 - 0.45) / 0.25);
+  for (int64_t ch = 0; ch < 3; ++ch)
+    if (v[size_t(((t * 3 + ch) * s.height + y) * s.width + x)] != object) return false;
+  return true;
+}
+}  // namespace
+
+// The motion-only classes: a square of one size in every frame of every clip (its pixels are
+// the only ones at the object's value in all three channels when there is no noise), moving right
+// or left by 2 % (slow) or 6 % (fast) of the width a frame around a wrapped track.
+TEST(SyntheticVideo, MotionOnlyClassesDifferInSpeedAndDirectionAlone) {
+  const data::SyntheticVideoSpec s = noiseless_motion_set();
   const double expected_step[4] = {1.0, -1.0, 3.0, -3.0};  // pixels a frame at width 50
   std::set<int64_t> areas;
   for (uint64_t clip = 0; clip < 3; ++clip)
@@ -328,10 +344,7 @@ TEST(SyntheticVideo, MotionOnlyClassesDifferInSpeedAndDirectionAlone) {
         double c = 0, sn = 0;
         for (int64_t y = 0; y < s.height; ++y)
           for (int64_t x = 0; x < s.width; ++x) {
-            bool in = true;
-            for (int64_t ch = 0; ch < 3; ++ch)
-              in = in && v[size_t(((t * 3 + ch) * s.height + y) * s.width + x)] == object;
-            if (!in) continue;
+            if (!object_pixel(v, s, t, y, x)) continue;
             ++area;
             c += std::cos(2 * M_PI * double(x) / double(s.width));
             sn += std::sin(2 * M_PI * double(x) / double(s.width));
@@ -360,12 +373,7 @@ TEST(SyntheticVideo, MotionOnlyClassesDifferInSpeedAndDirectionAlone) {
 // object does not cross the wrapped track's edge. On the order set's right-moving class the box
 // moves right.
 TEST(SyntheticVideo, ObjectBoxesAreTheTightBoxesOfTheObjectsPixels) {
-  data::SyntheticVideoSpec s;
-  s.frames = 8;
-  s.height = s.width = 50;
-  s.noise = 0;
-  s.motion_only = true;
-  const float object = float((0.95 - 0.45) / 0.25);
+  data::SyntheticVideoSpec s = noiseless_motion_set();
   int64_t frames_checked = 0;
   for (uint64_t clip = 0; clip < 3; ++clip)
     for (int64_t label = 10; label < 14; ++label) {
@@ -380,10 +388,7 @@ TEST(SyntheticVideo, ObjectBoxesAreTheTightBoxesOfTheObjectsPixels) {
         float x1 = 1e9f, y1 = 1e9f, x2 = -1, y2 = -1;
         for (int64_t y = 0; y < s.height; ++y)
           for (int64_t x = 0; x < s.width; ++x) {
-            bool in = true;
-            for (int64_t ch = 0; ch < 3; ++ch)
-              in = in && v[size_t(((t * 3 + ch) * s.height + y) * s.width + x)] == object;
-            if (!in) continue;
+            if (!object_pixel(v, s, t, y, x)) continue;
             x1 = std::min(x1, float(x));
             y1 = std::min(y1, float(y));
             x2 = std::max(x2, float(x + 1));

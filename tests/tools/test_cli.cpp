@@ -724,8 +724,7 @@ TEST(Cli, GcnTrainsOnTheGeneratedObjectBoxesAndRegionsAreChecked) {
       "train --model gcn-r18 --steps 3 --size 32 --width 4 --test-clips 2 --log-every 1 ";
   CliResult boxes = run_cli(common + "--log " + (dir / "boxes.jsonl").string());
   ASSERT_EQ(boxes.status, 0) << boxes.output;
-  EXPECT_NE(boxes.output.find("regions: object boxes and grid"), std::string::npos)
-      << boxes.output;
+  EXPECT_NE(boxes.output.find("regions: object boxes and grid"), std::string::npos) << boxes.output;
   CliResult planned =
       run_cli(common + "--checkpoint-policy sqrt --log " + (dir / "planned.jsonl").string());
   ASSERT_EQ(planned.status, 0) << planned.output;
