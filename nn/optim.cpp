@@ -41,6 +41,14 @@ std::vector<Tensor> Optimizer::params() const {
   return out;
 }
 
+double Optimizer::weight_decay_of(size_t index) const {
+  for (const auto& g : groups_) {
+    if (index < g.params.size()) return g.weight_decay.value_or(default_decay_);
+    index -= g.params.size();
+  }
+  fail(name_, ": no parameter ", index);
+}
+
 void Optimizer::zero_grad() {
   for (const auto& g : groups_)
     for (const auto& p : g.params) p.impl().grad.reset();

@@ -35,6 +35,9 @@ class Optimizer {
   virtual NamedTensors state() const = 0;
   virtual void load_state(const NamedTensors& state) = 0;
   int64_t steps() const { return t_; }
+  void set_steps(int64_t t) { t_ = t; }
+  // The weight decay parameter `index` (in params() order) gets.
+  double weight_decay_of(size_t index) const;
 
  protected:
   // Calls f(param, grad, index, weight_decay) for each parameter that has a gradient.
@@ -97,6 +100,11 @@ class Adam : public Optimizer {
   void step() override;
   NamedTensors state() const override;
   void load_state(const NamedTensors& state) override;
+  const AdamOptions& options() const { return o_; }
+  // The moments of each parameter (params() order; undefined before its first step). A sharded
+  // optimizer (dist/ddp.h) moves them in and out for checkpoints.
+  Tensors& exp_avg() { return m_; }
+  Tensors& exp_avg_sq() { return v_; }
 
  private:
   AdamOptions o_;

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "dist/dist.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 #ifdef SPOOL_HAVE_CUDA
@@ -38,6 +39,10 @@ int cmd_info(int argc, char** argv) {
 #endif
   std::printf("blas: %s\n", openblas_get_config());
   std::printf("threads: %d\n", omp_get_max_threads());
+  // The run's place: rank 0 of 1 for one process (MPI is not started then).
+  const dist::ProcessGroup& g = dist::world();
+  std::printf("rank: %d of %d (%s)\n", g.rank(), g.world(), dist::discover().launcher.c_str());
+  std::printf("mpi: %s\n", dist::mpi_version().c_str());
   return 0;
 }
 

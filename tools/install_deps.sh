@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(build-essential cmake libopenblas-dev libopenblas-openmp-dev libgtest-dev libgmock-dev libbenchmark-dev
           libglpk-dev python3-matplotlib zlib1g-dev nlohmann-json3-dev libcli11-dev python3-sklearn fortunes libdnnl-dev
           libjpeg62-turbo-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
-          pkg-config ffmpeg libopencv-dev libopencv-contrib-dev libcairo2-dev libfontconfig-dev fonts-dejavu-core)
+          pkg-config ffmpeg libopenmpi-dev openmpi-bin libopencv-dev libopencv-contrib-dev libcairo2-dev libfontconfig-dev fonts-dejavu-core)
 case "${1:-}" in
   "") ;;
   fuzz) packages+=(clang libclang-rt-14-dev libomp-14-dev llvm-14) ;;

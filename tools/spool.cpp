@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dist/dist.h"
 #include "engine/error.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -68,9 +69,17 @@ std::string help() {
   return app.help();
 }
 
+// The errors' prefix: "spool", with the rank in a run of several processes.
+std::string who() {
+  if (!spool::dist::distributed()) return "spool";
+  const spool::dist::ProcessGroup& g = spool::dist::world();
+  return "spool (rank " + std::to_string(g.rank()) + " of " + std::to_string(g.world()) + ")";
+}
+
 }  // namespace
 
-int main(int argc, char** argv) {
+// Runs the command; returns its exit status, the error printed.
+static int run_command(int argc, char** argv) {
   using namespace spool::cli;
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
       !std::strcmp(argv[1], "help")) {
@@ -86,27 +95,37 @@ int main(int argc, char** argv) {
     std::fputs(e.what(), stdout);
     return 0;
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "spool: %s\n", e.what());
+    std::fprintf(stderr, "%s: %s\n", who().c_str(), e.what());
     return 2;
   } catch (const spool::Error& e) {
-    std::fprintf(stderr, "spool: %s\n", e.what());
+    std::fprintf(stderr, "%s: %s\n", who().c_str(), e.what());
     return 2;
   } catch (const std::bad_alloc&) {
     // An input that asks for more memory than the machine has (a huge --batch, a huge model):
     // the input is at fault, not spool.
     std::fprintf(stderr,
-                 "spool: out of memory: the run asks for more memory than this machine can give "
-                 "(a smaller --batch, model or input may fit)\n");
+                 "%s: out of memory: the run asks for more memory than this machine can give "
+                 "(a smaller --batch, model or input may fit)\n",
+                 who().c_str());
     return 2;
   } catch (const std::length_error& e) {
-    std::fprintf(stderr, "spool: an input asks for a size beyond what can be held (%s)\n",
-                 e.what());
+    std::fprintf(stderr, "%s: an input asks for a size beyond what can be held (%s)\n",
+                 who().c_str(), e.what());
     return 2;
   } catch (const std::filesystem::filesystem_error& e) {
-    std::fprintf(stderr, "spool: %s\n", e.what());
+    std::fprintf(stderr, "%s: %s\n", who().c_str(), e.what());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "spool: internal error: %s\n", e.what());
+    std::fprintf(stderr, "%s: internal error: %s\n", who().c_str(), e.what());
     return 1;
   }
+}
+
+// One process exits with the command's status. In a run of several, a failing rank stops every
+// rank (MPI_Abort) after printing its message, so none waits on it until the time-out.
+int main(int argc, char** argv) {
+  const int rc = run_command(argc, argv);
+  if (rc != 0 && spool::dist::distributed()) spool::dist::abort_all(rc);
+  spool::dist::finalize();
+  return rc;
 }

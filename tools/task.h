@@ -70,6 +70,13 @@ class Task {
   // warm-up is 1/20 of --steps: a time-bounded run sets --steps high and would otherwise never
   // leave it).
   bool schedule_by_time = false;
+  // This rank's share of the global batch's loss, set by step(): its rows (or counted targets)
+  // over the global batch's. 1 for one process.
+  double share = 1;
+
+  // Rows [first, end) of a global batch of n rows that are this rank's (the ranks take equal
+  // runs, the first ones one row fewer when n does not divide); sets `share` to their fraction.
+  std::pair<int64_t, int64_t> my_rows(int64_t n);
 
  protected:
   explicit Task(const TrainConfig& c) : c_(c), gen_(c.seed) {}

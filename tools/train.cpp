@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "data/digits.h"
+#include "dist/ddp.h"
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
 #include "engine/planner/policy.h"
@@ -118,22 +120,52 @@ std::string Task::status(const Metrics& m, const Metrics&) const {
   return s;
 }
 
+std::pair<int64_t, int64_t> Task::my_rows(int64_t n) {
+  const int64_t first = n * c_.rank / c_.world, end = n * (c_.rank + 1) / c_.world;
+  if (end <= first)
+    throw UsageError("train: a batch of " + std::to_string(n) + " rows does not split over " +
+                     std::to_string(c_.world) + " processes (each needs a row at least)");
+  share = double(end - first) / double(n);
+  return {first, end};
+}
+
 int run_training(Task& task, const TrainConfig& c) {
   nn::Optimizer& opt = task.optimizer();
   std::optional<PlannedSteps> planned;
   if (!c.checkpoint_policy.empty()) planned.emplace(c.checkpoint_policy, c.memory_budget);
-  LineLog log(c.log);
+  // Data parallel: every rank starts from rank 0's parameters, and steps on the gradients of the
+  // whole global batch (dist/ddp.h). One process with --zero 1 runs the sharded path too (its
+  // one shard is everything), which must give the plain path's numbers bit for bit.
+  std::optional<dist::DataParallel> ddp;
+  dist::ProcessGroup& group = dist::world();
+  if (c.world > 1 || c.zero > 0) {
+    ddp.emplace(group, task.model(), opt, dist::DataParallelOptions{c.bucket_mb, c.zero});
+    ddp->broadcast_state();
+  }
+  LineLog log(c.rank == 0 ? c.log : std::nullopt);
   Metrics last{{"loss", NAN}}, eval = task.start(log);
   Progress progress(task.total);
+  if (ddp) reset_peak(Device::cpu());  // the loop's peak, for the data-parallel report
   const double t0 = now_seconds();
   const bool timed = task.stops_on_time && c.time_limit > 0;
-  const auto time_is_up = [&] { return timed && now_seconds() - t0 >= c.time_limit; };
+  // The time the run has taken, rank 0's on every rank: the ranks must agree on when to stop,
+  // evaluate and which learning rate to use.
+  const auto elapsed_now = [&] {
+    double e = now_seconds() - t0;
+    if (timed && c.world > 1) {
+      Tensor t = full({1}, e, DType::f64);
+      group.broadcast(t, 0);
+      e = t.item();
+    }
+    return e;
+  };
+  const auto time_is_up = [&] { return timed && elapsed_now() >= c.time_limit; };
   int64_t step = task.start_step;
   for (; step < task.total; ++step) {
     // With --time-limit the run stops when the time is spent and the schedule follows the
     // elapsed share of the time (or of the steps, when that is further on): the cosine alone, or
     // warm-up and cosine both (Task::schedule_by_time).
-    const double elapsed = now_seconds() - t0;
+    const double elapsed = timed ? elapsed_now() : 0;
     if (timed && elapsed >= c.time_limit) break;
     if (task.schedule) {
       const double share = timed ? elapsed / c.time_limit : 0;
@@ -148,9 +180,23 @@ int run_training(Task& task, const TrainConfig& c) {
     opt.zero_grad();
     task.model().train();
     last = task.step(step, planned ? &*planned : nullptr, [&] { opt.zero_grad(); });
+    if (ddp) {
+      ddp->reduce_gradients(task.share);
+      last["loss"] = ddp->weighted_sum(last.at("loss"), task.share);
+    }
     check_diverged(log, step, last.at("loss"));
-    if (task.clip_norm > 0) nn::clip_grad_norm(task.model().parameters(), task.clip_norm);
-    opt.step();
+    if (task.clip_norm > 0) {
+      if (ddp)
+        ddp->clip_grad_norm(task.clip_norm);
+      else
+        nn::clip_grad_norm(task.model().parameters(), task.clip_norm);
+    }
+    if (ddp) {
+      ddp->step();
+      if (c.world > 1) ddp->broadcast_buffers();  // running statistics follow rank 0's
+    } else {
+      opt.step();
+    }
     const bool last_step = step + 1 == task.total;
     const bool evaluated =
         task.eval_every > 0 && ((step + 1) % task.eval_every == 0 || last_step || time_is_up());
@@ -161,7 +207,36 @@ int run_training(Task& task, const TrainConfig& c) {
   }
   progress.finish();
   const double train_seconds = now_seconds() - t0;
-  if (c.save) save_checkpoint(*c.save, c, task.model(), opt, step, task.generator());
+  if (ddp) {
+    // What data parallel cost this rank (rank 0's, written by rank 0): the optimizer moments it
+    // holds, its allocator's peak over the loop, and the seconds its collectives took.
+    const int64_t peak = memory_stats(Device::cpu()).peak_bytes;
+    const int64_t steps = step - task.start_step;
+    log.write(Json()
+                  .add("data_parallel", true)
+                  .add("world", int64_t(c.world))
+                  .add("zero", int64_t(c.zero))
+                  .add("buckets", ddp->buckets())
+                  .add("moment_bytes", ddp->moment_bytes())
+                  .add("peak_bytes", peak)
+                  .add("comm_seconds", group.comm_seconds())
+                  .add("seconds_per_step", steps > 0 ? train_seconds / double(steps) : 0.0)
+                  .str());
+    std::printf(
+        "data parallel: %d process(es)%s, %lld bucket(s); rank 0 holds %.2f MB of optimizer "
+        "moments, peaked at %.2f MB, spent %.2f s of %.2f s in collectives\n",
+        c.world, c.zero ? " with ZeRO-1" : "", (long long)ddp->buckets(),
+        double(ddp->moment_bytes()) / 1e6, double(peak) / 1e6, group.comm_seconds(),
+        train_seconds);
+  }
+  if (c.save) {
+    // Under ZeRO-1 the whole optimizer state is gathered for the file (which any number of
+    // processes resumes), written by rank 0; the others wait for it.
+    if (ddp) ddp->gather_state();
+    if (c.rank == 0) save_checkpoint(*c.save, c, task.model(), opt, step, task.generator());
+    if (ddp) ddp->release_state();
+    group.barrier();
+  }
   task.finish(log, step, last, eval, train_seconds, t0);
   log.commit();
   return 0;
@@ -210,6 +285,9 @@ class ClassifierTask : public Task {
     }
     std::vector<int64_t> idx(order_.begin() + pos * batch_,
                              order_.begin() + std::min(n_, (pos + 1) * batch_));
+    // Data parallel: this rank's rows of the global batch.
+    const auto [first, end] = my_rows(int64_t(idx.size()));
+    idx = std::vector<int64_t>(idx.begin() + first, idx.begin() + end);
     Tensor rows = to(from_vector(idx), c_.device);
     Tensor xb = index_select(x_train_, 0, rows), yb = index_select(d_.y_train, 0, rows);
     if (planned) {
@@ -396,7 +474,17 @@ int cmd_train(int argc, char** argv) {
         "time",
         "Memory plan"},
        {"allow-nonfinite", false,
-        "use loaded weights holding NaN or Inf (warned) instead of refusing them", "Run"}},
+        "use loaded weights holding NaN or Inf (warned) instead of refusing them", "Run"},
+       {"zero", true,
+        "0 (default) or 1: ZeRO stage 1, each process keeps AdamW's moments for its shard of "
+        "the parameters only",
+        "Data parallel (mpirun -np N spool train ...)"},
+       {"bucket-mb", true, "gradients are reduced in buckets of at most this many MB (default 25)",
+        "Data parallel (mpirun -np N spool train ...)"},
+       {"dist-timeout", true,
+        "seconds a collective waits for the other processes before the run stops with an error "
+        "(default 300)",
+        "Data parallel (mpirun -np N spool train ...)"}},
       "train");
   if (!a.has("model"))
     throw UsageError("train: --model is required (available: " + model_names() + ")");
@@ -432,6 +520,32 @@ int cmd_train(int argc, char** argv) {
   }
   const Family family = find_model(c.model)->family;
   const bool video = family == Family::video;
+  // Data parallel: the launcher's rank and world (one process: 0 of 1, MPI never started).
+  dist::ProcessGroup& group = dist::world();
+  c.rank = group.rank();
+  c.world = group.world();
+  if (a.has("dist-timeout")) c.dist_timeout = a.positive_double("dist-timeout", 300);
+  group.set_timeout(c.dist_timeout);
+  c.bucket_mb = a.has("bucket-mb") ? a.positive_double("bucket-mb", 25) : 25;
+  if (a.has("zero")) {
+    const std::string z = a.str("zero", "0");
+    if (z != "0" && z != "1")
+      throw UsageError("train: --zero '" + z + "' is not a ZeRO stage spool has (0 or 1)");
+    c.zero = z == "1";
+  }
+  if (c.world > 1 || c.zero > 0) {
+    const bool supported =
+        family == Family::digits || (family == Family::language && !c.sft);
+    if (!supported)
+      throw UsageError("train: data parallel (" + std::to_string(c.world) + " processes" +
+                       (c.zero ? ", --zero 1" : "") + ") trains mlp, resnet18 and gpt-tiny in " +
+                       "this version, not " + c.model);
+    if (c.device != Device::cpu())
+      throw UsageError("train: data parallel over MPI trains on the cpu; NCCL for --device cuda "
+                       "is not wired into training yet");
+  }
+  if (c.rank > 0 && !std::freopen("/dev/null", "w", stdout))  // rank 0 prints the run
+    throw UsageError("train: rank " + std::to_string(c.rank) + " could not silence its output");
   const bool dpo = family == Family::preference, reward = family == Family::reward;
   const bool ppo = family == Family::rlhf;
   const bool preference = c.sft || dpo || reward || ppo;

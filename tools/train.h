@@ -49,6 +49,10 @@ struct TrainConfig {
   bool split_blocks = false;  // resnet18 under a plan: blocks staged as a graph of two stages
   int64_t stem_groups = 1;    // resnet18 under a plan: the stem replayed in channel groups
   std::optional<std::string> log, save, resume;
+  // Data parallel (dist/, docs/distributed.md): this process's rank in a world of `world`; the
+  // global --batch is split over the ranks. zero = 1 shards AdamW's moments (ZeRO stage 1).
+  int rank = 0, world = 1, zero = 0;
+  double bucket_mb = 25, dist_timeout = 300;
   bool allow_nonfinite = false;  // --allow-nonfinite: warn about NaN/Inf in loaded files, go on
 };
 

@@ -19,6 +19,8 @@ namespace spool::cli {
 
 namespace {
 
+constexpr int64_t kIgnore = -100;  // cross_entropy's ignore_index: packing's padding targets
+
 Tensor lm_loss(models::Gpt& model, const data::LmBatch& b) {
   Tensor logits = model.forward(b.idx, b.positions, b.segments);
   return cross_entropy(reshape(logits, {-1, logits.size(-1)}), reshape(b.targets, {-1}));
@@ -75,8 +77,19 @@ class GptTask : public Task {
         c_.pack
             ? data::packed_batch(corpus_.train, c_.batch, t_, cursor_)
             : train_stream_.sample(c_.batch, t_, RngState{c_.seed ^ 0xb47c4, uint64_t(step) << 32});
+    tokens_ += b.real_targets;  // the global batch's: tokens_per_s is the whole run's
+    if (c_.world > 1) {
+      // Data parallel: this rank's rows; its share of the loss is its share of the targets that
+      // count, so the ranks' weighted gradients sum to the whole batch's.
+      const int64_t all = b.real_targets;
+      const auto [first, end] = my_rows(b.idx.size(0));
+      for (Tensor* t : {&b.idx, &b.targets, &b.positions, &b.segments})
+        if (t->defined()) *t = contiguous(slice(*t, 0, first, end));
+      b.real_targets = 0;
+      for (int64_t v : b.targets.to_vector<int64_t>()) b.real_targets += v != kIgnore;
+      share = all > 0 ? double(b.real_targets) / double(all) : share;
+    }
     b = on_device(std::move(b), c_.device);
-    tokens_ += b.real_targets;
     // Forward, backward and a plan's replays alike under autocast (replays must repeat the
     // forward's precision); the optimizer updates the f32 parameters outside it.
     std::optional<Autocast> autocast;

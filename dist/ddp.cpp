@@ -1,0 +1,259 @@
+#include "dist/ddp.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "engine/autograd.h"
+#include "engine/backend.h"
+#include "engine/error.h"
+#include "engine/factory.h"
+#include "ops/elementwise.h"
+#include "ops/shape.h"
+
+namespace spool::dist {
+
+namespace {
+
+// Elements [start, start + n) of contiguous `t`, as a 1-D view.
+Tensor flat_view(const Tensor& t, int64_t start, int64_t n) {
+  return Tensor::make(t.storage(), t.offset() + start, {n}, {1}, t.dtype());
+}
+
+float* f32(const Tensor& t) { return t.data<float>(); }
+
+}  // namespace
+
+DataParallel::DataParallel(ProcessGroup& group, nn::Module& model, nn::Optimizer& opt,
+                           DataParallelOptions options)
+    : g_(group), model_(model), opt_(opt), o_(options), params_(opt.params()) {
+  SPOOL_CHECK(o_.bucket_mb > 0 && std::isfinite(o_.bucket_mb), "data parallel: --bucket-mb ",
+              o_.bucket_mb, " must be a positive number");
+  SPOOL_CHECK(o_.zero == 0 || o_.zero == 1, "data parallel: --zero ", o_.zero,
+              " is not a ZeRO stage spool has (0 or 1)");
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    SPOOL_CHECK(p.device() == Device::cpu() && p.dtype() == DType::f32 && p.is_contiguous(),
+                "data parallel: parameter ", i, " is ", describe(p), " on ", p.device().str(),
+                "; data parallel over MPI takes contiguous f32 parameters on the cpu");
+  }
+  // Buckets: consecutive parameters up to the cap; one larger than the cap is a bucket alone.
+  const double cap = o_.bucket_mb * 1e6 / 4;  // elements
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const int64_t n = params_[i].numel();
+    if (buckets_.empty() || (buckets_.back().numel > 0 && double(buckets_.back().numel + n) > cap))
+      buckets_.emplace_back();
+    Bucket& b = buckets_.back();
+    b.params.push_back(i);
+    b.offset.push_back(b.numel);
+    b.numel += n;
+  }
+  for (Bucket& b : buckets_) b.chunk = (b.numel + g_.world() - 1) / g_.world();
+  if (o_.zero == 1) {
+    adam_ = dynamic_cast<nn::Adam*>(&opt_);
+    SPOOL_CHECK(adam_, "data parallel: --zero 1 shards Adam's and AdamW's moments; this model's ",
+                "optimizer is neither");
+    for (const Bucket& b : buckets_) {
+      m_chunk_.push_back(zeros({b.chunk}));
+      v_chunk_.push_back(zeros({b.chunk}));
+    }
+    grad_chunk_.resize(buckets_.size());
+    split_state();
+  }
+}
+
+template <class F>
+void DataParallel::for_each_piece(const Bucket& b, int rank, F&& f) const {
+  const int64_t lo = rank * b.chunk, hi = std::min(b.numel, lo + b.chunk);
+  for (size_t j = 0; j < b.params.size(); ++j) {
+    const int64_t start = b.offset[j], end = start + params_[b.params[j]].numel();
+    const int64_t s = std::max(start, lo), e = std::min(end, hi);
+    if (s < e) f(b.params[j], s - start, s - lo, e - s);
+  }
+}
+
+void DataParallel::broadcast_state() {
+  NoGrad no_grad;
+  for (Tensor& p : params_) {
+    g_.broadcast(p, 0);
+    p.storage()->bump_version();
+  }
+  broadcast_buffers();
+}
+
+void DataParallel::broadcast_buffers() {
+  NoGrad no_grad;
+  for (auto& [name, t] : model_.named_buffers()) {
+    SPOOL_CHECK(t.device() == Device::cpu() && t.is_contiguous(), "data parallel: buffer ", name,
+                " ", describe(t), " is not a contiguous cpu tensor");
+    if (t.dtype() == DType::f32 || t.dtype() == DType::f64 || t.dtype() == DType::i64) {
+      Tensor b = t;
+      g_.broadcast(b, 0);
+      t.storage()->bump_version();
+    }
+  }
+}
+
+void DataParallel::reduce_gradients(double share) {
+  NoGrad no_grad;
+  const float w = float(share);
+  for (size_t k = 0; k < buckets_.size(); ++k) {
+    const Bucket& b = buckets_[k];
+    Tensor flat = empty({b.chunk * g_.world()});
+    float* f = f32(flat);
+    for (size_t j = 0; j < b.params.size(); ++j) {
+      const Tensor& p = params_[b.params[j]];
+      const int64_t n = p.numel(), off = b.offset[j];
+      Tensor grad = p.grad();
+      if (!grad.defined()) {
+        std::memset(f + off, 0, size_t(n) * 4);
+        continue;
+      }
+      SPOOL_CHECK(grad.dtype() == DType::f32 && grad.device() == Device::cpu(),
+                  "data parallel: the gradient of parameter ", b.params[j], " is ",
+                  describe(grad));
+      const Tensor gc = grad.is_contiguous() ? grad : contiguous(grad);
+      const float* src = f32(gc);
+      if (w == 1.0f)
+        std::memcpy(f + off, src, size_t(n) * 4);
+      else
+        for (int64_t i = 0; i < n; ++i) f[off + i] = w * src[i];
+    }
+    std::memset(f + b.numel, 0, size_t(b.chunk * g_.world() - b.numel) * 4);
+    if (o_.zero == 1) {
+      grad_chunk_[k] = empty({b.chunk});
+      g_.reduce_scatter_sum(flat, grad_chunk_[k]);
+      // The whole gradients are not needed again: only this rank's chunks are stepped.
+      for (size_t i : b.params) params_[i].impl().grad.reset();
+      continue;
+    }
+    g_.all_reduce_sum(flat);
+    for (size_t j = 0; j < b.params.size(); ++j) {
+      const Tensor& p = params_[b.params[j]];
+      Tensor grad = p.grad();
+      if (!grad.defined() || !grad.is_contiguous()) {
+        grad = empty_like(p);
+        const_cast<Tensor&>(p).set_grad(grad);
+      }
+      std::memcpy(grad.raw(), f + b.offset[j], size_t(p.numel()) * 4);
+      grad.storage()->bump_version();
+    }
+  }
+}
+
+double DataParallel::clip_grad_norm(double max_norm) {
+  if (o_.zero == 0) return nn::clip_grad_norm(params_, max_norm);
+  SPOOL_CHECK(max_norm > 0, "clip_grad_norm: max_norm ", max_norm, " must be positive");
+  // The chunks' squares summed in f64, then over ranks in rank order.
+  double local = 0;
+  for (const Tensor& c : grad_chunk_) {
+    SPOOL_CHECK(c.defined(), "data parallel: clip_grad_norm before reduce_gradients");
+    const float* x = f32(c);
+    for (int64_t i = 0; i < c.numel(); ++i) local += double(x[i]) * double(x[i]);
+  }
+  Tensor t = full({1}, local, DType::f64);
+  g_.all_reduce_sum(t);
+  const double norm = std::sqrt(t.item());
+  if (norm > max_norm) {
+    const float scale = float(max_norm / (norm + 1e-6));
+    for (const Tensor& c : grad_chunk_) {
+      float* x = f32(c);
+      for (int64_t i = 0; i < c.numel(); ++i) x[i] *= scale;
+    }
+  }
+  return norm;
+}
+
+void DataParallel::step() {
+  if (o_.zero == 0) {
+    opt_.step();
+    return;
+  }
+  NoGrad no_grad;
+  const nn::AdamOptions& o = adam_->options();
+  const int64_t t = adam_->steps() + 1;
+  adam_->set_steps(t);
+  AdamParams a{adam_->lr(), o.beta1, o.beta2, o.eps, 0, o.decoupled,
+               1 - std::pow(o.beta1, double(t)), 1 - std::pow(o.beta2, double(t))};
+  Backend& cpu = backend(Device::cpu());
+  for (size_t k = 0; k < buckets_.size(); ++k) {
+    const Bucket& b = buckets_[k];
+    SPOOL_CHECK(grad_chunk_[k].defined(), "data parallel: step before reduce_gradients");
+    Tensor mine = zeros({b.chunk}), whole = empty({b.chunk * g_.world()});
+    for_each_piece(b, g_.rank(), [&](size_t i, int64_t at, int64_t c, int64_t n) {
+      a.weight_decay = opt_.weight_decay_of(i);
+      Tensor p = flat_view(params_[i], at, n);
+      cpu.adam_step(p, flat_view(grad_chunk_[k], c, n), flat_view(m_chunk_[k], c, n),
+                    flat_view(v_chunk_[k], c, n), a);
+      std::memcpy(f32(mine) + c, f32(p), size_t(n) * 4);
+    });
+    grad_chunk_[k] = Tensor();
+    g_.all_gather(mine, whole);
+    for (size_t j = 0; j < b.params.size(); ++j) {
+      const Tensor& p = params_[b.params[j]];
+      std::memcpy(p.raw(), f32(whole) + b.offset[j], size_t(p.numel()) * 4);
+      p.storage()->bump_version();
+    }
+  }
+  for (const Tensor& m : m_chunk_) m.storage()->bump_version();
+  for (const Tensor& v : v_chunk_) v.storage()->bump_version();
+}
+
+double DataParallel::weighted_sum(double value, double share) {
+  Tensor t = full({1}, value * share, DType::f64);
+  g_.all_reduce_sum(t);
+  return t.item();
+}
+
+void DataParallel::gather_state() {
+  if (o_.zero == 0 || adam_->steps() == 0) return;
+  Tensors& m = adam_->exp_avg();
+  Tensors& v = adam_->exp_avg_sq();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    m[i] = empty_like(params_[i]);
+    v[i] = empty_like(params_[i]);
+  }
+  for (size_t k = 0; k < buckets_.size(); ++k) {
+    const Bucket& b = buckets_[k];
+    for (auto [chunks, whole_state] : {std::pair{&m_chunk_, &m}, std::pair{&v_chunk_, &v}}) {
+      Tensor whole = empty({b.chunk * g_.world()});
+      g_.all_gather((*chunks)[k], whole);
+      for (size_t j = 0; j < b.params.size(); ++j)
+        std::memcpy((*whole_state)[b.params[j]].raw(), f32(whole) + b.offset[j],
+                    size_t(params_[b.params[j]].numel()) * 4);
+    }
+  }
+}
+
+void DataParallel::release_state() {
+  if (o_.zero == 0) return;
+  for (Tensor& t : adam_->exp_avg()) t = Tensor();
+  for (Tensor& t : adam_->exp_avg_sq()) t = Tensor();
+}
+
+void DataParallel::split_state() {
+  const Tensors& m = adam_->exp_avg();
+  const Tensors& v = adam_->exp_avg_sq();
+  for (size_t k = 0; k < buckets_.size(); ++k)
+    for_each_piece(buckets_[k], g_.rank(), [&](size_t i, int64_t at, int64_t c, int64_t n) {
+      if (m[i].defined())
+        std::memcpy(f32(m_chunk_[k]) + c, f32(contiguous(to(m[i], Device::cpu()))) + at,
+                    size_t(n) * 4);
+      if (v[i].defined())
+        std::memcpy(f32(v_chunk_[k]) + c, f32(contiguous(to(v[i], Device::cpu()))) + at,
+                    size_t(n) * 4);
+    });
+  release_state();
+}
+
+int64_t DataParallel::moment_bytes() const {
+  int64_t bytes = 0;
+  if (o_.zero == 1) {
+    for (size_t k = 0; k < m_chunk_.size(); ++k) bytes += 2 * m_chunk_[k].numel() * 4;
+    return bytes;
+  }
+  if (auto* adam = dynamic_cast<nn::Adam*>(&opt_))
+    for (const Tensor& t : adam->exp_avg()) bytes += t.defined() ? 2 * int64_t(t.nbytes()) : 0;
+  return bytes;
+}
+
+}  // namespace spool::dist

@@ -1,0 +1,88 @@
+// Data-parallel training over a process group (docs/distributed.md).
+//
+// Every rank holds the whole model and runs forward and backward on its part of the global batch.
+// DataParallel then makes the ranks' gradients one: each bucket of parameters (consecutive in the
+// optimizer's order, at most bucket_mb megabytes) is flattened, weighted by the rank's share of
+// the global batch and summed in rank order, so every rank steps with the same gradient and the
+// same bits. Parameters without a gradient on a rank count as zeros there.
+//
+// With ZeRO stage 1 (zero = 1), the AdamW moments are sharded: each bucket is split into world()
+// equal chunks, rank r keeps the moments of chunk r of every bucket only, the gradients are
+// reduce-scattered instead of all-reduced, rank r updates its chunks' parameters, and the updated
+// chunks are all-gathered. The moments then take 1/world() of the memory on each rank. A
+// checkpoint still holds the whole optimizer state (gather_state), so it resumes with any number
+// of processes.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "dist/dist.h"
+#include "nn/module.h"
+#include "nn/optim.h"
+
+namespace spool::dist {
+
+struct DataParallelOptions {
+  double bucket_mb = 25;  // the most a bucket of gradients holds, in MB (10^6 bytes)
+  int zero = 0;           // 0: replicated optimizer state; 1: ZeRO stage 1 (Adam and AdamW)
+};
+
+class DataParallel {
+ public:
+  // `opt` must outlive this; with zero = 1 it must be an Adam or AdamW, with no state yet or a
+  // whole state loaded from a checkpoint (which is then split and its other chunks freed).
+  DataParallel(ProcessGroup& group, nn::Module& model, nn::Optimizer& opt,
+               DataParallelOptions options);
+
+  // Every rank's parameters and buffers become rank 0's (at the start of a run).
+  void broadcast_state();
+  // Every rank's buffers (running statistics) become rank 0's.
+  void broadcast_buffers();
+
+  // After backward: every rank's gradients become sum over ranks of share_r * gradient_r, with
+  // share_r this rank's share of the global batch's loss (rows / global rows, summing to 1).
+  // Under ZeRO-1 only this rank's chunks are kept (in the shard's gradient).
+  void reduce_gradients(double share);
+  // Scales the reduced gradients so their global L2 norm is at most max_norm; returns the norm
+  // before (the whole gradient's on every rank).
+  double clip_grad_norm(double max_norm);
+  // The optimizer step: opt.step() on the reduced gradients, or under ZeRO-1 the update of this
+  // rank's chunks followed by the all-gather of the parameters.
+  void step();
+  // Sum over ranks of share_r * value_r (the global batch's loss from each rank's), f64.
+  double weighted_sum(double value, double share);
+
+  // Under ZeRO-1: gathers the whole optimizer state into `opt` (every rank takes part; before a
+  // checkpoint is written), and release_state() frees it again after. No-ops without ZeRO.
+  void gather_state();
+  void release_state();
+
+  int zero() const { return o_.zero; }
+  int64_t buckets() const { return int64_t(buckets_.size()); }
+  // Bytes of optimizer moments this rank holds (ZeRO-1: its chunks only).
+  int64_t moment_bytes() const;
+
+ private:
+  struct Bucket {
+    std::vector<size_t> params;  // indexes into params_
+    std::vector<int64_t> offset;  // each parameter's first element in the bucket
+    int64_t numel = 0, chunk = 0;  // chunk: numel padded to world() chunks, divided
+  };
+  // Calls f(param index, first element in the param, first element in the chunk, count) for
+  // each piece of bucket b's chunk `rank`.
+  template <class F>
+  void for_each_piece(const Bucket& b, int rank, F&& f) const;
+  void split_state();  // ZeRO-1: the loaded whole state to this rank's chunks
+
+  ProcessGroup& g_;
+  nn::Module& model_;
+  nn::Optimizer& opt_;
+  nn::Adam* adam_ = nullptr;  // zero = 1
+  DataParallelOptions o_;
+  Tensors params_;
+  std::vector<Bucket> buckets_;
+  // ZeRO-1: per bucket, this rank's chunk of the gradient and of the two moments.
+  Tensors grad_chunk_, m_chunk_, v_chunk_;
+};
+
+}  // namespace spool::dist

@@ -1,0 +1,326 @@
+// Rank discovery, the group of one process, and the MPI process group (SPOOL_HAVE_MPI).
+#include "dist/dist.h"
+
+#include <sched.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "engine/clock.h"
+#include "engine/error.h"
+#include "engine/factory.h"
+
+#ifdef SPOOL_HAVE_MPI
+#define OMPI_SKIP_MPICXX 1  // the C API only, not the deprecated C++ bindings
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+#endif
+
+namespace spool::dist {
+
+namespace {
+
+// A variable's value as an int in [lo, hi]; `fallback` when unset.
+int env_int(const std::function<const char*(const char*)>& get, const char* name, int lo, int hi,
+            int fallback) {
+  const char* v = get(name);
+  if (!v) return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const long x = std::strtol(v, &end, 10);
+  SPOOL_CHECK(*v && end && *end == 0 && errno == 0 && x >= lo && x <= hi, "distributed launch: ",
+              name, "='", v, "' is not a whole number from ", lo, " to ", hi);
+  return int(x);
+}
+
+// Copies, for the group of one: in and out hold the same elements.
+void copy_into(const Tensor& in, Tensor& out) {
+  if (in.raw() != out.raw()) std::memcpy(out.raw(), in.raw(), in.nbytes());
+}
+
+class SingleGroup : public ProcessGroup {
+ public:
+  SingleGroup() : ProcessGroup(0, 1) {}
+  void all_reduce_sum(Tensor& t) override { check(t, "all_reduce_sum", "tensor"); }
+  void reduce_scatter_sum(const Tensor& in, Tensor& out) override {
+    check(in, "reduce_scatter_sum", "input");
+    check(out, "reduce_scatter_sum", "output");
+    SPOOL_CHECK(in.numel() == out.numel() && in.dtype() == out.dtype(),
+                "reduce_scatter_sum: input ", describe(in), " is not 1 chunk of output ",
+                describe(out));
+    copy_into(in, out);
+  }
+  void all_gather(const Tensor& in, Tensor& out) override {
+    check(in, "all_gather", "input");
+    check(out, "all_gather", "output");
+    SPOOL_CHECK(in.numel() == out.numel() && in.dtype() == out.dtype(), "all_gather: output ",
+                describe(out), " is not 1 chunk of input ", describe(in));
+    copy_into(in, out);
+  }
+  void broadcast(Tensor& t, int root) override {
+    check(t, "broadcast", "tensor");
+    SPOOL_CHECK(root == 0, "broadcast: root ", root, " is not a rank of a group of 1");
+  }
+  void barrier() override {}
+};
+
+#ifdef SPOOL_HAVE_MPI
+
+MPI_Datatype mpi_type(DType t) {
+  switch (t) {
+    case DType::f32:
+      return MPI_FLOAT;
+    case DType::f64:
+      return MPI_DOUBLE;
+    default:
+      return MPI_INT64_T;
+  }
+}
+
+// out += in, n elements of dtype t.
+void add_into(void* out, const void* in, int64_t n, DType t) {
+  switch (t) {
+    case DType::f32: {
+      float* o = static_cast<float*>(out);
+      const float* x = static_cast<const float*>(in);
+      for (int64_t i = 0; i < n; ++i) o[i] += x[i];
+      break;
+    }
+    case DType::f64: {
+      double* o = static_cast<double*>(out);
+      const double* x = static_cast<const double*>(in);
+      for (int64_t i = 0; i < n; ++i) o[i] += x[i];
+      break;
+    }
+    default: {
+      int64_t* o = static_cast<int64_t*>(out);
+      const int64_t* x = static_cast<const int64_t*>(in);
+      for (int64_t i = 0; i < n; ++i) o[i] += x[i];
+    }
+  }
+}
+
+class MpiGroup : public ProcessGroup {
+ public:
+  MpiGroup(int rank, int world) : ProcessGroup(rank, world) {}
+
+  void all_reduce_sum(Tensor& t) override {
+    check(t, "all_reduce_sum", "tensor");
+    const int64_t n = t.numel(), chunk = (n + world_ - 1) / world_;
+    if (n == 0) return;
+    // Padded to world() equal chunks: reduce-scatter, then all-gather into the padded buffer.
+    Tensor padded = zeros({chunk * world_}, t.dtype());
+    std::memcpy(padded.raw(), t.raw(), t.nbytes());
+    Tensor mine = empty({chunk}, t.dtype());
+    reduce_scatter_sum(padded, mine);
+    all_gather(mine, padded);
+    std::memcpy(t.raw(), padded.raw(), t.nbytes());
+  }
+
+  void reduce_scatter_sum(const Tensor& in, Tensor& out) override {
+    check(in, "reduce_scatter_sum", "input");
+    check(out, "reduce_scatter_sum", "output");
+    const int64_t n = out.numel();
+    SPOOL_CHECK(in.numel() == n * world_ && in.dtype() == out.dtype(), "reduce_scatter_sum: input ",
+                describe(in), " is not ", world_, " chunks of output ", describe(out));
+    check_count(n, "reduce_scatter_sum");
+    // Chunk r of every rank's input goes to rank r; rank r adds them in rank order.
+    Tensor received = empty({n * world_}, in.dtype());
+    MPI_Request req;
+    MPI_Ialltoall(in.raw(), int(n), mpi_type(in.dtype()), received.raw(), int(n),
+                  mpi_type(in.dtype()), MPI_COMM_WORLD, &req);
+    wait(req, "reduce_scatter_sum", n * world_);
+    const size_t bytes = size_t(n) * itemsize(in.dtype());
+    std::memcpy(out.raw(), received.raw(), bytes);
+    for (int r = 1; r < world_; ++r)
+      add_into(out.raw(), static_cast<const char*>(received.raw()) + r * bytes, n, in.dtype());
+  }
+
+  void all_gather(const Tensor& in, Tensor& out) override {
+    check(in, "all_gather", "input");
+    check(out, "all_gather", "output");
+    const int64_t n = in.numel();
+    SPOOL_CHECK(out.numel() == n * world_ && in.dtype() == out.dtype(), "all_gather: output ",
+                describe(out), " is not ", world_, " chunks of input ", describe(in));
+    check_count(n, "all_gather");
+    // The input may be this rank's chunk of the output itself.
+    const bool in_place =
+        in.raw() == static_cast<char*>(out.raw()) + rank_ * n * int64_t(itemsize(in.dtype()));
+    MPI_Request req;
+    MPI_Iallgather(in_place ? MPI_IN_PLACE : in.raw(), int(n), mpi_type(in.dtype()), out.raw(),
+                   int(n), mpi_type(in.dtype()), MPI_COMM_WORLD, &req);
+    wait(req, "all_gather", n * world_);
+  }
+
+  void broadcast(Tensor& t, int root) override {
+    check(t, "broadcast", "tensor");
+    SPOOL_CHECK(root >= 0 && root < world_, "broadcast: root ", root, " is not a rank of ",
+                world_);
+    check_count(t.numel(), "broadcast");
+    MPI_Request req;
+    MPI_Ibcast(t.raw(), int(t.numel()), mpi_type(t.dtype()), root, MPI_COMM_WORLD, &req);
+    wait(req, "broadcast", t.numel());
+  }
+
+  void barrier() override {
+    MPI_Request req;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    wait(req, "barrier", 0);
+  }
+
+ private:
+  static void check_count(int64_t n, const char* what) {
+    SPOOL_CHECK(n <= int64_t(INT32_MAX), what, ": ", n,
+                " elements a rank are more than one MPI call moves (2^31 - 1); use smaller "
+                "buckets (--bucket-mb)");
+  }
+  // Polls a non-blocking collective until it completes or timeout() passes. Yields the core
+  // between polls: with more ranks than cores (mpirun --oversubscribe) a spinning rank would
+  // starve the peer it waits for.
+  void wait(MPI_Request& req, const char* what, int64_t elements) {
+    const double t0 = now_ms() / 1000;
+    int done = 0;
+    for (int polls = 0;; ++polls) {
+      MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+      if (done) break;
+      const double waited = now_ms() / 1000 - t0;
+      if (waited > timeout_)
+        fail("distributed: ", what, " of ", elements, " elements on rank ", rank_, " of ",
+             world_, " waited ", waited,
+             " s for its peers (the time-out, --dist-timeout): a peer has stopped or is stuck");
+      if (polls < 1000)
+        sched_yield();
+      else
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    comm_seconds_ += now_ms() / 1000 - t0;
+  }
+};
+
+#endif  // SPOOL_HAVE_MPI
+
+std::unique_ptr<ProcessGroup>& world_slot() {
+  static std::unique_ptr<ProcessGroup> group;
+  return group;
+}
+
+bool mpi_started = false;
+
+}  // namespace
+
+Launch discover(const std::function<const char*(const char*)>& get) {
+  Launch l;
+  constexpr int kMax = 1 << 20;
+  if (get("OMPI_COMM_WORLD_SIZE")) {
+    l.launcher = "mpirun";
+    l.world = env_int(get, "OMPI_COMM_WORLD_SIZE", 1, kMax, 1);
+    l.rank = env_int(get, "OMPI_COMM_WORLD_RANK", 0, l.world - 1, 0);
+    l.local_rank = env_int(get, "OMPI_COMM_WORLD_LOCAL_RANK", 0, l.world - 1, 0);
+  } else if (get("PMI_SIZE")) {
+    l.launcher = "pmi";
+    l.world = env_int(get, "PMI_SIZE", 1, kMax, 1);
+    l.rank = env_int(get, "PMI_RANK", 0, l.world - 1, 0);
+    l.local_rank = env_int(get, "MPI_LOCALRANKID", 0, l.world - 1, 0);
+  } else if (get("WORLD_SIZE")) {
+    l.launcher = "env";
+    l.world = env_int(get, "WORLD_SIZE", 1, kMax, 1);
+    SPOOL_CHECK(l.world == 1 || get("RANK"), "distributed launch: WORLD_SIZE=", l.world,
+                " but RANK is not set");
+    l.rank = env_int(get, "RANK", 0, l.world - 1, 0);
+    l.local_rank = env_int(get, "LOCAL_RANK", 0, l.world - 1, 0);
+  }
+  return l;
+}
+
+Launch discover() {
+  return discover([](const char* name) { return std::getenv(name); });
+}
+
+void ProcessGroup::set_timeout(double seconds) {
+  SPOOL_CHECK(seconds > 0, "distributed: the collective time-out must be positive, not ",
+              seconds);
+  timeout_ = seconds;
+}
+
+void ProcessGroup::check(const Tensor& t, const char* what, const char* which) const {
+  SPOOL_CHECK(t.defined(), what, ": the ", which, " is undefined");
+  SPOOL_CHECK(t.device() == Device::cpu(), what, ": the ", which, " ", describe(t),
+              " is not on the cpu (CPU tensors go through MPI)");
+  SPOOL_CHECK(t.is_contiguous(), what, ": the ", which, " ", describe(t), " is not contiguous");
+  SPOOL_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64 || t.dtype() == DType::i64, what,
+              ": the ", which, " ", describe(t), " is not f32, f64 or i64");
+}
+
+std::unique_ptr<ProcessGroup> single_process_group() { return std::make_unique<SingleGroup>(); }
+
+ProcessGroup& world() {
+  auto& g = world_slot();
+  if (g) return *g;
+  const Launch l = discover();
+  if (l.world == 1) {
+    g = single_process_group();
+    return *g;
+  }
+#ifdef SPOOL_HAVE_MPI
+  if (l.launcher == "env")
+    fail("distributed launch: WORLD_SIZE=", l.world,
+         " but this process was not started by an MPI launcher; spool's CPU collectives go "
+         "through MPI: start the run with mpirun -np ", l.world, " spool ...");
+  int provided = 0;
+  MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+  mpi_started = true;
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  SPOOL_CHECK(rank == l.rank && size == l.world, "distributed launch: MPI says rank ", rank,
+              " of ", size, ", the launcher's variables rank ", l.rank, " of ", l.world);
+  // Errors are reported by return code and turned into exceptions, never MPI's own abort.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  g = std::make_unique<MpiGroup>(rank, size);
+  return *g;
+#else
+  fail("distributed launch: ", l.launcher, " started ", l.world,
+       " processes, but this spool was built without MPI (install libopenmpi-dev and rebuild)");
+#endif
+}
+
+bool distributed() { return world_slot() && world_slot()->world() > 1; }
+
+std::string mpi_version() {
+#ifdef SPOOL_HAVE_MPI
+  char v[MPI_MAX_LIBRARY_VERSION_STRING];
+  int n = 0;
+  MPI_Get_library_version(v, &n);
+  std::string s(v, size_t(n));
+  if (const size_t nl = s.find_first_of("\n,"); nl != std::string::npos) s.resize(nl);
+  return s;
+#else
+  return "none";
+#endif
+}
+
+void finalize() {
+#ifdef SPOOL_HAVE_MPI
+  if (mpi_started) {
+    int done = 0;
+    MPI_Finalized(&done);
+    if (!done) MPI_Finalize();
+  }
+#endif
+}
+
+void abort_all(int code) {
+#ifdef SPOOL_HAVE_MPI
+  if (mpi_started) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, code);
+  }
+#endif
+  std::exit(code);
+}
+
+}  // namespace spool::dist

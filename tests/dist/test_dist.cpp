@@ -1,0 +1,300 @@
+// Data parallel over MPI (dist/, docs/distributed.md): two processes under mpirun against one
+// with the whole batch, ZeRO-1, checkpoints across world sizes, a failing rank and a dead peer.
+// Each test starts spool under `mpirun --oversubscribe -np 2` (two ranks on CI's two cores).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "dist/dist.h"
+#include "engine/clock.h"
+#include "engine/factory.h"
+#include "engine/safetensors.h"
+#include "tests/support/cli.h"
+
+using namespace spool;
+using namespace spool::test_support;
+
+namespace {
+
+// Why the MPI tests cannot run here, or "" when they can.
+std::string why_no_mpi() {
+  if (dist::mpi_version() == "none") return "this spool was built without MPI";
+  if (std::system("command -v mpirun > /dev/null 2>&1") != 0) return "mpirun is not installed";
+  return "";
+}
+
+// `mpirun` with the options every run here needs: ranks beyond the cores, root allowed (CI runs
+// as root), one OpenMP thread a rank.
+std::string mpirun() {
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
+         "OMP_NUM_THREADS=1 mpirun ";
+}
+
+// `spool ARGS` in N processes.
+CliResult run_np(int n, const std::string& args) {
+  const std::string cmd = mpirun() + "-np " + std::to_string(n) + " " + SPOOL_CLI + " " + args;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t got;
+  while ((got = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, got);
+  const int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+// The losses of a log's step lines, in order.
+std::vector<double> losses(const std::filesystem::path& log) {
+  std::vector<double> out;
+  static const std::regex loss(R"(^\{"step": \d+, "loss": ([-0-9.e+]+))");
+  std::ifstream f(log);
+  std::smatch m;
+  for (std::string line; std::getline(f, line);)
+    if (std::regex_search(line, m, loss)) out.push_back(std::stod(m[1]));
+  return out;
+}
+
+// Each loss within `rel` of the other run's.
+void expect_close(const std::vector<double>& a, const std::vector<double>& b, double rel) {
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_FALSE(a.empty());
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_NEAR(a[i], b[i], rel * std::abs(b[i])) << "logged step " << i;
+}
+
+// The largest difference between two checkpoints' tensors whose names start with `prefix`; -1
+// when the names or sizes differ.
+double checkpoint_difference(const std::filesystem::path& a, const std::filesystem::path& b,
+                             const std::string& prefix) {
+  TensorFile fa = load_safetensors(a.string()), fb = load_safetensors(b.string());
+  double worst = 0;
+  size_t compared = 0;
+  for (const auto& [name, t] : fa.tensors) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    if (!fb.has(name)) return -1;
+    const auto x = t.to_vector<float>(), y = fb.at(name).to_vector<float>();
+    if (x.size() != y.size()) return -1;
+    for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, double(std::abs(x[i] - y[i])));
+    ++compared;
+  }
+  return compared > 0 ? worst : -1;
+}
+
+#define SKIP_WITHOUT_MPI()                             \
+  do {                                                 \
+    const std::string why = why_no_mpi();              \
+    if (!why.empty()) GTEST_SKIP() << why;             \
+  } while (0)
+
+// gpt-tiny for `steps` steps of 4 windows (lr 1e-3, warm-up and cosine), every step logged.
+std::string gpt(int steps = 6) {
+  return "train --model gpt-tiny --steps " + std::to_string(steps) +
+         " --batch 4 --log-every 1 --eval-every 100 ";
+}
+
+}  // namespace
+
+TEST(DataParallel, RankAndWorldComeFromTheLauncher) {
+  auto env = [](std::map<std::string, std::string> vars) {
+    return [vars](const char* name) -> const char* {
+      auto it = vars.find(name);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    };
+  };
+  dist::Launch one = dist::discover(env({}));
+  EXPECT_EQ(one.world, 1);
+  EXPECT_EQ(one.launcher, "single");
+  dist::Launch ompi = dist::discover(env({{"OMPI_COMM_WORLD_SIZE", "4"},
+                                          {"OMPI_COMM_WORLD_RANK", "3"},
+                                          {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}}));
+  EXPECT_EQ(ompi.launcher, "mpirun");
+  EXPECT_EQ(ompi.world, 4);
+  EXPECT_EQ(ompi.rank, 3);
+  EXPECT_EQ(ompi.local_rank, 1);
+  dist::Launch torch =
+      dist::discover(env({{"WORLD_SIZE", "8"}, {"RANK", "5"}, {"LOCAL_RANK", "1"}}));
+  EXPECT_EQ(torch.launcher, "env");
+  EXPECT_EQ(torch.rank, 5);
+  EXPECT_EQ(torch.world, 8);
+  for (const auto& bad : std::vector<std::map<std::string, std::string>>{
+           {{"WORLD_SIZE", "2"}, {"RANK", "2"}},
+           {{"WORLD_SIZE", "two"}, {"RANK", "0"}},
+           {{"WORLD_SIZE", "2"}},
+           {{"OMPI_COMM_WORLD_SIZE", "0"}}})
+    EXPECT_THROW(dist::discover(env(bad)), Error);
+}
+
+TEST(DataParallel, TheGroupOfOneProcessCopiesAndChecksItsTensors) {
+  auto g = dist::single_process_group();
+  Tensor t = full({3}, 2.5);
+  g->all_reduce_sum(t);
+  EXPECT_EQ(t.to_vector<float>(), std::vector<float>({2.5f, 2.5f, 2.5f}));
+  Tensor out = zeros({3});
+  g->all_gather(t, out);
+  EXPECT_EQ(out.to_vector<float>(), t.to_vector<float>());
+  Tensor i32 = zeros({2}, DType::i32);
+  EXPECT_THROW(g->all_reduce_sum(i32), Error);
+  EXPECT_THROW(g->broadcast(t, 1), Error);
+  EXPECT_THROW(g->set_timeout(0), Error);
+}
+
+TEST(DataParallel, ZeroOneInOneProcessEqualsPlainAdamWBitForBit) {
+  auto dir = temp_dir();
+  const std::string d = dir.string() + "/";
+  for (const std::string z : {"0", "1"}) {
+    CliResult r = run_cli(gpt() + "--zero " + z + " --log " + d + z + ".jsonl --save " +
+                          d + z + ".safetensors");
+    ASSERT_EQ(r.status, 0) << r.output;
+  }
+  EXPECT_EQ(logged_losses(dir / "0.jsonl"), logged_losses(dir / "1.jsonl"));
+  // The gathered optimizer state is the plain one's, name for name and bit for bit.
+  EXPECT_EQ(checkpoint_difference(dir / "0.safetensors", dir / "1.safetensors", "model."), 0);
+  EXPECT_EQ(checkpoint_difference(dir / "0.safetensors", dir / "1.safetensors", "optimizer."), 0);
+}
+
+TEST(DataParallel, TwoProcessesEqualOneWithTheWholeBatch) {
+  SKIP_WITHOUT_MPI();
+  auto dir = temp_dir();
+  const std::string d = dir.string() + "/";
+  CliResult one = run_cli(gpt() + "--log " + d + "one.jsonl --save " + d + "one.st");
+  ASSERT_EQ(one.status, 0) << one.output;
+  for (const std::string z : {"0", "1"}) {
+    const std::string tag = "two" + z;
+    // Small buckets: the gradients go in several.
+    CliResult two = run_np(2, gpt() + "--zero " + z + " --bucket-mb 1 --log " + d +
+                                  tag + ".jsonl --save " + d + tag + ".st");
+    ASSERT_EQ(two.status, 0) << two.output;
+    EXPECT_NE(two.output.find("data parallel: 2 process(es)"), std::string::npos) << two.output;
+    // One line of output per run: rank 1 prints nothing.
+    EXPECT_EQ(std::count(two.output.begin(), two.output.end(), '\n'),
+              std::count(one.output.begin(), one.output.end(), '\n') + 1)
+        << two.output;
+    // The two halves' gradients are summed in another order than the whole batch's: the
+    // losses agree to float rounding, and every weight after 6 AdamW steps to a tenth of one
+    // step's size, lr = 1e-3 (an Adam step moves a weight by about lr whatever its gradient's
+    // size, so rounding in a near-zero gradient can show at that scale; an averaging that was
+    // wrong would move weights by whole steps).
+    expect_close(losses(dir / (tag + ".jsonl")), losses(dir / "one.jsonl"), 1e-6);
+    const double diff = checkpoint_difference(dir / (tag + ".st"), dir / "one.st", "model.");
+    EXPECT_GE(diff, 0);
+    EXPECT_LT(diff, 1e-4) << tag;
+  }
+  // ZeRO-1's run and the replicated one step the same reduced gradients.
+  EXPECT_EQ(logged_losses(dir / "two0.jsonl"), logged_losses(dir / "two1.jsonl"));
+}
+
+TEST(DataParallel, TwoProcessesOfTheMlpEqualOne) {
+  SKIP_WITHOUT_MPI();
+  auto dir = temp_dir();
+  const std::string d = dir.string() + "/";
+  const std::string args = "train --model mlp --steps 8 --batch 10 --log-every 1 ";
+  ASSERT_EQ(run_cli(args + "--log " + d + "one.jsonl").status, 0);
+  CliResult two = run_np(2, args + "--log " + d + "two.jsonl");
+  ASSERT_EQ(two.status, 0) << two.output;
+  expect_close(losses(dir / "two.jsonl"), losses(dir / "one.jsonl"), 1e-6);
+}
+
+TEST(DataParallel, CheckpointsResumeWithAnotherNumberOfProcesses) {
+  SKIP_WITHOUT_MPI();
+  auto dir = temp_dir();
+  const std::string d = dir.string() + "/";
+  // The mlp at a constant learning rate: a run of 3 steps is the first half of one of 6.
+  auto mlp = [](int steps) {
+    return "train --model mlp --batch 10 --seed 3 --log-every 1 --steps " +
+           std::to_string(steps) + " ";
+  };
+  ASSERT_EQ(run_cli(mlp(6) + "--log " + d + "straight.jsonl").status, 0);
+  const std::vector<double> straight = losses(dir / "straight.jsonl");
+  // 2 -> 1 (with ZeRO-1: the file holds the gathered state) and 1 -> 2.
+  CliResult a = run_np(2, mlp(3) + "--zero 1 --save " + d + "two.st --log " + d + "a1.jsonl");
+  ASSERT_EQ(a.status, 0) << a.output;
+  CliResult a2 = run_cli(mlp(6) + "--resume " + d + "two.st --log " + d + "a2.jsonl");
+  ASSERT_EQ(a2.status, 0) << a2.output;
+  CliResult b = run_cli(mlp(3) + "--save " + d + "one.st --log " + d + "b1.jsonl");
+  ASSERT_EQ(b.status, 0) << b.output;
+  CliResult b2 =
+      run_np(2, mlp(6) + "--zero 1 --resume " + d + "one.st --log " + d + "b2.jsonl");
+  ASSERT_EQ(b2.status, 0) << b2.output;
+  for (const char* run : {"a", "b"}) {
+    std::vector<double> pieces = losses(dir / (std::string(run) + "1.jsonl"));
+    for (double l : losses(dir / (std::string(run) + "2.jsonl"))) pieces.push_back(l);
+    expect_close(pieces, straight, 1e-6);
+  }
+}
+
+TEST(DataParallel, ZeroOneHalvesEachRanksOptimizerMoments) {
+  SKIP_WITHOUT_MPI();
+  auto dir = temp_dir();
+  const std::string d = dir.string() + "/";
+  auto report = [&](const std::string& z) {
+    CliResult r = run_np(2, gpt(2) + "--zero " + z + " --log " + d + z);
+    EXPECT_EQ(r.status, 0) << r.output;
+    std::ifstream f(dir / z);
+    std::smatch m;
+    static const std::regex line(R"("moment_bytes": (\d+), "peak_bytes": (\d+))");
+    for (std::string l; std::getline(f, l);)
+      if (std::regex_search(l, m, line)) return std::pair{std::stoll(m[1]), std::stoll(m[2])};
+    ADD_FAILURE() << "no data-parallel line in the log";
+    return std::pair{0LL, 0LL};
+  };
+  const auto [plain_moments, plain_peak] = report("0");
+  const auto [zero_moments, zero_peak] = report("1");
+  // gpt-tiny's 3,290,624 parameters: m and v in f32 are 26.3 MB; each rank keeps half of them.
+  EXPECT_EQ(plain_moments, 2 * 4 * 3290624LL);
+  EXPECT_LE(zero_moments, plain_moments / 2 + 2 * 4 * 64);  // a bucket's padding at most
+  EXPECT_GE(zero_moments, plain_moments / 2);
+  // The peak falls by at least the moments it no longer holds.
+  EXPECT_LE(zero_peak, plain_peak - (plain_moments - zero_moments)) << plain_peak << " " << zero_peak;
+}
+
+TEST(DataParallel, OneRankFailingStopsEveryRankWithItsMessage) {
+  SKIP_WITHOUT_MPI();
+  // Rank 1 is given a corpus that does not exist (MPMD: one command line a rank).
+  const double t0 = now_ms();
+  const std::string cmd = mpirun() + "-np 1 " + SPOOL_CLI + " " + gpt() + " : -np 1 " + SPOOL_CLI +
+                          " " + gpt() + "--data /nonexistent/corpus.txt 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int st = pclose(p);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) != 0) << out;
+  EXPECT_NE(out.find("spool (rank 1 of 2)"), std::string::npos) << out;
+  EXPECT_NE(out.find("/nonexistent/corpus.txt"), std::string::npos) << out;
+  EXPECT_LT(now_ms() - t0, 60e3) << out;
+}
+
+TEST(DataParallel, ADeadPeerBecomesAnErrorAfterTheTimeOut) {
+  SKIP_WITHOUT_MPI();
+  // Rank 0 stops after 2 steps; rank 1 waits in its third step's collective for 3 s.
+  const double t0 = now_ms();
+  const std::string cmd = mpirun() + "-np 1 " + SPOOL_CLI + " " + gpt(2) + ": -np 1 " +
+                          SPOOL_CLI + " " + gpt(4) + "--dist-timeout 3 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int st = pclose(p);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) != 0) << out;
+  EXPECT_NE(out.find("spool (rank 1 of 2): distributed:"), std::string::npos) << out;
+  EXPECT_NE(out.find("for its peers (the time-out, --dist-timeout)"), std::string::npos) << out;
+  EXPECT_LT(now_ms() - t0, 60e3) << out;
+}
+
+TEST(DataParallel, RefusesWhatItCannotSplit) {
+  SKIP_WITHOUT_MPI();
+  CliResult r = run_np(2, "train --model gpt-tiny --steps 2 --batch 1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("a batch of 1 rows does not split over 2 processes"), std::string::npos)
+      << r.output;
+  r = run_np(2, "train --model tsm-r18 --steps 1 --size 32 --width 16");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("data parallel (2 processes) trains mlp, resnet18 and gpt-tiny"),
+            std::string::npos)
+      << r.output;
+  expect_refused("train --model mlp --steps 1 --zero 2", "--zero '2' is not a ZeRO stage");
+}
