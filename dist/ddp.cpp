@@ -5,6 +5,7 @@
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/clock.h"
 #include "engine/error.h"
 #include "engine/factory.h"
 #include "ops/elementwise.h"
@@ -25,7 +26,12 @@ float* f32(const Tensor& t) { return t.data<float>(); }
 
 DataParallel::DataParallel(ProcessGroup& group, nn::Module& model, nn::Optimizer& opt,
                            DataParallelOptions options)
-    : g_(group), model_(model), opt_(opt), o_(options), params_(opt.params()) {
+    : g_(group),
+      buckets_group_(group.duplicate()),
+      model_(model),
+      opt_(opt),
+      o_(options),
+      params_(opt.params()) {
   SPOOL_CHECK(o_.bucket_mb > 0 && std::isfinite(o_.bucket_mb), "data parallel: --bucket-mb ",
               o_.bucket_mb, " must be a positive number");
   SPOOL_CHECK(o_.zero == 0 || o_.zero == 1, "data parallel: --zero ", o_.zero,
@@ -48,6 +54,15 @@ DataParallel::DataParallel(ProcessGroup& group, nn::Module& model, nn::Optimizer
     b.numel += n;
   }
   for (Bucket& b : buckets_) b.chunk = (b.numel + g_.world() - 1) / g_.world();
+  bucket_of_.resize(params_.size());
+  for (size_t k = 0; k < buckets_.size(); ++k)
+    for (size_t i : buckets_[k].params) bucket_of_[i] = k;
+  for (size_t i = 0; i < params_.size(); ++i) index_[params_[i].impl_ptr().get()] = i;
+  flat_.resize(buckets_.size());
+  ready_.assign(params_.size(), 0);
+  ready_count_.assign(buckets_.size(), 0);
+  started_.assign(buckets_.size(), 0);
+  stale_.assign(buckets_.size(), 0);
   if (o_.zero == 1) {
     adam_ = dynamic_cast<nn::Adam*>(&opt_);
     SPOOL_CHECK(adam_, "data parallel: --zero 1 shards Adam's and AdamW's moments; this model's ",
@@ -93,40 +108,140 @@ void DataParallel::broadcast_buffers() {
   }
 }
 
+void DataParallel::flatten(size_t k, double share) {
+  const Bucket& b = buckets_[k];
+  const float w = float(share);
+  if (!flat_[k].defined()) flat_[k] = empty({b.chunk * g_.world()});
+  float* f = f32(flat_[k]);
+  for (size_t j = 0; j < b.params.size(); ++j) {
+    const Tensor& p = params_[b.params[j]];
+    const int64_t n = p.numel(), off = b.offset[j];
+    Tensor grad = p.grad();
+    if (!grad.defined()) {
+      std::memset(f + off, 0, size_t(n) * 4);
+      continue;
+    }
+    SPOOL_CHECK(grad.dtype() == DType::f32 && grad.device() == Device::cpu(),
+                "data parallel: the gradient of parameter ", b.params[j], " is ", describe(grad));
+    const Tensor gc = grad.is_contiguous() ? grad : contiguous(grad);
+    const float* src = f32(gc);
+    if (w == 1.0f)
+      std::memcpy(f + off, src, size_t(n) * 4);
+    else
+      for (int64_t i = 0; i < n; ++i) f[off + i] = w * src[i];
+  }
+  std::memset(f + b.numel, 0, size_t(b.chunk * g_.world() - b.numel) * 4);
+}
+
+void DataParallel::reduce(size_t k) {
+  const double t0 = now_ms();
+  if (o_.zero == 1) {
+    grad_chunk_[k] = empty({buckets_[k].chunk});
+    buckets_group_->reduce_scatter_sum(flat_[k], grad_chunk_[k]);
+  } else {
+    buckets_group_->all_reduce_sum(flat_[k]);
+  }
+  comm_seconds_ += (now_ms() - t0) / 1000;
+}
+
+void DataParallel::launch(size_t k) {
+  flatten(k, share_());
+  started_[k] = 1;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(k);
+    ++in_flight_;
+  }
+  cv_.notify_one();
+}
+
+void DataParallel::comm_loop() {
+  for (;;) {
+    size_t k;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stop_
+      k = queue_.front();
+      queue_.pop_front();
+    }
+    try {
+      if (!error_) reduce(k);
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --in_flight_;
+    }
+    done_cv_.notify_all();
+  }
+}
+
+DataParallel::~DataParallel() {
+  if (watching_) set_grad_ready_hook({});
+  if (comm_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    comm_.join();
+  }
+}
+
+void DataParallel::begin_step(std::function<double()> share) {
+  if (!o_.overlap || !g_.serialized_threads()) return;
+  share_ = std::move(share);
+  std::fill(ready_.begin(), ready_.end(), 0);
+  std::fill(started_.begin(), started_.end(), 0);
+  std::fill(stale_.begin(), stale_.end(), 0);
+  std::fill(ready_count_.begin(), ready_count_.end(), 0);
+  if (!comm_.joinable()) comm_ = std::thread([this] { comm_loop(); });
+  watching_ = true;
+  set_grad_ready_hook([this](TensorImpl& leaf) {
+    auto it = index_.find(&leaf);
+    if (it == index_.end()) return;  // not one of the optimizer's parameters
+    const size_t i = it->second, k = bucket_of_[i];
+    if (ready_[i]) {  // a second backward added to it: reduce its bucket again at the end
+      if (started_[k]) stale_[k] = 1;
+      return;
+    }
+    ready_[i] = 1;
+    if (++ready_count_[k] == buckets_[k].params.size()) launch(k);
+  });
+}
+
 void DataParallel::reduce_gradients(double share) {
   NoGrad no_grad;
-  const float w = float(share);
+  if (watching_) {
+    set_grad_ready_hook({});
+    watching_ = false;
+    // Wait for the buckets backward started; what is left of the communication was not hidden.
+    const double t0 = now_ms();
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [&] { return in_flight_ == 0; });
+    exposed_seconds_ += (now_ms() - t0) / 1000;
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  } else {
+    std::fill(started_.begin(), started_.end(), 0);
+  }
+  // The buckets not started (or overtaken by a later gradient) are reduced here.
+  for (size_t k = 0; k < buckets_.size(); ++k)
+    if (!started_[k] || stale_[k]) {
+      const double t0 = now_ms();
+      flatten(k, share);
+      reduce(k);
+      exposed_seconds_ += (now_ms() - t0) / 1000;
+    }
   for (size_t k = 0; k < buckets_.size(); ++k) {
     const Bucket& b = buckets_[k];
-    Tensor flat = empty({b.chunk * g_.world()});
-    float* f = f32(flat);
-    for (size_t j = 0; j < b.params.size(); ++j) {
-      const Tensor& p = params_[b.params[j]];
-      const int64_t n = p.numel(), off = b.offset[j];
-      Tensor grad = p.grad();
-      if (!grad.defined()) {
-        std::memset(f + off, 0, size_t(n) * 4);
-        continue;
-      }
-      SPOOL_CHECK(grad.dtype() == DType::f32 && grad.device() == Device::cpu(),
-                  "data parallel: the gradient of parameter ", b.params[j], " is ",
-                  describe(grad));
-      const Tensor gc = grad.is_contiguous() ? grad : contiguous(grad);
-      const float* src = f32(gc);
-      if (w == 1.0f)
-        std::memcpy(f + off, src, size_t(n) * 4);
-      else
-        for (int64_t i = 0; i < n; ++i) f[off + i] = w * src[i];
-    }
-    std::memset(f + b.numel, 0, size_t(b.chunk * g_.world() - b.numel) * 4);
     if (o_.zero == 1) {
-      grad_chunk_[k] = empty({b.chunk});
-      g_.reduce_scatter_sum(flat, grad_chunk_[k]);
       // The whole gradients are not needed again: only this rank's chunks are stepped.
       for (size_t i : b.params) params_[i].impl().grad.reset();
       continue;
     }
-    g_.all_reduce_sum(flat);
+    const float* f = f32(flat_[k]);
     for (size_t j = 0; j < b.params.size(); ++j) {
       const Tensor& p = params_[b.params[j]];
       Tensor grad = p.grad();
@@ -138,6 +253,8 @@ void DataParallel::reduce_gradients(double share) {
       grad.storage()->bump_version();
     }
   }
+  // The flattened buffers are freed between steps (they are a whole gradient's worth).
+  for (Tensor& f : flat_) f = Tensor();
 }
 
 double DataParallel::clip_grad_norm(double max_norm) {

@@ -13,7 +13,14 @@
 // checkpoint still holds the whole optimizer state (gather_state), so it resumes with any number
 // of processes.
 #pragma once
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "dist/dist.h"
@@ -25,6 +32,9 @@ namespace spool::dist {
 struct DataParallelOptions {
   double bucket_mb = 25;  // the most a bucket of gradients holds, in MB (10^6 bytes)
   int zero = 0;           // 0: replicated optimizer state; 1: ZeRO stage 1 (Adam and AdamW)
+  // Reduce each bucket on a communication thread as soon as backward has made all its
+  // gradients, while backward goes on; false: every bucket after backward, on this thread.
+  bool overlap = true;
 };
 
 class DataParallel {
@@ -39,9 +49,15 @@ class DataParallel {
   // Every rank's buffers (running statistics) become rank 0's.
   void broadcast_buffers();
 
+  // Before the step's backward (with overlap): watches backward (engine/autograd.h's grad-ready
+  // hook) and reduces each bucket whose gradients are all made on the communication thread,
+  // weighted by share(), read when the bucket starts. Ended by reduce_gradients().
+  void begin_step(std::function<double()> share);
   // After backward: every rank's gradients become sum over ranks of share_r * gradient_r, with
   // share_r this rank's share of the global batch's loss (rows / global rows, summing to 1).
-  // Under ZeRO-1 only this rank's chunks are kept (in the shard's gradient).
+  // Buckets begin_step() started are waited for; the others are reduced here. A parameter that
+  // received a gradient after its bucket started is reduced again, so the result is the same.
+  // Under ZeRO-1 only this rank's chunks are kept (and the whole gradients dropped).
   void reduce_gradients(double share);
   // Scales the reduced gradients so their global L2 norm is at most max_norm; returns the norm
   // before (the whole gradient's on every rank).
@@ -57,7 +73,12 @@ class DataParallel {
   void gather_state();
   void release_state();
 
+  ~DataParallel();
   int zero() const { return o_.zero; }
+  // Seconds the buckets' collectives took, and the part of them backward did not hide: the
+  // time reduce_gradients() waited for them (both summed over the steps).
+  double comm_seconds() const { return comm_seconds_; }
+  double exposed_seconds() const { return exposed_seconds_; }
   int64_t buckets() const { return int64_t(buckets_.size()); }
   // Bytes of optimizer moments this rank holds (ZeRO-1: its chunks only).
   int64_t moment_bytes() const;
@@ -73,8 +94,14 @@ class DataParallel {
   template <class F>
   void for_each_piece(const Bucket& b, int rank, F&& f) const;
   void split_state();  // ZeRO-1: the loaded whole state to this rank's chunks
+  void flatten(size_t bucket, double share);  // the bucket's gradients, weighted, into flat_
+  void reduce(size_t bucket);                 // flat_'s collective
+  void launch(size_t bucket);                 // flatten, then reduce on the comm thread
+  void comm_loop();
 
   ProcessGroup& g_;
+  // The buckets' collectives, ordered apart from g_'s (ProcessGroup::duplicate).
+  std::unique_ptr<ProcessGroup> buckets_group_;
   nn::Module& model_;
   nn::Optimizer& opt_;
   nn::Adam* adam_ = nullptr;  // zero = 1
@@ -83,6 +110,24 @@ class DataParallel {
   std::vector<Bucket> buckets_;
   // ZeRO-1: per bucket, this rank's chunk of the gradient and of the two moments.
   Tensors grad_chunk_, m_chunk_, v_chunk_;
+  // The step in flight: each bucket's flattened gradients, which parameters backward has made,
+  // and which buckets have started.
+  Tensors flat_;
+  std::unordered_map<const TensorImpl*, size_t> index_;  // parameter -> index in params_
+  std::vector<size_t> bucket_of_;
+  std::vector<char> ready_, started_, stale_;
+  std::vector<size_t> ready_count_;
+  std::function<double()> share_;
+  bool watching_ = false;
+  double comm_seconds_ = 0, exposed_seconds_ = 0;
+  // The communication thread and its queue of buckets.
+  std::thread comm_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  std::deque<size_t> queue_;
+  size_t in_flight_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
 };
 
 }  // namespace spool::dist

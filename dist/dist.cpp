@@ -4,12 +4,14 @@
 #include <sched.h>
 
 #include <chrono>
+#include <mutex>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
 
 #include "engine/clock.h"
+#include "engine/collectives.h"
 #include "engine/error.h"
 #include "engine/factory.h"
 
@@ -38,7 +40,11 @@ int env_int(const std::function<const char*(const char*)>& get, const char* name
 
 // Copies, for the group of one: in and out hold the same elements.
 void copy_into(const Tensor& in, Tensor& out) {
-  if (in.raw() != out.raw()) std::memcpy(out.raw(), in.raw(), in.nbytes());
+  if (in.raw() == out.raw()) return;
+  SPOOL_CHECK(in.device() == Device::cpu() && out.device() == Device::cpu(),
+              "distributed: a group of one copies CPU tensors; ", describe(in), " is on ",
+              in.device().str());
+  std::memcpy(out.raw(), in.raw(), in.nbytes());
 }
 
 class SingleGroup : public ProcessGroup {
@@ -65,9 +71,20 @@ class SingleGroup : public ProcessGroup {
     SPOOL_CHECK(root == 0, "broadcast: root ", root, " is not a rank of a group of 1");
   }
   void barrier() override {}
+  std::unique_ptr<ProcessGroup> duplicate() override {
+    auto g = std::make_unique<SingleGroup>();
+    g->set_timeout(timeout_);
+    return g;
+  }
 };
 
 #ifdef SPOOL_HAVE_MPI
+
+// MPI_THREAD_SERIALIZED: one thread in MPI at a time, whichever group it calls.
+std::mutex& mpi_mutex() {
+  static std::mutex m;
+  return m;
+}
 
 MPI_Datatype mpi_type(DType t) {
   switch (t) {
@@ -105,10 +122,34 @@ void add_into(void* out, const void* in, int64_t n, DType t) {
 
 class MpiGroup : public ProcessGroup {
  public:
-  MpiGroup(int rank, int world) : ProcessGroup(rank, world) {}
+  MpiGroup(int rank, int world, bool serialized, MPI_Comm comm)
+      : ProcessGroup(rank, world), comm_(comm) {
+    serialized_threads_ = serialized;
+  }
+  ~MpiGroup() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (comm_ != MPI_COMM_WORLD && !finalized) {
+      std::lock_guard<std::mutex> lock(mpi_mutex());
+      MPI_Comm_free(&comm_);
+    }
+  }
+
+  std::unique_ptr<ProcessGroup> duplicate() override {
+    MPI_Comm dup;
+    {
+      std::lock_guard<std::mutex> lock(mpi_mutex());
+      MPI_Comm_dup(comm_, &dup);
+      MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
+    }
+    auto g = std::make_unique<MpiGroup>(rank_, world_, serialized_threads_, dup);
+    g->set_timeout(timeout_);
+    return g;
+  }
 
   void all_reduce_sum(Tensor& t) override {
     check(t, "all_reduce_sum", "tensor");
+    if (t.device() != Device::cpu()) return device_comm(t).all_reduce_sum(t);
     const int64_t n = t.numel(), chunk = (n + world_ - 1) / world_;
     if (n == 0) return;
     // Padded to world() equal chunks: reduce-scatter, then all-gather into the padded buffer.
@@ -123,6 +164,7 @@ class MpiGroup : public ProcessGroup {
   void reduce_scatter_sum(const Tensor& in, Tensor& out) override {
     check(in, "reduce_scatter_sum", "input");
     check(out, "reduce_scatter_sum", "output");
+    if (in.device() != Device::cpu()) return device_comm(in).reduce_scatter_sum(in, out);
     const int64_t n = out.numel();
     SPOOL_CHECK(in.numel() == n * world_ && in.dtype() == out.dtype(), "reduce_scatter_sum: input ",
                 describe(in), " is not ", world_, " chunks of output ", describe(out));
@@ -130,8 +172,11 @@ class MpiGroup : public ProcessGroup {
     // Chunk r of every rank's input goes to rank r; rank r adds them in rank order.
     Tensor received = empty({n * world_}, in.dtype());
     MPI_Request req;
-    MPI_Ialltoall(in.raw(), int(n), mpi_type(in.dtype()), received.raw(), int(n),
-                  mpi_type(in.dtype()), MPI_COMM_WORLD, &req);
+    {
+      std::lock_guard<std::mutex> lock(mpi_mutex());
+      MPI_Ialltoall(in.raw(), int(n), mpi_type(in.dtype()), received.raw(), int(n),
+                    mpi_type(in.dtype()), comm_, &req);
+    }
     wait(req, "reduce_scatter_sum", n * world_);
     const size_t bytes = size_t(n) * itemsize(in.dtype());
     std::memcpy(out.raw(), received.raw(), bytes);
@@ -142,6 +187,7 @@ class MpiGroup : public ProcessGroup {
   void all_gather(const Tensor& in, Tensor& out) override {
     check(in, "all_gather", "input");
     check(out, "all_gather", "output");
+    if (in.device() != Device::cpu()) return device_comm(in).all_gather(in, out);
     const int64_t n = in.numel();
     SPOOL_CHECK(out.numel() == n * world_ && in.dtype() == out.dtype(), "all_gather: output ",
                 describe(out), " is not ", world_, " chunks of input ", describe(in));
@@ -150,8 +196,11 @@ class MpiGroup : public ProcessGroup {
     const bool in_place =
         in.raw() == static_cast<char*>(out.raw()) + rank_ * n * int64_t(itemsize(in.dtype()));
     MPI_Request req;
-    MPI_Iallgather(in_place ? MPI_IN_PLACE : in.raw(), int(n), mpi_type(in.dtype()), out.raw(),
-                   int(n), mpi_type(in.dtype()), MPI_COMM_WORLD, &req);
+    {
+      std::lock_guard<std::mutex> lock(mpi_mutex());
+      MPI_Iallgather(in_place ? MPI_IN_PLACE : in.raw(), int(n), mpi_type(in.dtype()), out.raw(),
+                     int(n), mpi_type(in.dtype()), comm_, &req);
+    }
     wait(req, "all_gather", n * world_);
   }
 
@@ -159,15 +208,22 @@ class MpiGroup : public ProcessGroup {
     check(t, "broadcast", "tensor");
     SPOOL_CHECK(root >= 0 && root < world_, "broadcast: root ", root, " is not a rank of ",
                 world_);
+    if (t.device() != Device::cpu()) return device_comm(t).broadcast(t, root);
     check_count(t.numel(), "broadcast");
     MPI_Request req;
-    MPI_Ibcast(t.raw(), int(t.numel()), mpi_type(t.dtype()), root, MPI_COMM_WORLD, &req);
+    {
+      std::lock_guard<std::mutex> lock(mpi_mutex());
+      MPI_Ibcast(t.raw(), int(t.numel()), mpi_type(t.dtype()), root, comm_, &req);
+    }
     wait(req, "broadcast", t.numel());
   }
 
   void barrier() override {
     MPI_Request req;
-    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    {
+      std::lock_guard<std::mutex> lock(mpi_mutex());
+      MPI_Ibarrier(comm_, &req);
+    }
     wait(req, "barrier", 0);
   }
 
@@ -184,7 +240,10 @@ class MpiGroup : public ProcessGroup {
     const double t0 = now_ms() / 1000;
     int done = 0;
     for (int polls = 0;; ++polls) {
-      MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+      {
+        std::lock_guard<std::mutex> lock(mpi_mutex());
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+      }
       if (done) break;
       const double waited = now_ms() / 1000 - t0;
       if (waited > timeout_)
@@ -198,6 +257,33 @@ class MpiGroup : public ProcessGroup {
     }
     comm_seconds_ += now_ms() / 1000 - t0;
   }
+  // The NCCL communicator of tensors on `t`'s device, made at its first collective: rank 0
+  // makes its id, MPI gives it to every rank.
+  DeviceComm& device_comm(const Tensor& t) {
+    SPOOL_CHECK(t.device().type == DeviceType::cuda, "distributed: ", describe(t), " on ",
+                t.device().str(), " has no collectives");
+    if (!device_comm_) {
+      std::string why;
+      SPOOL_CHECK(device_comm_available(t.device(), &why), "distributed: ", why);
+      std::string id = rank_ == 0 ? device_comm_id(t.device()) : std::string();
+      Tensor bytes = zeros({128}, DType::i64);  // the id's bytes, one a number
+      for (size_t i = 0; i < id.size() && i < 128; ++i)
+        bytes.data<int64_t>()[i] = int64_t(uint8_t(id[i]));
+      Tensor size = full({1}, double(id.size()), DType::i64);
+      broadcast(size, 0);
+      broadcast(bytes, 0);
+      id.resize(size_t(size.item()));
+      for (size_t i = 0; i < id.size(); ++i) id[i] = char(uint8_t(bytes.data<int64_t>()[i]));
+      device_comm_ = make_device_comm(t.device(), id, rank_, world_);
+      device_ = t.device();
+    }
+    SPOOL_CHECK(t.device() == device_, "distributed: ", describe(t), " is on ", t.device().str(),
+                "; this group's GPU collectives are on ", device_.str());
+    return *device_comm_;
+  }
+  MPI_Comm comm_;
+  std::unique_ptr<DeviceComm> device_comm_;
+  Device device_;
 };
 
 #endif  // SPOOL_HAVE_MPI
@@ -247,8 +333,6 @@ void ProcessGroup::set_timeout(double seconds) {
 
 void ProcessGroup::check(const Tensor& t, const char* what, const char* which) const {
   SPOOL_CHECK(t.defined(), what, ": the ", which, " is undefined");
-  SPOOL_CHECK(t.device() == Device::cpu(), what, ": the ", which, " ", describe(t),
-              " is not on the cpu (CPU tensors go through MPI)");
   SPOOL_CHECK(t.is_contiguous(), what, ": the ", which, " ", describe(t), " is not contiguous");
   SPOOL_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64 || t.dtype() == DType::i64, what,
               ": the ", which, " ", describe(t), " is not f32, f64 or i64");
@@ -270,7 +354,9 @@ ProcessGroup& world() {
          " but this process was not started by an MPI launcher; spool's CPU collectives go "
          "through MPI: start the run with mpirun -np ", l.world, " spool ...");
   int provided = 0;
-  MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+  // SERIALIZED: data parallel's communication thread makes the buckets' collectives while the
+  // main thread runs backward; the two never call MPI at the same time.
+  MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
   mpi_started = true;
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -279,7 +365,7 @@ ProcessGroup& world() {
               " of ", size, ", the launcher's variables rank ", l.rank, " of ", l.world);
   // Errors are reported by return code and turned into exceptions, never MPI's own abort.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-  g = std::make_unique<MpiGroup>(rank, size);
+  g = std::make_unique<MpiGroup>(rank, size, provided >= MPI_THREAD_SERIALIZED, MPI_COMM_WORLD);
   return *g;
 #else
   fail("distributed launch: ", l.launcher, " started ", l.world,

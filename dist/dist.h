@@ -5,7 +5,9 @@
 // the RANK, WORLD_SIZE, LOCAL_RANK variables of other launchers. One process (no launcher, or a
 // world of 1) never initialises MPI: every collective of its group is the identity.
 //
-// The collectives work on contiguous CPU tensors (f32, f64, i64) through MPI. Sums are taken in a
+// The collectives work on contiguous tensors (f32, f64, i64): CPU tensors through MPI, CUDA
+// tensors through NCCL (engine/collectives.h; its communicator made at the first such collective,
+// its id passed over MPI; NCCL's own sum order). For CPU tensors the sums are taken in a
 // fixed order whatever the MPI library's algorithm: reduce_scatter sends every rank's chunk to
 // its owner (an all-to-all) and the owner adds them in rank order 0, 1, ..., N - 1; all_reduce is
 // that reduce-scatter followed by an all-gather. Every rank so holds the same bits, and a run
@@ -50,16 +52,26 @@ class ProcessGroup {
   // Every rank's `t` replaced by rank `root`'s.
   virtual void broadcast(Tensor& t, int root) = 0;
   virtual void barrier() = 0;
+  // A group of the same processes whose collectives are ordered apart from this one's (MPI:
+  // MPI_Comm_dup; every rank must call it, in the same order). Data parallel reduces its buckets
+  // on one, from its communication thread, while the main thread's collectives (synchronised
+  // batch norm, the logged loss) use the other: each group's collectives are issued in the same
+  // order on every rank, and MPI calls from the two threads are serialised by a lock.
+  virtual std::unique_ptr<ProcessGroup> duplicate() = 0;
   // Seconds spent inside collectives since the group was made (for the scaling study).
   double comm_seconds() const { return comm_seconds_; }
+  // Whether collectives may be called from another thread than the one that made the group,
+  // one thread at a time (MPI_THREAD_SERIALIZED): data parallel's communication thread.
+  bool serialized_threads() const { return serialized_threads_; }
 
  protected:
   ProcessGroup(int rank, int world) : rank_(rank), world_(world) {}
-  // Checks a collective's tensor: contiguous, on the cpu, f32, f64 or i64.
+  // Checks a collective's tensor: contiguous, f32, f64 or i64.
   void check(const Tensor& t, const char* what, const char* which) const;
   int rank_, world_;
   double timeout_ = 300;
   double comm_seconds_ = 0;
+  bool serialized_threads_ = true;
 };
 
 // The process group of this run, made on first use from discover(): MPI when the world has more

@@ -123,6 +123,8 @@ void check_inplace(const Tensor& t, const char* op) {
 
 namespace {
 
+thread_local GradReadyHook t_grad_ready;
+
 void accumulate_into_leaf(TensorImpl& leaf, Tensor&& g) {
   if (!leaf.grad) {
     // The first gradient of the step: adopted as it is when nothing else can see it (its own
@@ -200,6 +202,11 @@ bool sole_owner(const Tensor& g) {
          g.nbytes() == g.storage()->nbytes();
 }
 
+GradReadyHook set_grad_ready_hook(GradReadyHook hook) {
+  std::swap(hook, t_grad_ready);
+  return hook;
+}
+
 void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   SPOOL_CHECK(root.requires_grad(), "backward: the ", describe(root),
               " tensor does not require grad (no input of the computation requires grad, or it "
@@ -261,6 +268,15 @@ void backward(Tensors roots, Tensors grads, bool retain_graph) {
       if (e.node && seen.insert(e.node.get()).second) stack.push_back(e.node.get());
   }
   std::sort(order.begin(), order.end(), [](Node* a, Node* b) { return a->seq > b->seq; });
+  // With a grad-ready hook: how many edges of the graph's nodes lead to each leaf.
+  std::unordered_map<TensorImpl*, int64_t> leaf_edges;
+  if (t_grad_ready)
+    for (Node* n : order)
+      for (const auto& e : n->next)
+        if (e.active() && e.leaf) ++leaf_edges[e.leaf.get()];
+  const auto edge_done = [&](TensorImpl& leaf) {
+    if (t_grad_ready && --leaf_edges[&leaf] == 0) t_grad_ready(leaf);
+  };
 
   for (Node* n : order) {
     auto it = pending.find(n);
@@ -304,11 +320,13 @@ void backward(Tensors roots, Tensors grads, bool retain_graph) {
     for (size_t i = 0; i < n->next.size(); ++i) {
       const Node::Edge& e = n->next[i];
       const Tensor& g = in_grads[i];
+      if (e.active() && e.leaf && !g.defined()) edge_done(*e.leaf);
       if (!e.active() || !g.defined()) continue;
       if (e.leaf) {
         SPOOL_CHECK(g.shape() == e.leaf->shape, "backward: ", n->op, " gave a gradient of shape ",
                     str(g.shape()), " for input ", i, " of shape ", str(e.leaf->shape));
         accumulate_into_leaf(*e.leaf, std::move(in_grads[i]));
+        edge_done(*e.leaf);
         continue;
       }
       const auto& want = e.node->outputs[size_t(e.output_nr)].shape;

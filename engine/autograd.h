@@ -100,6 +100,16 @@ void record(const char* op, const Tensors& inputs, const Tensors& outputs, const
 void record_always(const char* op, const Tensors& inputs, const Tensors& outputs,
                    const Tensors& saved, BackwardFn backward, Cost cost = {});
 
+// Called by backward() on the thread that runs it, for each leaf (a parameter) once the running
+// backward has passed it the last gradient it will: every node of the backward's graph that has
+// an edge to the leaf has run. Its .grad is then final unless another backward (a checkpointed
+// region's replay, a second loss) adds to it. A leaf whose every edge is from nodes that no
+// gradient reached is not reported. Data parallel training (dist/ddp.h) starts reducing a bucket
+// of gradients as soon as every parameter in it is reported, while backward goes on.
+// Thread-local; an empty function removes it. Returns the hook it replaces.
+using GradReadyHook = std::function<void(TensorImpl& leaf)>;
+GradReadyHook set_grad_ready_hook(GradReadyHook hook);
+
 // Accumulates d(root)/d(leaf) into every leaf's grad. A non-scalar root needs `grad`. Unless
 // retain_graph, the saved tensors are freed as backward passes them.
 void backward(const Tensor& root, const Tensor& grad = {}, bool retain_graph = false);

@@ -13,6 +13,13 @@ Generator& default_generator() {
 
 void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
 
+namespace {
+thread_local BatchWindow t_window;
+}
+
+void set_batch_window(BatchWindow w) { t_window = w; }
+BatchWindow batch_window() { return t_window; }
+
 RngSnapshot::RngSnapshot(const std::vector<Generator*>& extra) {
   gens.push_back(&default_generator());
   for (Generator* g : extra)

@@ -37,6 +37,18 @@ class Generator {
 Generator& default_generator();
 void manual_seed(uint64_t seed);
 
+// Data parallel: this process holds samples [first, first + count) of a global batch of `total`
+// (dist/, docs/distributed.md). While a window is set on a thread, dropout there draws the
+// numbers one process with the whole batch draws for these samples, so a run of N processes
+// drops what one process does: a tensor whose dim 0 is m * count (m rows a sample, as a video
+// model's [N * K, C] frames) takes rows [first * m, (first + count) * m) of the global draw, and
+// the generator advances by the global tensor's count. count = 0: no window (the default).
+struct BatchWindow {
+  int64_t first = 0, count = 0, total = 0;
+};
+void set_batch_window(BatchWindow w);
+BatchWindow batch_window();
+
 // The states of the default generator and of `extra` (null entries skipped), to put back later:
 // checkpoint and memory-plan replays draw what the first forward drew.
 struct RngSnapshot {

@@ -8,6 +8,18 @@
 
 namespace spool::nn {
 
+namespace {
+SyncBatchNormFn& sync_fn() {
+  static SyncBatchNormFn fn;
+  return fn;
+}
+}  // namespace
+
+SyncBatchNormFn set_sync_batch_norm(SyncBatchNormFn fn) {
+  std::swap(fn, sync_fn());
+  return fn;
+}
+
 BatchNorm::BatchNorm(int64_t dims, int64_t c, double momentum, double eps, bool affine)
     : dims_(dims), momentum_(momentum), eps_(eps) {
   SPOOL_CHECK(c > 0, type_name(), ": channels must be positive, got ", c);
@@ -52,6 +64,11 @@ Tensor BatchNorm::apply(const Tensor& x, int64_t first, int64_t count, bool relu
   }
   const bool all = first == 0 && count == running_mean.size(0);
   auto part = [&](const Tensor& t) { return !t.defined() || all ? t : narrow(t, 0, first, count); };
+  if (is_training() && sync_fn()) {
+    Tensor y = sync_fn()(x, part(running_mean), part(running_var), part(weight), part(bias),
+                         momentum_, eps_);
+    return relu ? spool::relu(residual.defined() ? y + residual : y) : y;
+  }
   if (relu)
     return batch_norm_relu(x, residual, part(running_mean), part(running_var), part(weight),
                            part(bias), is_training(), momentum_, eps_);

@@ -1,9 +1,19 @@
 // Normalisation layers: BatchNorm1d/2d/3d (running statistics, momentum, eval mode) and
 // LayerNorm, with PyTorch's parameter and buffer names.
 #pragma once
+#include <functional>
 #include "nn/module.h"
 
 namespace spool::nn {
+
+// Batch statistics over every process of a data-parallel run (dist/sync_batch_norm.h): while a
+// function is set, BatchNorm layers in training normalise with what it returns, the global
+// batch's statistics (as torch.nn.SyncBatchNorm), instead of batch_norm's of this process's rows.
+// Its arguments are batch_norm's in training. Returns the function it replaces.
+using SyncBatchNormFn =
+    std::function<Tensor(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                         const Tensor& weight, const Tensor& bias, double momentum, double eps)>;
+SyncBatchNormFn set_sync_batch_norm(SyncBatchNormFn fn);
 
 class BatchNorm : public Module {
  public:

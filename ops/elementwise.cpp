@@ -383,10 +383,26 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   SPOOL_CHECK(p >= 0 && p <= 1, "dropout: probability ", p, " is outside [0, 1]");
   if (!training || p == 0) return x;
   Generator& g = gen ? *gen : default_generator();
-  RngState state = g.take(x.numel());
   // mask = (u >= p) / (1 - p); p = 1 drops everything.
   Tensor u = empty(x.shape(), x.dtype(), x.device());
-  backend(x.device()).uniform(u, state, 0, 1);
+  const BatchWindow w = batch_window();
+  if (w.count > 0 && w.total > w.count && x.dim() > 0 && x.size(0) > 0 &&
+      x.size(0) % w.count == 0) {
+    // This process's rows of the whole batch's draw (engine/rng.h).
+    const int64_t per_row = x.numel() / x.size(0), rows_a_sample = x.size(0) / w.count;
+    const int64_t start = w.first * rows_a_sample * per_row;
+    RngState state = g.take(w.total * rows_a_sample * per_row);
+    if (start % 4 == 0) {  // element i of the global draw is block i / 4, lane i % 4
+      state.offset += uint64_t(start / 4);
+      backend(x.device()).uniform(u, state, 0, 1);
+    } else {
+      Tensor all = empty({w.total * rows_a_sample * per_row}, x.dtype(), x.device());
+      backend(x.device()).uniform(all, state, 0, 1);
+      u = contiguous(reshape(slice(all, 0, start, start + x.numel()), x.shape()));
+    }
+  } else {
+    backend(x.device()).uniform(u, g.take(x.numel()), 0, 1);
+  }
   Tensor keep = to(ge(u, scalar_like(p, u)), x.dtype());
   Tensor mask = p < 1 ? keep * (1.0 / (1.0 - p)) : keep;
   Tensor y;

@@ -16,6 +16,7 @@ int cmd_extract_flow(int argc, char** argv);
 int cmd_fuse(int argc, char** argv);
 int cmd_rl(int argc, char** argv);
 int cmd_sa(int argc, char** argv);
+int cmd_comm_bench(int argc, char** argv);
 
 // Every command with its one-line summary, in the order `spool --help` lists them.
 struct Command {

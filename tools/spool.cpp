@@ -39,6 +39,9 @@ const std::vector<Command>& commands() {
       {"rl", "reinforcement learning on a grid world: values, policy, curve and a plot", cmd_rl},
       {"sa", "stochastic approximation: mean estimation, Robbins-Monro, SGD against batch GD",
        cmd_sa},
+      {"comm-bench",
+       "all-reduce times over message sizes (under mpirun), the alpha-beta fit and predictions",
+       cmd_comm_bench},
   };
   return table;
 }

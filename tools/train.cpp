@@ -8,6 +8,7 @@
 
 #include "data/digits.h"
 #include "dist/ddp.h"
+#include "dist/sync_batch_norm.h"
 #include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
@@ -126,6 +127,7 @@ std::pair<int64_t, int64_t> Task::my_rows(int64_t n) {
     throw UsageError("train: a batch of " + std::to_string(n) + " rows does not split over " +
                      std::to_string(c_.world) + " processes (each needs a row at least)");
   share = double(end - first) / double(n);
+  set_batch_window({first, end - first, n});  // dropout draws this rank's rows of the whole draw
   return {first, end};
 }
 
@@ -142,6 +144,10 @@ int run_training(Task& task, const TrainConfig& c) {
     ddp.emplace(group, task.model(), opt, dist::DataParallelOptions{c.bucket_mb, c.zero});
     ddp->broadcast_state();
   }
+  // Batch norm normalises with the global batch's statistics (torch's SyncBatchNorm), so a run
+  // of N processes computes what one process with the whole batch does.
+  std::optional<dist::SyncBatchNormScope> sync_bn;
+  if (c.world > 1) sync_bn.emplace(group, [&] { return task.share; });
   LineLog log(c.rank == 0 ? c.log : std::nullopt);
   Metrics last{{"loss", NAN}}, eval = task.start(log);
   Progress progress(task.total);
@@ -179,6 +185,7 @@ int run_training(Task& task, const TrainConfig& c) {
     }
     opt.zero_grad();
     task.model().train();
+    if (ddp) ddp->begin_step([&] { return task.share; });  // buckets reduced during backward
     last = task.step(step, planned ? &*planned : nullptr, [&] { opt.zero_grad(); });
     if (ddp) {
       ddp->reduce_gradients(task.share);
@@ -206,6 +213,7 @@ int run_training(Task& task, const TrainConfig& c) {
     progress.update(step + 1, task.status(last, eval));
   }
   progress.finish();
+  set_batch_window({});
   const double train_seconds = now_seconds() - t0;
   if (ddp) {
     // What data parallel cost this rank (rank 0's, written by rank 0): the optimizer moments it
@@ -219,15 +227,17 @@ int run_training(Task& task, const TrainConfig& c) {
                   .add("buckets", ddp->buckets())
                   .add("moment_bytes", ddp->moment_bytes())
                   .add("peak_bytes", peak)
-                  .add("comm_seconds", group.comm_seconds())
+                  .add("comm_seconds", ddp->comm_seconds())
+                  .add("exposed_comm_seconds", ddp->exposed_seconds())
                   .add("seconds_per_step", steps > 0 ? train_seconds / double(steps) : 0.0)
                   .str());
     std::printf(
         "data parallel: %d process(es)%s, %lld bucket(s); rank 0 holds %.2f MB of optimizer "
-        "moments, peaked at %.2f MB, spent %.2f s of %.2f s in collectives\n",
+        "moments, peaked at %.2f MB; the gradients' collectives took %.2f s of %.2f s, %.2f s "
+        "of it not hidden behind backward\n",
         c.world, c.zero ? " with ZeRO-1" : "", (long long)ddp->buckets(),
-        double(ddp->moment_bytes()) / 1e6, double(peak) / 1e6, group.comm_seconds(),
-        train_seconds);
+        double(ddp->moment_bytes()) / 1e6, double(peak) / 1e6, ddp->comm_seconds(),
+        train_seconds, ddp->exposed_seconds());
   }
   if (c.save) {
     // Under ZeRO-1 the whole optimizer state is gathered for the file (which any number of
@@ -534,12 +544,13 @@ int cmd_train(int argc, char** argv) {
     c.zero = z == "1";
   }
   if (c.world > 1 || c.zero > 0) {
-    const bool supported =
-        family == Family::digits || (family == Family::language && !c.sft);
+    const bool supported = family == Family::digits || family == Family::video ||
+                           (family == Family::language && !c.sft);
     if (!supported)
       throw UsageError("train: data parallel (" + std::to_string(c.world) + " processes" +
-                       (c.zero ? ", --zero 1" : "") + ") trains mlp, resnet18 and gpt-tiny in " +
-                       "this version, not " + c.model);
+                       (c.zero ? ", --zero 1" : "") +
+                       ") trains mlp, resnet18, the gpt language models and the video models " +
+                       "in this version, not " + c.model);
     if (c.device != Device::cpu())
       throw UsageError("train: data parallel over MPI trains on the cpu; NCCL for --device cuda "
                        "is not wired into training yet");

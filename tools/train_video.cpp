@@ -118,6 +118,11 @@ class VideoTask : public Task {
                const std::function<void()>& zero_grad) override {
     data::ClipBatch b = next_.get();
     if (step + 1 < total) next_ = prefetch();
+    if (c_.world > 1) {  // data parallel: this rank's clips of the global batch
+      const auto [first, end] = my_rows(b.x.size(0));
+      for (Tensor* t : {&b.x, &b.labels, &b.boxes})
+        if (t->defined()) *t = contiguous(slice(*t, 0, first, end));
+    }
     const Tensor x = model_layout(to(b.x, c_.device), i3d_);  // clips are decoded on the cpu
     b.labels = to(b.labels, c_.device);
     auto* gcn = c_.object_regions ? dynamic_cast<models::GcnNet*>(model_.get()) : nullptr;
@@ -136,7 +141,7 @@ class VideoTask : public Task {
               double train_seconds, double) override {
     if (next_.valid()) next_.wait();  // the prefetch must finish before the source is used again
     const data::ClipScores e = test();
-    if (c_.scores) {
+    if (c_.scores && c_.rank == 0) {
       // Each test clip's class scores (softmax averaged over the two views) with its label, in
       // test-list order, for spool fuse; unreadable clips are left out of both.
       save_safetensors(

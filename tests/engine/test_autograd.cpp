@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <string>
 
 #include "engine/allocator.h"
@@ -103,6 +104,40 @@ TEST(Autograd, GradsAccumulateAcrossTwoBackwardCalls) {
   EXPECT_THAT(x.grad().to_vector<double>(), ElementsAre(3, 3, 3));
   backward(sum(x * x));  // adds 2x
   EXPECT_THAT(x.grad().to_vector<double>(), ElementsAre(5, 7, 9));
+}
+
+TEST(Autograd, TheGradReadyHookReportsEachLeafOnceItsGradientIsComplete) {
+  // w is used by two ops, one early and one late in the graph; b by one. Each is reported once,
+  // when every edge to it has been passed, with its whole gradient in .grad.
+  Tensor x = leaf({1, 2, 3}, {3});
+  Tensor w = leaf({4, 5, 6}, {3});
+  Tensor b = leaf({1, 1, 1}, {3});
+  Tensor h = x * w + b;
+  Tensor y = sum(exp(h * 0.1) * w);
+  std::vector<std::pair<const TensorImpl*, std::vector<double>>> reports;
+  GradReadyHook before = set_grad_ready_hook([&](TensorImpl& t) {
+    reports.emplace_back(&t, Tensor(t.grad).to_vector<double>());
+  });
+  EXPECT_FALSE(before);
+  backward(y);
+  EXPECT_TRUE(set_grad_ready_hook({}));  // the hook was ours; now removed
+  EXPECT_FALSE(set_grad_ready_hook({}));
+  ASSERT_EQ(reports.size(), 3u);
+  std::map<const TensorImpl*, std::vector<double>> got(reports.begin(), reports.end());
+  for (const Tensor& t : {x, w, b}) {
+    ASSERT_EQ(got.count(t.impl_ptr().get()), 1u);
+    EXPECT_EQ(got[t.impl_ptr().get()], t.grad().to_vector<double>());
+  }
+  // w's gradient has both terms: exp(h / 10) + w exp(h / 10) x / 10.
+  const auto gw = w.grad().to_vector<double>();
+  for (int i = 0; i < 3; ++i) {
+    const double xi = i + 1, wi = i + 4, e = std::exp((xi * wi + 1) * 0.1);
+    EXPECT_NEAR(gw[size_t(i)], e + wi * e * xi * 0.1, 1e-12);
+  }
+  // Without a hook nothing is reported.
+  reports.clear();
+  backward(sum(x * w));
+  EXPECT_TRUE(reports.empty());
 }
 
 TEST(Autograd, ASharedInputUsedTwiceGetsBothContributions) {
