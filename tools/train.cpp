@@ -189,7 +189,9 @@ int run_training(Task& task, const TrainConfig& c) {
     last = task.step(step, planned ? &*planned : nullptr, [&] { opt.zero_grad(); });
     if (ddp) {
       ddp->reduce_gradients(task.share);
-      last["loss"] = ddp->weighted_sum(last.at("loss"), task.share);
+      // The step's metrics are means over the rank's rows: the global batch's are their
+      // share-weighted sum (in the map's order, the same on every rank).
+      for (auto& [name, value] : last) value = ddp->weighted_sum(value, task.share);
     }
     check_diverged(log, step, last.at("loss"));
     if (task.clip_norm > 0) {
@@ -544,13 +546,10 @@ int cmd_train(int argc, char** argv) {
     c.zero = z == "1";
   }
   if (c.world > 1 || c.zero > 0) {
-    const bool supported = family == Family::digits || family == Family::video ||
-                           (family == Family::language && !c.sft);
-    if (!supported)
+    if (family == Family::rlhf)
       throw UsageError("train: data parallel (" + std::to_string(c.world) + " processes" +
-                       (c.zero ? ", --zero 1" : "") +
-                       ") trains mlp, resnet18, the gpt language models and the video models " +
-                       "in this version, not " + c.model);
+                       (c.zero ? ", --zero 1" : "") + ") does not train " + c.model +
+                       " in this version: its rollouts are sampled in one process");
     if (c.device != Device::cpu())
       throw UsageError("train: data parallel over MPI trains on the cpu; NCCL for --device cuda "
                        "is not wired into training yet");

@@ -161,6 +161,13 @@ class PreferenceTask : public Task {
   }
 
  protected:
+  // This rank's pairs of training step `step` (all of them for one process; data parallel: its
+  // rows of the global batch, Task::my_rows).
+  std::vector<size_t> my_pairs(int64_t step) {
+    const std::vector<size_t> all = step_pairs(step);
+    const auto [first, end] = my_rows(int64_t(all.size()));
+    return std::vector<size_t>(all.begin() + first, all.begin() + end);
+  }
   // The pairs of training step `step`: epochs of a seeded shuffle, so runs repeat exactly.
   std::vector<size_t> step_pairs(int64_t step) const {
     const size_t n = set_.train.size();
@@ -192,8 +199,13 @@ class SftTask : public PreferenceTask {
     ready();
   }
   Metrics step(int64_t step, PlannedSteps*, const std::function<void()>&) override {
-    Tensor loss =
-        loss_of(on_device(data::sft_batch(set_.train, step_pairs(step), context_), c_.device));
+    const std::vector<size_t> which = my_pairs(step);
+    const data::LmBatch b = data::sft_batch(set_.train, which, context_);
+    if (c_.world > 1) {  // the loss is a mean over completion bytes: share them, not pairs
+      const int64_t all = data::sft_batch(set_.train, step_pairs(step), context_).real_targets;
+      share = all > 0 ? double(b.real_targets) / double(all) : share;
+    }
+    Tensor loss = loss_of(on_device(b, c_.device));
     backward(loss);
     return {{"loss", loss.item()}};
   }
@@ -251,7 +263,7 @@ class DpoTask : public PreferenceTask {
     ready();
   }
   Metrics step(int64_t step, PlannedSteps*, const std::function<void()>&) override {
-    const std::vector<size_t> which = step_pairs(step);
+    const std::vector<size_t> which = my_pairs(step);
     const data::PairBatch b = on_device(data::pair_batch(set_.train, which, context_), c_.device);
     auto [rc, rr] = reference(0, which, b);
     auto [pc, pr] = models::pair_logps(*policy_, b.tokens, b.mask);  // chosen + rejected at once
@@ -324,7 +336,7 @@ class RewardTask : public PreferenceTask {
   }
   Metrics step(int64_t step, PlannedSteps*, const std::function<void()>&) override {
     Tensor loss;
-    Metrics m = score(set_.train, step_pairs(step), &loss);
+    Metrics m = score(set_.train, my_pairs(step), &loss);
     backward(loss);
     return m;
   }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <string>
 #include <vector>
@@ -52,17 +53,23 @@ CliResult run_np(int n, const std::string& args) {
   size_t got;
   while ((got = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, got);
   const int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+  const CliResult r{WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+  // A training run that finished must have run as N processes, not N copies of one.
+  if (r.status == 0 && args.rfind("train ", 0) == 0)
+    EXPECT_NE(out.find("data parallel: " + std::to_string(n) + " process(es)"), std::string::npos)
+        << out;
+  return r;
 }
 
 // The losses of a log's step lines, in order.
 std::vector<double> losses(const std::filesystem::path& log) {
   std::vector<double> out;
-  static const std::regex loss(R"(^\{"step": \d+, "loss": ([-0-9.e+]+))");
+  static const std::regex loss(R"(, "loss": ([-0-9.e+]+))");
   std::ifstream f(log);
   std::smatch m;
   for (std::string line; std::getline(f, line);)
-    if (std::regex_search(line, m, loss)) out.push_back(std::stod(m[1]));
+    if (line.rfind("{\"step\": ", 0) == 0 && std::regex_search(line, m, loss))
+      out.push_back(std::stod(m[1]));
   return out;
 }
 
@@ -292,6 +299,36 @@ TEST(DataParallel, TwoProcessesOfTsmEqualOne) {
   CliResult two = run_np(2, args + "--log " + d + "two.jsonl");
   ASSERT_EQ(two.status, 0) << two.output;
   expect_close(losses(dir / "two.jsonl"), losses(dir / "one.jsonl"), 1e-5);
+  // The sums are taken in a fixed order: a second run repeats the first bit for bit.
+  CliResult again = run_np(2, args + "--log " + d + "again.jsonl");
+  ASSERT_EQ(again.status, 0) << again.output;
+  EXPECT_EQ(logged_losses(dir / "again.jsonl"), logged_losses(dir / "two.jsonl"));
+}
+
+TEST(DataParallel, TwoProcessesOfSftAndDpoEqualOne) {
+  SKIP_WITHOUT_MPI();
+  auto dir = temp_dir();
+  const std::string d = dir.string() + "/", pairs = d + "pairs.jsonl";
+  {
+    std::ofstream text(dir / "text.txt");
+    for (int i = 0; i < 6; ++i)
+      text << "The committee met again on Tuesday to discuss the new bridge over the river. "
+              "Everyone agreed that the old one was too narrow for the traffic of the town.\n%\n";
+  }
+  ASSERT_EQ(run_cli("make-pairs --out " + pairs + " --pairs 30 --data " + d + "text.txt").status,
+            0);
+  // sft: the loss is a mean over completion bytes, shared by bytes; dpo: a mean over pairs (and
+  // every metric of the log line, averaged over the ranks by their shares).
+  for (const std::string model : {"gpt-tiny --sft", "dpo-gpt-tiny"}) {
+    const std::string tag = model == "dpo-gpt-tiny" ? "dpo" : "sft";
+    const std::string args = "train --model " + model + " --data " + pairs +
+                             " --steps 3 --batch 5 --eval-every 100 --log-every 1 --log " + d;
+    CliResult one = run_cli(args + tag + "1.jsonl");
+    ASSERT_EQ(one.status, 0) << one.output;
+    CliResult two = run_np(2, args + tag + "2.jsonl");
+    ASSERT_EQ(two.status, 0) << two.output;
+    expect_close(losses(dir / (tag + "2.jsonl")), losses(dir / (tag + "1.jsonl")), 1e-5);
+  }
 }
 
 TEST(DataParallel, CheckpointsResumeWithAnotherNumberOfProcesses) {
@@ -387,9 +424,9 @@ TEST(DataParallel, RefusesWhatItCannotSplit) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("a batch of 1 rows does not split over 2 processes"), std::string::npos)
       << r.output;
-  r = run_np(2, "train --model dpo-gpt-tiny --steps 1 --data /nonexistent.jsonl");
+  r = run_np(2, "train --model ppo-gpt-tiny --steps 1 --data /nonexistent.jsonl");
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.output.find("data parallel (2 processes) trains mlp, resnet18, the gpt language"),
+  EXPECT_NE(r.output.find("data parallel (2 processes) does not train ppo-gpt-tiny"),
             std::string::npos)
       << r.output;
   expect_refused("train --model mlp --steps 1 --zero 2", "--zero '2' is not a ZeRO stage");
