@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
@@ -64,14 +65,17 @@ DataParallel::DataParallel(ProcessGroup& group, nn::Module& model, nn::Optimizer
   started_.assign(buckets_.size(), 0);
   stale_.assign(buckets_.size(), 0);
   if (o_.zero == 1) {
-    adam_ = dynamic_cast<nn::Adam*>(&opt_);
-    SPOOL_CHECK(adam_, "data parallel: --zero 1 shards Adam's and AdamW's moments; this model's ",
-                "optimizer is neither");
-    for (const Bucket& b : buckets_) {
-      m_chunk_.push_back(zeros({b.chunk}));
-      v_chunk_.push_back(zeros({b.chunk}));
-    }
     grad_chunk_.resize(buckets_.size());
+    // This rank's pieces, as 1-D views of the parameters, each in a group of its own with its
+    // parameter's weight decay; the shard optimizer steps them.
+    std::vector<nn::ParamGroup> groups;
+    for (size_t k = 0; k < buckets_.size(); ++k)
+      for_each_piece(buckets_[k], g_.rank(), [&](size_t i, int64_t at, int64_t c, int64_t n) {
+        pieces_.push_back({k, i, at, c, n});
+        views_.push_back(flat_view(params_[i], at, n));
+        groups.push_back({{views_.back()}, opt_.weight_decay_of(i)});
+      });
+    shard_ = opt_.like(std::move(groups));
     split_state();
   }
 }
@@ -286,23 +290,25 @@ void DataParallel::step() {
     return;
   }
   NoGrad no_grad;
-  const nn::AdamOptions& o = adam_->options();
-  const int64_t t = adam_->steps() + 1;
-  adam_->set_steps(t);
-  AdamParams a{adam_->lr(), o.beta1, o.beta2, o.eps, 0, o.decoupled,
-               1 - std::pow(o.beta1, double(t)), 1 - std::pow(o.beta2, double(t))};
-  Backend& cpu = backend(Device::cpu());
+  for (size_t k = 0; k < buckets_.size(); ++k)
+    SPOOL_CHECK(grad_chunk_[k].defined(), "data parallel: step before reduce_gradients");
+  // The shard optimizer steps this rank's pieces at the optimizer's rate and step count.
+  for (size_t j = 0; j < pieces_.size(); ++j) {
+    const Piece& q = pieces_[j];
+    views_[j].set_grad(flat_view(grad_chunk_[q.bucket], q.in_chunk, q.n));
+  }
+  shard_->set_lr(opt_.lr());
+  shard_->set_steps(opt_.steps());
+  shard_->step();
+  opt_.set_steps(shard_->steps());
+  for (Tensor& v : views_) v.impl().grad.reset();
+  // Every rank's chunks, updated, to every rank.
   for (size_t k = 0; k < buckets_.size(); ++k) {
     const Bucket& b = buckets_[k];
-    SPOOL_CHECK(grad_chunk_[k].defined(), "data parallel: step before reduce_gradients");
     Tensor mine = zeros({b.chunk}), whole = empty({b.chunk * g_.world()});
-    for_each_piece(b, g_.rank(), [&](size_t i, int64_t at, int64_t c, int64_t n) {
-      a.weight_decay = opt_.weight_decay_of(i);
-      Tensor p = flat_view(params_[i], at, n);
-      cpu.adam_step(p, flat_view(grad_chunk_[k], c, n), flat_view(m_chunk_[k], c, n),
-                    flat_view(v_chunk_[k], c, n), a);
-      std::memcpy(f32(mine) + c, f32(p), size_t(n) * 4);
-    });
+    for (const Piece& q : pieces_)
+      if (q.bucket == k)
+        std::memcpy(f32(mine) + q.in_chunk, f32(params_[q.param]) + q.at, size_t(q.n) * 4);
     grad_chunk_[k] = Tensor();
     g_.all_gather(mine, whole);
     for (size_t j = 0; j < b.params.size(); ++j) {
@@ -311,8 +317,6 @@ void DataParallel::step() {
       p.storage()->bump_version();
     }
   }
-  for (const Tensor& m : m_chunk_) m.storage()->bump_version();
-  for (const Tensor& v : v_chunk_) v.storage()->bump_version();
 }
 
 double DataParallel::weighted_sum(double value, double share) {
@@ -322,54 +326,62 @@ double DataParallel::weighted_sum(double value, double share) {
 }
 
 void DataParallel::gather_state() {
-  if (o_.zero == 0 || adam_->steps() == 0) return;
-  Tensors& m = adam_->exp_avg();
-  Tensors& v = adam_->exp_avg_sq();
-  for (size_t i = 0; i < params_.size(); ++i) {
-    m[i] = empty_like(params_[i]);
-    v[i] = empty_like(params_[i]);
-  }
-  for (size_t k = 0; k < buckets_.size(); ++k) {
-    const Bucket& b = buckets_[k];
-    for (auto [chunks, whole_state] : {std::pair{&m_chunk_, &m}, std::pair{&v_chunk_, &v}}) {
-      Tensor whole = empty({b.chunk * g_.world()});
-      g_.all_gather((*chunks)[k], whole);
+  if (o_.zero == 0 || opt_.steps() == 0) return;
+  // Each slot's chunks, gathered bucket by bucket into whole per-parameter tensors.
+  std::map<std::string, Tensor> mine;
+  for (const auto& [name, t] : shard_->state()) mine[name] = t;
+  nn::NamedTensors whole_state;
+  for (const std::string& slot : opt_.slots()) {
+    Tensors whole_params(params_.size());
+    for (size_t i = 0; i < params_.size(); ++i) whole_params[i] = zeros(params_[i].shape());
+    for (size_t k = 0; k < buckets_.size(); ++k) {
+      const Bucket& b = buckets_[k];
+      Tensor chunk = zeros({b.chunk}), whole = empty({b.chunk * g_.world()});
+      for (size_t j = 0; j < pieces_.size(); ++j) {
+        const Piece& q = pieces_[j];
+        auto it = mine.find(std::to_string(j) + "." + slot);
+        if (q.bucket == k && it != mine.end())
+          std::memcpy(f32(chunk) + q.in_chunk, f32(contiguous(it->second)), size_t(q.n) * 4);
+      }
+      g_.all_gather(chunk, whole);
       for (size_t j = 0; j < b.params.size(); ++j)
-        std::memcpy((*whole_state)[b.params[j]].raw(), f32(whole) + b.offset[j],
+        std::memcpy(whole_params[b.params[j]].raw(), f32(whole) + b.offset[j],
                     size_t(params_[b.params[j]].numel()) * 4);
     }
+    for (size_t i = 0; i < params_.size(); ++i)
+      whole_state.emplace_back(std::to_string(i) + "." + slot, whole_params[i]);
   }
+  whole_state.emplace_back("step", full({}, double(opt_.steps()), DType::i64));
+  opt_.load_state(whole_state);
 }
 
 void DataParallel::release_state() {
   if (o_.zero == 0) return;
-  for (Tensor& t : adam_->exp_avg()) t = Tensor();
-  for (Tensor& t : adam_->exp_avg_sq()) t = Tensor();
+  opt_.load_state({{"step", full({}, double(opt_.steps()), DType::i64)}});
 }
 
 void DataParallel::split_state() {
-  const Tensors& m = adam_->exp_avg();
-  const Tensors& v = adam_->exp_avg_sq();
-  for (size_t k = 0; k < buckets_.size(); ++k)
-    for_each_piece(buckets_[k], g_.rank(), [&](size_t i, int64_t at, int64_t c, int64_t n) {
-      if (m[i].defined())
-        std::memcpy(f32(m_chunk_[k]) + c, f32(contiguous(to(m[i], Device::cpu()))) + at,
-                    size_t(n) * 4);
-      if (v[i].defined())
-        std::memcpy(f32(v_chunk_[k]) + c, f32(contiguous(to(v[i], Device::cpu()))) + at,
-                    size_t(n) * 4);
-    });
+  // The whole state (loaded from a checkpoint, or empty) sliced into this rank's pieces.
+  std::map<std::string, Tensor> whole;
+  for (const auto& [name, t] : opt_.state()) whole[name] = t;
+  nn::NamedTensors pieces;
+  for (const std::string& slot : opt_.slots())
+    for (size_t j = 0; j < pieces_.size(); ++j) {
+      const Piece& q = pieces_[j];
+      auto it = whole.find(std::to_string(q.param) + "." + slot);
+      if (it == whole.end()) continue;
+      const Tensor flat = contiguous(to(it->second, Device::cpu()));
+      pieces.emplace_back(std::to_string(j) + "." + slot, clone(flat_view(flat, q.at, q.n)));
+    }
+  pieces.emplace_back("step", full({}, double(opt_.steps()), DType::i64));
+  shard_->load_state(pieces);
   release_state();
 }
 
 int64_t DataParallel::moment_bytes() const {
   int64_t bytes = 0;
-  if (o_.zero == 1) {
-    for (size_t k = 0; k < m_chunk_.size(); ++k) bytes += 2 * m_chunk_[k].numel() * 4;
-    return bytes;
-  }
-  if (auto* adam = dynamic_cast<nn::Adam*>(&opt_))
-    for (const Tensor& t : adam->exp_avg()) bytes += t.defined() ? 2 * int64_t(t.nbytes()) : 0;
+  for (const auto& [name, t] : shard_ ? shard_->state() : opt_.state())
+    if (name != "step") bytes += int64_t(t.nbytes());
   return bytes;
 }
 

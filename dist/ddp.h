@@ -6,12 +6,14 @@
 // the global batch and summed in rank order, so every rank steps with the same gradient and the
 // same bits. Parameters without a gradient on a rank count as zeros there.
 //
-// With ZeRO stage 1 (zero = 1), the AdamW moments are sharded: each bucket is split into world()
-// equal chunks, rank r keeps the moments of chunk r of every bucket only, the gradients are
-// reduce-scattered instead of all-reduced, rank r updates its chunks' parameters, and the updated
-// chunks are all-gathered. The moments then take 1/world() of the memory on each rank. A
-// checkpoint still holds the whole optimizer state (gather_state), so it resumes with any number
-// of processes.
+// With ZeRO stage 1 (zero = 1), the optimizer's state (AdamW's moments, SGD's momentum) is
+// sharded: each bucket is split into world() equal chunks, rank r keeps the state of chunk r of
+// every bucket only, the gradients are reduce-scattered instead of all-reduced, rank r updates its
+// chunks' parameters, and the updated chunks are all-gathered. The update is the optimizer's own:
+// a shard optimizer of the same kind (Optimizer::like) over 1-D views of this rank's pieces of the
+// parameters, so it is the same arithmetic element for element. The state then takes 1/world() of
+// the memory on each rank. A checkpoint still holds the whole optimizer state (gather_state), so
+// it resumes with any number of processes.
 #pragma once
 #include <condition_variable>
 #include <deque>
@@ -31,7 +33,7 @@ namespace spool::dist {
 
 struct DataParallelOptions {
   double bucket_mb = 25;  // the most a bucket of gradients holds, in MB (10^6 bytes)
-  int zero = 0;           // 0: replicated optimizer state; 1: ZeRO stage 1 (Adam and AdamW)
+  int zero = 0;           // 0: replicated optimizer state; 1: ZeRO stage 1
   // Reduce each bucket on a communication thread as soon as backward has made all its
   // gradients, while backward goes on; false: every bucket after backward, on this thread.
   bool overlap = true;
@@ -39,8 +41,8 @@ struct DataParallelOptions {
 
 class DataParallel {
  public:
-  // `opt` must outlive this; with zero = 1 it must be an Adam or AdamW, with no state yet or a
-  // whole state loaded from a checkpoint (which is then split and its other chunks freed).
+  // `opt` must outlive this; with zero = 1 its whole state (empty, or loaded from a checkpoint)
+  // is split into this rank's chunks and freed from `opt`.
   DataParallel(ProcessGroup& group, nn::Module& model, nn::Optimizer& opt,
                DataParallelOptions options);
 
@@ -80,7 +82,7 @@ class DataParallel {
   double comm_seconds() const { return comm_seconds_; }
   double exposed_seconds() const { return exposed_seconds_; }
   int64_t buckets() const { return int64_t(buckets_.size()); }
-  // Bytes of optimizer moments this rank holds (ZeRO-1: its chunks only).
+  // Bytes of optimizer state this rank holds (ZeRO-1: its chunks' only).
   int64_t moment_bytes() const;
 
  private:
@@ -93,6 +95,11 @@ class DataParallel {
   // each piece of bucket b's chunk `rank`.
   template <class F>
   void for_each_piece(const Bucket& b, int rank, F&& f) const;
+  // ZeRO-1: a run of one parameter's elements in this rank's chunk of bucket k.
+  struct Piece {
+    size_t bucket, param;
+    int64_t at, in_chunk, n;  // first element in the parameter, in the chunk; count
+  };
   void split_state();  // ZeRO-1: the loaded whole state to this rank's chunks
   void flatten(size_t bucket, double share);  // the bucket's gradients, weighted, into flat_
   void reduce(size_t bucket);                 // flat_'s collective
@@ -104,12 +111,15 @@ class DataParallel {
   std::unique_ptr<ProcessGroup> buckets_group_;
   nn::Module& model_;
   nn::Optimizer& opt_;
-  nn::Adam* adam_ = nullptr;  // zero = 1
   DataParallelOptions o_;
   Tensors params_;
   std::vector<Bucket> buckets_;
-  // ZeRO-1: per bucket, this rank's chunk of the gradient and of the two moments.
-  Tensors grad_chunk_, m_chunk_, v_chunk_;
+  // ZeRO-1: per bucket, this rank's chunk of the gradient; this rank's pieces, the views of the
+  // parameters they are, and the optimizer that steps those views.
+  Tensors grad_chunk_;
+  std::vector<Piece> pieces_;
+  Tensors views_;
+  std::unique_ptr<nn::Optimizer> shard_;
   // The step in flight: each bucket's flattened gradients, which parameters backward has made,
   // and which buckets have started.
   Tensors flat_;

@@ -140,6 +140,19 @@ NamedTensors SGD::state() const {
   return slots_state({{"momentum_buffer", const_cast<Tensors*>(&velocity_)}});
 }
 void SGD::load_state(const NamedTensors& s) { load_slots(s, {{"momentum_buffer", &velocity_}}); }
+std::vector<std::string> SGD::slots() const {
+  return o_.momentum != 0 ? std::vector<std::string>{"momentum_buffer"} : std::vector<std::string>{};
+}
+std::unique_ptr<Optimizer> SGD::like(std::vector<ParamGroup> groups) const {
+  auto o = std::make_unique<SGD>(std::move(groups), o_);
+  o->set_lr(lr_);
+  return o;
+}
+std::unique_ptr<Optimizer> Adam::like(std::vector<ParamGroup> groups) const {
+  auto o = std::make_unique<Adam>(std::move(groups), o_);
+  o->set_lr(lr_);
+  return o;
+}
 
 Adam::Adam(std::vector<ParamGroup> groups, AdamOptions o)
     : Optimizer(std::move(groups), o.lr, o.decoupled ? "AdamW" : "Adam"), o_(o) {

@@ -2,6 +2,7 @@
 // place from their .grad (parameters without a gradient are skipped), zero_grad() drops the
 // gradients. A group may override the weight decay, so norms and biases can skip it.
 #pragma once
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +35,11 @@ class Optimizer {
   // checkpoints. load_state checks every name and shape before changing anything.
   virtual NamedTensors state() const = 0;
   virtual void load_state(const NamedTensors& state) = 0;
+  // The per-parameter slots state() names ("exp_avg", ...); none for a stateless optimizer.
+  virtual std::vector<std::string> slots() const = 0;
+  // An optimizer of this kind and these hyperparameters over other parameters (ZeRO-1's shard
+  // optimizer, dist/ddp.h, steps views of this rank's chunks with it). Its state starts empty.
+  virtual std::unique_ptr<Optimizer> like(std::vector<ParamGroup> groups) const = 0;
   int64_t steps() const { return t_; }
   void set_steps(int64_t t) { t_ = t; }
   // The weight decay parameter `index` (in params() order) gets.
@@ -76,6 +82,8 @@ class SGD : public Optimizer {
   void step() override;
   NamedTensors state() const override;
   void load_state(const NamedTensors& state) override;
+  std::vector<std::string> slots() const override;
+  std::unique_ptr<Optimizer> like(std::vector<ParamGroup> groups) const override;
 
  private:
   SGDOptions o_;
@@ -100,11 +108,8 @@ class Adam : public Optimizer {
   void step() override;
   NamedTensors state() const override;
   void load_state(const NamedTensors& state) override;
-  const AdamOptions& options() const { return o_; }
-  // The moments of each parameter (params() order; undefined before its first step). A sharded
-  // optimizer (dist/ddp.h) moves them in and out for checkpoints.
-  Tensors& exp_avg() { return m_; }
-  Tensors& exp_avg_sq() { return v_; }
+  std::vector<std::string> slots() const override { return {"exp_avg", "exp_avg_sq"}; }
+  std::unique_ptr<Optimizer> like(std::vector<ParamGroup> groups) const override;
 
  private:
   AdamOptions o_;

@@ -286,7 +286,7 @@ TEST(DataParallel, TwoProcessesOfTheDigitsModelsEqualOne) {
   }
 }
 
-TEST(DataParallel, TwoProcessesOfTsmEqualOne) {
+TEST(DataParallel, TwoProcessesOfTsmEqualOneAndZeroOneShardsItsMomentum) {
   SKIP_WITHOUT_MPI();
   auto dir = temp_dir();
   const std::string d = dir.string() + "/";
@@ -303,6 +303,13 @@ TEST(DataParallel, TwoProcessesOfTsmEqualOne) {
   CliResult again = run_np(2, args + "--log " + d + "again.jsonl");
   ASSERT_EQ(again.status, 0) << again.output;
   EXPECT_EQ(logged_losses(dir / "again.jsonl"), logged_losses(dir / "two.jsonl"));
+  // ZeRO-1 shards SGD's momentum: the shard optimizer's steps are the replicated one's, bit for
+  // bit, in 2 processes and in 1.
+  CliResult zero = run_np(2, args + "--zero 1 --log " + d + "zero.jsonl");
+  ASSERT_EQ(zero.status, 0) << zero.output;
+  EXPECT_EQ(logged_losses(dir / "zero.jsonl"), logged_losses(dir / "two.jsonl"));
+  ASSERT_EQ(run_cli(args + "--zero 1 --log " + d + "zero1.jsonl").status, 0);
+  EXPECT_EQ(logged_losses(dir / "zero1.jsonl"), logged_losses(dir / "one.jsonl"));
 }
 
 TEST(DataParallel, TwoProcessesOfSftAndDpoEqualOne) {
