@@ -10,12 +10,12 @@ namespace spool {
 
 namespace {
 
-#define SPOOL_NCCL_CHECK(call)                                                              \
-  do {                                                                                      \
-    const ncclResult_t spool_nccl_ = (call);                                                \
-    if (spool_nccl_ != ncclSuccess)                                                         \
-      ::spool::fail("NCCL: ", #call, " failed: ", ncclGetErrorString(spool_nccl_), " (", \
-                    __FILE__, ":", __LINE__, ")");                                          \
+#define SPOOL_NCCL_CHECK(call)                                                                     \
+  do {                                                                                             \
+    const ncclResult_t spool_nccl_ = (call);                                                       \
+    if (spool_nccl_ != ncclSuccess)                                                                \
+      ::spool::fail("NCCL: ", #call, " failed: ", ncclGetErrorString(spool_nccl_), " (", __FILE__, \
+                    ":", __LINE__, ")");                                                           \
   } while (0)
 
 ncclDataType_t nccl_type(DType t) {
@@ -68,13 +68,13 @@ class NcclComm : public DeviceComm {
     SPOOL_CHECK(out.numel() == in.numel() * world_ && in.dtype() == out.dtype(),
                 "all_gather: output ", describe(out), " is not ", world_, " chunks of ",
                 describe(in));
-    SPOOL_NCCL_CHECK(ncclAllGather(in.raw(), out.raw(), size_t(in.numel()),
-                                   nccl_type(in.dtype()), comm_, cuda::stream()));
+    SPOOL_NCCL_CHECK(ncclAllGather(in.raw(), out.raw(), size_t(in.numel()), nccl_type(in.dtype()),
+                                   comm_, cuda::stream()));
   }
   void broadcast(Tensor& t, int root) override {
     check(t, device_, "broadcast");
-    SPOOL_NCCL_CHECK(ncclBroadcast(t.raw(), t.raw(), size_t(t.numel()), nccl_type(t.dtype()),
-                                   root, comm_, cuda::stream()));
+    SPOOL_NCCL_CHECK(ncclBroadcast(t.raw(), t.raw(), size_t(t.numel()), nccl_type(t.dtype()), root,
+                                   comm_, cuda::stream()));
   }
 
  private:

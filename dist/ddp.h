@@ -87,8 +87,8 @@ class DataParallel {
 
  private:
   struct Bucket {
-    std::vector<size_t> params;  // indexes into params_
-    std::vector<int64_t> offset;  // each parameter's first element in the bucket
+    std::vector<size_t> params;    // indexes into params_
+    std::vector<int64_t> offset;   // each parameter's first element in the bucket
     int64_t numel = 0, chunk = 0;  // chunk: numel padded to world() chunks, divided
   };
   // Calls f(param index, first element in the param, first element in the chunk, count) for

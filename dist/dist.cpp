@@ -4,9 +4,9 @@
 #include <sched.h>
 
 #include <chrono>
-#include <mutex>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -33,8 +33,9 @@ int env_int(const std::function<const char*(const char*)>& get, const char* name
   char* end = nullptr;
   errno = 0;
   const long x = std::strtol(v, &end, 10);
-  SPOOL_CHECK(*v && end && *end == 0 && errno == 0 && x >= lo && x <= hi, "distributed launch: ",
-              name, "='", v, "' is not a whole number from ", lo, " to ", hi);
+  SPOOL_CHECK(*v && end && *end == 0 && errno == 0 && x >= lo && x <= hi,
+              "distributed launch: ", name, "='", v, "' is not a whole number from ", lo, " to ",
+              hi);
   return int(x);
 }
 
@@ -206,8 +207,7 @@ class MpiGroup : public ProcessGroup {
 
   void broadcast(Tensor& t, int root) override {
     check(t, "broadcast", "tensor");
-    SPOOL_CHECK(root >= 0 && root < world_, "broadcast: root ", root, " is not a rank of ",
-                world_);
+    SPOOL_CHECK(root >= 0 && root < world_, "broadcast: root ", root, " is not a rank of ", world_);
     if (t.device() != Device::cpu()) return device_comm(t).broadcast(t, root);
     check_count(t.numel(), "broadcast");
     MPI_Request req;
@@ -247,8 +247,8 @@ class MpiGroup : public ProcessGroup {
       if (done) break;
       const double waited = now_ms() / 1000 - t0;
       if (waited > timeout_)
-        fail("distributed: ", what, " of ", elements, " elements on rank ", rank_, " of ",
-             world_, " waited ", waited,
+        fail("distributed: ", what, " of ", elements, " elements on rank ", rank_, " of ", world_,
+             " waited ", waited,
              " s for its peers (the time-out, --dist-timeout): a peer has stopped or is stuck");
       if (polls < 1000)
         sched_yield();
@@ -326,8 +326,7 @@ Launch discover() {
 }
 
 void ProcessGroup::set_timeout(double seconds) {
-  SPOOL_CHECK(seconds > 0, "distributed: the collective time-out must be positive, not ",
-              seconds);
+  SPOOL_CHECK(seconds > 0, "distributed: the collective time-out must be positive, not ", seconds);
   timeout_ = seconds;
 }
 
@@ -352,7 +351,8 @@ ProcessGroup& world() {
   if (l.launcher == "env")
     fail("distributed launch: WORLD_SIZE=", l.world,
          " but this process was not started by an MPI launcher; spool's CPU collectives go "
-         "through MPI: start the run with mpirun -np ", l.world, " spool ...");
+         "through MPI: start the run with mpirun -np ",
+         l.world, " spool ...");
   int provided = 0;
   // SERIALIZED: data parallel's communication thread makes the buckets' collectives while the
   // main thread runs backward; the two never call MPI at the same time.
@@ -361,8 +361,8 @@ ProcessGroup& world() {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  SPOOL_CHECK(rank == l.rank && size == l.world, "distributed launch: MPI says rank ", rank,
-              " of ", size, ", the launcher's variables rank ", l.rank, " of ", l.world);
+  SPOOL_CHECK(rank == l.rank && size == l.world, "distributed launch: MPI says rank ", rank, " of ",
+              size, ", the launcher's variables rank ", l.rank, " of ", l.world);
   // Errors are reported by return code and turned into exceptions, never MPI's own abort.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   g = std::make_unique<MpiGroup>(rank, size, provided >= MPI_THREAD_SERIALIZED, MPI_COMM_WORLD);

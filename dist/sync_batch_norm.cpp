@@ -20,21 +20,20 @@ Tensor all_reduce_sum_op(ProcessGroup& group, const std::function<double()>& sha
   }
   group.all_reduce_sum(y);
   if (needs_grad({x}))
-    record(
-        "all_reduce_sum", {x}, {y}, {},
-        [&group, share](const Tensors&, const Tensors& grads, const Needs&) {
-          const double s = share();
-          SPOOL_CHECK(s > 0, "all_reduce_sum backward: this rank's share of the loss is ", s);
-          Tensor g = mul(contiguous(grads[0]), s);
-          group.all_reduce_sum(g);
-          return Tensors{mul(g, 1 / s)};
-        });
+    record("all_reduce_sum", {x}, {y}, {},
+           [&group, share](const Tensors&, const Tensors& grads, const Needs&) {
+             const double s = share();
+             SPOOL_CHECK(s > 0, "all_reduce_sum backward: this rank's share of the loss is ", s);
+             Tensor g = mul(contiguous(grads[0]), s);
+             group.all_reduce_sum(g);
+             return Tensors{mul(g, 1 / s)};
+           });
   return y;
 }
 
 Tensor sync_batch_norm(ProcessGroup& group, const std::function<double()>& share, const Tensor& x,
-                       const Tensor& running_mean, const Tensor& running_var,
-                       const Tensor& weight, const Tensor& bias, double momentum, double eps) {
+                       const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, double momentum, double eps) {
   SPOOL_CHECK(x.dim() >= 2, "sync_batch_norm: input is ", describe(x), "; expected [N, C, *]");
   const int64_t c = x.size(1);
   std::vector<int64_t> dims{0};
@@ -68,11 +67,11 @@ Tensor sync_batch_norm(ProcessGroup& group, const std::function<double()>& share
 }
 
 SyncBatchNormScope::SyncBatchNormScope(ProcessGroup& group, std::function<double()> share) {
-  before_ = nn::set_sync_batch_norm(
-      [&group, share](const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& w,
-                      const Tensor& b, double momentum, double eps) {
-        return sync_batch_norm(group, share, x, rm, rv, w, b, momentum, eps);
-      });
+  before_ = nn::set_sync_batch_norm([&group, share](const Tensor& x, const Tensor& rm,
+                                                    const Tensor& rv, const Tensor& w,
+                                                    const Tensor& b, double momentum, double eps) {
+    return sync_batch_norm(group, share, x, rm, rv, w, b, momentum, eps);
+  });
 }
 
 SyncBatchNormScope::~SyncBatchNormScope() { nn::set_sync_batch_norm(std::move(before_)); }

@@ -17,8 +17,8 @@ namespace spool::dist {
 // batch_norm(x, ...) in training over every rank's rows. `share` gives this rank's share of the
 // global batch's loss at backward time.
 Tensor sync_batch_norm(ProcessGroup& group, const std::function<double()>& share, const Tensor& x,
-                       const Tensor& running_mean, const Tensor& running_var,
-                       const Tensor& weight, const Tensor& bias, double momentum, double eps);
+                       const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, double momentum, double eps);
 
 // The sum of x over the ranks, as an op: backward gives sum_k share_k g_k / share_r.
 Tensor all_reduce_sum_op(ProcessGroup& group, const std::function<double()>& share,

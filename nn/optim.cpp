@@ -141,7 +141,8 @@ NamedTensors SGD::state() const {
 }
 void SGD::load_state(const NamedTensors& s) { load_slots(s, {{"momentum_buffer", &velocity_}}); }
 std::vector<std::string> SGD::slots() const {
-  return o_.momentum != 0 ? std::vector<std::string>{"momentum_buffer"} : std::vector<std::string>{};
+  return o_.momentum != 0 ? std::vector<std::string>{"momentum_buffer"}
+                          : std::vector<std::string>{};
 }
 std::unique_ptr<Optimizer> SGD::like(std::vector<ParamGroup> groups) const {
   auto o = std::make_unique<SGD>(std::move(groups), o_);

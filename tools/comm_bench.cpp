@@ -56,7 +56,8 @@ int cmd_comm_bench(int argc, char** argv) {
   if (a.has("csv")) csv = a.str("csv", "");
   check_output(csv, "--csv");
   if (g.rank() > 0 && !std::freopen("/dev/null", "w", stdout))
-    throw UsageError("comm-bench: rank " + std::to_string(g.rank()) + " could not silence its output");
+    throw UsageError("comm-bench: rank " + std::to_string(g.rank()) +
+                     " could not silence its output");
   const double p = g.world();
   std::printf("all-reduce over %d process(es), f32, median of %lld\n", g.world(), (long long)reps);
   std::printf("%12s %12s %10s\n", "bytes", "seconds", "bus GB/s");

@@ -238,8 +238,8 @@ int run_training(Task& task, const TrainConfig& c) {
         "moments, peaked at %.2f MB; the gradients' collectives took %.2f s of %.2f s, %.2f s "
         "of it not hidden behind backward\n",
         c.world, c.zero ? " with ZeRO-1" : "", (long long)ddp->buckets(),
-        double(ddp->moment_bytes()) / 1e6, double(peak) / 1e6, ddp->comm_seconds(),
-        train_seconds, ddp->exposed_seconds());
+        double(ddp->moment_bytes()) / 1e6, double(peak) / 1e6, ddp->comm_seconds(), train_seconds,
+        ddp->exposed_seconds());
   }
   if (c.save) {
     // Under ZeRO-1 the whole optimizer state is gathered for the file (which any number of
@@ -551,8 +551,9 @@ int cmd_train(int argc, char** argv) {
                        (c.zero ? ", --zero 1" : "") + ") does not train " + c.model +
                        " in this version: its rollouts are sampled in one process");
     if (c.device != Device::cpu())
-      throw UsageError("train: data parallel over MPI trains on the cpu; NCCL for --device cuda "
-                       "is not wired into training yet");
+      throw UsageError(
+          "train: data parallel over MPI trains on the cpu; NCCL for --device cuda "
+          "is not wired into training yet");
   }
   if (c.rank > 0 && !std::freopen("/dev/null", "w", stdout))  // rank 0 prints the run
     throw UsageError("train: rank " + std::to_string(c.rank) + " could not silence its output");

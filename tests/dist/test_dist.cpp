@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "dist/dist.h"
-#include "engine/clock.h"
-#include "engine/factory.h"
 #include "dist/sync_batch_norm.h"
 #include "engine/autograd.h"
+#include "engine/clock.h"
+#include "engine/factory.h"
 #include "engine/rng.h"
 #include "engine/safetensors.h"
 #include "ops/ops.h"
@@ -106,10 +106,10 @@ double checkpoint_difference(const std::filesystem::path& a, const std::filesyst
   return compared > 0 ? worst : -1;
 }
 
-#define SKIP_WITHOUT_MPI()                             \
-  do {                                                 \
-    const std::string why = why_no_mpi();              \
-    if (!why.empty()) GTEST_SKIP() << why;             \
+#define SKIP_WITHOUT_MPI()                 \
+  do {                                     \
+    const std::string why = why_no_mpi();  \
+    if (!why.empty()) GTEST_SKIP() << why; \
   } while (0)
 
 // gpt-tiny for `steps` steps of 4 windows (lr 1e-3, warm-up and cosine), every step logged.
@@ -142,11 +142,11 @@ TEST(DataParallel, RankAndWorldComeFromTheLauncher) {
   EXPECT_EQ(torch.launcher, "env");
   EXPECT_EQ(torch.rank, 5);
   EXPECT_EQ(torch.world, 8);
-  for (const auto& bad : std::vector<std::map<std::string, std::string>>{
-           {{"WORLD_SIZE", "2"}, {"RANK", "2"}},
-           {{"WORLD_SIZE", "two"}, {"RANK", "0"}},
-           {{"WORLD_SIZE", "2"}},
-           {{"OMPI_COMM_WORLD_SIZE", "0"}}})
+  for (const auto& bad :
+       std::vector<std::map<std::string, std::string>>{{{"WORLD_SIZE", "2"}, {"RANK", "2"}},
+                                                       {{"WORLD_SIZE", "two"}, {"RANK", "0"}},
+                                                       {{"WORLD_SIZE", "2"}},
+                                                       {{"OMPI_COMM_WORLD_SIZE", "0"}}})
     EXPECT_THROW(dist::discover(env(bad)), Error);
 }
 
@@ -174,11 +174,15 @@ TEST(DataParallel, SyncBatchNormInOneProcessIsBatchNormWithItsGradients) {
     t.requires_grad_();
     return t;
   };
-  Tensor x = make({4, 3, 2, 5}), w = make({3}), b = make({3}), seed = randn({4, 3, 2, 5}, DType::f64, &gen);
+  Tensor x = make({4, 3, 2, 5}), w = make({3}), b = make({3}),
+         seed = randn({4, 3, 2, 5}, DType::f64, &gen);
   Tensor rm1 = zeros({3}, DType::f64), rv1 = ones({3}, DType::f64);
   Tensor rm2 = zeros({3}, DType::f64), rv2 = ones({3}, DType::f64);
-  Tensors plain = grad({sum(batch_norm(x, rm1, rv1, w, b, true, 0.1, 1e-5) * seed)}, {ones({}, DType::f64)}, {x, w, b});
-  Tensors synced = grad({sum(dist::sync_batch_norm(*g, [] { return 1.0; }, x, rm2, rv2, w, b, 0.1, 1e-5) * seed)},
+  Tensors plain = grad({sum(batch_norm(x, rm1, rv1, w, b, true, 0.1, 1e-5) * seed)},
+                       {ones({}, DType::f64)}, {x, w, b});
+  Tensors synced = grad({sum(dist::sync_batch_norm(
+                                 *g, [] { return 1.0; }, x, rm2, rv2, w, b, 0.1, 1e-5) *
+                             seed)},
                         {ones({}, DType::f64)}, {x, w, b});
   for (size_t i = 0; i < 3; ++i) {
     const auto p = plain[i].to_vector<double>(), q = synced[i].to_vector<double>();
@@ -211,8 +215,8 @@ TEST(DataParallel, ZeroOneInOneProcessEqualsPlainAdamWBitForBit) {
   auto dir = temp_dir();
   const std::string d = dir.string() + "/";
   for (const std::string z : {"0", "1"}) {
-    CliResult r = run_cli(gpt() + "--zero " + z + " --log " + d + z + ".jsonl --save " +
-                          d + z + ".safetensors");
+    CliResult r = run_cli(gpt() + "--zero " + z + " --log " + d + z + ".jsonl --save " + d + z +
+                          ".safetensors");
     ASSERT_EQ(r.status, 0) << r.output;
   }
   EXPECT_EQ(logged_losses(dir / "0.jsonl"), logged_losses(dir / "1.jsonl"));
@@ -230,8 +234,8 @@ TEST(DataParallel, TwoProcessesEqualOneWithTheWholeBatch) {
   for (const std::string z : {"0", "1"}) {
     const std::string tag = "two" + z;
     // Small buckets: the gradients go in several.
-    CliResult two = run_np(2, gpt() + "--zero " + z + " --bucket-mb 1 --log " + d +
-                                  tag + ".jsonl --save " + d + tag + ".st");
+    CliResult two = run_np(2, gpt() + "--zero " + z + " --bucket-mb 1 --log " + d + tag +
+                                  ".jsonl --save " + d + tag + ".st");
     ASSERT_EQ(two.status, 0) << two.output;
     EXPECT_NE(two.output.find("data parallel: 2 process(es)"), std::string::npos) << two.output;
     // One line of output per run: rank 1 prints nothing.
@@ -272,8 +276,8 @@ TEST(DataParallel, TwoProcessesOfTheDigitsModelsEqualOne) {
                                            "optimizer.", true, "exp_avg");
     EXPECT_GE(g, 0) << model;
     EXPECT_LT(g, 1e-4) << model;
-    std::printf("%s: first-step gradients agree to %.2g of each tensor's largest\n",
-                model.c_str(), g);
+    std::printf("%s: first-step gradients agree to %.2g of each tensor's largest\n", model.c_str(),
+                g);
     // Six steps: the losses agree. (At resnet18's lr of 1e-3 a first AdamW step moves each
     // weight by lr times the sign of its gradient, so a gradient that is rounding noise in
     // either run moves its weight the other way; on 9 digits that grows to 2 % of the loss
@@ -344,8 +348,8 @@ TEST(DataParallel, CheckpointsResumeWithAnotherNumberOfProcesses) {
   const std::string d = dir.string() + "/";
   // The mlp at a constant learning rate: a run of 3 steps is the first half of one of 6.
   auto mlp = [](int steps) {
-    return "train --model mlp --batch 10 --seed 3 --log-every 1 --steps " +
-           std::to_string(steps) + " ";
+    return "train --model mlp --batch 10 --seed 3 --log-every 1 --steps " + std::to_string(steps) +
+           " ";
   };
   ASSERT_EQ(run_cli(mlp(6) + "--log " + d + "straight.jsonl").status, 0);
   const std::vector<double> straight = losses(dir / "straight.jsonl");
@@ -356,8 +360,7 @@ TEST(DataParallel, CheckpointsResumeWithAnotherNumberOfProcesses) {
   ASSERT_EQ(a2.status, 0) << a2.output;
   CliResult b = run_cli(mlp(3) + "--save " + d + "one.st --log " + d + "b1.jsonl");
   ASSERT_EQ(b.status, 0) << b.output;
-  CliResult b2 =
-      run_np(2, mlp(6) + "--zero 1 --resume " + d + "one.st --log " + d + "b2.jsonl");
+  CliResult b2 = run_np(2, mlp(6) + "--zero 1 --resume " + d + "one.st --log " + d + "b2.jsonl");
   ASSERT_EQ(b2.status, 0) << b2.output;
   for (const char* run : {"a", "b"}) {
     std::vector<double> pieces = losses(dir / (std::string(run) + "1.jsonl"));
@@ -388,7 +391,8 @@ TEST(DataParallel, ZeroOneHalvesEachRanksOptimizerMoments) {
   EXPECT_LE(zero_moments, plain_moments / 2 + 2 * 4 * 64);  // a bucket's padding at most
   EXPECT_GE(zero_moments, plain_moments / 2);
   // The peak falls by at least the moments it no longer holds.
-  EXPECT_LE(zero_peak, plain_peak - (plain_moments - zero_moments)) << plain_peak << " " << zero_peak;
+  EXPECT_LE(zero_peak, plain_peak - (plain_moments - zero_moments))
+      << plain_peak << " " << zero_peak;
 }
 
 TEST(DataParallel, OneRankFailingStopsEveryRankWithItsMessage) {
@@ -412,8 +416,8 @@ TEST(DataParallel, ADeadPeerBecomesAnErrorAfterTheTimeOut) {
   SKIP_WITHOUT_MPI();
   // Rank 0 stops after 2 steps; rank 1 waits in its third step's collective for 3 s.
   const double t0 = now_ms();
-  const std::string cmd = mpirun() + "-np 1 " + SPOOL_CLI + " " + gpt(2) + ": -np 1 " +
-                          SPOOL_CLI + " " + gpt(4) + "--dist-timeout 3 2>&1";
+  const std::string cmd = mpirun() + "-np 1 " + SPOOL_CLI + " " + gpt(2) + ": -np 1 " + SPOOL_CLI +
+                          " " + gpt(4) + "--dist-timeout 3 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];

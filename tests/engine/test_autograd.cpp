@@ -115,9 +115,8 @@ TEST(Autograd, TheGradReadyHookReportsEachLeafOnceItsGradientIsComplete) {
   Tensor h = x * w + b;
   Tensor y = sum(exp(h * 0.1) * w);
   std::vector<std::pair<const TensorImpl*, std::vector<double>>> reports;
-  GradReadyHook before = set_grad_ready_hook([&](TensorImpl& t) {
-    reports.emplace_back(&t, Tensor(t.grad).to_vector<double>());
-  });
+  GradReadyHook before = set_grad_ready_hook(
+      [&](TensorImpl& t) { reports.emplace_back(&t, Tensor(t.grad).to_vector<double>()); });
   EXPECT_FALSE(before);
   backward(y);
   EXPECT_TRUE(set_grad_ready_hook({}));  // the hook was ours; now removed
