@@ -1,8 +1,10 @@
 #include "dist/ddp.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <utility>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
@@ -61,6 +63,7 @@ DataParallel::DataParallel(ProcessGroup& group, nn::Module& model, nn::Optimizer
   for (size_t i = 0; i < params_.size(); ++i) index_[params_[i].impl_ptr().get()] = i;
   flat_.resize(buckets_.size());
   ready_.assign(params_.size(), 0);
+  has_grad_.assign(params_.size(), 1);
   ready_count_.assign(buckets_.size(), 0);
   started_.assign(buckets_.size(), 0);
   stale_.assign(buckets_.size(), 0);
@@ -129,7 +132,9 @@ void DataParallel::flatten(size_t k, double share) {
                 "data parallel: the gradient of parameter ", b.params[j], " is ", describe(grad));
     const Tensor gc = grad.is_contiguous() ? grad : contiguous(grad);
     const float* src = f32(gc);
-    if (w == 1.0f)
+    if (w == 0.0f)  // a rank with no share (no counted targets): nothing, even from a NaN loss
+      std::memset(f + off, 0, size_t(n) * 4);
+    else if (w == 1.0f)
       std::memcpy(f + off, src, size_t(n) * 4);
     else
       for (int64_t i = 0; i < n; ++i) f[off + i] = w * src[i];
@@ -188,6 +193,8 @@ DataParallel::~DataParallel() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
+      in_flight_ -= queue_.size();
+      queue_.clear();  // an error ended the step: its buckets are not reduced
     }
     cv_.notify_all();
     comm_.join();
@@ -230,6 +237,12 @@ void DataParallel::reduce_gradients(double share) {
   } else {
     std::fill(started_.begin(), started_.end(), 0);
   }
+  // Which parameters have a gradient on some rank: the others stay without one, so the optimizer
+  // skips them as one process would.
+  Tensor flags = empty({int64_t(params_.size())});
+  for (size_t i = 0; i < params_.size(); ++i) f32(flags)[i] = params_[i].grad().defined();
+  g_.all_reduce_sum(flags);
+  for (size_t i = 0; i < params_.size(); ++i) has_grad_[i] = f32(flags)[i] > 0;
   // The buckets not started (or overtaken by a later gradient) are reduced here.
   for (size_t k = 0; k < buckets_.size(); ++k)
     if (!started_[k] || stale_[k]) {
@@ -248,6 +261,10 @@ void DataParallel::reduce_gradients(double share) {
     const float* f = f32(flat_[k]);
     for (size_t j = 0; j < b.params.size(); ++j) {
       const Tensor& p = params_[b.params[j]];
+      if (!has_grad_[b.params[j]]) {
+        p.impl().grad.reset();
+        continue;
+      }
       Tensor grad = p.grad();
       if (!grad.defined() || !grad.is_contiguous()) {
         grad = empty_like(p);
@@ -295,7 +312,7 @@ void DataParallel::step() {
   // The shard optimizer steps this rank's pieces at the optimizer's rate and step count.
   for (size_t j = 0; j < pieces_.size(); ++j) {
     const Piece& q = pieces_[j];
-    views_[j].set_grad(flat_view(grad_chunk_[q.bucket], q.in_chunk, q.n));
+    if (has_grad_[q.param]) views_[j].set_grad(flat_view(grad_chunk_[q.bucket], q.in_chunk, q.n));
   }
   shard_->set_lr(opt_.lr());
   shard_->set_steps(opt_.steps());
@@ -320,7 +337,7 @@ void DataParallel::step() {
 }
 
 double DataParallel::weighted_sum(double value, double share) {
-  Tensor t = full({1}, value * share, DType::f64);
+  Tensor t = full({1}, share == 0 ? 0.0 : value * share, DType::f64);
   g_.all_reduce_sum(t);
   return t.item();
 }

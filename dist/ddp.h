@@ -4,7 +4,10 @@
 // DataParallel then makes the ranks' gradients one: each bucket of parameters (consecutive in the
 // optimizer's order, at most bucket_mb megabytes) is flattened, weighted by the rank's share of
 // the global batch and summed in rank order, so every rank steps with the same gradient and the
-// same bits. Parameters without a gradient on a rank count as zeros there.
+// same bits. Parameters without a gradient on a rank count as zeros there; one without a
+// gradient on every rank is left without one, so the optimizer skips it as one process would.
+// Every rank's backward must reach the parameters in the same order (the same graph), as
+// PyTorch's DDP assumes: the buckets' collectives are issued in that order.
 //
 // With ZeRO stage 1 (zero = 1), the optimizer's state (AdamW's moments, SGD's momentum) is
 // sharded: each bucket is split into world() equal chunks, rank r keeps the state of chunk r of
@@ -126,6 +129,7 @@ class DataParallel {
   std::unordered_map<const TensorImpl*, size_t> index_;  // parameter -> index in params_
   std::vector<size_t> bucket_of_;
   std::vector<char> ready_, started_, stale_;
+  std::vector<char> has_grad_;  // per parameter: a gradient on some rank this step
   std::vector<size_t> ready_count_;
   std::function<double()> share_;
   bool watching_ = false;

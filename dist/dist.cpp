@@ -3,6 +3,7 @@
 
 #include <sched.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -175,10 +176,11 @@ class MpiGroup : public ProcessGroup {
     MPI_Request req;
     {
       std::lock_guard<std::mutex> lock(mpi_mutex());
-      MPI_Ialltoall(in.raw(), int(n), mpi_type(in.dtype()), received.raw(), int(n),
-                    mpi_type(in.dtype()), comm_, &req);
+      check_rc(MPI_Ialltoall(in.raw(), int(n), mpi_type(in.dtype()), received.raw(), int(n),
+                             mpi_type(in.dtype()), comm_, &req),
+               "reduce_scatter_sum");
     }
-    wait(req, "reduce_scatter_sum", n * world_);
+    wait(req, "reduce_scatter_sum", n * world_, {in, received});
     const size_t bytes = size_t(n) * itemsize(in.dtype());
     std::memcpy(out.raw(), received.raw(), bytes);
     for (int r = 1; r < world_; ++r)
@@ -199,10 +201,11 @@ class MpiGroup : public ProcessGroup {
     MPI_Request req;
     {
       std::lock_guard<std::mutex> lock(mpi_mutex());
-      MPI_Iallgather(in_place ? MPI_IN_PLACE : in.raw(), int(n), mpi_type(in.dtype()), out.raw(),
-                     int(n), mpi_type(in.dtype()), comm_, &req);
+      check_rc(MPI_Iallgather(in_place ? MPI_IN_PLACE : in.raw(), int(n), mpi_type(in.dtype()),
+                              out.raw(), int(n), mpi_type(in.dtype()), comm_, &req),
+               "all_gather");
     }
-    wait(req, "all_gather", n * world_);
+    wait(req, "all_gather", n * world_, {in, out});
   }
 
   void broadcast(Tensor& t, int root) override {
@@ -213,18 +216,19 @@ class MpiGroup : public ProcessGroup {
     MPI_Request req;
     {
       std::lock_guard<std::mutex> lock(mpi_mutex());
-      MPI_Ibcast(t.raw(), int(t.numel()), mpi_type(t.dtype()), root, comm_, &req);
+      check_rc(MPI_Ibcast(t.raw(), int(t.numel()), mpi_type(t.dtype()), root, comm_, &req),
+               "broadcast");
     }
-    wait(req, "broadcast", t.numel());
+    wait(req, "broadcast", t.numel(), {t});
   }
 
   void barrier() override {
     MPI_Request req;
     {
       std::lock_guard<std::mutex> lock(mpi_mutex());
-      MPI_Ibarrier(comm_, &req);
+      check_rc(MPI_Ibarrier(comm_, &req), "barrier");
     }
-    wait(req, "barrier", 0);
+    wait(req, "barrier", 0, {});
   }
 
  private:
@@ -236,20 +240,33 @@ class MpiGroup : public ProcessGroup {
   // Polls a non-blocking collective until it completes or timeout() passes. Yields the core
   // between polls: with more ranks than cores (mpirun --oversubscribe) a spinning rank would
   // starve the peer it waits for.
-  void wait(MPI_Request& req, const char* what, int64_t elements) {
+  // An MPI call's error (the communicator returns them: MPI_ERRORS_RETURN) as an Error.
+  static void check_rc(int rc, const char* what) {
+    if (rc == MPI_SUCCESS) return;
+    char text[MPI_MAX_ERROR_STRING];
+    int n = 0;
+    MPI_Error_string(rc, text, &n);
+    fail("distributed: ", what, ": MPI failed: ", std::string(text, size_t(n)));
+  }
+  // `buffers` are the collective's: after a time-out MPI may still write them, so they are kept
+  // alive (leaked) rather than freed while the error unwinds.
+  void wait(MPI_Request& req, const char* what, int64_t elements, Tensors buffers) {
     const double t0 = now_ms() / 1000;
     int done = 0;
     for (int polls = 0;; ++polls) {
       {
         std::lock_guard<std::mutex> lock(mpi_mutex());
-        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        check_rc(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
       }
       if (done) break;
       const double waited = now_ms() / 1000 - t0;
-      if (waited > timeout_)
+      if (waited > timeout_) {
+        static std::vector<Tensors> abandoned;
+        abandoned.push_back(std::move(buffers));
         fail("distributed: ", what, " of ", elements, " elements on rank ", rank_, " of ", world_,
              " waited ", waited,
              " s for its peers (the time-out, --dist-timeout): a peer has stopped or is stuck");
+      }
       if (polls < 1000)
         sched_yield();
       else
@@ -310,6 +327,13 @@ Launch discover(const std::function<const char*(const char*)>& get) {
     l.world = env_int(get, "PMI_SIZE", 1, kMax, 1);
     l.rank = env_int(get, "PMI_RANK", 0, l.world - 1, 0);
     l.local_rank = env_int(get, "MPI_LOCALRANKID", 0, l.world - 1, 0);
+  } else if (get("SLURM_NTASKS") && get("SLURM_PROCID")) {
+    // srun: its variables give the place, but the processes are not connected by an MPI launcher
+    // spool knows; world() refuses more than one (start them with mpirun).
+    l.launcher = "slurm";
+    l.world = env_int(get, "SLURM_NTASKS", 1, kMax, 1);
+    l.rank = env_int(get, "SLURM_PROCID", 0, l.world - 1, 0);
+    l.local_rank = env_int(get, "SLURM_LOCALID", 0, l.world - 1, 0);
   } else if (get("WORLD_SIZE")) {
     l.launcher = "env";
     l.world = env_int(get, "WORLD_SIZE", 1, kMax, 1);
@@ -348,8 +372,8 @@ ProcessGroup& world() {
     return *g;
   }
 #ifdef SPOOL_HAVE_MPI
-  if (l.launcher == "env")
-    fail("distributed launch: WORLD_SIZE=", l.world,
+  if (l.launcher == "env" || l.launcher == "slurm")
+    fail("distributed launch: ", l.launcher == "env" ? "WORLD_SIZE=" : "SLURM_NTASKS=", l.world,
          " but this process was not started by an MPI launcher; spool's CPU collectives go "
          "through MPI: start the run with mpirun -np ",
          l.world, " spool ...");

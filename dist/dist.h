@@ -1,9 +1,11 @@
 // Process groups and collectives for data-parallel training (docs/distributed.md).
 //
 // A run of N processes finds its rank and size from its launcher: Open MPI's mpirun
-// (OMPI_COMM_WORLD_RANK, _SIZE, _LOCAL_RANK), an MPICH-style PMI launcher (PMI_RANK, PMI_SIZE) or
-// the RANK, WORLD_SIZE, LOCAL_RANK variables of other launchers. One process (no launcher, or a
-// world of 1) never initialises MPI: every collective of its group is the identity.
+// (OMPI_COMM_WORLD_RANK, _SIZE, _LOCAL_RANK), an MPICH-style PMI launcher (PMI_RANK, PMI_SIZE),
+// Slurm's srun (SLURM_PROCID, SLURM_NTASKS) or the RANK, WORLD_SIZE, LOCAL_RANK variables of other
+// launchers. More than one process needs MPI to connect them: srun and RANK/WORLD_SIZE alone are
+// refused with a message naming mpirun, rather than running N unconnected copies. One process (no
+// launcher, or a world of 1) never initialises MPI: every collective of its group is the identity.
 //
 // The collectives work on contiguous tensors (f32, f64, i64): CPU tensors through MPI, CUDA
 // tensors through NCCL (engine/collectives.h; its communicator made at the first such collective,
@@ -11,8 +13,9 @@
 // fixed order whatever the MPI library's algorithm: reduce_scatter sends every rank's chunk to
 // its owner (an all-to-all) and the owner adds them in rank order 0, 1, ..., N - 1; all_reduce is
 // that reduce-scatter followed by an all-gather. Every rank so holds the same bits, and a run
-// repeats bit for bit. Each collective waits at most timeout() seconds for its peers, then throws
-// an Error naming the collective, so a dead or stuck peer becomes an error, never a hang.
+// repeats bit for bit. Each collective on CPU tensors waits at most timeout() seconds for its
+// peers, then throws an Error naming the collective, so a dead or stuck peer becomes an error,
+// never a hang. (NCCL's collectives are queued on the GPU's stream and have no time-out here.)
 #pragma once
 #include <functional>
 #include <memory>
@@ -25,7 +28,7 @@ namespace spool::dist {
 // Where this process stands in its run.
 struct Launch {
   int rank = 0, world = 1, local_rank = 0;
-  // "mpirun" (Open MPI), "pmi" (MPICH-style), "env" (RANK/WORLD_SIZE) or "single".
+  // "mpirun" (Open MPI), "pmi" (MPICH-style), "slurm", "env" (RANK/WORLD_SIZE) or "single".
   std::string launcher = "single";
 };
 

@@ -243,6 +243,7 @@ void backward(Tensors roots, Tensors grads, bool retain_graph) {
     Tensor& seed = grads[r];
     if (root.is_leaf()) {
       accumulate_into_leaf(root.impl(), std::move(seed));
+      if (t_grad_ready) t_grad_ready(root.impl());
       continue;
     }
     root_nodes.push_back(root.grad_fn());
@@ -269,13 +270,20 @@ void backward(Tensors roots, Tensors grads, bool retain_graph) {
   }
   std::sort(order.begin(), order.end(), [](Node* a, Node* b) { return a->seq > b->seq; });
   // With a grad-ready hook: how many edges of the graph's nodes lead to each leaf.
+  // Leaves that received a gradient while edges to them were left (from nodes no gradient
+  // reached) are reported when backward ends, so no gradient goes unreported.
   std::unordered_map<TensorImpl*, int64_t> leaf_edges;
+  std::vector<TensorImpl*> received;
   if (t_grad_ready)
     for (Node* n : order)
       for (const auto& e : n->next)
         if (e.active() && e.leaf) ++leaf_edges[e.leaf.get()];
-  const auto edge_done = [&](TensorImpl& leaf) {
-    if (t_grad_ready && --leaf_edges[&leaf] == 0) t_grad_ready(leaf);
+  const auto edge_done = [&](TensorImpl& leaf, bool got) {
+    if (!t_grad_ready) return;
+    if (--leaf_edges[&leaf] == 0)
+      t_grad_ready(leaf);
+    else if (got)
+      received.push_back(&leaf);
   };
 
   for (Node* n : order) {
@@ -320,13 +328,13 @@ void backward(Tensors roots, Tensors grads, bool retain_graph) {
     for (size_t i = 0; i < n->next.size(); ++i) {
       const Node::Edge& e = n->next[i];
       const Tensor& g = in_grads[i];
-      if (e.active() && e.leaf && !g.defined()) edge_done(*e.leaf);
+      if (e.active() && e.leaf && !g.defined()) edge_done(*e.leaf, false);
       if (!e.active() || !g.defined()) continue;
       if (e.leaf) {
         SPOOL_CHECK(g.shape() == e.leaf->shape, "backward: ", n->op, " gave a gradient of shape ",
                     str(g.shape()), " for input ", i, " of shape ", str(e.leaf->shape));
         accumulate_into_leaf(*e.leaf, std::move(in_grads[i]));
-        edge_done(*e.leaf);
+        edge_done(*e.leaf, true);
         continue;
       }
       const auto& want = e.node->outputs[size_t(e.output_nr)].shape;
@@ -338,6 +346,11 @@ void backward(Tensors roots, Tensors grads, bool retain_graph) {
       acc = acc.defined() ? add_grads(acc, g) : g;
     }
   }
+  for (TensorImpl* leaf : received)
+    if (leaf_edges[leaf] > 0) {
+      leaf_edges[leaf] = 0;  // once
+      t_grad_ready(*leaf);
+    }
 }
 
 }  // namespace spool

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "dist/dist.h"
@@ -48,9 +49,14 @@ int cmd_comm_bench(int argc, char** argv) {
   const int64_t reps = a.positive_int("reps", 10);
   const double params = a.has("params") ? a.positive_double("params", 0) : 124439808.0;
   const double compute = a.has("compute-ms") ? a.positive_double("compute-ms", 0) / 1e3 : 0;
-  const double overlap = a.has("overlap") ? std::stod(a.str("overlap", "1")) : 1;
-  if (!(overlap >= 0)) throw UsageError("comm-bench: --overlap is a share, 0 to 1");
-  if (overlap > 1) throw UsageError("comm-bench: --overlap is a share, 0 to 1");
+  double overlap = 1;
+  if (a.has("overlap")) {
+    const std::string v = a.str("overlap", "1");
+    char* end = nullptr;
+    overlap = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end || !(overlap >= 0 && overlap <= 1))
+      throw UsageError("comm-bench: --overlap '" + v + "' is not a share from 0 to 1");
+  }
   const double alpha_net = (a.has("alpha-us") ? a.positive_double("alpha-us", 5) : 5) / 1e6;
   std::optional<std::string> csv;
   if (a.has("csv")) csv = a.str("csv", "");

@@ -132,6 +132,9 @@ std::pair<int64_t, int64_t> Task::my_rows(int64_t n) {
 }
 
 int run_training(Task& task, const TrainConfig& c) {
+  if (c.world > c.batch)
+    throw UsageError("train: --batch " + std::to_string(c.batch) + " does not split over " +
+                     std::to_string(c.world) + " processes (each needs a row at least)");
   nn::Optimizer& opt = task.optimizer();
   std::optional<PlannedSteps> planned;
   if (!c.checkpoint_policy.empty()) planned.emplace(c.checkpoint_policy, c.memory_budget);
@@ -212,9 +215,9 @@ int run_training(Task& task, const TrainConfig& c) {
     if (evaluated) eval = task.evaluate();
     if (step % c.log_every == 0 || evaluated || last_step)
       log.write(task.log_line(step, last, evaluated ? eval : Metrics{}).str());
-    progress.update(step + 1, task.status(last, eval));
+    if (c.rank == 0) progress.update(step + 1, task.status(last, eval));
   }
-  progress.finish();
+  if (c.rank == 0) progress.finish();
   set_batch_window({});
   const double train_seconds = now_seconds() - t0;
   if (ddp) {
@@ -270,6 +273,10 @@ class ClassifierTask : public Task {
     n_ = x_train_.size(0);
     batch_ = std::min(c.batch, n_);
     per_epoch_ = (n_ + batch_ - 1) / batch_;
+    if (c.world > 1 && n_ % batch_ != 0 && n_ % batch_ < c.world)
+      throw UsageError("train: the epoch's last batch holds " + std::to_string(n_ % batch_) +
+                       " images, fewer than the " + std::to_string(c.world) +
+                       " processes; choose a --batch that leaves none or at least that many");
     total = c.steps;
     if (total <= 0 && __builtin_mul_overflow(c.epochs, per_epoch_, &total))
       throw UsageError("train: --epochs " + std::to_string(c.epochs) + " of " +
@@ -554,6 +561,11 @@ int cmd_train(int argc, char** argv) {
       throw UsageError(
           "train: data parallel over MPI trains on the cpu; NCCL for --device cuda "
           "is not wired into training yet");
+    // A plan profiles the first batch of each shape, and its replays run backward again: the
+    // ranks would have to agree on both, which this version does not arrange.
+    if (c.world > 1 && a.has("checkpoint-policy"))
+      throw UsageError("train: --checkpoint-policy with data parallel (" + std::to_string(c.world) +
+                       " processes) is not supported in this version; plan one process");
   }
   if (c.rank > 0 && !std::freopen("/dev/null", "w", stdout))  // rank 0 prints the run
     throw UsageError("train: rank " + std::to_string(c.rank) + " could not silence its output");

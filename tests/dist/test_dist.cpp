@@ -44,21 +44,31 @@ std::string mpirun() {
          "OMP_NUM_THREADS=1 mpirun ";
 }
 
-// `spool ARGS` in N processes.
-CliResult run_np(int n, const std::string& args) {
-  const std::string cmd = mpirun() + "-np " + std::to_string(n) + " " + SPOOL_CLI + " " + args;
+// A shell command's exit status and output (stdout and stderr together).
+CliResult shell(const std::string& cmd) {
   FILE* p = popen((cmd + " 2>&1").c_str(), "r");
   std::string out;
   char buf[4096];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, got);
+  for (size_t got; (got = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, got);
   const int st = pclose(p);
-  const CliResult r{WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+// `spool ARGS` in N processes.
+CliResult run_np(int n, const std::string& args) {
+  const CliResult r = shell(mpirun() + "-np " + std::to_string(n) + " " + SPOOL_CLI + " " + args);
   // A training run that finished must have run as N processes, not N copies of one.
   if (r.status == 0 && args.rfind("train ", 0) == 0)
-    EXPECT_NE(out.find("data parallel: " + std::to_string(n) + " process(es)"), std::string::npos)
-        << out;
+    EXPECT_NE(r.output.find("data parallel: " + std::to_string(n) + " process(es)"),
+              std::string::npos)
+        << r.output;
   return r;
+}
+
+// Two processes with a command line each (mpirun's MPMD form).
+CliResult run_each(const std::string& rank0, const std::string& rank1) {
+  return shell(mpirun() + "-np 1 " + SPOOL_CLI + " " + rank0 + " : -np 1 " + SPOOL_CLI + " " +
+               rank1);
 }
 
 // The losses of a log's step lines, in order.
@@ -397,43 +407,42 @@ TEST(DataParallel, ZeroOneHalvesEachRanksOptimizerMoments) {
 
 TEST(DataParallel, OneRankFailingStopsEveryRankWithItsMessage) {
   SKIP_WITHOUT_MPI();
-  // Rank 1 is given a corpus that does not exist (MPMD: one command line a rank).
+  // Rank 1 is given a corpus that does not exist.
   const double t0 = now_ms();
-  const std::string cmd = mpirun() + "-np 1 " + SPOOL_CLI + " " + gpt() + " : -np 1 " + SPOOL_CLI +
-                          " " + gpt() + "--data /nonexistent/corpus.txt 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int st = pclose(p);
-  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) != 0) << out;
-  EXPECT_NE(out.find("spool (rank 1 of 2)"), std::string::npos) << out;
-  EXPECT_NE(out.find("/nonexistent/corpus.txt"), std::string::npos) << out;
-  EXPECT_LT(now_ms() - t0, 60e3) << out;
+  const CliResult r = run_each(gpt(), gpt() + "--data /nonexistent/corpus.txt");
+  EXPECT_NE(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("spool (rank 1 of 2)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("/nonexistent/corpus.txt"), std::string::npos) << r.output;
+  EXPECT_LT(now_ms() - t0, 60e3) << r.output;
 }
 
 TEST(DataParallel, ADeadPeerBecomesAnErrorAfterTheTimeOut) {
   SKIP_WITHOUT_MPI();
   // Rank 0 stops after 2 steps; rank 1 waits in its third step's collective for 3 s.
   const double t0 = now_ms();
-  const std::string cmd = mpirun() + "-np 1 " + SPOOL_CLI + " " + gpt(2) + ": -np 1 " + SPOOL_CLI +
-                          " " + gpt(4) + "--dist-timeout 3 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int st = pclose(p);
-  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) != 0) << out;
-  EXPECT_NE(out.find("spool (rank 1 of 2): distributed:"), std::string::npos) << out;
-  EXPECT_NE(out.find("for its peers (the time-out, --dist-timeout)"), std::string::npos) << out;
-  EXPECT_LT(now_ms() - t0, 60e3) << out;
+  const CliResult r = run_each(gpt(2), gpt(4) + "--dist-timeout 3");
+  EXPECT_NE(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("spool (rank 1 of 2): distributed:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("for its peers (the time-out, --dist-timeout)"), std::string::npos)
+      << r.output;
+  EXPECT_LT(now_ms() - t0, 60e3) << r.output;
 }
 
 TEST(DataParallel, RefusesWhatItCannotSplit) {
   SKIP_WITHOUT_MPI();
   CliResult r = run_np(2, "train --model gpt-tiny --steps 2 --batch 1");
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.output.find("a batch of 1 rows does not split over 2 processes"), std::string::npos)
+  EXPECT_NE(r.output.find("--batch 1 does not split over 2 processes"), std::string::npos)
+      << r.output;
+  r = run_np(2, "train --model gpt-tiny --steps 2 --checkpoint-policy sqrt");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("--checkpoint-policy with data parallel (2 processes) is not supported"),
+            std::string::npos)
+      << r.output;
+  r = shell("SLURM_NTASKS=2 SLURM_PROCID=1 " + std::string(SPOOL_CLI) + " info");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("SLURM_NTASKS=2 but this process was not started by an MPI launcher"),
+            std::string::npos)
       << r.output;
   r = run_np(2, "train --model ppo-gpt-tiny --steps 1 --data /nonexistent.jsonl");
   EXPECT_NE(r.status, 0);
