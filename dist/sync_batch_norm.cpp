@@ -1,7 +1,5 @@
 #include "dist/sync_batch_norm.h"
 
-#include <cstring>
-
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/factory.h"
@@ -12,11 +10,10 @@ namespace spool::dist {
 
 Tensor all_reduce_sum_op(ProcessGroup& group, const std::function<double()>& share,
                          const Tensor& x) {
-  Tensor y = empty(x.shape(), x.dtype());
+  Tensor y;
   {
     NoGrad no_grad;
-    const Tensor xc = x.is_contiguous() ? x : contiguous(x);
-    std::memcpy(y.raw(), xc.raw(), y.nbytes());
+    y = clone(x);  // its own storage: the all-reduce writes it in place
   }
   group.all_reduce_sum(y);
   if (needs_grad({x}))
@@ -54,14 +51,10 @@ Tensor sync_batch_norm(ProcessGroup& group, const std::function<double()>& share
   if (bias.defined()) y = y + reshape(bias, per_channel);
   NoGrad no_grad;
   if (running_mean.defined()) {
-    Tensor updated = running_mean * (1 - momentum) + mean.detach() * momentum;
-    std::memcpy(running_mean.raw(), contiguous(updated).raw(), running_mean.nbytes());
-    running_mean.storage()->bump_version();
+    copy_(running_mean, running_mean * (1 - momentum) + mean.detach() * momentum);
   }
   if (running_var.defined()) {
-    Tensor updated = running_var * (1 - momentum) + var.detach() * (momentum * n / (n - 1));
-    std::memcpy(running_var.raw(), contiguous(updated).raw(), running_var.nbytes());
-    running_var.storage()->bump_version();
+    copy_(running_var, running_var * (1 - momentum) + var.detach() * (momentum * n / (n - 1)));
   }
   return y;
 }

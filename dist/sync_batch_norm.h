@@ -11,6 +11,7 @@
 
 #include "dist/dist.h"
 #include "engine/tensor.h"
+#include "nn/norm.h"
 
 namespace spool::dist {
 
@@ -33,9 +34,7 @@ class SyncBatchNormScope {
   SyncBatchNormScope& operator=(const SyncBatchNormScope&) = delete;
 
  private:
-  std::function<Tensor(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                       double, double)>
-      before_;
+  nn::SyncBatchNormFn before_;
 };
 
 }  // namespace spool::dist

@@ -105,9 +105,9 @@ void record_always(const char* op, const Tensors& inputs, const Tensors& outputs
 // an edge to the leaf has run. Its .grad is then final unless another backward (a checkpointed
 // region's replay, a second loss) adds to it. A leaf some of whose edges are from nodes that no
 // gradient reached is reported when backward ends, if it received a gradient; a leaf that received
-// none is not reported. A root that is itself a leaf is reported at once. Data parallel training (dist/ddp.h) starts reducing a bucket
-// of gradients as soon as every parameter in it is reported, while backward goes on.
-// Thread-local; an empty function removes it. Returns the hook it replaces.
+// none is not reported. A root that is itself a leaf is reported at once. Data parallel training
+// (dist/ddp.h) starts reducing a bucket of gradients as soon as every parameter in it is reported,
+// while backward goes on. Thread-local; an empty function removes it. Returns the hook it replaces.
 using GradReadyHook = std::function<void(TensorImpl& leaf)>;
 GradReadyHook set_grad_ready_hook(GradReadyHook hook);
 
