@@ -61,7 +61,11 @@ DataParallel::DataParallel(ProcessGroup& group, nn::Module& model, nn::Optimizer
   for (size_t k = 0; k < buckets_.size(); ++k)
     for (size_t i : buckets_[k].params) bucket_of_[i] = k;
   for (size_t i = 0; i < params_.size(); ++i) index_[params_[i].impl_ptr().get()] = i;
-  flat_.resize(buckets_.size());
+  // The buckets' flat buffers live as long as this: a step allocates nothing for its
+  // collectives (they run in place in them), so the memory planner's account of a step, which
+  // counts them in what is live at its start, holds per rank (docs/distributed.md).
+  for (const Bucket& b : buckets_) flat_.push_back(zeros({b.chunk * g_.world()}));
+  flags_ = empty({int64_t(params_.size())});
   ready_.assign(params_.size(), 0);
   has_grad_.assign(params_.size(), 1);
   ready_count_.assign(buckets_.size(), 0);
@@ -118,7 +122,6 @@ void DataParallel::broadcast_buffers() {
 void DataParallel::flatten(size_t k, double share) {
   const Bucket& b = buckets_[k];
   const float w = float(share);
-  if (!flat_[k].defined()) flat_[k] = empty({b.chunk * g_.world()});
   float* f = f32(flat_[k]);
   for (size_t j = 0; j < b.params.size(); ++j) {
     const Tensor& p = params_[b.params[j]];
@@ -142,14 +145,20 @@ void DataParallel::flatten(size_t k, double share) {
   std::memset(f + b.numel, 0, size_t(b.chunk * g_.world() - b.numel) * 4);
 }
 
+Tensor DataParallel::my_chunk(size_t k) const {
+  return flat_view(flat_[k], g_.rank() * buckets_[k].chunk, buckets_[k].chunk);
+}
+
 void DataParallel::reduce(size_t k) {
   const double t0 = now_ms();
-  if (o_.zero == 1) {
-    grad_chunk_[k] = empty({buckets_[k].chunk});
-    buckets_group_->reduce_scatter_sum(flat_[k], grad_chunk_[k]);
-  } else {
-    buckets_group_->all_reduce_sum(flat_[k]);
-  }
+  // Reduce-scatter into this rank's chunk of the bucket, in place; ZeRO-1 steps that chunk,
+  // replicated training all-gathers the sums back into the whole bucket, in place too.
+  Tensor mine = my_chunk(k);
+  buckets_group_->reduce_scatter_sum(flat_[k], mine);
+  if (o_.zero == 1)
+    grad_chunk_[k] = mine;
+  else
+    buckets_group_->all_gather(mine, flat_[k]);
   comm_seconds_ += (now_ms() - t0) / 1000;
 }
 
@@ -239,10 +248,9 @@ void DataParallel::reduce_gradients(double share) {
   }
   // Which parameters have a gradient on some rank: the others stay without one, so the optimizer
   // skips them as one process would.
-  Tensor flags = empty({int64_t(params_.size())});
-  for (size_t i = 0; i < params_.size(); ++i) f32(flags)[i] = params_[i].grad().defined();
-  g_.all_reduce_sum(flags);
-  for (size_t i = 0; i < params_.size(); ++i) has_grad_[i] = f32(flags)[i] > 0;
+  for (size_t i = 0; i < params_.size(); ++i) f32(flags_)[i] = params_[i].grad().defined();
+  g_.all_reduce_sum(flags_);
+  for (size_t i = 0; i < params_.size(); ++i) has_grad_[i] = f32(flags_)[i] > 0;
   // The buckets not started (or overtaken by a later gradient) are reduced here.
   for (size_t k = 0; k < buckets_.size(); ++k)
     if (!started_[k] || stale_[k]) {
@@ -274,8 +282,6 @@ void DataParallel::reduce_gradients(double share) {
       grad.storage()->bump_version();
     }
   }
-  // The flattened buffers are freed between steps (they are a whole gradient's worth).
-  for (Tensor& f : flat_) f = Tensor();
 }
 
 double DataParallel::clip_grad_norm(double max_norm) {
@@ -319,15 +325,17 @@ void DataParallel::step() {
   shard_->step();
   opt_.set_steps(shard_->steps());
   for (Tensor& v : views_) v.impl().grad.reset();
-  // Every rank's chunks, updated, to every rank.
+  // Every rank's chunks, updated, to every rank: gathered in place in the buckets' buffers, whose
+  // gradients are spent (a chunk's padding is never read back).
   for (size_t k = 0; k < buckets_.size(); ++k) {
     const Bucket& b = buckets_[k];
-    Tensor mine = zeros({b.chunk}), whole = empty({b.chunk * g_.world()});
+    Tensor mine = my_chunk(k);
+    const Tensor& whole = flat_[k];
     for (const Piece& q : pieces_)
       if (q.bucket == k)
         std::memcpy(f32(mine) + q.in_chunk, f32(params_[q.param]) + q.at, size_t(q.n) * 4);
     grad_chunk_[k] = Tensor();
-    g_.all_gather(mine, whole);
+    g_.all_gather(mine, flat_[k]);
     for (size_t j = 0; j < b.params.size(); ++j) {
       const Tensor& p = params_[b.params[j]];
       std::memcpy(p.raw(), f32(whole) + b.offset[j], size_t(p.numel()) * 4);

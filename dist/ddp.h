@@ -105,6 +105,7 @@ class DataParallel {
   };
   void split_state();  // ZeRO-1: the loaded whole state to this rank's chunks
   void flatten(size_t bucket, double share);  // the bucket's gradients, weighted, into flat_
+  Tensor my_chunk(size_t bucket) const;       // this rank's chunk of flat_[bucket], a view
   void reduce(size_t bucket);                 // flat_'s collective
   void launch(size_t bucket);                 // flatten, then reduce on the comm thread
   void comm_loop();
@@ -117,15 +118,17 @@ class DataParallel {
   DataParallelOptions o_;
   Tensors params_;
   std::vector<Bucket> buckets_;
-  // ZeRO-1: per bucket, this rank's chunk of the gradient; this rank's pieces, the views of the
-  // parameters they are, and the optimizer that steps those views.
+  // ZeRO-1: per bucket, this rank's chunk of the gradient (a view of flat_); this rank's pieces,
+  // the views of the parameters they are, and the optimizer that steps those views.
   Tensors grad_chunk_;
   std::vector<Piece> pieces_;
   Tensors views_;
   std::unique_ptr<nn::Optimizer> shard_;
-  // The step in flight: each bucket's flattened gradients, which parameters backward has made,
-  // and which buckets have started.
+  // Each bucket's flattened gradients (padded to world() chunks; allocated once: every
+  // collective of a step runs in place in them), and the has-a-gradient flags' buffer.
   Tensors flat_;
+  Tensor flags_;
+  // The step in flight: which parameters backward has made, and which buckets have started.
   std::unordered_map<const TensorImpl*, size_t> index_;  // parameter -> index in params_
   std::vector<size_t> bucket_of_;
   std::vector<char> ready_, started_, stale_;

@@ -99,27 +99,32 @@ MPI_Datatype mpi_type(DType t) {
   }
 }
 
-// out += in, n elements of dtype t.
-void add_into(void* out, const void* in, int64_t n, DType t) {
-  switch (t) {
-    case DType::f32: {
-      float* o = static_cast<float*>(out);
-      const float* x = static_cast<const float*>(in);
-      for (int64_t i = 0; i < n; ++i) o[i] += x[i];
-      break;
-    }
-    case DType::f64: {
-      double* o = static_cast<double*>(out);
-      const double* x = static_cast<const double*>(in);
-      for (int64_t i = 0; i < n; ++i) o[i] += x[i];
-      break;
-    }
-    default: {
-      int64_t* o = static_cast<int64_t*>(out);
-      const int64_t* x = static_cast<const int64_t*>(in);
-      for (int64_t i = 0; i < n; ++i) o[i] += x[i];
-    }
+// out[i] = chunk 0[i] + chunk 1[i] + ... + chunk world-1[i], added in that order, for the
+// world consecutive chunks of n elements at `chunks`. `out` may be one of the chunks: each
+// element is summed before it is written.
+template <class T>
+void sum_chunks_of(T* out, const T* chunks, int64_t n, int world) {
+  for (int64_t i = 0; i < n; ++i) {
+    T acc = chunks[i];
+    for (int r = 1; r < world; ++r) acc += chunks[r * n + i];
+    out[i] = acc;
   }
+}
+void sum_chunks(void* out, const void* chunks, int64_t n, int world, DType t) {
+  switch (t) {
+    case DType::f32:
+      return sum_chunks_of(static_cast<float*>(out), static_cast<const float*>(chunks), n, world);
+    case DType::f64:
+      return sum_chunks_of(static_cast<double*>(out), static_cast<const double*>(chunks), n, world);
+    default:
+      return sum_chunks_of(static_cast<int64_t*>(out), static_cast<const int64_t*>(chunks), n,
+                           world);
+  }
+}
+
+// Elements [r * n, (r + 1) * n) of contiguous `t`, as a 1-D view.
+Tensor chunk_of(const Tensor& t, int r, int64_t n) {
+  return Tensor::make(t.storage(), t.offset() + r * n, {n}, {1}, t.dtype());
 }
 
 class MpiGroup : public ProcessGroup {
@@ -154,10 +159,11 @@ class MpiGroup : public ProcessGroup {
     if (t.device() != Device::cpu()) return device_comm(t).all_reduce_sum(t);
     const int64_t n = t.numel(), chunk = (n + world_ - 1) / world_;
     if (n == 0) return;
-    // Padded to world() equal chunks: reduce-scatter, then all-gather into the padded buffer.
+    // Padded to world() equal chunks: reduce-scatter, then all-gather, both in place in the
+    // padded buffer.
     Tensor padded = zeros({chunk * world_}, t.dtype());
     std::memcpy(padded.raw(), t.raw(), t.nbytes());
-    Tensor mine = empty({chunk}, t.dtype());
+    Tensor mine = chunk_of(padded, rank_, chunk);
     reduce_scatter_sum(padded, mine);
     all_gather(mine, padded);
     std::memcpy(t.raw(), padded.raw(), t.nbytes());
@@ -171,20 +177,20 @@ class MpiGroup : public ProcessGroup {
     SPOOL_CHECK(in.numel() == n * world_ && in.dtype() == out.dtype(), "reduce_scatter_sum: input ",
                 describe(in), " is not ", world_, " chunks of output ", describe(out));
     check_count(n, "reduce_scatter_sum");
-    // Chunk r of every rank's input goes to rank r; rank r adds them in rank order.
-    Tensor received = empty({n * world_}, in.dtype());
+    // Chunk r of every rank's input goes to rank r; rank r adds them in rank order. In place
+    // (`out` is this rank's chunk of `in`), the exchange happens in `in` itself.
+    const size_t bytes = size_t(n) * itemsize(in.dtype());
+    const bool in_place = out.raw() == static_cast<const char*>(in.raw()) + rank_ * bytes;
+    Tensor received = in_place ? in : empty({n * world_}, in.dtype());
     MPI_Request req;
     {
       std::lock_guard<std::mutex> lock(mpi_mutex());
-      check_rc(MPI_Ialltoall(in.raw(), int(n), mpi_type(in.dtype()), received.raw(), int(n),
-                             mpi_type(in.dtype()), comm_, &req),
+      check_rc(MPI_Ialltoall(in_place ? MPI_IN_PLACE : in.raw(), int(n), mpi_type(in.dtype()),
+                             received.raw(), int(n), mpi_type(in.dtype()), comm_, &req),
                "reduce_scatter_sum");
     }
     wait(req, "reduce_scatter_sum", n * world_, {in, received});
-    const size_t bytes = size_t(n) * itemsize(in.dtype());
-    std::memcpy(out.raw(), received.raw(), bytes);
-    for (int r = 1; r < world_; ++r)
-      add_into(out.raw(), static_cast<const char*>(received.raw()) + r * bytes, n, in.dtype());
+    sum_chunks(out.raw(), received.raw(), n, world_, in.dtype());
   }
 
   void all_gather(const Tensor& in, Tensor& out) override {

@@ -48,9 +48,11 @@ class ProcessGroup {
   // Every rank's `t` replaced by the sum over ranks, added in rank order.
   virtual void all_reduce_sum(Tensor& t) = 0;
   // `in` holds world() chunks of out.numel() elements; rank r's `out` becomes the sum over ranks
-  // of their chunk r, added in rank order.
+  // of their chunk r, added in rank order. `out` may be this rank's chunk of `in` itself (in
+  // place: nothing is allocated, and `in`'s other chunks are left undefined).
   virtual void reduce_scatter_sum(const Tensor& in, Tensor& out) = 0;
-  // `out` holds world() chunks of in.numel() elements; chunk r becomes rank r's `in`.
+  // `out` holds world() chunks of in.numel() elements; chunk r becomes rank r's `in`, which may
+  // be this rank's chunk of `out` itself (in place).
   virtual void all_gather(const Tensor& in, Tensor& out) = 0;
   // Every rank's `t` replaced by rank `root`'s.
   virtual void broadcast(Tensor& t, int root) = 0;

@@ -18,6 +18,8 @@
 #include <sstream>
 
 #include "data/preference.h"
+#include "dist/ddp.h"
+#include "dist/dist.h"
 #include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
@@ -116,26 +118,31 @@ std::vector<std::vector<float>> grads_of(nn::Module& m) {
 }  // namespace
 
 int cmd_memstudy(int argc, char** argv) {
-  Args a(argc, argv, 2,
-         {{"model", true,
-           "comma-separated models (mlp, resnet18, resnet18-graph, resnet18-stem-groups, gpt-tiny, "
-           "dpo-gpt-tiny, the video models)"},
-          {"batch", true, "batch size (default: each model's standard one)"},
-          {"policies", true, "comma-separated policies (default none,sqrt,greedy,dp,ilp,dtr)"},
-          {"budgets", true,
-           "comma-separated budgets: bytes, or fractions such as 0.5 or 1/3 of the plain step's "
-           "activation memory (default 1,0.5,1/3)"},
-          {"out", true, "DIR for memstudy.csv and memstudy.png"},
-          {"steps", true, "measured steps per row (default 5)"},
-          {"time-limit", true, "ilp's time limit in seconds (default 10)"},
-          {"recompute-gelu", false, "the GPT models: recompute the MLP's GELU in backward"},
-          {"split-blocks", false,
-           "resnet18 and the 2-D video models: each block staged as two stages (a graph)"},
-          {"stem-groups", true,
-           "resnet18 and the 2-D video models: the stem replayed in K channel groups"},
-          {"device", true, "cpu or cuda (every byte on the CUDA caching allocator)"},
-          {"no-plot", false, "skip memstudy.png"}},
-         "memstudy");
+  Args a(
+      argc, argv, 2,
+      {{"model", true,
+        "comma-separated models (mlp, resnet18, resnet18-graph, resnet18-stem-groups, gpt-tiny, "
+        "dpo-gpt-tiny, the video models)"},
+       {"batch", true, "batch size (default: each model's standard one)"},
+       {"policies", true, "comma-separated policies (default none,sqrt,greedy,dp,ilp,dtr)"},
+       {"budgets", true,
+        "comma-separated budgets: bytes, or fractions such as 0.5 or 1/3 of the plain step's "
+        "activation memory (default 1,0.5,1/3)"},
+       {"out", true, "DIR for memstudy.csv and memstudy.png"},
+       {"steps", true, "measured steps per row (default 5)"},
+       {"time-limit", true, "ilp's time limit in seconds (default 10)"},
+       {"recompute-gelu", false, "the GPT models: recompute the MLP's GELU in backward"},
+       {"split-blocks", false,
+        "resnet18 and the 2-D video models: each block staged as two stages (a graph)"},
+       {"stem-groups", true,
+        "resnet18 and the 2-D video models: the stem replayed in K channel groups"},
+       {"device", true, "cpu or cuda (every byte on the CUDA caching allocator)"},
+       {"zero", true,
+        "0 or 1: study each process of a data-parallel run (mpirun -np N spool memstudy), "
+        "with ZeRO stage 1 at 1 (each process keeps its shard of the optimizer state)"},
+       {"bucket-mb", true, "data parallel: gradient buckets of at most this many MB (default 25)"},
+       {"no-plot", false, "skip memstudy.png"}},
+      "memstudy");
   // Every byte is counted by this device's allocator: the planner's profile, its plans and the
   // measured peaks (the CUDA caching allocator counts what tensors ask for, as the cpu's does).
   const Device device = parse_device(a.str("device", "cpu"));
@@ -175,9 +182,30 @@ int cmd_memstudy(int argc, char** argv) {
   const std::string out = a.str("out", "memstudy");
   PlanOptions options;
   options.time_limit_s = a.positive_double("time-limit", 10);
+  // Data parallel (docs/distributed.md): every process studies its own step, each with the
+  // batch above (the global batch is N of them), its gradients reduced with the others' and,
+  // with --zero 1, its shard of the optimizer state. Rank 0 writes the table; each row also
+  // gives every rank's predicted and measured peaks.
+  dist::ProcessGroup& group = dist::world();
+  int zero = 0;
+  if (a.has("zero")) {
+    const std::string z = a.str("zero", "0");
+    if (z != "0" && z != "1")
+      throw UsageError("memstudy: --zero '" + z + "' is not a ZeRO stage spool has (0 or 1)");
+    zero = z == "1";
+  }
+  const double bucket_mb = a.has("bucket-mb") ? a.positive_double("bucket-mb", 25) : 25;
+  const bool data_parallel = group.world() > 1 || zero > 0;
+  if (data_parallel && device != Device::cpu())
+    throw UsageError("memstudy: data parallel (" + std::to_string(group.world()) +
+                     " processes) studies the cpu; NCCL for --device cuda is not wired in yet");
+  const bool writer = group.rank() == 0;
+  if (!writer && !std::freopen("/dev/null", "w", stdout))
+    throw UsageError("memstudy: rank " + std::to_string(group.rank()) +
+                     " could not silence its output");
   // The output folder: made if missing (its parent must exist); a link or a file there is
-  // refused, and so is an unwritable folder, before any model is built.
-  {
+  // refused, and so is an unwritable folder, before any model is built. Rank 0's alone.
+  if (writer) {
     struct stat st;
     if (lstat(out.c_str(), &st) != 0) {
       if (::mkdir(out.c_str(), 0755) != 0)
@@ -192,7 +220,8 @@ int cmd_memstudy(int argc, char** argv) {
   }
 
   const std::string csv_path = out + "/memstudy.csv";
-  LineLog csv(csv_path, "memstudy");  // rows as they come; renamed into place at the end
+  // Rows as they come; renamed into place at the end.
+  LineLog csv(writer ? std::optional(csv_path) : std::nullopt, "memstudy");
   csv.write(
       "model,policy,budget_bytes,predicted_peak_bytes,measured_peak_bytes,recompute_flops,"
       "step_ms,plan_ms,grads_equal,paired_plain_ms,step_ratio,peak_at");
@@ -213,10 +242,27 @@ int cmd_memstudy(int argc, char** argv) {
       s.gen.set_state(gen0);
       s.opt->zero_grad();
     };
+    // The update: the optimizer's step, or data parallel's reduction and step (every rank's
+    // share of the global batch is 1 / N). begin() before a step's backward lets data parallel
+    // reduce buckets while it runs.
+    std::optional<dist::DataParallel> ddp;
+    const double share = 1.0 / group.world();
+    if (data_parallel) {
+      ddp.emplace(group, *s.model, *s.opt, dist::DataParallelOptions{bucket_mb, zero});
+      ddp->broadcast_state();
+    }
+    auto begin = [&] {
+      if (ddp) ddp->begin_step([&] { return share; });
+    };
+    auto update = [&] {
+      if (!ddp) return s.opt->step();
+      ddp->reduce_gradients(share);
+      ddp->step();
+    };
     // A first step creates the optimizer state; the profile is taken after it, so every
     // measured step starts alike. Then the plain step gives the reference gradients.
     ChainProfile prof = profile_chain(s.chain);
-    s.opt->step();
+    update();
     restore();
     prof = profile_chain(s.chain);
     restore();
@@ -269,7 +315,7 @@ int cmd_memstudy(int argc, char** argv) {
     {
       const int64_t live = memory_stats(device).live_bytes;
       reset_peak(device);
-      s.opt->step();
+      update();
       update_extra = memory_stats(device).peak_bytes - live;
       restore();
     }
@@ -277,11 +323,21 @@ int cmd_memstudy(int argc, char** argv) {
       for (const auto& b : budgets) {
         const int64_t budget = b.resolve(plain_prof);
         Plan plan;
+        std::string failed;
         try {
           plan = make_plan(prof, policy, budget, options);
         } catch (const Error& e) {
+          failed = e.what();
+        }
+        // Every rank runs the row or none does (its collectives must match).
+        if (data_parallel) {
+          Tensor t = full({1}, failed.empty() ? 0.0 : 1.0, DType::f64);
+          group.all_reduce_sum(t);
+          if (failed.empty() && t.item() > 0) failed = "another rank could not plan this row";
+        }
+        if (!failed.empty()) {
           std::printf("%-12s %-8s %-6s %14lld  %s\n", name.c_str(), policy.c_str(), b.text.c_str(),
-                      (long long)budget, e.what());
+                      (long long)budget, failed.c_str());
           continue;
         }
         restore();
@@ -297,8 +353,9 @@ int cmd_memstudy(int argc, char** argv) {
         auto plain_step = [&](bool timed) {
           s.opt->zero_grad();
           const double t0 = now_seconds();
+          begin();
           run_step(plain_chain, plain_prof, none);
-          s.opt->step();
+          update();
           if (timed) plain_ms.push_back((now_seconds() - t0) * 1e3);
         };
         for (int64_t k = -1; k < steps; ++k) {
@@ -306,11 +363,12 @@ int cmd_memstudy(int argc, char** argv) {
           if (plain_first) plain_step(true);
           s.opt->zero_grad();
           const double t0 = now_seconds();
+          begin();
           const StepResult r = run_step(s.chain, prof, plan);
-          if (k == -1) equal = grads_of(*s.model) == ref;
+          if (k == -1) equal = grads_of(*s.model) == ref;  // this rank's, before the reduction
           const int64_t before_update = memory_stats(device).live_bytes;
           reset_peak(device);
-          s.opt->step();
+          update();
           const int64_t update_peak = memory_stats(device).peak_bytes;
           if (k >= 0) ms.push_back((now_seconds() - t0) * 1e3);
           measured = std::max({measured, r.measured_peak, update_peak});
@@ -332,6 +390,21 @@ int cmd_memstudy(int argc, char** argv) {
             (long long)measured, plan.recompute_flops / 1e9, step_ms, plain_step_ms, ratio,
             plan.plan_ms, equal ? "equal" : "DIFFER", plan.describe().c_str(),
             plan.note.empty() ? "" : "  ", plan.note.c_str());
+        if (data_parallel) {
+          // Every rank's predicted and measured peaks (each rank plans its own step).
+          Tensor mine = full({2}, 0.0, DType::f64), all = empty({2 * group.world()}, DType::f64);
+          mine.data<double>()[0] = double(predicted);
+          mine.data<double>()[1] = double(measured);
+          group.all_gather(mine, all);
+          std::string ranks;
+          for (int r = 0; r < group.world(); ++r) {
+            const auto p = (long long)all.data<double>()[2 * r],
+                       m = (long long)all.data<double>()[2 * r + 1];
+            ranks += "  rank " + std::to_string(r) + ": " + std::to_string(p) +
+                     (p == m ? " = " : " != ") + std::to_string(m);
+          }
+          std::printf("%-12s predicted vs measured per rank:%s\n", "", ranks.c_str());
+        }
         std::fflush(stdout);
         char line[512];
         // peak_at: where the forward/backward peak is (the update's, when that is larger).
@@ -351,7 +424,7 @@ int cmd_memstudy(int argc, char** argv) {
   }
   csv.commit();
   std::printf("wrote %s\n", csv_path.c_str());
-  if (!a.has("no-plot")) {
+  if (writer && !a.has("no-plot")) {
     // The plotter runs with its arguments passed as they are (no shell: a folder name is never
     // read as a command).
     const std::string script = std::string(SPOOL_SOURCE_DIR) + "/tools/plot_memstudy.py",

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "engine/autograd.h"
 #include "tools/cli.h"
 
 namespace spool::cli {
@@ -56,6 +57,12 @@ double PlannedSteps::step(Chain& chain, const std::string& key,
                           const std::function<void()>& zero_grad, Chain* reference) {
   auto it = plans_.find(key);
   if (it == plans_.end()) {
+    // The profile's extra step is this rank's alone: data parallel's hook (which would reduce
+    // its gradients with the other ranks') is set aside while it runs.
+    struct HookAside {
+      GradReadyHook saved = set_grad_ready_hook({});
+      ~HookAside() { set_grad_ready_hook(std::move(saved)); }
+    } aside;
     Entry e;
     e.profile = profile_chain(chain);
     zero_grad();

@@ -561,11 +561,6 @@ int cmd_train(int argc, char** argv) {
       throw UsageError(
           "train: data parallel over MPI trains on the cpu; NCCL for --device cuda "
           "is not wired into training yet");
-    // A plan profiles the first batch of each shape, and its replays run backward again: the
-    // ranks would have to agree on both, which this version does not arrange.
-    if (c.world > 1 && a.has("checkpoint-policy"))
-      throw UsageError("train: --checkpoint-policy with data parallel (" + std::to_string(c.world) +
-                       " processes) is not supported in this version; plan one process");
   }
   if (c.rank > 0 && !std::freopen("/dev/null", "w", stdout))  // rank 0 prints the run
     throw UsageError("train: rank " + std::to_string(c.rank) + " could not silence its output");
