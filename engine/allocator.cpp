@@ -9,6 +9,7 @@
 
 #include "engine/backend.h"
 #include "engine/error.h"
+#include "engine/trace.h"
 
 namespace spool {
 
@@ -31,11 +32,20 @@ void Allocator::count_alloc(size_t nbytes) {
   }
   live_allocs_.fetch_add(1);
   total_allocs_.fetch_add(1);
+  if (trace::on()) trace_counters(now);
 }
 
 void Allocator::count_free(size_t nbytes) {
-  live_.fetch_sub(int64_t(nbytes));
+  const int64_t now = live_.fetch_sub(int64_t(nbytes)) - int64_t(nbytes);
   live_allocs_.fetch_sub(1);
+  if (trace::on()) trace_counters(now);
+}
+
+void Allocator::trace_counters(int64_t live) const {
+  // A trace's counter tracks (engine/trace.h): the allocator's figures at every change.
+  const bool cpu = this == &allocator(Device::cpu());
+  trace::counter(cpu ? "cpu live bytes" : "cuda live bytes", double(live));
+  trace::counter(cpu ? "cpu reserved bytes" : "cuda reserved bytes", double(live + cached_.load()));
 }
 
 namespace {

@@ -32,6 +32,7 @@ class Allocator {
  protected:
   void count_alloc(size_t nbytes);
   void count_free(size_t nbytes);
+  void trace_counters(int64_t live) const;
   std::atomic<int64_t> cached_{0};  // bytes held for reuse, not in use
 
  private:

@@ -1,4 +1,5 @@
 #include "engine/autograd.h"
+#include "engine/trace.h"
 
 #include <algorithm>
 #include <unordered_map>
@@ -60,13 +61,27 @@ void append_node(const char* op, const Tensors& inputs, const Tensors& outputs,
                  const Tensors& saved, BackwardFn backward, Cost cost);
 }  // namespace
 
+namespace {
+// The op's forward span in a trace (engine/trace.h), recorded or not.
+void trace_op(const char* op, const Tensors& inputs, const Tensors& outputs, Cost cost) {
+  if (!trace::on()) return;
+  if (cost.flops < 0) {
+    cost.flops = 0;
+    for (const auto& y : outputs) cost.flops += double(y.numel());
+  }
+  trace::detail::op_recorded(op, inputs, outputs, cost.flops);
+}
+}  // namespace
+
 void record(const char* op, const Tensors& inputs, const Tensors& outputs, const Tensors& saved,
             BackwardFn backward, Cost cost) {
+  trace_op(op, inputs, outputs, cost);
   if (needs_grad(inputs)) append_node(op, inputs, outputs, saved, std::move(backward), cost);
 }
 
 void record_always(const char* op, const Tensors& inputs, const Tensors& outputs,
                    const Tensors& saved, BackwardFn backward, Cost cost) {
+  trace_op(op, inputs, outputs, cost);
   if (t_grad_enabled) append_node(op, inputs, outputs, saved, std::move(backward), cost);
 }
 
@@ -313,7 +328,23 @@ void backward(Tensors roots, Tensors grads, bool retain_graph) {
     }
     Needs needs(n->next.size());
     for (size_t i = 0; i < needs.size(); ++i) needs[i] = n->next[i].active();
-    Tensors in_grads = n->backward(saved, grads, needs);
+    Tensors in_grads;
+    {
+      trace::Span span("backward", n->op);
+      if (span.active()) {
+        std::string out;
+        for (const auto& o : n->outputs) {
+          out += out.empty() ? "[" : " [";
+          for (size_t d = 0; d < o.shape.size(); ++d) {
+            if (d) out += ", ";
+            out += std::to_string(o.shape[d]);
+          }
+          out += "]";
+        }
+        span.add(trace::arg("outputs", out));
+      }
+      in_grads = n->backward(saved, grads, needs);
+    }
     // The node's own handles go first: a gradient it passed on (or wrote its result over) is
     // then held by in_grads alone, and a leaf can adopt it without a copy.
     grads.clear();

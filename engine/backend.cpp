@@ -1,12 +1,15 @@
 #include "engine/backend.h"
 
 #include "engine/factory.h"
+#include "engine/trace.h"
 
 namespace spool {
 
 Backend& backend(Device device) {
-  if (device.type == DeviceType::cpu) return cpu_backend();
-  return detail::require_gpu(device, cuda_backend);
+  Backend& b =
+      device.type == DeviceType::cpu ? cpu_backend() : detail::require_gpu(device, cuda_backend);
+  // While a trace is on, each kernel call is a span (engine/trace.h).
+  return trace::on() ? trace::detail::traced(b) : b;
 }
 
 void copy_across(const Tensor& src, const Tensor& dst) {

@@ -24,6 +24,7 @@
 #include "engine/autograd.h"
 #include "engine/factory.h"
 #include "engine/planner/planner.h"
+#include "engine/trace.h"
 #include "models/dpo.h"
 #include "models/gpt.h"
 #include "models/mlp.h"
@@ -141,7 +142,10 @@ int cmd_memstudy(int argc, char** argv) {
         "0 or 1: study each process of a data-parallel run (mpirun -np N spool memstudy), "
         "with ZeRO stage 1 at 1 (each process keeps its shard of the optimizer state)"},
        {"bucket-mb", true, "data parallel: gradient buckets of at most this many MB (default 25)"},
-       {"no-plot", false, "skip memstudy.png"}},
+       {"no-plot", false, "skip memstudy.png"},
+       {"trace", true,
+        "FILE.json: the first measured step of every row, traced (Chrome trace format: "
+        "Perfetto, chrome://tracing), with the allocator's and the plan's live bytes"}},
       "memstudy");
   // Every byte is counted by this device's allocator: the planner's profile, its plans and the
   // measured peaks (the CUDA caching allocator counts what tensors ask for, as the cpu's does).
@@ -200,6 +204,16 @@ int cmd_memstudy(int argc, char** argv) {
     throw UsageError("memstudy: data parallel (" + std::to_string(group.world()) +
                      " processes) studies the cpu; NCCL for --device cuda is not wired in yet");
   const bool writer = group.rank() == 0;
+  std::optional<std::string> trace_path;
+  if (a.has("trace")) {
+    trace_path = a.str("trace", "");
+    if (writer) check_output(trace_path, "memstudy: --trace");
+  }
+  const bool tracing = trace_path && writer;
+  if (tracing) {
+    trace::start();
+    trace::stop();  // recording resumes for each row's traced step
+  }
   if (!writer && !std::freopen("/dev/null", "w", stdout))
     throw UsageError("memstudy: rank " + std::to_string(group.rank()) +
                      " could not silence its output");
@@ -362,6 +376,11 @@ int cmd_memstudy(int argc, char** argv) {
           const bool plain_first = k >= 0 && k % 2 == 1;
           if (plain_first) plain_step(true);
           s.opt->zero_grad();
+          // --trace: this row's first measured step, in a "step" span named after the row.
+          const bool traced = tracing && k == 0;
+          if (traced) trace::resume();
+          std::optional<trace::Span> step_span;
+          if (traced) step_span.emplace("step", name + " " + policy + " " + b.text);
           const double t0 = now_seconds();
           begin();
           const StepResult r = run_step(s.chain, prof, plan);
@@ -371,6 +390,10 @@ int cmd_memstudy(int argc, char** argv) {
           update();
           const int64_t update_peak = memory_stats(device).peak_bytes;
           if (k >= 0) ms.push_back((now_seconds() - t0) * 1e3);
+          if (traced) {
+            step_span.reset();
+            trace::stop();
+          }
           measured = std::max({measured, r.measured_peak, update_peak});
           if (before_update != fixed)
             std::fprintf(stderr, "memstudy: %s %s: %lld B live before the update, not %lld\n",
@@ -424,6 +447,10 @@ int cmd_memstudy(int argc, char** argv) {
   }
   csv.commit();
   std::printf("wrote %s\n", csv_path.c_str());
+  if (tracing) {
+    trace::write(*trace_path);
+    std::printf("wrote %s (%lld trace events)\n", trace_path->c_str(), (long long)trace::events());
+  }
   if (writer && !a.has("no-plot")) {
     // The plotter runs with its arguments passed as they are (no shell: a folder name is never
     // read as a command).

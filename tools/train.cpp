@@ -14,6 +14,7 @@
 #include "engine/factory.h"
 #include "engine/planner/policy.h"
 #include "engine/safetensors.h"
+#include "engine/trace.h"
 #include "models/video.h"
 #include "nn/checkpoint_meta.h"
 #include "nn/optim.h"
@@ -131,6 +132,18 @@ std::pair<int64_t, int64_t> Task::my_rows(int64_t n) {
   return {first, end};
 }
 
+namespace {
+// Stops the trace and writes it, saying where and how large.
+void write_trace(const std::string& path) {
+  trace::stop();
+  trace::write(path);
+  std::printf("trace: %lld events written to %s%s\n", (long long)trace::events(), path.c_str(),
+              trace::dropped() > 0
+                  ? (", " + std::to_string(trace::dropped()) + " more dropped (the cap)").c_str()
+                  : "");
+}
+}  // namespace
+
 int run_training(Task& task, const TrainConfig& c) {
   if (c.world > c.batch)
     throw UsageError("train: --batch " + std::to_string(c.batch) + " does not split over " +
@@ -186,11 +199,17 @@ int run_training(Task& task, const TrainConfig& c) {
         opt.set_lr(
             task.schedule->at_progress(step, std::max(share, double(step) / double(task.total))));
     }
+    // --trace: rank 0 records steps [trace_first, trace_last), each in a "step" span.
+    const bool traced = c.trace && c.rank == 0 && step >= c.trace_first && step < c.trace_last;
+    if (traced && !trace::on()) trace::start();
+    std::optional<trace::Span> step_span;
+    if (traced) step_span.emplace("step", "step " + std::to_string(step));
     opt.zero_grad();
     task.model().train();
     if (ddp) ddp->begin_step([&] { return task.share; });  // buckets reduced during backward
     last = task.step(step, planned ? &*planned : nullptr, [&] { opt.zero_grad(); });
     if (ddp) {
+      trace::Span span("phase", "reduce gradients");
       ddp->reduce_gradients(task.share);
       // The step's metrics are means over the rank's rows: the global batch's are their
       // share-weighted sum (in the map's order, the same on every rank).
@@ -203,21 +222,30 @@ int run_training(Task& task, const TrainConfig& c) {
       else
         nn::clip_grad_norm(task.model().parameters(), task.clip_norm);
     }
-    if (ddp) {
-      ddp->step();
-      if (c.world > 1) ddp->broadcast_buffers();  // running statistics follow rank 0's
-    } else {
-      opt.step();
+    {
+      trace::Span span("phase", "optimizer");
+      if (ddp) {
+        ddp->step();
+        if (c.world > 1) ddp->broadcast_buffers();  // running statistics follow rank 0's
+      } else {
+        opt.step();
+      }
     }
+    step_span.reset();
+    if (traced && step + 1 == c.trace_last) write_trace(*c.trace);
     const bool last_step = step + 1 == task.total;
     const bool evaluated =
         task.eval_every > 0 && ((step + 1) % task.eval_every == 0 || last_step || time_is_up());
-    if (evaluated) eval = task.evaluate();
+    if (evaluated) {
+      trace::Span span("phase", "evaluate");
+      eval = task.evaluate();
+    }
     if (step % c.log_every == 0 || evaluated || last_step)
       log.write(task.log_line(step, last, evaluated ? eval : Metrics{}).str());
     if (c.rank == 0) progress.update(step + 1, task.status(last, eval));
   }
   if (c.rank == 0) progress.finish();
+  if (trace::on()) write_trace(*c.trace);  // the run ended inside the traced steps
   set_batch_window({});
   const double train_seconds = now_seconds() - t0;
   if (ddp) {
@@ -407,6 +435,11 @@ int cmd_train(int argc, char** argv) {
        {"log", true,
         "FILE.jsonl: one JSON object per logged step and a final {\"final\": true, ...}", "Run"},
        {"log-every", true, "log every K-th step (default 10)", "Run"},
+       {"trace", true,
+        "FILE.json: trace steps (--trace-steps) in the Chrome trace format (Perfetto, "
+        "chrome://tracing): kernels, ops, planner primitives, the optimizer, live bytes",
+        "Run"},
+       {"trace-steps", true, "A:B: the steps traced, A to B - 1 (default 1:3)", "Run"},
        {"save", true, "write a training checkpoint (safetensors) at the end", "Run"},
        {"resume", true, "continue from a training checkpoint up to --steps", "Run"},
        {"pack", false,
@@ -521,6 +554,24 @@ int cmd_train(int argc, char** argv) {
   if (a.has("save")) c.save = a.str("save", "");
   check_output(c.log, "--log");
   check_output(c.save, "--save");
+  if (a.has("trace")) {
+    c.trace = a.str("trace", "");
+    check_output(c.trace, "--trace");
+  }
+  if (a.has("trace-steps")) {
+    if (!c.trace) throw UsageError("train: --trace-steps needs --trace FILE");
+    const std::string r = a.str("trace-steps", "");
+    const auto colon = r.find(':');
+    char* end = nullptr;
+    const long long first = colon == std::string::npos ? -1 : std::strtoll(r.c_str(), &end, 10);
+    const bool first_ok = colon != std::string::npos && end == r.c_str() + colon && colon > 0;
+    const long long last = first_ok ? std::strtoll(r.c_str() + colon + 1, &end, 10) : -1;
+    if (!first_ok || *end != 0 || colon + 1 == r.size() || first < 0 || last <= first)
+      throw UsageError("train: --trace-steps '" + r +
+                       "' is not A:B with 0 <= A < B (the steps A to B - 1)");
+    c.trace_first = first;
+    c.trace_last = last;
+  }
   if (c.log && c.save) {
     // One regular file for both would hold whichever was written last; a device (/dev/null)
     // may take both.

@@ -10,6 +10,7 @@
 #include "engine/clock.h"
 #include "engine/error.h"
 #include "engine/factory.h"
+#include "engine/trace.h"
 
 namespace spool {
 
@@ -246,6 +247,9 @@ void ChainExecutor::settle(int j) {
 }
 
 void ChainExecutor::check(const char* what, int i) {
+  // A trace's "planned live bytes" track: the account after each primitive, in the allocator's
+  // terms (engine/trace.h), to lie on its live bytes.
+  if (real_ && trace::on()) trace::counter("planned live bytes", double(live_ + real_offset_));
   if (!real_ || !mismatch_.empty()) return;
   const int64_t actual = live_now(real_->device()) - real_offset_;
   if (actual != live_)
@@ -268,7 +272,14 @@ void ChainExecutor::forward(int i, bool keep) {
   const StageCost& s = p_.stages[size_t(i)];
   note_peak(live_ + (keep ? s.keep_peak : s.nograd_peak),
             keep ? "forward (keeping its graph) of" : "forward (without graph) of", i);
-  if (real_) real_->forward(i, keep);
+  if (real_) {
+    // A span per primitive in a trace: its kind, its stage, and whether it recomputes.
+    std::optional<trace::Span> span;
+    if (trace::on())
+      span.emplace("planner", std::string(forwarded_[size_t(i)] ? "replay" : "forward") +
+                                  (keep ? " (kept) " : " (dropped) ") + s.name);
+    real_->forward(i, keep);
+  }
   live_ += s.out_bytes + (keep ? s.internal_bytes : 0);
   held_[size_t(i) + 1] = 1;
   if (keep) rec_[size_t(i)] = 1;
@@ -298,7 +309,11 @@ void ChainExecutor::backward(int i) {
   note_peak(live_ + s.backward_peak, "backward of", i);
   // The real backward also frees the record, the gradient of x_{i+1} and x_{i+1} (but the
   // loss), as soon as nothing reads them: the account takes the same steps at once.
-  if (real_) real_->backward_call(i);
+  if (real_) {
+    std::optional<trace::Span> span;
+    if (trace::on()) span.emplace("planner", "backward " + s.name);
+    real_->backward_call(i);
+  }
   live_ += s.backward_delta - p_.boundary_grad_bytes(i + 1);
   rec_[size_t(i)] = 0;
   if (i + 1 < size()) held_[size_t(i) + 1] = 0;  // no stage reads x_{i+1} again
@@ -310,7 +325,11 @@ void ChainExecutor::backward(int i) {
 void ChainExecutor::evict(int i) {
   SPOOL_CHECK(i >= 0 && i < size() && rec_[size_t(i)], "chain executor: evict(", i,
               ") needs stage ", i, "'s record");
-  if (real_) real_->drop_record(i);
+  if (real_) {
+    std::optional<trace::Span> span;
+    if (trace::on()) span.emplace("planner", "evict " + p_.stages[size_t(i)].name);
+    real_->drop_record(i);
+  }
   live_ -= p_.stages[size_t(i)].internal_bytes;
   rec_[size_t(i)] = 0;
   for (int j : inputs_[size_t(i)]) settle(j);
