@@ -330,7 +330,7 @@ void backward(Tensors roots, Tensors grads, bool retain_graph) {
     for (size_t i = 0; i < needs.size(); ++i) needs[i] = n->next[i].active();
     Tensors in_grads;
     {
-      trace::Span span("backward", n->op);
+      trace::OpScope span("backward", n->op);
       if (span.active()) {
         std::string out;
         for (const auto& o : n->outputs) {

@@ -91,6 +91,8 @@ struct RoiAlignParams {
   bool aligned = true;
 };
 
+// Every method is forwarded by engine/trace_backend.cpp's TracingBackend (a span per call while
+// a trace is on): a method added here must be added there too.
 class Backend {
  public:
   virtual ~Backend() = default;

@@ -153,6 +153,17 @@ Span::~Span() {
   complete(cat_, std::move(name_), start_, now_us(), std::move(args_));
 }
 
+// Open OpScopes on this thread: record() makes no op span inside one.
+thread_local int t_scopes = 0;
+
+OpScope::OpScope(const char* cat, std::string name) : span_(cat, std::move(name)) {
+  if (span_.active()) ++t_scopes;
+}
+
+OpScope::~OpScope() {
+  if (span_.active()) --t_scopes;
+}
+
 void complete(const char* cat, std::string name, double start_us, double end_us,
               std::vector<Arg> args, Work work) {
   if (!on()) return;
@@ -231,6 +242,7 @@ void op_recorded(const char* op, const std::vector<Tensor>& inputs,
   if (!on()) return;
   const double end = now_us(), start = t_op_start >= 0 ? t_op_start : end;
   t_op_start = -1;
+  if (t_scopes > 0) return;  // inside an op's or a backward node's OpScope
   std::string in, out;
   int64_t read = 0, written = 0;
   for (const Tensor& t : inputs) {

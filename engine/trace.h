@@ -77,6 +77,22 @@ struct Work {
   double flops = -1;
   double bytes = -1;  // read and written
 };
+// The span of an op that runs other ops and kernels of its own (batch norm's statistics and their
+// running averages, dropout's mask, a backward node): the ops it records inside do not get spans
+// of their own, so every kernel it launches nests in it, not in whichever op recorded next.
+class OpScope {
+ public:
+  OpScope(const char* cat, std::string name);
+  ~OpScope();
+  OpScope(const OpScope&) = delete;
+  OpScope& operator=(const OpScope&) = delete;
+  void add(Arg a) { span_.add(std::move(a)); }
+  bool active() const { return span_.active(); }
+
+ private:
+  Span span_;
+};
+
 // A span whose times the caller measured.
 void complete(const char* cat, std::string name, double start_us, double end_us,
               std::vector<Arg> args = {}, Work work = {});

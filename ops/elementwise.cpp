@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
+#include "engine/trace.h"
 #include "ops/matmul.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
@@ -382,6 +383,7 @@ Tensor clone(const Tensor& x) {
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   SPOOL_CHECK(p >= 0 && p <= 1, "dropout: probability ", p, " is outside [0, 1]");
   if (!training || p == 0) return x;
+  trace::OpScope scope("op", "dropout");  // the mask's kernels and the product, one span
   Generator& g = gen ? *gen : default_generator();
   // mask = (u >= p) / (1 - p); p = 1 drops everything.
   Tensor u = empty(x.shape(), x.dtype(), x.device());

@@ -5,6 +5,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
+#include "engine/trace.h"
 #include "ops/elementwise.h"
 #include "ops/index.h"
 #include "ops/reduce.h"
@@ -88,6 +89,7 @@ void check_cross_entropy(const Tensor& logits, const CrossEntropyOptions& o) {
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets_in, const CrossEntropyOptions& o) {
+  trace::OpScope scope("op", "cross_entropy");  // the targets' checks and the loss, one span
   check_cross_entropy(logits, o);
   Tensor x = logits, targets = targets_in;
   flatten_classes(x, targets, "cross_entropy");

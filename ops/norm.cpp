@@ -4,6 +4,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
+#include "engine/trace.h"
 #include "ops/elementwise.h"
 #include "ops/shape.h"
 
@@ -106,6 +107,8 @@ Tensor batch_norm_epilogue(const char* op, const Tensor& x_in, const Tensor& res
   if (training)
     SPOOL_CHECK(count > 1, op, ": training needs more than one value per channel, input is ",
                 str(x_in.shape()));
+  // One span in a trace for the statistics, their running averages and the normalisation.
+  trace::OpScope scope("op", op);
   Tensor x = contiguous(x_in);
   Backend& be = backend(x.device());
   Tensor mu, invstd;

@@ -23,7 +23,7 @@
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/models.h"
-#include "tools/profile.h"
+#include "engine/profile.h"
 #include "tools/train.h"
 
 namespace spool::cli {
@@ -139,6 +139,7 @@ int bench_dpo(const Args& a, const ModelInfo& info, int64_t steps, int64_t warmu
         opt.zero_grad();
         Tensor rc = fixed, rr = fixed;
         if (ref) {
+          trace::Span span("phase", "reference");
           NoGrad no_grad;
           std::tie(rc, rr) = models::pair_logps(*ref, tokens, mask);
         }

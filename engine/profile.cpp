@@ -1,4 +1,4 @@
-#include "tools/profile.h"
+#include "engine/profile.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -9,7 +9,7 @@
 #include <map>
 #include <memory>
 
-namespace spool::cli {
+namespace spool {
 
 namespace {
 
@@ -167,4 +167,4 @@ void print_profile(const Profile& p, const MachinePeaks& m, std::FILE* out) {
   }
 }
 
-}  // namespace spool::cli
+}  // namespace spool

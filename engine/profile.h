@@ -1,4 +1,5 @@
-// The op profile of traced steps (spool bench --profile; docs/profiling.md): the ops by total
+// The op profile of traced steps (spool bench --profile, or any code between trace::start() and
+// trace::stop() with its steps in "step" spans; docs/profiling.md): the ops by total
 // time, forward and backward apart, with calls, share of the step, achieved GFLOP/s and GB/s and
 // the fraction of the machine's roofline, like torch.profiler's key averages.
 #pragma once
@@ -8,7 +9,7 @@
 
 #include "engine/trace.h"
 
-namespace spool::cli {
+namespace spool {
 
 // The machine's peaks, measured by short loops at start: fused multiply-adds on every thread
 // (AVX-512 where the CPU has it, AVX2 otherwise), and memcpy of buffers far larger than the
@@ -39,4 +40,4 @@ struct Profile {
 Profile profile_of(const std::vector<trace::SpanRecord>& spans);
 void print_profile(const Profile& p, const MachinePeaks& m, std::FILE* out);
 
-}  // namespace spool::cli
+}  // namespace spool
