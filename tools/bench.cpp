@@ -14,6 +14,7 @@
 #include "engine/backend.h"
 #include "engine/factory.h"
 #include "engine/flops.h"
+#include "engine/profile.h"
 #include "engine/trace.h"
 #include "models/dpo.h"
 #include "models/gpt.h"
@@ -23,7 +24,6 @@
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/models.h"
-#include "engine/profile.h"
 #include "tools/train.h"
 
 namespace spool::cli {
