@@ -15,6 +15,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "data/preference.h"
@@ -230,6 +232,7 @@ int cmd_memstudy(int argc, char** argv) {
                        (S_ISLNK(st.st_mode) ? " (a symbolic link)" : ""));
     }
     check_output(out + "/memstudy.csv", "memstudy: --out");
+    check_output(out + "/timeline.csv", "memstudy: --out");
     if (!a.has("no-plot")) check_output(out + "/memstudy.png", "memstudy: --out");
   }
 
@@ -239,6 +242,12 @@ int cmd_memstudy(int argc, char** argv) {
   csv.write(
       "model,policy,budget_bytes,predicted_peak_bytes,measured_peak_bytes,recompute_flops,"
       "step_ms,plan_ms,grads_equal,paired_plain_ms,step_ratio,peak_at");
+  // The memory timelines: every primitive of one step per policy (below).
+  const std::string timeline_path = out + "/timeline.csv";
+  LineLog timeline_csv(writer ? std::optional(timeline_path) : std::nullopt, "memstudy");
+  timeline_csv.write(
+      "model,policy,budget_bytes,index,primitive,recompute,predicted_peak_bytes,"
+      "measured_peak_bytes,predicted_live_bytes,measured_live_bytes");
   std::printf("%-12s %-8s %-6s %14s %14s %14s %9s %9s %8s %7s %8s %6s  %s\n", "model", "policy",
               "budget", "budget B", "predicted B", "measured B", "GFLOP re", "step ms", "plain ms",
               "x plain", "plan ms", "grads", "plan");
@@ -333,6 +342,7 @@ int cmd_memstudy(int argc, char** argv) {
       update_extra = memory_stats(device).peak_bytes - live;
       restore();
     }
+    std::map<std::string, std::set<std::string>> planned;  // budget -> the policies that planned it
     for (const auto& policy : policies) {
       for (const auto& b : budgets) {
         const int64_t budget = b.resolve(plain_prof);
@@ -354,6 +364,7 @@ int cmd_memstudy(int argc, char** argv) {
                       (long long)budget, failed.c_str());
           continue;
         }
+        planned[b.text].insert(policy);
         restore();
         std::vector<double> ms, plain_ms;
         int64_t measured = 0;
@@ -444,9 +455,60 @@ int cmd_memstudy(int argc, char** argv) {
         "%-12s fixed (parameters, optimizer state, batch, gradients): %lld B; plain-step "
         "activations: %lld B; the optimizer update allocates %lld B more\n",
         name.c_str(), (long long)fixed, (long long)activation, (long long)update_extra);
+    // The timelines: the plain step, and every other policy at the smallest budget that all of
+    // them planned, one step each with every primitive's predicted and measured bytes.
+    const BudgetSpec* common = nullptr;
+    int64_t common_bytes = 0;
+    for (const auto& b : budgets) {
+      bool all = true;
+      for (const auto& policy : policies)
+        if (policy != "none" && !planned[b.text].count(policy)) all = false;
+      const int64_t bytes = b.resolve(plain_prof);
+      if (all && (!common || bytes < common_bytes)) {
+        common = &b;
+        common_bytes = bytes;
+      }
+    }
+    std::vector<std::string> drawn{"none"};
+    if (common)
+      for (const auto& policy : policies)
+        if (policy != "none") drawn.push_back(policy);
+    size_t equal_points = 0, points = 0;
+    for (const auto& policy : drawn) {
+      const bool plain = policy == "none";
+      const Plan plan = make_plan(prof, policy, plain ? kUnlimited : common_bytes, options);
+      restore();
+      begin();
+      std::vector<TimelinePoint> tl;
+      run_step(s.chain, prof, plan, &tl);
+      update();
+      for (size_t k = 0; k < tl.size(); ++k) {
+        const TimelinePoint& t = tl[k];
+        std::string label = t.primitive;
+        std::replace(label.begin(), label.end(), ',', ';');
+        char line[512];
+        std::snprintf(line, sizeof line, "%s,%s,%lld,%zu,%s,%d,%lld,%lld,%lld,%lld", name.c_str(),
+                      policy.c_str(), (long long)(plain ? 0 : common_bytes), k, label.c_str(),
+                      int(t.recompute), (long long)t.predicted_peak, (long long)t.measured_peak,
+                      (long long)t.predicted_live, (long long)t.measured_live);
+        timeline_csv.write(line);
+        equal_points += t.predicted_peak == t.measured_peak && t.predicted_live == t.measured_live;
+        ++points;
+      }
+    }
+    std::printf(
+        "%-12s timeline: the plain step%s, %zu primitives; predicted = measured (live after "
+        "and peak within) at %zu of them\n",
+        name.c_str(),
+        common ? (" and " + std::to_string(drawn.size() - 1) + " policies at budget " +
+                  common->text + " (" + std::to_string(common_bytes) + " B)")
+                     .c_str()
+               : " (no budget every policy planned)",
+        points, equal_points);
   }
   csv.commit();
-  std::printf("wrote %s\n", csv_path.c_str());
+  timeline_csv.commit();
+  std::printf("wrote %s and %s\n", csv_path.c_str(), timeline_path.c_str());
   if (tracing) {
     trace::write(*trace_path);
     std::printf("wrote %s (%lld trace events)\n", trace_path->c_str(), (long long)trace::events());
@@ -469,6 +531,17 @@ int cmd_memstudy(int argc, char** argv) {
                    "memstudy: plotting failed (/usr/bin/python3 %s %s %s); the CSV is "
                    "complete\n",
                    script.c_str(), csv_path.c_str(), png.c_str());
+    // The timelines: memstudy/timeline_<model>.png.
+    const std::string tl_script = std::string(SPOOL_SOURCE_DIR) + "/tools/plot_timeline.py";
+    char* tl_argv[] = {const_cast<char*>("/usr/bin/python3"), const_cast<char*>(tl_script.c_str()),
+                       const_cast<char*>(timeline_path.c_str()), const_cast<char*>(out.c_str()),
+                       nullptr};
+    const bool drew = posix_spawn(&pid, tl_argv[0], nullptr, nullptr, tl_argv, environ) == 0 &&
+                      waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+                      WEXITSTATUS(status) == 0;
+    if (!drew)
+      std::fprintf(stderr, "memstudy: plotting the timelines failed (/usr/bin/python3 %s %s %s)\n",
+                   tl_script.c_str(), timeline_path.c_str(), out.c_str());
   }
   return 0;
 }

@@ -257,6 +257,23 @@ void ChainExecutor::check(const char* what, int i) {
                 std::to_string(actual) + " bytes, account " + std::to_string(live_);
 }
 
+void ChainExecutor::begin_primitive() {
+  if (timeline_ && real_) reset_peak(real_->device());
+}
+
+void ChainExecutor::end_primitive(std::string label, int64_t predicted_peak, bool recompute) {
+  if (!timeline_ || !real_) return;
+  const MemoryStats m = memory_stats(real_->device());
+  TimelinePoint t;
+  t.primitive = std::move(label);
+  t.recompute = recompute;
+  t.predicted_live = live_ + real_offset_;
+  t.measured_live = m.live_bytes;
+  t.predicted_peak = std::max(predicted_peak + real_offset_, t.predicted_live);
+  t.measured_peak = m.peak_bytes;
+  timeline_->push_back(std::move(t));
+}
+
 void ChainExecutor::note_peak(int64_t bytes, const char* what, int i) {
   if (bytes <= peak_) return;
   peak_ = bytes;
@@ -270,8 +287,10 @@ void ChainExecutor::forward(int i, bool keep) {
   SPOOL_CHECK(!alive(i + 1), "chain executor: forward(", i, ") while x_", i + 1, " is still alive");
   SPOOL_CHECK(!rec_[size_t(i)], "chain executor: stage ", i, " already has a record");
   const StageCost& s = p_.stages[size_t(i)];
-  note_peak(live_ + (keep ? s.keep_peak : s.nograd_peak),
-            keep ? "forward (keeping its graph) of" : "forward (without graph) of", i);
+  const int64_t before = live_, within = live_ + (keep ? s.keep_peak : s.nograd_peak);
+  const bool replay = forwarded_[size_t(i)];
+  note_peak(within, keep ? "forward (keeping its graph) of" : "forward (without graph) of", i);
+  begin_primitive();
   if (real_) {
     // A span per primitive in a trace: its kind, its stage, and whether it recomputes.
     std::optional<trace::Span> span;
@@ -289,14 +308,20 @@ void ChainExecutor::forward(int i, bool keep) {
   }
   forwarded_[size_t(i)] = 1;
   check("forward", i);
+  if (timeline_)
+    end_primitive(
+        std::string(replay ? "replay" : "forward") + (keep ? " (kept) " : " (dropped) ") + s.name,
+        std::max(within, before), replay);
 }
 
 void ChainExecutor::seed() {
   SPOOL_CHECK(rec_.back(), "chain executor: seed() needs the loss stage's record");
+  begin_primitive();
   if (real_) real_->seed();
   live_ += p_.seed_bytes;
   note_peak(live_, "the loss gradient's seed", -1);
   check("seed", size() - 1);
+  if (timeline_) end_primitive("seed", live_);
 }
 
 void ChainExecutor::backward(int i) {
@@ -306,7 +331,9 @@ void ChainExecutor::backward(int i) {
     SPOOL_CHECK(r == i || !rec_[size_t(r)], "chain executor: backward(", i, ") before stage ", r,
                 "'s, which reads x_", i + 1);
   const StageCost& s = p_.stages[size_t(i)];
+  const int64_t within = std::max(live_ + s.backward_peak, live_);
   note_peak(live_ + s.backward_peak, "backward of", i);
+  begin_primitive();
   // The real backward also frees the record, the gradient of x_{i+1} and x_{i+1} (but the
   // loss), as soon as nothing reads them: the account takes the same steps at once.
   if (real_) {
@@ -320,11 +347,14 @@ void ChainExecutor::backward(int i) {
   for (int j : inputs_[size_t(i)]) settle(j);
   settle(i + 1);
   check("backward", i);
+  if (timeline_) end_primitive("backward " + s.name, within);
 }
 
 void ChainExecutor::evict(int i) {
   SPOOL_CHECK(i >= 0 && i < size() && rec_[size_t(i)], "chain executor: evict(", i,
               ") needs stage ", i, "'s record");
+  const int64_t before = live_;
+  begin_primitive();
   if (real_) {
     std::optional<trace::Span> span;
     if (trace::on()) span.emplace("planner", "evict " + p_.stages[size_t(i)].name);
@@ -335,6 +365,7 @@ void ChainExecutor::evict(int i) {
   for (int j : inputs_[size_t(i)]) settle(j);
   settle(i + 1);
   check("evict", i);
+  if (timeline_) end_primitive("evict " + p_.stages[size_t(i)].name, before);
 }
 
 void ChainExecutor::hold(int j) {
@@ -345,10 +376,13 @@ void ChainExecutor::hold(int j) {
 
 void ChainExecutor::unhold(int j) {
   if (j == 0 || !held_[size_t(j)]) return;
+  const int64_t before = live_;
+  begin_primitive();
   if (real_) real_->unhold(j);
   held_[size_t(j)] = 0;
   settle(j);
   check("unhold", j);
+  if (timeline_) end_primitive("release x_" + std::to_string(j), before);
 }
 
 Tensor ChainExecutor::loss() const { return real_ ? real_->x(size()) : Tensor(); }

@@ -99,6 +99,15 @@ struct ChainProfile {
 
 class RealChain;
 
+// One primitive of a step as it ran (ChainExecutor::set_timeline): the account's bytes against
+// the allocator's, in the allocator's terms (everything live, the step's start included).
+struct TimelinePoint {
+  std::string primitive;   // "forward (kept) h.0.attn", "replay (dropped) ...", "backward ...", ...
+  bool recompute = false;  // a replay of a forward that already ran this step
+  int64_t predicted_peak = 0, measured_peak = 0;  // within the primitive
+  int64_t predicted_live = 0, measured_live = 0;  // after it
+};
+
 // Runs primitives on a chain's stages (or only accounts for them when `chain` is null).
 // Handles: x_j is alive while the executor holds it, or a record of its producer (stage j-1) or
 // of a stage that reads it holds it.
@@ -142,8 +151,15 @@ class ChainExecutor {
   // With a chain: the first primitive after which the allocator's live bytes differed from the
   // shadow account (empty when none did).
   const std::string& mismatch() const { return mismatch_; }
+  // With a chain: each primitive from now on appends its point to `timeline` (the allocator's
+  // peak is reset before each primitive to measure it; null: stop).
+  void set_timeline(std::vector<TimelinePoint>* timeline) { timeline_ = timeline; }
 
  private:
+  // The timeline's bracket around a primitive: before it, then after it (with its label and the
+  // account's peak within it).
+  void begin_primitive();
+  void end_primitive(std::string label, int64_t predicted_peak, bool recompute = false);
   void settle(int j);  // drops x_j from the account once nothing holds it
   void check(const char* what, int i);
   void note_peak(int64_t bytes, const char* what, int i);
@@ -154,6 +170,7 @@ class ChainExecutor {
   int64_t live_ = 0, peak_ = 0, real_offset_ = 0;
   double recompute_ms_ = 0, recompute_flops_ = 0;
   std::string mismatch_, peak_at_;
+  std::vector<TimelinePoint>* timeline_ = nullptr;
 };
 
 // Runs one plain step of the chain (every stage keeps its graph), measuring every primitive,

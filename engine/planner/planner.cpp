@@ -184,19 +184,28 @@ Plan make_plan(const ChainProfile& p, const std::string& policy, int64_t budget,
   return plan;
 }
 
-StepResult run_step(Chain& chain, const ChainProfile& profile, const Plan& plan) {
+StepResult run_step(Chain& chain, const ChainProfile& profile, const Plan& plan,
+                    std::vector<TimelinePoint>* timeline) {
   const Device device = chain.input.device();  // the allocator that counts the step
   reset_peak(device);
   StepResult r;
+  int64_t start_live = memory_stats(device).live_bytes;
   {
     ChainExecutor e(profile, &chain);
+    const size_t first = timeline ? timeline->size() : 0;
+    e.set_timeline(timeline);
     run_plan(e, plan);
     r.loss = e.loss().item();
     e.unhold(e.size());
     r.predicted_peak = e.peak();
     r.mismatch = e.mismatch();
+    // With a timeline the allocator's peak was reset before each primitive: the step's is the
+    // largest of theirs.
+    if (timeline)
+      for (size_t k = first; k < timeline->size(); ++k)
+        start_live = std::max(start_live, (*timeline)[k].measured_peak);
   }
-  r.measured_peak = memory_stats(device).peak_bytes;
+  r.measured_peak = timeline ? start_live : memory_stats(device).peak_bytes;
   return r;
 }
 

@@ -83,8 +83,10 @@ struct StepResult {
   std::string mismatch;        // the first primitive after which the two differed, if any
 };
 // One forward and backward of the chain under the plan; parameter gradients accumulate (zero
-// them before, as for the profile). The allocator's peak is reset at the start.
-StepResult run_step(Chain& chain, const ChainProfile& profile, const Plan& plan);
+// them before, as for the profile). The allocator's peak is reset at the start. With `timeline`,
+// each primitive's point is appended to it (ChainExecutor::set_timeline).
+StepResult run_step(Chain& chain, const ChainProfile& profile, const Plan& plan,
+                    std::vector<TimelinePoint>* timeline = nullptr);
 
 // The peak and recompute a static plan reaches (simulated on the profile).
 Plan evaluate(const ChainProfile& profile, Plan plan);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -235,6 +236,36 @@ TEST(Cli, MemstudyWritesItsCsvWithEqualPeaksAndGradients) {
         << line;
   }
   EXPECT_GE(rows, 3);
+  // The memory timeline: one step per policy (the plain one, then dp and dtr at the smallest
+  // budget both planned), each primitive's account against the allocator: live bytes after it
+  // and the peak within it are the same numbers.
+  std::ifstream t(dir / "timeline.csv");
+  std::getline(t, header);
+  EXPECT_EQ(header,
+            "model,policy,budget_bytes,index,primitive,recompute,predicted_peak_bytes,"
+            "measured_peak_bytes,predicted_live_bytes,measured_live_bytes");
+  std::map<std::string, int> points;
+  while (std::getline(t, line)) {
+    std::vector<std::string> c;
+    std::stringstream ss(line);
+    for (std::string x; std::getline(ss, x, ',');) c.push_back(x);
+    ASSERT_EQ(c.size(), 10u) << line;
+    EXPECT_EQ(std::stoi(c[3]), points[c[1]]) << line;  // numbered from 0 in order
+    ++points[c[1]];
+    EXPECT_EQ(c[6], c[7]) << line;
+    EXPECT_EQ(c[8], c[9]) << line;
+    EXPECT_LE(std::stoll(c[8]), std::stoll(c[6])) << line;  // the peak within is at least the after
+    if (c[1] != "none") EXPECT_GT(std::stoll(c[2]), 0) << line;
+  }
+  EXPECT_EQ(points.size(), 3u);
+  EXPECT_GT(points["none"], 3);
+  std::smatch m;
+  static const std::regex said(
+      R"(mlp +timeline: the plain step and 2 policies at budget \S+ \(\d+ B\), (\d+) primitives; )"
+      R"(predicted = measured \(live after and peak within\) at (\d+) of them)");
+  ASSERT_TRUE(std::regex_search(r.output, m, said)) << r.output;
+  EXPECT_EQ(m[1], m[2]);
+  EXPECT_EQ(std::stoi(m[1]), points["none"] + points["dp"] + points["dtr"]);
 }
 
 TEST(Cli, MemstudyRejectsUnknownPoliciesAndBadBudgets) {
