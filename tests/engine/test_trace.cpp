@@ -223,3 +223,32 @@ TEST(Trace, TheProfileTablesRowsAddUpToTheStep) {
   EXPECT_NE(r.output.find("forward   matmul"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("optimizer adam_step"), std::string::npos) << r.output;
 }
+
+// spool train --trace: the steps asked for, each with its optimizer phase; bad ranges refused.
+TEST(Trace, TrainTracesTheStepsAskedFor) {
+  auto dir = temp_dir();
+  const auto path = dir / "train.json";
+  CliResult r =
+      run_cli("train --model mlp --steps 5 --trace " + path.string() + " --trace-steps 2:4");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("trace: "), std::string::npos) << r.output;
+  const json doc = load(path);
+  const auto cats = check_spans(doc);
+  EXPECT_EQ(cats.at("step"), 2);
+  std::vector<std::string> steps;
+  for (const json& e : doc["traceEvents"])
+    if (e["ph"] == "X" && e["cat"] == "step") steps.push_back(e["name"]);
+  std::sort(steps.begin(), steps.end());
+  EXPECT_EQ(steps, (std::vector<std::string>{"step 2", "step 3"}));
+  EXPECT_EQ(cats.at("phase"), 2);  // the optimizer, once a step
+  EXPECT_GT(cats.at("backward"), 2);
+  for (const std::string bad : {"3", "2:2", "a:4", "-1:3", "2:"}) {
+    r = run_cli("train --model mlp --steps 5 --trace " + path.string() + " --trace-steps " + bad);
+    EXPECT_EQ(r.status, 2) << bad;
+    EXPECT_NE(r.output.find("--trace-steps '" + bad + "' is not A:B"), std::string::npos)
+        << r.output;
+  }
+  r = run_cli("train --model mlp --steps 5 --trace-steps 1:2");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("--trace-steps needs --trace FILE"), std::string::npos) << r.output;
+}
