@@ -6,8 +6,6 @@
 // time).
 //   build/bench_cpu_kernels [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
-#include <immintrin.h>
-#include <omp.h>
 
 #include <chrono>
 
@@ -21,6 +19,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/factory.h"
+#include "engine/profile.h"
 #include "ops/ops.h"
 
 using namespace spool;
@@ -28,48 +27,6 @@ using namespace spool;
 namespace {
 
 // ---- the FMA peak ---------------------------------------------------------------------------
-
-// FLOPs of `iters` rounds of 16 independent FMA chains per thread (enough to cover the FMA
-// latency on two pipes), on every OpenMP thread at once.
-__attribute__((target("avx512f"))) double fma_flops_avx512(int64_t iters) {
-  double sink = 0;
-#pragma omp parallel reduction(+ : sink)
-  {
-    __m512 acc[16];
-    for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_ps(float(i) * 1e-3f);
-    const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-4f);
-    for (int64_t k = 0; k < iters; ++k)
-      for (int i = 0; i < 16; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-    for (int i = 1; i < 16; ++i) acc[0] = _mm512_add_ps(acc[0], acc[i]);
-    sink += _mm512_reduce_add_ps(acc[0]);
-  }
-  benchmark::DoNotOptimize(sink);
-  return double(omp_get_max_threads()) * double(iters) * 16 * 16 * 2;
-}
-
-__attribute__((target("avx2,fma"))) double fma_flops_avx2(int64_t iters) {
-  double sink = 0;
-#pragma omp parallel reduction(+ : sink)
-  {
-    __m256 acc[16];
-    for (int i = 0; i < 16; ++i) acc[i] = _mm256_set1_ps(float(i) * 1e-3f);
-    const __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-4f);
-    for (int64_t k = 0; k < iters; ++k)
-      for (int i = 0; i < 16; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-    float lanes[8];
-    for (int i = 1; i < 16; ++i) acc[0] = _mm256_add_ps(acc[0], acc[i]);
-    _mm256_storeu_ps(lanes, acc[0]);
-    for (float v : lanes) sink += v;
-  }
-  benchmark::DoNotOptimize(sink);
-  return double(omp_get_max_threads()) * double(iters) * 16 * 8 * 2;
-}
-
-bool has_avx512() { return __builtin_cpu_supports("avx512f"); }
-
-double fma_flops(int64_t iters) {
-  return has_avx512() ? fma_flops_avx512(iters) : fma_flops_avx2(iters);
-}
 
 // The machine's measured f32 FMA peak (FLOP/s, all threads): the best of five timed runs.
 double fma_peak() {
@@ -90,7 +47,7 @@ void BM_fma_peak(benchmark::State& st) {
   double flops = 0;
   for (auto _ : st) flops = fma_flops(int64_t(1) << 22);
   st.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
-  st.SetLabel(has_avx512() ? "avx512" : "avx2");
+  st.SetLabel(fma_isa());
 }
 BENCHMARK(BM_fma_peak)->UseRealTime()->Iterations(5);
 

@@ -3,6 +3,7 @@
 // time, forward and backward apart, with calls, share of the step, achieved GFLOP/s and GB/s and
 // the fraction of the machine's roofline, like torch.profiler's key averages.
 #pragma once
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -21,6 +22,10 @@ struct MachinePeaks {
   int threads = 1;
 };
 MachinePeaks measure_peaks();
+// The FMA loop itself: `iters` rounds of 16 independent f32 FMA chains on every OpenMP thread at
+// once (the widest vectors the CPU has); returns the FLOPs done. fma_isa() names the vectors.
+double fma_flops(int64_t iters);
+const char* fma_isa();
 
 struct ProfileRow {
   std::string pass;  // forward, backward, optimizer (the phase span it ran in), or step
