@@ -112,6 +112,22 @@ void build(Subject& s, const std::string& name, int64_t batch, bool recompute_ge
   s.opt = std::move(step.opt);
 }
 
+// Runs tools/SCRIPT with python3 and its two arguments passed as they are (no shell: a folder
+// name is never read as a command); says on stderr when it fails.
+void plot(const char* script, const std::string& in, const std::string& out) {
+  const std::string path = std::string(SPOOL_SOURCE_DIR) + "/tools/" + script;
+  char* argv[] = {const_cast<char*>("/usr/bin/python3"), const_cast<char*>(path.c_str()),
+                  const_cast<char*>(in.c_str()), const_cast<char*>(out.c_str()), nullptr};
+  pid_t pid = 0;
+  int status = 0;
+  const bool ran = posix_spawn(&pid, argv[0], nullptr, nullptr, argv, environ) == 0 &&
+                   waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (!ran)
+    std::fprintf(stderr,
+                 "memstudy: plotting failed (/usr/bin/python3 %s %s %s); the CSVs are complete\n",
+                 path.c_str(), in.c_str(), out.c_str());
+}
+
 std::vector<std::vector<float>> grads_of(nn::Module& m) {
   std::vector<std::vector<float>> g;
   for (const auto& p : m.parameters()) g.push_back(to(p.grad(), Device::cpu()).to_vector<float>());
@@ -514,34 +530,10 @@ int cmd_memstudy(int argc, char** argv) {
     std::printf("wrote %s (%lld trace events)\n", trace_path->c_str(), (long long)trace::events());
   }
   if (writer && !a.has("no-plot")) {
-    // The plotter runs with its arguments passed as they are (no shell: a folder name is never
-    // read as a command).
-    const std::string script = std::string(SPOOL_SOURCE_DIR) + "/tools/plot_memstudy.py",
-                      png = out + "/memstudy.png";
-    std::fflush(stdout);  // the table first, then the plotter's line
-    char* argv_[] = {const_cast<char*>("/usr/bin/python3"), const_cast<char*>(script.c_str()),
-                     const_cast<char*>(csv_path.c_str()), const_cast<char*>(png.c_str()), nullptr};
-    pid_t pid = 0;
-    int status = 0;
-    const bool ran = posix_spawn(&pid, argv_[0], nullptr, nullptr, argv_, environ) == 0 &&
-                     waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-                     WEXITSTATUS(status) == 0;
-    if (!ran)
-      std::fprintf(stderr,
-                   "memstudy: plotting failed (/usr/bin/python3 %s %s %s); the CSV is "
-                   "complete\n",
-                   script.c_str(), csv_path.c_str(), png.c_str());
-    // The timelines: memstudy/timeline_<model>.png.
-    const std::string tl_script = std::string(SPOOL_SOURCE_DIR) + "/tools/plot_timeline.py";
-    char* tl_argv[] = {const_cast<char*>("/usr/bin/python3"), const_cast<char*>(tl_script.c_str()),
-                       const_cast<char*>(timeline_path.c_str()), const_cast<char*>(out.c_str()),
-                       nullptr};
-    const bool drew = posix_spawn(&pid, tl_argv[0], nullptr, nullptr, tl_argv, environ) == 0 &&
-                      waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-                      WEXITSTATUS(status) == 0;
-    if (!drew)
-      std::fprintf(stderr, "memstudy: plotting the timelines failed (/usr/bin/python3 %s %s %s)\n",
-                   tl_script.c_str(), timeline_path.c_str(), out.c_str());
+    // memstudy.png, then the timelines (timeline_<model>.png); the CSVs are complete either way.
+    std::fflush(stdout);  // the table first, then the plotters' lines
+    plot("plot_memstudy.py", csv_path, out + "/memstudy.png");
+    plot("plot_timeline.py", timeline_path, out);
   }
   return 0;
 }
