@@ -28,6 +28,9 @@ class Allocator {
   virtual void empty_cache() {}
   MemoryStats stats() const;
   void reset_peak();
+  // Writes its counter tracks' values now, while a trace is on (engine/trace.h): a trace starts
+  // its tracks with the live and reserved bytes it began with.
+  void trace_now() const { trace_counters(live_.load()); }
 
  protected:
   void count_alloc(size_t nbytes);

@@ -331,19 +331,9 @@ void backward(Tensors roots, Tensors grads, bool retain_graph) {
     Tensors in_grads;
     {
       trace::OpScope span("backward", n->op);
-      if (span.active()) {
-        std::string out;
-        for (const auto& o : n->outputs) {
-          out += out.empty() ? "[" : " [";
-          for (size_t d = 0; d < o.shape.size(); ++d) {
-            if (d) out += ", ";
-            out += std::to_string(o.shape[d]);
-          }
-          out += "]";
-        }
-        span.add(trace::arg("outputs", out));
-      }
       in_grads = n->backward(saved, grads, needs);
+      // Its incoming gradients, what it saved and the gradients it returns.
+      span.io(grads, in_grads, saved);
     }
     // The node's own handles go first: a gradient it passed on (or wrote its result over) is
     // then held by in_grads alone, and a leaf can adopt it without a copy.

@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 
+#include "engine/allocator.h"
 #include "engine/error.h"
 #include "engine/files.h"
 #include "engine/tensor.h"
@@ -39,6 +41,8 @@ int tid() {
 // The start of the first kernel since this thread's last op, span or backward boundary (< 0:
 // none): an op's forward span starts there.
 thread_local double t_op_start = -1;
+// The FLOPs of the kernels this thread has recorded: an OpScope's are the difference across it.
+thread_local double t_kernel_flops = 0;
 
 void push(Event e) {
   std::lock_guard<std::mutex> lock(g_mu);
@@ -89,12 +93,15 @@ bool on() { return g_on.load(std::memory_order_relaxed); }
 
 void start(int64_t max_events) {
   SPOOL_CHECK(max_events > 0, "trace: max_events ", max_events, " must be positive");
-  std::lock_guard<std::mutex> lock(g_mu);
-  g_events.clear();
-  g_max = max_events;
-  g_dropped = 0;
-  t_op_start = -1;
-  g_on.store(true);
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    g_events.clear();
+    g_max = max_events;
+    g_dropped = 0;
+    t_op_start = -1;
+    g_on.store(true);
+  }
+  allocator(Device::cpu()).trace_now();  // the tracks start at the bytes live now
 }
 
 void stop() { g_on.store(false); }
@@ -102,6 +109,7 @@ void stop() { g_on.store(false); }
 void resume() {
   t_op_start = -1;
   g_on.store(true);
+  allocator(Device::cpu()).trace_now();
 }
 
 int64_t events() {
@@ -157,16 +165,28 @@ Span::~Span() {
 thread_local int t_scopes = 0;
 
 OpScope::OpScope(const char* cat, std::string name) : span_(cat, std::move(name)) {
-  if (span_.active()) ++t_scopes;
+  if (span_.active()) {
+    ++t_scopes;
+    flops0_ = t_kernel_flops;
+  }
+}
+
+void OpScope::io(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+                 const std::vector<Tensor>& saved) {
+  if (!span_.active()) return;
+  for (Arg& a : detail::io_args(inputs, outputs, saved)) span_.add(std::move(a));
 }
 
 OpScope::~OpScope() {
-  if (span_.active()) --t_scopes;
+  if (!span_.active()) return;
+  --t_scopes;
+  if (t_kernel_flops > flops0_) span_.add(arg("flops", t_kernel_flops - flops0_));
 }
 
 void complete(const char* cat, std::string name, double start_us, double end_us,
               std::vector<Arg> args, Work work) {
   if (!on()) return;
+  if (work.flops > 0 && std::strcmp(cat, "kernel") == 0) t_kernel_flops += work.flops;
   Event e;
   e.work = work;
   e.cat = cat;
@@ -237,33 +257,41 @@ void kernel_started(double start_us) {
   if (t_op_start < 0) t_op_start = start_us;
 }
 
+std::vector<Arg> io_args(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+                         const std::vector<Tensor>& saved) {
+  auto shapes = [](const std::vector<Tensor>& ts, int64_t& bytes) {
+    std::string s;
+    for (const Tensor& t : ts) {
+      if (!s.empty()) s += ' ';
+      s += shape_of(t);
+      if (t.defined()) bytes += int64_t(t.nbytes());
+    }
+    return s;
+  };
+  int64_t read = 0, written = 0;
+  std::vector<Arg> args{arg("inputs", shapes(inputs, read)), arg("outputs", shapes(outputs, written))};
+  if (!saved.empty()) args.push_back(arg("saved", shapes(saved, read)));
+  // The dtype and device of the first defined output (of the first input, when none is).
+  const Tensor* first = nullptr;
+  for (const auto* ts : {&outputs, &inputs})
+    for (const Tensor& t : *ts)
+      if (!first && t.defined()) first = &t;
+  if (first) {
+    args.push_back(arg("dtype", std::string(spool::name(first->dtype()))));
+    args.push_back(arg("device", first->device().str()));
+  }
+  args.push_back(arg("bytes_read", read));
+  args.push_back(arg("bytes_written", written));
+  return args;
+}
+
 void op_recorded(const char* op, const std::vector<Tensor>& inputs,
                  const std::vector<Tensor>& outputs, double flops) {
   if (!on()) return;
   const double end = now_us(), start = t_op_start >= 0 ? t_op_start : end;
   t_op_start = -1;
   if (t_scopes > 0) return;  // inside an op's or a backward node's OpScope
-  std::string in, out;
-  int64_t read = 0, written = 0;
-  for (const Tensor& t : inputs) {
-    if (!in.empty()) in += ' ';
-    in += shape_of(t);
-    if (t.defined()) read += int64_t(t.nbytes());
-  }
-  for (const Tensor& t : outputs) {
-    if (!out.empty()) out += ' ';
-    out += shape_of(t);
-    if (t.defined()) written += int64_t(t.nbytes());
-  }
-  std::vector<Arg> args{arg("inputs", in), arg("outputs", out)};
-  for (const Tensor& t : outputs)
-    if (t.defined()) {
-      args.push_back(arg("dtype", std::string(spool::name(t.dtype()))));
-      args.push_back(arg("device", t.device().str()));
-      break;
-    }
-  args.push_back(arg("bytes_read", read));
-  args.push_back(arg("bytes_written", written));
+  std::vector<Arg> args = io_args(inputs, outputs, {});
   if (flops >= 0) args.push_back(arg("flops", flops));
   complete("op", op, start, end, std::move(args));
 }

@@ -87,10 +87,16 @@ class OpScope {
   OpScope(const OpScope&) = delete;
   OpScope& operator=(const OpScope&) = delete;
   void add(Arg a) { span_.add(std::move(a)); }
+  // Its tensors, as an op span's arguments: the shapes of `inputs`, `outputs` and `saved`, the
+  // dtype and device, the bytes read (inputs and saved) and written (outputs). The FLOPs of the
+  // kernels it launched are added at its end.
+  void io(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+          const std::vector<Tensor>& saved = {});
   bool active() const { return span_.active(); }
 
  private:
   Span span_;
+  double flops0_ = 0;
 };
 
 // A span whose times the caller measured.
@@ -113,6 +119,9 @@ namespace detail {
 // `inner` wrapped so that each call is a kernel span (engine/trace_backend.cpp); backend()
 // hands it out while a trace is on.
 Backend& traced(Backend& inner);
+// An op span's arguments for these tensors (OpScope::io).
+std::vector<Arg> io_args(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+                         const std::vector<Tensor>& saved);
 // The kernel and op hooks (engine/backend.cpp, engine/autograd.cpp).
 void kernel_started(double start_us);
 // The forward span of the op record() names, from the first kernel since the last one.

@@ -36,11 +36,13 @@ namespace {
 // allocator's peak is of the timed steps.
 // With a trace (--trace FILE), `trace_steps` more steps run after the timed ones with the trace
 // on (engine/trace.h), each in a "step" span with its batch's preparation in a "data" span; their
-// median is traced_median, against `median` of the same run untraced.
+// median is traced_median, against `median` of the same run untraced. The traced steps' peak and
+// the live bytes at the trace's end are the allocator's figures its counter track must show.
 struct StepTimes {
   double median = 0, total = 0;  // ms
   int64_t peak_bytes = 0;
   double traced_median = 0;  // ms; 0 without a trace
+  int64_t traced_peak_bytes = 0, traced_end_live_bytes = 0;
   std::optional<Profile> profile;
 };
 struct TraceRequest {
@@ -53,10 +55,15 @@ StepTimes time_steps(Device device, int64_t warmup, int64_t steps,
                      const std::function<void(int64_t)>& prepare, const std::function<void()>& step,
                      const TraceRequest& tr = {}) {
   std::vector<double> ms, traced;
+  int64_t timed_peak = -1;
   const int64_t last = warmup + steps + (tr.on() ? tr.steps : 0);
   for (int64_t s = 0; s < last; ++s) {
     const bool tracing = s >= warmup + steps;
-    if (tracing && s == warmup + steps) trace::start();
+    if (tracing && s == warmup + steps) {
+      timed_peak = memory_stats(device).peak_bytes;
+      reset_peak(device);
+      trace::start();
+    }
     if (prepare) {
       trace::Span data("data", "batch");
       prepare(s);
@@ -76,10 +83,13 @@ StepTimes time_steps(Device device, int64_t warmup, int64_t steps,
       ms.push_back(t);
   }
   std::sort(ms.begin(), ms.end());
-  StepTimes t{ms[ms.size() / 2], 0, memory_stats(device).peak_bytes};
+  StepTimes t{ms[ms.size() / 2], 0, timed_peak >= 0 ? timed_peak : memory_stats(device).peak_bytes};
   for (double v : ms) t.total += v;
   if (tr.on()) {
+    const MemoryStats m = memory_stats(device);
     trace::stop();
+    t.traced_peak_bytes = m.peak_bytes;
+    t.traced_end_live_bytes = m.live_bytes;
     if (tr.path) trace::write(*tr.path);
     if (tr.profile) t.profile = profile_of(trace::spans());
     std::sort(traced.begin(), traced.end());
@@ -92,6 +102,8 @@ StepTimes time_steps(Device device, int64_t warmup, int64_t steps,
 Json& with_trace(Json& j, const StepTimes& t, const TraceRequest& tr) {
   if (!tr.on()) return j;
   j.add("traced_steps", tr.steps).add("traced_median_step_ms", t.traced_median);
+  j.add("traced_peak_bytes", t.traced_peak_bytes)
+      .add("traced_end_live_bytes", t.traced_end_live_bytes);
   if (tr.path) j.add("trace", *tr.path);
   return j.add("trace_events", trace::events()).add("trace_dropped_events", trace::dropped());
 }

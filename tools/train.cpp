@@ -325,6 +325,7 @@ class ClassifierTask : public Task {
 
   Metrics step(int64_t step, PlannedSteps* planned,
                const std::function<void()>& zero_grad) override {
+    std::optional<trace::Span> data_span(std::in_place, "data", "batch");
     const int64_t epoch = step / per_epoch_, pos = step % per_epoch_;
     if (epoch != order_epoch_) {
       order_ = epoch_order(c_.seed, epoch, n_);
@@ -337,6 +338,7 @@ class ClassifierTask : public Task {
     idx = std::vector<int64_t>(idx.begin() + first, idx.begin() + end);
     Tensor rows = to(from_vector(idx), c_.device);
     Tensor xb = index_select(x_train_, 0, rows), yb = index_select(d_.y_train, 0, rows);
+    data_span.reset();
     if (planned) {
       // Fractions of the budget are of the standard staging's plain step (--stem-groups).
       Chain standard;

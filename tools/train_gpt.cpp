@@ -7,6 +7,7 @@
 #include "data/text.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
+#include "engine/trace.h"
 #include "models/gpt.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
@@ -73,6 +74,7 @@ class GptTask : public Task {
 
   Metrics step(int64_t step, PlannedSteps* planned,
                const std::function<void()>& zero_grad) override {
+    std::optional<trace::Span> data_span(std::in_place, "data", "batch");  // until on the device
     data::LmBatch b =
         c_.pack
             ? data::packed_batch(corpus_.train, c_.batch, t_, cursor_)
@@ -90,6 +92,7 @@ class GptTask : public Task {
       share = all > 0 ? double(b.real_targets) / double(all) : share;
     }
     b = on_device(std::move(b), c_.device);
+    data_span.reset();
     // Forward, backward and a plan's replays alike under autocast (replays must repeat the
     // forward's precision); the optimizer updates the f32 parameters outside it.
     std::optional<Autocast> autocast;

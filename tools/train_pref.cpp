@@ -10,12 +10,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "data/preference.h"
 #include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
 #include "engine/safetensors.h"
+#include "engine/trace.h"
 #include "models/dpo.h"
 #include "models/ppo.h"
 #include "nn/optim.h"
@@ -29,6 +31,13 @@
 namespace spool::cli {
 
 namespace {
+
+// `make()`, a batch, in a trace's "data" span.
+template <class Make>
+auto loaded(Make make) {
+  trace::Span span("data", "batch");
+  return make();
+}
 
 // A GPT from a weights file for preference training: a longer-context GPT (a gpt-tiny pretrained
 // at context 256) keeps its first 128 position embeddings, as dpo-gpt-tiny has; the pair rows
@@ -200,7 +209,7 @@ class SftTask : public PreferenceTask {
   }
   Metrics step(int64_t step, PlannedSteps*, const std::function<void()>&) override {
     const std::vector<size_t> which = my_pairs(step);
-    const data::LmBatch b = data::sft_batch(set_.train, which, context_);
+    const data::LmBatch b = loaded([&] { return data::sft_batch(set_.train, which, context_); });
     if (c_.world > 1) {  // the loss is a mean over completion bytes: share them, not pairs
       const int64_t all = data::sft_batch(set_.train, step_pairs(step), context_).real_targets;
       share = all > 0 ? double(b.real_targets) / double(all) : share;
@@ -264,7 +273,8 @@ class DpoTask : public PreferenceTask {
   }
   Metrics step(int64_t step, PlannedSteps*, const std::function<void()>&) override {
     const std::vector<size_t> which = my_pairs(step);
-    const data::PairBatch b = on_device(data::pair_batch(set_.train, which, context_), c_.device);
+    const data::PairBatch b = loaded(
+        [&] { return on_device(data::pair_batch(set_.train, which, context_), c_.device); });
     auto [rc, rr] = reference(0, which, b);
     auto [pc, pr] = models::pair_logps(*policy_, b.tokens, b.mask);  // chosen + rejected at once
     const models::DpoResult r = models::dpo_loss(pc, pr, rc, rr, c_.dpo);
@@ -352,7 +362,8 @@ class RewardTask : public PreferenceTask {
  private:
   Metrics score(const std::vector<data::PreferencePair>& pairs, const std::vector<size_t>& which,
                 Tensor* loss_out) {
-    const data::PairBatch b = on_device(data::pair_batch(pairs, which, context_), c_.device);
+    const data::PairBatch b =
+        loaded([&] { return on_device(data::pair_batch(pairs, which, context_), c_.device); });
     const Tensor r = rm_->rewards(b.tokens, b.mask);
     const Tensor rc = narrow(r, 0, 0, b.pairs), rr = narrow(r, 0, b.pairs, b.pairs);
     const Tensor loss = mean(-log_sigmoid(rc - rr));

@@ -10,10 +10,12 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <optional>
 
 #include "data/clips.h"
 #include "engine/autograd.h"
 #include "engine/factory.h"
+#include "engine/trace.h"
 #include "engine/safetensors.h"
 #include "models/resnet3d.h"
 #include "models/video.h"
@@ -116,6 +118,7 @@ class VideoTask : public Task {
 
   Metrics step(int64_t step, PlannedSteps* planned,
                const std::function<void()>& zero_grad) override {
+    std::optional<trace::Span> data_span(std::in_place, "data", "batch");  // waits for the prefetch
     data::ClipBatch b = next_.get();
     if (step + 1 < total) next_ = prefetch();
     if (c_.world > 1) {  // data parallel: this rank's clips of the global batch
@@ -125,6 +128,7 @@ class VideoTask : public Task {
     }
     const Tensor x = model_layout(to(b.x, c_.device), i3d_);  // clips are decoded on the cpu
     b.labels = to(b.labels, c_.device);
+    data_span.reset();
     auto* gcn = c_.object_regions ? dynamic_cast<models::GcnNet*>(model_.get()) : nullptr;
     if (gcn) SPOOL_CHECK(b.boxes.defined(), "train: the batch came without its object boxes");
     if (planned) {

@@ -118,12 +118,30 @@ TEST(Trace, SpansNestAndTheCounterTrackIsTheAllocatorsFigure) {
       found = true;
     }
   EXPECT_TRUE(found);
-  // The live-bytes track: its last value is the allocator's live bytes when the trace stopped,
+  // The matmul's backward node: the gradient it got ([4, 8]), the two tensors it saved, the one
+  // gradient it returned (w's: x needs none) and the FLOPs of that product (x^T g: 2 x 16 x 4 x 8).
+  found = false;
+  for (const json& e : doc["traceEvents"])
+    if (e["ph"] == "X" && e["cat"] == "backward" && e["name"] == "matmul") {
+      const json& a = e["args"];
+      EXPECT_EQ(a["inputs"], "[4, 8]");
+      EXPECT_EQ(a["saved"], "[4, 16] [16, 8]");
+      EXPECT_EQ(a["outputs"], "undefined [16, 8]");
+      EXPECT_EQ(a["dtype"], "f32");
+      EXPECT_EQ(a["device"], "cpu");
+      EXPECT_EQ(a["bytes_read"].get<int64_t>(), (4 * 8 + 4 * 16 + 16 * 8) * 4);
+      EXPECT_EQ(a["bytes_written"].get<int64_t>(), 16 * 8 * 4);
+      EXPECT_EQ(a["flops"].get<double>(), 2.0 * 16 * 4 * 8);
+      found = true;
+    }
+  EXPECT_TRUE(found);
+  // The live-bytes track: its first value is the live bytes the trace started with, its last is the allocator's live bytes when the trace stopped,
   // and its highest (with the level it started from) the allocator's peak.
   const auto live = track(doc, "cpu live bytes");
   ASSERT_FALSE(live.empty());
+  EXPECT_EQ(int64_t(live.front().second), live0);
   EXPECT_EQ(int64_t(live.back().second), stats.live_bytes);
-  double highest = double(live0);
+  double highest = 0;
   for (const auto& [t, v] : live) highest = std::max(highest, v);
   EXPECT_EQ(int64_t(highest), stats.peak_bytes);
   // The optimizer made AdamW's two moments inside the trace: the track ends above its start.
@@ -153,8 +171,28 @@ TEST(Trace, IsBoundedAndWrittenOnlyWhereOutputsMayGo) {
   EXPECT_THROW(trace::start(0), Error);
 }
 
+// The highest and the last value of a counter track.
+std::pair<int64_t, int64_t> highest_and_last(const std::vector<std::pair<double, double>>& t) {
+  double highest = 0;
+  for (const auto& [ts, v] : t) highest = std::max(highest, v);
+  return {int64_t(highest), t.empty() ? -1 : int64_t(t.back().second)};
+}
+
+// A number field of bench's JSON line.
+int64_t field(const std::string& output, const std::string& key) {
+  std::smatch m;
+  const std::regex re("\"" + key + "\": (\\d+)");
+  if (!std::regex_search(output, m, re)) {
+    ADD_FAILURE() << "no " << key << " in " << output;
+    return -1;
+  }
+  return std::stoll(m[1]);
+}
+
 // spool bench --trace on gpt-tiny and tsm-r18: the files open as Chrome traces, their spans
-// nest, and each traced step holds forward, backward and the optimizer.
+// nest, each traced step holds forward, backward and the optimizer, and the live-bytes track
+// is the allocator's figure: its highest value is the traced step's peak, its last the live
+// bytes when the trace stopped (both in bench's JSON line, read from the allocator).
 TEST(Trace, BenchTracesOfGptTinyAndTsmParseAndNest) {
   auto dir = temp_dir();
   for (const std::string model : {"gpt-tiny", "tsm-r18"}) {
@@ -170,8 +208,13 @@ TEST(Trace, BenchTracesOfGptTinyAndTsmParseAndNest) {
     EXPECT_GT(cats.at("op"), 10) << model;
     EXPECT_GT(cats.at("backward"), 10) << model;
     EXPECT_GT(cats.at("kernel"), 10) << model;
-    EXPECT_FALSE(track(doc, "cpu live bytes").empty());
-    EXPECT_FALSE(track(doc, "cpu reserved bytes").empty());
+    // gpt-tiny's bench samples each step's batch; tsm-r18's steps on one clip batch made first.
+    EXPECT_EQ(cats.count("data") ? cats.at("data") : 0, model == "gpt-tiny" ? 1 : 0) << model;
+    const auto [highest, last] = highest_and_last(track(doc, "cpu live bytes"));
+    EXPECT_EQ(highest, field(r.output, "traced_peak_bytes")) << model;
+    EXPECT_EQ(last, field(r.output, "traced_end_live_bytes")) << model;
+    EXPECT_GT(highest, last) << model;  // the step's activations came and went
+    EXPECT_GE(highest_and_last(track(doc, "cpu reserved bytes")).first, highest) << model;
   }
   CliResult r = run_cli("bench --model gpt-tiny --steps 1 --trace-steps 2");
   EXPECT_EQ(r.status, 2);
@@ -241,6 +284,7 @@ TEST(Trace, TrainTracesTheStepsAskedFor) {
   std::sort(steps.begin(), steps.end());
   EXPECT_EQ(steps, (std::vector<std::string>{"step 2", "step 3"}));
   EXPECT_EQ(cats.at("phase"), 2);  // the optimizer, once a step
+  EXPECT_EQ(cats.at("data"), 2);   // the batch, once a step
   EXPECT_GT(cats.at("backward"), 2);
   for (const std::string bad : {"3", "2:2", "a:4", "-1:3", "2:"}) {
     r = run_cli("train --model mlp --steps 5 --trace " + path.string() + " --trace-steps " + bad);
