@@ -10,5 +10,5 @@ cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=Release -DSPOOL_CUDA=EMULATE -DSPOOL_
 cmake --build build-emu -j2 --target spool_cuda_all_tests
 echo "emulated build: $((SECONDS - t0)) s"
 t1=$SECONDS
-build-emu/spool_cuda_all_tests --gtest_filter='Cuda*' --gtest_brief=1
+bash tools/run_each.sh build-emu/tests.log build-emu/spool_cuda_all_tests --gtest_filter='Cuda*'
 echo "emulated CUDA tests: $((SECONDS - t1)) s"

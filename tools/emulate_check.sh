@@ -49,6 +49,6 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 [ "$kind" = tsan ] && export OMP_NUM_THREADS=1
 t1=$SECONDS
 status=0
-"$dir/spool_cuda_tests" "${args[@]}" 2>&1 | tee "$dir/tests.log" || status=$?
+bash tools/run_each.sh "$dir/tests.log" "$dir/spool_cuda_tests" "${args[@]}" || status=$?
 echo "emulated CUDA tests under $kind: $((SECONDS - t1)) s"
 exit $status
