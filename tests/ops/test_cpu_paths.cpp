@@ -4,13 +4,16 @@
 //   pass and both gradients, over the geometries the models use and the corners (groups,
 //   depthwise, dilation, strides that drop a row, 1, 2 and 3 spatial dims, the 3-channel stem);
 // - matmul: OpenBLAS's sgemm and oneDNN's sgemm, with transposed, batched, broadcast and
-//   degenerate operands, forward and both gradients.
+//   degenerate operands, forward and both gradients;
+// - flash attention, whose tile products take the same GEMM path: forward and the three
+//   gradients against naive attention in f64, causal and over packed documents.
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "engine/autograd.h"
 #include "engine/factory.h"
+#include "ops/attention.h"
 #include "ops/conv.h"
 #include "ops/cpu/paths.h"
 #include "ops/ops.h"
@@ -238,6 +241,44 @@ TEST(CpuGemmPaths, OnednnInF32MatchesTheF64Reference) {
   std::string why;
   if (!cpu::onednn_available(&why)) GTEST_SKIP() << "no oneDNN path to check: " << why;
   check_gemm_path(Gemm::onednn, "onednn");
+}
+
+// Flash attention in f32 on a GEMM path, and its gradients, against naive attention in f64
+// (matmul's dgemm and ordinary ops): 150 tokens make key tiles of 64, 64 and 22.
+void check_attention_path(Gemm path, const char* path_name) {
+  const Shape shape{2, 2, 150, 16};
+  Generator gen(70);
+  const Tensor q = randn(shape, DType::f64, &gen), k = randn(shape, DType::f64, &gen),
+               v = randn(shape, DType::f64, &gen), g = randn(shape, DType::f64, &gen);
+  const Tensor cu = from_vector<int64_t>({0, 40, 150, 230, 300}, {5});
+  for (const bool packed : {false, true}) {
+    AttentionOptions o;
+    if (packed) o.segments = segments_from_cu_seqlens(cu, 2, 150);
+    auto run_attention = [&](bool flash, DType dt) {
+      Tensor x[3] = {to(q, dt).detach(), to(k, dt).detach(), to(v, dt).detach()};
+      for (Tensor& t : x) t.requires_grad_();
+      Tensor y = flash ? flash_attention(x[0], x[1], x[2], o) : naive_attention(x[0], x[1], x[2], o);
+      backward(sum(y * to(g, dt)));
+      return std::vector<Tensor>{y.detach(), x[0].grad(), x[1].grad(), x[2].grad()};
+    };
+    const auto want = run_attention(false, DType::f64);
+    GemmPathScope scope(path);
+    const auto got = run_attention(true, DType::f32);
+    const char* what[] = {"out", "dq", "dk", "dv"};
+    for (size_t i = 0; i < 4; ++i)
+      EXPECT_LT(test_support::scaled_error(to(got[i], DType::f64), want[i], 1e-3), 2e-5)
+          << path_name << (packed ? ", packed" : ", causal") << ": " << what[i];
+  }
+}
+
+TEST(CpuGemmPaths, FlashAttentionThroughOpenblasMatchesTheF64Reference) {
+  check_attention_path(Gemm::openblas, "openblas");
+}
+
+TEST(CpuGemmPaths, FlashAttentionThroughOnednnMatchesTheF64Reference) {
+  std::string why;
+  if (!cpu::onednn_available(&why)) GTEST_SKIP() << "no oneDNN path to check: " << why;
+  check_attention_path(Gemm::onednn, "onednn");
 }
 
 TEST(CpuGemmPaths, SelectingOnednnWithoutItSaysWhy) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "engine/allocator.h"
@@ -193,9 +194,10 @@ TEST(Pool, MaxPoolTakesTheLargestOfEachWindow) {
   EXPECT_THAT(max_pool(x, o).to_vector<double>(), ElementsAre(5, 4, 7));
 }
 
-// The CPU kernel (branch-free over the taps inside the input) against the window geometry's
-// reference scan, value and index, on values with ties and NaNs, with padding and dilation, in
-// 1, 2 and 3 dims.
+// The CPU kernel against the window geometry's reference scan, value and index, on values with
+// ties, NaNs and -inf, with padding and dilation, in 1, 2 and 3 dims, in f64 and f32. The rows
+// wide enough for the kernel's row-at-a-time path (stride 1, 2 and 3, with and without padding)
+// have runs of interior windows longer than a vector, and their ends reach into the padding.
 TEST(Pool, MaxPoolKernelEqualsTheWindowScanWithTiesNansPaddingAndDilation) {
   struct Case {
     Shape x;
@@ -206,43 +208,50 @@ TEST(Pool, MaxPoolKernelEqualsTheWindowScanWithTiesNansPaddingAndDilation) {
       {{2, 3, 9, 10}, {3, 3}, {2, 2}, {1, 1}, {1, 1}},
       {{1, 2, 9, 9}, {3, 2}, {1, 3}, {1, 0}, {2, 3}},
       {{1, 2, 5, 6, 7}, {3, 3, 3}, {2, 1, 2}, {1, 1, 1}, {1, 2, 1}},
+      {{2, 3, 7, 41}, {3, 3}, {2, 2}, {1, 1}, {1, 1}},
+      {{1, 2, 4, 35}, {2, 3}, {1, 1}, {1, 1}, {1, 1}},
+      {{1, 2, 3, 40}, {1, 3}, {1, 3}, {0, 1}, {1, 2}},
+      {{1, 2, 2, 5, 38}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}},
   };
   uint64_t seed = 7;
-  for (const Case& c : cases) {
-    std::mt19937_64 rng(seed++);
-    std::vector<double> v(size_t(numel(c.x)));
-    for (double& e : v) {
-      const uint64_t r = rng() % 16;  // few distinct values: many ties; some NaNs
-      e = r == 0 ? std::nan("") : double(r % 5) - 2;
-    }
-    const Tensor x = from_vector<double>(v, c.x);
-    WindowParams w;
-    w.kernel = c.k;
-    w.stride = c.s;
-    w.padding = c.p;
-    w.dilation = c.d;
-    Shape ys = {c.x[0], c.x[1]};
-    for (size_t i = 0; i < c.k.size(); ++i) ys.push_back(w.out_size(i, c.x[i + 2]));
-    const Tensor y = empty(ys, DType::f64), idx = empty(ys, DType::i64);
-    backend(Device::cpu()).max_pool(x, w, y, idx);
-    const Window3 g = window3(c.x, ys, w);
-    const auto got = y.to_vector<double>();
-    const auto got_idx = idx.to_vector<int64_t>();
-    const int64_t planes = c.x[0] * c.x[1];
-    for (int64_t pl = 0; pl < planes; ++pl)
-      for (int64_t o = 0; o < g.out_vol(); ++o) {
-        int64_t oc[3], st[3], arg;
-        g.out_coords(o, oc);
-        g.window_start(oc, st);
-        const double want = g.window_max(v.data() + pl * g.in_vol(), st, &arg);
-        const size_t at = size_t(pl * g.out_vol() + o);
-        EXPECT_EQ(got_idx[at], arg) << "plane " << pl << ", output " << o;
-        if (std::isnan(want))
-          EXPECT_TRUE(std::isnan(got[at])) << "plane " << pl << ", output " << o;
-        else
-          EXPECT_EQ(got[at], want) << "plane " << pl << ", output " << o;
+  for (const DType dt : {DType::f64, DType::f32})
+    for (const Case& c : cases) {
+      std::mt19937_64 rng(seed++);
+      std::vector<double> v(size_t(numel(c.x)));
+      for (double& e : v) {
+        const uint64_t r = rng() % 16;  // few distinct values: many ties; some NaNs and -inf
+        e = r == 0   ? std::nan("")
+            : r == 1 ? -std::numeric_limits<double>::infinity()
+                     : double(r % 5) - 2;
       }
-  }
+      const Tensor x = to(from_vector<double>(v, c.x), dt);
+      WindowParams w;
+      w.kernel = c.k;
+      w.stride = c.s;
+      w.padding = c.p;
+      w.dilation = c.d;
+      Shape ys = {c.x[0], c.x[1]};
+      for (size_t i = 0; i < c.k.size(); ++i) ys.push_back(w.out_size(i, c.x[i + 2]));
+      const Tensor y = empty(ys, dt), idx = empty(ys, DType::i64);
+      backend(Device::cpu()).max_pool(x, w, y, idx);
+      const Window3 g = window3(c.x, ys, w);
+      const auto got = to(y, DType::f64).to_vector<double>();
+      const auto got_idx = idx.to_vector<int64_t>();
+      const int64_t planes = c.x[0] * c.x[1];
+      for (int64_t pl = 0; pl < planes; ++pl)
+        for (int64_t o = 0; o < g.out_vol(); ++o) {
+          int64_t oc[3], st[3], arg;
+          g.out_coords(o, oc);
+          g.window_start(oc, st);
+          const double want = g.window_max(v.data() + pl * g.in_vol(), st, &arg);
+          const size_t at = size_t(pl * g.out_vol() + o);
+          EXPECT_EQ(got_idx[at], arg) << name(dt) << " plane " << pl << ", output " << o;
+          if (std::isnan(want))
+            EXPECT_TRUE(std::isnan(got[at])) << name(dt) << " plane " << pl << ", output " << o;
+          else
+            EXPECT_EQ(got[at], want) << name(dt) << " plane " << pl << ", output " << o;
+        }
+    }
 }
 
 TEST(Pool, AvgPoolCountsPaddingOnlyWhenAskedTo) {

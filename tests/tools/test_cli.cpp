@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -63,8 +64,31 @@ TEST(Cli, EveryCommandsHelpListsFlagsItAccepts) {
 TEST(Cli, InfoNamesVersionBackendsBlasAndThreads) {
   CliResult r = run_cli("info");
   EXPECT_EQ(r.status, 0);
-  for (const char* key : {"spool ", "backends: cpu", "gpu: ", "blas: ", "threads: "})
+  for (const char* key : {"spool ", "backends: cpu", "gpu: ", "blas: ", "cpu: ", "threads: "})
     EXPECT_NE(r.output.find(key), std::string::npos) << key << " missing in:\n" << r.output;
+}
+
+// On a CPU with AVX2, OpenBLAS's SSE3 kernels (what it falls back to on a model it does not know)
+// are named, with the variable that selects the CPU's own; its own kernels are not.
+TEST(Cli, InfoSaysWhenOpenblasRunsKernelsOlderThanTheCpu) {
+  if (!__builtin_cpu_supports("avx2")) GTEST_SKIP() << "this CPU has no AVX2";
+  const char* saved = std::getenv("OPENBLAS_CORETYPE");
+  const std::string keep = saved ? saved : "";
+  setenv("OPENBLAS_CORETYPE", "Prescott", 1);
+  CliResult old = run_cli("info");
+  setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+  CliResult own = run_cli("info");
+  if (saved)
+    setenv("OPENBLAS_CORETYPE", keep.c_str(), 1);
+  else
+    unsetenv("OPENBLAS_CORETYPE");
+  EXPECT_EQ(old.status, 0);
+  EXPECT_NE(old.output.find("note: OpenBLAS did not recognise this CPU and runs its Prescott"),
+            std::string::npos)
+      << old.output;
+  EXPECT_NE(old.output.find("OPENBLAS_CORETYPE="), std::string::npos) << old.output;
+  EXPECT_EQ(own.status, 0);
+  EXPECT_EQ(own.output.find("note: OpenBLAS"), std::string::npos) << own.output;
 }
 
 TEST(Cli, UnknownCommandModelFlagAndBadValuesExitTwoWithOneLine) {
