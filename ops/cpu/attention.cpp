@@ -11,6 +11,7 @@
 #include <dnnl.h>
 #endif
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -60,7 +61,43 @@ struct Mask {
   }
   // The first key any of queries [i0, i1) can see (documents are contiguous).
   int64_t first_key(int64_t i0) const { return seg ? seg[i0] : 0; }
+  // Whether every query of [i0, i0 + nr) sees every key of [j0, j0 + nc): the tile needs no
+  // mask (under a causal mask, the tiles below the diagonal; documents, those inside one).
+  bool all_visible(int64_t i0, int64_t nr, int64_t j0, int64_t nc) const {
+    if (causal && j0 + nc - 1 > i0) return false;
+    return !seg || std::min(seg[i0], seg[j0]) == std::max(seg[i0 + nr - 1], seg[j0 + nc - 1]);
+  }
 };
+
+// The largest of the running maximum `mx` and s[0, n), in eight lanes so that it vectorises;
+// a NaN is never taken (as std::max(mx, s[c]) in scan order), so it reaches the output through
+// exp and the row sum instead.
+inline float row_max(const float* s, int64_t n, float mx) {
+  float m[8] = {mx, mx, mx, mx, mx, mx, mx, mx};
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8)
+    for (int k = 0; k < 8; ++k) m[k] = s[c + k] > m[k] ? s[c + k] : m[k];
+  for (; c < n; ++c) m[0] = s[c] > m[0] ? s[c] : m[0];
+  for (int k = 1; k < 8; ++k) mx = m[k] > mx ? m[k] : mx;
+  return m[0] > mx ? m[0] : mx;
+}
+
+// s[c] = exp(s[c] - mx) over [0, n); returns their sum, added in eight lanes (a fixed order).
+inline float exp_row(float* s, int64_t n, float mx) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8)
+    for (int k = 0; k < 8; ++k) {
+      s[c + k] = exp_f32(s[c + k] - mx);
+      acc[k] += s[c + k];
+    }
+  float tail = 0;
+  for (; c < n; ++c) {
+    s[c] = exp_f32(s[c] - mx);
+    tail += s[c];
+  }
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
+}
 
 float keep_scale(const AttentionParams& p, const Dims& g, int64_t bh, int64_t i, int64_t j) {
   const double u = uniform_at(p.rng, (bh * g.t + i) * g.t + j);
@@ -98,24 +135,20 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
         const float* K = pk + (bh * g.t + j0) * g.d;
         const float* V = pv + (bh * g.t + j0) * g.d;
         gemm(false, true, nr, nc, g.d, scale, Q, g.d, K, g.d, 0.0f, s.data(), kTile);  // S = QK^T
+        const bool full = mask.all_visible(i0, nr, j0, nc);
         for (int64_t r = 0; r < nr; ++r) {
           float* sr = s.data() + r * kTile;
           const int64_t i = i0 + r;
-          float mx = m[size_t(r)];
-          for (int64_t c = 0; c < nc; ++c) {
-            if (!mask.visible(i, j0 + c)) sr[c] = kNegInf;
-            mx = std::max(mx, sr[c]);
-          }
+          if (!full)
+            for (int64_t c = 0; c < nc; ++c)
+              if (!mask.visible(i, j0 + c)) sr[c] = kNegInf;
+          const float mx = row_max(sr, nc, m[size_t(r)]);
           if (mx == kNegInf) {  // nothing visible yet in this row
             std::fill(sr, sr + nc, 0.0f);
             continue;
           }
           const float alpha = exp_f32(m[size_t(r)] - mx);
-          float rowsum = 0;
-          for (int64_t c = 0; c < nc; ++c) {
-            sr[c] = exp_f32(sr[c] - mx);
-            rowsum += sr[c];
-          }
+          const float rowsum = exp_row(sr, nc, mx);
           l[size_t(r)] = l[size_t(r)] * alpha + rowsum;
           m[size_t(r)] = mx;
           float* ar = acc.data() + r * g.d;
@@ -183,11 +216,26 @@ void CpuBackend::attention_backward(const Tensor& q, const Tensor& k, const Tens
           const float* dO = pdo + base + i0 * g.d;
           gemm(false, true, nr, nc, g.d, scale, Q, g.d, K, g.d, 0.0f, s.data(), kTile);
           gemm(false, true, nr, nc, g.d, 1.0f, dO, g.d, V, g.d, 0.0f, dp.data(), kTile);
+          const bool plain = p.dropout_p == 0 && mask.all_visible(i0, nr, j0, nc);
           for (int64_t r = 0; r < nr; ++r) {
             const int64_t i = i0 + r;
             const float li = pl[bh * g.t + i];
             float* sr = s.data() + r * kTile;
             float* dr = dp.data() + r * kTile;
+            if (plain) {  // every key visible, no dropout: a loop that vectorises
+              const float di = drow[size_t(i)];
+              if (li == kNegInf) {
+                std::fill(sr, sr + nc, 0.0f);
+                std::fill(dr, dr + nc, 0.0f);
+                continue;
+              }
+              for (int64_t c = 0; c < nc; ++c) {
+                const float prob = exp_f32(sr[c] - li);
+                dr[c] = prob * (dr[c] - di);
+                sr[c] = prob;
+              }
+              continue;
+            }
             for (int64_t c = 0; c < nc; ++c) {
               const int64_t j = j0 + c;
               const float prob =

@@ -3,6 +3,7 @@
 #pragma once
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -72,10 +73,14 @@ class TempDir : public std::filesystem::path {
   }
 };
 
+// Named by the process and the test, so that runs side by side (two checkouts' suites, ctest's
+// processes) never share one.
 inline TempDir temp_dir() {
+  const ::testing::TestInfo* t = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = std::string(t->test_suite_name()) + "_" + t->name();
+  std::replace(name.begin(), name.end(), '/', '_');  // parameterised tests' names
   return TempDir(std::filesystem::temp_directory_path() /
-                 ("spool_cli_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-                  "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name()));
+                 ("spool_cli_" + std::to_string(::getpid()) + "_" + name));
 }
 
 
