@@ -2,6 +2,7 @@
 #include "engine/trace.h"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -222,7 +223,26 @@ GradReadyHook set_grad_ready_hook(GradReadyHook hook) {
   return hook;
 }
 
+namespace {
+// A trace's "backward" phase (engine/trace.h) around the outermost backward on this thread: the
+// seed, every node and the leaves' accumulation, whoever called it.
+thread_local int t_backward_depth = 0;
+class BackwardPhase {
+ public:
+  BackwardPhase() {
+    if (t_backward_depth++ == 0 && trace::on()) span_.emplace("phase", "backward");
+  }
+  ~BackwardPhase() { --t_backward_depth; }
+  BackwardPhase(const BackwardPhase&) = delete;
+  BackwardPhase& operator=(const BackwardPhase&) = delete;
+
+ private:
+  std::optional<trace::Span> span_;
+};
+}  // namespace
+
 void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  BackwardPhase phase;
   SPOOL_CHECK(root.requires_grad(), "backward: the ", describe(root),
               " tensor does not require grad (no input of the computation requires grad, or it "
               "ran under NoGrad)");
@@ -238,6 +258,7 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
 }
 
 void backward(Tensors roots, Tensors grads, bool retain_graph) {
+  BackwardPhase phase;
   SPOOL_CHECK(roots.size() == grads.size(), "backward: ", roots.size(), " roots but ", grads.size(),
               " gradients");
   NoGrad no_grad;

@@ -116,10 +116,15 @@ Profile profile_of(const std::vector<trace::SpanRecord>& spans) {
       ++p.steps;
       step_us += s->dur;
     } else if (in_step && !row && (cat == "op" || cat == "backward" || cat == "kernel")) {
-      // An outermost op, backward node or stray kernel: a row, in the phase it ran in.
-      std::string pass = "step";
-      for (const Open& o : stack)
+      // An outermost op, backward node or stray kernel: a row, in the phase it ran in (the
+      // innermost "phase" span, or "data" in a batch's span). An op outside every phase is the
+      // forward's (spool train opens no forward phase: its tasks run forward and backward in
+      // one call); a kernel outside every phase and op is the step's own.
+      std::string pass = cat == "op" ? "forward" : "step";
+      for (const Open& o : stack) {
         if (std::strcmp(o.s->cat, "phase") == 0) pass = o.s->name;
+        if (std::strcmp(o.s->cat, "data") == 0) pass = "data";
+      }
       if (cat == "backward") pass = "backward";
       ProfileRow& r = rows[{pass, s->name}];
       r.pass = pass;

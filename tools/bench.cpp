@@ -114,11 +114,8 @@ void print_profile_of(const StepTimes& t) {
   if (t.profile && g_peaks) print_profile(*t.profile, *g_peaks, stdout);
 }
 
-// The phases of a step, as spans of a trace ("phase": forward, backward, optimizer).
-void traced_backward(const Tensor& loss) {
-  trace::Span span("phase", "backward");
-  backward(loss);
-}
+// The optimizer's phase of a step, as a span of a trace (backward() opens its own "backward"
+// phase; the benchmarks open "forward").
 void traced_step(nn::Optimizer& opt) {
   trace::Span span("phase", "optimizer");
   opt.step();
@@ -161,7 +158,7 @@ int bench_dpo(const Args& a, const ModelInfo& info, int64_t steps, int64_t warmu
           auto [pc, pr] = models::pair_logps(policy, tokens, mask);
           loss = models::dpo_loss(pc, pr, rc, rr, {}).loss;
         }
-        traced_backward(loss);
+        backward(loss);
         traced_step(opt);
       },
       tr);
@@ -202,7 +199,7 @@ int bench_video(const std::string& name, int64_t steps, int64_t warmup, const Tr
           trace::Span span("phase", "forward");
           loss = cross_entropy(model->forward(x), labels);
         }
-        traced_backward(loss);
+        backward(loss);
         traced_step(opt);
       },
       tr);
@@ -362,7 +359,7 @@ int cmd_bench(int argc, char** argv) {
             Tensor logits = model.forward(b.idx, b.positions, b.segments);
             loss = cross_entropy(reshape(logits, {-1, logits.size(-1)}), reshape(b.targets, {-1}));
           }
-          traced_backward(loss);
+          backward(loss);
         }
         traced_step(opt);
       },

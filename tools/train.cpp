@@ -14,6 +14,7 @@
 #include "engine/factory.h"
 #include "engine/planner/policy.h"
 #include "engine/safetensors.h"
+#include "engine/profile.h"
 #include "engine/trace.h"
 #include "models/video.h"
 #include "nn/checkpoint_meta.h"
@@ -133,14 +134,20 @@ std::pair<int64_t, int64_t> Task::my_rows(int64_t n) {
 }
 
 namespace {
-// Stops the trace and writes it, saying where and how large.
-void write_trace(const std::string& path) {
+// Stops the trace; writes it, saying where and how large (--trace), and prints the traced steps'
+// op table against the machine's peaks (--profile).
+void end_trace(const TrainConfig& c, const std::optional<MachinePeaks>& peaks) {
   trace::stop();
-  trace::write(path);
-  std::printf("trace: %lld events written to %s%s\n", (long long)trace::events(), path.c_str(),
-              trace::dropped() > 0
-                  ? (", " + std::to_string(trace::dropped()) + " more dropped (the cap)").c_str()
-                  : "");
+  if (c.trace) {
+    trace::write(*c.trace);
+    std::printf("trace: %lld events written to %s%s\n", (long long)trace::events(),
+                c.trace->c_str(),
+                trace::dropped() > 0
+                    ? (", " + std::to_string(trace::dropped()) + " more dropped (the cap)").c_str()
+                    : "");
+  }
+  if (peaks) print_profile(profile_of(trace::spans()), *peaks, stdout);
+  std::fflush(stdout);
 }
 }  // namespace
 
@@ -166,6 +173,9 @@ int run_training(Task& task, const TrainConfig& c) {
   if (c.world > 1) sync_bn.emplace(group, [&] { return task.share; });
   LineLog log(c.rank == 0 ? c.log : std::nullopt);
   Metrics last{{"loss", NAN}}, eval = task.start(log);
+  // --profile: the machine's FMA peak and copy bandwidth, measured before the run's timer starts.
+  std::optional<MachinePeaks> peaks;
+  if (c.profile && c.rank == 0) peaks = measure_peaks();
   Progress progress(task.total);
   if (ddp) reset_peak(Device::cpu());  // the loop's peak, for the data-parallel report
   const double t0 = now_seconds();
@@ -200,7 +210,8 @@ int run_training(Task& task, const TrainConfig& c) {
             task.schedule->at_progress(step, std::max(share, double(step) / double(task.total))));
     }
     // --trace: rank 0 records steps [trace_first, trace_last), each in a "step" span.
-    const bool traced = c.trace && c.rank == 0 && step >= c.trace_first && step < c.trace_last;
+    const bool traced =
+        (c.trace || c.profile) && c.rank == 0 && step >= c.trace_first && step < c.trace_last;
     if (traced && !trace::on()) trace::start();
     std::optional<trace::Span> step_span;
     if (traced) step_span.emplace("step", "step " + std::to_string(step));
@@ -217,6 +228,7 @@ int run_training(Task& task, const TrainConfig& c) {
     }
     check_diverged(log, step, last.at("loss"));
     if (task.clip_norm > 0) {
+      trace::Span span("phase", "clip gradients");
       if (ddp)
         ddp->clip_grad_norm(task.clip_norm);
       else
@@ -232,7 +244,7 @@ int run_training(Task& task, const TrainConfig& c) {
       }
     }
     step_span.reset();
-    if (traced && step + 1 == c.trace_last) write_trace(*c.trace);
+    if (traced && step + 1 == c.trace_last) end_trace(c, peaks);
     const bool last_step = step + 1 == task.total;
     const bool evaluated =
         task.eval_every > 0 && ((step + 1) % task.eval_every == 0 || last_step || time_is_up());
@@ -245,7 +257,7 @@ int run_training(Task& task, const TrainConfig& c) {
     if (c.rank == 0) progress.update(step + 1, task.status(last, eval));
   }
   if (c.rank == 0) progress.finish();
-  if (trace::on()) write_trace(*c.trace);  // the run ended inside the traced steps
+  if (trace::on()) end_trace(c, peaks);  // the run ended inside the traced steps
   set_batch_window({});
   const double train_seconds = now_seconds() - t0;
   if (ddp) {
@@ -442,6 +454,10 @@ int cmd_train(int argc, char** argv) {
         "chrome://tracing): kernels, ops, planner primitives, the optimizer, live bytes",
         "Run"},
        {"trace-steps", true, "A:B: the steps traced, A to B - 1 (default 1:3)", "Run"},
+       {"profile", false,
+        "when the traced steps (--trace-steps) end, print their ops by total time with calls, "
+        "share of the step, GFLOP/s, GB/s and the fraction of the machine's roofline",
+        "Run"},
        {"save", true, "write a training checkpoint (safetensors) at the end", "Run"},
        {"resume", true, "continue from a training checkpoint up to --steps", "Run"},
        {"pack", false,
@@ -560,8 +576,10 @@ int cmd_train(int argc, char** argv) {
     c.trace = a.str("trace", "");
     check_output(c.trace, "--trace");
   }
+  c.profile = a.has("profile");
   if (a.has("trace-steps")) {
-    if (!c.trace) throw UsageError("train: --trace-steps needs --trace FILE");
+    if (!c.trace && !c.profile)
+      throw UsageError("train: --trace-steps needs --trace FILE or --profile");
     const std::string r = a.str("trace-steps", "");
     const auto colon = r.find(':');
     char* end = nullptr;

@@ -49,8 +49,10 @@ struct TrainConfig {
   bool split_blocks = false;  // resnet18 under a plan: blocks staged as a graph of two stages
   int64_t stem_groups = 1;    // resnet18 under a plan: the stem replayed in channel groups
   std::optional<std::string> log, save, resume;
-  // --trace FILE (engine/trace.h): steps [trace_first, trace_last) traced (rank 0's).
+  // --trace FILE (engine/trace.h): steps [trace_first, trace_last) traced (rank 0's); --profile
+  // prints those steps' op table (engine/profile.h) when they end.
   std::optional<std::string> trace;
+  bool profile = false;
   int64_t trace_first = 1, trace_last = 3;
   // Data parallel (dist/, docs/distributed.md): this process's rank in a world of `world`; the
   // global --batch is split over the ranks. zero = 1 shards AdamW's moments (ZeRO stage 1).

@@ -283,7 +283,7 @@ TEST(Trace, TrainTracesTheStepsAskedFor) {
     if (e["ph"] == "X" && e["cat"] == "step") steps.push_back(e["name"]);
   std::sort(steps.begin(), steps.end());
   EXPECT_EQ(steps, (std::vector<std::string>{"step 2", "step 3"}));
-  EXPECT_EQ(cats.at("phase"), 2);  // the optimizer, once a step
+  EXPECT_EQ(cats.at("phase"), 4);  // backward and the optimizer, once a step each
   EXPECT_EQ(cats.at("data"), 2);   // the batch, once a step
   EXPECT_GT(cats.at("backward"), 2);
   for (const std::string bad : {"3", "2:2", "a:4", "-1:3", "2:"}) {
@@ -294,5 +294,22 @@ TEST(Trace, TrainTracesTheStepsAskedFor) {
   }
   r = run_cli("train --model mlp --steps 5 --trace-steps 1:2");
   EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.output.find("--trace-steps needs --trace FILE"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--trace-steps needs --trace FILE or --profile"), std::string::npos)
+      << r.output;
+}
+
+// spool train --profile: the traced steps' op table, with the forward's ops, the backward's
+// nodes, the optimizer and the batch apart; its rows add up to most of the step.
+TEST(Trace, TrainProfilesTheStepsAskedFor) {
+  CliResult r = run_cli("train --model resnet18 --steps 4 --batch 16 --profile --trace-steps 1:3");
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::smatch m;
+  static const std::regex sums(
+      R"(op profile of 2 traced step\(s\): ([0-9.]+) ms a step; the rows add up to ([0-9.]+) ms)");
+  ASSERT_TRUE(std::regex_search(r.output, m, sums)) << r.output;
+  const double step = std::stod(m[1]), rows = std::stod(m[2]);
+  EXPECT_LE(rows, step);
+  EXPECT_GE(rows, 0.9 * step) << r.output;
+  for (const char* row : {"forward   conv2d", "backward  conv2d", "optimizer ", "data      "})
+    EXPECT_NE(r.output.find(row), std::string::npos) << row << " in\n" << r.output;
 }
