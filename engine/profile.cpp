@@ -124,6 +124,9 @@ Profile profile_of(const std::vector<trace::SpanRecord>& spans) {
       for (const Open& o : stack) {
         if (std::strcmp(o.s->cat, "phase") == 0) pass = o.s->name;
         if (std::strcmp(o.s->cat, "data") == 0) pass = "data";
+        // A plan's recompute: the forward of a dropped stage run again before its backward.
+        if (std::strcmp(o.s->cat, "planner") == 0 && o.s->name.rfind("replay", 0) == 0)
+          pass = "replay";
       }
       if (cat == "backward") pass = "backward";
       ProfileRow& r = rows[{pass, s->name}];

@@ -28,7 +28,8 @@ double fma_flops(int64_t iters);
 const char* fma_isa();
 
 struct ProfileRow {
-  std::string pass;  // the phase span it ran in (forward, backward, optimizer, ...), data, or step
+  std::string pass;  // the phase span it ran in (forward, backward, optimizer, ...), data,
+                     // replay (a plan's recompute), or step
   std::string name;  // the op (or a kernel no op recorded)
   int64_t calls = 0;
   double ms = 0;                // total over the traced steps

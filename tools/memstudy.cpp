@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -26,6 +27,7 @@
 #include "engine/autograd.h"
 #include "engine/factory.h"
 #include "engine/planner/planner.h"
+#include "engine/profile.h"
 #include "engine/trace.h"
 #include "models/dpo.h"
 #include "models/gpt.h"
@@ -163,7 +165,10 @@ int cmd_memstudy(int argc, char** argv) {
        {"no-plot", false, "skip memstudy.png"},
        {"trace", true,
         "FILE.json: the first measured step of every row, traced (Chrome trace format: "
-        "Perfetto, chrome://tracing), with the allocator's and the plan's live bytes"}},
+        "Perfetto, chrome://tracing), with the allocator's and the plan's live bytes"},
+       {"profile", false,
+        "after the table, each row's first measured step as an op table: where its time goes, "
+        "its replays (the recompute) a pass of their own, against the machine's roofline"}},
       "memstudy");
   // Every byte is counted by this device's allocator: the planner's profile, its plans and the
   // measured peaks (the CUDA caching allocator counts what tensors ask for, as the cpu's does).
@@ -227,7 +232,12 @@ int cmd_memstudy(int argc, char** argv) {
     trace_path = a.str("trace", "");
     if (writer) check_output(trace_path, "memstudy: --trace");
   }
-  const bool tracing = trace_path && writer;
+  // --profile: each row's traced step as an op table (engine/profile.h), printed after the study.
+  const bool profiling = a.has("profile") && writer;
+  std::optional<MachinePeaks> peaks;
+  if (profiling) peaks = measure_peaks();
+  std::vector<std::pair<std::string, Profile>> profiles;
+  const bool tracing = (trace_path || profiling) && writer;
   if (tracing) {
     trace::start();
     trace::stop();  // recording resumes for each row's traced step
@@ -294,6 +304,7 @@ int cmd_memstudy(int argc, char** argv) {
       if (ddp) ddp->begin_step([&] { return share; });
     };
     auto update = [&] {
+      trace::Span span("phase", "optimizer");
       if (!ddp) return s.opt->step();
       ddp->reduce_gradients(share);
       ddp->step();
@@ -405,6 +416,7 @@ int cmd_memstudy(int argc, char** argv) {
           s.opt->zero_grad();
           // --trace: this row's first measured step, in a "step" span named after the row.
           const bool traced = tracing && k == 0;
+          const double traced_from = trace::now_us();
           if (traced) trace::resume();
           std::optional<trace::Span> step_span;
           if (traced) step_span.emplace("step", name + " " + policy + " " + b.text);
@@ -420,6 +432,12 @@ int cmd_memstudy(int argc, char** argv) {
           if (traced) {
             step_span.reset();
             trace::stop();
+            if (profiling) {  // this step's spans alone
+              std::vector<trace::SpanRecord> mine;
+              for (trace::SpanRecord& sp : trace::spans())
+                if (sp.ts >= traced_from) mine.push_back(std::move(sp));
+              profiles.push_back({name + " " + policy + " " + b.text, profile_of(mine)});
+            }
           }
           measured = std::max({measured, r.measured_peak, update_peak});
           if (before_update != fixed)
@@ -525,7 +543,16 @@ int cmd_memstudy(int argc, char** argv) {
   csv.commit();
   timeline_csv.commit();
   std::printf("wrote %s and %s\n", csv_path.c_str(), timeline_path.c_str());
-  if (tracing) {
+  for (const auto& [row, profile] : profiles) {
+    // The recompute a plan pays: its replays' rows, against the step.
+    double replay_ms = 0;
+    for (const ProfileRow& r : profile.rows)
+      if (r.pass == "replay") replay_ms += r.ms / std::max(1, profile.steps);
+    std::printf("\n%s: replays %.2f ms of a %.2f ms step (%.1f %%)\n", row.c_str(), replay_ms,
+                profile.step_ms, profile.step_ms > 0 ? 100 * replay_ms / profile.step_ms : 0.0);
+    print_profile(profile, *peaks, stdout);
+  }
+  if (trace_path && writer) {
     trace::write(*trace_path);
     std::printf("wrote %s (%lld trace events)\n", trace_path->c_str(), (long long)trace::events());
   }

@@ -298,6 +298,27 @@ TEST(Trace, TrainTracesTheStepsAskedFor) {
       << r.output;
 }
 
+// spool memstudy --profile: each row's traced step as an op table, its replays (the plan's
+// recompute) a pass of their own: none under the plain step, the dropped stage's ops under sqrt.
+TEST(Trace, MemstudyProfilesEachRowWithItsReplaysApart) {
+  auto dir = temp_dir();
+  CliResult r = run_cli(
+      "memstudy --model mlp --batch 512 --policies none,sqrt --budgets 1 --steps 1 --no-plot "
+      "--profile --out " +
+      dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::smatch m;
+  static const std::regex none(R"(mlp none 1: replays ([0-9.]+) ms of a ([0-9.]+) ms step)"),
+      sqrt(R"(mlp sqrt 1: replays ([0-9.]+) ms of a ([0-9.]+) ms step)");
+  ASSERT_TRUE(std::regex_search(r.output, m, none)) << r.output;
+  EXPECT_EQ(std::stod(m[1]), 0.0) << r.output;
+  ASSERT_TRUE(std::regex_search(r.output, m, sqrt)) << r.output;
+  EXPECT_GT(std::stod(m[1]), 0.0) << r.output;
+  EXPECT_LT(std::stod(m[1]), std::stod(m[2])) << r.output;
+  EXPECT_NE(r.output.find("replay    matmul"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("optimizer adam_step"), std::string::npos) << r.output;
+}
+
 // spool train --profile: the traced steps' op table, with the forward's ops, the backward's
 // nodes, the optimizer and the batch apart; its rows add up to most of the step.
 TEST(Trace, TrainProfilesTheStepsAskedFor) {
