@@ -287,22 +287,22 @@ void DataParallel::reduce_gradients(double share) {
 double DataParallel::clip_grad_norm(double max_norm) {
   if (o_.zero == 0) return nn::clip_grad_norm(params_, max_norm);
   SPOOL_CHECK(max_norm > 0, "clip_grad_norm: max_norm ", max_norm, " must be positive");
-  // The chunks' squares summed in f64, then over ranks in rank order.
-  double local = 0;
+  // The chunks' squares held exactly (nn::SquareSum) and summed over ranks as exact integer
+  // limbs: the norm is the one nn::clip_grad_norm finds over the whole gradients, bit for bit,
+  // and so is the scale, applied by the same kernel.
+  nn::SquareSum local;
   for (const Tensor& c : grad_chunk_) {
     SPOOL_CHECK(c.defined(), "data parallel: clip_grad_norm before reduce_gradients");
-    const float* x = f32(c);
-    for (int64_t i = 0; i < c.numel(); ++i) local += double(x[i]) * double(x[i]);
+    local.add(f32(c), c.numel());
   }
-  Tensor t = full({1}, local, DType::f64);
+  const std::vector<double> limbs = local.limbs();
+  Tensor t = from_vector<double>(limbs, {int64_t(limbs.size())});
   g_.all_reduce_sum(t);
-  const double norm = std::sqrt(t.item());
+  const double norm = std::sqrt(nn::SquareSum::from_limbs(t.data<double>()).value());
   if (norm > max_norm) {
-    const float scale = float(max_norm / (norm + 1e-6));
-    for (const Tensor& c : grad_chunk_) {
-      float* x = f32(c);
-      for (int64_t i = 0; i < c.numel(); ++i) x[i] *= scale;
-    }
+    NoGrad no_grad;
+    const double scale = nn::clip_scale(norm, max_norm);
+    for (const Tensor& c : grad_chunk_) mul_(c, scale);
   }
   return norm;
 }

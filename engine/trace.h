@@ -91,7 +91,7 @@ class OpScope {
   // dtype and device, the bytes read (inputs and saved) and written (outputs). The FLOPs of the
   // kernels it launched are added at its end.
   void io(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
-          const std::vector<Tensor>& saved = {});
+          const std::vector<Tensor>& saved);
   bool active() const { return span_.active(); }
 
  private:

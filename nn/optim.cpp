@@ -205,18 +205,71 @@ void Adam::load_state(const NamedTensors& s) {
   load_slots(s, {{"exp_avg", &m_}, {"exp_avg_sq", &v_}});
 }
 
+void SquareSum::add(const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (x[i] == 0.0f) continue;
+    if (!std::isfinite(x[i])) {
+      ++bins_[std::isnan(x[i]) ? kBins - 1 : kBins - 2];
+      continue;
+    }
+    int e = 0;
+    const float f = std::frexp(std::fabs(x[i]), &e);  // x = f 2^e, f in [0.5, 1)
+    const auto m = (unsigned __int128)(uint64_t)std::ldexp(double(f), 24);  // exact: 24 bits
+    bins_[e + 148] += m * m;
+  }
+}
+
+void SquareSum::add(const SquareSum& other) {
+  for (int b = 0; b < kBins; ++b) bins_[b] += other.bins_[b];
+}
+
+double SquareSum::value() const {
+  if (bins_[kBins - 1] != 0) return NAN;
+  if (bins_[kBins - 2] != 0) return INFINITY;
+  double total = 0;
+  for (int b = 0; b < kBins - 2; ++b)  // smallest first
+    if (bins_[b] != 0) total += std::ldexp(double(bins_[b]), 2 * (b - 148) - 48);
+  return total;
+}
+
+std::vector<double> SquareSum::limbs() const {
+  std::vector<double> out(size_t(kBins * kLimbs));
+  for (int b = 0; b < kBins; ++b)
+    for (int l = 0; l < kLimbs; ++l)
+      out[size_t(b * kLimbs + l)] = double(uint64_t(bins_[b] >> (20 * l)) & 0xfffff);
+  return out;
+}
+
+SquareSum SquareSum::from_limbs(const double* l) {
+  SquareSum s;
+  for (int b = 0; b < kBins; ++b)
+    for (int k = 0; k < kLimbs; ++k)
+      s.bins_[b] += (unsigned __int128)(uint64_t)l[b * kLimbs + k] << (20 * k);
+  return s;
+}
+
+double clip_scale(double norm, double max_norm) {
+  return norm > max_norm ? max_norm / (norm + 1e-6) : 1.0;
+}
+
 double clip_grad_norm(const Tensors& params, double max_norm) {
   SPOOL_CHECK(max_norm > 0, "clip_grad_norm: max_norm ", max_norm, " must be positive");
   NoGrad no_grad;
-  double total = 0;
+  SquareSum exact;
+  double other = 0;
   for (const auto& p : params)
     if (p.grad().defined()) {
       Tensor g = p.grad();
-      total += sum(g * g).item();
+      if (g.dtype() == DType::f32 && g.device().type == DeviceType::cpu) {
+        const Tensor c = contiguous(g);
+        exact.add(c.data<float>(), c.numel());
+      } else {
+        other += sum(g * g).item();
+      }
     }
-  const double norm = std::sqrt(total);
+  const double norm = std::sqrt(exact.value() + other);
   if (norm > max_norm) {
-    const double scale = max_norm / (norm + 1e-6);
+    const double scale = clip_scale(norm, max_norm);
     for (const auto& p : params)
       if (p.grad().defined()) mul_(p.grad(), scale);
   }

@@ -132,8 +132,32 @@ class AdamW : public Adam {
   AdamW(Tensors params, AdamWOptions o) : AdamW({ParamGroup{std::move(params), {}}}, o) {}
 };
 
-// Scales all gradients so their global L2 norm is at most max_norm; returns the norm before.
+// The sum of squares of f32 values, held exactly: each square m^2 2^(2e - 48) (m the 24-bit
+// significand) is added to the integer of its exponent, so the sum does not depend on the order
+// or the grouping of the values. A norm over gradients split into any pieces (data parallel's
+// shards, ZeRO's chunks, on any number of processes) is then the same number as over the whole
+// parameters, bit for bit. Limbs (exact small integers in f64) carry it between processes.
+class SquareSum {
+ public:
+  void add(const float* x, int64_t n);
+  void add(const SquareSum& other);
+  double value() const;  // rounded once per exponent, in a fixed order
+  // frexp's float exponents -148 .. 128, then the count of infinities and of NaNs (the sum is
+  // +inf or NaN as a float sum would be)
+  static constexpr int kBins = 279;
+  static constexpr int kLimbs = 4;   // 20 bits each
+  std::vector<double> limbs() const;             // kBins * kLimbs
+  static SquareSum from_limbs(const double* l);  // after an all-reduce sum of limbs()
+
+ private:
+  unsigned __int128 bins_[kBins] = {};
+};
+
+// Scales all gradients so their global L2 norm is at most max_norm; returns the norm before. The
+// f32 gradients on the cpu are summed exactly (SquareSum); others through sum(g * g) in order.
 double clip_grad_norm(const Tensors& params, double max_norm);
+// The scale clip_grad_norm applies for a norm: max_norm / (norm + 1e-6) above max_norm, else 1.
+double clip_scale(double norm, double max_norm);
 
 // Learning-rate schedules: lr at step t (0-based).
 struct CosineSchedule {

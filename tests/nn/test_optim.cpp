@@ -2,7 +2,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/factory.h"
@@ -126,6 +129,55 @@ TEST(Optim, ClipGradNormScalesToTheLimitAndReturnsTheNorm) {
   EXPECT_NEAR(q.grad().at({0}), 0.8, 1e-5);
   EXPECT_NEAR(nn::clip_grad_norm({p, q}, 10.0), 1.0, 1e-5);  // under the limit: unchanged
   EXPECT_NEAR(p.grad().at({0}), 0.6, 1e-5);
+}
+
+// The exact sum of squares: the same bits in any order and any split (the norm of data
+// parallel's shards is the whole gradients' norm), exact where a double holds the sum, and a
+// float sum's inf and NaN.
+TEST(Optim, SquareSumIsExactAndTheSameInAnyOrderAndSplit) {
+  std::mt19937 rng(5);
+  std::vector<float> x(10007);
+  for (float& v : x) {  // magnitudes over 60 binades, denormals among them
+    const float m = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
+    v = std::ldexp(m, int(rng() % 60) - 40);
+  }
+  x[3] = 1e-40f;
+  nn::SquareSum whole;
+  whole.add(x.data(), int64_t(x.size()));
+  std::vector<float> shuffled = x;
+  std::shuffle(shuffled.begin(), shuffled.end(), rng);
+  nn::SquareSum a, b, c;
+  a.add(shuffled.data(), 5000);
+  b.add(shuffled.data() + 5000, 3000);
+  c.add(shuffled.data() + 8000, int64_t(shuffled.size()) - 8000);
+  nn::SquareSum parts = c;
+  parts.add(a);
+  parts.add(b);
+  EXPECT_EQ(parts.value(), whole.value());
+  // Through limbs, as between processes: two halves' limbs added as an all-reduce would.
+  const std::vector<double> la = a.limbs(), lbc = [&] {
+    nn::SquareSum bc = b;
+    bc.add(c);
+    return bc.limbs();
+  }();
+  std::vector<double> summed(la.size());
+  for (size_t i = 0; i < la.size(); ++i) summed[i] = la[i] + lbc[i];
+  EXPECT_EQ(nn::SquareSum::from_limbs(summed.data()).value(), whole.value());
+  // Against a long double sum of the squares (64-bit significand): equal to within its rounding.
+  long double ref = 0;
+  for (float v : x) ref += (long double)v * (long double)v;
+  EXPECT_NEAR(whole.value() / double(ref), 1.0, 1e-15);
+  // Small integers: exact.
+  const std::vector<float> ints = {3, -4, 12, 0, 1};
+  nn::SquareSum s;
+  s.add(ints.data(), int64_t(ints.size()));
+  EXPECT_EQ(s.value(), 9.0 + 16.0 + 144.0 + 1.0);
+  const float inf = INFINITY, nan = NAN;
+  nn::SquareSum si = s, sn = s;
+  si.add(&inf, 1);
+  sn.add(&nan, 1);
+  EXPECT_EQ(si.value(), INFINITY);
+  EXPECT_TRUE(std::isnan(sn.value()));
 }
 
 TEST(Optim, CosineScheduleWarmsUpLinearlyThenDecaysToTheMinimum) {
