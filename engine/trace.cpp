@@ -269,7 +269,8 @@ std::vector<Arg> io_args(const std::vector<Tensor>& inputs, const std::vector<Te
     return s;
   };
   int64_t read = 0, written = 0;
-  std::vector<Arg> args{arg("inputs", shapes(inputs, read)), arg("outputs", shapes(outputs, written))};
+  std::vector<Arg> args{arg("inputs", shapes(inputs, read)),
+                        arg("outputs", shapes(outputs, written))};
   if (!saved.empty()) args.push_back(arg("saved", shapes(saved, read)));
   // The dtype and device of the first defined output (of the first input, when none is).
   const Tensor* first = nullptr;

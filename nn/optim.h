@@ -145,7 +145,7 @@ class SquareSum {
   // frexp's float exponents -148 .. 128, then the count of infinities and of NaNs (the sum is
   // +inf or NaN as a float sum would be)
   static constexpr int kBins = 279;
-  static constexpr int kLimbs = 4;   // 20 bits each
+  static constexpr int kLimbs = 4;               // 20 bits each
   std::vector<double> limbs() const;             // kBins * kLimbs
   static SquareSum from_limbs(const double* l);  // after an all-reduce sum of limbs()
 

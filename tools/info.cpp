@@ -42,7 +42,9 @@ int cmd_info(int argc, char** argv) {
   std::printf("blas: %s\n", openblas_get_config());
   const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
   std::printf("cpu: %s; f32 matmul %s, convolution %s\n",
-              avx512 ? "AVX-512" : avx2 ? "AVX2" : "neither AVX2 nor AVX-512",
+              avx512 ? "AVX-512"
+              : avx2 ? "AVX2"
+                     : "neither AVX2 nor AVX-512",
               cpu::gemm_path() == cpu::Gemm::onednn ? "oneDNN" : "OpenBLAS",
               cpu::conv_path() == cpu::Conv::onednn ? "oneDNN" : "im2col + OpenBLAS");
   // OpenBLAS picks its kernels by the CPU's model number when it loads; on a model it does not

@@ -273,8 +273,8 @@ class DpoTask : public PreferenceTask {
   }
   Metrics step(int64_t step, PlannedSteps*, const std::function<void()>&) override {
     const std::vector<size_t> which = my_pairs(step);
-    const data::PairBatch b = loaded(
-        [&] { return on_device(data::pair_batch(set_.train, which, context_), c_.device); });
+    const data::PairBatch b =
+        loaded([&] { return on_device(data::pair_batch(set_.train, which, context_), c_.device); });
     auto [rc, rr] = reference(0, which, b);
     auto [pc, pr] = models::pair_logps(*policy_, b.tokens, b.mask);  // chosen + rejected at once
     const models::DpoResult r = models::dpo_loss(pc, pr, rc, rr, c_.dpo);

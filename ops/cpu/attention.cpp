@@ -42,8 +42,8 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const 
   if (gemm_path() == Gemm::onednn) {
     const dnnl_status_t st =
         dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    SPOOL_CHECK(st == dnnl_success, "flash attention (oneDNN sgemm): status ", int(st), " for [",
-                m, ", ", k, "] @ [", k, ", ", n, "]; SPOOL_CPU_GEMM=openblas takes OpenBLAS");
+    SPOOL_CHECK(st == dnnl_success, "flash attention (oneDNN sgemm): status ", int(st), " for [", m,
+                ", ", k, "] @ [", k, ", ", n, "]; SPOOL_CPU_GEMM=openblas takes OpenBLAS");
     return;
   }
 #endif

@@ -135,8 +135,8 @@ TEST(Trace, SpansNestAndTheCounterTrackIsTheAllocatorsFigure) {
       found = true;
     }
   EXPECT_TRUE(found);
-  // The live-bytes track: its first value is the live bytes the trace started with, its last is the allocator's live bytes when the trace stopped,
-  // and its highest (with the level it started from) the allocator's peak.
+  // The live-bytes track: its first value is the live bytes the trace started with, its last the
+  // allocator's live bytes when the trace stopped, and its highest the allocator's peak.
   const auto live = track(doc, "cpu live bytes");
   ASSERT_FALSE(live.empty());
   EXPECT_EQ(int64_t(live.front().second), live0);

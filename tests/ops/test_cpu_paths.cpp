@@ -252,7 +252,8 @@ void check_attention_path(Gemm path, const char* path_name) {
   Generator gen(70);
   const Tensor q = randn(shape, DType::f64, &gen), k = randn(shape, DType::f64, &gen),
                v = randn(shape, DType::f64, &gen), g = randn(shape, DType::f64, &gen);
-  const std::vector<std::vector<int64_t>> documents = {{}, {0, 40, 150, 230, 300}, {0, 140, 150, 300}};
+  const std::vector<std::vector<int64_t>> documents = {
+      {}, {0, 40, 150, 230, 300}, {0, 140, 150, 300}};
   for (const auto& cu : documents) {
     const bool packed = !cu.empty();
     AttentionOptions o;
@@ -261,7 +262,8 @@ void check_attention_path(Gemm path, const char* path_name) {
     auto run_attention = [&](bool flash, DType dt) {
       Tensor x[3] = {to(q, dt).detach(), to(k, dt).detach(), to(v, dt).detach()};
       for (Tensor& t : x) t.requires_grad_();
-      Tensor y = flash ? flash_attention(x[0], x[1], x[2], o) : naive_attention(x[0], x[1], x[2], o);
+      Tensor y =
+          flash ? flash_attention(x[0], x[1], x[2], o) : naive_attention(x[0], x[1], x[2], o);
       backward(sum(y * to(g, dt)));
       return std::vector<Tensor>{y.detach(), x[0].grad(), x[1].grad(), x[2].grad()};
     };

@@ -83,5 +83,4 @@ inline TempDir temp_dir() {
                  ("spool_cli_" + std::to_string(::getpid()) + "_" + name));
 }
 
-
 }  // namespace spool::test_support
