@@ -42,21 +42,24 @@ export -f run_one
 export bin dir
 export SPOOL_RUN_EACH_REST="${rest[*]:-}"
 for i in "${!tests[@]}"; do printf '%s %s\n' "$i" "${tests[$i]}"; done |
-  xargs -P "${SPOOL_JOBS:-2}" -L 1 bash -c 'rest=($SPOOL_RUN_EACH_REST); run_one "$@"' _
+  xargs -P "${SPOOL_JOBS:-2}" -L 1 bash -c 'set -f; rest=($SPOOL_RUN_EACH_REST); run_one "$@"' _
 passed=0 skipped=0 failed=()
 : >"$log"
 for i in "${!tests[@]}"; do
   name=${tests[$i]}
   rc=$(cat "$dir/$i.rc" 2>/dev/null || echo "none")
   cat "$dir/$i.out" >>"$log" 2>/dev/null
-  if [ "$rc" != 0 ]; then
+  # Passed: exit 0 and googletest's own count of one passed test (a filter that matched nothing
+  # also exits 0); skipped: its count of one skipped test.
+  if [ "$rc" = 0 ] && grep -q '^\[  PASSED  \] 1 test\.' "$dir/$i.out"; then
+    passed=$((passed + 1))
+  elif [ "$rc" = 0 ] && grep -q '^\[  SKIPPED \] 1 test' "$dir/$i.out"; then
+    skipped=$((skipped + 1))
+  else
+    [ "$rc" = 0 ] && rc="0, but no test passed or skipped"
     failed+=("$name (exit $rc)")
     echo "==== FAILED: $name (exit $rc)"
     cat "$dir/$i.out" 2>/dev/null
-  elif grep -q '^\[  SKIPPED \] 1 test' "$dir/$i.out"; then
-    skipped=$((skipped + 1))
-  else
-    passed=$((passed + 1))
   fi
 done
 summary="run_each: ${#tests[@]} tests, one process each: $passed passed, $skipped skipped, ${#failed[@]} failed"
