@@ -251,17 +251,26 @@ TEST(Trace, ThePlannedLiveBytesLieOnTheAllocatorsInAMemstudyTrace) {
   EXPECT_TRUE(replay);
 }
 
+namespace {
+// A profile table's heading in `output`: `steps` traced steps, whose rows add up to at least
+// `fraction` of the step and not more than it.
+void expect_rows_add_up(const std::string& output, int steps, double fraction) {
+  std::smatch m;
+  const std::regex sums(
+      "op profile of " + std::to_string(steps) +
+      R"( traced step\(s\): ([0-9.]+) ms a step; the rows add up to ([0-9.]+) ms)");
+  ASSERT_TRUE(std::regex_search(output, m, sums)) << output;
+  const double step = std::stod(m[1]), rows = std::stod(m[2]);
+  EXPECT_LE(rows, step);
+  EXPECT_GE(rows, fraction * step) << output;
+}
+}  // namespace
+
 // spool bench --profile: the table's rows add up to the traced step within 5 %.
 TEST(Trace, TheProfileTablesRowsAddUpToTheStep) {
   CliResult r = run_cli("bench --model gpt-tiny --steps 1 --warmup 1 --profile");
   ASSERT_EQ(r.status, 0) << r.output;
-  std::smatch m;
-  static const std::regex sums(
-      R"(op profile of 3 traced step\(s\): ([0-9.]+) ms a step; the rows add up to ([0-9.]+) ms)");
-  ASSERT_TRUE(std::regex_search(r.output, m, sums)) << r.output;
-  const double step = std::stod(m[1]), rows = std::stod(m[2]);
-  EXPECT_LE(rows, step);
-  EXPECT_GE(rows, 0.95 * step) << r.output;
+  expect_rows_add_up(r.output, 3, 0.95);
   EXPECT_NE(r.output.find("backward  matmul"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("forward   matmul"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("optimizer adam_step"), std::string::npos) << r.output;
@@ -324,13 +333,7 @@ TEST(Trace, MemstudyProfilesEachRowWithItsReplaysApart) {
 TEST(Trace, TrainProfilesTheStepsAskedFor) {
   CliResult r = run_cli("train --model resnet18 --steps 4 --batch 16 --profile --trace-steps 1:3");
   ASSERT_EQ(r.status, 0) << r.output;
-  std::smatch m;
-  static const std::regex sums(
-      R"(op profile of 2 traced step\(s\): ([0-9.]+) ms a step; the rows add up to ([0-9.]+) ms)");
-  ASSERT_TRUE(std::regex_search(r.output, m, sums)) << r.output;
-  const double step = std::stod(m[1]), rows = std::stod(m[2]);
-  EXPECT_LE(rows, step);
-  EXPECT_GE(rows, 0.9 * step) << r.output;
+  expect_rows_add_up(r.output, 2, 0.9);
   for (const char* row : {"forward   conv2d", "backward  conv2d", "optimizer ", "data      "})
     EXPECT_NE(r.output.find(row), std::string::npos) << row << " in\n" << r.output;
 }
