@@ -5,12 +5,6 @@
 //   P = exp(S - lse), dV += P^T dO, dP = dO V^T, dS = P (dP - rowsum(dO O)),
 //   dQ += dS K scale, dK += dS^T Q scale.
 // One (batch, head) per task in backward keeps dK and dV free of races and sums in a fixed order.
-#include <cblas.h>
-
-#ifdef SPOOL_HAVE_ONEDNN
-#include <dnnl.h>
-#endif
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -32,23 +26,13 @@ struct Dims {
   int64_t b, h, t, d;
 };
 
-// C [m, n] (+)= A [m, k] op B; row-major, single-threaded inside the parallel region. Through
-// the f32 GEMM path matmul takes (ops/cpu/paths.h): oneDNN's where the build has it, whose
-// kernels follow the CPU's instruction sets; OpenBLAS's picks its kernels by the CPU's model and
-// falls back to SSE3 ("Prescott") on a model it does not know, as on some virtual machines.
+// C [m, n] (+)= A [m, k] op B on the f32 GEMM path matmul takes (ops/cpu/paths.h), on the
+// calling thread inside the parallel region. (OpenBLAS picks its kernels by the CPU's model and
+// falls back to SSE3 "Prescott" ones on a model it does not know, as on some virtual machines;
+// oneDNN, the default path, ran them at 20-35 % of the roofline there: docs/profiling.md.)
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-#ifdef SPOOL_HAVE_ONEDNN
-  if (gemm_path() == Gemm::onednn) {
-    const dnnl_status_t st =
-        dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    SPOOL_CHECK(st == dnnl_success, "flash attention (oneDNN sgemm): status ", int(st), " for [", m,
-                ", ", k, "] @ [", k, ", ", n, "]; SPOOL_CPU_GEMM=openblas takes OpenBLAS");
-    return;
-  }
-#endif
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m),
-              int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, "flash attention");
 }
 
 // Which keys of [j0, j0 + nc) query i may see.

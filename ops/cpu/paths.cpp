@@ -6,7 +6,11 @@
 
 #include "engine/error.h"
 
+#include <cblas.h>
+
 #ifdef SPOOL_HAVE_ONEDNN
+#include <dnnl.h>
+
 #include <dnnl.hpp>
 #endif
 
@@ -77,6 +81,22 @@ Gemm gemm_path() {
   int g = g_gemm.load();
   if (g < 0) g_gemm.store(g = from_environment("SPOOL_CPU_GEMM", {"openblas", "onednn"}));
   return Gemm(g);
+}
+
+void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+           const char* what) {
+#ifdef SPOOL_HAVE_ONEDNN
+  if (gemm_path() == Gemm::onednn) {
+    const dnnl_status_t st =
+        dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    SPOOL_CHECK(st == dnnl_success, what, " (oneDNN sgemm): status ", int(st), " for [", m, ", ", k,
+                "] @ [", k, ", ", n, "]; SPOOL_CPU_GEMM=openblas takes OpenBLAS");
+    return;
+  }
+#endif
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m),
+              int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
 }
 
 }  // namespace spool::cpu

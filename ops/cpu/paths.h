@@ -15,6 +15,7 @@
 // first call. Selecting oneDNN in a build without it throws spool::Error saying why (set_conv,
 // set_gemm, or the first call under the environment variable).
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace spool::cpu {
@@ -26,6 +27,13 @@ Conv conv_path();
 enum class Gemm { openblas, onednn };
 void set_gemm(Gemm g);
 Gemm gemm_path();
+
+// C [m, n] = alpha A [m, k] B [k, n] + beta C (A and B transposed in memory when ta, tb;
+// row-major) on the selected f32 GEMM path: oneDNN's sgemm or OpenBLAS's. Called inside an
+// OpenMP region, it runs on the calling thread. `what` names the caller in oneDNN's errors.
+void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+           const char* what);
 
 // Whether this build has oneDNN; if not, why in *why.
 bool onednn_available(std::string* why = nullptr);
